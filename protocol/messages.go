@@ -1,0 +1,203 @@
+package protocol
+
+import "time"
+
+// Subprotocol is the websocket subprotocol name; its suffix is the protocol
+// version. A hub that does not speak it refuses the upgrade.
+const Subprotocol = "tessera.v1"
+
+// AgentPath is the hub's websocket endpoint for agents, relative to its base URL.
+const AgentPath = "/agent/v1/ws"
+
+// Actions sent by the agent to the hub.
+const (
+	ActionBoot         = "Boot"
+	ActionHeartbeat    = "Heartbeat"
+	ActionAuthorize    = "Authorize"
+	ActionListJobs     = "ListJobs"
+	ActionFetchJob     = "FetchJob"
+	ActionJobStatus    = "JobStatus"
+	ActionAccounting   = "Accounting"
+	ActionPrinterEvent = "PrinterEvent"
+)
+
+// Printer identifies the printer an agent serves.
+type Printer struct {
+	URI       string `json:"uri"`
+	MakeModel string `json:"make_model,omitempty"`
+	Serial    string `json:"serial,omitempty"`
+}
+
+// BootRequest is the first call of every connection.
+type BootRequest struct {
+	AgentID      string   `json:"agent_id"`
+	Version      string   `json:"version"`
+	Capabilities []string `json:"capabilities"`
+	Printer      Printer  `json:"printer"`
+}
+
+// Boot statuses.
+const (
+	BootAccepted = "accepted"
+	BootRejected = "rejected"
+)
+
+// BootResponse tells the agent whether it may stay and how often to beat.
+type BootResponse struct {
+	Status            string    `json:"status"`
+	Reason            string    `json:"reason,omitempty"`
+	HeartbeatInterval int       `json:"heartbeat_interval_s"`
+	ServerTime        time.Time `json:"server_time"`
+}
+
+// HeartbeatRequest carries nothing; its answer carries the hub's clock.
+type HeartbeatRequest struct{}
+
+// HeartbeatResponse carries the hub's clock.
+type HeartbeatResponse struct {
+	ServerTime time.Time `json:"server_time"`
+}
+
+// AuthorizeRequest asks who a card or a PIN belongs to. Exactly one of Card
+// and PIN is set. Card is the number after the agent's conversion pipeline.
+type AuthorizeRequest struct {
+	Card string `json:"card,omitempty"`
+	PIN  string `json:"pin,omitempty"`
+}
+
+// Authorization statuses and refusal reasons.
+const (
+	AuthAccepted = "accepted"
+	AuthRejected = "rejected"
+
+	ReasonUnknownCard = "unknown-card"
+	ReasonUnknownPIN  = "unknown-pin"
+	ReasonExpired     = "expired"
+)
+
+// User is a person as the agent sees them.
+type User struct {
+	Username string `json:"username"`
+	FullName string `json:"full_name,omitempty"`
+	Language string `json:"language,omitempty"`
+}
+
+// AuthorizeResponse names the user, or refuses with a reason.
+type AuthorizeResponse struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	User   *User  `json:"user,omitempty"`
+}
+
+// ListJobsRequest asks for a user's held jobs.
+type ListJobsRequest struct {
+	Username string `json:"username"`
+}
+
+// Job is a held job at the hub. ID is the hub's own id, without a source prefix.
+type Job struct {
+	ID          string    `json:"id"`
+	Owner       string    `json:"owner"`
+	Name        string    `json:"name"`
+	Pages       int       `json:"pages"`
+	Copies      int       `json:"copies"`
+	Color       bool      `json:"color"`
+	Duplex      bool      `json:"duplex"`
+	Size        int64     `json:"size"`
+	Format      string    `json:"format"`
+	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// ListJobsResponse lists held jobs, oldest first.
+type ListJobsResponse struct {
+	Jobs []Job `json:"jobs"`
+}
+
+// FetchJobRequest asks for a one-time download of a job's document.
+type FetchJobRequest struct {
+	JobID    string `json:"job_id"`
+	Username string `json:"username"`
+}
+
+// FetchJobResponse says where to download the document: an HTTP(S) GET of
+// URL (relative to the hub's base URL when it has no scheme) with the header
+// "Authorization: Bearer Token". The token expires at ExpiresAt.
+type FetchJobResponse struct {
+	URL       string    `json:"url"`
+	Token     string    `json:"token"`
+	Size      int64     `json:"size"`
+	SHA256    string    `json:"sha256"`
+	Format    string    `json:"format"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Job states reported by the agent.
+const (
+	JobSending  = "sending"
+	JobPrinting = "printing"
+	JobPrinted  = "printed"
+	JobFailed   = "failed"
+)
+
+// JobStatusRequest reports progress of a released job. Keep asks the hub to
+// keep a printed job held (print-and-keep).
+type JobStatusRequest struct {
+	JobID       string    `json:"job_id"`
+	State       string    `json:"state"`
+	Impressions int       `json:"impressions,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Keep        bool      `json:"keep,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// JobStatusResponse is empty.
+type JobStatusResponse struct{}
+
+// Record is one accounting record. ID is "<agent id>:<seq>"; the hub stores
+// each ID once, so a resend is harmless.
+type Record struct {
+	ID            string    `json:"id"`
+	AgentID       string    `json:"agent_id"`
+	Seq           int64     `json:"seq"`
+	JobID         string    `json:"job_id,omitempty"`
+	Owner         string    `json:"owner"`
+	Type          string    `json:"type"`
+	Pages         int       `json:"pages"`
+	Copies        int       `json:"copies"`
+	Color         bool      `json:"color"`
+	Duplex        bool      `json:"duplex"`
+	Offline       bool      `json:"offline"`
+	PrinterSerial string    `json:"printer_serial,omitempty"`
+	At            time.Time `json:"at"`
+}
+
+// Record types.
+const (
+	RecordPrint = "print"
+	RecordCopy  = "copy"
+	RecordScan  = "scan"
+	RecordFax   = "fax"
+)
+
+// AccountingRequest sends a batch of records.
+type AccountingRequest struct {
+	Records []Record `json:"records"`
+}
+
+// AccountingResponse lists the ids the hub now holds (new or already stored);
+// the agent deletes exactly those from its outbox.
+type AccountingResponse struct {
+	Accepted []string `json:"accepted"`
+}
+
+// PrinterEventRequest reports a change of the printer's state.
+type PrinterEventRequest struct {
+	Kind    string         `json:"kind"`
+	At      time.Time      `json:"at"`
+	Status  string         `json:"status,omitempty"`
+	Reasons []string       `json:"reasons,omitempty"`
+	Data    map[string]any `json:"data,omitempty"`
+}
+
+// PrinterEventResponse is empty.
+type PrinterEventResponse struct{}

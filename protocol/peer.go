@@ -1,0 +1,300 @@
+package protocol
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Message type ids of the three frames, as in OCPP-J.
+const (
+	typeCall       = 2
+	typeCallResult = 3
+	typeCallError  = 4
+)
+
+// MaxMessageSize bounds one frame; larger frames close the connection.
+const MaxMessageSize = 1 << 20
+
+// Error codes of a CALLERROR.
+const (
+	CodeNotImplemented     = "NotImplemented"
+	CodeProtocolError      = "ProtocolError"
+	CodeFormationViolation = "FormationViolation"
+	CodeSecurityError      = "SecurityError"
+	CodeInternalError      = "InternalError"
+	CodeGenericError       = "GenericError"
+)
+
+// Error is a CALLERROR received from, or to be sent to, the other side.
+type Error struct {
+	Code        string         `json:"code"`
+	Description string         `json:"description"`
+	Details     map[string]any `json:"details,omitempty"`
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s", e.Code, e.Description)
+}
+
+// ErrClosed is returned by Call once the connection is gone.
+var ErrClosed = errors.New("protocol: connection closed")
+
+// Handler answers one CALL. A returned *Error travels as is; any other error
+// becomes an InternalError whose description is the error text.
+type Handler func(ctx context.Context, payload json.RawMessage) (any, error)
+
+// Peer is one end of a connection. Either end may call the other; calls and
+// handlers run concurrently.
+type Peer struct {
+	ws     *websocket.Conn
+	logger *slog.Logger
+
+	// IdleTimeout closes the connection when nothing arrives for this long
+	// (zero: never). Set it before Run.
+	IdleTimeout time.Duration
+
+	handlers map[string]Handler
+
+	writeMu sync.Mutex
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[string]chan frame
+	closed  bool
+	done    chan struct{}
+}
+
+type frame struct {
+	result json.RawMessage
+	err    *Error
+}
+
+// NewPeer wraps an established websocket connection.
+func NewPeer(ws *websocket.Conn, logger *slog.Logger) *Peer {
+	ws.SetReadLimit(MaxMessageSize)
+	return &Peer{
+		ws:       ws,
+		logger:   logger,
+		handlers: make(map[string]Handler),
+		pending:  make(map[string]chan frame),
+		done:     make(chan struct{}),
+	}
+}
+
+// Handle registers the handler of an action. Call it before Run.
+func (p *Peer) Handle(action string, h Handler) { p.handlers[action] = h }
+
+// Done is closed when the connection is gone.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Close closes the connection; Run returns.
+func (p *Peer) Close() error {
+	p.shutdown()
+	return p.ws.Close()
+}
+
+func (p *Peer) shutdown() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	close(p.done)
+	for id, ch := range p.pending {
+		close(ch)
+		delete(p.pending, id)
+	}
+}
+
+// Run reads frames until the connection fails or ctx ends, dispatching calls
+// to handlers and results to waiting callers. It always closes the connection.
+func (p *Peer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-ctx.Done():
+			p.writeMu.Lock()
+			_ = p.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			p.writeMu.Unlock()
+			_ = p.ws.Close()
+		case <-p.done:
+		}
+	}()
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		_ = p.Close()
+		wg.Wait()
+	}()
+	for {
+		if p.IdleTimeout > 0 {
+			_ = p.ws.SetReadDeadline(time.Now().Add(p.IdleTimeout))
+		}
+		_, data, err := p.ws.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read frame: %w", err)
+		}
+		if err := p.dispatch(ctx, data, &wg); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Peer) dispatch(ctx context.Context, data []byte, wg *sync.WaitGroup) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil || len(raw) < 3 {
+		p.logger.Warn("malformed frame; ignored", "bytes", len(data))
+		return nil
+	}
+	var typ int
+	var id string
+	if json.Unmarshal(raw[0], &typ) != nil || json.Unmarshal(raw[1], &id) != nil || id == "" {
+		p.logger.Warn("frame without type or id; ignored")
+		return nil
+	}
+	switch typ {
+	case typeCall:
+		var action string
+		if len(raw) != 4 || json.Unmarshal(raw[2], &action) != nil {
+			return p.writeError(id, &Error{Code: CodeFormationViolation, Description: "CALL needs [2, id, action, payload]"})
+		}
+		h, ok := p.handlers[action]
+		if !ok {
+			return p.writeError(id, &Error{Code: CodeNotImplemented, Description: "unknown action " + strconv.Quote(action)})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := h(ctx, raw[3])
+			if err != nil {
+				var perr *Error
+				if !errors.As(err, &perr) {
+					perr = &Error{Code: CodeInternalError, Description: err.Error()}
+				}
+				_ = p.writeError(id, perr)
+				return
+			}
+			if res == nil {
+				res = struct{}{}
+			}
+			_ = p.write([]any{typeCallResult, id, res})
+		}()
+	case typeCallResult:
+		p.deliver(id, frame{result: raw[2]})
+	case typeCallError:
+		e := &Error{Code: CodeGenericError}
+		_ = json.Unmarshal(raw[2], &e.Code)
+		if len(raw) > 3 {
+			_ = json.Unmarshal(raw[3], &e.Description)
+		}
+		if len(raw) > 4 {
+			_ = json.Unmarshal(raw[4], &e.Details)
+		}
+		p.deliver(id, frame{err: e})
+	default:
+		p.logger.Warn("unknown frame type; ignored", "type", typ)
+	}
+	return nil
+}
+
+func (p *Peer) deliver(id string, f frame) {
+	p.mu.Lock()
+	ch, ok := p.pending[id]
+	delete(p.pending, id)
+	p.mu.Unlock()
+	if !ok {
+		p.logger.Debug("result for no pending call; ignored", "id", id)
+		return
+	}
+	ch <- f
+}
+
+func (p *Peer) writeError(id string, e *Error) error {
+	details := e.Details
+	if details == nil {
+		details = map[string]any{}
+	}
+	return p.write([]any{typeCallError, id, e.Code, e.Description, details})
+}
+
+func (p *Peer) write(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	_ = p.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := p.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// Call sends a CALL and waits for its result, decoded into resp (which may be
+// nil). A CALLERROR comes back as *Error.
+func (p *Peer) Call(ctx context.Context, action string, req, resp any) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.nextID++
+	id := strconv.FormatUint(p.nextID, 10)
+	ch := make(chan frame, 1)
+	p.pending[id] = ch
+	p.mu.Unlock()
+
+	if req == nil {
+		req = struct{}{}
+	}
+	if err := p.write([]any{typeCall, id, action, req}); err != nil {
+		p.mu.Lock()
+		delete(p.pending, id)
+		p.mu.Unlock()
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	select {
+	case f, ok := <-ch:
+		if !ok {
+			return fmt.Errorf("%s: %w", action, ErrClosed)
+		}
+		if f.err != nil {
+			return f.err
+		}
+		if resp != nil {
+			if err := json.Unmarshal(f.result, resp); err != nil {
+				return fmt.Errorf("%s: decode result: %w", action, err)
+			}
+		}
+		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		delete(p.pending, id)
+		p.mu.Unlock()
+		return fmt.Errorf("%s: %w", action, ctx.Err())
+	}
+}
+
+// Decode unmarshals a CALL payload strictly, answering a FormationViolation
+// for a payload that does not fit v.
+func Decode(payload json.RawMessage, v any) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return &Error{Code: CodeFormationViolation, Description: err.Error()}
+	}
+	return nil
+}
