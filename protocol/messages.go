@@ -17,6 +17,7 @@ const (
 	ActionListJobs     = "ListJobs"
 	ActionFetchJob     = "FetchJob"
 	ActionJobStatus    = "JobStatus"
+	ActionDeleteJob    = "DeleteJob"
 	ActionAccounting   = "Accounting"
 	ActionPrinterEvent = "PrinterEvent"
 )
@@ -130,6 +131,15 @@ type FetchJobResponse struct {
 	Format    string    `json:"format"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// DeleteJobRequest deletes a held job at its owner's request (from the panel).
+type DeleteJobRequest struct {
+	JobID    string `json:"job_id"`
+	Username string `json:"username"`
+}
+
+// DeleteJobResponse is empty.
+type DeleteJobResponse struct{}
 
 // Job states reported by the agent.
 const (
