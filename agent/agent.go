@@ -1,0 +1,307 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cardreader/cardnum"
+	"github.com/tessera-print/tessera/cardreader/tcplisten"
+	"github.com/tessera-print/tessera/cloudlink"
+	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/panel"
+	"github.com/tessera-print/tessera/printer/ipp"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/release"
+	"github.com/tessera-print/tessera/session"
+)
+
+// Options are the parts of a run that do not come from the config file.
+type Options struct {
+	Version string
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Readers are extra readers (the demo's terminal reader).
+	Readers []cardreader.Reader
+	// Ready, if set, is called once the panel listens, with its address.
+	Ready func(panelAddr string)
+}
+
+// Run runs the agent until ctx ends, then shuts down in order.
+func Run(ctx context.Context, cfg config.Config, opts Options) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := opts.Logger
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	store, err := offline.Open(ctx, filepath.Join(cfg.DataDir, "tessera.db"), offline.Options{Logger: log, Now: opts.Now})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+	agentID, err := store.AgentID(ctx)
+	if err != nil {
+		return err
+	}
+	log = log.With("agent", agentID)
+
+	var conv session.Converter
+	if cfg.CardPipeline != "" {
+		p, err := cardnum.Parse(cfg.CardPipeline)
+		if err != nil {
+			return fmt.Errorf("card_pipeline: %w", err)
+		}
+		conv = p
+	}
+	readers, err := openReaders(cfg.Readers, log)
+	if err != nil {
+		return err
+	}
+	readers = append(readers, opts.Readers...)
+
+	printerHTTP, err := httpClient(cfg.PrinterCAFile)
+	if err != nil {
+		return fmt.Errorf("printer_ca_file: %w", err)
+	}
+	prn, err := ipp.New(cfg.PrinterURI, ipp.Options{HTTPClient: printerHTTP, Logger: log})
+	if err != nil {
+		return fmt.Errorf("printer: %w", err)
+	}
+	hubTLS, err := tlsConfig(cfg.HubCAFile)
+	if err != nil {
+		return fmt.Errorf("hub_ca_file: %w", err)
+	}
+	token := ""
+	if cfg.DeviceTokenFile != "" {
+		b, err := os.ReadFile(cfg.DeviceTokenFile)
+		if err != nil {
+			return fmt.Errorf("device_token_file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+
+	var ident atomic.Pointer[protocol.Printer]
+	ident.Store(&protocol.Printer{URI: cfg.PrinterURI})
+	kick := make(chan struct{}, 1)
+	kickSync := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+
+	// The link and the engine report to the session, which consumes both.
+	var sess *session.Manager
+	link, err := cloudlink.New(cloudlink.Config{
+		HubURL:       cfg.HubURL,
+		AgentID:      agentID,
+		DeviceToken:  token,
+		Version:      opts.Version,
+		Capabilities: []string{"release", "accounting", "ipp"},
+		Printer:      func() protocol.Printer { return *ident.Load() },
+		TLSConfig:    hubTLS,
+		Logger:       log.With("component", "cloudlink"),
+		Now:          opts.Now,
+		OnOnline:     func(context.Context) { kickSync() },
+		OnChange:     func(online bool) { sess.SetCloud(online) },
+	})
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	engine := release.New(release.Config{
+		Hub:           hubSource{link},
+		Printer:       prn,
+		Journal:       store,
+		PrinterSerial: func() string { return ident.Load().Serial },
+		Timeout:       time.Duration(cfg.ReleaseTimeout),
+		Logger:        log.With("component", "release"),
+		Now:           opts.Now,
+		OnProgress:    func(p release.Progress) { sess.Progress(p) },
+		OnCommitted:   kickSync,
+	})
+	sess = session.New(session.Config{
+		Auth:        link,
+		Jobs:        engine,
+		Timeout:     time.Duration(cfg.SessionTimeout),
+		OldestFirst: cfg.JobOrder == "oldest",
+		MaxJobs:     cfg.MaxJobsPerRelease,
+		Convert:     conv,
+		Printer:     session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unknown", Reasons: []string{}},
+		Logger:      log.With("component", "session"),
+		Now:         opts.Now,
+	})
+
+	ln, err := net.Listen("tcp", cfg.PanelListen)
+	if err != nil {
+		return fmt.Errorf("panel_listen: %w", err)
+	}
+	srv := &http.Server{Handler: panel.New(sess, log.With("component", "panel")), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("panel listening", "addr", "http://"+ln.Addr().String())
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr().String())
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	goRun := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	goRun(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("panel server", "err", err)
+		}
+	})
+	goRun(func() { _ = link.Run(runCtx) })
+	goRun(func() { sess.Run(runCtx) })
+	goRun(func() { watchPrinter(runCtx, prn, cfg, sess, &ident, log) })
+	goRun(func() { syncLoop(runCtx, store, link, kick, log.With("component", "sync")) })
+	sink := &debounced{next: sess, d: cardreader.NewDebouncer(2*time.Second, opts.Now)}
+	for _, r := range readers {
+		goRun(func() {
+			if err := r.Run(runCtx, sink); err != nil && runCtx.Err() == nil {
+				log.Error("card reader stopped", "reader", r.Name(), "err", err)
+			}
+		})
+	}
+	if err := engine.Recover(runCtx); err != nil {
+		log.Error("recovering interrupted releases", "err", err)
+	}
+	log.Info("agent running", "version", opts.Version, "printer", cfg.PrinterURI, "hub", cfg.HubURL)
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	stop()
+	wg.Wait()
+	engine.Wait()
+	log.Info("stopped")
+	return nil
+}
+
+// debounced drops repeated reads of the same card before the session sees them.
+type debounced struct {
+	next cardreader.Sink
+	d    *cardreader.Debouncer
+	mu   sync.Mutex
+}
+
+func (s *debounced) Read(r cardreader.Read) {
+	s.mu.Lock()
+	ok := s.d.Accept(r)
+	s.mu.Unlock()
+	if ok {
+		s.next.Read(r)
+	}
+}
+
+func (s *debounced) State(ev cardreader.Event) { s.next.State(ev) }
+
+func openReaders(specs []string, log *slog.Logger) ([]cardreader.Reader, error) {
+	var out []cardreader.Reader
+	for _, spec := range specs {
+		switch {
+		case strings.HasPrefix(spec, "tcp-listen://"):
+			addr, err := tcplisten.ParseSpec(spec)
+			if err != nil {
+				return nil, fmt.Errorf("reader %q: %w", spec, err)
+			}
+			r, err := tcplisten.Listen(addr, log.With("reader", spec))
+			if err != nil {
+				return nil, fmt.Errorf("reader %q: %w", spec, err)
+			}
+			out = append(out, r)
+		default:
+			return nil, fmt.Errorf("reader %q: unknown kind (want tcp-listen://HOST:PORT)", spec)
+		}
+	}
+	return out, nil
+}
+
+func tlsConfig(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificates", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// httpClient returns a client that verifies TLS, against caFile if given.
+func httpClient(caFile string) (*http.Client, error) {
+	tc, err := tlsConfig(caFile)
+	if err != nil {
+		return nil, err
+	}
+	if tc == nil {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr}, nil
+}
+
+// hubSource adapts the cloud link to the release engine's job source.
+type hubSource struct{ *cloudlink.Link }
+
+func (h hubSource) Fetch(ctx context.Context, jobID, username string) (*release.Document, error) {
+	d, err := h.Link.Fetch(ctx, jobID, username)
+	if err != nil {
+		return nil, err
+	}
+	return &release.Document{Body: d.Body, Size: d.Size, Format: d.Format}, nil
+}
+
+// watchPrinter keeps the printer's identity and state current for the
+// session and the hub.
+func watchPrinter(ctx context.Context, prn *ipp.Client, cfg config.Config, sess *session.Manager,
+	ident *atomic.Pointer[protocol.Printer], log *slog.Logger) {
+	const every = 30 * time.Second
+	for {
+		info, err := prn.Info(ctx)
+		p := session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unreachable", Reasons: []string{}}
+		if err != nil {
+			log.Debug("printer does not answer", "err", err)
+		} else {
+			if p.Name == "" {
+				p.Name = info.Name
+			}
+			p.State = info.State
+			p.Reasons = append(p.Reasons, info.StateReasons...)
+			ident.Store(&protocol.Printer{URI: cfg.PrinterURI, MakeModel: info.MakeAndModel, Serial: info.SerialNumber})
+		}
+		sess.SetPrinter(p)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}

@@ -1,0 +1,118 @@
+// Command tessera is the Tessera print-release agent.
+//
+//	tessera run [--config FILE] [flags]   run the agent
+//	tessera demo --hub-bin PATH           run hub, virtual printer and agent together
+//	tessera version                       print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/tessera-print/tessera/agent"
+	"github.com/tessera-print/tessera/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tessera:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `usage: tessera <command> [flags]
+
+commands:
+  run       run the agent (tessera run --help for flags)
+  demo      run a hub, a virtual printer and an agent together
+  version   print the version
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "run":
+		return runAgent(ctx, args[1:], stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "tessera %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
+	// The config file is read first so that flags, parsed second, override it.
+	path := configPath(args)
+	cfg := config.Default()
+	if path != "" {
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			return err
+		}
+	}
+	fs := flag.NewFlagSet("tessera run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.String("config", path, "config file (JSON; see docs/config.md)")
+	cfg.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	return agent.Run(ctx, cfg, agent.Options{Version: version, Logger: logger})
+}
+
+// configPath finds --config before the full flag set exists.
+func configPath(args []string) string {
+	for i, a := range args {
+		a = strings.TrimPrefix(a, "-")
+		a = strings.TrimPrefix(a, "-")
+		if v, ok := strings.CutPrefix(a, "config="); ok {
+			return v
+		}
+		if a == "config" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

@@ -1,0 +1,171 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration written as a Go duration string ("60s").
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"60s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config is everything `tessera run` needs. JSON keys are the file's keys.
+type Config struct {
+	// DataDir holds the database and every file the agent writes.
+	DataDir string `json:"data_dir"`
+	// HubURL is the hub's base address (http, https, ws or wss).
+	HubURL string `json:"hub_url"`
+	// HubCAFile is a PEM bundle trusted for the hub instead of the system roots.
+	HubCAFile string `json:"hub_ca_file"`
+	// DeviceTokenFile holds the agent's device token for the hub, if any.
+	DeviceTokenFile string `json:"device_token_file"`
+	// PrinterURI is the printer the agent serves (ipp://, ipps://, socket://).
+	PrinterURI string `json:"printer_uri"`
+	// PrinterCAFile is a PEM bundle trusted for an ipps:// printer.
+	PrinterCAFile string `json:"printer_ca_file"`
+	// PrinterName is shown on the panel; defaults to the printer's own name.
+	PrinterName string `json:"printer_name"`
+	// Readers are card reader specs, e.g. tcp-listen://127.0.0.1:7070.
+	Readers []string `json:"readers"`
+	// CardPipeline converts raw reads to card numbers, e.g. "hex2dec".
+	CardPipeline string `json:"card_pipeline"`
+	// PanelListen is the panel's HTTP address; loopback by default.
+	PanelListen string `json:"panel_listen"`
+	// SessionTimeout logs the user out after this much inactivity.
+	SessionTimeout Duration `json:"session_timeout"`
+	// JobOrder lists jobs "newest" or "oldest" first.
+	JobOrder string `json:"job_order"`
+	// MaxJobsPerRelease caps one release (0: no cap).
+	MaxJobsPerRelease int `json:"max_jobs_per_release"`
+	// ReleaseTimeout bounds the follow-up of one printed job.
+	ReleaseTimeout Duration `json:"release_timeout"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `json:"log_format"`
+}
+
+// Default returns the configuration used for every key the file and the
+// flags leave out.
+func Default() Config {
+	return Config{
+		DataDir:        "/var/lib/tessera",
+		PanelListen:    "127.0.0.1:8631",
+		SessionTimeout: Duration(60 * time.Second),
+		JobOrder:       "newest",
+		ReleaseTimeout: Duration(10 * time.Minute),
+		LogLevel:       "info",
+		LogFormat:      "text",
+	}
+}
+
+// Load reads a config file over the defaults. Unknown keys are errors, so a
+// typo never silently falls back to a default.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// repeated collects a repeatable flag; the first use replaces the file's list.
+type repeated struct {
+	list *[]string
+	set  bool
+}
+
+func (r *repeated) String() string { return "" }
+func (r *repeated) Set(v string) error {
+	if !r.set {
+		*r.list = nil
+		r.set = true
+	}
+	*r.list = append(*r.list, v)
+	return nil
+}
+
+// Flags registers the `tessera run` flags that override cfg's keys. Parse
+// the set after Load so a flag given on the command line wins over the file.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory")
+	fs.StringVar(&c.HubURL, "hub", c.HubURL, "hub base URL (http(s):// or ws(s)://HOST:PORT)")
+	fs.StringVar(&c.PrinterURI, "printer", c.PrinterURI, "printer URI (ipp://, ipps://, socket://)")
+	fs.Var(&repeated{list: &c.Readers}, "reader", "card reader spec, repeatable (tcp-listen://HOST:PORT)")
+	fs.StringVar(&c.CardPipeline, "card-pipeline", c.CardPipeline, "card-number conversion pipeline, e.g. hex2dec")
+	fs.StringVar(&c.PanelListen, "panel-listen", c.PanelListen, "panel HTTP address")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+}
+
+// Validate reports every problem at once, before anything starts.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: required"))
+	}
+	if c.HubURL == "" {
+		errs = append(errs, errors.New("hub_url: required"))
+	} else if u, err := url.Parse(c.HubURL); err != nil || u.Host == "" ||
+		!slices.Contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
+		errs = append(errs, fmt.Errorf("hub_url %q: want http(s):// or ws(s)://HOST:PORT", c.HubURL))
+	}
+	if c.PrinterURI == "" {
+		errs = append(errs, errors.New("printer_uri: required"))
+	} else if u, err := url.Parse(c.PrinterURI); err != nil || u.Host == "" ||
+		!slices.Contains([]string{"ipp", "ipps", "http", "https", "socket"}, u.Scheme) {
+		errs = append(errs, fmt.Errorf("printer_uri %q: want ipp://, ipps:// or socket://HOST[:PORT]/...", c.PrinterURI))
+	}
+	if _, _, err := net.SplitHostPort(c.PanelListen); err != nil {
+		errs = append(errs, fmt.Errorf("panel_listen %q: %w", c.PanelListen, err))
+	}
+	if c.SessionTimeout <= 0 {
+		errs = append(errs, errors.New("session_timeout: must be positive"))
+	}
+	if c.ReleaseTimeout <= 0 {
+		errs = append(errs, errors.New("release_timeout: must be positive"))
+	}
+	if !slices.Contains([]string{"newest", "oldest"}, c.JobOrder) {
+		errs = append(errs, fmt.Errorf("job_order %q: want newest or oldest", c.JobOrder))
+	}
+	if c.MaxJobsPerRelease < 0 {
+		errs = append(errs, errors.New("max_jobs_per_release: must be 0 or more"))
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)) {
+		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
+		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,339 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/internal/testenv"
+)
+
+const adminToken = "e2e-admin-token-0123456789abcdef"
+
+// proc is a started binary whose output is kept for failure messages.
+type proc struct {
+	t    testing.TB
+	name string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *proc) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func start(t testing.TB, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", name, p.Output())
+		}
+	})
+	return p
+}
+
+// stop sends sig and waits for the process to end.
+func (p *proc) kill(sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
+
+// eventually polls f until it returns nil or the deadline passes.
+func eventually(t testing.TB, what string, within time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type binaries struct{ agent, hub string }
+
+func build(t testing.TB) binaries {
+	return binaries{
+		agent: testenv.BuildBinary(t, "github.com/tessera-print/tessera/cmd/tessera"),
+		hub:   testenv.BuildBinary(t, "github.com/tessera-print/tessera/cmd/tessera-hub"),
+	}
+}
+
+// hub is a running tessera-hub.
+type hub struct {
+	*proc
+	url, addr, dir string
+}
+
+func startHub(t testing.TB, bin binaries, dir, addr string) *hub {
+	t.Helper()
+	if addr == "" {
+		addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	}
+	p := start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub,
+		"serve", "--listen", addr, "--data", dir, "--open-enrollment")
+	h := &hub{proc: p, url: "http://" + addr, addr: addr, dir: dir}
+	eventually(t, "hub healthy", 20*time.Second, func() error { return getOK(h.url + "/healthz") })
+	return h
+}
+
+func getOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// admin calls the hub's admin API and decodes the answer into out.
+func (h *hub) admin(t testing.TB, method, path string, body io.Reader, ctype string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, h.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (h *hub) createUser(t testing.TB, username string, cards ...string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"username": username, "full_name": strings.ToUpper(username[:1]) + username[1:], "cards": cards})
+	if code := h.admin(t, "POST", "/api/v1/users", bytes.NewReader(body), "application/json", nil); code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("create user %s: HTTP %d", username, code)
+	}
+}
+
+func (h *hub) upload(t testing.TB, owner, name string, doc []byte) string {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("owner", owner)
+	_ = mw.WriteField("name", name)
+	fw, _ := mw.CreateFormFile("file", name)
+	_, _ = fw.Write(doc)
+	_ = mw.Close()
+	var out struct{ ID string }
+	if code := h.admin(t, "POST", "/api/v1/jobs", &buf, mw.FormDataContentType(), &out); code != http.StatusCreated || out.ID == "" {
+		t.Fatalf("upload %s: HTTP %d id %q", name, code, out.ID)
+	}
+	return out.ID
+}
+
+type hubJob struct {
+	ID           string `json:"id"`
+	Owner        string `json:"owner"`
+	Name         string `json:"name"`
+	Pages        int    `json:"pages"`
+	State        string `json:"state"`
+	Reason       string `json:"reason"`
+	PrintedPages int    `json:"printed_pages"`
+}
+
+func (h *hub) job(t testing.TB, owner, id string) hubJob {
+	t.Helper()
+	var out struct{ Jobs []hubJob }
+	h.admin(t, "GET", "/api/v1/jobs?owner="+owner, nil, "", &out)
+	for _, j := range out.Jobs {
+		if j.ID == id {
+			return j
+		}
+	}
+	t.Fatalf("job %s of %s not listed by the hub", id, owner)
+	return hubJob{}
+}
+
+type hubRecord struct {
+	ID      string `json:"id"`
+	Owner   string `json:"owner"`
+	JobID   string `json:"job_id"`
+	Pages   int    `json:"pages"`
+	Type    string `json:"type"`
+	Offline bool   `json:"offline"`
+}
+
+func (h *hub) records(t testing.TB, owner string) []hubRecord {
+	t.Helper()
+	var out struct{ Records []hubRecord }
+	h.admin(t, "GET", "/api/v1/accounting?owner="+owner, nil, "", &out)
+	return out.Records
+}
+
+// agent is a running tessera agent.
+type agent struct {
+	*proc
+	panel, reader, dir string
+}
+
+func startAgent(t testing.TB, bin binaries, dir, hubURL, printerURI, panelAddr, readerAddr string) *agent {
+	t.Helper()
+	if panelAddr == "" {
+		panelAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	}
+	if readerAddr == "" {
+		readerAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	}
+	p := start(t, "agent", nil, bin.agent, "run", "--data", dir, "--hub", hubURL, "--printer", printerURI,
+		"--reader", "tcp-listen://"+readerAddr, "--card-pipeline", "hex2dec", "--panel-listen", panelAddr,
+		"--log-level", "debug")
+	a := &agent{proc: p, panel: "http://" + panelAddr, reader: readerAddr, dir: dir}
+	eventually(t, "agent healthy", 20*time.Second, func() error { return getOK(a.panel + "/healthz") })
+	return a
+}
+
+type sessionJob struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Pages  int    `json:"pages"`
+	Source string `json:"source"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+}
+
+type sessionView struct {
+	State string `json:"state"`
+	User  *struct {
+		Username string `json:"username"`
+	} `json:"user"`
+	Jobs   []sessionJob `json:"jobs"`
+	Notice *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"notice"`
+	Cloud string `json:"cloud"`
+}
+
+func (a *agent) session(t testing.TB) sessionView {
+	t.Helper()
+	resp, err := http.Get(a.panel + "/api/v1/session")
+	if err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	defer resp.Body.Close()
+	var v sessionView
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	return v
+}
+
+func (a *agent) waitSession(t testing.TB, what string, f func(sessionView) error) sessionView {
+	t.Helper()
+	var v sessionView
+	eventually(t, what, 30*time.Second, func() error { v = a.session(t); return f(v) })
+	return v
+}
+
+// swipe sends one card read to the agent's network reader, as a reader would.
+func (a *agent) swipe(t testing.TB, raw string) {
+	t.Helper()
+	var c net.Conn
+	eventually(t, "reader accepts", 10*time.Second, func() error {
+		var err error
+		c, err = net.Dial("tcp", a.reader)
+		return err
+	})
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "%s\n", raw); err != nil {
+		t.Fatalf("swipe: %v", err)
+	}
+	// Give the agent the line before the client goes away.
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_, _ = bufio.NewReader(c).ReadString('\n')
+}
+
+// release posts a release request and returns the status and the body.
+func (a *agent) release(t testing.TB, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(a.panel+"/api/v1/release", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func jobState(v sessionView, id string) string {
+	for _, j := range v.Jobs {
+		if j.ID == id {
+			return j.State
+		}
+	}
+	return ""
+}
+
+var addrRe = regexp.MustCompile(`addr=(\S+)`)
+
+var _ = addrRe
+var _ = context.Background
+var _ = filepath.Join

@@ -1,0 +1,497 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/release"
+)
+
+// Session states, as the panel API names them.
+const (
+	StateIdle            = "idle"
+	StatePINRequired     = "pin-required"
+	StateRegisterOffered = "register-offered"
+	StateActive          = "active"
+	StateLocked          = "locked"
+)
+
+// Notice is a message for the person at the printer, in words.
+type Notice struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Printer is the printer state the panel shows.
+type Printer struct {
+	Name    string   `json:"name"`
+	URI     string   `json:"uri"`
+	State   string   `json:"state"`
+	Reasons []string `json:"reasons"`
+}
+
+// Reader is the state of one card reader.
+type Reader struct {
+	Name     string `json:"name"`
+	Attached bool   `json:"attached"`
+}
+
+// View is the session as the panel API serves it.
+type View struct {
+	State   string         `json:"state"`
+	User    *protocol.User `json:"user"`
+	Jobs    []release.Job  `json:"jobs"`
+	Notice  *Notice        `json:"notice"`
+	Cloud   string         `json:"cloud"`
+	Printer Printer        `json:"printer"`
+	Readers []Reader       `json:"readers"`
+	// ExpiresAt is when the session ends unless something happens.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// Authorizer says who a card belongs to (the cloud link).
+type Authorizer interface {
+	Authorize(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error)
+	Online() bool
+}
+
+// Converter turns a raw read into a card number (cardnum.Pipeline).
+type Converter interface {
+	Convert(raw string) (string, error)
+}
+
+// Releaser is the release engine.
+type Releaser interface {
+	Jobs(ctx context.Context, username string, oldestFirst bool) ([]release.Job, error)
+	Start(ctx context.Context, username string, job release.Job, opts release.Options) error
+	Delete(ctx context.Context, username, jobID string) error
+}
+
+// Config wires a Manager.
+type Config struct {
+	Auth        Authorizer
+	Convert     Converter
+	Jobs        Releaser
+	Timeout     time.Duration // inactivity logout; default 60 s
+	OldestFirst bool
+	MaxJobs     int // per release; 0: no cap
+	NoticeFor   time.Duration
+	Printer     Printer
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Errors of panel actions.
+var (
+	ErrNoSession = errors.New("no one is logged in")
+	ErrNoJob     = errors.New("no such job in this session")
+)
+
+// Manager owns the session. It is safe for concurrent use.
+type Manager struct {
+	cfg Config
+
+	mu       sync.Mutex
+	view     View
+	card     string // converted number of the logged-in card, to end the session on re-swipe
+	lastUse  time.Time
+	noticeAt time.Time
+	busy     bool
+	readers  map[string]bool
+	subs     map[chan struct{}]struct{}
+}
+
+// New returns a Manager with an idle session.
+func New(cfg Config) *Manager {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.NoticeFor == 0 {
+		cfg.NoticeFor = 15 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Manager{cfg: cfg, readers: map[string]bool{}, subs: map[chan struct{}]struct{}{}}
+	m.view = View{State: StateIdle, Jobs: []release.Job{}, Cloud: "offline", Printer: cfg.Printer, Readers: []Reader{}}
+	return m
+}
+
+// View returns a copy of the current session.
+func (m *Manager) View() View {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.view
+	v.Jobs = append([]release.Job(nil), v.Jobs...)
+	v.Readers = append([]Reader(nil), v.Readers...)
+	if v.State == StateActive {
+		exp := m.lastUse.Add(m.cfg.Timeout)
+		v.ExpiresAt = &exp
+	}
+	return v
+}
+
+// Subscribe returns a channel that receives a value after every change
+// (coalesced: a slow subscriber sees the latest state, not every step).
+func (m *Manager) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	m.mu.Lock()
+	m.subs[ch] = struct{}{}
+	m.mu.Unlock()
+	return ch, func() {
+		m.mu.Lock()
+		delete(m.subs, ch)
+		m.mu.Unlock()
+	}
+}
+
+// changed must be called with mu held.
+func (m *Manager) changed() {
+	for ch := range m.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (m *Manager) setNotice(code, msg string) {
+	m.view.Notice = &Notice{Code: code, Message: msg}
+	m.noticeAt = m.cfg.Now()
+}
+
+// SetCloud records whether the hub is reachable.
+func (m *Manager) SetCloud(online bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.view.Cloud = "offline"
+	if online {
+		m.view.Cloud = "online"
+	}
+	m.changed()
+}
+
+// SetPrinter records the printer's state.
+func (m *Manager) SetPrinter(p Printer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.view.Printer = p
+	m.changed()
+}
+
+// State records a reader attaching or going away (cardreader.Sink).
+func (m *Manager) State(ev cardreader.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.readers[ev.Reader] = ev.Attached
+	m.view.Readers = m.view.Readers[:0]
+	for name, att := range m.readers {
+		m.view.Readers = append(m.view.Readers, Reader{Name: name, Attached: att})
+	}
+	m.changed()
+}
+
+// Read handles a card read (cardreader.Sink). It returns at once; the login
+// runs in the background, and reads during a login in progress are dropped.
+func (m *Manager) Read(r cardreader.Read) {
+	m.mu.Lock()
+	if m.busy {
+		m.mu.Unlock()
+		m.cfg.Logger.Info("card read during a login in progress; ignored", "reader", r.Reader)
+		return
+	}
+	m.busy = true
+	m.mu.Unlock()
+	go func() {
+		defer func() {
+			m.mu.Lock()
+			m.busy = false
+			m.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		m.login(ctx, r)
+	}()
+}
+
+func (m *Manager) login(ctx context.Context, r cardreader.Read) {
+	log := m.cfg.Logger.With("reader", r.Reader)
+	card := r.Value
+	if m.cfg.Convert != nil {
+		c, err := m.cfg.Convert.Convert(r.Value)
+		if err != nil {
+			log.Warn("card read does not convert", "read", cardreader.Masked(r.Value), "err", err)
+			m.notice("card-unreadable", "This card could not be read. Please try again.")
+			return
+		}
+		card = c
+	}
+	m.mu.Lock()
+	switch {
+	case m.view.State == StateActive && card == m.card:
+		m.mu.Unlock()
+		log.Info("same card again: logging out")
+		m.Logout(ctx)
+		return
+	case m.view.State == StateActive:
+		m.mu.Unlock()
+		log.Info("another card during a session; ignored", "card", cardreader.Masked(card))
+		return
+	}
+	m.mu.Unlock()
+
+	if !m.cfg.Auth.Online() {
+		log.Warn("card read while the cloud is unreachable", "card", cardreader.Masked(card))
+		m.notice("cloud-unreachable", "The print service cannot be reached right now. Please try again in a moment.")
+		return
+	}
+	resp, err := m.cfg.Auth.Authorize(ctx, protocol.AuthorizeRequest{Card: card})
+	if err != nil {
+		log.Warn("authorization failed", "card", cardreader.Masked(card), "err", err)
+		m.notice("cloud-unreachable", "The print service cannot be reached right now. Please try again in a moment.")
+		return
+	}
+	if resp.Status != protocol.AuthAccepted || resp.User == nil {
+		log.Info("card refused", "card", cardreader.Masked(card), "reason", resp.Reason)
+		msg := "This card is not registered. Ask your administrator to register it."
+		if resp.Reason == protocol.ReasonExpired {
+			msg = "This card has expired. Ask your administrator to renew it."
+		}
+		m.notice("card-refused", msg)
+		return
+	}
+	user := *resp.User
+	jobs, err := m.cfg.Jobs.Jobs(ctx, user.Username, m.cfg.OldestFirst)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.view.State = StateActive
+	m.view.User = &user
+	m.view.Notice = nil
+	m.card = card
+	m.lastUse = m.cfg.Now()
+	m.view.Jobs = []release.Job{}
+	if err != nil {
+		log.Warn("cannot list jobs", "user", user.Username, "err", err)
+		m.setNotice("jobs-unavailable", "Your jobs cannot be listed right now.")
+	} else {
+		m.view.Jobs = jobs
+	}
+	log.Info("logged in", "user", user.Username, "jobs", len(m.view.Jobs))
+	m.changed()
+}
+
+func (m *Manager) notice(code, msg string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.setNotice(code, msg)
+	m.changed()
+}
+
+// Logout ends the session.
+func (m *Manager) Logout(ctx context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.view.User != nil {
+		m.cfg.Logger.Info("logged out", "user", m.view.User.Username)
+	}
+	m.view.State = StateIdle
+	m.view.User = nil
+	m.view.Jobs = []release.Job{}
+	m.view.Notice = nil
+	m.card = ""
+	m.changed()
+}
+
+// Refresh reloads the user's job list.
+func (m *Manager) Refresh(ctx context.Context) error {
+	m.mu.Lock()
+	if m.view.User == nil {
+		m.mu.Unlock()
+		return ErrNoSession
+	}
+	user := m.view.User.Username
+	m.lastUse = m.cfg.Now()
+	m.mu.Unlock()
+	jobs, err := m.cfg.Jobs.Jobs(ctx, user, m.cfg.OldestFirst)
+	if err != nil {
+		return fmt.Errorf("list jobs: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.view.User != nil && m.view.User.Username == user {
+		m.view.Jobs = jobs
+		m.changed()
+	}
+	return nil
+}
+
+// Choice is one job of a release request, with the person's options.
+type Choice struct {
+	ID     string `json:"id"`
+	Copies int    `json:"copies,omitempty"`
+	Color  string `json:"color,omitempty"`
+	Duplex *bool  `json:"duplex,omitempty"`
+	Keep   bool   `json:"keep,omitempty"`
+}
+
+// ReleaseRequest releases all jobs or the chosen ones.
+type ReleaseRequest struct {
+	All  bool     `json:"all"`
+	Jobs []Choice `json:"jobs"`
+}
+
+// Result is the outcome of the request for one job.
+type Result struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Reason   string `json:"reason,omitempty"`
+	Conflict bool   `json:"-"`
+}
+
+// Release starts the chosen jobs. Each job is claimed before Release
+// returns; printing goes on in the background and shows in the session.
+func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, error) {
+	m.mu.Lock()
+	if m.view.State != StateActive || m.view.User == nil {
+		m.mu.Unlock()
+		return nil, ErrNoSession
+	}
+	user := m.view.User.Username
+	m.lastUse = m.cfg.Now()
+	byID := make(map[string]release.Job, len(m.view.Jobs))
+	for _, j := range m.view.Jobs {
+		byID[j.ID] = j
+	}
+	choices := req.Jobs
+	if req.All {
+		choices = choices[:0:0]
+		for _, j := range m.view.Jobs {
+			if j.State == release.StateHeld || j.State == release.StateFailed {
+				choices = append(choices, Choice{ID: j.ID})
+			}
+		}
+	}
+	m.mu.Unlock()
+
+	results := make([]Result, 0, len(choices))
+	for i, c := range choices {
+		job, ok := byID[c.ID]
+		if !ok {
+			results = append(results, Result{ID: c.ID, State: "unknown", Reason: "This job is not in your list."})
+			continue
+		}
+		if m.cfg.MaxJobs > 0 && i >= m.cfg.MaxJobs {
+			results = append(results, Result{ID: c.ID, State: release.StateHeld,
+				Reason: fmt.Sprintf("At most %d jobs can be released at once.", m.cfg.MaxJobs)})
+			continue
+		}
+		color := c.Color
+		if color == "color" && !job.Color {
+			color = "" // never mono → colour
+		}
+		err := m.cfg.Jobs.Start(ctx, user, job, release.Options{Copies: c.Copies, Color: color, Duplex: c.Duplex, Keep: c.Keep})
+		var conflict *offline.ConflictError
+		switch {
+		case errors.As(err, &conflict):
+			results = append(results, Result{ID: c.ID, State: string(conflict.Current.State),
+				Reason: "This job is already being released or was printed.", Conflict: true})
+		case err != nil:
+			m.cfg.Logger.Warn("release refused", "job", c.ID, "err", err)
+			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: "This job cannot be released."})
+		default:
+			results = append(results, Result{ID: c.ID, State: release.StateQueued})
+		}
+	}
+	return results, nil
+}
+
+// Delete removes one of the user's held jobs.
+func (m *Manager) Delete(ctx context.Context, jobID string) error {
+	m.mu.Lock()
+	if m.view.State != StateActive || m.view.User == nil {
+		m.mu.Unlock()
+		return ErrNoSession
+	}
+	user := m.view.User.Username
+	m.lastUse = m.cfg.Now()
+	found := false
+	for _, j := range m.view.Jobs {
+		found = found || j.ID == jobID
+	}
+	m.mu.Unlock()
+	if !found {
+		return ErrNoJob
+	}
+	if err := m.cfg.Jobs.Delete(ctx, user, jobID); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	jobs := m.view.Jobs[:0:0]
+	for _, j := range m.view.Jobs {
+		if j.ID != jobID {
+			jobs = append(jobs, j)
+		}
+	}
+	m.view.Jobs = jobs
+	m.changed()
+	return nil
+}
+
+// Progress applies a release engine progress report to the job list.
+func (m *Manager) Progress(p release.Progress) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.view.Jobs {
+		if m.view.Jobs[i].ID == p.JobID {
+			m.view.Jobs[i].State = p.State
+			m.view.Jobs[i].Reason = p.Reason
+			m.lastUse = m.cfg.Now()
+			m.changed()
+			return
+		}
+	}
+}
+
+// Run ends idle sessions and stale notices until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := m.cfg.Now()
+		m.mu.Lock()
+		if m.view.Notice != nil && now.Sub(m.noticeAt) > m.cfg.NoticeFor {
+			m.view.Notice = nil
+			m.changed()
+		}
+		expired := m.view.State == StateActive && now.Sub(m.lastUse) > m.cfg.Timeout && !m.releasing()
+		m.mu.Unlock()
+		if expired {
+			m.cfg.Logger.Info("session timed out")
+			m.Logout(ctx)
+		}
+	}
+}
+
+// releasing reports whether a job of the session is still in flight; mu held.
+func (m *Manager) releasing() bool {
+	for _, j := range m.view.Jobs {
+		switch j.State {
+		case release.StateQueued, release.StateSending, release.StatePrinting:
+			return true
+		}
+	}
+	return false
+}
