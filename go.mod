@@ -11,4 +11,7 @@ require (
 	periph.io/x/conn/v3 v3.7.2
 )
 
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	github.com/OpenPrinting/goipp v1.2.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

@@ -47,7 +47,7 @@ type Printer interface {
 type Journal interface {
 	Claim(ctx context.Context, jobID, owner string, keep bool) (offline.Claim, error)
 	Get(ctx context.Context, jobID string) (offline.Claim, bool, error)
-	MarkSending(ctx context.Context, jobID string) error
+	MarkSending(ctx context.Context, jobID string, set offline.Settings) error
 	MarkPrinting(ctx context.Context, jobID string, printerJobID int) error
 	Fail(ctx context.Context, jobID, reason string) error
 	Unfinished(ctx context.Context) ([]offline.Claim, error)
@@ -229,8 +229,10 @@ func (e *Engine) run(ctx context.Context, claim offline.Claim, job Job, opts Opt
 	e.follow(ctx, claim, job, pj)
 }
 
+// printed is what was sent to the printer.
 type printed struct {
 	id     int
+	pages  int // of one copy
 	copies int
 	color  bool
 	duplex bool
@@ -244,7 +246,7 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 	if err != nil {
 		return printed{}, fmt.Errorf("printer: %w", err)
 	}
-	p := printed{copies: job.Copies, color: job.Color, duplex: job.Duplex}
+	p := printed{pages: job.Pages, copies: job.Copies, color: job.Color, duplex: job.Duplex}
 	if opts.Copies > 0 {
 		p.copies = opts.Copies
 	}
@@ -257,7 +259,8 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 	if !info.ColorSupported {
 		p.color = false
 	}
-	if err := e.cfg.Journal.MarkSending(ctx, job.ID); err != nil {
+	set := offline.Settings{Pages: job.Pages, Copies: p.copies, Color: p.color, Duplex: p.duplex}
+	if err := e.cfg.Journal.MarkSending(ctx, job.ID, set); err != nil {
 		return printed{}, err
 	}
 	backoff := time.Second
@@ -322,7 +325,7 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p pri
 	}
 	pages := st.Impressions
 	if pages <= 0 {
-		pages = job.Pages * p.copies
+		pages = p.pages * p.copies
 	}
 	rec := protocol.Record{
 		JobID: job.ID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: pages, Copies: p.copies,

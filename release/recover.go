@@ -47,7 +47,8 @@ func (e *Engine) Recover(ctx context.Context) error {
 			}
 		}
 		log.Info("following interrupted job on the printer", "printer_job", id)
-		p := printed{id: id, copies: max(c.Copies, 1), color: c.Color, duplex: c.Duplex}
+		set := c.Settings
+		p := printed{id: id, pages: set.Pages, copies: max(set.Copies, 1), color: set.Color, duplex: set.Duplex}
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

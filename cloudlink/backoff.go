@@ -1,0 +1,49 @@
+package cloudlink
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// stableAfter is how long a connection must live before the next loss starts
+// the backoff from the beginning again; shorter ones count as failed attempts,
+// so a hub that accepts and drops at once is not hammered.
+const stableAfter = 30 * time.Second
+
+// fullJitter returns the delay before reconnect attempt number attempt
+// (0-based): uniform in [0, min(max, min*2^attempt)], the "full jitter" of
+// exponential backoff, so that agents that lost the hub together spread their
+// returns over the whole window instead of arriving in waves.
+func fullJitter(r *rand.Rand, lo, hi time.Duration, attempt int) time.Duration {
+	ceil := hi
+	// Doubling past the cap cannot change the result; stopping early also
+	// keeps the shift from overflowing.
+	if attempt < 62 {
+		if d := lo << attempt; d > 0 && d>>attempt == lo && d < hi {
+			ceil = d
+		}
+	}
+	if ceil <= 0 {
+		return 0
+	}
+	return time.Duration(r.Int64N(int64(ceil) + 1))
+}
+
+// backoff counts consecutive failed attempts of one Run.
+type backoff struct {
+	min, max time.Duration
+	rng      *rand.Rand
+	attempt  int
+}
+
+// next returns the delay after one more failure.
+func (b *backoff) next() time.Duration {
+	d := fullJitter(b.rng, b.min, b.max, b.attempt)
+	if b.attempt < 62 {
+		b.attempt++
+	}
+	return d
+}
+
+// reset starts over after a connection that proved stable.
+func (b *backoff) reset() { b.attempt = 0 }

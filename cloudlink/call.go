@@ -1,0 +1,82 @@
+package cloudlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// Call sends one request to the hub and decodes its answer into resp (which
+// may be nil), within the configured CallTimeout. Without an accepted
+// connection it fails with ErrOffline; a refusal by the hub is a
+// *protocol.Error. Payloads are never logged: some carry card numbers or PINs.
+func (l *Link) Call(ctx context.Context, action string, req, resp any) error {
+	peer := l.currentPeer()
+	if peer == nil {
+		return fmt.Errorf("%s: %w", action, ErrOffline)
+	}
+	return l.callPeer(ctx, peer, action, req, resp)
+}
+
+// callPeer makes the call on one given connection, so that Boot and the
+// heartbeats use the connection they belong to.
+func (l *Link) callPeer(ctx context.Context, peer *protocol.Peer, action string, req, resp any) error {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.CallTimeout)
+	defer cancel()
+	err := peer.Call(ctx, action, req, resp)
+	if err == nil {
+		return nil
+	}
+	var perr *protocol.Error
+	switch {
+	case errors.As(err, &perr):
+		return fmt.Errorf("%s: %w", action, err)
+	case errors.Is(err, protocol.ErrClosed):
+		return fmt.Errorf("%s: %w: %w", action, ErrOffline, protocol.ErrClosed)
+	default:
+		// The peer already names the action in its other errors.
+		return err
+	}
+}
+
+// Authorize asks the hub who a card or PIN belongs to.
+func (l *Link) Authorize(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error) {
+	var resp protocol.AuthorizeResponse
+	err := l.Call(ctx, protocol.ActionAuthorize, req, &resp)
+	return resp, err
+}
+
+// ListJobs returns a user's held jobs at the hub, oldest first.
+func (l *Link) ListJobs(ctx context.Context, username string) ([]protocol.Job, error) {
+	var resp protocol.ListJobsResponse
+	if err := l.Call(ctx, protocol.ActionListJobs, protocol.ListJobsRequest{Username: username}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Jobs, nil
+}
+
+// JobStatus reports the progress of a released job.
+func (l *Link) JobStatus(ctx context.Context, req protocol.JobStatusRequest) error {
+	return l.Call(ctx, protocol.ActionJobStatus, req, nil)
+}
+
+// DeleteJob deletes a held job at its owner's request.
+func (l *Link) DeleteJob(ctx context.Context, jobID, username string) error {
+	return l.Call(ctx, protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: jobID, Username: username}, nil)
+}
+
+// SendRecords sends accounting records and returns the ids the hub now
+// holds; the caller deletes exactly those from its outbox. An empty batch
+// is not sent.
+func (l *Link) SendRecords(ctx context.Context, recs []protocol.Record) ([]string, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	var resp protocol.AccountingResponse
+	if err := l.Call(ctx, protocol.ActionAccounting, protocol.AccountingRequest{Records: recs}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Accepted, nil
+}

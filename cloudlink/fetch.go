@@ -1,0 +1,198 @@
+package cloudlink
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// Document is a job's document being downloaded from the hub. Body streams
+// it and fails at the end, instead of returning io.EOF, when the bytes do not
+// match the announced Size and SHA256. The caller closes Body.
+type Document struct {
+	Body   io.ReadCloser
+	Size   int64
+	Format string
+	SHA256 string
+}
+
+// Fetch asks the hub for a one-time download of a job's document and opens
+// it. ctx bounds the whole download, reading the body included.
+func (l *Link) Fetch(ctx context.Context, jobID, username string) (*Document, error) {
+	var fr protocol.FetchJobResponse
+	if err := l.Call(ctx, protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: username}, &fr); err != nil {
+		return nil, fmt.Errorf("fetch job %s: %w", jobID, err)
+	}
+	want, err := hex.DecodeString(fr.SHA256)
+	if err != nil || len(want) != sha256.Size {
+		return nil, fmt.Errorf("fetch job %s: hub announced an invalid sha256 %q", jobID, fr.SHA256)
+	}
+	if fr.Size < 0 {
+		return nil, fmt.Errorf("fetch job %s: hub announced a negative size %d", jobID, fr.Size)
+	}
+	u, err := l.resolve(fr.URL)
+	if err != nil {
+		return nil, fmt.Errorf("fetch job %s: %w", jobID, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch job %s: %w", jobID, err)
+	}
+	switch {
+	case fr.Token != "":
+		req.Header.Set("Authorization", "Bearer "+fr.Token)
+	case l.cfg.DeviceToken != "" && sameOrigin(u, l.base):
+		// The device token is for the hub only, never for a host it points to.
+		req.Header.Set("Authorization", "Bearer "+l.cfg.DeviceToken)
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		// The URL may carry a token in its query: name only its path.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("fetch job %s: GET %s: %w", jobID, u.Path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := bodySnippet(resp.Body)
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("fetch job %s: hub answered %s%s", jobID, resp.Status, msg)
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != fr.Size {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("fetch job %s: download is %d bytes, hub announced %d", jobID, resp.ContentLength, fr.Size)
+	}
+	return &Document{
+		Body:   &verifier{body: resp.Body, h: sha256.New(), size: fr.Size, sum: want, jobID: jobID},
+		Size:   fr.Size,
+		Format: fr.Format,
+		SHA256: strings.ToLower(fr.SHA256),
+	}, nil
+}
+
+// resolve makes a download URL absolute. A relative one lives under the hub's
+// base URL, prefix included, the same way the agent endpoint does.
+func (l *Link) resolve(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("hub gave no download URL")
+	}
+	ref, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("download URL: %w", err)
+	}
+	var u *url.URL
+	switch {
+	case ref.IsAbs():
+		u = ref
+	case ref.Host != "":
+		u = l.base.ResolveReference(ref)
+	default:
+		c := *l.base
+		c.Path = l.base.Path + "/" + strings.TrimPrefix(ref.Path, "/")
+		c.RawPath = ""
+		c.RawQuery = ref.RawQuery
+		u = &c
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("download URL scheme %q is not http or https", u.Scheme)
+	}
+	return u, nil
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return a.Scheme == b.Scheme && strings.EqualFold(a.Host, b.Host)
+}
+
+// verifier passes the body through while counting and hashing it, and turns
+// the final io.EOF into an error when the document is not the announced one,
+// so a truncated or altered download is never printed as a whole one.
+type verifier struct {
+	body  io.ReadCloser
+	h     hash.Hash
+	n     int64
+	size  int64
+	sum   []byte
+	jobID string
+	err   error
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.body.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	switch {
+	case v.n > v.size:
+		v.err = fmt.Errorf("fetch job %s: download exceeds the announced %d bytes", v.jobID, v.size)
+		return n, v.err
+	case errors.Is(err, io.EOF):
+		if v.n != v.size {
+			v.err = fmt.Errorf("fetch job %s: download truncated: %d of %d bytes", v.jobID, v.n, v.size)
+		} else if got := v.h.Sum(nil); !bytes.Equal(got, v.sum) {
+			v.err = fmt.Errorf("fetch job %s: sha256 %x differs from the announced %x", v.jobID, got, v.sum)
+		} else {
+			v.err = io.EOF
+		}
+		return n, v.err
+	case err != nil:
+		v.err = fmt.Errorf("fetch job %s: read download: %w", v.jobID, err)
+		return n, v.err
+	}
+	return n, nil
+}
+
+func (v *verifier) Close() error { return v.body.Close() }
+
+// errorMessage extracts a short, printable message from an error body: the
+// hub's {"error": {"code", "message"}}, a plain {"error": "..."} or
+// {"message": "..."}, else the text itself.
+func errorMessage(b []byte) string {
+	var obj struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+	}
+	if json.Unmarshal(b, &obj) == nil {
+		var text string
+		var detail struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		}
+		switch {
+		case json.Unmarshal(obj.Error, &text) == nil && text != "":
+			b = []byte(text)
+		case json.Unmarshal(obj.Error, &detail) == nil && detail.Message != "":
+			b = []byte(detail.Message)
+			if detail.Code != "" {
+				b = []byte(detail.Code + ": " + detail.Message)
+			}
+		case obj.Message != "":
+			b = []byte(obj.Message)
+		}
+	}
+	s := strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return ' '
+	}, string(b))
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,158 @@
+package cloudlink
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// startTinyproxy runs a real tinyproxy on a free loopback port (RECIPES.md
+// §4) and returns its URL and a function that reads its log.
+func startTinyproxy(t *testing.T) (*url.URL, func() string) {
+	t.Helper()
+	bin, err := exec.LookPath("tinyproxy")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("tinyproxy is required in CI: %v", err)
+		}
+		t.Skipf("tinyproxy not installed: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+
+	dir := t.TempDir()
+	var conf strings.Builder
+	if os.Geteuid() == 0 {
+		// As root it must drop to someone; as anyone else it cannot.
+		conf.WriteString("User nobody\nGroup nogroup\n")
+	}
+	// No ConnectPort lines: one would restrict CONNECT to that port only.
+	fmt.Fprintf(&conf, "Port %d\nListen 127.0.0.1\nTimeout 600\nMaxClients 50\nLogLevel Info\nAllow 127.0.0.1\nAllow ::1\nDisableViaHeader Yes\n", port)
+	confPath := filepath.Join(dir, "tinyproxy.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "tinyproxy.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-d", "-c", confPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start tinyproxy: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	readLog := func() string {
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = logFile.Close()
+		if t.Failed() {
+			t.Logf("tinyproxy log:\n%s", readLog())
+		}
+	})
+
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("tinyproxy exited:\n%s", readLog())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tinyproxy did not listen on %s: %v\n%s", addr, err, readLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &url.URL{Scheme: "http", Host: addr}, readLog
+}
+
+func TestThroughHTTPProxy(t *testing.T) {
+	proxyURL, proxyLog := startTinyproxy(t)
+	doc, sum := testDoc(256 << 10)
+	for _, tlsHub := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", tlsHub), func(t *testing.T) {
+			hub := newFakeHub(t, hubOpts{tls: tlsHub, interval: 1})
+			fetchJobAnswer(hub, func(protocol.FetchJobRequest) (protocol.FetchJobResponse, error) {
+				return protocol.FetchJobResponse{URL: "/dl/1", Token: "t", Size: int64(len(doc)), SHA256: sum}, nil
+			})
+			hub.mux.HandleFunc("/dl/", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(doc) })
+			cfg := Config{HubURL: hub.URL(), Proxy: http.ProxyURL(proxyURL)}
+			if tlsHub {
+				cfg.TLSConfig = hubRoots(hub)
+			}
+			l, _ := startLink(t, cfg)
+			waitFor(t, 5*time.Second, "online through the proxy", l.Online)
+			waitFor(t, 3*time.Second, "a heartbeat through the proxy", func() bool { return len(hub.Beats()) > 0 })
+			d, err := l.Fetch(context.Background(), "1", "u")
+			if err != nil {
+				t.Fatalf("Fetch through the proxy: %v", err)
+			}
+			got, err := io.ReadAll(d.Body)
+			_ = d.Body.Close()
+			if err != nil || len(got) != len(doc) {
+				t.Fatalf("read %d bytes through the proxy: %v", len(got), err)
+			}
+			port := hub.srv.Listener.Addr().(*net.TCPAddr).Port
+			if log := proxyLog(); !strings.Contains(log, fmt.Sprintf("CONNECT 127.0.0.1:%d", port)) {
+				t.Errorf("tinyproxy log shows no CONNECT to the hub's port %d:\n%s", port, log)
+			}
+			// A plain-http download goes through the proxy as an absolute GET.
+			if log := proxyLog(); !tlsHub && !strings.Contains(log, fmt.Sprintf("GET http://127.0.0.1:%d/dl/1", port)) {
+				t.Errorf("tinyproxy log shows no GET of the document:\n%s", log)
+			}
+		})
+	}
+}
+
+func TestProxyDownIsOffline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	_ = ln.Close()
+	hub := newFakeHub(t, hubOpts{})
+	l, err := New(Config{HubURL: hub.URL(), AgentID: "a", Version: "v", Proxy: http.ProxyURL(dead)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.dial(context.Background()); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("dial through a dead proxy: err = %v", err)
+	}
+}

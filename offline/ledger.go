@@ -1,0 +1,163 @@
+package offline
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// CommitPrinted is the durable moment of a release. In one transaction it
+// takes the next sequence number, writes rec to the ledger (filling in ID,
+// AgentID and Seq, and JobID, Owner, Type and At when empty), queues it for
+// the hub, queues the job's "printed" status, and marks the journal row
+// printed. Only after it returns may the person be told "printed".
+//
+// Calling it again for the same attempt (a retry after an error whose commit
+// did happen) returns the first record and writes nothing. A failed job, or
+// one whose attempt was not claimed, is a *ConflictError.
+func (s *Store) CommitPrinted(ctx context.Context, jobID string, rec protocol.Record) (protocol.Record, error) {
+	if rec.JobID != "" && rec.JobID != jobID {
+		return protocol.Record{}, fmt.Errorf("commit printed %s: record is for job %s", jobID, rec.JobID)
+	}
+	if rec.Pages < 0 || rec.Copies < 0 {
+		return protocol.Record{}, fmt.Errorf("commit printed %s: negative pages (%d) or copies (%d)", jobID, rec.Pages, rec.Copies)
+	}
+	var out protocol.Record
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, found, err := getClaim(ctx, tx, jobID)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return ErrNotFound
+		}
+		switch cur.State {
+		case StateClaimed, StateSending, StatePrinting:
+		case StatePrinted:
+			prev, err := recordForAttempt(ctx, tx, jobID, cur.Attempt)
+			if errors.Is(err, sql.ErrNoRows) {
+				return &ConflictError{Current: cur}
+			}
+			out = prev
+			return err
+		default:
+			return &ConflictError{Current: cur}
+		}
+
+		now := s.now()
+		var seq int64
+		if err := tx.QueryRowContext(ctx,
+			`UPDATE counters SET value = value + 1 WHERE name = 'ledger' RETURNING value`).Scan(&seq); err != nil {
+			return fmt.Errorf("next sequence number: %w", err)
+		}
+		rec.AgentID = s.agentID
+		rec.Seq = seq
+		rec.ID = s.agentID + ":" + strconv.FormatInt(seq, 10)
+		rec.JobID = jobID
+		if rec.Owner == "" {
+			rec.Owner = cur.Owner
+		}
+		if rec.Type == "" {
+			rec.Type = protocol.RecordPrint
+		}
+		if rec.At.IsZero() {
+			rec.At = now
+		}
+		rec.At = rec.At.UTC()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, id, agent_id, job_id, attempt, owner, type,
+				pages, copies, color, duplex, offline, printer_serial, at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			rec.Seq, rec.ID, rec.AgentID, jobID, cur.Attempt, rec.Owner, rec.Type,
+			rec.Pages, rec.Copies, rec.Color, rec.Duplex, rec.Offline, rec.PrinterSerial,
+			formatTime(rec.At), formatTime(now)); err != nil {
+			return fmt.Errorf("write ledger: %w", err)
+		}
+		if err := enqueue(ctx, tx, KindAccounting, rec.ID, rec, now); err != nil {
+			return err
+		}
+		// A record's pages are the impressions printed, copies included
+		// (docs/protocol.md), which is what the journal and the hub count.
+		impressions := rec.Pages
+		status := protocol.JobStatusRequest{
+			JobID: jobID, State: protocol.JobPrinted, Impressions: impressions, Keep: cur.Keep, At: rec.At,
+		}
+		if err := enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, StatePrinted), status, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE journal SET state = ?, impressions = ?, updated_at = ? WHERE job_id = ?`,
+			string(StatePrinted), impressions, formatTime(now), jobID); err != nil {
+			return fmt.Errorf("mark printed: %w", err)
+		}
+		out = rec
+		return nil
+	})
+	if err != nil {
+		return protocol.Record{}, fmt.Errorf("commit printed %s: %w", jobID, err)
+	}
+	return out, nil
+}
+
+const recordColumns = `id, agent_id, seq, COALESCE(job_id, ''), owner, type, pages, copies, color, duplex, offline, printer_serial, at`
+
+func scanRecord(r rowScanner) (protocol.Record, error) {
+	var rec protocol.Record
+	var at string
+	if err := r.Scan(&rec.ID, &rec.AgentID, &rec.Seq, &rec.JobID, &rec.Owner, &rec.Type, &rec.Pages, &rec.Copies,
+		&rec.Color, &rec.Duplex, &rec.Offline, &rec.PrinterSerial, &at); err != nil {
+		return protocol.Record{}, err
+	}
+	var err error
+	if rec.At, err = parseTime(at); err != nil {
+		return protocol.Record{}, err
+	}
+	return rec, nil
+}
+
+func recordForAttempt(ctx context.Context, q queryRower, jobID string, attempt int) (protocol.Record, error) {
+	return scanRecord(q.QueryRowContext(ctx,
+		`SELECT `+recordColumns+` FROM ledger WHERE job_id = ? AND attempt = ?`, jobID, attempt))
+}
+
+// Records returns the newest limit records of the ledger, newest first;
+// limit <= 0 returns them all.
+func (s *Store) Records(ctx context.Context, limit int) ([]protocol.Record, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	out, err := s.queryRecords(ctx, `SELECT `+recordColumns+` FROM ledger ORDER BY seq DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("records: %w", err)
+	}
+	return out, nil
+}
+
+// RecordsForJob returns the records of one job, oldest first: one per
+// printed attempt (print-and-keep jobs may have several).
+func (s *Store) RecordsForJob(ctx context.Context, jobID string) ([]protocol.Record, error) {
+	out, err := s.queryRecords(ctx, `SELECT `+recordColumns+` FROM ledger WHERE job_id = ? ORDER BY seq`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("records of job %s: %w", jobID, err)
+	}
+	return out, nil
+}
+
+func (s *Store) queryRecords(ctx context.Context, query string, args ...any) ([]protocol.Record, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []protocol.Record
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,172 @@
+package offline
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// migration is one step of the schema. Steps are never edited once released:
+// a change is a new step, so every database reaches the same schema.
+type migration struct {
+	version int
+	sql     string
+}
+
+// migrations lists every schema step, in order, starting at version 1.
+func migrations() []migration {
+	return []migration{
+		{version: 1, sql: schemaV1},
+	}
+}
+
+// schemaV1 is the first schema. Timestamps are fixed-width UTC text (see
+// timeLayout); booleans are 0/1.
+const schemaV1 = `
+CREATE TABLE settings (
+	key        TEXT PRIMARY KEY,
+	value      TEXT NOT NULL,
+	updated_at TEXT NOT NULL
+);
+
+-- Counters that must never go backwards, even when the rows they numbered
+-- are deleted by retention; "ledger" is the per-agent record sequence.
+CREATE TABLE counters (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('ledger', 0);
+
+-- The release journal: one row per job id, so a second release of the same
+-- job finds the first.
+CREATE TABLE journal (
+	job_id           TEXT PRIMARY KEY,
+	owner            TEXT NOT NULL,
+	state            TEXT NOT NULL CHECK (state IN ('claimed', 'sending', 'printing', 'printed', 'failed')),
+	attempt          INTEGER NOT NULL CHECK (attempt >= 1),
+	printer_job_name TEXT NOT NULL,
+	printer_job_id   INTEGER NOT NULL DEFAULT 0,
+	keep             INTEGER NOT NULL DEFAULT 0,
+	reason           TEXT NOT NULL DEFAULT '',
+	impressions      INTEGER NOT NULL DEFAULT 0,
+	pages            INTEGER NOT NULL DEFAULT 0,
+	copies           INTEGER NOT NULL DEFAULT 1,
+	color            INTEGER NOT NULL DEFAULT 0,
+	duplex           INTEGER NOT NULL DEFAULT 0,
+	claimed_at       TEXT NOT NULL,
+	updated_at       TEXT NOT NULL
+);
+CREATE INDEX journal_unfinished ON journal (claimed_at) WHERE state IN ('claimed', 'sending', 'printing');
+
+-- The ledger: the agent's own accounting records. seq is the per-agent
+-- sequence number; id is "<agent id>:<seq>". job_id and attempt tie a print
+-- record to the release that produced it, at most one record per attempt.
+CREATE TABLE ledger (
+	seq            INTEGER PRIMARY KEY,
+	id             TEXT NOT NULL UNIQUE,
+	agent_id       TEXT NOT NULL,
+	job_id         TEXT,
+	attempt        INTEGER,
+	owner          TEXT NOT NULL,
+	type           TEXT NOT NULL,
+	pages          INTEGER NOT NULL,
+	copies         INTEGER NOT NULL,
+	color          INTEGER NOT NULL,
+	duplex         INTEGER NOT NULL,
+	offline        INTEGER NOT NULL,
+	printer_serial TEXT NOT NULL DEFAULT '',
+	at             TEXT NOT NULL,
+	created_at     TEXT NOT NULL
+);
+CREATE UNIQUE INDEX ledger_job_attempt ON ledger (job_id, attempt) WHERE job_id IS NOT NULL;
+
+-- The outbox: what the hub has not acknowledged yet, keyed for idempotency.
+CREATE TABLE outbox (
+	seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+	kind            TEXT NOT NULL,
+	key             TEXT NOT NULL UNIQUE,
+	payload         TEXT NOT NULL,
+	created_at      TEXT NOT NULL,
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	last_attempt_at TEXT
+);
+
+CREATE TABLE outbox_meta (
+	id          INTEGER PRIMARY KEY CHECK (id = 1),
+	last_ack_at TEXT
+);
+INSERT INTO outbox_meta (id) VALUES (1);
+`
+
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	applied_at TEXT NOT NULL
+)`
+
+func schemaVersion(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (int, error) {
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, err
+	}
+	return v, nil
+}
+
+// migrate applies the steps the database lacks, each in its own transaction
+// with its schema_migrations row, so a crash leaves the database at a whole
+// version. The version is read again inside each transaction: another
+// process opening the same file may have applied the step meanwhile.
+func migrate(ctx context.Context, db *sql.DB, steps []migration, now func() time.Time, log *slog.Logger) error {
+	if _, err := db.ExecContext(ctx, createMigrationsTable); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	known := 0
+	for i, m := range steps {
+		if m.version != i+1 {
+			return fmt.Errorf("migration %d has version %d: versions must count up from 1", i, m.version)
+		}
+		known = m.version
+	}
+	current, err := schemaVersion(ctx, db)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > known {
+		return fmt.Errorf("database is at schema version %d, this program knows up to %d; refusing to open it (upgrade the agent, or restore a backup): %w",
+			current, known, ErrSchemaTooNew)
+	}
+	for _, m := range steps[current:] {
+		applied := false
+		err := inTx(ctx, db, func(tx *sql.Tx) error {
+			v, err := schemaVersion(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if v >= m.version {
+				return nil
+			}
+			if v != m.version-1 {
+				return fmt.Errorf("database is at version %d, expected %d", v, m.version-1)
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, formatTime(now())); err != nil {
+				return err
+			}
+			applied = true
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %d: %w", m.version, err)
+		}
+		if applied {
+			log.Info("applied schema migration", "version", m.version)
+		}
+	}
+	return nil
+}
