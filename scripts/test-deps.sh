@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# test-deps.sh installs, with apt-get, only the Debian packages the tests need
+# that are missing, starts D-Bus and avahi once, and downloads the Go modules.
+# A machine that already has everything never touches apt, so `make test` on a
+# ready machine stays offline from Debian and fast.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# package|file that proves it is installed. A file check, not dpkg, because
+# that is what the tests actually need and it is cheap.
+# Never add ippsample: it conflicts with cups-ipp-utils' ippeveprinter.
+checks=(
+	"cups|/usr/sbin/cupsd"
+	"cups-client|/usr/bin/lp"
+	"cups-bsd|/usr/bin/lpr"
+	"cups-ipp-utils|/usr/sbin/ippeveprinter"
+	"avahi-daemon|/usr/sbin/avahi-daemon"
+	"dbus|/usr/bin/dbus-daemon"
+	"snmpd|/usr/sbin/snmpd"
+	"snmp|/usr/bin/snmpget"
+	"snmpsim|/usr/bin/snmpsimd"
+	"tinyproxy|/usr/bin/tinyproxy"
+	"chromium|/usr/bin/chromium"
+	"gcc-arm-linux-gnueabihf|/usr/bin/arm-linux-gnueabihf-gcc"
+	"gcc-aarch64-linux-gnu|/usr/bin/aarch64-linux-gnu-gcc"
+	"libc6-dev-armhf-cross|/usr/arm-linux-gnueabihf/include/stdio.h"
+	"libc6-dev-arm64-cross|/usr/aarch64-linux-gnu/include/stdio.h"
+	"qemu-user-static|/usr/bin/qemu-arm-static"
+	"qemu-user-static|/usr/bin/qemu-aarch64-static"
+	"systemd|/usr/bin/systemd-analyze"
+	"file|/usr/bin/file"
+	"ghostscript|/usr/bin/gs"
+	"poppler-utils|/usr/bin/pdftoppm"
+)
+
+missing=()
+for c in "${checks[@]}"; do
+	pkg=${c%%|*}
+	path=${c#*|}
+	if [ ! -e "$path" ]; then
+		case " ${missing[*]-} " in
+		*" $pkg "*) ;;
+		*) missing+=("$pkg") ;;
+		esac
+	fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "test-deps: missing Debian packages: ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "test-deps: not root, cannot install them. Run as root:" >&2
+		echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+else
+	echo "test-deps: all Debian packages present"
+fi
+
+# The system bus and avahi are needed by the DNS-SD tests. There is no
+# init system to start them, so start them once, as daemons, if absent.
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -p /run/dbus
+	if [ ! -S /run/dbus/system_bus_socket ]; then
+		# A pid file left by a bus that died makes dbus-daemon refuse to start.
+		rm -f /run/dbus/pid
+		dbus-daemon --system --fork
+	fi
+	pgrep -x avahi-daemon >/dev/null || avahi-daemon -D
+else
+	if [ ! -S /run/dbus/system_bus_socket ] || ! pgrep -x avahi-daemon >/dev/null; then
+		echo "test-deps: D-Bus or avahi-daemon is not running and only root can start them" >&2
+		exit 1
+	fi
+fi
+
+go mod download
+echo "test-deps: ready"
