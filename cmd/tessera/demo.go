@@ -246,4 +246,3 @@ func (l *lineReader) Run(ctx context.Context, sink cardreader.Sink) error {
 		}
 	}
 }
-

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildHub builds the real binary into a temporary directory.
+func buildHub(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("go tool not found: %v", err)
+		}
+		t.Skipf("go tool not found: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "tessera-hub")
+	cmd := exec.Command(goBin, "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var listeningRe = regexp.MustCompile(`msg="hub listening" addr=(http://\S+)`)
+
+func TestServeBinary(t *testing.T) {
+	bin := buildHub(t)
+	data := filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data)
+	cmd.Env = append(os.Environ(), "TESSERA_HUB_ADMIN_TOKEN=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+
+	addrc := make(chan string, 1)
+	var (
+		logMu sync.Mutex
+		lines []string
+	)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logMu.Lock()
+			lines = append(lines, sc.Text())
+			logMu.Unlock()
+			if m := listeningRe.FindStringSubmatch(sc.Text()); m != nil {
+				addrc <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	logs := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return strings.Join(lines, "\n")
+	}
+
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no listening line; log:\n%s", logs())
+	}
+	if strings.HasSuffix(addr, ":0") {
+		t.Fatalf("logged the requested port, not the bound one: %s", addr)
+	}
+	resp, err := http.Get(addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
+		t.Errorf("healthz: %d %s", resp.StatusCode, body)
+	}
+
+	// The generated admin token opens the admin API.
+	tok, err := os.ReadFile(filepath.Join(data, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(data, "admin-token")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin-token mode %v", fi.Mode().Perm())
+	}
+	req, _ := http.NewRequest("GET", addr+"/api/v1/agents", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("admin API with the generated token: %d", resp.StatusCode)
+	}
+	if strings.Contains(logs(), strings.TrimSpace(string(tok))) {
+		t.Error("the admin token is in the log")
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v; log:\n%s", err, logs())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20 s after SIGTERM; log:\n%s", logs())
+	}
+}
+
+func TestBadUsage(t *testing.T) {
+	bin := buildHub(t)
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "no command given"},
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"no data dir", []string{"serve"}, "--data DIR is required"},
+		{"unknown flag", []string{"serve", "--data", dir, "--colour"}, "flag provided but not defined: -colour"},
+		{"bad listen", []string{"serve", "--data", dir, "--listen", "8080"}, `--listen "8080": want HOST:PORT`},
+		{"bad duration", []string{"serve", "--data", dir, "--job-expiry", "soon"}, "invalid value"},
+		{"extra argument", []string{"serve", "--data", dir, "now"}, `unexpected argument "now"`},
+		{"missing token file", []string{"serve", "--data", dir, "--admin-token-file", filepath.Join(dir, "none")}, "read admin token file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(bin, tc.args...).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit %v, want 2; output:\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out)
+			}
+		})
+	}
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "tessera-hub ") {
+		t.Errorf("version: %v %s", err, out)
+	}
+}

@@ -1,0 +1,126 @@
+package hub
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// recordView is an accounting record as the admin API shows it.
+type recordView struct {
+	ID            string    `json:"id"`
+	AgentID       string    `json:"agent_id"`
+	Seq           int64     `json:"seq"`
+	Owner         string    `json:"owner"`
+	JobID         string    `json:"job_id"`
+	Pages         int       `json:"pages"`
+	Copies        int       `json:"copies"`
+	Color         bool      `json:"color"`
+	Duplex        bool      `json:"duplex"`
+	Type          string    `json:"type"`
+	Offline       bool      `json:"offline"`
+	PrinterSerial string    `json:"printer_serial"`
+	At            time.Time `json:"at"`
+	ReceivedAt    time.Time `json:"received_at"`
+}
+
+func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
+	limit, after, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	where := []string{"n > ?"}
+	args := []any{after}
+	if owner := q.Get("owner"); owner != "" {
+		where, args = append(where, "owner = ?"), append(args, owner)
+	}
+	if job := q.Get("job_id"); job != "" {
+		where, args = append(where, "job_id = ?"), append(args, job)
+	}
+	args = append(args, limit+1)
+	rows, err := s.db.QueryContext(r.Context(),
+		`SELECT n, id, agent_id, seq, owner, job_id, pages, copies, color, duplex, type, offline, printer_serial, at, received_at
+		 FROM accounting WHERE `+strings.Join(where, " AND ")+` ORDER BY n LIMIT ?`, args...)
+	if err != nil {
+		return fmt.Errorf("list accounting: %w", err)
+	}
+	defer rows.Close()
+	records := []recordView{}
+	var last []int64
+	for rows.Next() {
+		var v recordView
+		var n, at, received int64
+		if err := rows.Scan(&n, &v.ID, &v.AgentID, &v.Seq, &v.Owner, &v.JobID, &v.Pages, &v.Copies, &v.Color,
+			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received); err != nil {
+			return fmt.Errorf("list accounting: %w", err)
+		}
+		v.At, v.ReceivedAt = fromNanos(at), fromNanos(received)
+		records = append(records, v)
+		last = append(last, n)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list accounting: %w", err)
+	}
+	var next *string
+	if len(records) > limit {
+		records = records[:limit]
+		c := encodeCursor(last[limit-1])
+		next = &c
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Records []recordView `json:"records"`
+		Next    *string      `json:"next"`
+	}{records, next})
+	return nil
+}
+
+// agentView is an agent as the admin API shows it.
+type agentView struct {
+	ID           string           `json:"id"`
+	Version      string           `json:"version"`
+	Connected    bool             `json:"connected"`
+	LastSeen     *time.Time       `json:"last_seen"`
+	Printer      protocol.Printer `json:"printer"`
+	Capabilities []string         `json:"capabilities"`
+	HasToken     bool             `json:"has_token"`
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
+	rows, err := s.db.QueryContext(r.Context(),
+		"SELECT id, version, connected, last_seen, printer, capabilities, token_hash IS NOT NULL FROM agents ORDER BY id")
+	if err != nil {
+		return fmt.Errorf("list agents: %w", err)
+	}
+	defer rows.Close()
+	agents := []agentView{}
+	for rows.Next() {
+		var v agentView
+		var lastSeen sql.NullInt64
+		var printer, caps string
+		if err := rows.Scan(&v.ID, &v.Version, &v.Connected, &lastSeen, &printer, &caps, &v.HasToken); err != nil {
+			return fmt.Errorf("list agents: %w", err)
+		}
+		v.LastSeen = nullTime(lastSeen)
+		if err := json.Unmarshal([]byte(printer), &v.Printer); err != nil {
+			return fmt.Errorf("list agents: printer of %s: %w", v.ID, err)
+		}
+		if err := json.Unmarshal([]byte(caps), &v.Capabilities); err != nil {
+			return fmt.Errorf("list agents: capabilities of %s: %w", v.ID, err)
+		}
+		if v.Capabilities == nil {
+			v.Capabilities = []string{}
+		}
+		agents = append(agents, v)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list agents: %w", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
+	return nil
+}

@@ -1,0 +1,545 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// Boot refusal reasons.
+const (
+	bootReasonInvalidID     = "invalid-agent-id"
+	bootReasonIDMismatch    = "agent-id-mismatch"
+	bootReasonTokenRequired = "token-required"
+	bootReasonAlreadyBooted = "already-booted"
+)
+
+const maxAgentID = 128
+
+// agentConn is one agent's websocket connection.
+type agentConn struct {
+	s    *Server
+	peer *protocol.Peer
+	log  *slog.Logger
+	// tokenAgent is the agent id the device token names; empty for an agent
+	// accepted by open enrollment.
+	tokenAgent string
+
+	mu      sync.Mutex
+	agentID string // set by an accepted Boot
+}
+
+// IssueAgentToken registers an agent id with a new device token and returns
+// the token, which the agent presents as "Authorization: Bearer TOKEN".
+// Issuing again replaces the previous token. It is the hook full enrollment
+// will build on.
+func (s *Server) IssueAgentToken(ctx context.Context, agentID string) (string, error) {
+	if !validAgentID(agentID) {
+		return "", fmt.Errorf("issue agent token: invalid agent id %q", agentID)
+	}
+	tok, err := randomToken()
+	if err != nil {
+		return "", fmt.Errorf("issue agent token: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx,
+		`INSERT INTO agents (id, token_hash, created_at) VALUES (?, ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash`,
+		agentID, tokenHash(tok), nanos(s.now()))
+	if err != nil {
+		return "", fmt.Errorf("issue agent token %s: %w", agentID, err)
+	}
+	return tok, nil
+}
+
+func validAgentID(id string) bool {
+	if id == "" || len(id) > maxAgentID {
+		return false
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || r == unicode.ReplacementChar {
+			return false
+		}
+	}
+	return true
+}
+
+// serveAgent upgrades an agent's connection and serves it until it ends.
+func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeAPIError(w, errBadRequest("websocket upgrade required"))
+		return
+	}
+	if !slices.Contains(websocket.Subprotocols(r), protocol.Subprotocol) {
+		writeAPIError(w, errBadRequest("subprotocol %q required", protocol.Subprotocol))
+		return
+	}
+	var tokenAgent string
+	if tok, ok := bearer(r); ok {
+		err := s.db.QueryRowContext(r.Context(), "SELECT id FROM agents WHERE token_hash = ?", tokenHash(tok)).Scan(&tokenAgent)
+		if errors.Is(err, sql.ErrNoRows) {
+			writeAPIError(w, errUnauthorized("unknown device token"))
+			return
+		}
+		if err != nil {
+			s.log.Error("agent token lookup", "err", err)
+			writeAPIError(w, &apiError{http.StatusInternalServerError, codeInternal, "internal error"})
+			return
+		}
+	} else if r.Header.Get("Authorization") != "" || !s.cfg.OpenEnrollment {
+		writeAPIError(w, errUnauthorized("device token required"))
+		return
+	}
+
+	s.connMu.Lock()
+	if s.ctx.Err() != nil {
+		s.connMu.Unlock()
+		writeAPIError(w, &apiError{http.StatusServiceUnavailable, codeInternal, "hub is shutting down"})
+		return
+	}
+	s.wg.Add(1)
+	s.connMu.Unlock()
+	defer s.wg.Done()
+
+	up := websocket.Upgrader{
+		Subprotocols: []string{protocol.Subprotocol},
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			writeAPIError(w, &apiError{status, codeBadRequest, reason.Error()})
+		},
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the Upgrader has answered
+	}
+	log := s.log.With("remote", r.RemoteAddr)
+	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent}
+	c.peer = protocol.NewPeer(ws, log)
+	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
+	c.peer.Handle(protocol.ActionBoot, c.boot)
+	c.peer.Handle(protocol.ActionHeartbeat, c.booted(c.heartbeat))
+	c.peer.Handle(protocol.ActionAuthorize, c.booted(c.authorize))
+	c.peer.Handle(protocol.ActionListJobs, c.booted(c.listJobs))
+	c.peer.Handle(protocol.ActionFetchJob, c.booted(c.fetchJob))
+	c.peer.Handle(protocol.ActionJobStatus, c.booted(c.jobStatus))
+	c.peer.Handle(protocol.ActionDeleteJob, c.booted(c.deleteJob))
+	c.peer.Handle(protocol.ActionAccounting, c.booted(c.accounting))
+	c.peer.Handle(protocol.ActionPrinterEvent, c.booted(c.printerEvent))
+	err = c.peer.Run(s.ctx)
+	c.disconnected(err)
+}
+
+// logger names the booted agent in every line.
+func (c *agentConn) logger() *slog.Logger {
+	if id := c.id(); id != "" {
+		return c.log.With("agent", id)
+	}
+	return c.log
+}
+
+func (c *agentConn) id() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.agentID
+}
+
+// booted refuses every action before an accepted Boot.
+func (c *agentConn) booted(h protocol.Handler) protocol.Handler {
+	return func(ctx context.Context, payload json.RawMessage) (any, error) {
+		if c.id() == "" {
+			return nil, &protocol.Error{Code: protocol.CodeSecurityError, Description: "Boot first"}
+		}
+		return h(ctx, payload)
+	}
+}
+
+func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.BootRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	s := c.s
+	now := s.now()
+	reject := func(reason string) (any, error) {
+		c.log.Warn("boot rejected", "agent", req.AgentID, "booted_as", c.id(), "reason", reason)
+		return protocol.BootResponse{Status: protocol.BootRejected, Reason: reason,
+			HeartbeatInterval: s.heartbeatSeconds(), ServerTime: now.UTC()}, nil
+	}
+	if !validAgentID(req.AgentID) {
+		return reject(bootReasonInvalidID)
+	}
+	if c.tokenAgent != "" && req.AgentID != c.tokenAgent {
+		return reject(bootReasonIDMismatch)
+	}
+	if cur := c.id(); cur != "" && cur != req.AgentID {
+		return reject(bootReasonAlreadyBooted)
+	}
+	if c.tokenAgent == "" {
+		// An open-enrollment connection must not take over an agent that
+		// holds a device token.
+		var hasToken bool
+		err := s.db.QueryRowContext(ctx, "SELECT token_hash IS NOT NULL FROM agents WHERE id = ?", req.AgentID).Scan(&hasToken)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
+		}
+		if hasToken {
+			return reject(bootReasonTokenRequired)
+		}
+	}
+	caps := req.Capabilities
+	if caps == nil {
+		caps = []string{}
+	}
+	capsJSON, _ := json.Marshal(caps)
+	printerJSON, _ := json.Marshal(req.Printer)
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO agents (id, version, capabilities, printer, connected, last_seen, created_at)
+		 VALUES (?, ?, ?, ?, 1, ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET version = excluded.version, capabilities = excluded.capabilities,
+		   printer = excluded.printer, connected = 1, last_seen = excluded.last_seen`,
+		req.AgentID, req.Version, string(capsJSON), string(printerJSON), nanos(now), nanos(now))
+	if err != nil {
+		return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
+	}
+	c.mu.Lock()
+	c.agentID = req.AgentID
+	c.mu.Unlock()
+
+	// One connection per agent: a reconnect replaces a connection the hub
+	// has not yet noticed is dead.
+	s.connMu.Lock()
+	old := s.conns[req.AgentID]
+	s.conns[req.AgentID] = c
+	s.connMu.Unlock()
+	if old != nil && old != c {
+		old.logger().Info("agent reconnected; closing the older connection")
+		_ = old.peer.Close()
+	}
+	c.logger().Info("agent booted", "version", req.Version, "printer", req.Printer.URI)
+	return protocol.BootResponse{Status: protocol.BootAccepted, HeartbeatInterval: s.heartbeatSeconds(),
+		ServerTime: now.UTC()}, nil
+}
+
+func (s *Server) heartbeatSeconds() int {
+	return max(1, int(s.cfg.HeartbeatInterval/time.Second))
+}
+
+// disconnected marks the agent disconnected unless a newer connection of
+// the same agent has replaced this one.
+func (c *agentConn) disconnected(err error) {
+	id := c.id()
+	if id == "" {
+		return
+	}
+	s := c.s
+	s.connMu.Lock()
+	current := s.conns[id] == c
+	if current {
+		delete(s.conns, id)
+	}
+	s.connMu.Unlock()
+	if !current {
+		return
+	}
+	// The server context may be ending; the final state still belongs in the store.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, dberr := s.db.ExecContext(ctx, "UPDATE agents SET connected = 0, last_seen = ? WHERE id = ?", nanos(s.now()), id); dberr != nil {
+		c.logger().Error("mark agent disconnected", "err", dberr)
+	}
+	c.logger().Info("agent disconnected", "err", err)
+}
+
+func (c *agentConn) heartbeat(ctx context.Context, _ json.RawMessage) (any, error) {
+	now := c.s.now()
+	if _, err := c.s.db.ExecContext(ctx, "UPDATE agents SET last_seen = ? WHERE id = ?", nanos(now), c.id()); err != nil {
+		return nil, fmt.Errorf("heartbeat: %w", err)
+	}
+	return protocol.HeartbeatResponse{ServerTime: now.UTC()}, nil
+}
+
+func (c *agentConn) authorize(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.AuthorizeRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	if (req.Card == "") == (req.PIN == "") {
+		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "exactly one of card and pin"}
+	}
+	s := c.s
+	var (
+		user    protocol.User
+		expires sql.NullInt64
+		hash    string
+		err     error
+		kind    = "card"
+	)
+	reject := func(reason string) (any, error) {
+		c.logger().Info("authorize rejected", "by", kind, "reason", reason)
+		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: reason}, nil
+	}
+	if req.Card != "" {
+		err = s.db.QueryRowContext(ctx,
+			`SELECT u.username, u.full_name, u.language, c.expires_at
+			 FROM cards c JOIN users u ON u.id = c.user_id WHERE c.lookup = ?`,
+			lookupKey(s.key, "card", strings.TrimSpace(req.Card))).Scan(&user.Username, &user.FullName, &user.Language, &expires)
+		if errors.Is(err, sql.ErrNoRows) {
+			return reject(protocol.ReasonUnknownCard)
+		}
+	} else {
+		kind = "pin"
+		err = s.db.QueryRowContext(ctx,
+			`SELECT u.username, u.full_name, u.language, p.expires_at, p.hash
+			 FROM pins p JOIN users u ON u.id = p.user_id WHERE p.lookup = ?`,
+			lookupKey(s.key, "pin", req.PIN)).Scan(&user.Username, &user.FullName, &user.Language, &expires, &hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return reject(protocol.ReasonUnknownPIN)
+		}
+		if err == nil {
+			ok, verr := verifySecret(hash, req.PIN)
+			if verr != nil {
+				return nil, fmt.Errorf("authorize: stored PIN hash: %w", verr)
+			}
+			if !ok {
+				return reject(protocol.ReasonUnknownPIN)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authorize: %w", err)
+	}
+	if expires.Valid && !s.now().Before(fromNanos(expires.Int64)) {
+		return reject(protocol.ReasonExpired)
+	}
+	c.logger().Info("authorize accepted", "by", kind, "username", user.Username)
+	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &user}, nil
+}
+
+func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.ListJobsRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	if req.Username == "" {
+		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "username required"}
+	}
+	rows, err := c.s.db.QueryContext(ctx,
+		"SELECT "+jobColumns+" FROM jobs WHERE owner = ? AND state IN (?, ?) ORDER BY seq",
+		req.Username, stateHeld, stateFailed)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
+	}
+	defer rows.Close()
+	jobs := []protocol.Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
+		}
+		jobs = append(jobs, j.protocolJob())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
+	}
+	return protocol.ListJobsResponse{Jobs: jobs}, nil
+}
+
+func errJobNotFound() *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeGenericError, Description: "job not found",
+		Details: map[string]any{"code": "not-found"}}
+}
+
+// ownedJob reads a job for its owner; any other user gets "not found", so
+// job ids of other people are not confirmed.
+func (c *agentConn) ownedJob(ctx context.Context, id, username string) (jobView, error) {
+	j, err := c.s.job(ctx, id)
+	var ae *apiError
+	if errors.As(err, &ae) || (err == nil && j.Owner != username) {
+		return j, errJobNotFound()
+	}
+	return j, err
+}
+
+func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.FetchJobRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	j, err := c.ownedJob(ctx, req.JobID, req.Username)
+	if err != nil {
+		return nil, err
+	}
+	switch j.State {
+	case stateHeld, stateFailed, statePrinting:
+	default:
+		return nil, &protocol.Error{Code: protocol.CodeGenericError, Description: "job is " + j.State,
+			Details: map[string]any{"code": "not-releasable", "state": j.State}}
+	}
+	tok, err := randomToken()
+	if err != nil {
+		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
+	}
+	expires := c.s.now().Add(downloadTokenTTL).UTC()
+	if _, err := c.s.db.ExecContext(ctx, "INSERT INTO download_tokens (token_hash, job_id, expires_at) VALUES (?, ?, ?)",
+		tokenHash(tok), j.ID, nanos(expires)); err != nil {
+		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
+	}
+	c.logger().Info("job fetch granted", "job", j.ID, "username", req.Username)
+	return protocol.FetchJobResponse{URL: documentURL(j.ID), Token: tok, Size: j.Size, SHA256: j.SHA256,
+		Format: j.Format, ExpiresAt: expires}, nil
+}
+
+func documentURL(id string) string { return "/agent/v1/jobs/" + id + "/document" }
+
+func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.JobStatusRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	db := c.s.db
+	j, err := c.s.job(ctx, req.JobID)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return nil, errJobNotFound()
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Terminal states stay: a late or repeated status from the outbox must
+	// not bring a deleted or expired job back.
+	live := j.State == stateHeld || j.State == stateFailed || j.State == statePrinting
+	switch req.State {
+	case protocol.JobSending, protocol.JobPrinting:
+		_, err = db.ExecContext(ctx, "UPDATE jobs SET state = ?, reason = '' WHERE id = ? AND state IN (?, ?, ?)",
+			statePrinting, j.ID, stateHeld, stateFailed, statePrinting)
+	case protocol.JobPrinted:
+		at := req.At
+		if !storableTime(at) {
+			at = c.s.now()
+		}
+		next := statePrinted
+		switch {
+		case req.Keep && live:
+			next = stateHeld
+		case !live && j.State != statePrinted:
+			next = j.State
+		}
+		_, err = db.ExecContext(ctx,
+			"UPDATE jobs SET state = ?, reason = '', printed_at = ?, printed_pages = ? WHERE id = ?",
+			next, nanos(at), req.Impressions, j.ID)
+		if err == nil && next != stateHeld {
+			// The document is not needed any more; keeping it would only
+			// keep someone's content on disk.
+			_, err = db.ExecContext(ctx, "DELETE FROM download_tokens WHERE job_id = ?", j.ID)
+			c.s.removeDocument(j.ID)
+		}
+	case protocol.JobFailed:
+		_, err = db.ExecContext(ctx, "UPDATE jobs SET state = ?, reason = ? WHERE id = ? AND state IN (?, ?, ?)",
+			stateFailed, req.Reason, j.ID, stateHeld, stateFailed, statePrinting)
+	default:
+		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "unknown job state " + strconv.Quote(req.State)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job status %s: %w", j.ID, err)
+	}
+	c.logger().Info("job status", "job", j.ID, "state", req.State, "impressions", req.Impressions, "keep", req.Keep)
+	return protocol.JobStatusResponse{}, nil
+}
+
+func (c *agentConn) deleteJob(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.DeleteJobRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	j, err := c.ownedJob(ctx, req.JobID, req.Username)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.s.markDeleted(ctx, j.ID, "deleted by its owner"); err != nil {
+		return nil, err
+	}
+	return protocol.DeleteJobResponse{}, nil
+}
+
+func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.AccountingRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	agentID := c.id()
+	received := c.s.now()
+	now := nanos(received)
+	accepted := []string{}
+	err := c.s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, r := range req.Records {
+			if r.AgentID != agentID || r.ID != r.AgentID+":"+strconv.FormatInt(r.Seq, 10) {
+				c.logger().Warn("accounting record refused: id is not agent_id:seq of this agent", "record", r.ID)
+				continue
+			}
+			at := r.At
+			if !storableTime(at) {
+				c.logger().Warn("accounting record without a usable time; using the time received", "record", r.ID)
+				at = received
+			}
+			_, err := tx.ExecContext(ctx,
+				`INSERT OR IGNORE INTO accounting (id, agent_id, seq, owner, job_id, type, pages, copies, color,
+				   duplex, offline, printer_serial, at, received_at)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				r.ID, r.AgentID, r.Seq, r.Owner, r.JobID, r.Type, r.Pages, r.Copies, boolInt(r.Color),
+				boolInt(r.Duplex), boolInt(r.Offline), r.PrinterSerial, nanos(at), now)
+			if err != nil {
+				return err
+			}
+			accepted = append(accepted, r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("accounting: %w", err)
+	}
+	c.logger().Info("accounting stored", "records", len(req.Records), "accepted", len(accepted))
+	return protocol.AccountingResponse{Accepted: accepted}, nil
+}
+
+func (c *agentConn) printerEvent(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.PrinterEventRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	reasons := req.Reasons
+	if reasons == nil {
+		reasons = []string{}
+	}
+	data := req.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	at := req.At
+	if !storableTime(at) {
+		at = c.s.now()
+	}
+	reasonsJSON, _ := json.Marshal(reasons)
+	dataJSON, err := json.Marshal(data)
+	if err != nil {
+		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "data: " + err.Error()}
+	}
+	_, err = c.s.db.ExecContext(ctx,
+		"INSERT INTO printer_events (agent_id, kind, at, status, reasons, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		c.id(), req.Kind, nanos(at), req.Status, string(reasonsJSON), string(dataJSON), nanos(c.s.now()))
+	if err != nil {
+		return nil, fmt.Errorf("printer event: %w", err)
+	}
+	return protocol.PrinterEventResponse{}, nil
+}

@@ -1,0 +1,244 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// Config configures a hub.
+type Config struct {
+	DataDir           string        // SQLite db, job documents, hub.key live here
+	AdminToken        string        // required, non-empty
+	OpenEnrollment    bool          // accept agents that connect without identity
+	JobExpiry         time.Duration // default 7*24h; held jobs older than this become "expired"
+	MaxUpload         int64         // default 512 MiB
+	HeartbeatInterval time.Duration // told to agents in BootResponse; default 30 s
+	Logger            *slog.Logger
+	Now               func() time.Time // default time.Now
+}
+
+// Defaults of Config.
+const (
+	DefaultJobExpiry         = 7 * 24 * time.Hour
+	DefaultMaxUpload         = 512 << 20
+	DefaultHeartbeatInterval = 30 * time.Second
+
+	downloadTokenTTL = 15 * time.Minute
+	janitorInterval  = time.Minute
+)
+
+// Server is a running hub: its store and its HTTP handler.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	db      *sql.DB
+	key     []byte // HMAC key of card and PIN lookups
+	jobsDir string
+	handler http.Handler
+
+	ctx    context.Context // ends at Close; agent connections run under it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	connMu sync.Mutex
+	conns  map[string]*agentConn // booted connections by agent id
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the hub's data directory and starts its
+// janitor. Close releases it.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("hub: DataDir is required")
+	}
+	if strings.TrimSpace(cfg.AdminToken) == "" {
+		return nil, errors.New("hub: AdminToken is required")
+	}
+	if cfg.JobExpiry <= 0 {
+		cfg.JobExpiry = DefaultJobExpiry
+	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = DefaultMaxUpload
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	jobsDir := filepath.Join(cfg.DataDir, "jobs")
+	if err := os.MkdirAll(jobsDir, 0o700); err != nil {
+		return nil, fmt.Errorf("hub: data directory: %w", err)
+	}
+	key, err := loadHubKey(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	db, err := openDB(ctx, filepath.Join(cfg.DataDir, "hub.db"))
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		db:      db,
+		key:     key,
+		jobsDir: jobsDir,
+		ctx:     sctx,
+		cancel:  cancel,
+		conns:   map[string]*agentConn{},
+	}
+	// No agent is connected to a hub that just started; rows saying
+	// otherwise are left over from a crash.
+	if _, err := db.ExecContext(ctx, "UPDATE agents SET connected = 0 WHERE connected != 0"); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("hub: reset agent connections: %w", err)
+	}
+	s.removeStaleUploads()
+	if err := s.expire(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if cfg.OpenEnrollment {
+		s.log.Warn("open enrollment: agents connecting without a device token are accepted")
+	}
+	s.handler = s.routes()
+	s.wg.Add(1)
+	go s.janitor()
+	return s, nil
+}
+
+// Handler is the hub's whole HTTP surface: admin API, agent websocket,
+// document downloads and /healthz.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close ends agent connections, stops the janitor and closes the database.
+// It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		// Cancelled under connMu so that serveAgent either sees the cancel
+		// or has added itself to the wait group before Wait starts.
+		s.connMu.Lock()
+		s.cancel()
+		s.connMu.Unlock()
+		s.wg.Wait()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("hub: close database: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Server) routes() http.Handler {
+	rt := newRouter()
+	adm := s.admin
+	rt.handle(http.MethodGet, "/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}), nil)
+
+	rt.handle(http.MethodPost, "/api/v1/users", s.api(s.createUser), adm)
+	rt.handle(http.MethodGet, "/api/v1/users/{username}", s.api(s.getUser), adm)
+	rt.handle(http.MethodPut, "/api/v1/users/{username}", s.api(s.updateUser), adm)
+	rt.handle(http.MethodDelete, "/api/v1/users/{username}", s.api(s.deleteUser), adm)
+
+	rt.handle(http.MethodPost, "/api/v1/jobs", s.api(s.uploadJob), adm)
+	rt.handle(http.MethodGet, "/api/v1/jobs", s.api(s.listJobs), adm)
+	rt.handle(http.MethodGet, "/api/v1/jobs/{id}", s.api(s.getJob), adm)
+	rt.handle(http.MethodDelete, "/api/v1/jobs/{id}", s.api(s.deleteJob), adm)
+
+	rt.handle(http.MethodGet, "/api/v1/accounting", s.api(s.listAccounting), adm)
+	rt.handle(http.MethodGet, "/api/v1/agents", s.api(s.listAgents), adm)
+
+	rt.handle(http.MethodGet, protocol.AgentPath, http.HandlerFunc(s.serveAgent), nil)
+	rt.handle(http.MethodGet, "/agent/v1/jobs/{id}/document", s.api(s.serveDocument), nil)
+
+	mux := rt.finish()
+	notFound := s.api(func(w http.ResponseWriter, r *http.Request) error {
+		return errNotFound("no such endpoint: %s", r.URL.Path)
+	})
+	// Unknown admin paths need the token too, so they reveal nothing.
+	mux.Handle("/api/", adm(notFound))
+	mux.Handle("/", notFound)
+	return mux
+}
+
+// janitor expires old jobs and purges old download tokens every minute.
+func (s *Server) janitor() {
+	defer s.wg.Done()
+	t := time.NewTicker(janitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if err := s.expire(s.ctx); err != nil && s.ctx.Err() == nil {
+				s.log.Error("janitor", "err", err)
+			}
+		}
+	}
+}
+
+// expire marks held and failed jobs older than JobExpiry expired and removes
+// their documents; it also drops download tokens past their expiry.
+func (s *Server) expire(ctx context.Context) error {
+	now := s.now()
+	cutoff := now.Add(-s.cfg.JobExpiry)
+	rows, err := s.db.QueryContext(ctx,
+		`UPDATE jobs SET state = ?, reason = 'expired'
+		 WHERE state IN (?, ?) AND submitted_at < ? RETURNING id`,
+		stateExpired, stateHeld, stateFailed, nanos(cutoff))
+	if err != nil {
+		return fmt.Errorf("expire jobs: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("expire jobs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("expire jobs: %w", err)
+	}
+	for _, id := range ids {
+		s.removeDocument(id)
+	}
+	if len(ids) > 0 {
+		s.log.Info("jobs expired", "count", len(ids))
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM download_tokens WHERE expires_at < ?", nanos(now)); err != nil {
+		return fmt.Errorf("purge download tokens: %w", err)
+	}
+	return nil
+}
+
+// removeStaleUploads deletes temporary upload files a crash left behind.
+func (s *Server) removeStaleUploads() {
+	matches, _ := filepath.Glob(filepath.Join(s.jobsDir, ".upload-*"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
+}

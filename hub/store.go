@@ -1,0 +1,196 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// migrations are applied in order; PRAGMA user_version holds how many ran.
+// Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: the initial schema. Times are Unix nanoseconds (UTC) so that
+	// comparisons and ordering are plain integer comparisons.
+	`
+CREATE TABLE users (
+	id            INTEGER PRIMARY KEY,
+	username      TEXT NOT NULL UNIQUE,
+	full_name     TEXT NOT NULL DEFAULT '',
+	language      TEXT NOT NULL DEFAULT '',
+	password_hash TEXT,
+	created_at    INTEGER NOT NULL,
+	updated_at    INTEGER NOT NULL
+);
+CREATE TABLE cards (
+	lookup     BLOB PRIMARY KEY,
+	user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	expires_at INTEGER
+);
+CREATE INDEX cards_user ON cards(user_id);
+CREATE TABLE pins (
+	lookup     BLOB PRIMARY KEY,
+	user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	hash       TEXT NOT NULL,
+	expires_at INTEGER
+);
+CREATE INDEX pins_user ON pins(user_id);
+CREATE TABLE jobs (
+	seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+	id            TEXT NOT NULL UNIQUE,
+	owner         TEXT NOT NULL,
+	name          TEXT NOT NULL,
+	pages         INTEGER NOT NULL,
+	copies        INTEGER NOT NULL,
+	color         INTEGER NOT NULL,
+	duplex        INTEGER NOT NULL,
+	format        TEXT NOT NULL,
+	size          INTEGER NOT NULL,
+	sha256        TEXT NOT NULL,
+	state         TEXT NOT NULL,
+	reason        TEXT NOT NULL DEFAULT '',
+	submitted_at  INTEGER NOT NULL,
+	printed_at    INTEGER,
+	printed_pages INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_owner_state ON jobs(owner, state, seq);
+CREATE INDEX jobs_state_submitted ON jobs(state, submitted_at);
+CREATE TABLE download_tokens (
+	token_hash BLOB PRIMARY KEY,
+	job_id     TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX download_tokens_expiry ON download_tokens(expires_at);
+CREATE TABLE agents (
+	id           TEXT PRIMARY KEY,
+	token_hash   BLOB UNIQUE,
+	version      TEXT NOT NULL DEFAULT '',
+	capabilities TEXT NOT NULL DEFAULT '[]',
+	printer      TEXT NOT NULL DEFAULT '{}',
+	connected    INTEGER NOT NULL DEFAULT 0,
+	last_seen    INTEGER,
+	created_at   INTEGER NOT NULL
+);
+CREATE TABLE accounting (
+	n              INTEGER PRIMARY KEY AUTOINCREMENT,
+	id             TEXT NOT NULL UNIQUE,
+	agent_id       TEXT NOT NULL,
+	seq            INTEGER NOT NULL,
+	owner          TEXT NOT NULL,
+	job_id         TEXT NOT NULL DEFAULT '',
+	type           TEXT NOT NULL,
+	pages          INTEGER NOT NULL,
+	copies         INTEGER NOT NULL,
+	color          INTEGER NOT NULL,
+	duplex         INTEGER NOT NULL,
+	offline        INTEGER NOT NULL,
+	printer_serial TEXT NOT NULL DEFAULT '',
+	at             INTEGER NOT NULL,
+	received_at    INTEGER NOT NULL
+);
+CREATE INDEX accounting_owner ON accounting(owner, n);
+CREATE INDEX accounting_job ON accounting(job_id, n);
+CREATE TABLE printer_events (
+	n        INTEGER PRIMARY KEY AUTOINCREMENT,
+	agent_id TEXT NOT NULL,
+	kind     TEXT NOT NULL,
+	at       INTEGER NOT NULL,
+	status   TEXT NOT NULL DEFAULT '',
+	reasons  TEXT NOT NULL DEFAULT '[]',
+	data     TEXT NOT NULL DEFAULT '{}',
+	received_at INTEGER NOT NULL
+);
+CREATE INDEX printer_events_agent ON printer_events(agent_id, n);
+`,
+}
+
+// openDB opens (creating if needed) the hub's SQLite database and brings its
+// schema up to date.
+func openDB(ctx context.Context, path string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_foreign_keys", "on")
+	// Write transactions take the lock up front, so two writers never
+	// deadlock upgrading from a shared lock (SQLITE_BUSY despite the timeout).
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this hub (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		// user_version lives in the database header and is transactional, so
+		// a crash leaves either the old schema and version or the new ones.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// nanos and fromNanos convert between time.Time and the stored integers.
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+// storableTime reports whether t fits the stored form (UnixNano is only
+// defined from 1678 to 2262); a zero time from an agent does not.
+func storableTime(t time.Time) bool {
+	return t.Year() > 1700 && t.Year() < 2250
+}
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullTime(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+func optNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,496 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// maxUserBody bounds a user document; a user has a handful of cards and PINs.
+const maxUserBody = 1 << 20
+
+// Credential is a card number or a PIN with an optional expiry. In JSON it is
+// either a plain string or {"value": "...", "expires_at": "RFC 3339"}.
+type Credential struct {
+	Value     string
+	ExpiresAt *time.Time
+}
+
+// UnmarshalJSON accepts the string and the object form.
+func (c *Credential) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*c = Credential{Value: s}
+		return nil
+	}
+	var obj struct {
+		Value     *string    `json:"value"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&obj); err != nil {
+		return fmt.Errorf("a card or PIN is a string or {\"value\", \"expires_at\"}: %w", err)
+	}
+	if obj.Value == nil {
+		return errors.New(`a card or PIN object needs "value"`)
+	}
+	*c = Credential{Value: *obj.Value, ExpiresAt: obj.ExpiresAt}
+	return nil
+}
+
+// optional records whether a JSON field was present at all, so PUT can tell
+// "leave alone" (absent) from "clear" (null or empty).
+type optional[T any] struct {
+	Set   bool
+	Null  bool
+	Value T
+}
+
+func (o *optional[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(bytes.TrimSpace(b)) == "null" {
+		o.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.Value)
+}
+
+// userDoc is the body of POST and PUT /api/v1/users.
+type userDoc struct {
+	Username optional[string]       `json:"username"`
+	FullName optional[string]       `json:"full_name"`
+	Language optional[string]       `json:"language"`
+	Password optional[string]       `json:"password"`
+	Cards    optional[[]Credential] `json:"cards"`
+	PINs     optional[[]Credential] `json:"pins"`
+}
+
+// decodeUserDoc parses a user document strictly: unknown fields, trailing
+// data and wrong types are all bad requests.
+func decodeUserDoc(r io.Reader) (userDoc, error) {
+	var d userDoc
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return userDoc{}, fmt.Errorf("user document: %w", err)
+	}
+	if dec.More() {
+		return userDoc{}, errors.New("user document: trailing data")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return userDoc{}, errors.New("user document: trailing data")
+	}
+	return d, nil
+}
+
+var (
+	usernameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+	languageRe = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
+)
+
+const (
+	maxFullName   = 200
+	minPassword   = 8
+	maxPassword   = 1024
+	maxCardLen    = 128
+	maxCredsCount = 100
+)
+
+// credential is a validated card or PIN, ready to store.
+type credential struct {
+	lookup    []byte
+	hash      string // PINs only
+	expiresAt *time.Time
+}
+
+// userChange is a validated user document.
+type userChange struct {
+	fullName, language *string
+	passwordSet        bool
+	passwordHash       sql.NullString
+	cards, pins        []credential
+	cardsSet, pinsSet  bool
+}
+
+// validate checks a document and hashes its secrets. Hashing happens here,
+// outside any transaction, because argon2 is deliberately slow.
+func (s *Server) validate(d userDoc) (userChange, error) {
+	var c userChange
+	if d.FullName.Set {
+		v := strings.TrimSpace(d.FullName.Value)
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxFullName {
+			return c, errInvalid("full_name: at most %d characters", maxFullName)
+		}
+		c.fullName = &v
+	}
+	if d.Language.Set {
+		v := strings.TrimSpace(d.Language.Value)
+		if v != "" && (len(v) > 35 || !languageRe.MatchString(v)) {
+			return c, errInvalid("language: a language tag such as \"en\" or \"fr-CH\"")
+		}
+		c.language = &v
+	}
+	if d.Password.Set {
+		c.passwordSet = true
+		if !d.Password.Null && d.Password.Value != "" {
+			p := d.Password.Value
+			if utf8.RuneCountInString(p) < minPassword || len(p) > maxPassword {
+				return c, errInvalid("password: %d to %d bytes, at least %d characters", minPassword, maxPassword, minPassword)
+			}
+			h, err := hashSecret(p)
+			if err != nil {
+				return c, err
+			}
+			c.passwordHash = sql.NullString{String: h, Valid: true}
+		}
+	}
+	if d.Cards.Set {
+		c.cardsSet = true
+		if len(d.Cards.Value) > maxCredsCount {
+			return c, errInvalid("cards: at most %d", maxCredsCount)
+		}
+		seen := map[string]bool{}
+		for i, cr := range d.Cards.Value {
+			v := strings.TrimSpace(cr.Value)
+			if v == "" || len(v) > maxCardLen || !utf8.ValidString(v) {
+				return c, errInvalid("cards[%d]: 1 to %d characters", i, maxCardLen)
+			}
+			if seen[v] {
+				return c, errInvalid("cards[%d]: listed twice", i)
+			}
+			seen[v] = true
+			if cr.ExpiresAt != nil && !storableTime(*cr.ExpiresAt) {
+				return c, errInvalid("cards[%d]: expires_at out of range", i)
+			}
+			c.cards = append(c.cards, credential{lookup: lookupKey(s.key, "card", v), expiresAt: utcPtr(cr.ExpiresAt)})
+		}
+	}
+	if d.PINs.Set {
+		c.pinsSet = true
+		if len(d.PINs.Value) > maxCredsCount {
+			return c, errInvalid("pins: at most %d", maxCredsCount)
+		}
+		seen := map[string]bool{}
+		for i, cr := range d.PINs.Value {
+			if err := checkPIN(cr.Value); err != nil {
+				return c, errInvalid("pins[%d]: %v", i, err)
+			}
+			if seen[cr.Value] {
+				return c, errInvalid("pins[%d]: listed twice", i)
+			}
+			seen[cr.Value] = true
+			if cr.ExpiresAt != nil && !storableTime(*cr.ExpiresAt) {
+				return c, errInvalid("pins[%d]: expires_at out of range", i)
+			}
+			h, err := hashSecret(cr.Value)
+			if err != nil {
+				return c, err
+			}
+			c.pins = append(c.pins, credential{lookup: lookupKey(s.key, "pin", cr.Value), hash: h, expiresAt: utcPtr(cr.ExpiresAt)})
+		}
+	}
+	return c, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// userView is what GET returns: never a hash or a secret, only expiries.
+type userView struct {
+	Username    string       `json:"username"`
+	FullName    string       `json:"full_name"`
+	Language    string       `json:"language"`
+	HasPassword bool         `json:"has_password"`
+	CardCount   int          `json:"card_count"`
+	PINCount    int          `json:"pin_count"`
+	Cards       []expiryView `json:"cards"`
+	PINs        []expiryView `json:"pins"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+type expiryView struct {
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+func readUserDoc(w http.ResponseWriter, r *http.Request) (userDoc, error) {
+	d, err := decodeUserDoc(http.MaxBytesReader(w, r.Body, maxUserBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return d, errTooLarge("user document larger than %d bytes", maxUserBody)
+		}
+		return d, errBadRequest("%v", err)
+	}
+	return d, nil
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
+	d, err := readUserDoc(w, r)
+	if err != nil {
+		return err
+	}
+	username := d.Username.Value
+	if !d.Username.Set || d.Username.Null || !usernameRe.MatchString(username) {
+		return errInvalid("username: 1 to 64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit")
+	}
+	c, err := s.validate(d)
+	if err != nil {
+		return err
+	}
+	now := nanos(s.now())
+	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(r.Context(),
+			`INSERT INTO users (username, full_name, language, password_hash, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?)`,
+			username, deref(c.fullName), deref(c.language), c.passwordHash, now, now)
+		if isUnique(err) {
+			return errConflict("user %q already exists", username)
+		}
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		return replaceCredentials(r.Context(), tx, id, c)
+	})
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	s.log.Info("user created", "username", username)
+	v, err := s.userView(r.Context(), username)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
+	username := r.PathValue("username")
+	d, err := readUserDoc(w, r)
+	if err != nil {
+		return err
+	}
+	if d.Username.Set && d.Username.Value != username {
+		return errInvalid("username: renaming a user is not supported")
+	}
+	c, err := s.validate(d)
+	if err != nil {
+		return err
+	}
+	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(r.Context(), "SELECT id FROM users WHERE username = ?", username).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotFound("no user %q", username)
+		}
+		if err != nil {
+			return err
+		}
+		sets := []string{"updated_at = ?"}
+		args := []any{nanos(s.now())}
+		if c.fullName != nil {
+			sets, args = append(sets, "full_name = ?"), append(args, *c.fullName)
+		}
+		if c.language != nil {
+			sets, args = append(sets, "language = ?"), append(args, *c.language)
+		}
+		if c.passwordSet {
+			sets, args = append(sets, "password_hash = ?"), append(args, c.passwordHash)
+		}
+		args = append(args, id)
+		if _, err := tx.ExecContext(r.Context(), "UPDATE users SET "+strings.Join(sets, ", ")+" WHERE id = ?", args...); err != nil {
+			return err
+		}
+		return replaceCredentials(r.Context(), tx, id, c)
+	})
+	if err != nil {
+		return fmt.Errorf("update user %s: %w", username, err)
+	}
+	s.log.Info("user updated", "username", username)
+	v, err := s.userView(r.Context(), username)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// replaceCredentials replaces the user's cards and PINs where the change
+// lists them. A lookup key already held by another user is a conflict.
+func replaceCredentials(ctx context.Context, tx *sql.Tx, userID int64, c userChange) error {
+	if c.cardsSet {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM cards WHERE user_id = ?", userID); err != nil {
+			return err
+		}
+		for i, cr := range c.cards {
+			_, err := tx.ExecContext(ctx, "INSERT INTO cards (lookup, user_id, expires_at) VALUES (?, ?, ?)",
+				cr.lookup, userID, optNanos(cr.expiresAt))
+			if isUnique(err) {
+				return errConflict("cards[%d] is bound to another user", i)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if c.pinsSet {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM pins WHERE user_id = ?", userID); err != nil {
+			return err
+		}
+		for i, cr := range c.pins {
+			_, err := tx.ExecContext(ctx, "INSERT INTO pins (lookup, user_id, hash, expires_at) VALUES (?, ?, ?, ?)",
+				cr.lookup, userID, cr.hash, optNanos(cr.expiresAt))
+			if isUnique(err) {
+				return errConflict("pins[%d] is used by another user", i)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.userView(r.Context(), r.PathValue("username"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// deleteUser removes the user with their cards and PINs, and deletes their
+// jobs not yet printed (documents removed). Accounting records stay: they
+// are the site's billing history.
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	username := r.PathValue("username")
+	var jobIDs []string
+	err := s.inTx(r.Context(), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(r.Context(), "DELETE FROM users WHERE username = ?", username)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotFound("no user %q", username)
+		}
+		rows, err := tx.QueryContext(r.Context(),
+			`UPDATE jobs SET state = ?, reason = 'owner deleted'
+			 WHERE owner = ? AND state IN (?, ?, ?) RETURNING id`,
+			stateDeleted, username, stateHeld, stateFailed, statePrinting)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			jobIDs = append(jobIDs, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", username, err)
+	}
+	for _, id := range jobIDs {
+		s.removeDocument(id)
+	}
+	s.log.Info("user deleted", "username", username, "jobs_deleted", len(jobIDs))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) userView(ctx context.Context, username string) (userView, error) {
+	var v userView
+	var id, created, updated int64
+	var pw sql.NullString
+	err := s.db.QueryRowContext(ctx,
+		"SELECT id, username, full_name, language, password_hash, created_at, updated_at FROM users WHERE username = ?",
+		username).Scan(&id, &v.Username, &v.FullName, &v.Language, &pw, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, errNotFound("no user %q", username)
+	}
+	if err != nil {
+		return v, fmt.Errorf("read user %s: %w", username, err)
+	}
+	v.HasPassword = pw.Valid
+	v.CreatedAt, v.UpdatedAt = fromNanos(created), fromNanos(updated)
+	if v.Cards, err = s.expiries(ctx, "SELECT expires_at FROM cards WHERE user_id = ? ORDER BY rowid", id); err != nil {
+		return v, err
+	}
+	if v.PINs, err = s.expiries(ctx, "SELECT expires_at FROM pins WHERE user_id = ? ORDER BY rowid", id); err != nil {
+		return v, err
+	}
+	v.CardCount, v.PINCount = len(v.Cards), len(v.PINs)
+	return v, nil
+}
+
+func (s *Server) expiries(ctx context.Context, query string, id int64) ([]expiryView, error) {
+	rows, err := s.db.QueryContext(ctx, query, id)
+	if err != nil {
+		return nil, fmt.Errorf("read credentials: %w", err)
+	}
+	defer rows.Close()
+	out := []expiryView{}
+	for rows.Next() {
+		var exp sql.NullInt64
+		if err := rows.Scan(&exp); err != nil {
+			return nil, fmt.Errorf("read credentials: %w", err)
+		}
+		out = append(out, expiryView{ExpiresAt: nullTime(exp)})
+	}
+	return out, rows.Err()
+}
+
+// inTx runs f in a write transaction, committing when it returns nil.
+func (s *Server) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func isUnique(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint &&
+		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

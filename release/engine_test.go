@@ -1,0 +1,332 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/printer/ipp"
+	"github.com/tessera-print/tessera/protocol"
+)
+
+type fakeHub struct {
+	mu       sync.Mutex
+	jobs     []protocol.Job
+	doc      []byte
+	format   string
+	fetches  int
+	statuses []protocol.JobStatusRequest
+	deleted  []string
+	online   bool
+}
+
+func (h *fakeHub) ListJobs(ctx context.Context, username string) ([]protocol.Job, error) {
+	return h.jobs, nil
+}
+
+func (h *fakeHub) Fetch(ctx context.Context, jobID, username string) (*Document, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fetches++
+	return &Document{Body: io.NopCloser(bytes.NewReader(h.doc)), Size: int64(len(h.doc)), Format: h.format}, nil
+}
+
+func (h *fakeHub) JobStatus(ctx context.Context, req protocol.JobStatusRequest) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.statuses = append(h.statuses, req)
+	return nil
+}
+
+func (h *fakeHub) DeleteJob(ctx context.Context, jobID, username string) error {
+	h.deleted = append(h.deleted, jobID)
+	return nil
+}
+
+func (h *fakeHub) Online() bool { return h.online }
+
+// fakePrinter records what it was sent and answers as configured.
+type fakePrinter struct {
+	mu       sync.Mutex
+	info     ipp.PrinterInfo
+	busy     int // answer ErrBusy this many times first
+	final    ipp.JobState
+	waitErr  error
+	received []ipp.Job
+	bodies   [][]byte
+	known    map[string]ipp.JobState // by job name, for FindJob
+}
+
+func (p *fakePrinter) Info(ctx context.Context) (ipp.PrinterInfo, error) { return p.info, nil }
+
+func (p *fakePrinter) Print(ctx context.Context, j ipp.Job) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	body, _ := io.ReadAll(j.Body)
+	if p.busy > 0 {
+		p.busy--
+		return 0, fmt.Errorf("print: %w", ipp.ErrBusy)
+	}
+	p.received = append(p.received, j)
+	p.bodies = append(p.bodies, body)
+	return len(p.received), nil
+}
+
+func (p *fakePrinter) Wait(ctx context.Context, id int) (ipp.JobState, error) {
+	st := p.final
+	st.ID = id
+	return st, p.waitErr
+}
+
+func (p *fakePrinter) FindJob(ctx context.Context, name string) (ipp.JobState, bool, error) {
+	st, ok := p.known[name]
+	return st, ok, nil
+}
+
+type harness struct {
+	engine   *Engine
+	store    *offline.Store
+	hub      *fakeHub
+	printer  *fakePrinter
+	mu       sync.Mutex
+	progress []Progress
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	store, err := offline.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	h := &harness{
+		store: store,
+		hub: &fakeHub{online: true, doc: []byte("%PDF-1.4 fake"), format: "application/pdf",
+			jobs: []protocol.Job{{ID: "7", Owner: "alice", Name: "a.pdf", Pages: 2, Copies: 1, Color: true,
+				SubmittedAt: time.Unix(100, 0)}}},
+		printer: &fakePrinter{
+			info:  ipp.PrinterInfo{DocumentFormats: []string{"application/pdf"}, ColorSupported: true, AcceptingJobs: true},
+			final: ipp.JobState{State: "completed", Terminal: true, Impressions: 2},
+			known: map[string]ipp.JobState{},
+		},
+	}
+	h.engine = New(Config{
+		Hub: h.hub, Printer: h.printer, Journal: store, Logger: slog.New(slog.DiscardHandler),
+		PrinterSerial: func() string { return "SN1" },
+		OnProgress: func(p Progress) {
+			h.mu.Lock()
+			h.progress = append(h.progress, p)
+			h.mu.Unlock()
+		},
+	})
+	return h
+}
+
+func (h *harness) job(t *testing.T) Job {
+	t.Helper()
+	jobs, err := h.engine.Jobs(context.Background(), "alice", false)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Jobs = %v, %v", jobs, err)
+	}
+	return jobs[0]
+}
+
+func (h *harness) states() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, p := range h.progress {
+		out = append(out, p.State)
+	}
+	return out
+}
+
+func TestReleasePrintsAndCharges(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	job := h.job(t)
+	if job.ID != "hub:7" || job.State != StateHeld {
+		t.Fatalf("job = %+v", job)
+	}
+	if err := h.engine.Start(ctx, "alice", job, Options{Copies: 2, Color: "mono"}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if got := fmt.Sprint(h.states()); got != "[queued sending printing printed]" {
+		t.Errorf("progress = %s", got)
+	}
+	if len(h.printer.received) != 1 {
+		t.Fatalf("printer received %d jobs", len(h.printer.received))
+	}
+	sent := h.printer.received[0]
+	if sent.Copies != 2 || sent.ColorMode != "monochrome" || sent.User != "alice" || sent.Format != "application/pdf" {
+		t.Errorf("sent %+v", sent)
+	}
+	if !bytes.Equal(h.printer.bodies[0], h.hub.doc) {
+		t.Errorf("printer got %q", h.printer.bodies[0])
+	}
+	recs, err := h.store.RecordsForJob(ctx, "hub:7")
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records %v %v", recs, err)
+	}
+	if r := recs[0]; r.Pages != 2 || r.Copies != 2 || r.Color || r.Owner != "alice" || r.PrinterSerial != "SN1" || r.Offline {
+		t.Errorf("record %+v", r)
+	}
+	// The printed job is refused a second time, with its state.
+	err = h.engine.Start(ctx, "alice", job, Options{})
+	var conflict *offline.ConflictError
+	if !errors.As(err, &conflict) || conflict.Current.State != offline.StatePrinted {
+		t.Fatalf("second release: %v", err)
+	}
+	if job := h.job(t); job.State != StatePrinted {
+		t.Errorf("listed state after printing = %q", job.State)
+	}
+}
+
+func TestColourIsNeverForced(t *testing.T) {
+	h := newHarness(t)
+	h.hub.jobs[0].Color = false
+	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{Color: "color"}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if got := h.printer.received[0].ColorMode; got != "monochrome" {
+		t.Errorf("mono job sent as %q", got)
+	}
+}
+
+func TestPrinterAbortKeepsJobHeld(t *testing.T) {
+	h := newHarness(t)
+	h.printer.final = ipp.JobState{State: "aborted", Terminal: true}
+	ctx := context.Background()
+	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if recs, _ := h.store.RecordsForJob(ctx, "hub:7"); len(recs) != 0 {
+		t.Errorf("aborted job charged: %+v", recs)
+	}
+	if job := h.job(t); job.State != StateHeld {
+		t.Errorf("state after abort = %q, want held", job.State)
+	}
+	items, _ := h.store.Pending(ctx, 0)
+	if len(items) != 1 || items[0].Kind != offline.KindJobStatus {
+		t.Errorf("outbox %+v, want one failed status", items)
+	}
+	// It may be released again.
+	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+		t.Errorf("release after failure: %v", err)
+	}
+	h.engine.Wait()
+}
+
+func TestUnsupportedFormatIsRefusedBeforeSending(t *testing.T) {
+	h := newHarness(t)
+	h.hub.format = "application/postscript"
+	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if len(h.printer.received) != 0 {
+		t.Fatal("a document the printer cannot take was sent")
+	}
+	last := h.progress[len(h.progress)-1]
+	if last.State != StateFailed || last.Reason != "This printer cannot print this kind of document." {
+		t.Errorf("last progress %+v", last)
+	}
+}
+
+func TestBusyPrinterGetsTheDocumentAgain(t *testing.T) {
+	h := newHarness(t)
+	h.printer.busy = 1
+	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if h.hub.fetches != 2 || len(h.printer.received) != 1 {
+		t.Errorf("fetches %d, printed %d; want 2 and 1", h.hub.fetches, len(h.printer.received))
+	}
+}
+
+func TestConcurrentStartsClaimOnce(t *testing.T) {
+	h := newHarness(t)
+	job := h.job(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if h.engine.Start(context.Background(), "alice", job, Options{}) == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	h.engine.Wait()
+	if wins != 1 || len(h.printer.received) != 1 {
+		t.Fatalf("wins %d, printed %d", wins, len(h.printer.received))
+	}
+}
+
+func TestRecover(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		prepare   func(h *harness, c offline.Claim)
+		wantState offline.State
+		wantPages int
+	}{
+		{"claimed, never sent", func(h *harness, c offline.Claim) {}, offline.StateFailed, 0},
+		{"sending, the printer never got it", func(h *harness, c offline.Claim) {
+			_ = h.store.MarkSending(ctx, c.JobID, offline.Settings{Pages: 2, Copies: 3})
+		}, offline.StateFailed, 0},
+		{"sending, the printer has it", func(h *harness, c offline.Claim) {
+			_ = h.store.MarkSending(ctx, c.JobID, offline.Settings{Pages: 2, Copies: 3})
+			h.printer.known[c.PrinterJobName] = ipp.JobState{ID: 41, State: "processing"}
+			h.printer.final = ipp.JobState{State: "completed", Terminal: true, Impressions: 6}
+		}, offline.StatePrinted, 6},
+		{"printing, the printer forgot it", func(h *harness, c offline.Claim) {
+			_ = h.store.MarkSending(ctx, c.JobID, offline.Settings{Pages: 2, Copies: 3})
+			_ = h.store.MarkPrinting(ctx, c.JobID, 41)
+			h.printer.waitErr = ipp.ErrJobGone
+		}, offline.StatePrinted, 6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			c, err := h.store.Claim(ctx, "hub:7", "alice", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.prepare(h, c)
+			if err := h.engine.Recover(ctx); err != nil {
+				t.Fatal(err)
+			}
+			h.engine.Wait()
+			got, _, _ := h.store.Get(ctx, "hub:7")
+			if got.State != tc.wantState {
+				t.Errorf("state %s, want %s", got.State, tc.wantState)
+			}
+			recs, _ := h.store.RecordsForJob(ctx, "hub:7")
+			pages := 0
+			for _, r := range recs {
+				pages += r.Pages
+			}
+			if pages != tc.wantPages || len(h.printer.received) != 0 {
+				t.Errorf("charged %d pages (want %d), resent %d", pages, tc.wantPages, len(h.printer.received))
+			}
+		})
+	}
+}
