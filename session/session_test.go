@@ -1,0 +1,233 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cardreader/cardnum"
+	"github.com/tessera-print/tessera/cardreader/fakereader"
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/release"
+)
+
+type fakeAuth struct {
+	online bool
+	cards  map[string]protocol.User
+	err    error
+	asked  []string
+	mu     sync.Mutex
+}
+
+func (a *fakeAuth) Online() bool { return a.online }
+
+func (a *fakeAuth) Authorize(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error) {
+	a.mu.Lock()
+	a.asked = append(a.asked, req.Card)
+	a.mu.Unlock()
+	if a.err != nil {
+		return protocol.AuthorizeResponse{}, a.err
+	}
+	u, ok := a.cards[req.Card]
+	if !ok {
+		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonUnknownCard}, nil
+	}
+	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &u}, nil
+}
+
+type fakeJobs struct {
+	mu      sync.Mutex
+	jobs    []release.Job
+	started []release.Options
+	claimed map[string]bool
+}
+
+func (f *fakeJobs) Jobs(ctx context.Context, username string, oldestFirst bool) ([]release.Job, error) {
+	return append([]release.Job(nil), f.jobs...), nil
+}
+
+func (f *fakeJobs) Start(ctx context.Context, username string, job release.Job, opts release.Options) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.claimed[job.ID] {
+		return &offline.ConflictError{Current: offline.Claim{JobID: job.ID, State: offline.StatePrinting}}
+	}
+	f.claimed[job.ID] = true
+	f.started = append(f.started, opts)
+	return nil
+}
+
+func (f *fakeJobs) Delete(ctx context.Context, username, jobID string) error { return nil }
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	m      *Manager
+	auth   *fakeAuth
+	jobs   *fakeJobs
+	reader *fakereader.Reader
+	clock  *clock
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	pipe, err := cardnum.Parse("hex2dec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{
+		auth: &fakeAuth{online: true, cards: map[string]protocol.User{"2490285352": {Username: "alice"}}},
+		jobs: &fakeJobs{claimed: map[string]bool{}, jobs: []release.Job{
+			{ID: "hub:1", Name: "a.pdf", State: release.StateHeld, Color: false},
+			{ID: "hub:2", Name: "b.pdf", State: release.StateHeld, Color: true},
+		}},
+		clock: &clock{now: time.Unix(1000, 0)},
+	}
+	f.m = New(Config{Auth: f.auth, Convert: pipe, Jobs: f.jobs, Timeout: time.Minute, Now: f.clock.Now,
+		Logger: slog.New(slog.DiscardHandler)})
+	f.reader = fakereader.New("fake", f.clock.Now)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.reader.Run(ctx, f.m); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+// swipe sends a read and waits until the session has settled on it.
+func (f *fixture) swipe(t *testing.T, raw string, want func(View) bool) View {
+	t.Helper()
+	if err := f.reader.Swipe(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := f.m.View()
+		f.m.mu.Lock()
+		busy := f.m.busy
+		f.m.mu.Unlock()
+		if !busy && want(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session after swipe %s: %+v", raw, v)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLoginFlow(t *testing.T) {
+	tests := []struct {
+		name       string
+		setup      func(f *fixture)
+		raw        string
+		wantState  string
+		wantNotice string
+	}{
+		{"known card", nil, "946EBD28", StateActive, ""},
+		{"unknown card", nil, "DEADBEEF", StateIdle, "card-refused"},
+		{"unconvertible read", nil, "not-hex", StateIdle, "card-unreadable"},
+		{"cloud offline", func(f *fixture) { f.auth.online = false }, "946EBD28", StateIdle, "cloud-unreachable"},
+		{"hub error", func(f *fixture) { f.auth.err = errors.New("boom") }, "946EBD28", StateIdle, "cloud-unreachable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			v := f.swipe(t, tc.raw, func(v View) bool { return v.State == tc.wantState && (tc.wantNotice == "") == (v.Notice == nil) })
+			if tc.wantNotice != "" && v.Notice.Code != tc.wantNotice {
+				t.Errorf("notice %+v, want %s", v.Notice, tc.wantNotice)
+			}
+			if tc.wantState == StateActive && (v.User.Username != "alice" || len(v.Jobs) != 2 || v.ExpiresAt == nil) {
+				t.Errorf("view %+v", v)
+			}
+		})
+	}
+}
+
+func TestSameCardAgainLogsOut(t *testing.T) {
+	f := newFixture(t)
+	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StateActive })
+	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StateIdle && v.User == nil })
+}
+
+func TestReleaseResults(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.m.Release(ctx, ReleaseRequest{All: true}); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("release without a session: %v", err)
+	}
+	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StateActive })
+	res, err := f.m.Release(ctx, ReleaseRequest{Jobs: []Choice{{ID: "hub:1", Color: "color"}, {ID: "hub:9"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res); got != "[{hub:1 queued  false} {hub:9 unknown This job is not in your list. false}]" {
+		t.Errorf("results %s", got)
+	}
+	if f.jobs.started[0].Color != "" {
+		t.Errorf("a mono job was asked for colour: %+v", f.jobs.started[0])
+	}
+	res, _ = f.m.Release(ctx, ReleaseRequest{Jobs: []Choice{{ID: "hub:1"}}})
+	if len(res) != 1 || !res[0].Conflict || res[0].State != "printing" {
+		t.Errorf("second release %+v", res)
+	}
+	// Release all takes the jobs still held.
+	res, _ = f.m.Release(ctx, ReleaseRequest{All: true})
+	if len(res) != 2 {
+		t.Errorf("release all %+v", res)
+	}
+}
+
+func TestInactivityLogout(t *testing.T) {
+	f := newFixture(t)
+	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StateActive })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.m.Run(ctx)
+	// A job in flight keeps the session open.
+	f.m.Progress(release.Progress{JobID: "hub:1", State: release.StatePrinting})
+	f.clock.Add(2 * time.Minute)
+	time.Sleep(1500 * time.Millisecond)
+	if v := f.m.View(); v.State != StateActive {
+		t.Fatalf("session ended while printing: %+v", v.State)
+	}
+	f.m.Progress(release.Progress{JobID: "hub:1", State: release.StatePrinted})
+	f.clock.Add(2 * time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for f.m.View().State != StateIdle {
+		if time.Now().After(deadline) {
+			t.Fatal("idle session not logged out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSubscribersSeeChanges(t *testing.T) {
+	f := newFixture(t)
+	ch, cancel := f.m.Subscribe()
+	defer cancel()
+	f.m.State(cardreader.Event{Reader: "x", Attached: true})
+	select {
+	case <-ch:
+	case <-time.After(time.Second):
+		t.Fatal("no change published")
+	}
+}
