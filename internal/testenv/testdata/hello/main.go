@@ -1,0 +1,4 @@
+// Command hello is what TestBuildBinaryOnce builds.
+package main
+
+func main() {}

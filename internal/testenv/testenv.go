@@ -1,0 +1,409 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Unavailable ends the test because a component it needs is missing: a
+// failure in CI (CI=true), where everything must be installed, and a skip
+// elsewhere.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Require returns the path of program, or ends the test (see Unavailable).
+func Require(t testing.TB, program string) string {
+	t.Helper()
+	p, err := exec.LookPath(program)
+	if err != nil {
+		Unavailable(t, "%s is not installed: %v", program, err)
+	}
+	return p
+}
+
+// FreePort returns a TCP port on the loopback interface that was free a
+// moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+const dbusSocket = "/run/dbus/system_bus_socket"
+
+// StartDNSSD makes sure the system D-Bus and avahi-daemon run, which
+// ippeveprinter needs (it exits with "Unable to initialize DNS-SD"
+// without them). The daemons are system-wide and stay up after the test;
+// a file lock serialises test binaries that start them at the same time.
+func StartDNSSD(t testing.TB) {
+	t.Helper()
+	dbus := Require(t, "dbus-daemon")
+	avahi := Require(t, "avahi-daemon")
+
+	unlock := lockFile(t, filepath.Join(os.TempDir(), "tessera-testenv-dnssd.lock"))
+	defer unlock()
+
+	if !dbusAlive() {
+		// A bus that died leaves its socket and pid file behind, and
+		// dbus-daemon refuses to start over an existing pid file.
+		os.Remove(dbusSocket)
+		os.Remove(dbusPIDFile)
+		if err := os.MkdirAll(filepath.Dir(dbusSocket), 0o755); err != nil {
+			Unavailable(t, "cannot start D-Bus: %v", err)
+		}
+		if out, err := exec.Command(dbus, "--system", "--fork").CombinedOutput(); err != nil {
+			Unavailable(t, "dbus-daemon --system --fork: %v: %s", err, out)
+		}
+		if !poll(5*time.Second, dbusAlive) {
+			t.Fatalf("dbus-daemon started but does not answer on %s", dbusSocket)
+		}
+	}
+	// avahi can exit soon after starting when the bus was not quite ready:
+	// start it again then.
+	for attempt := 0; ; attempt++ {
+		if !processRunning("avahi-daemon") {
+			os.Remove(avahiPIDFile) // stale: avahi is not running
+			if out, err := exec.Command(avahi, "-D").CombinedOutput(); err != nil {
+				Unavailable(t, "avahi-daemon -D: %v: %s", err, out)
+			}
+		}
+		// "avahi-daemon --check" succeeds once the daemon is up.
+		if poll(3*time.Second, func() bool { return exec.Command(avahi, "--check").Run() == nil }) {
+			return
+		}
+		if attempt == 2 {
+			t.Fatalf("avahi-daemon did not come up")
+		}
+	}
+}
+
+const (
+	dbusPIDFile  = "/run/dbus/pid"
+	avahiPIDFile = "/run/avahi-daemon/pid"
+)
+
+// dbusAlive reports whether the system bus accepts connections.
+func dbusAlive() bool {
+	c, err := net.DialTimeout("unix", dbusSocket, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// lockFile takes an exclusive flock on path and returns its release.
+func lockFile(t testing.TB, path string) func() {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatalf("lock %s: %v", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("lock %s: %v", path, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+}
+
+// processRunning reports whether a live (not zombie) process with this
+// command name runs: what pgrep -x does, without needing procps.
+func processRunning(comm string) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ...": comm may itself hold parentheses.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open || end+2 >= len(s) {
+			continue
+		}
+		if s[open+1:end] == comm && s[end+2] != 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+func poll(limit time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		if ok() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// IPPEve is a running ippeveprinter.
+type IPPEve struct {
+	URI   string // ipp://localhost:PORT/ipp/print
+	Spool string // where it keeps documents, as <id>-<job name>.<ext>
+	Port  int
+	Name  string // the printer-name, unique per start
+}
+
+// engineScript is the print command of docs RECIPES §0: without one,
+// ippeveprinter takes 7-20 s per job and reports no impressions.
+const engineScript = `#!/bin/sh
+# engine.sh FILE: count the pages of a PDF and report them
+n=$(grep -a -c "/Type */Page[^s]" "$1" 2>/dev/null); [ "${n:-0}" -ge 1 ] || n=1
+echo "ATTR: job-impressions-completed=$n" >&2
+exit 0
+`
+
+// StartIPPEveprinter starts an ippeveprinter that accepts PDF and
+// application/octet-stream, keeps every document in its spool folder, and
+// completes each job in milliseconds with job-impressions-completed set
+// to the page count. It runs until the test ends. Concurrent test
+// binaries each get their own name and port.
+func StartIPPEveprinter(t testing.TB) *IPPEve {
+	t.Helper()
+	bin := Require(t, "ippeveprinter")
+	StartDNSSD(t)
+
+	dir := t.TempDir()
+	engine := filepath.Join(dir, "engine.sh")
+	if err := os.WriteFile(engine, []byte(engineScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(dir, "spool")
+	if err := os.Mkdir(spool, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var lastErr error
+	// A port found free can be taken before ippeveprinter binds it, and
+	// avahi can lag behind its --check: both deserve another try.
+	for attempt := 0; attempt < 3; attempt++ {
+		e := &IPPEve{Spool: spool, Port: FreePort(t), Name: "Tessera-Test-" + randomHex(6)}
+		e.URI = fmt.Sprintf("ipp://localhost:%d/ipp/print", e.Port)
+		err := e.start(t, bin, engine)
+		if err == nil {
+			return e
+		}
+		lastErr = err
+		t.Logf("ippeveprinter attempt %d: %v", attempt+1, err)
+	}
+	t.Fatalf("ippeveprinter did not start: %v", lastErr)
+	return nil
+}
+
+func (e *IPPEve) start(t testing.TB, bin, engine string) error {
+	t.Helper()
+	var out lockedBuffer
+	cmd := exec.Command(bin, "-c", engine, "-n", "localhost", "-p", strconv.Itoa(e.Port),
+		"-k", "-d", e.Spool, "-f", "application/pdf,application/octet-stream", e.Name)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for {
+		if err := getPrinterAttributes(ctx, e.Port); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			return fmt.Errorf("exited (%v): %s", err, out.String())
+		case <-ctx.Done():
+			stop(cmd, done)
+			return fmt.Errorf("no answer within 15 s: %s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Cleanup(func() {
+		stop(cmd, done)
+		if t.Failed() {
+			t.Logf("ippeveprinter %s output:\n%s", e.Name, out.String())
+		}
+	})
+	return nil
+}
+
+// stop ends the printer by its PID: SIGTERM, then SIGKILL if it lingers.
+func stop(cmd *exec.Cmd, done chan error) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// getPrinterAttributes sends a minimal Get-Printer-Attributes and checks
+// for successful-ok. It is written out by hand so that this package needs
+// no IPP library, and the IPP client under test is not its own judge.
+func getPrinterAttributes(ctx context.Context, port int) error {
+	uri := fmt.Sprintf("ipp://localhost:%d/ipp/print", port)
+	var b bytes.Buffer
+	b.Write([]byte{2, 0, 0, 0x0b, 0, 0, 0, 1, 0x01})
+	attr := func(tag byte, name, value string) {
+		b.WriteByte(tag)
+		binary.Write(&b, binary.BigEndian, uint16(len(name)))
+		b.WriteString(name)
+		binary.Write(&b, binary.BigEndian, uint16(len(value)))
+		b.WriteString(value)
+	}
+	attr(0x47, "attributes-charset", "utf-8")
+	attr(0x48, "attributes-natural-language", "en")
+	attr(0x45, "printer-uri", uri)
+	attr(0x44, "requested-attributes", "printer-state")
+	b.WriteByte(0x03)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		fmt.Sprintf("http://localhost:%d/ipp/print", port), &b)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/ipp")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %s", resp.Status)
+	}
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	if head[2] != 0 || head[3] != 0 {
+		return fmt.Errorf("IPP status 0x%02x%02x", head[2], head[3])
+	}
+	return nil
+}
+
+// Kept returns the path of the document ippeveprinter kept for job id,
+// waiting briefly for it to appear.
+func (e *IPPEve) Kept(t testing.TB, jobID int) string {
+	t.Helper()
+	var found string
+	poll(5*time.Second, func() bool {
+		matches, _ := filepath.Glob(filepath.Join(e.Spool, strconv.Itoa(jobID)+"-*"))
+		for _, m := range matches {
+			// The .prn file is the print command's output, not the document.
+			if filepath.Ext(m) != ".prn" {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	if found == "" {
+		t.Fatalf("ippeveprinter kept no document for job %d in %s", jobID, e.Spool)
+	}
+	return found
+}
+
+// builds caches BuildBinary's results for the life of the test binary.
+// It is test-only state: one build per package, shared by all tests.
+var builds sync.Map // package path → *build
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// BuildBinary builds the main package pkg once per test binary and
+// returns the path of the executable. The binaries live in a folder named
+// after the test process; folders of test processes that have ended are
+// removed on the next first build.
+func BuildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	goBin := Require(t, "go")
+	v, _ := builds.LoadOrStore(pkg, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		dir, err := buildDir()
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, filepath.Base(pkg)+"-"+randomHex(4))
+		out, err := exec.Command(goBin, "build", "-o", b.path, pkg).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func buildDir() (string, error) {
+	const prefix = "tessera-testenv-bin-"
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+	for _, d := range old {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), prefix))
+		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(d)
+		}
+	}
+	dir := filepath.Join(os.TempDir(), prefix+strconv.Itoa(os.Getpid()))
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// lockedBuffer collects a child's output while tests may read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,327 @@
+package ipp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	goipp "github.com/phin1x/go-ipp"
+)
+
+// Job is a document to print.
+type Job struct {
+	Name      string // job-name; make it unique to find the job again with FindJob
+	User      string // requesting-user-name; the client's User when empty
+	Format    string // document-format; application/octet-stream when empty
+	Copies    int    // 1 when less than 1
+	Sides     string // one-sided, two-sided-long-edge, two-sided-short-edge or "" (printer default)
+	ColorMode string // monochrome, color or "" (printer default)
+	Size      int64  // exact length of Body
+	Body      io.Reader
+}
+
+// JobState is what the printer says about a job.
+type JobState struct {
+	ID          int
+	Name        string
+	State       string // pending, held, processing, stopped, canceled, aborted or completed
+	Reasons     []string
+	Impressions int // job-impressions-completed
+	Terminal    bool
+}
+
+const (
+	maxNameLen     = 255 // IPP name values
+	maxBusyRetries = 4
+)
+
+// Print sends the job with Print-Job and returns the printer's job id.
+//
+// The document is streamed with its known length, never buffered. Before
+// sending, the printer's document-format-supported is checked; a format it
+// does not list gives ErrFormatUnsupported. When the printer answers
+// server-error-busy, Print retries with backoff if it can do so without
+// reading the document anew (nothing of it was consumed yet, or Body is an
+// io.Seeker); otherwise it returns an error matching ErrBusy.
+func (c *Client) Print(ctx context.Context, j Job) (int, error) {
+	if err := c.checkJob(&j); err != nil {
+		return 0, fmt.Errorf("print %q: %w", j.Name, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("print %q: %w", j.Name, err)
+	}
+	if !info.Supports(j.Format) {
+		return 0, fmt.Errorf("print %q: %s (printer takes %v): %w", j.Name, j.Format, info.DocumentFormats, ErrFormatUnsupported)
+	}
+	if !info.AcceptingJobs {
+		return 0, fmt.Errorf("print %q: printer is not accepting jobs (state %s %v)", j.Name, info.State, info.StateReasons)
+	}
+
+	r := c.request(goipp.OperationPrintJob, j.User)
+	r.OperationAttributes[goipp.AttributeJobName] = j.Name
+	r.OperationAttributes[goipp.AttributeDocumentFormat] = j.Format
+	r.JobAttributes[goipp.AttributeCopies] = j.Copies
+	var extra [][2]string
+	if j.Sides != "" {
+		if contains(info.SidesSupported, j.Sides) {
+			r.JobAttributes[goipp.AttributeSides] = j.Sides
+		} else {
+			c.log.Debug("printer lacks the requested sides; using its default", "sides", j.Sides, "supported", info.SidesSupported)
+		}
+	}
+	switch {
+	case j.ColorMode == "color" && !info.ColorSupported:
+		extra = append(extra, [2]string{"print-color-mode", "monochrome"})
+	case j.ColorMode != "":
+		extra = append(extra, [2]string{"print-color-mode", j.ColorMode})
+	}
+
+	seeker, _ := j.Body.(io.Seeker)
+	var start int64
+	if seeker != nil {
+		if start, err = seeker.Seek(0, io.SeekCurrent); err != nil {
+			seeker = nil
+		}
+	}
+	wait := c.busyWait
+	for attempt := 1; ; attempt++ {
+		head, err := encodeRequest(r, true, extra)
+		if err != nil {
+			return 0, fmt.Errorf("print %q: %w", j.Name, err)
+		}
+		body := &sizedReader{r: j.Body, left: j.Size}
+		resp, err := c.do(ctx, "Print-Job", head, body, j.Size)
+		if err == nil {
+			id, ok := 0, false
+			if len(resp.JobAttributes) > 0 {
+				id, ok = firstInt(resp.JobAttributes[0], "job-id")
+			}
+			if !ok || id <= 0 {
+				return 0, fmt.Errorf("print %q: Print-Job: no job-id in the response", j.Name)
+			}
+			c.log.Debug("job accepted", "printer_job", id, "bytes", j.Size, "format", j.Format)
+			return id, nil
+		}
+		if !errors.Is(err, ErrBusy) || attempt > maxBusyRetries {
+			return 0, fmt.Errorf("print %q: %w", j.Name, err)
+		}
+		if body.read > 0 {
+			if seeker == nil {
+				return 0, fmt.Errorf("print %q: %w", j.Name, err)
+			}
+			if _, serr := seeker.Seek(start, io.SeekStart); serr != nil {
+				return 0, fmt.Errorf("print %q: %w (rewind: %v)", j.Name, err, serr)
+			}
+		}
+		c.log.Info("printer busy; retrying", "attempt", attempt, "in", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return 0, fmt.Errorf("print %q: %w", j.Name, err)
+		}
+		wait *= 2
+	}
+}
+
+func (c *Client) checkJob(j *Job) error {
+	if j.Body == nil || j.Size <= 0 {
+		return errors.New("empty document")
+	}
+	if j.User == "" {
+		j.User = c.user
+	}
+	if j.Format == "" {
+		j.Format = "application/octet-stream"
+	}
+	if j.Copies < 1 {
+		j.Copies = 1
+	}
+	if len(j.Name) > maxNameLen || len(j.User) > maxNameLen {
+		return errors.New("job name or user longer than 255 bytes")
+	}
+	switch j.Sides {
+	case "", "one-sided", "two-sided-long-edge", "two-sided-short-edge":
+	default:
+		return fmt.Errorf("unknown sides %q", j.Sides)
+	}
+	switch j.ColorMode {
+	case "", "monochrome", "color", "auto":
+	default:
+		return fmt.Errorf("unknown color mode %q", j.ColorMode)
+	}
+	return nil
+}
+
+// sizedReader delivers exactly left bytes of r. It fails before handing
+// over the last bytes when r is longer or shorter than promised, so a
+// printer never receives a complete request for a document of the wrong
+// length.
+type sizedReader struct {
+	r    io.Reader
+	left int64
+	read int64
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	n, err := s.r.Read(p)
+	s.read += int64(n)
+	s.left -= int64(n)
+	if s.left == 0 {
+		var one [1]byte
+		if m, _ := io.ReadFull(s.r, one[:]); m > 0 {
+			return 0, errors.New("document longer than its size")
+		}
+		return n, nil
+	}
+	if err == io.EOF {
+		return n, fmt.Errorf("document shorter than its size: %w", io.ErrUnexpectedEOF)
+	}
+	return n, err
+}
+
+var jobAttributes = []string{
+	"job-id", "job-name", "job-state", "job-state-reasons", "job-impressions-completed",
+}
+
+// Job asks for a job's state (Get-Job-Attributes). A job the printer no
+// longer knows gives an error matching ErrJobGone.
+func (c *Client) Job(ctx context.Context, id int) (JobState, error) {
+	r := c.request(goipp.OperationGetJobAttributes, c.user)
+	r.OperationAttributes[goipp.AttributeJobID] = id
+	r.OperationAttributes[goipp.AttributeRequestedAttributes] = jobAttributes
+	head, err := encodeRequest(r, false, nil)
+	if err != nil {
+		return JobState{}, fmt.Errorf("job %d: %w", id, err)
+	}
+	resp, err := c.do(ctx, "Get-Job-Attributes", head, nil, 0)
+	var se *StatusError
+	if errors.As(err, &se) && (se.Code == goipp.StatusErrorNotFound || se.Code == goipp.StatusErrorGone) {
+		return JobState{}, fmt.Errorf("job %d: %w: %w", id, ErrJobGone, err)
+	}
+	if err != nil {
+		return JobState{}, fmt.Errorf("job %d: %w", id, err)
+	}
+	if len(resp.JobAttributes) == 0 {
+		return JobState{}, fmt.Errorf("job %d: no job attributes in the response", id)
+	}
+	st := jobState(resp.JobAttributes[0])
+	if st.ID == 0 {
+		st.ID = id
+	}
+	return st, nil
+}
+
+func jobState(a goipp.Attributes) JobState {
+	st := JobState{Name: firstString(a, "job-name"), Reasons: allStrings(a, "job-state-reasons")}
+	st.ID, _ = firstInt(a, "job-id")
+	st.Impressions, _ = firstInt(a, "job-impressions-completed")
+	n, _ := firstInt(a, "job-state")
+	switch int8(n) {
+	case goipp.JobStatePending:
+		st.State = "pending"
+	case goipp.JobStateHeld:
+		st.State = "held"
+	case goipp.JobStateProcessing:
+		st.State = "processing"
+	case goipp.JobStateStopped:
+		st.State = "stopped"
+	case goipp.JobStateCanceled:
+		st.State, st.Terminal = "canceled", true
+	case goipp.JobStateAborted:
+		st.State, st.Terminal = "aborted", true
+	case goipp.JobStateCompleted:
+		st.State, st.Terminal = "completed", true
+	default:
+		st.State = fmt.Sprintf("unknown(%d)", n)
+	}
+	return st
+}
+
+// Wait polls the job until it is completed, canceled or aborted. When the
+// printer forgets the job first, the error matches ErrJobGone. Network
+// errors and busy answers are retried until ctx ends; other IPP errors end
+// the wait.
+func (c *Client) Wait(ctx context.Context, id int) (JobState, error) {
+	for {
+		st, err := c.Job(ctx, id)
+		switch {
+		case err == nil && st.Terminal:
+			return st, nil
+		case err == nil:
+		case errors.Is(err, ErrJobGone):
+			return JobState{}, err
+		case ctx.Err() != nil:
+			return JobState{}, fmt.Errorf("wait for job %d: %w", id, ctx.Err())
+		case permanent(err):
+			return JobState{}, fmt.Errorf("wait for job %d: %w", id, err)
+		default:
+			c.log.Debug("job state unavailable; retrying", "printer_job", id, "err", err)
+		}
+		if err := sleep(ctx, c.poll); err != nil {
+			return JobState{}, fmt.Errorf("wait for job %d: %w", id, err)
+		}
+	}
+}
+
+// permanent reports an IPP error status that asking again will not change.
+func permanent(err error) bool {
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case goipp.StatusErrorBusy, goipp.StatusErrorServiceUnavailable, goipp.StatusErrorTemporary, goipp.StatusErrorTimeout:
+		return false
+	}
+	return true
+}
+
+// FindJob looks for the job named name, for recovery after a crash while
+// a job was being sent. It asks for not-completed jobs, then completed ones
+// (RFC 8011 defines only these two which-jobs values; "all" is an
+// extension some printers lack). With several matches, the newest wins.
+func (c *Client) FindJob(ctx context.Context, name string) (JobState, bool, error) {
+	for _, which := range []string{goipp.JobStateFilterNotCompleted, goipp.JobStateFilterCompleted} {
+		r := c.request(goipp.OperationGetJobs, c.user)
+		r.OperationAttributes[goipp.AttributeWhichJobs] = which
+		r.OperationAttributes[goipp.AttributeRequestedAttributes] = jobAttributes
+		head, err := encodeRequest(r, false, nil)
+		if err != nil {
+			return JobState{}, false, fmt.Errorf("find job %q: %w", name, err)
+		}
+		resp, err := c.do(ctx, "Get-Jobs", head, nil, 0)
+		var se *StatusError
+		if which == goipp.JobStateFilterCompleted && errors.As(err, &se) && se.Code == goipp.StatusErrorAttributesOrValues {
+			c.log.Debug("printer does not list completed jobs", "err", err)
+			return JobState{}, false, nil
+		}
+		if err != nil {
+			return JobState{}, false, fmt.Errorf("find job %q: %w", name, err)
+		}
+		var best JobState
+		for _, a := range resp.JobAttributes {
+			if st := jobState(a); st.Name == name && st.ID > best.ID {
+				best = st
+			}
+		}
+		if best.ID > 0 {
+			return best, true, nil
+		}
+	}
+	return JobState{}, false, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
