@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -129,8 +131,9 @@ func (m *Manager) View() View {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.view
-	v.Jobs = append([]release.Job(nil), v.Jobs...)
-	v.Readers = append([]Reader(nil), v.Readers...)
+	// Copies, never nil: the panel API promises lists.
+	v.Jobs = append([]release.Job{}, v.Jobs...)
+	v.Readers = append([]Reader{}, v.Readers...)
 	if v.State == StateActive {
 		exp := m.lastUse.Add(m.cfg.Timeout)
 		v.ExpiresAt = &exp
@@ -192,8 +195,8 @@ func (m *Manager) State(ev cardreader.Event) {
 	defer m.mu.Unlock()
 	m.readers[ev.Reader] = ev.Attached
 	m.view.Readers = m.view.Readers[:0]
-	for name, att := range m.readers {
-		m.view.Readers = append(m.view.Readers, Reader{Name: name, Attached: att})
+	for _, name := range slices.Sorted(maps.Keys(m.readers)) {
+		m.view.Readers = append(m.view.Readers, Reader{Name: name, Attached: m.readers[name]})
 	}
 	m.changed()
 }

@@ -134,13 +134,13 @@ Tessera demo is up.
 
   Panel:        http://%[1]s/   (session as JSON: curl http://%[1]s/api/v1/session)
   Submit a job: curl -H "Authorization: Bearer $(cat %[2]s)" -F owner=%[3]s -F name=hello.pdf -F file=@%[4]s %[5]s/api/v1/jobs
-  Swipe:        type %[6]s and Enter here, or: echo %[6]s | nc -q1 %[7]s
+  Swipe:        type %[6]s and Enter here, or from another shell: echo %[6]s > /dev/tcp/%[7]s
   Release all:  curl -X POST -d '{"all":true}' http://%[1]s/api/v1/release
   Printed pages land in %[8]s
 
 Ctrl-C stops everything.
 
-`, addr, tokenFile, demoUser, samplePDF, hubURL, demoRawCard, strings.Replace(readerAddr, ":", " ", 1), filepath.Join(*dir, "printed"))
+`, addr, tokenFile, demoUser, samplePDF, hubURL, demoRawCard, strings.Replace(readerAddr, ":", "/", 1), filepath.Join(*dir, "printed"))
 	}
 	return agent.Run(ctx, cfg, agent.Options{
 		Version: version,

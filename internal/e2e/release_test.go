@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -160,6 +161,18 @@ func TestReleaseEndToEnd(t *testing.T) {
 	}
 	if st, err := store.OutboxStats(context.Background()); err != nil || st.Pending != 0 {
 		t.Fatalf("outbox after sync: %+v %v, want empty", st, err)
+	}
+	// No full card number reaches a log, and the document's content neither.
+	for _, p := range []*proc{a.proc, h.proc} {
+		out := p.Output()
+		for _, secret := range []string{rawCard, cardNum, "DEADBEEF", "3735928559"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s log contains the card number %s", p.name, secret)
+			}
+		}
+		if strings.Contains(out, "%PDF") {
+			t.Errorf("%s log contains document content", p.name)
+		}
 	}
 }
 
