@@ -2,6 +2,8 @@
 //
 //	tessera run [--config FILE] [flags]   run the agent
 //	tessera demo --hub-bin PATH           run hub, virtual printer and agent together
+//	tessera printer status TARGET         read the printer over SNMP
+//	tessera card convert|explain|infer    card-number tools
 //	tessera version                       print the version
 package main
 
@@ -39,6 +41,8 @@ const usage = `usage: tessera <command> [flags]
 commands:
   run       run the agent (tessera run --help for flags)
   demo      run a hub, a virtual printer and an agent together
+  printer   read the printer over SNMP (tessera printer status --help)
+  card      card-number tools: convert, explain, infer
   version   print the version
 `
 
@@ -54,6 +58,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runAgent(ctx, args[1:], stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdin, stdout, stderr)
+	case "printer":
+		return runPrinter(ctx, args[1:], stdout, stderr)
+	case "card":
+		return runCard(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tessera %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
