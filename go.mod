@@ -11,6 +11,7 @@ require (
 )
 
 require (
+	github.com/gosnmp/gosnmp v1.47.0 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 )

@@ -18,6 +18,7 @@ const (
 	ActionFetchJob     = "FetchJob"
 	ActionJobStatus    = "JobStatus"
 	ActionDeleteJob    = "DeleteJob"
+	ActionRegisterCard = "RegisterCard"
 	ActionAccounting   = "Accounting"
 	ActionPrinterEvent = "PrinterEvent"
 )
@@ -59,11 +60,16 @@ type HeartbeatResponse struct {
 	ServerTime time.Time `json:"server_time"`
 }
 
-// AuthorizeRequest asks who a card or a PIN belongs to. Exactly one of Card
-// and PIN is set. Card is the number after the agent's conversion pipeline.
+// AuthorizeRequest asks who is at the printer. The fields set say how:
+// Card alone (badge), PIN alone (PIN-only login, PINs unique per user),
+// Card and PIN (badge plus PIN as second factor: the PIN must be the card
+// owner's), or Username and Password. Card is the number after the agent's
+// conversion pipeline.
 type AuthorizeRequest struct {
-	Card string `json:"card,omitempty"`
-	PIN  string `json:"pin,omitempty"`
+	Card     string `json:"card,omitempty"`
+	PIN      string `json:"pin,omitempty"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
 }
 
 // Authorization statuses and refusal reasons.
@@ -71,9 +77,13 @@ const (
 	AuthAccepted = "accepted"
 	AuthRejected = "rejected"
 
-	ReasonUnknownCard = "unknown-card"
-	ReasonUnknownPIN  = "unknown-pin"
-	ReasonExpired     = "expired"
+	ReasonUnknownCard    = "unknown-card"
+	ReasonUnknownPIN     = "unknown-pin"
+	ReasonWrongPIN       = "wrong-pin"
+	ReasonBadCredentials = "bad-credentials" // username or password wrong; never says which
+	ReasonExpired        = "expired"
+	ReasonCardTaken      = "card-taken"
+	ReasonNoRegistration = "registration-disabled"
 )
 
 // User is a person as the agent sees them.
@@ -88,6 +98,17 @@ type AuthorizeResponse struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	User   *User  `json:"user,omitempty"`
+}
+
+// RegisterCardRequest binds an unknown card to the user who proves who they
+// are with Username and Password (self-registration at the printer). The
+// answer is an AuthorizeResponse: accepted with the user, who is then
+// logged in, or rejected with a reason (bad-credentials, card-taken,
+// registration-disabled).
+type RegisterCardRequest struct {
+	Card     string `json:"card"`
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 // ListJobsRequest asks for a user's held jobs.
