@@ -138,15 +138,23 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		OnCommitted:   kickSync,
 	})
 	sess = session.New(session.Config{
-		Auth:        link,
-		Jobs:        engine,
-		Timeout:     time.Duration(cfg.SessionTimeout),
-		OldestFirst: cfg.JobOrder == "oldest",
-		MaxJobs:     cfg.MaxJobsPerRelease,
-		Convert:     conv,
-		Printer:     session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unknown", Reasons: []string{}},
-		Logger:      log.With("component", "session"),
-		Now:         opts.Now,
+		Auth:         link,
+		Jobs:         engine,
+		Timeout:      time.Duration(cfg.SessionTimeout),
+		OldestFirst:  cfg.JobOrder == "oldest",
+		MaxJobs:      cfg.MaxJobsPerRelease,
+		Convert:      conv,
+		Printer:      session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unknown", Reasons: []string{}},
+		Logger:       log.With("component", "session"),
+		Now:          opts.Now,
+		Modes:        cfg.Login,
+		PINMinLength: cfg.PINMinLength,
+		Locks:        store,
+		LockPolicy: offline.LockPolicy{
+			MaxFailures: cfg.LockoutFailures,
+			LockFor:     time.Duration(cfg.LockoutTime),
+			BaseDelay:   time.Second,
+		},
 	})
 
 	ln, err := net.Listen("tcp", cfg.PanelListen)

@@ -48,6 +48,14 @@ func (l *Link) Authorize(ctx context.Context, req protocol.AuthorizeRequest) (pr
 	return resp, err
 }
 
+// RegisterCard binds an unknown card to the user who proves who they are.
+// The password travels only inside the call, never in a log.
+func (l *Link) RegisterCard(ctx context.Context, req protocol.RegisterCardRequest) (protocol.AuthorizeResponse, error) {
+	var resp protocol.AuthorizeResponse
+	err := l.Call(ctx, protocol.ActionRegisterCard, req, &resp)
+	return resp, err
+}
+
 // ListJobs returns a user's held jobs at the hub, oldest first.
 func (l *Link) ListJobs(ctx context.Context, username string) ([]protocol.Job, error) {
 	var resp protocol.ListJobsResponse

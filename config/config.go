@@ -54,6 +54,16 @@ type Config struct {
 	Readers []string `json:"readers"`
 	// CardPipeline converts raw reads to card numbers, e.g. "hex2dec".
 	CardPipeline string `json:"card_pipeline"`
+	// Login lists the accepted login modes: card, pin, card+pin, password
+	// (qr arrives with the cloud-link work).
+	Login []string `json:"login"`
+	// PINMinLength is the shortest PIN accepted at the panel (4–16).
+	PINMinLength int `json:"pin_min_length"`
+	// LockoutFailures locks a user (or, for PIN-only login, the device)
+	// after this many consecutive failures.
+	LockoutFailures int `json:"lockout_failures"`
+	// LockoutTime is how long a lock lasts.
+	LockoutTime Duration `json:"lockout_time"`
 	// PanelListen is the panel's HTTP address; loopback by default.
 	PanelListen string `json:"panel_listen"`
 	// SessionTimeout logs the user out after this much inactivity.
@@ -74,13 +84,17 @@ type Config struct {
 // flags leave out.
 func Default() Config {
 	return Config{
-		DataDir:        "/var/lib/tessera",
-		PanelListen:    "127.0.0.1:8631",
-		SessionTimeout: Duration(60 * time.Second),
-		JobOrder:       "newest",
-		ReleaseTimeout: Duration(10 * time.Minute),
-		LogLevel:       "info",
-		LogFormat:      "text",
+		DataDir:         "/var/lib/tessera",
+		PanelListen:     "127.0.0.1:8631",
+		SessionTimeout:  Duration(60 * time.Second),
+		JobOrder:        "newest",
+		Login:           []string{"card"},
+		PINMinLength:    4,
+		LockoutFailures: 5,
+		LockoutTime:     Duration(300 * time.Second),
+		ReleaseTimeout:  Duration(10 * time.Minute),
+		LogLevel:        "info",
+		LogFormat:       "text",
 	}
 }
 
@@ -124,6 +138,10 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PrinterURI, "printer", c.PrinterURI, "printer URI (ipp://, ipps://, socket://)")
 	fs.Var(&repeated{list: &c.Readers}, "reader", "card reader spec, repeatable (tcp-listen://HOST:PORT)")
 	fs.StringVar(&c.CardPipeline, "card-pipeline", c.CardPipeline, "card-number conversion pipeline, e.g. hex2dec")
+	fs.Func("login", "accepted login modes, comma separated: card, pin, card+pin, password", func(v string) error {
+		c.Login = strings.Split(v, ",")
+		return nil
+	})
 	fs.StringVar(&c.PanelListen, "panel-listen", c.PanelListen, "panel HTTP address")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 }
@@ -157,6 +175,7 @@ func (c Config) Validate() error {
 	if c.ReleaseTimeout <= 0 {
 		errs = append(errs, errors.New("release_timeout: must be positive"))
 	}
+	errs = append(errs, c.validateLogin()...)
 	if !slices.Contains([]string{"newest", "oldest"}, c.JobOrder) {
 		errs = append(errs, fmt.Errorf("job_order %q: want newest or oldest", c.JobOrder))
 	}
@@ -171,3 +190,37 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// LoginModes are the modes Login may name.
+var LoginModes = []string{"card", "pin", "card+pin", "password", "qr"}
+
+func (c Config) validateLogin() []error {
+	var errs []error
+	if len(c.Login) == 0 {
+		errs = append(errs, errors.New("login: name at least one mode"))
+	}
+	for _, m := range c.Login {
+		switch {
+		case m == "qr":
+			errs = append(errs, errors.New("login: qr needs the cloud-link work of a later version and cannot be used yet"))
+		case !slices.Contains(LoginModes, m):
+			errs = append(errs, fmt.Errorf("login: unknown mode %q (want card, pin, card+pin or password)", m))
+		}
+	}
+	if slices.Contains(c.Login, "card") && slices.Contains(c.Login, "card+pin") {
+		errs = append(errs, errors.New("login: card and card+pin contradict each other: a badge either needs a PIN or not"))
+	}
+	if c.PINMinLength < 4 || c.PINMinLength > 16 {
+		errs = append(errs, fmt.Errorf("pin_min_length %d: must be 4 to 16", c.PINMinLength))
+	}
+	if c.LockoutFailures < 1 {
+		errs = append(errs, errors.New("lockout_failures: must be 1 or more"))
+	}
+	if c.LockoutTime <= 0 {
+		errs = append(errs, errors.New("lockout_time: must be positive"))
+	}
+	return errs
+}
+
+// Accepts reports whether mode is one of the configured login modes.
+func (c Config) Accepts(mode string) bool { return slices.Contains(c.Login, mode) }

@@ -19,6 +19,7 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{version: 1, sql: schemaV1},
+		{version: 2, sql: schemaV2},
 	}
 }
 
@@ -170,3 +171,15 @@ func migrate(ctx context.Context, db *sql.DB, steps []migration, now func() time
 	}
 	return nil
 }
+
+// schemaV2 adds the login failure counters: one row per key ("user:NAME" or
+// "device"), so a lockout survives a restart. Keys never hold a PIN or a
+// card number.
+const schemaV2 = `
+CREATE TABLE login_failures (
+	key          TEXT PRIMARY KEY,
+	failures     INTEGER NOT NULL,
+	last_failure TEXT NOT NULL,
+	locked_until TEXT NOT NULL DEFAULT ''
+);
+`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -24,6 +25,9 @@ type Sessions interface {
 	Delete(ctx context.Context, jobID string) error
 	Refresh(ctx context.Context) error
 	Logout(ctx context.Context)
+	SubmitPIN(ctx context.Context, pin string) error
+	Login(ctx context.Context, username, password string) error
+	RegisterCard(ctx context.Context, username, password string) error
 }
 
 // Server is the panel's HTTP handler.
@@ -49,6 +53,9 @@ func New(sessions Sessions, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /api/v1/refresh", s.refresh)
 	s.mux.HandleFunc("DELETE /api/v1/jobs/{id}", s.deleteJob)
 	s.mux.HandleFunc("POST /api/v1/logout", s.logout)
+	s.mux.HandleFunc("POST /api/v1/pin", s.pin)
+	s.mux.HandleFunc("POST /api/v1/login", s.login)
+	s.mux.HandleFunc("POST /api/v1/register-card", s.registerCard)
 	s.mux.HandleFunc("GET /api/v1/events", s.events)
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -74,12 +81,84 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.sessions.View())
 }
 
-func (s *Server) release(w http.ResponseWriter, r *http.Request) {
-	var req session.ReleaseRequest
+// decode reads a small JSON body strictly, answering 400 when it cannot.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "bad-request", "The request is not valid JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (s *Server) pin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		PIN string `json:"pin"`
+	}
+	if decode(w, r, &req) {
+		s.loginResult(w, s.sessions.SubmitPIN(r.Context(), req.PIN))
+	}
+}
+
+type credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req credentials
+	if decode(w, r, &req) {
+		s.loginResult(w, s.sessions.Login(r.Context(), req.Username, req.Password))
+	}
+}
+
+func (s *Server) registerCard(w http.ResponseWriter, r *http.Request) {
+	var req credentials
+	if decode(w, r, &req) {
+		s.loginResult(w, s.sessions.RegisterCard(r.Context(), req.Username, req.Password))
+	}
+}
+
+// loginStatus is the HTTP status of each LoginError code.
+var loginStatus = map[string]int{
+	"invalid":               http.StatusUnprocessableEntity,
+	"wrong-state":           http.StatusConflict,
+	"not-allowed":           http.StatusForbidden,
+	"registration-disabled": http.StatusForbidden,
+	"wait":                  http.StatusTooManyRequests,
+	"locked":                http.StatusLocked,
+	"cloud-unreachable":     http.StatusServiceUnavailable,
+	"unavailable":           http.StatusServiceUnavailable,
+	"card-taken":            http.StatusConflict,
+}
+
+// loginResult answers a login attempt: the session on success, else the
+// refusal in words (401 unless the code says otherwise).
+func (s *Server) loginResult(w http.ResponseWriter, err error) {
+	var le *session.LoginError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, s.sessions.View())
+	case errors.As(err, &le):
+		status, ok := loginStatus[le.Code]
+		if !ok {
+			status = http.StatusUnauthorized
+		}
+		body := map[string]any{"error": apiError{Code: le.Code, Message: le.Message}}
+		if !le.Until.IsZero() {
+			body["until"] = le.Until.UTC()
+			w.Header().Set("Retry-After", strconv.Itoa(int(time.Until(le.Until).Seconds())+1))
+		}
+		writeJSON(w, status, body)
+	default:
+		s.actionError(w, err)
+	}
+}
+
+func (s *Server) release(w http.ResponseWriter, r *http.Request) {
+	var req session.ReleaseRequest
+	if !decode(w, r, &req) {
 		return
 	}
 	if !req.All && len(req.Jobs) == 0 {

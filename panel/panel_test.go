@@ -34,9 +34,14 @@ func (f *fakeSessions) Subscribe() (<-chan struct{}, func()) {
 func (f *fakeSessions) Release(ctx context.Context, req session.ReleaseRequest) ([]session.Result, error) {
 	return f.results, f.err
 }
-func (f *fakeSessions) Delete(ctx context.Context, jobID string) error { return f.err }
-func (f *fakeSessions) Refresh(ctx context.Context) error              { return f.err }
-func (f *fakeSessions) Logout(ctx context.Context)                     {}
+func (f *fakeSessions) Delete(ctx context.Context, jobID string) error  { return f.err }
+func (f *fakeSessions) Refresh(ctx context.Context) error               { return f.err }
+func (f *fakeSessions) Logout(ctx context.Context)                      {}
+func (f *fakeSessions) SubmitPIN(ctx context.Context, pin string) error { return f.err }
+func (f *fakeSessions) Login(ctx context.Context, u, p string) error    { return f.err }
+func (f *fakeSessions) RegisterCard(ctx context.Context, u, p string) error {
+	return f.err
+}
 
 func (f *fakeSessions) set(state string) {
 	f.mu.Lock()
@@ -72,6 +77,13 @@ func TestAPI(t *testing.T) {
 		{"logout", "POST", "/api/v1/logout", "", nil, nil, 204, ""},
 		{"unknown path", "GET", "/nope", "", nil, nil, 404, "not-found"},
 		{"index", "GET", "/", "", nil, nil, 200, ""},
+		{"pin ok", "POST", "/api/v1/pin", `{"pin":"48261537"}`, nil, nil, 200, ""},
+		{"pin wrong", "POST", "/api/v1/pin", `{"pin":"11112222"}`, nil, &session.LoginError{Code: "wrong-pin", Message: "Wrong PIN."}, 401, "wrong-pin"},
+		{"pin locked", "POST", "/api/v1/pin", `{"pin":"11112222"}`, nil, &session.LoginError{Code: "locked", Message: "Locked.", Until: time.Now().Add(time.Minute)}, 423, "locked"},
+		{"pin bad json", "POST", "/api/v1/pin", `{"pin":1234}`, nil, nil, 400, "bad-request"},
+		{"login invalid", "POST", "/api/v1/login", `{"username":"","password":""}`, nil, &session.LoginError{Code: "invalid", Message: "Enter."}, 422, "invalid"},
+		{"register offline", "POST", "/api/v1/register-card", `{"username":"a","password":"b"}`, nil, &session.LoginError{Code: "cloud-unreachable", Message: "Offline."}, 503, "cloud-unreachable"},
+		{"register taken", "POST", "/api/v1/register-card", `{"username":"a","password":"b"}`, nil, &session.LoginError{Code: "card-taken", Message: "Taken."}, 409, "card-taken"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,14 +54,29 @@ type View struct {
 	Cloud   string         `json:"cloud"`
 	Printer Printer        `json:"printer"`
 	Readers []Reader       `json:"readers"`
-	// ExpiresAt is when the session ends unless something happens.
+	// Login lists the login modes this device accepts, so the panel shows
+	// the right screens.
+	Login []string `json:"login"`
+	// ExpiresAt is when the session (or a PIN or registration prompt) ends
+	// unless something happens.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// LockedUntil is set while the device refuses logins (state locked).
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
 }
 
 // Authorizer says who a card belongs to (the cloud link).
 type Authorizer interface {
 	Authorize(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error)
+	RegisterCard(ctx context.Context, req protocol.RegisterCardRequest) (protocol.AuthorizeResponse, error)
 	Online() bool
+}
+
+// Locks counts failed logins per key and says when a key is locked
+// (offline.Store). Keys are "user:NAME" and "device", never a secret.
+type Locks interface {
+	Failures(ctx context.Context, key string, p offline.LockPolicy) (offline.Lock, error)
+	RecordFailure(ctx context.Context, key string, p offline.LockPolicy) (offline.Lock, error)
+	ResetFailures(ctx context.Context, key string) error
 }
 
 // Converter turns a raw read into a card number (cardnum.Pipeline).
@@ -86,8 +101,13 @@ type Config struct {
 	MaxJobs     int // per release; 0: no cap
 	NoticeFor   time.Duration
 	Printer     Printer
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Modes are the accepted login modes: card, pin, card+pin, password.
+	Modes        []string
+	PINMinLength int
+	Locks        Locks
+	LockPolicy   offline.LockPolicy
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Errors of panel actions.
@@ -100,14 +120,17 @@ var (
 type Manager struct {
 	cfg Config
 
-	mu       sync.Mutex
-	view     View
-	card     string // converted number of the logged-in card, to end the session on re-swipe
-	lastUse  time.Time
-	noticeAt time.Time
-	busy     bool
-	readers  map[string]bool
-	subs     map[chan struct{}]struct{}
+	mu   sync.Mutex
+	view View
+	card string // converted number of the logged-in or pending card; memory only
+	// pending is the user whose card was read while the PIN is asked for.
+	pending     *protocol.User
+	lockedUntil time.Time
+	lastUse     time.Time
+	noticeAt    time.Time
+	busy        bool
+	readers     map[string]bool
+	subs        map[chan struct{}]struct{}
 }
 
 // New returns a Manager with an idle session.
@@ -121,8 +144,15 @@ func New(cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if len(cfg.Modes) == 0 {
+		cfg.Modes = []string{"card"}
+	}
+	if cfg.PINMinLength == 0 {
+		cfg.PINMinLength = 4
+	}
 	m := &Manager{cfg: cfg, readers: map[string]bool{}, subs: map[chan struct{}]struct{}{}}
-	m.view = View{State: StateIdle, Jobs: []release.Job{}, Cloud: "offline", Printer: cfg.Printer, Readers: []Reader{}}
+	m.view = View{State: StateIdle, Jobs: []release.Job{}, Cloud: "offline", Printer: cfg.Printer, Readers: []Reader{},
+		Login: append([]string(nil), cfg.Modes...)}
 	return m
 }
 
@@ -134,9 +164,13 @@ func (m *Manager) View() View {
 	// Copies, never nil: the panel API promises lists.
 	v.Jobs = append([]release.Job{}, v.Jobs...)
 	v.Readers = append([]Reader{}, v.Readers...)
-	if v.State == StateActive {
+	switch v.State {
+	case StateActive, StatePINRequired, StateRegisterOffered:
 		exp := m.lastUse.Add(m.cfg.Timeout)
 		v.ExpiresAt = &exp
+	case StateLocked:
+		until := m.lockedUntil
+		v.LockedUntil = &until
 	}
 	return v
 }
@@ -226,6 +260,10 @@ func (m *Manager) Read(r cardreader.Read) {
 
 func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 	log := m.cfg.Logger.With("reader", r.Reader)
+	if !m.accepts(modeCard) && !m.accepts(modeCardPIN) {
+		m.notice("card-not-accepted", "Badges are not used at this printer. Use the PIN pad or log in.")
+		return
+	}
 	card := r.Value
 	if m.cfg.Convert != nil {
 		c, err := m.cfg.Convert.Convert(r.Value)
@@ -247,23 +285,30 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		m.mu.Unlock()
 		log.Info("another card during a session; ignored", "card", cardreader.Masked(card))
 		return
+	case m.view.State == StatePINRequired && card == m.card:
+		m.mu.Unlock()
+		return // the PIN is already being asked for
 	}
 	m.mu.Unlock()
 
 	if !m.cfg.Auth.Online() {
 		log.Warn("card read while the cloud is unreachable", "card", cardreader.Masked(card))
-		m.notice("cloud-unreachable", "The print service cannot be reached right now. Please try again in a moment.")
+		m.notice("cloud-unreachable", msgCloudUnreachable)
 		return
 	}
 	resp, err := m.cfg.Auth.Authorize(ctx, protocol.AuthorizeRequest{Card: card})
 	if err != nil {
 		log.Warn("authorization failed", "card", cardreader.Masked(card), "err", err)
-		m.notice("cloud-unreachable", "The print service cannot be reached right now. Please try again in a moment.")
+		m.notice("cloud-unreachable", msgCloudUnreachable)
 		return
 	}
 	if resp.Status != protocol.AuthAccepted || resp.User == nil {
 		log.Info("card refused", "card", cardreader.Masked(card), "reason", resp.Reason)
-		msg := "This card is not registered. Ask your administrator to register it."
+		if resp.Reason == protocol.ReasonUnknownCard {
+			m.offerRegistration(card)
+			return
+		}
+		msg := "This card is not accepted. Ask your administrator."
 		if resp.Reason == protocol.ReasonExpired {
 			msg = "This card has expired. Ask your administrator to renew it."
 		}
@@ -271,6 +316,29 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		return
 	}
 	user := *resp.User
+	if m.accepts(modeCardPIN) {
+		if lerr := m.checkLock(ctx, userKey(user.Username)); lerr != nil {
+			m.notice(lerr.Code, lerr.Message)
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.view.State = StatePINRequired
+		m.view.User = &user
+		m.view.Jobs = []release.Job{}
+		m.view.Notice = nil
+		m.card = card
+		m.pending = &user
+		m.lastUse = m.cfg.Now()
+		log.Info("card accepted; PIN required", "user", user.Username)
+		m.changed()
+		return
+	}
+	m.activate(ctx, user, card, log)
+}
+
+// activate starts the session of user, listing their jobs.
+func (m *Manager) activate(ctx context.Context, user protocol.User, card string, log *slog.Logger) {
 	jobs, err := m.cfg.Jobs.Jobs(ctx, user.Username, m.cfg.OldestFirst)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -278,6 +346,7 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 	m.view.User = &user
 	m.view.Notice = nil
 	m.card = card
+	m.pending = nil
 	m.lastUse = m.cfg.Now()
 	m.view.Jobs = []release.Job{}
 	if err != nil {
@@ -309,6 +378,7 @@ func (m *Manager) Logout(ctx context.Context) {
 	m.view.Jobs = []release.Job{}
 	m.view.Notice = nil
 	m.card = ""
+	m.pending = nil
 	m.changed()
 }
 
@@ -480,6 +550,12 @@ func (m *Manager) Run(ctx context.Context) {
 			m.changed()
 		}
 		expired := m.view.State == StateActive && now.Sub(m.lastUse) > m.cfg.Timeout && !m.releasing()
+		prompt := m.view.State == StatePINRequired || m.view.State == StateRegisterOffered
+		expired = expired || (prompt && now.Sub(m.lastUse) > m.cfg.Timeout)
+		if m.view.State == StateLocked && !now.Before(m.lockedUntil) {
+			m.view.State = StateIdle
+			m.changed()
+		}
 		m.mu.Unlock()
 		if expired {
 			m.cfg.Logger.Info("session timed out")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -27,12 +28,38 @@ type fakeAuth struct {
 
 func (a *fakeAuth) Online() bool { return a.online }
 
+func (a *fakeAuth) RegisterCard(ctx context.Context, req protocol.RegisterCardRequest) (protocol.AuthorizeResponse, error) {
+	if req.Username != "carol" || req.Password != "correct horse" {
+		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonBadCredentials}, nil
+	}
+	a.mu.Lock()
+	a.cards[req.Card] = protocol.User{Username: "carol"}
+	a.mu.Unlock()
+	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &protocol.User{Username: "carol"}}, nil
+}
+
 func (a *fakeAuth) Authorize(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error) {
 	a.mu.Lock()
 	a.asked = append(a.asked, req.Card)
 	a.mu.Unlock()
 	if a.err != nil {
 		return protocol.AuthorizeResponse{}, a.err
+	}
+	switch {
+	case req.Username != "":
+		if req.Username == "carol" && req.Password == "correct horse" {
+			return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &protocol.User{Username: "carol"}}, nil
+		}
+		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonBadCredentials}, nil
+	case req.PIN != "" && req.Card != "":
+		if req.PIN != "48261537" {
+			return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonWrongPIN}, nil
+		}
+	case req.PIN != "":
+		if req.PIN != "48261537" {
+			return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonUnknownPIN}, nil
+		}
+		return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &protocol.User{Username: "alice"}}, nil
 	}
 	u, ok := a.cards[req.Card]
 	if !ok {
@@ -85,7 +112,7 @@ type fixture struct {
 	clock  *clock
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, modes ...string) *fixture {
 	t.Helper()
 	pipe, err := cardnum.Parse("hex2dec")
 	if err != nil {
@@ -99,8 +126,14 @@ func newFixture(t *testing.T) *fixture {
 		}},
 		clock: &clock{now: time.Unix(1000, 0)},
 	}
+	store, err := offline.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), offline.Options{Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
 	f.m = New(Config{Auth: f.auth, Convert: pipe, Jobs: f.jobs, Timeout: time.Minute, Now: f.clock.Now,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler), Modes: modes, Locks: store,
+		LockPolicy: offline.LockPolicy{MaxFailures: 3, LockFor: 5 * time.Minute, BaseDelay: time.Second}})
 	f.reader = fakereader.New("fake", f.clock.Now)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -140,7 +173,7 @@ func TestLoginFlow(t *testing.T) {
 		wantNotice string
 	}{
 		{"known card", nil, "946EBD28", StateActive, ""},
-		{"unknown card", nil, "DEADBEEF", StateIdle, "card-refused"},
+		{"unknown card", nil, "DEADBEEF", StateRegisterOffered, "card-unknown"},
 		{"unconvertible read", nil, "not-hex", StateIdle, "card-unreadable"},
 		{"cloud offline", func(f *fixture) { f.auth.online = false }, "946EBD28", StateIdle, "cloud-unreachable"},
 		{"hub error", func(f *fixture) { f.auth.err = errors.New("boom") }, "946EBD28", StateIdle, "cloud-unreachable"},
@@ -229,5 +262,117 @@ func TestSubscribersSeeChanges(t *testing.T) {
 	case <-ch:
 	case <-time.After(time.Second):
 		t.Fatal("no change published")
+	}
+}
+
+func loginCode(err error) string {
+	var le *LoginError
+	if errors.As(err, &le) {
+		return le.Code
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func TestCardAndPIN(t *testing.T) {
+	f := newFixture(t, "card+pin")
+	ctx := context.Background()
+	v := f.swipe(t, "946EBD28", func(v View) bool { return v.State == StatePINRequired })
+	if v.User == nil || v.User.Username != "alice" || len(v.Jobs) != 0 {
+		t.Fatalf("pin-required view shows jobs or no user: %+v", v)
+	}
+	if code := loginCode(f.m.SubmitPIN(ctx, "12")); code != "invalid" {
+		t.Fatalf("short PIN: %s", code)
+	}
+	// Wrong PINs: a growing delay, then the user is locked.
+	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "wrong-pin" {
+		t.Fatalf("wrong PIN: %s", code)
+	}
+	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "wait" {
+		t.Fatalf("at once again: %s, want wait", code)
+	}
+	f.clock.Add(time.Second)
+	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "wrong-pin" {
+		t.Fatalf("second wrong PIN: %s", code)
+	}
+	f.clock.Add(2 * time.Second)
+	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "locked" {
+		t.Fatalf("third wrong PIN: %s, want locked", code)
+	}
+	f.clock.Add(time.Minute)
+	if code := loginCode(f.m.SubmitPIN(ctx, "48261537")); code != "locked" {
+		t.Fatalf("right PIN while locked: %s", code)
+	}
+	f.clock.Add(5 * time.Minute)
+	if err := f.m.SubmitPIN(ctx, "48261537"); err != nil {
+		t.Fatalf("right PIN after the lock: %v", err)
+	}
+	if v := f.m.View(); v.State != StateActive || len(v.Jobs) != 2 {
+		t.Fatalf("after PIN: %+v", v)
+	}
+}
+
+func TestPINOnlyLocksTheDevice(t *testing.T) {
+	f := newFixture(t, "pin")
+	ctx := context.Background()
+	if code := loginCode(f.m.SubmitPIN(ctx, "99998888")); code != "unknown-pin" {
+		t.Fatalf("unknown PIN: %s", code)
+	}
+	for _, d := range []time.Duration{time.Second, 2 * time.Second} {
+		f.clock.Add(d)
+		_ = f.m.SubmitPIN(ctx, "99998888")
+	}
+	if v := f.m.View(); v.State != StateLocked || v.LockedUntil == nil {
+		t.Fatalf("device not locked: %+v", v)
+	}
+	if code := loginCode(f.m.SubmitPIN(ctx, "48261537")); code != "locked" {
+		t.Fatalf("PIN while the device is locked: %s", code)
+	}
+	if code := loginCode(f.m.Login(ctx, "carol", "correct horse")); code != "not-allowed" {
+		t.Fatalf("password login where it is off: %s", code)
+	}
+}
+
+func TestPasswordLogin(t *testing.T) {
+	f := newFixture(t, "card", "password")
+	ctx := context.Background()
+	if code := loginCode(f.m.Login(ctx, "carol", "wrong")); code != "bad-credentials" {
+		t.Fatalf("wrong password: %s", code)
+	}
+	f.clock.Add(time.Second)
+	if err := f.m.Login(ctx, "carol", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.m.View(); v.State != StateActive || v.User.Username != "carol" {
+		t.Fatalf("%+v", v)
+	}
+}
+
+func TestSelfRegistration(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.swipe(t, "DEADBEEF", func(v View) bool { return v.State == StateRegisterOffered })
+	if code := loginCode(f.m.RegisterCard(ctx, "carol", "nope")); code != "bad-credentials" {
+		t.Fatalf("bad password: %s", code)
+	}
+	f.clock.Add(time.Second)
+	if err := f.m.RegisterCard(ctx, "carol", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.m.View(); v.State != StateActive || v.User.Username != "carol" {
+		t.Fatalf("after registration: %+v", v)
+	}
+	// The card now logs carol in.
+	f.m.Logout(ctx)
+	f.clock.Add(3 * time.Second) // past the debounce of the fake reader's sink
+	f.swipe(t, "DEADBEEF", func(v View) bool { return v.State == StateActive && v.User.Username == "carol" })
+	// Offline, registration is refused with a clear reason.
+	f.m.Logout(ctx)
+	f.swipe(t, "CAFEBABE", func(v View) bool { return v.State == StateRegisterOffered })
+	f.auth.online = false
+	if code := loginCode(f.m.RegisterCard(ctx, "carol", "correct horse")); code != "cloud-unreachable" {
+		t.Fatalf("offline registration: %s", code)
 	}
 }

@@ -313,9 +313,15 @@ func (a *agent) swipe(t testing.TB, raw string) {
 // release posts a release request and returns the status and the body.
 func (a *agent) release(t testing.TB, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(a.panel+"/api/v1/release", "application/json", strings.NewReader(body))
+	return a.post(t, "/api/v1/release", body)
+}
+
+// post sends a panel request and returns the status and the decoded body.
+func (a *agent) post(t testing.TB, path, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(a.panel+path, "application/json", strings.NewReader(body))
 	if err != nil {
-		t.Fatalf("release: %v", err)
+		t.Fatalf("POST %s: %v", path, err)
 	}
 	defer resp.Body.Close()
 	var out map[string]any

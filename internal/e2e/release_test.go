@@ -52,10 +52,11 @@ func TestReleaseEndToEnd(t *testing.T) {
 		return nil
 	})
 
-	// A card the hub does not know: a refusal, nothing released.
+	// A card the hub does not know: no session (registration is offered),
+	// nothing released.
 	a.swipe(t, "DEADBEEF")
 	a.waitSession(t, "refusal notice", func(v sessionView) error {
-		if v.Notice == nil || v.Notice.Code != "card-refused" || v.State != "idle" {
+		if v.Notice == nil || v.Notice.Code != "card-unknown" || v.State != "register-offered" || v.User != nil {
 			return fmt.Errorf("state %q notice %+v", v.State, v.Notice)
 		}
 		return nil
@@ -63,6 +64,7 @@ func TestReleaseEndToEnd(t *testing.T) {
 	if code, _ := a.release(t, `{"all":true}`); code != http.StatusConflict {
 		t.Fatalf("release without a session: HTTP %d, want 409", code)
 	}
+	a.post(t, "/api/v1/logout", "")
 
 	a.swipe(t, rawCard)
 	id := "hub:" + jobID

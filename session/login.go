@@ -1,0 +1,282 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/release"
+)
+
+// Login modes, as config names them.
+const (
+	modeCard     = "card"
+	modePIN      = "pin"
+	modeCardPIN  = "card+pin"
+	modePassword = "password"
+)
+
+const (
+	msgCloudUnreachable = "The print service cannot be reached right now. Please try again in a moment."
+	deviceKey           = "device"
+)
+
+// LoginError is a refused login, in words for the person at the printer.
+// Code is stable for the panel: invalid, wrong-state, not-allowed, wait,
+// locked, cloud-unreachable, wrong-pin, unknown-pin, bad-credentials,
+// expired, card-taken, registration-disabled.
+type LoginError struct {
+	Code    string
+	Message string
+	// Until is set for wait and locked: when the next attempt is accepted.
+	Until time.Time
+}
+
+func (e *LoginError) Error() string { return e.Code + ": " + e.Message }
+
+func (m *Manager) accepts(mode string) bool { return slices.Contains(m.cfg.Modes, mode) }
+
+// userKey is the lockout key of a user; names are compared without case.
+func userKey(username string) string { return "user:" + strings.ToLower(strings.TrimSpace(username)) }
+
+// checkLock refuses an attempt on a locked or delayed key.
+func (m *Manager) checkLock(ctx context.Context, key string) *LoginError {
+	if m.cfg.Locks == nil {
+		return nil
+	}
+	l, err := m.cfg.Locks.Failures(ctx, key, m.cfg.LockPolicy)
+	if err != nil {
+		m.cfg.Logger.Error("cannot read login failures", "key", key, "err", err)
+		return &LoginError{Code: "unavailable", Message: "Login is not possible right now. Please try again."}
+	}
+	return lockError(l, m.cfg.Now())
+}
+
+func lockError(l offline.Lock, now time.Time) *LoginError {
+	blocked, until := l.Blocked(now)
+	if !blocked {
+		return nil
+	}
+	wait := int(math.Ceil(until.Sub(now).Seconds()))
+	if l.Locked(now) {
+		mins := int(math.Ceil(until.Sub(now).Minutes()))
+		return &LoginError{Code: "locked", Until: until,
+			Message: fmt.Sprintf("Too many failed attempts. Try again in %d minute%s.", mins, plural(mins))}
+	}
+	return &LoginError{Code: "wait", Until: until,
+		Message: fmt.Sprintf("Please wait %d second%s before trying again.", wait, plural(wait))}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// failed records a failed attempt on key and returns the refusal to show.
+func (m *Manager) failed(ctx context.Context, key string, refusal *LoginError) *LoginError {
+	if m.cfg.Locks == nil {
+		return refusal
+	}
+	l, err := m.cfg.Locks.RecordFailure(ctx, key, m.cfg.LockPolicy)
+	if err != nil {
+		m.cfg.Logger.Error("cannot record a login failure", "key", key, "err", err)
+		return refusal
+	}
+	now := m.cfg.Now()
+	if l.Locked(now) {
+		m.cfg.Logger.Warn("login locked after repeated failures", "key", key, "failures", l.Failures, "until", l.LockedUntil)
+		le := lockError(l, now)
+		if key == deviceKey {
+			m.mu.Lock()
+			m.view.State = StateLocked
+			m.view.User = nil
+			m.lockedUntil = l.LockedUntil
+			m.setNotice(le.Code, le.Message)
+			m.changed()
+			m.mu.Unlock()
+		}
+		return le
+	}
+	return refusal
+}
+
+func (m *Manager) succeeded(ctx context.Context, key string) {
+	if m.cfg.Locks == nil {
+		return
+	}
+	if err := m.cfg.Locks.ResetFailures(ctx, key); err != nil {
+		m.cfg.Logger.Error("cannot reset login failures", "key", key, "err", err)
+	}
+}
+
+// offerRegistration turns an unknown card into the register-offered state.
+func (m *Manager) offerRegistration(card string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.view.State = StateRegisterOffered
+	m.view.User = nil
+	m.view.Jobs = []release.Job{}
+	m.card = card
+	m.pending = nil
+	m.lastUse = m.cfg.Now()
+	m.setNotice("card-unknown", "This card is not registered yet. Log in with your username and password to register it.")
+	m.changed()
+}
+
+// refusal maps a hub refusal to words.
+func refusal(reason string) *LoginError {
+	switch reason {
+	case protocol.ReasonWrongPIN:
+		return &LoginError{Code: "wrong-pin", Message: "Wrong PIN. Please try again."}
+	case protocol.ReasonUnknownPIN:
+		return &LoginError{Code: "unknown-pin", Message: "This PIN is not known."}
+	case protocol.ReasonExpired:
+		return &LoginError{Code: "expired", Message: "This card or PIN has expired. Ask your administrator."}
+	case protocol.ReasonCardTaken:
+		return &LoginError{Code: "card-taken", Message: "This card already belongs to someone else."}
+	case protocol.ReasonNoRegistration:
+		return &LoginError{Code: "registration-disabled", Message: "Cards cannot be registered at the printer here. Ask your administrator."}
+	case "locked":
+		return &LoginError{Code: "locked", Message: "Too many failed attempts. Try again later."}
+	default:
+		return &LoginError{Code: "bad-credentials", Message: "Wrong username or password."}
+	}
+}
+
+// validPIN checks the PIN's form before anything is asked.
+func (m *Manager) validPIN(pin string) *LoginError {
+	if len(pin) < m.cfg.PINMinLength || len(pin) > 16 || strings.Trim(pin, "0123456789") != "" {
+		return &LoginError{Code: "invalid", Message: fmt.Sprintf("A PIN has %d to 16 digits.", m.cfg.PINMinLength)}
+	}
+	return nil
+}
+
+// SubmitPIN is the PIN typed on the panel: the second factor after a badge
+// (state pin-required) or, where PIN login is on, a login by itself.
+func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
+	if le := m.validPIN(pin); le != nil {
+		return le
+	}
+	m.mu.Lock()
+	state, card, pending := m.view.State, m.card, m.pending
+	m.mu.Unlock()
+	req := protocol.AuthorizeRequest{PIN: pin}
+	key := deviceKey
+	switch {
+	case state == StatePINRequired && pending != nil:
+		req.Card = card
+		key = userKey(pending.Username)
+	case state == StateIdle && m.accepts(modePIN):
+	case state == StateLocked:
+		m.mu.Lock()
+		until := m.lockedUntil
+		m.mu.Unlock()
+		return lockError(offline.Lock{LockedUntil: until}, m.cfg.Now())
+	case state == StateIdle:
+		return &LoginError{Code: "not-allowed", Message: "PIN login is not used at this printer."}
+	default:
+		return &LoginError{Code: "wrong-state", Message: "A PIN is not expected now."}
+	}
+	if le := m.checkLock(ctx, key); le != nil {
+		return le
+	}
+	if !m.cfg.Auth.Online() {
+		return &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
+	}
+	resp, err := m.cfg.Auth.Authorize(ctx, req)
+	if err != nil {
+		m.cfg.Logger.Warn("PIN authorization failed", "err", err)
+		return &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
+	}
+	if resp.Status != protocol.AuthAccepted || resp.User == nil {
+		m.cfg.Logger.Info("PIN refused", "key", key, "reason", resp.Reason)
+		return m.failed(ctx, key, refusal(resp.Reason))
+	}
+	m.succeeded(ctx, key)
+	m.activate(ctx, *resp.User, card, m.cfg.Logger)
+	return nil
+}
+
+// Login is a username and password typed on the panel.
+func (m *Manager) Login(ctx context.Context, username, password string) error {
+	if !m.accepts(modePassword) {
+		return &LoginError{Code: "not-allowed", Message: "Login with a password is not used at this printer."}
+	}
+	m.mu.Lock()
+	state := m.view.State
+	m.mu.Unlock()
+	if state != StateIdle {
+		return &LoginError{Code: "wrong-state", Message: "Someone is already logged in."}
+	}
+	user, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
+		return m.cfg.Auth.Authorize(ctx, protocol.AuthorizeRequest{Username: username, Password: password})
+	})
+	if err != nil {
+		return err
+	}
+	m.activate(ctx, user, "", m.cfg.Logger)
+	return nil
+}
+
+// RegisterCard binds the unknown card just read to the user who logs in,
+// then starts their session. It needs the cloud: offline it is refused.
+func (m *Manager) RegisterCard(ctx context.Context, username, password string) error {
+	m.mu.Lock()
+	state, card := m.view.State, m.card
+	m.mu.Unlock()
+	if state != StateRegisterOffered || card == "" {
+		return &LoginError{Code: "wrong-state", Message: "Read the card to register first."}
+	}
+	user, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
+		return m.cfg.Auth.RegisterCard(ctx, protocol.RegisterCardRequest{Card: card, Username: username, Password: password})
+	})
+	if err != nil {
+		var le *LoginError
+		if errors.As(err, &le) && (le.Code == "card-taken" || le.Code == "registration-disabled") {
+			m.Logout(ctx)
+		}
+		return err
+	}
+	m.cfg.Logger.Info("card registered", "user", user.Username)
+	m.activate(ctx, user, card, m.cfg.Logger)
+	return nil
+}
+
+// passwordCall runs a hub call that checks a password, with the lockout of
+// the user named.
+func (m *Manager) passwordCall(ctx context.Context, username, password string,
+	call func(context.Context) (protocol.AuthorizeResponse, error)) (protocol.User, error) {
+	if strings.TrimSpace(username) == "" || password == "" {
+		return protocol.User{}, &LoginError{Code: "invalid", Message: "Enter your username and password."}
+	}
+	key := userKey(username)
+	if le := m.checkLock(ctx, key); le != nil {
+		return protocol.User{}, le
+	}
+	if !m.cfg.Auth.Online() {
+		return protocol.User{}, &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
+	}
+	resp, err := call(ctx)
+	if err != nil {
+		m.cfg.Logger.Warn("password check failed", "err", err)
+		return protocol.User{}, &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
+	}
+	if resp.Status != protocol.AuthAccepted || resp.User == nil {
+		m.cfg.Logger.Info("password refused", "key", key, "reason", resp.Reason)
+		le := refusal(resp.Reason)
+		if le.Code == "bad-credentials" {
+			return protocol.User{}, m.failed(ctx, key, le)
+		}
+		return protocol.User{}, le
+	}
+	m.succeeded(ctx, key)
+	return *resp.User, nil
+}
