@@ -153,7 +153,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		LockPolicy: offline.LockPolicy{
 			MaxFailures: cfg.LockoutFailures,
 			LockFor:     time.Duration(cfg.LockoutTime),
-			BaseDelay:   time.Second,
+			BaseDelay:   time.Duration(cfg.LockoutDelay),
 		},
 	})
 

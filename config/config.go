@@ -64,6 +64,9 @@ type Config struct {
 	LockoutFailures int `json:"lockout_failures"`
 	// LockoutTime is how long a lock lasts.
 	LockoutTime Duration `json:"lockout_time"`
+	// LockoutDelay is the wait after a first failure; it doubles with each
+	// further failure until the lock.
+	LockoutDelay Duration `json:"lockout_delay"`
 	// PanelListen is the panel's HTTP address; loopback by default.
 	PanelListen string `json:"panel_listen"`
 	// SessionTimeout logs the user out after this much inactivity.
@@ -92,6 +95,7 @@ func Default() Config {
 		PINMinLength:    4,
 		LockoutFailures: 5,
 		LockoutTime:     Duration(300 * time.Second),
+		LockoutDelay:    Duration(time.Second),
 		ReleaseTimeout:  Duration(10 * time.Minute),
 		LogLevel:        "info",
 		LogFormat:       "text",
@@ -218,6 +222,9 @@ func (c Config) validateLogin() []error {
 	}
 	if c.LockoutTime <= 0 {
 		errs = append(errs, errors.New("lockout_time: must be positive"))
+	}
+	if c.LockoutDelay < 0 || time.Duration(c.LockoutDelay) > time.Minute {
+		errs = append(errs, errors.New("lockout_delay: must be 0 to 1m"))
 	}
 	return errs
 }
