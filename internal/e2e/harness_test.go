@@ -233,7 +233,7 @@ type agent struct {
 	panel, reader, dir string
 }
 
-func startAgent(t testing.TB, bin binaries, dir, hubURL, printerURI, panelAddr, readerAddr string) *agent {
+func startAgent(t testing.TB, bin binaries, dir, hubURL, printerURI, panelAddr, readerAddr string, extra ...string) *agent {
 	t.Helper()
 	if panelAddr == "" {
 		panelAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
@@ -241,9 +241,10 @@ func startAgent(t testing.TB, bin binaries, dir, hubURL, printerURI, panelAddr, 
 	if readerAddr == "" {
 		readerAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	}
-	p := start(t, "agent", nil, bin.agent, "run", "--data", dir, "--hub", hubURL, "--printer", printerURI,
-		"--reader", "tcp-listen://"+readerAddr, "--card-pipeline", "hex2dec", "--panel-listen", panelAddr,
-		"--log-level", "debug")
+	args := append([]string{"run", "--data", dir, "--hub", hubURL, "--printer", printerURI,
+		"--reader", "tcp-listen://" + readerAddr, "--card-pipeline", "hex2dec", "--panel-listen", panelAddr,
+		"--log-level", "debug"}, extra...)
+	p := start(t, "agent", nil, bin.agent, args...)
 	a := &agent{proc: p, panel: "http://" + panelAddr, reader: readerAddr, dir: dir}
 	eventually(t, "agent healthy", 20*time.Second, func() error { return getOK(a.panel + "/healthz") })
 	return a
