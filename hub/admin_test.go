@@ -472,8 +472,14 @@ func TestCheckPIN(t *testing.T) {
 		"7890": false, "0987": false, "9999": false, "123": false, "12a4": false, "": false, "１２３５": false,
 		"2580258025802580": true, "25802580258025802": false, "8264": true,
 	} {
-		if err := checkPIN(pin); (err == nil) != ok {
+		if err := checkPIN(pin, DefaultPINMinLength); (err == nil) != ok {
 			t.Errorf("checkPIN(%q) = %v, want ok=%v", pin, err, ok)
+		}
+	}
+	// A site's longer minimum.
+	for pin, ok := range map[string]bool{"2580": false, "25803": false, "739164": true, "123456": false, "2580258025802580": true} {
+		if err := checkPIN(pin, 6); (err == nil) != ok {
+			t.Errorf("checkPIN(%q, 6) = %v, want ok=%v", pin, err, ok)
 		}
 	}
 }

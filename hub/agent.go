@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -96,7 +95,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			s.log.Error("agent token lookup", "err", err)
-			writeAPIError(w, &apiError{http.StatusInternalServerError, codeInternal, "internal error"})
+			writeAPIError(w, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"})
 			return
 		}
 	} else if r.Header.Get("Authorization") != "" || !s.cfg.OpenEnrollment {
@@ -107,7 +106,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	s.connMu.Lock()
 	if s.ctx.Err() != nil {
 		s.connMu.Unlock()
-		writeAPIError(w, &apiError{http.StatusServiceUnavailable, codeInternal, "hub is shutting down"})
+		writeAPIError(w, &apiError{status: http.StatusServiceUnavailable, code: codeInternal, message: "hub is shutting down"})
 		return
 	}
 	s.wg.Add(1)
@@ -117,7 +116,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	up := websocket.Upgrader{
 		Subprotocols: []string{protocol.Subprotocol},
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			writeAPIError(w, &apiError{status, codeBadRequest, reason.Error()})
+			writeAPIError(w, &apiError{status: status, code: codeBadRequest, message: reason.Error()})
 		},
 	}
 	ws, err := up.Upgrade(w, r, nil)
@@ -131,6 +130,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	c.peer.Handle(protocol.ActionBoot, c.boot)
 	c.peer.Handle(protocol.ActionHeartbeat, c.booted(c.heartbeat))
 	c.peer.Handle(protocol.ActionAuthorize, c.booted(c.authorize))
+	c.peer.Handle(protocol.ActionRegisterCard, c.booted(c.registerCard))
 	c.peer.Handle(protocol.ActionListJobs, c.booted(c.listJobs))
 	c.peer.Handle(protocol.ActionFetchJob, c.booted(c.fetchJob))
 	c.peer.Handle(protocol.ActionJobStatus, c.booted(c.jobStatus))
@@ -270,61 +270,66 @@ func (c *agentConn) heartbeat(ctx context.Context, _ json.RawMessage) (any, erro
 	return protocol.HeartbeatResponse{ServerTime: now.UTC()}, nil
 }
 
+// authorize answers who is at the printer. It never logs the card, the
+// PIN, the password, nor a username that matches no user (a password is
+// sometimes typed into the username field).
 func (c *agentConn) authorize(ctx context.Context, payload json.RawMessage) (any, error) {
 	var req protocol.AuthorizeRequest
 	if err := protocol.Decode(payload, &req); err != nil {
 		return nil, err
 	}
-	if (req.Card == "") == (req.PIN == "") {
-		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "exactly one of card and pin"}
+	mode, ok := loginMode(req)
+	if !ok {
+		return nil, &protocol.Error{Code: protocol.CodeFormationViolation,
+			Description: "give card, pin, card and pin, or username and password"}
 	}
-	s := c.s
-	var (
-		user    protocol.User
-		expires sql.NullInt64
-		hash    string
-		err     error
-		kind    = "card"
-	)
-	reject := func(reason string) (any, error) {
-		c.logger().Info("authorize rejected", "by", kind, "reason", reason)
-		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: reason}, nil
+	res, err := c.s.authorize(ctx, mode, req)
+	if err != nil {
+		return nil, fmt.Errorf("authorize by %s: %w", mode, err)
 	}
-	if req.Card != "" {
-		err = s.db.QueryRowContext(ctx,
-			`SELECT u.username, u.full_name, u.language, c.expires_at
-			 FROM cards c JOIN users u ON u.id = c.user_id WHERE c.lookup = ?`,
-			lookupKey(s.key, "card", strings.TrimSpace(req.Card))).Scan(&user.Username, &user.FullName, &user.Language, &expires)
-		if errors.Is(err, sql.ErrNoRows) {
-			return reject(protocol.ReasonUnknownCard)
+	return c.answer("authorize", mode, res), nil
+}
+
+// answer logs a login's outcome and turns it into the protocol's answer.
+func (c *agentConn) answer(event, mode string, res loginResult) protocol.AuthorizeResponse {
+	if res.reason != "" {
+		log := c.logger()
+		if res.acc.id != 0 {
+			// A user the store knows; never a username merely typed.
+			log = log.With("username", res.acc.user.Username)
 		}
-	} else {
-		kind = "pin"
-		err = s.db.QueryRowContext(ctx,
-			`SELECT u.username, u.full_name, u.language, p.expires_at, p.hash
-			 FROM pins p JOIN users u ON u.id = p.user_id WHERE p.lookup = ?`,
-			lookupKey(s.key, "pin", req.PIN)).Scan(&user.Username, &user.FullName, &user.Language, &expires, &hash)
-		if errors.Is(err, sql.ErrNoRows) {
-			return reject(protocol.ReasonUnknownPIN)
-		}
-		if err == nil {
-			ok, verr := verifySecret(hash, req.PIN)
-			if verr != nil {
-				return nil, fmt.Errorf("authorize: stored PIN hash: %w", verr)
-			}
-			if !ok {
-				return reject(protocol.ReasonUnknownPIN)
-			}
-		}
+		log.Info(event+" rejected", "by", mode, "reason", res.reason)
+		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: res.reason}
+	}
+	c.logger().Info(event+" accepted", "by", mode, "username", res.acc.user.Username)
+	user := res.acc.user
+	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &user}
+}
+
+// registerCard binds an unknown card to the person who proves who they are
+// with username and password (self-registration at the printer).
+func (c *agentConn) registerCard(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.RegisterCardRequest
+	if err := protocol.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	if !c.s.cfg.CardRegistration {
+		c.logger().Info("card registration rejected", "reason", protocol.ReasonNoRegistration)
+		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonNoRegistration}, nil
+	}
+	if err := validRegistration(req); err != nil {
+		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: err.Error()}
+	}
+	res, err := c.s.registerCard(ctx, req)
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		c.logger().Info("card registration rejected", "username", req.Username, "reason", perr.Details["code"])
+		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("authorize: %w", err)
+		return nil, err
 	}
-	if expires.Valid && !s.now().Before(fromNanos(expires.Int64)) {
-		return reject(protocol.ReasonExpired)
-	}
-	c.logger().Info("authorize accepted", "by", kind, "username", user.Username)
-	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &user}, nil
+	return c.answer("card registration", modePassword, res), nil
 }
 
 func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any, error) {

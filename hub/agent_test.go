@@ -287,7 +287,7 @@ func TestAgentAuthorize(t *testing.T) {
 			t.Errorf("%+v", got)
 		}
 	})
-	for _, req := range []protocol.AuthorizeRequest{{}, {Card: "04A1B2C3", PIN: "2580"}} {
+	for _, req := range []protocol.AuthorizeRequest{{}, {Card: "04A1B2C3", Username: "alice"}} {
 		if e := a.callError(protocol.ActionAuthorize, req); e.Code != protocol.CodeFormationViolation {
 			t.Errorf("%+v: %v", req, e)
 		}

@@ -3,6 +3,8 @@ package hub
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"testing"
 )
 
@@ -12,6 +14,7 @@ import (
 func FuzzDecodeUserDoc(f *testing.F) {
 	for _, seed := range []string{
 		`{"username":"alice","cards":["04A1B2C3",{"value":"X","expires_at":"2025-03-02T09:00:00Z"}],"pins":["2580"]}`,
+		`{"cards":[{"value":"T","temporary":true},{"value":"U","temporary":false,"expires_at":"2025-03-02T09:00:00Z"}]}`,
 		`{"username":"bob","password":null,"cards":null,"pins":[]}`,
 		`{"cards":[{"value":"1"}]}`,
 		`{"cards":[{"expires_at":"2025-03-02T09:00:00Z"}]}`,
@@ -33,7 +36,7 @@ func FuzzDecodeUserDoc(f *testing.F) {
 				// Re-encode as a string and decode again: the value survives.
 				b, _ := json.Marshal(c.Value)
 				var back Credential
-				if err := json.Unmarshal(b, &back); err != nil || back.Value != c.Value || back.ExpiresAt != nil {
+				if err := json.Unmarshal(b, &back); err != nil || back.Value != c.Value || back.ExpiresAt != nil || back.Temporary {
 					t.Fatalf("credential %q round trip: %q %v", c.Value, back.Value, err)
 				}
 			}
@@ -43,7 +46,7 @@ func FuzzDecodeUserDoc(f *testing.F) {
 
 // FuzzCredential checks the string-or-object form on its own.
 func FuzzCredential(f *testing.F) {
-	for _, seed := range []string{`"2580"`, `{"value":"2580"}`, `{"value":"x","expires_at":"2025-03-02T09:00:00+01:00"}`,
+	for _, seed := range []string{`"2580"`, `{"value":"2580"}`, `{"value":"2580","temporary":true}`, `{"value":"x","expires_at":"2025-03-02T09:00:00+01:00"}`,
 		`{"value":null}`, `{}`, `1`, `[]`, `"\u0000"`, `  "a" `} {
 		f.Add([]byte(seed))
 	}
@@ -71,6 +74,45 @@ func FuzzCursor(f *testing.F) {
 			if err != nil || got != n {
 				t.Fatalf("cursor %d round trip: %d %v", n, got, err)
 			}
+		}
+	})
+}
+
+// FuzzDecodeImport feeds arbitrary bodies to the bulk import decoder: it
+// must never panic, and every refusal is an API error of the documented
+// kinds, with an entry index only on a 422.
+func FuzzDecodeImport(f *testing.F) {
+	for _, seed := range []string{
+		`{"users":[{"username":"alice","cards":["04A1B2C3",{"value":"X","temporary":true}],"pins":["25807391"]}]}`,
+		`{"users":[]}`, `{"users":null}`, `{"users":[42]}`, `{"users":[{"email":"x"}]}`,
+		`{"users":[{"username":"b"},{"username":}]}`, `{"users":[],"users":[]}`, `{"users":[]} x`,
+		`{}`, `[]`, ``, `{"users":[{"cards":[{"value":"1","temporary":"no"}]}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		docs, err := decodeImport(bytes.NewReader(data))
+		if err == nil {
+			if len(docs) > maxImportUsers {
+				t.Fatalf("%d users decoded", len(docs))
+			}
+			return
+		}
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			t.Fatalf("not an API error: %v", err)
+		}
+		switch ae.status {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			if ae.index != nil {
+				t.Fatalf("%d with an index: %v", ae.status, ae)
+			}
+		case http.StatusUnprocessableEntity:
+			if ae.index == nil || *ae.index < 0 || *ae.index > len(data) {
+				t.Fatalf("422 without a sane index: %v", ae)
+			}
+		default:
+			t.Fatalf("status %d: %v", ae.status, ae)
 		}
 	})
 }

@@ -28,32 +28,33 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	index   *int // the failing entry of a bulk import
 }
 
 func (e *apiError) Error() string { return e.message }
 
 func errBadRequest(format string, a ...any) *apiError {
-	return &apiError{http.StatusBadRequest, codeBadRequest, fmt.Sprintf(format, a...)}
+	return &apiError{status: http.StatusBadRequest, code: codeBadRequest, message: fmt.Sprintf(format, a...)}
 }
 
 func errNotFound(format string, a ...any) *apiError {
-	return &apiError{http.StatusNotFound, codeNotFound, fmt.Sprintf(format, a...)}
+	return &apiError{status: http.StatusNotFound, code: codeNotFound, message: fmt.Sprintf(format, a...)}
 }
 
 func errConflict(format string, a ...any) *apiError {
-	return &apiError{http.StatusConflict, codeConflict, fmt.Sprintf(format, a...)}
+	return &apiError{status: http.StatusConflict, code: codeConflict, message: fmt.Sprintf(format, a...)}
 }
 
 func errInvalid(format string, a ...any) *apiError {
-	return &apiError{http.StatusUnprocessableEntity, codeInvalid, fmt.Sprintf(format, a...)}
+	return &apiError{status: http.StatusUnprocessableEntity, code: codeInvalid, message: fmt.Sprintf(format, a...)}
 }
 
 func errTooLarge(format string, a ...any) *apiError {
-	return &apiError{http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf(format, a...)}
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge, message: fmt.Sprintf(format, a...)}
 }
 
 func errUnauthorized(message string) *apiError {
-	return &apiError{http.StatusUnauthorized, codeUnauthorized, message}
+	return &apiError{status: http.StatusUnauthorized, code: codeUnauthorized, message: message}
 }
 
 type errorBody struct {
@@ -63,6 +64,7 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Index   *int   `json:"index,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -77,7 +79,7 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tessera-hub"`)
 	}
-	writeJSON(w, e.status, errorBody{Error: errorDetail{Code: e.code, Message: e.message}})
+	writeJSON(w, e.status, errorBody{Error: errorDetail{Code: e.code, Message: e.message, Index: e.index}})
 }
 
 // apiFunc is a handler that may fail with an error: an *apiError is sent as
@@ -101,7 +103,7 @@ func (s *Server) api(f apiFunc) http.HandlerFunc {
 			return
 		}
 		s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeAPIError(w, &apiError{http.StatusInternalServerError, codeInternal, "internal error"})
+		writeAPIError(w, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"})
 	}
 }
 
@@ -141,6 +143,18 @@ func newRouter() *router {
 	return &router{mux: http.NewServeMux(), methods: map[string][]string{}, wrap: map[string]func(http.Handler) http.Handler{}}
 }
 
+// handleUnder registers a literal path that a wildcard path registered for
+// other methods also matches (POST /api/v1/users/import beside
+// GET /api/v1/users/{username}). It gets no fallback of its own: a
+// method-less pattern would conflict with the wildcard's method patterns
+// (the ServeMux panics); other methods on it reach the wildcard's handlers.
+func (rt *router) handleUnder(method, path string, h http.Handler, wrap func(http.Handler) http.Handler) {
+	if wrap != nil {
+		h = wrap(h)
+	}
+	rt.mux.Handle(method+" "+path, h)
+}
+
 func (rt *router) handle(method, path string, h http.Handler, wrap func(http.Handler) http.Handler) {
 	if wrap != nil {
 		h = wrap(h)
@@ -162,8 +176,8 @@ func (rt *router) finish() *http.ServeMux {
 		allowHeader := strings.Join(allow, ", ")
 		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allowHeader)
-			writeAPIError(w, &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed,
-				r.Method + " is not allowed here; allowed: " + allowHeader})
+			writeAPIError(w, &apiError{status: http.StatusMethodNotAllowed, code: codeMethodNotAllowed,
+				message: r.Method + " is not allowed here; allowed: " + allowHeader})
 		})
 		if wrap := rt.wrap[path]; wrap != nil {
 			h = wrap(h)

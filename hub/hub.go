@@ -24,8 +24,17 @@ type Config struct {
 	JobExpiry         time.Duration // default 7*24h; held jobs older than this become "expired"
 	MaxUpload         int64         // default 512 MiB
 	HeartbeatInterval time.Duration // told to agents in BootResponse; default 30 s
-	Logger            *slog.Logger
-	Now               func() time.Time // default time.Now
+	// CardRegistration lets a person bind an unknown card to themselves at
+	// the printer (RegisterCard). Off in a zero Config; the CLI turns it on.
+	CardRegistration  bool
+	TemporaryValidity time.Duration // lifetime of a "temporary" card or PIN; default 24 h
+	PINMinLength      int           // shortest PIN accepted at registration, 4 to 16; default 4
+	// LockoutFailures consecutive failed PIN or password verifications of a
+	// user lock that user out for LockoutWindow; defaults 5 and 5 minutes.
+	LockoutFailures int
+	LockoutWindow   time.Duration
+	Logger          *slog.Logger
+	Now             func() time.Time // default time.Now
 }
 
 // Defaults of Config.
@@ -33,6 +42,15 @@ const (
 	DefaultJobExpiry         = 7 * 24 * time.Hour
 	DefaultMaxUpload         = 512 << 20
 	DefaultHeartbeatInterval = 30 * time.Second
+	DefaultTemporaryValidity = 24 * time.Hour
+	DefaultPINMinLength      = 4
+	DefaultLockoutFailures   = 5
+	DefaultLockoutWindow     = 5 * time.Minute
+
+	// MaxPINLength is the longest PIN, and the largest PINMinLength.
+	MaxPINLength = 16
+	// minPINMinLength is the smallest PINMinLength a site may set.
+	minPINMinLength = 4
 
 	downloadTokenTTL = 15 * time.Minute
 	janitorInterval  = time.Minute
@@ -46,7 +64,11 @@ type Server struct {
 	db      *sql.DB
 	key     []byte // HMAC key of card and PIN lookups
 	jobsDir string
-	handler http.Handler
+	limiter *throttle
+	// dummyHash is verified against when a username is unknown, so that a
+	// wrong username costs what a wrong password costs.
+	dummyHash func() (string, error)
+	handler   http.Handler
 
 	ctx    context.Context // ends at Close; agent connections run under it
 	cancel context.CancelFunc
@@ -77,6 +99,21 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	if cfg.TemporaryValidity <= 0 {
+		cfg.TemporaryValidity = DefaultTemporaryValidity
+	}
+	if cfg.PINMinLength == 0 {
+		cfg.PINMinLength = DefaultPINMinLength
+	}
+	if cfg.PINMinLength < minPINMinLength || cfg.PINMinLength > MaxPINLength {
+		return nil, fmt.Errorf("hub: PINMinLength %d: want %d to %d", cfg.PINMinLength, minPINMinLength, MaxPINLength)
+	}
+	if cfg.LockoutFailures <= 0 {
+		cfg.LockoutFailures = DefaultLockoutFailures
+	}
+	if cfg.LockoutWindow <= 0 {
+		cfg.LockoutWindow = DefaultLockoutWindow
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,9 +140,17 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		db:      db,
 		key:     key,
 		jobsDir: jobsDir,
-		ctx:     sctx,
-		cancel:  cancel,
-		conns:   map[string]*agentConn{},
+		limiter: &throttle{db: db, now: cfg.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
+		dummyHash: sync.OnceValues(func() (string, error) {
+			pw, err := randomToken()
+			if err != nil {
+				return "", err
+			}
+			return hashSecret(pw)
+		}),
+		ctx:    sctx,
+		cancel: cancel,
+		conns:  map[string]*agentConn{},
 	}
 	// No agent is connected to a hub that just started; rows saying
 	// otherwise are left over from a crash.
@@ -156,6 +201,7 @@ func (s *Server) routes() http.Handler {
 	}), nil)
 
 	rt.handle(http.MethodPost, "/api/v1/users", s.api(s.createUser), adm)
+	rt.handleUnder(http.MethodPost, "/api/v1/users/import", s.api(s.importUsers), adm)
 	rt.handle(http.MethodGet, "/api/v1/users/{username}", s.api(s.getUser), adm)
 	rt.handle(http.MethodPut, "/api/v1/users/{username}", s.api(s.updateUser), adm)
 	rt.handle(http.MethodDelete, "/api/v1/users/{username}", s.api(s.deleteUser), adm)
@@ -181,7 +227,8 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// janitor expires old jobs and purges old download tokens every minute.
+// janitor expires old jobs and purges old download tokens and lockout
+// counters every minute.
 func (s *Server) janitor() {
 	defer s.wg.Done()
 	t := time.NewTicker(janitorInterval)
@@ -231,6 +278,9 @@ func (s *Server) expire(ctx context.Context) error {
 	}
 	if _, err := s.db.ExecContext(ctx, "DELETE FROM download_tokens WHERE expires_at < ?", nanos(now)); err != nil {
 		return fmt.Errorf("purge download tokens: %w", err)
+	}
+	if err := s.limiter.purge(ctx); err != nil {
+		return err
 	}
 	return nil
 }

@@ -222,17 +222,12 @@ func verifySecret(encoded, secret string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// PIN length bounds.
-const (
-	minPINLen = 4
-	maxPINLen = 16
-)
-
-// checkPIN refuses PINs that are not digits, have the wrong length, or are
-// trivial: one repeated digit (1111) or a run up or down (1234, 4321, 8901).
-func checkPIN(pin string) error {
-	if len(pin) < minPINLen || len(pin) > maxPINLen {
-		return fmt.Errorf("a PIN has %d to %d digits", minPINLen, maxPINLen)
+// checkPIN refuses PINs that are not digits, are shorter than minLen or
+// longer than MaxPINLength, or are trivial: one repeated digit (1111) or a
+// run up or down (1234, 4321, 8901).
+func checkPIN(pin string, minLen int) error {
+	if len(pin) < minLen || len(pin) > MaxPINLength {
+		return fmt.Errorf("a PIN has %d to %d digits", minLen, MaxPINLength)
 	}
 	for _, c := range pin {
 		if c < '0' || c > '9' {

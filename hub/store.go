@@ -105,6 +105,17 @@ CREATE TABLE printer_events (
 );
 CREATE INDEX printer_events_agent ON printer_events(agent_id, n);
 `,
+	// 2: per-user lockout after failed PIN or password verifications. Keyed
+	// by the username as given, so an unknown username locks like a known
+	// one and the lockout reveals nothing about which names exist.
+	`
+CREATE TABLE login_failures (
+	username     TEXT PRIMARY KEY,
+	failures     INTEGER NOT NULL,
+	first_at     INTEGER NOT NULL,
+	locked_until INTEGER
+);
+`,
 }
 
 // openDB opens (creating if needed) the hub's SQLite database and brings its

@@ -21,10 +21,14 @@ import (
 const maxUserBody = 1 << 20
 
 // Credential is a card number or a PIN with an optional expiry. In JSON it is
-// either a plain string or {"value": "...", "expires_at": "RFC 3339"}.
+// either a plain string or {"value": "...", "expires_at": "RFC 3339",
+// "temporary": true}, the last two optional.
 type Credential struct {
 	Value     string
 	ExpiresAt *time.Time
+	// Temporary credentials expire Config.TemporaryValidity after they are
+	// stored, unless ExpiresAt says when.
+	Temporary bool
 }
 
 // UnmarshalJSON accepts the string and the object form.
@@ -41,16 +45,17 @@ func (c *Credential) UnmarshalJSON(b []byte) error {
 	var obj struct {
 		Value     *string    `json:"value"`
 		ExpiresAt *time.Time `json:"expires_at"`
+		Temporary bool       `json:"temporary"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&obj); err != nil {
-		return fmt.Errorf("a card or PIN is a string or {\"value\", \"expires_at\"}: %w", err)
+		return fmt.Errorf("a card or PIN is a string or {\"value\", \"expires_at\", \"temporary\"}: %w", err)
 	}
 	if obj.Value == nil {
 		return errors.New(`a card or PIN object needs "value"`)
 	}
-	*c = Credential{Value: *obj.Value, ExpiresAt: obj.ExpiresAt}
+	*c = Credential{Value: *obj.Value, ExpiresAt: obj.ExpiresAt, Temporary: obj.Temporary}
 	return nil
 }
 
@@ -112,9 +117,10 @@ const (
 	maxCredsCount = 100
 )
 
-// credential is a validated card or PIN, ready to store.
+// credential is a validated card or PIN, ready to store once hashed.
 type credential struct {
 	lookup    []byte
+	secret    string // a PIN until hash runs
 	hash      string // PINs only
 	expiresAt *time.Time
 }
@@ -123,6 +129,7 @@ type credential struct {
 type userChange struct {
 	fullName, language *string
 	passwordSet        bool
+	password           string // until hash runs
 	passwordHash       sql.NullString
 	cards, pins        []credential
 	cardsSet, pinsSet  bool
@@ -131,6 +138,18 @@ type userChange struct {
 // validate checks a document and hashes its secrets. Hashing happens here,
 // outside any transaction, because argon2 is deliberately slow.
 func (s *Server) validate(d userDoc) (userChange, error) {
+	c, err := s.check(d, s.now())
+	if err != nil {
+		return c, err
+	}
+	return c, c.hash()
+}
+
+// check validates a document and computes the card and PIN lookup keys (a
+// fast HMAC) but leaves the slow hashing of passwords and PINs to hash, so a
+// bulk import can refuse a bad entry before spending seconds hashing.
+// Temporary credentials expire TemporaryValidity after now.
+func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 	var c userChange
 	if d.FullName.Set {
 		v := strings.TrimSpace(d.FullName.Value)
@@ -153,12 +172,20 @@ func (s *Server) validate(d userDoc) (userChange, error) {
 			if utf8.RuneCountInString(p) < minPassword || len(p) > maxPassword {
 				return c, errInvalid("password: %d to %d bytes, at least %d characters", minPassword, maxPassword, minPassword)
 			}
-			h, err := hashSecret(p)
-			if err != nil {
-				return c, err
-			}
-			c.passwordHash = sql.NullString{String: h, Valid: true}
+			c.password = p
 		}
+	}
+	expiry := func(field string, i int, cr Credential) (*time.Time, error) {
+		switch {
+		case cr.ExpiresAt != nil && !storableTime(*cr.ExpiresAt):
+			return nil, errInvalid("%s[%d]: expires_at out of range", field, i)
+		case cr.ExpiresAt != nil:
+			return utcPtr(cr.ExpiresAt), nil
+		case cr.Temporary:
+			t := now.Add(s.cfg.TemporaryValidity).UTC()
+			return &t, nil
+		}
+		return nil, nil
 	}
 	if d.Cards.Set {
 		c.cardsSet = true
@@ -175,10 +202,11 @@ func (s *Server) validate(d userDoc) (userChange, error) {
 				return c, errInvalid("cards[%d]: listed twice", i)
 			}
 			seen[v] = true
-			if cr.ExpiresAt != nil && !storableTime(*cr.ExpiresAt) {
-				return c, errInvalid("cards[%d]: expires_at out of range", i)
+			exp, err := expiry("cards", i, cr)
+			if err != nil {
+				return c, err
 			}
-			c.cards = append(c.cards, credential{lookup: lookupKey(s.key, "card", v), expiresAt: utcPtr(cr.ExpiresAt)})
+			c.cards = append(c.cards, credential{lookup: lookupKey(s.key, "card", v), expiresAt: exp})
 		}
 	}
 	if d.PINs.Set {
@@ -188,24 +216,51 @@ func (s *Server) validate(d userDoc) (userChange, error) {
 		}
 		seen := map[string]bool{}
 		for i, cr := range d.PINs.Value {
-			if err := checkPIN(cr.Value); err != nil {
+			if err := checkPIN(cr.Value, s.cfg.PINMinLength); err != nil {
 				return c, errInvalid("pins[%d]: %v", i, err)
 			}
 			if seen[cr.Value] {
 				return c, errInvalid("pins[%d]: listed twice", i)
 			}
 			seen[cr.Value] = true
-			if cr.ExpiresAt != nil && !storableTime(*cr.ExpiresAt) {
-				return c, errInvalid("pins[%d]: expires_at out of range", i)
-			}
-			h, err := hashSecret(cr.Value)
+			exp, err := expiry("pins", i, cr)
 			if err != nil {
 				return c, err
 			}
-			c.pins = append(c.pins, credential{lookup: lookupKey(s.key, "pin", cr.Value), hash: h, expiresAt: utcPtr(cr.ExpiresAt)})
+			c.pins = append(c.pins, credential{lookup: lookupKey(s.key, "pin", cr.Value), secret: cr.Value, expiresAt: exp})
 		}
 	}
 	return c, nil
+}
+
+// hash computes the argon2id hashes of the change's password and PINs and
+// forgets them in clear.
+func (c *userChange) hash() error {
+	if c.password != "" {
+		h, err := hashSecret(c.password)
+		if err != nil {
+			return err
+		}
+		c.passwordHash = sql.NullString{String: h, Valid: true}
+		c.password = ""
+	}
+	for i := range c.pins {
+		h, err := hashSecret(c.pins[i].secret)
+		if err != nil {
+			return err
+		}
+		c.pins[i].hash, c.pins[i].secret = h, ""
+	}
+	return nil
+}
+
+// slowHashes is how many argon2id hashes hash will compute.
+func (c *userChange) slowHashes() int {
+	n := len(c.pins)
+	if c.password != "" {
+		n++
+	}
+	return n
 }
 
 func utcPtr(t *time.Time) *time.Time {
@@ -311,19 +366,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		sets := []string{"updated_at = ?"}
-		args := []any{nanos(s.now())}
-		if c.fullName != nil {
-			sets, args = append(sets, "full_name = ?"), append(args, *c.fullName)
-		}
-		if c.language != nil {
-			sets, args = append(sets, "language = ?"), append(args, *c.language)
-		}
-		if c.passwordSet {
-			sets, args = append(sets, "password_hash = ?"), append(args, c.passwordHash)
-		}
-		args = append(args, id)
-		if _, err := tx.ExecContext(r.Context(), "UPDATE users SET "+strings.Join(sets, ", ")+" WHERE id = ?", args...); err != nil {
+		if err := updateUserRow(r.Context(), tx, id, c, s.now()); err != nil {
 			return err
 		}
 		return replaceCredentials(r.Context(), tx, id, c)
@@ -338,6 +381,24 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// updateUserRow changes the user's own fields the change sets.
+func updateUserRow(ctx context.Context, tx *sql.Tx, id int64, c userChange, now time.Time) error {
+	sets := []string{"updated_at = ?"}
+	args := []any{nanos(now)}
+	if c.fullName != nil {
+		sets, args = append(sets, "full_name = ?"), append(args, *c.fullName)
+	}
+	if c.language != nil {
+		sets, args = append(sets, "language = ?"), append(args, *c.language)
+	}
+	if c.passwordSet {
+		sets, args = append(sets, "password_hash = ?"), append(args, c.passwordHash)
+	}
+	args = append(args, id)
+	_, err := tx.ExecContext(ctx, "UPDATE users SET "+strings.Join(sets, ", ")+" WHERE id = ?", args...)
+	return err
 }
 
 // replaceCredentials replaces the user's cards and PINs where the change

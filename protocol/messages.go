@@ -84,6 +84,7 @@ const (
 	ReasonExpired        = "expired"
 	ReasonCardTaken      = "card-taken"
 	ReasonNoRegistration = "registration-disabled"
+	ReasonLocked         = "locked" // the hub's own per-user throttle
 )
 
 // User is a person as the agent sees them.

@@ -144,7 +144,7 @@ func refusal(reason string) *LoginError {
 		return &LoginError{Code: "card-taken", Message: "This card already belongs to someone else."}
 	case protocol.ReasonNoRegistration:
 		return &LoginError{Code: "registration-disabled", Message: "Cards cannot be registered at the printer here. Ask your administrator."}
-	case "locked":
+	case protocol.ReasonLocked:
 		return &LoginError{Code: "locked", Message: "Too many failed attempts. Try again later."}
 	default:
 		return &LoginError{Code: "bad-credentials", Message: "Wrong username or password."}

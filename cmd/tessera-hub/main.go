@@ -1,6 +1,8 @@
 // Command tessera-hub is Tessera's reference hub (the cloud side).
 //
 //	tessera-hub serve --listen HOST:PORT --data DIR [--admin-token-file FILE] [--open-enrollment]
+//	                  [--card-registration=true] [--temporary-validity 24h] [--pin-min-length 4]
+//	                  [--lockout-failures 5] [--lockout-window 5m]
 //	tessera-hub version
 //
 // docs/hub-api.md describes its HTTP API.
@@ -78,6 +80,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	expiry := fs.Duration("job-expiry", hub.DefaultJobExpiry, "held jobs older than this expire")
 	maxUpload := fs.Int64("max-upload", hub.DefaultMaxUpload, "largest document accepted, in bytes")
 	heartbeat := fs.Duration("heartbeat", hub.DefaultHeartbeatInterval, "heartbeat interval told to agents")
+	registration := fs.Bool("card-registration", true, "let people bind an unknown card to themselves at the printer with their username and password")
+	temporary := fs.Duration("temporary-validity", hub.DefaultTemporaryValidity, "lifetime of a card or PIN created as temporary")
+	pinMin := fs.Int("pin-min-length", hub.DefaultPINMinLength, fmt.Sprintf("shortest PIN accepted, 4 to %d", hub.MaxPINLength))
+	lockFailures := fs.Int("lockout-failures", hub.DefaultLockoutFailures, "consecutive failed PIN or password checks that lock a user out")
+	lockWindow := fs.Duration("lockout-window", hub.DefaultLockoutWindow, "how long failures count and a lockout lasts")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,6 +100,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return errors.New("serve: --max-upload must be positive")
 	case *heartbeat < time.Second:
 		return errors.New("serve: --heartbeat must be at least 1s")
+	case *temporary <= 0:
+		return errors.New("serve: --temporary-validity must be positive")
+	case *pinMin < 4 || *pinMin > hub.MaxPINLength:
+		return fmt.Errorf("serve: --pin-min-length must be 4 to %d", hub.MaxPINLength)
+	case *lockFailures < 1:
+		return errors.New("serve: --lockout-failures must be at least 1")
+	case *lockWindow <= 0:
+		return errors.New("serve: --lockout-window must be positive")
 	}
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return fmt.Errorf("serve: --listen %q: want HOST:PORT", *listen)
@@ -113,7 +128,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	}
 	h, err := hub.Open(ctx, hub.Config{
 		DataDir: *dataDir, AdminToken: token, OpenEnrollment: *open, JobExpiry: *expiry,
-		MaxUpload: *maxUpload, HeartbeatInterval: *heartbeat, Logger: logger,
+		MaxUpload: *maxUpload, HeartbeatInterval: *heartbeat, CardRegistration: *registration,
+		TemporaryValidity: *temporary, PINMinLength: *pinMin, LockoutFailures: *lockFailures,
+		LockoutWindow: *lockWindow, Logger: logger,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -39,7 +39,8 @@ var listeningRe = regexp.MustCompile(`msg="hub listening" addr=(http://\S+)`)
 func TestServeBinary(t *testing.T) {
 	bin := buildHub(t)
 	data := filepath.Join(t.TempDir(), "data")
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data)
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--pin-min-length", "6",
+		"--card-registration=false", "--temporary-validity", "1h", "--lockout-failures", "3", "--lockout-window", "1m")
 	cmd.Env = append(os.Environ(), "TESSERA_HUB_ADMIN_TOKEN=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -115,6 +116,18 @@ func TestServeBinary(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("admin API with the generated token: %d", resp.StatusCode)
 	}
+	// --pin-min-length reaches the hub: a 5-digit PIN is refused.
+	req, _ = http.NewRequest("POST", addr+"/api/v1/users", strings.NewReader(`{"username":"alice","pins":["25803"]}`))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 422 || !strings.Contains(string(body), "6 to 16 digits") {
+		t.Errorf("5-digit PIN with --pin-min-length 6: %d %s", resp.StatusCode, body)
+	}
 	if strings.Contains(logs(), strings.TrimSpace(string(tok))) {
 		t.Error("the admin token is in the log")
 	}
@@ -149,6 +162,12 @@ func TestBadUsage(t *testing.T) {
 		{"bad listen", []string{"serve", "--data", dir, "--listen", "8080"}, `--listen "8080": want HOST:PORT`},
 		{"bad duration", []string{"serve", "--data", dir, "--job-expiry", "soon"}, "invalid value"},
 		{"extra argument", []string{"serve", "--data", dir, "now"}, `unexpected argument "now"`},
+		{"PIN minimum too short", []string{"serve", "--data", dir, "--pin-min-length", "3"}, "--pin-min-length must be 4 to 16"},
+		{"PIN minimum too long", []string{"serve", "--data", dir, "--pin-min-length", "17"}, "--pin-min-length must be 4 to 16"},
+		{"no lockout", []string{"serve", "--data", dir, "--lockout-failures", "0"}, "--lockout-failures must be at least 1"},
+		{"bad lockout window", []string{"serve", "--data", dir, "--lockout-window", "-1m"}, "--lockout-window must be positive"},
+		{"bad temporary validity", []string{"serve", "--data", dir, "--temporary-validity", "0s"}, "--temporary-validity must be positive"},
+		{"bad registration switch", []string{"serve", "--data", dir, "--card-registration=maybe"}, "invalid boolean value"},
 		{"missing token file", []string{"serve", "--data", dir, "--admin-token-file", filepath.Join(dir, "none")}, "read admin token file"},
 	}
 	for _, tc := range tests {

@@ -115,13 +115,13 @@ type hub struct {
 	url, addr, dir string
 }
 
-func startHub(t testing.TB, bin binaries, dir, addr string) *hub {
+func startHub(t testing.TB, bin binaries, dir, addr string, extra ...string) *hub {
 	t.Helper()
 	if addr == "" {
 		addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	}
-	p := start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub,
-		"serve", "--listen", addr, "--data", dir, "--open-enrollment")
+	args := append([]string{"serve", "--listen", addr, "--data", dir, "--open-enrollment"}, extra...)
+	p := start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub, args...)
 	h := &hub{proc: p, url: "http://" + addr, addr: addr, dir: dir}
 	eventually(t, "hub healthy", 20*time.Second, func() error { return getOK(h.url + "/healthz") })
 	return h

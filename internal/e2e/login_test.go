@@ -32,7 +32,8 @@ const (
 // data directory and both logs for the secrets.
 func TestLoginModes(t *testing.T) {
 	bin := build(t)
-	h := startHub(t, bin, t.TempDir(), "")
+	// The hub's own throttle (defence in depth) gets the same short lock.
+	h := startHub(t, bin, t.TempDir(), "", "--lockout-window", "4s")
 	body, _ := json.Marshal(map[string]any{"username": "dave", "full_name": "Dave", "password": davePassword,
 		"cards": []string{daveCard}, "pins": []string{davePIN}})
 	if code := h.admin(t, "POST", "/api/v1/users", bytes.NewReader(body), "application/json", nil); code != http.StatusCreated {

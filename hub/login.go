@@ -1,0 +1,292 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// Login modes: which fields of an AuthorizeRequest are set.
+const (
+	modeCard     = "card"
+	modePIN      = "pin"
+	modeCardPIN  = "card+pin"
+	modePassword = "password"
+)
+
+// loginMode names the combination of an AuthorizeRequest's fields, or
+// reports that it is none of the four the protocol allows.
+func loginMode(req protocol.AuthorizeRequest) (string, bool) {
+	card, pin, user, pw := req.Card != "", req.PIN != "", req.Username != "", req.Password != ""
+	switch {
+	case card && !pin && !user && !pw:
+		return modeCard, true
+	case !card && pin && !user && !pw:
+		return modePIN, true
+	case card && pin && !user && !pw:
+		return modeCardPIN, true
+	case !card && !pin && user && pw:
+		return modePassword, true
+	}
+	return "", false
+}
+
+// account is a user as found in the store.
+type account struct {
+	id   int64
+	user protocol.User
+}
+
+// loginResult is the outcome of a login: an account, or a refusal reason
+// and, when the refusal concerns a known user, that user (for the log).
+type loginResult struct {
+	acc    account
+	reason string // empty when accepted
+}
+
+func refused(reason string) loginResult { return loginResult{reason: reason} }
+
+func refusedFor(acc account, reason string) loginResult { return loginResult{acc: acc, reason: reason} }
+
+// authorize answers an AuthorizeRequest whose mode loginMode has named.
+// Refusals are results; errors are failures of the hub itself.
+func (s *Server) authorize(ctx context.Context, mode string, req protocol.AuthorizeRequest) (loginResult, error) {
+	switch mode {
+	case modeCard:
+		return s.loginCard(ctx, req.Card)
+	case modePIN:
+		return s.loginPIN(ctx, req.PIN)
+	case modeCardPIN:
+		return s.loginCardPIN(ctx, req.Card, req.PIN)
+	case modePassword:
+		return s.checkPassword(ctx, req.Username, req.Password)
+	}
+	return loginResult{}, fmt.Errorf("authorize: unknown mode %q", mode)
+}
+
+// cardAccount finds a card's owner; sql.ErrNoRows when the card is unknown.
+func (s *Server) cardAccount(ctx context.Context, card string) (account, sql.NullInt64, error) {
+	var acc account
+	var expires sql.NullInt64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT u.id, u.username, u.full_name, u.language, c.expires_at
+		 FROM cards c JOIN users u ON u.id = c.user_id WHERE c.lookup = ?`,
+		lookupKey(s.key, "card", strings.TrimSpace(card))).Scan(&acc.id, &acc.user.Username, &acc.user.FullName,
+		&acc.user.Language, &expires)
+	return acc, expires, err
+}
+
+// expired reports whether a stored expiry has passed.
+func (s *Server) expired(expires sql.NullInt64) bool {
+	return expires.Valid && !s.now().Before(fromNanos(expires.Int64))
+}
+
+func (s *Server) loginCard(ctx context.Context, card string) (loginResult, error) {
+	acc, expires, err := s.cardAccount(ctx, card)
+	if errors.Is(err, sql.ErrNoRows) {
+		return refused(protocol.ReasonUnknownCard), nil
+	}
+	if err != nil {
+		return loginResult{}, fmt.Errorf("card login: %w", err)
+	}
+	if s.expired(expires) {
+		return refusedFor(acc, protocol.ReasonExpired), nil
+	}
+	return loginResult{acc: acc}, nil
+}
+
+// loginPIN is PIN-only login: PINs are unique across users, so the keyed
+// hash finds the one user it can be; argon2id then verifies it.
+func (s *Server) loginPIN(ctx context.Context, pin string) (loginResult, error) {
+	var (
+		acc     account
+		hash    string
+		expires sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx,
+		`SELECT u.id, u.username, u.full_name, u.language, p.hash, p.expires_at
+		 FROM pins p JOIN users u ON u.id = p.user_id WHERE p.lookup = ?`,
+		lookupKey(s.key, "pin", pin)).Scan(&acc.id, &acc.user.Username, &acc.user.FullName, &acc.user.Language,
+		&hash, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return refused(protocol.ReasonUnknownPIN), nil
+	}
+	if err != nil {
+		return loginResult{}, fmt.Errorf("PIN login: %w", err)
+	}
+	return s.verifyFor(ctx, acc, hash, pin, expires, protocol.ReasonUnknownPIN)
+}
+
+// loginCardPIN is badge plus PIN: the PIN must be one of the card owner's.
+func (s *Server) loginCardPIN(ctx context.Context, card, pin string) (loginResult, error) {
+	acc, cardExpires, err := s.cardAccount(ctx, card)
+	if errors.Is(err, sql.ErrNoRows) {
+		return refused(protocol.ReasonUnknownCard), nil
+	}
+	if err != nil {
+		return loginResult{}, fmt.Errorf("card and PIN login: %w", err)
+	}
+	if s.expired(cardExpires) {
+		return refusedFor(acc, protocol.ReasonExpired), nil
+	}
+	var (
+		hash    string
+		expires sql.NullInt64
+	)
+	// Looked up among this user's PINs only: another user's PIN is as wrong
+	// as one nobody has.
+	err = s.db.QueryRowContext(ctx, "SELECT hash, expires_at FROM pins WHERE lookup = ? AND user_id = ?",
+		lookupKey(s.key, "pin", pin), acc.id).Scan(&hash, &expires)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return loginResult{}, fmt.Errorf("card and PIN login: %w", err)
+	}
+	// hash stays empty for a PIN the user does not have; verifyFor then
+	// spends the same argon2id time on the dummy hash and refuses.
+	return s.verifyFor(ctx, acc, hash, pin, expires, protocol.ReasonWrongPIN)
+}
+
+// verifyFor verifies secret against hash (the dummy hash, and a refusal,
+// when hash is empty) for a known account, under the lockout: a locked user
+// is refused without a verification, a failure counts, a success resets.
+// An expiry is only reported to someone who knew the secret.
+func (s *Server) verifyFor(ctx context.Context, acc account, hash, secret string, expires sql.NullInt64, wrong string) (loginResult, error) {
+	if err := s.limiter.begin(ctx, acc.user.Username); errors.Is(err, errLocked) {
+		return refusedFor(acc, protocol.ReasonLocked), nil
+	} else if err != nil {
+		return loginResult{}, err
+	}
+	ok, err := s.verify(hash, secret)
+	if err != nil {
+		return loginResult{}, err
+	}
+	if !ok {
+		return refusedFor(acc, wrong), nil
+	}
+	if err := s.limiter.succeeded(ctx, acc.user.Username); err != nil {
+		return loginResult{}, err
+	}
+	if s.expired(expires) {
+		return refusedFor(acc, protocol.ReasonExpired), nil
+	}
+	return loginResult{acc: acc}, nil
+}
+
+// verify checks secret against an argon2id hash. An empty hash stands for
+// "no such secret": the dummy hash is verified instead, so that answer costs
+// the same time as a wrong secret, and the result is false.
+func (s *Server) verify(hash, secret string) (bool, error) {
+	stored := hash != ""
+	if !stored {
+		d, err := s.dummyHash()
+		if err != nil {
+			return false, fmt.Errorf("dummy hash: %w", err)
+		}
+		hash = d
+	}
+	ok, err := verifySecret(hash, secret)
+	if err != nil {
+		return false, fmt.Errorf("stored hash: %w", err)
+	}
+	return ok && stored, nil
+}
+
+// checkPassword verifies a username and password. An unknown username, a
+// user without a password and a wrong password all get bad-credentials
+// after one argon2id verification each, so neither the answer nor its time
+// tells which. The lockout counts by the username as given, so an unknown
+// name is locked like a known one.
+func (s *Server) checkPassword(ctx context.Context, username, password string) (loginResult, error) {
+	if !usernameRe.MatchString(username) || len(password) > maxPassword {
+		// No such user can exist: nothing to look up or lock, but the same
+		// verification time.
+		if _, err := s.verify("", password); err != nil {
+			return loginResult{}, err
+		}
+		return refused(protocol.ReasonBadCredentials), nil
+	}
+	var (
+		acc  account
+		hash sql.NullString
+	)
+	err := s.db.QueryRowContext(ctx,
+		"SELECT id, username, full_name, language, password_hash FROM users WHERE username = ?",
+		username).Scan(&acc.id, &acc.user.Username, &acc.user.FullName, &acc.user.Language, &hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return loginResult{}, fmt.Errorf("password login: %w", err)
+	}
+	if err != nil {
+		acc = account{user: protocol.User{Username: username}}
+	}
+	return s.verifyFor(ctx, acc, hash.String, password, sql.NullInt64{}, protocol.ReasonBadCredentials)
+}
+
+// errTooManyCards refuses a self-registration beyond the cards a user may hold.
+func errTooManyCards() *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeGenericError,
+		Description: fmt.Sprintf("a user holds at most %d cards", maxCredsCount),
+		Details:     map[string]any{"code": "too-many-cards"}}
+}
+
+// validRegistration checks the fields of a RegisterCardRequest.
+func validRegistration(req protocol.RegisterCardRequest) error {
+	card := strings.TrimSpace(req.Card)
+	switch {
+	case card == "" || len(card) > maxCardLen || !utf8.ValidString(card):
+		return fmt.Errorf("card: 1 to %d characters", maxCardLen)
+	case req.Username == "" || req.Password == "":
+		return errors.New("username and password required")
+	}
+	return nil
+}
+
+// registerCard binds a card to the user who proves who they are with their
+// password. A card already theirs is accepted as it is (an expiry stays); a
+// card bound to anyone else is card-taken, expired or not.
+func (s *Server) registerCard(ctx context.Context, req protocol.RegisterCardRequest) (loginResult, error) {
+	res, err := s.checkPassword(ctx, req.Username, req.Password)
+	if err != nil || res.reason != "" {
+		return res, err
+	}
+	lookup := lookupKey(s.key, "card", strings.TrimSpace(req.Card))
+	tooMany := false
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var owner int64
+		err := tx.QueryRowContext(ctx, "SELECT user_id FROM cards WHERE lookup = ?", lookup).Scan(&owner)
+		switch {
+		case err == nil && owner == res.acc.id:
+			return nil
+		case err == nil:
+			res = refusedFor(res.acc, protocol.ReasonCardTaken)
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		var users, cards int
+		err = tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM users WHERE id = ?), (SELECT COUNT(*) FROM cards WHERE user_id = ?)",
+			res.acc.id, res.acc.id).Scan(&users, &cards)
+		switch {
+		case err != nil:
+			return err
+		case users == 0: // deleted since the password was checked
+			res = refused(protocol.ReasonBadCredentials)
+			return nil
+		case cards >= maxCredsCount:
+			tooMany = true
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO cards (lookup, user_id, expires_at) VALUES (?, ?, NULL)", lookup, res.acc.id)
+		return err
+	})
+	if err != nil {
+		return loginResult{}, fmt.Errorf("register card for %s: %w", req.Username, err)
+	}
+	if tooMany {
+		return loginResult{}, errTooManyCards()
+	}
+	return res, nil
+}
