@@ -24,6 +24,7 @@ import (
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/panel"
 	"github.com/tessera-print/tessera/printer/ipp"
+	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
 	"github.com/tessera-print/tessera/session"
@@ -85,6 +86,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("printer: %w", err)
 	}
+	var snmpClient *snmp.Client
+	if cfg.SNMP != "" {
+		settings, err := snmp.ParseURL(cfg.SNMP, os.ReadFile)
+		if err != nil {
+			return fmt.Errorf("snmp: %w", err)
+		}
+		if snmpClient, err = snmp.New(settings, log.With("component", "snmp")); err != nil {
+			return fmt.Errorf("snmp: %w", err)
+		}
+	}
 	hubTLS, err := tlsConfig(cfg.HubCAFile)
 	if err != nil {
 		return fmt.Errorf("hub_ca_file: %w", err)
@@ -126,7 +137,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
+	watch := &printerWatch{cfg: cfg, ipp: prn, snmp: snmpClient, store: store, ident: &ident, kick: kickSync,
+		log: log.With("component", "printer"), now: opts.Now}
 	engine := release.New(release.Config{
+		Check:         watch.check,
 		Hub:           hubSource{link},
 		Printer:       prn,
 		Journal:       store,
@@ -181,7 +195,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	})
 	goRun(func() { _ = link.Run(runCtx) })
 	goRun(func() { sess.Run(runCtx) })
-	goRun(func() { watchPrinter(runCtx, prn, cfg, sess, &ident, log) })
+	watch.sess = sess
+	goRun(func() { watch.run(runCtx) })
 	goRun(func() { syncLoop(runCtx, store, link, kick, log.With("component", "sync")) })
 	sink := &debounced{next: sess, d: cardreader.NewDebouncer(2*time.Second, opts.Now)}
 	for _, r := range readers {
@@ -285,31 +300,4 @@ func (h hubSource) Fetch(ctx context.Context, jobID, username string) (*release.
 		return nil, err
 	}
 	return &release.Document{Body: d.Body, Size: d.Size, Format: d.Format}, nil
-}
-
-// watchPrinter keeps the printer's identity and state current for the
-// session and the hub.
-func watchPrinter(ctx context.Context, prn *ipp.Client, cfg config.Config, sess *session.Manager,
-	ident *atomic.Pointer[protocol.Printer], log *slog.Logger) {
-	const every = 30 * time.Second
-	for {
-		info, err := prn.Info(ctx)
-		p := session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unreachable", Reasons: []string{}}
-		if err != nil {
-			log.Debug("printer does not answer", "err", err)
-		} else {
-			if p.Name == "" {
-				p.Name = info.Name
-			}
-			p.State = info.State
-			p.Reasons = append(p.Reasons, info.StateReasons...)
-			ident.Store(&protocol.Printer{URI: cfg.PrinterURI, MakeModel: info.MakeAndModel, Serial: info.SerialNumber})
-		}
-		sess.SetPrinter(p)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
 }

@@ -48,7 +48,7 @@ func drain(ctx context.Context, store *offline.Store, link *cloudlink.Link, log 
 		var bad []string
 		handled := 0
 		for _, it := range items {
-			if it.Kind == offline.KindAccounting || it.Kind == offline.KindJobStatus {
+			if it.Kind == offline.KindAccounting || it.Kind == offline.KindJobStatus || it.Kind == KindPrinterEvent {
 				handled++
 			}
 			switch it.Kind {
@@ -76,6 +76,23 @@ func drain(ctx context.Context, store *offline.Store, link *cloudlink.Link, log 
 					}
 					// The hub refused it for good (e.g. the job is gone there).
 					log.Warn("hub refused a job status; dropped", "key", it.Key, "err", err)
+				}
+				if err := store.Ack(ctx, it.Key); err != nil {
+					return err
+				}
+			case KindPrinterEvent:
+				var ev protocol.PrinterEventRequest
+				if err := json.Unmarshal(it.Payload, &ev); err != nil {
+					log.Error("unreadable outbox printer event; dropped", "key", it.Key, "err", err)
+					bad = append(bad, it.Key)
+					continue
+				}
+				if err := link.Call(ctx, protocol.ActionPrinterEvent, ev, nil); err != nil {
+					var perr *protocol.Error
+					if !errors.As(err, &perr) {
+						return err
+					}
+					log.Warn("hub refused a printer event; dropped", "key", it.Key, "err", err)
 				}
 				if err := store.Ack(ctx, it.Key); err != nil {
 					return err

@@ -48,6 +48,14 @@ type Config struct {
 	PrinterURI string `json:"printer_uri"`
 	// PrinterCAFile is a PEM bundle trusted for an ipps:// printer.
 	PrinterCAFile string `json:"printer_ca_file"`
+	// SNMP is the printer's SNMP address and settings as an snmp:// URL
+	// (secrets only from files); empty: no SNMP, the printer is read over IPP.
+	SNMP string `json:"snmp"`
+	// SNMPPollInterval is how often the printer is read over SNMP.
+	SNMPPollInterval Duration `json:"snmp_poll_interval"`
+	// PrinterSerial is the serial number of the printer this agent serves;
+	// empty: learned at first contact. A different serial refuses releases.
+	PrinterSerial string `json:"printer_serial"`
 	// PrinterName is shown on the panel; defaults to the printer's own name.
 	PrinterName string `json:"printer_name"`
 	// Readers are card reader specs, e.g. tcp-listen://127.0.0.1:7070.
@@ -87,18 +95,19 @@ type Config struct {
 // flags leave out.
 func Default() Config {
 	return Config{
-		DataDir:         "/var/lib/tessera",
-		PanelListen:     "127.0.0.1:8631",
-		SessionTimeout:  Duration(60 * time.Second),
-		JobOrder:        "newest",
-		Login:           []string{"card"},
-		PINMinLength:    4,
-		LockoutFailures: 5,
-		LockoutTime:     Duration(300 * time.Second),
-		LockoutDelay:    Duration(time.Second),
-		ReleaseTimeout:  Duration(10 * time.Minute),
-		LogLevel:        "info",
-		LogFormat:       "text",
+		DataDir:          "/var/lib/tessera",
+		PanelListen:      "127.0.0.1:8631",
+		SessionTimeout:   Duration(60 * time.Second),
+		JobOrder:         "newest",
+		Login:            []string{"card"},
+		PINMinLength:     4,
+		LockoutFailures:  5,
+		LockoutTime:      Duration(300 * time.Second),
+		LockoutDelay:     Duration(time.Second),
+		SNMPPollInterval: Duration(60 * time.Second),
+		ReleaseTimeout:   Duration(10 * time.Minute),
+		LogLevel:         "info",
+		LogFormat:        "text",
 	}
 }
 
@@ -140,6 +149,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory")
 	fs.StringVar(&c.HubURL, "hub", c.HubURL, "hub base URL (http(s):// or ws(s)://HOST:PORT)")
 	fs.StringVar(&c.PrinterURI, "printer", c.PrinterURI, "printer URI (ipp://, ipps://, socket://)")
+	fs.StringVar(&c.SNMP, "snmp", c.SNMP, "printer SNMP URL, e.g. snmp://public@printer.lan?version=2c")
+	fs.StringVar(&c.PrinterSerial, "printer-serial", c.PrinterSerial, "serial number of the served printer (default: learned at first contact)")
 	fs.Var(&repeated{list: &c.Readers}, "reader", "card reader spec, repeatable (tcp-listen://HOST:PORT)")
 	fs.StringVar(&c.CardPipeline, "card-pipeline", c.CardPipeline, "card-number conversion pipeline, e.g. hex2dec")
 	fs.Func("login", "accepted login modes, comma separated: card, pin, card+pin, password", func(v string) error {
@@ -172,6 +183,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.PanelListen); err != nil {
 		errs = append(errs, fmt.Errorf("panel_listen %q: %w", c.PanelListen, err))
+	}
+	if time.Duration(c.SNMPPollInterval) < time.Second {
+		errs = append(errs, errors.New("snmp_poll_interval: must be 1s or more"))
 	}
 	if c.SessionTimeout <= 0 {
 		errs = append(errs, errors.New("session_timeout: must be positive"))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -122,5 +123,55 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("list agents: %w", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
+	return nil
+}
+
+type printerEventView struct {
+	AgentID    string          `json:"agent_id"`
+	Kind       string          `json:"kind"`
+	At         time.Time       `json:"at"`
+	Status     string          `json:"status"`
+	Reasons    []string        `json:"reasons"`
+	Data       json.RawMessage `json:"data"`
+	ReceivedAt time.Time       `json:"received_at"`
+}
+
+// listPrinterEvents answers GET /api/v1/printer-events?agent_id=A&kind=K&limit=N,
+// newest first.
+func (s *Server) listPrinterEvents(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return errInvalid("limit must be 1 to 1000")
+		}
+		limit = n
+	}
+	rows, err := s.db.QueryContext(r.Context(), `SELECT agent_id, kind, at, status, reasons, data, received_at
+		FROM printer_events WHERE (? = '' OR agent_id = ?) AND (? = '' OR kind = ?) ORDER BY n DESC LIMIT ?`,
+		q.Get("agent_id"), q.Get("agent_id"), q.Get("kind"), q.Get("kind"), limit)
+	if err != nil {
+		return fmt.Errorf("list printer events: %w", err)
+	}
+	defer rows.Close()
+	events := []printerEventView{}
+	for rows.Next() {
+		var v printerEventView
+		var at, received int64
+		var reasons, data string
+		if err := rows.Scan(&v.AgentID, &v.Kind, &at, &v.Status, &reasons, &data, &received); err != nil {
+			return fmt.Errorf("list printer events: %w", err)
+		}
+		v.At, v.ReceivedAt, v.Data = fromNanos(at), fromNanos(received), json.RawMessage(data)
+		if err := json.Unmarshal([]byte(reasons), &v.Reasons); err != nil {
+			return fmt.Errorf("list printer events: %w", err)
+		}
+		events = append(events, v)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list printer events: %w", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": events})
 	return nil
 }

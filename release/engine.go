@@ -110,7 +110,16 @@ type Config struct {
 	OnProgress func(Progress)
 	// OnCommitted is called after a record is durable (the agent drains its outbox).
 	OnCommitted func()
+	// Check, if set, runs before a document is sent: a *NotReady keeps the
+	// job held and tells the person why (wrong printer, paper jam, ...).
+	Check func(ctx context.Context) error
 }
+
+// NotReady is a printer that must not get a job now, in words for the
+// person at the printer.
+type NotReady struct{ Reason string }
+
+func (e *NotReady) Error() string { return "printer not ready: " + e.Reason }
 
 // Engine releases jobs. It is safe for concurrent use.
 type Engine struct {
@@ -259,6 +268,11 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 	if !info.ColorSupported {
 		p.color = false
 	}
+	if e.cfg.Check != nil {
+		if err := e.cfg.Check(ctx); err != nil {
+			return printed{}, err
+		}
+	}
 	set := offline.Settings{Pages: job.Pages, Copies: p.copies, Color: p.color, Duplex: p.duplex}
 	if err := e.cfg.Journal.MarkSending(ctx, job.ID, set); err != nil {
 		return printed{}, err
@@ -365,7 +379,10 @@ func (e *Engine) status(ctx context.Context, hubID, state string, impressions in
 
 // reasonFor turns an error into words for the person at the printer.
 func reasonFor(err error) string {
+	var nr *NotReady
 	switch {
+	case errors.As(err, &nr):
+		return nr.Reason
 	case errors.Is(err, ipp.ErrFormatUnsupported):
 		return "This printer cannot print this kind of document."
 	case errors.Is(err, ipp.ErrBusy):

@@ -330,3 +330,23 @@ func TestRecover(t *testing.T) {
 		})
 	}
 }
+
+func TestPrinterNotReadyKeepsJobHeld(t *testing.T) {
+	h := newHarness(t)
+	h.engine.cfg.Check = func(ctx context.Context) error { return &NotReady{Reason: "Paper jam."} }
+	ctx := context.Background()
+	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if len(h.printer.received) != 0 {
+		t.Fatal("a job went to a printer that is not ready")
+	}
+	last := h.progress[len(h.progress)-1]
+	if last.State != StateFailed || last.Reason != "Paper jam." {
+		t.Errorf("last progress %+v", last)
+	}
+	if job := h.job(t); job.State != StateHeld {
+		t.Errorf("job state %q, want held", job.State)
+	}
+}

@@ -33,10 +33,19 @@ type Notice struct {
 
 // Printer is the printer state the panel shows.
 type Printer struct {
-	Name    string   `json:"name"`
-	URI     string   `json:"uri"`
-	State   string   `json:"state"`
-	Reasons []string `json:"reasons"`
+	Name string `json:"name"`
+	URI  string `json:"uri"`
+	// State is ready, printing, warming-up, sleeping, attention or
+	// unreachable when the printer is read over SNMP; the IPP
+	// printer-state (idle, processing, stopped) otherwise.
+	State string `json:"state"`
+	// Reasons are codes (media-jam, low-toner, ...); Messages the same in words.
+	Reasons  []string `json:"reasons"`
+	Messages []string `json:"messages"`
+	CanPrint bool     `json:"can_print"`
+	Vendor   string   `json:"vendor,omitempty"`
+	Model    string   `json:"model,omitempty"`
+	Serial   string   `json:"serial,omitempty"`
 }
 
 // Reader is the state of one card reader.

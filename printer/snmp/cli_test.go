@@ -118,10 +118,12 @@ func TestCLIStatusSNMPDv3(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
+		// Generous timeouts: the test snmpd forks a shell per object.
 		{"--snmp-version", "3", "--snmp-user", u.Name, "--level", "authPriv", "--auth-proto", "SHA-256",
-			"--auth-pass-file", authFile, "--priv-proto", "AES", "--priv-pass-file", privFile, d.Addr},
+			"--auth-pass-file", authFile, "--priv-proto", "AES", "--priv-pass-file", privFile,
+			"--timeout", "20s", "--retries", "0", "--deadline", "2m", d.Addr},
 		{"snmp://" + u.Name + "@" + d.Addr + "?version=3&level=authPriv&auth=SHA-256&auth-pass-file=" + authFile +
-			"&priv=AES&priv-pass-file=" + privFile},
+			"&priv=AES&priv-pass-file=" + privFile + "&timeout=20s&retries=0&deadline=2m"},
 	} {
 		m := statusJSON(t, args...)
 		if m["serial"] != "TL1000-0042" || m["model"] != "Test Laser 1000" || m["status"] != "ready" ||

@@ -3,7 +3,6 @@ package snmp
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,21 +15,7 @@ import (
 
 // recordingsDir is the folder of real printer recordings shared beside the
 // repository (../shared/testdata/snmp), or $TESSERA_SNMP_TESTDATA.
-func recordingsDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("TESSERA_SNMP_TESTDATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "testdata", "snmp")
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(abs, "hp_envy6000.snmprec")); err != nil {
-		testenv.Unavailable(t, "printer recordings not found (set TESSERA_SNMP_TESTDATA): %v", err)
-	}
-	return abs
-}
+func recordingsDir(t testing.TB) string { return testenv.SNMPRecordings(t) }
 
 func startSim(t *testing.T) string {
 	t.Helper()

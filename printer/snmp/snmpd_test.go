@@ -51,8 +51,17 @@ func startTestPrinter(t *testing.T) *testenv.SNMPD {
 	return testenv.StartSNMPD(t, testenv.SNMPDOptions{Values: testPrinterValues()})
 }
 
-func v3Settings(addr string, u testenv.SNMPDUser) Settings {
+// snmpdSettings suits the test snmpd, whose pass script forks a shell per
+// object: a bulk request of 60 values takes about a second, several on a
+// loaded machine, so the timeout is generous where timing is not the point.
+func snmpdSettings(addr string) Settings {
 	s := DefaultSettings(addr)
+	s.Timeout, s.Retries, s.Deadline = 20*time.Second, 0, 2*time.Minute
+	return s
+}
+
+func v3Settings(addr string, u testenv.SNMPDUser) Settings {
+	s := snmpdSettings(addr)
 	s.Version, s.Community = "3", ""
 	s.User, s.Level = u.Name, AuthPriv
 	s.AuthProto, s.AuthPass, s.PrivProto, s.PrivPass = u.AuthProto, u.AuthPass, u.PrivProto, u.PrivPass
@@ -221,7 +230,7 @@ func TestCounterMovesBetweenReads(t *testing.T) {
 
 func TestSupplyAndAlertEvents(t *testing.T) {
 	d := startTestPrinter(t)
-	c := newClient(t, DefaultSettings(d.Addr))
+	c := newClient(t, snmpdSettings(d.Addr))
 	read := func() *Reading {
 		t.Helper()
 		r, err := c.Read(context.Background())
@@ -363,7 +372,7 @@ func TestWalkGoingBackwards(t *testing.T) {
 	d.Back(t, oidPrtSupplyLevel+".1.2", oidPrtSupplyLevel+".1.1")
 	for _, bulk := range []bool{true, false} {
 		t.Run(map[bool]string{true: "getbulk", false: "getnext"}[bulk], func(t *testing.T) {
-			s := DefaultSettings(d.Addr)
+			s := snmpdSettings(d.Addr)
 			s.Bulk = bulk
 			c := newClient(t, s)
 			r, err := c.Read(context.Background())

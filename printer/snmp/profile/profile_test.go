@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tessera-print/tessera/internal/testenv"
 	"io/fs"
 	"maps"
 	"path/filepath"
@@ -116,6 +117,7 @@ func TestRecordings(t *testing.T) {
 
 func TestEveryRecordingMatches(t *testing.T) {
 	ps := builtin(t)
+	sharedRecordings := testenv.SNMPRecordings(t)
 	files, err := filepath.Glob(filepath.Join(sharedRecordings, "*.snmprec"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no recordings in %s: %v", sharedRecordings, err)

@@ -4,16 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"github.com/tessera-print/tessera/internal/testenv"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 )
-
-// sharedRecordings is the folder of real printer recordings shared by the
-// project's tests (see SOURCES.md there).
-const sharedRecordings = "../../../../shared/testdata/snmp"
 
 // recording is an in-memory Getter over one .snmprec file, typed the way
 // the Getter contract says.
@@ -76,7 +73,7 @@ func readSnmprec(t testing.TB, path string) recording {
 
 func loadRecording(t testing.TB, name string) recording {
 	t.Helper()
-	return readSnmprec(t, filepath.Join(sharedRecordings, name+".snmprec"))
+	return readSnmprec(t, filepath.Join(testenv.SNMPRecordings(t), name+".snmprec"))
 }
 
 func (r recording) Get(ctx context.Context, oids []string) (map[string]any, error) {

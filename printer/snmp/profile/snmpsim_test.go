@@ -87,7 +87,7 @@ func put(out map[string]any, v gosnmp.SnmpPDU) {
 
 // TestSNMPSim reads the shared recordings through the real snmpsimd.
 func TestSNMPSim(t *testing.T) {
-	addr := testenv.StartSNMPSim(t, sharedRecordings)
+	addr := testenv.StartSNMPSim(t, testenv.SNMPRecordings(t))
 	ps := builtin(t)
 	for _, c := range recordingCases {
 		t.Run(c.name, func(t *testing.T) {

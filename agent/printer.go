@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/printer/ipp"
+	"github.com/tessera-print/tessera/printer/snmp"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/release"
+	"github.com/tessera-print/tessera/session"
+)
+
+// KindPrinterEvent is the outbox kind of printer events for the hub: they
+// wait in the outbox while the hub is unreachable, like accounting.
+const KindPrinterEvent = "printer-event"
+
+// settingPrinterSerial keeps the serial learned at first contact.
+const settingPrinterSerial = "printer_serial"
+
+// printerWatch keeps the printer's identity and state current for the
+// session, the hub and the release engine's pre-release check.
+type printerWatch struct {
+	cfg   config.Config
+	ipp   *ipp.Client
+	snmp  *snmp.Client // nil: no SNMP configured
+	store *offline.Store
+	sess  *session.Manager
+	ident *atomic.Pointer[protocol.Printer]
+	kick  func()
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu       sync.Mutex
+	last     *snmp.Reading
+	expected string // serial this agent serves
+	wrong    bool   // an alert about a replaced printer is raised
+}
+
+func (w *printerWatch) run(ctx context.Context) {
+	interval := 30 * time.Second
+	if w.snmp != nil {
+		interval = time.Duration(w.cfg.SNMPPollInterval)
+	}
+	w.expected = w.cfg.PrinterSerial
+	if w.expected == "" {
+		if v, ok, err := w.store.Setting(ctx, settingPrinterSerial); err == nil && ok {
+			w.expected = v
+		}
+	}
+	for {
+		if w.snmp != nil {
+			w.pollSNMP(ctx)
+		} else {
+			w.pollIPP(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (w *printerWatch) pollIPP(ctx context.Context) {
+	info, err := w.ipp.Info(ctx)
+	p := session.Printer{Name: w.cfg.PrinterName, URI: w.cfg.PrinterURI, State: "unreachable",
+		Reasons: []string{}, Messages: []string{"The printer does not answer."}}
+	if err != nil {
+		w.log.Debug("printer does not answer", "err", err)
+	} else {
+		if p.Name == "" {
+			p.Name = info.Name
+		}
+		p.State, p.Model, p.Serial = info.State, info.MakeAndModel, info.SerialNumber
+		p.Reasons = append(p.Reasons, info.StateReasons...)
+		p.Messages = []string{}
+		p.CanPrint = info.AcceptingJobs && info.State != "stopped"
+		w.ident.Store(&protocol.Printer{URI: w.cfg.PrinterURI, MakeModel: info.MakeAndModel, Serial: info.SerialNumber})
+	}
+	w.sess.SetPrinter(p)
+}
+
+func (w *printerWatch) pollSNMP(ctx context.Context) {
+	cur, err := w.snmp.Read(ctx)
+	if err != nil {
+		w.log.Info("printer does not answer over SNMP", "err", err)
+		cur = &snmp.Reading{Status: snmp.Unreachable()}
+	}
+	w.mu.Lock()
+	prev := w.last
+	w.last = cur
+	w.mu.Unlock()
+
+	events := snmp.Events(prev, cur, w.now().UTC())
+	if err == nil {
+		w.ident.Store(&protocol.Printer{URI: w.cfg.PrinterURI, MakeModel: strings.TrimSpace(cur.Vendor + " " + cur.Model), Serial: cur.Serial})
+		events = append(events, w.confirmSerial(ctx, cur.Serial)...)
+	}
+	for _, ev := range events {
+		req := protocol.PrinterEventRequest{Kind: ev.Kind, At: ev.At, Status: ev.Status, Reasons: ev.Reasons, Data: ev.Data}
+		key := fmt.Sprintf("event:%d:%s", ev.At.UnixNano(), ev.Kind)
+		if err := w.store.Enqueue(ctx, KindPrinterEvent, key, req); err != nil {
+			w.log.Error("cannot queue printer event", "kind", ev.Kind, "err", err)
+		}
+	}
+	if len(events) > 0 {
+		w.kick()
+	}
+	w.sess.SetPrinter(w.view(cur))
+}
+
+// confirmSerial learns the serial at first contact, and raises an alert
+// when the printer on the wire is not the one this agent serves.
+func (w *printerWatch) confirmSerial(ctx context.Context, serial string) []snmp.Event {
+	if serial == "" {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.expected == "" {
+		w.expected = serial
+		if err := w.store.SetSetting(ctx, settingPrinterSerial, serial); err != nil {
+			w.log.Error("cannot keep the printer serial", "err", err)
+		}
+		w.log.Info("printer serial learned at first contact", "serial", serial)
+		return nil
+	}
+	wrong := serial != w.expected
+	if wrong == w.wrong {
+		return nil
+	}
+	w.wrong = wrong
+	kind := snmp.EventAlertCleared
+	if wrong {
+		kind = snmp.EventAlertRaised
+		w.log.Warn("the printer is not the one this agent serves; releases are refused", "expected", w.expected, "found", serial)
+	}
+	return []snmp.Event{{Kind: kind, At: w.now().UTC(), Status: snmp.StateAttention,
+		Data: map[string]any{"code": "wrong-printer", "expected_serial": w.expected, "serial": serial}}}
+}
+
+func (w *printerWatch) view(r *snmp.Reading) session.Printer {
+	p := session.Printer{Name: w.cfg.PrinterName, URI: w.cfg.PrinterURI, State: r.Status.State,
+		Reasons: []string{}, Messages: []string{}, CanPrint: r.Status.CanPrint,
+		Vendor: r.Vendor, Model: r.Model, Serial: r.Serial}
+	if p.Name == "" {
+		p.Name = r.Model
+	}
+	for _, reason := range r.Status.Reasons {
+		p.Reasons = append(p.Reasons, reason.Code)
+		p.Messages = append(p.Messages, reason.Message)
+	}
+	w.mu.Lock()
+	if w.wrong {
+		p.CanPrint = false
+		p.Reasons = append(p.Reasons, "wrong-printer")
+		p.Messages = append(p.Messages, "This is not the printer this agent serves. A technician must confirm it.")
+	}
+	w.mu.Unlock()
+	return p
+}
+
+// check is the fast pre-release check: one SNMP GET of the serial and the
+// state. Without SNMP, the IPP Print-Job path checks the printer itself.
+func (w *printerWatch) check(ctx context.Context) error {
+	if w.snmp == nil {
+		return nil
+	}
+	q, err := w.snmp.Check(ctx)
+	if err != nil {
+		w.log.Info("pre-release check: printer does not answer", "err", err)
+		return &release.NotReady{Reason: "The printer does not answer. Please try again in a moment."}
+	}
+	w.mu.Lock()
+	expected := w.expected
+	w.mu.Unlock()
+	if q.Serial != "" && expected != "" && q.Serial != expected {
+		w.log.Warn("pre-release check: wrong printer", "expected", expected, "found", q.Serial)
+		return &release.NotReady{Reason: "This is not the printer this agent serves. Please call a technician."}
+	}
+	if !q.Status.CanPrint {
+		var words []string
+		for _, r := range q.Status.Reasons {
+			if r.Blocking {
+				words = append(words, r.Message)
+			}
+		}
+		if len(words) == 0 {
+			words = []string{"it is " + q.Status.State}
+		}
+		return &release.NotReady{Reason: "The printer cannot print right now: " + strings.Join(words, ", ") + "."}
+	}
+	return nil
+}
