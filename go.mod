@@ -11,6 +11,8 @@ require (
 	go.bug.st/serial v1.6.4
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
+	periph.io/x/conn/v3 v3.7.2
+	periph.io/x/host/v3 v3.8.5
 )
 
 require github.com/creack/goselect v0.1.2 // indirect

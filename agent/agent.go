@@ -18,7 +18,7 @@ import (
 
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/cardnum"
-	"github.com/tessera-print/tessera/cardreader/tcplisten"
+	"github.com/tessera-print/tessera/cardreader/readers"
 	"github.com/tessera-print/tessera/cloudlink"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/offline"
@@ -244,20 +244,11 @@ func (s *debounced) State(ev cardreader.Event) { s.next.State(ev) }
 func openReaders(specs []string, log *slog.Logger) ([]cardreader.Reader, error) {
 	var out []cardreader.Reader
 	for _, spec := range specs {
-		switch {
-		case strings.HasPrefix(spec, "tcp-listen://"):
-			addr, err := tcplisten.ParseSpec(spec)
-			if err != nil {
-				return nil, fmt.Errorf("reader %q: %w", spec, err)
-			}
-			r, err := tcplisten.Listen(addr, log.With("reader", spec))
-			if err != nil {
-				return nil, fmt.Errorf("reader %q: %w", spec, err)
-			}
-			out = append(out, r)
-		default:
-			return nil, fmt.Errorf("reader %q: unknown kind (want tcp-listen://HOST:PORT)", spec)
+		r, err := readers.Open(spec, log.With("reader", spec))
+		if err != nil {
+			return nil, fmt.Errorf("reader: %w", err)
 		}
+		out = append(out, r)
 	}
 	return out, nil
 }

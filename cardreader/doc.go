@@ -7,4 +7,9 @@
 // kind repeats a card that stays on it. Card numbers are sensitive: log them
 // only through Masked. Converting a raw read into the number the hub knows is
 // the job of the cardnum subpackage.
+//
+// As periph.io lays out devices, each driver is its own package beside this
+// interface: tcplisten and tcpclient (network), evdev (USB keyboard-wedge
+// readers), serial (tty readers), mfrc522 (SPI); fakereader is the fake for
+// tests. The readers package turns a --reader spec into the right one.
 package cardreader

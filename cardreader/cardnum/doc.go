@@ -20,5 +20,7 @@
 // (facility:card, zero-padded) with the argument fc.
 //
 // Renderings lists the common conversions of a raw read, so an
-// administrator can see which one matches the number a card should have.
+// administrator can see which one matches the number a card should have;
+// Infer goes further and finds the pipeline from three or more examples
+// of a read and the number it should give.
 package cardnum

@@ -1,12 +1,11 @@
 package tcplisten
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"net/url"
 	"strings"
+
+	"github.com/tessera-print/tessera/cardreader/internal/netrule"
 )
 
 // Scheme is the prefix of a network reader's spec.
@@ -29,51 +28,7 @@ func ParseSpec(spec string) (addr string, err error) {
 }
 
 // parseAddr splits "HOST:PORT[?allow=CIDR[,CIDR]]" and enforces the
-// loopback-or-allowlist rule. An empty allow means loopback clients only.
+// loopback-or-allowlist rule shared by the network readers.
 func parseAddr(s string) (hostport string, allow []netip.Prefix, err error) {
-	hostport, query, hasQuery := strings.Cut(s, "?")
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return "", nil, fmt.Errorf("address %q: %w", hostport, err)
-	}
-	if port == "" {
-		return "", nil, fmt.Errorf("address %q: missing port", hostport)
-	}
-	if hasQuery {
-		q, err := url.ParseQuery(query)
-		if err != nil {
-			return "", nil, fmt.Errorf("options %q: %w", query, err)
-		}
-		for k := range q {
-			if k != "allow" {
-				return "", nil, fmt.Errorf("unknown option %q (want allow=CIDR[,CIDR])", k)
-			}
-		}
-		for _, v := range q["allow"] {
-			for c := range strings.SplitSeq(v, ",") {
-				p, err := netip.ParsePrefix(strings.TrimSpace(c))
-				if err != nil {
-					return "", nil, fmt.Errorf("allow: %w", err)
-				}
-				allow = append(allow, p.Masked())
-			}
-		}
-		if len(allow) == 0 {
-			return "", nil, errors.New("allow: empty allowlist")
-		}
-	}
-	if len(allow) == 0 && !isLoopbackHost(host) {
-		return "", nil, fmt.Errorf("host %q is not loopback: add ?allow=CIDR[,CIDR] to expose the reader to those networks only", host)
-	}
-	return hostport, allow, nil
-}
-
-// isLoopbackHost reports whether host names only loopback addresses. Names
-// other than "localhost" are not resolved: what they point to can change.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
+	return netrule.Parse(s)
 }

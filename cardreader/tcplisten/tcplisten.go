@@ -1,7 +1,6 @@
 package tcplisten
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,12 +13,14 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cardreader/internal/lines"
+	"github.com/tessera-print/tessera/cardreader/internal/netrule"
 )
 
 // MaxLine is the longest line, in bytes without its line ending, taken as a
 // read. Real card numbers are far shorter; the bound keeps a client from
 // making the agent buffer without limit.
-const MaxLine = 256
+const MaxLine = lines.MaxLine
 
 // Reader is a network card reader bound to one TCP address.
 type Reader struct {
@@ -191,96 +192,16 @@ func (r *Reader) serve(conn net.Conn, sink cardreader.Sink) error {
 	return gone
 }
 
-func (r *Reader) allowed(a net.Addr) bool {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return false
-	}
-	ip := ap.Addr().Unmap()
-	if len(r.allow) == 0 {
-		return ip.IsLoopback()
-	}
-	for _, p := range r.allow {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+func (r *Reader) allowed(a net.Addr) bool { return netrule.Allowed(r.allow, a) }
 
 const (
-	reasonTooLong      = "line longer than 256 bytes"
-	reasonNonPrintable = "non-printable byte"
+	reasonTooLong      = lines.ReasonTooLong
+	reasonNonPrintable = lines.ReasonNonPrintable
 )
 
-// scanLines reads r line by line (\n or \r\n) until it fails or ends, and
-// calls read with each non-empty, trimmed, valid line, or refuse with the
-// reason and the line (without its ending; for a too-long line, only its
-// first MaxLine+1 bytes). It never holds more than about MaxLine bytes of a
-// line. A last line without an ending is dropped: the client went away
-// in the middle of it.
+// scanLines is the line handling shared by the line-based readers.
 func scanLines(rd io.Reader, read func(string), refuse func(reason string, line []byte)) error {
-	br := bufio.NewReaderSize(rd, MaxLine+2)
-	var buf []byte
-	for {
-		buf = buf[:0]
-		tooLong := false
-		for {
-			frag, err := br.ReadSlice('\n')
-			if !tooLong {
-				buf = append(buf, frag...)
-				// MaxLine bytes plus "\r\n" is still a valid line.
-				if len(buf) > MaxLine+2 {
-					tooLong = true
-				}
-			}
-			if errors.Is(err, bufio.ErrBufferFull) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			break
-		}
-		if tooLong {
-			refuse(reasonTooLong, buf[:MaxLine+1])
-			continue
-		}
-		line := buf[:len(buf)-1] // drop '\n'
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		if len(line) > MaxLine {
-			refuse(reasonTooLong, line)
-			continue
-		}
-		v, ok := clean(line)
-		if !ok {
-			refuse(reasonNonPrintable, line)
-			continue
-		}
-		if v != "" {
-			read(v)
-		}
-	}
-}
-
-// clean trims spaces and tabs at both ends and reports whether what is
-// left is printable ASCII only.
-func clean(line []byte) (string, bool) {
-	start, end := 0, len(line)
-	for start < end && (line[start] == ' ' || line[start] == '\t') {
-		start++
-	}
-	for end > start && (line[end-1] == ' ' || line[end-1] == '\t') {
-		end--
-	}
-	for _, c := range line[start:end] {
-		if c < 0x20 || c > 0x7e {
-			return "", false
-		}
-	}
-	return string(line[start:end]), true
+	return lines.Scan(rd, read, refuse)
 }
 
 var _ cardreader.Reader = (*Reader)(nil)

@@ -32,6 +32,12 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "tessera:", err)
 		}
+		// A refusal (e.g. a card number that does not convert) exits 1;
+		// a usage or start-up error exits 2.
+		var ee interface{ ExitCode() int }
+		if errors.As(err, &ee) {
+			os.Exit(ee.ExitCode())
+		}
 		os.Exit(2)
 	}
 }
