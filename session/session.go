@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cardreader/cardnum"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
@@ -314,6 +316,7 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 	if resp.Status != protocol.AuthAccepted || resp.User == nil {
 		log.Info("card refused", "card", cardreader.Masked(card), "reason", resp.Reason)
 		if resp.Reason == protocol.ReasonUnknownCard {
+			logRenderings(log, r.Value)
 			m.offerRegistration(card)
 			return
 		}
@@ -344,6 +347,17 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		return
 	}
 	m.activate(ctx, user, card, log)
+}
+
+// logRenderings tells the administrator every common rendering of an
+// unknown card's read, masked but for the last four characters, so the
+// right conversion pipeline can be chosen without exposing the number.
+func logRenderings(log *slog.Logger, raw string) {
+	attrs := []any{"read", cardreader.Masked(raw)}
+	for _, r := range cardnum.Renderings(raw) {
+		attrs = append(attrs, strings.ReplaceAll(r.Name, " ", "_"), cardreader.Masked(r.Value))
+	}
+	log.Info("unknown card; its renderings for choosing a card_pipeline", attrs...)
 }
 
 // activate starts the session of user, listing their jobs.
