@@ -1,0 +1,38 @@
+package release
+
+import (
+	"context"
+	"time"
+)
+
+// Held is a job waiting at a source. ID is the source's own id (without the
+// "name:" prefix the engine adds).
+type Held struct {
+	ID          string
+	Name        string
+	Owner       string // as the source knows it (e.g. "DOMAIN\\user"); the engine normalises
+	Pages       int    // 0: unknown
+	Copies      int
+	Color       bool
+	Duplex      bool
+	Format      string // MIME type
+	Size        int64  // bytes; -1: unknown
+	SubmittedAt time.Time
+	DelegatedBy string // the sender of a delegated job, "" otherwise
+}
+
+// Source is a place where jobs are held for release: the hub, a CUPS server
+// holding jobs, or the agent's own IPP endpoint.
+type Source interface {
+	// Name is the source's prefix in job ids: "hub", "cups", "local".
+	Name() string
+	// List returns the held jobs of username (already normalised).
+	List(ctx context.Context, username string) ([]Held, error)
+	// Open streams a job's document; the engine closes it.
+	Open(ctx context.Context, id, username string) (*Document, error)
+	// Printed removes a printed job from the source, unless keep
+	// (print-and-keep) asks to hold it again.
+	Printed(ctx context.Context, id, username string, keep bool) error
+	// Delete removes a held job at its owner's request.
+	Delete(ctx context.Context, id, username string) error
+}
