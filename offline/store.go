@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 )
 
 // Options configures a Store. The zero value is usable.
@@ -134,7 +134,19 @@ func createFile(path string, log *slog.Logger) error {
 
 func (s *Store) init(ctx context.Context) error {
 	var mode string
-	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	// Turning a new file into WAL takes an exclusive lock that the busy
+	// timeout does not wait for; several processes opening the same new
+	// file at once (an agent and a technician's tool) retry briefly.
+	err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+	for try := 0; busy(err) && try < 50; try++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		err = s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+	}
+	if err != nil {
 		return fmt.Errorf("read journal mode: %w", err)
 	}
 	if mode != "wal" {
@@ -276,4 +288,10 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// busy reports whether err is SQLite's "database is locked" or "busy".
+func busy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }
