@@ -68,6 +68,13 @@ func drain(ctx context.Context, store *offline.Store, link *cloudlink.Link, log 
 					bad = append(bad, it.Key)
 					continue
 				}
+				if !strings.HasPrefix(st.JobID, release.HubPrefix) {
+					// Only the hub's own jobs have a status there.
+					if err := store.Ack(ctx, it.Key); err != nil {
+						return err
+					}
+					continue
+				}
 				st.JobID = hubJobID(st.JobID)
 				if err := link.JobStatus(ctx, st); err != nil {
 					var perr *protocol.Error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,9 @@ import (
 // HubPrefix marks job ids whose source is the hub.
 const HubPrefix = "hub:"
 
+// splitID splits "source:id".
+func splitID(jobID string) (source, id string, ok bool) { return strings.Cut(jobID, ":") }
+
 // Document is an open job document, streamed.
 type Document struct {
 	Body   io.ReadCloser
@@ -26,13 +30,11 @@ type Document struct {
 	Format string
 }
 
-// Hub is the cloud job source and the channel for job progress.
-type Hub interface {
-	ListJobs(ctx context.Context, username string) ([]protocol.Job, error)
-	Fetch(ctx context.Context, jobID, username string) (*Document, error)
-	JobStatus(ctx context.Context, req protocol.JobStatusRequest) error
-	DeleteJob(ctx context.Context, jobID, username string) error
-	Online() bool
+// Reporter is implemented by sources that want to hear of a release's
+// progress at once (the hub shows "printing"). It is advisory: the final
+// state travels through the outbox.
+type Reporter interface {
+	Report(ctx context.Context, id, state, reason string) error
 }
 
 // Printer is the printer the agent serves.
@@ -99,7 +101,11 @@ type Progress struct {
 
 // Config wires an Engine.
 type Config struct {
-	Hub           Hub
+	// Sources hold the jobs; each job id is "<source name>:<id>".
+	Sources []Source
+	// Online reports whether the cloud is reachable (records made while it
+	// is not are flagged offline).
+	Online        func() bool
 	Printer       Printer
 	Journal       Journal
 	PrinterSerial func() string
@@ -113,6 +119,9 @@ type Config struct {
 	// Check, if set, runs before a document is sent: a *NotReady keeps the
 	// job held and tells the person why (wrong printer, paper jam, ...).
 	Check func(ctx context.Context) error
+	// SpoolDir holds a document of unknown length while it is sent (the
+	// printer needs the length); default os.TempDir().
+	SpoolDir string
 }
 
 // NotReady is a printer that must not get a job now, in words for the
@@ -123,8 +132,9 @@ func (e *NotReady) Error() string { return "printer not ready: " + e.Reason }
 
 // Engine releases jobs. It is safe for concurrent use.
 type Engine struct {
-	cfg Config
-	wg  sync.WaitGroup
+	cfg     Config
+	sources map[string]Source
+	wg      sync.WaitGroup
 }
 
 // New returns an engine.
@@ -144,34 +154,67 @@ func New(cfg Config) *Engine {
 	if cfg.OnCommitted == nil {
 		cfg.OnCommitted = func() {}
 	}
-	return &Engine{cfg: cfg}
+	if cfg.Online == nil {
+		cfg.Online = func() bool { return true }
+	}
+	e := &Engine{cfg: cfg, sources: map[string]Source{}}
+	for _, src := range cfg.Sources {
+		e.sources[src.Name()] = src
+	}
+	return e
+}
+
+// source finds the source of a job id and the id within it.
+func (e *Engine) source(jobID string) (Source, string, error) {
+	name, id, ok := splitID(jobID)
+	src, known := e.sources[name]
+	if !ok || !known || id == "" {
+		return nil, "", fmt.Errorf("job %s: %w", jobID, ErrUnknownSource)
+	}
+	return src, id, nil
 }
 
 // ErrUnknownSource is returned for a job id whose source the engine lacks.
 var ErrUnknownSource = errors.New("unknown job source")
 
 // Jobs lists a user's held jobs from every source, newest first unless
-// oldestFirst. Jobs the journal knows as in flight carry that state.
+// oldestFirst. Jobs the journal knows as in flight carry that state. A
+// source that fails is logged and left out; only when every source fails
+// is it an error.
 func (e *Engine) Jobs(ctx context.Context, username string, oldestFirst bool) ([]Job, error) {
-	hubJobs, err := e.cfg.Hub.ListJobs(ctx, username)
-	if err != nil {
-		return nil, fmt.Errorf("list hub jobs of %s: %w", username, err)
-	}
-	jobs := make([]Job, 0, len(hubJobs))
-	for _, hj := range hubJobs {
-		j := Job{
-			ID: HubPrefix + hj.ID, Source: "hub", Name: hj.Name, Owner: hj.Owner, Pages: hj.Pages,
-			Copies: max(hj.Copies, 1), Color: hj.Color, Duplex: hj.Duplex, Format: hj.Format, Size: hj.Size,
-			SubmittedAt: hj.SubmittedAt, State: StateHeld,
+	var jobs []Job
+	var errs []error
+	for _, src := range e.cfg.Sources {
+		held, err := src.List(ctx, username)
+		if err != nil {
+			e.cfg.Logger.Warn("job source unavailable", "source", src.Name(), "user", username, "err", err)
+			errs = append(errs, fmt.Errorf("list %s jobs of %s: %w", src.Name(), username, err))
+			continue
 		}
-		if c, ok, err := e.cfg.Journal.Get(ctx, j.ID); err == nil && ok && c.State != offline.StateFailed &&
-			!(c.State == offline.StatePrinted && c.Keep) {
-			j.State = string(c.State)
-			if c.State == offline.StateClaimed {
-				j.State = StateQueued
+		for _, h := range held {
+			j := Job{
+				ID: src.Name() + ":" + h.ID, Source: src.Name(), Name: h.Name, Owner: h.Owner, Pages: h.Pages,
+				Copies: max(h.Copies, 1), Color: h.Color, Duplex: h.Duplex, Format: h.Format, Size: h.Size,
+				SubmittedAt: h.SubmittedAt, State: StateHeld,
 			}
+			if h.DelegatedBy != "" {
+				j.Name = h.DelegatedBy + "**" + h.Name
+			}
+			if c, ok, err := e.cfg.Journal.Get(ctx, j.ID); err == nil && ok && c.State != offline.StateFailed &&
+				!(c.State == offline.StatePrinted && c.Keep) {
+				j.State = string(c.State)
+				if c.State == offline.StateClaimed {
+					j.State = StateQueued
+				}
+			}
+			jobs = append(jobs, j)
 		}
-		jobs = append(jobs, j)
+	}
+	if len(errs) > 0 && len(errs) == len(e.cfg.Sources) {
+		return nil, errors.Join(errs...)
+	}
+	if jobs == nil {
+		jobs = []Job{}
 	}
 	sort.SliceStable(jobs, func(a, b int) bool {
 		if oldestFirst {
@@ -186,8 +229,8 @@ func (e *Engine) Jobs(ctx context.Context, username string, oldestFirst bool) ([
 // is synchronous and exactly once: a job already being released or printed
 // returns an *offline.ConflictError carrying its current state.
 func (e *Engine) Start(ctx context.Context, username string, job Job, opts Options) error {
-	if !strings.HasPrefix(job.ID, HubPrefix) {
-		return fmt.Errorf("release %s: %w", job.ID, ErrUnknownSource)
+	if _, _, err := e.source(job.ID); err != nil {
+		return fmt.Errorf("release: %w", err)
 	}
 	claim, err := e.cfg.Journal.Claim(ctx, job.ID, username, opts.Keep)
 	if err != nil {
@@ -210,11 +253,11 @@ func (e *Engine) Wait() { e.wg.Wait() }
 
 // Delete removes a held job at its source.
 func (e *Engine) Delete(ctx context.Context, username, jobID string) error {
-	id, ok := strings.CutPrefix(jobID, HubPrefix)
-	if !ok {
-		return fmt.Errorf("delete %s: %w", jobID, ErrUnknownSource)
+	src, id, err := e.source(jobID)
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
 	}
-	if err := e.cfg.Hub.DeleteJob(ctx, id, username); err != nil {
+	if err := src.Delete(ctx, id, username); err != nil {
 		return fmt.Errorf("delete %s: %w", jobID, err)
 	}
 	return nil
@@ -222,8 +265,7 @@ func (e *Engine) Delete(ctx context.Context, username, jobID string) error {
 
 func (e *Engine) run(ctx context.Context, claim offline.Claim, job Job, opts Options) {
 	log := e.cfg.Logger.With("job", job.ID, "attempt", claim.Attempt)
-	hubID := strings.TrimPrefix(job.ID, HubPrefix)
-	e.status(ctx, hubID, protocol.JobSending, 0, "")
+	e.report(ctx, job.ID, protocol.JobSending, "")
 	e.cfg.OnProgress(Progress{JobID: job.ID, State: StateSending})
 
 	pj, err := e.send(ctx, claim, job, opts)
@@ -233,7 +275,7 @@ func (e *Engine) run(ctx context.Context, claim offline.Claim, job Job, opts Opt
 		return
 	}
 	log.Info("job sent to printer", "printer_job", pj.id)
-	e.status(ctx, hubID, protocol.JobPrinting, 0, "")
+	e.report(ctx, job.ID, protocol.JobPrinting, "")
 	e.cfg.OnProgress(Progress{JobID: job.ID, State: StatePrinting})
 	e.follow(ctx, claim, job, pj)
 }
@@ -250,7 +292,10 @@ type printed struct {
 // send streams the document to the printer, re-opening it when the printer
 // is busy (the body cannot be replayed).
 func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Options) (printed, error) {
-	hubID := strings.TrimPrefix(job.ID, HubPrefix)
+	src, id, err := e.source(job.ID)
+	if err != nil {
+		return printed{}, err
+	}
 	info, err := e.cfg.Printer.Info(ctx)
 	if err != nil {
 		return printed{}, fmt.Errorf("printer: %w", err)
@@ -279,9 +324,14 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 	}
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
-		doc, err := e.cfg.Hub.Fetch(ctx, hubID, claim.Owner)
+		doc, err := src.Open(ctx, id, claim.Owner)
 		if err != nil {
-			return printed{}, fmt.Errorf("fetch document: %w", err)
+			return printed{}, fmt.Errorf("open document: %w", err)
+		}
+		if doc.Size < 0 {
+			if doc, err = e.sized(doc); err != nil {
+				return printed{}, fmt.Errorf("spool document: %w", err)
+			}
 		}
 		if !info.Supports(doc.Format) {
 			doc.Body.Close()
@@ -343,7 +393,7 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p pri
 	}
 	rec := protocol.Record{
 		JobID: job.ID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: pages, Copies: p.copies,
-		Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Hub.Online(), PrinterSerial: e.cfg.PrinterSerial(),
+		Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),
 		At: e.cfg.Now().UTC(),
 	}
 	saved, err := e.cfg.Journal.CommitPrinted(ctx, job.ID, rec)
@@ -356,6 +406,14 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p pri
 	e.cfg.Logger.Info("job printed", "job", job.ID, "impressions", pages, "record", saved.ID)
 	e.cfg.OnProgress(Progress{JobID: job.ID, State: StatePrinted, Impressions: pages})
 	e.cfg.OnCommitted()
+	if src, id, err := e.source(job.ID); err == nil {
+		// The record is durable; the job leaves its source (the hub learns
+		// it from the outbox). Should this fail, the journal still refuses
+		// a second print of the job.
+		if err := src.Printed(ctx, id, claim.Owner, claim.Keep); err != nil {
+			e.cfg.Logger.Warn("printed job not removed from its source", "job", job.ID, "err", err)
+		}
+	}
 }
 
 func (e *Engine) fail(ctx context.Context, jobID, reason string) {
@@ -366,15 +424,42 @@ func (e *Engine) fail(ctx context.Context, jobID, reason string) {
 	e.cfg.OnCommitted()
 }
 
-// status reports progress to the hub at once; it is advisory (the final
-// state travels through the outbox), so a failure is only logged.
-func (e *Engine) status(ctx context.Context, hubID, state string, impressions int, reason string) {
-	err := e.cfg.Hub.JobStatus(ctx, protocol.JobStatusRequest{
-		JobID: hubID, State: state, Impressions: impressions, Reason: reason, At: e.cfg.Now().UTC(),
-	})
+// report tells a source that wants it of a release's progress at once; it
+// is advisory (the final state travels through the outbox), so a failure
+// is only logged.
+func (e *Engine) report(ctx context.Context, jobID, state, reason string) {
+	src, id, err := e.source(jobID)
 	if err != nil {
-		e.cfg.Logger.Debug("job status not delivered", "job", hubID, "state", state, "err", err)
+		return
 	}
+	r, ok := src.(Reporter)
+	if !ok {
+		return
+	}
+	if err := r.Report(ctx, id, state, reason); err != nil {
+		e.cfg.Logger.Debug("job progress not delivered", "job", jobID, "state", state, "err", err)
+	}
+}
+
+// sized copies a document of unknown length to a temporary file, because
+// the printer is sent a request of known length; the file is removed when
+// the document is closed.
+func (e *Engine) sized(doc *Document) (*Document, error) {
+	defer doc.Body.Close()
+	f, err := os.CreateTemp(e.cfg.SpoolDir, "tessera-job-*")
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(f.Name()) // unlinked at once: gone even after a crash
+	n, err := io.Copy(f, doc.Body)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Document{Body: f, Size: n, Format: doc.Format}, nil
 }
 
 // reasonFor turns an error into words for the person at the printer.

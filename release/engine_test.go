@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,18 +26,42 @@ type fakeHub struct {
 	fetches  int
 	statuses []protocol.JobStatusRequest
 	deleted  []string
+	printed  []string
 	online   bool
+	unsized  bool // Open answers Size -1, as CUPS does
 }
 
-func (h *fakeHub) ListJobs(ctx context.Context, username string) ([]protocol.Job, error) {
-	return h.jobs, nil
+func (h *fakeHub) Name() string { return "hub" }
+
+func (h *fakeHub) List(ctx context.Context, username string) ([]Held, error) {
+	var out []Held
+	for _, j := range h.jobs {
+		out = append(out, Held{ID: j.ID, Owner: j.Owner, Name: j.Name, Pages: j.Pages, Copies: j.Copies,
+			Color: j.Color, Duplex: j.Duplex, Format: j.Format, Size: j.Size, SubmittedAt: j.SubmittedAt})
+	}
+	return out, nil
 }
 
-func (h *fakeHub) Fetch(ctx context.Context, jobID, username string) (*Document, error) {
+func (h *fakeHub) Printed(ctx context.Context, id, username string, keep bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.printed = append(h.printed, id)
+	return nil
+}
+
+func (h *fakeHub) Report(ctx context.Context, id, state, reason string) error {
+	return h.JobStatus(ctx, protocol.JobStatusRequest{JobID: id, State: state, Reason: reason})
+}
+
+func (h *fakeHub) Open(ctx context.Context, jobID, username string) (*Document, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.fetches++
-	return &Document{Body: io.NopCloser(bytes.NewReader(h.doc)), Size: int64(len(h.doc)), Format: h.format}, nil
+	size := int64(len(h.doc))
+	if h.unsized {
+		size = -1
+	}
+	return &Document{Body: io.NopCloser(bytes.NewReader(h.doc)), Size: size, Format: h.format}, nil
 }
 
 func (h *fakeHub) JobStatus(ctx context.Context, req protocol.JobStatusRequest) error {
@@ -46,12 +71,10 @@ func (h *fakeHub) JobStatus(ctx context.Context, req protocol.JobStatusRequest) 
 	return nil
 }
 
-func (h *fakeHub) DeleteJob(ctx context.Context, jobID, username string) error {
+func (h *fakeHub) Delete(ctx context.Context, jobID, username string) error {
 	h.deleted = append(h.deleted, jobID)
 	return nil
 }
-
-func (h *fakeHub) Online() bool { return h.online }
 
 // fakePrinter records what it was sent and answers as configured.
 type fakePrinter struct {
@@ -119,7 +142,8 @@ func newHarness(t *testing.T) *harness {
 		},
 	}
 	h.engine = New(Config{
-		Hub: h.hub, Printer: h.printer, Journal: store, Logger: slog.New(slog.DiscardHandler),
+		Sources: []Source{h.hub}, Online: func() bool { return h.hub.online }, SpoolDir: t.TempDir(),
+		Printer: h.printer, Journal: store, Logger: slog.New(slog.DiscardHandler),
 		PrinterSerial: func() string { return "SN1" },
 		OnProgress: func(p Progress) {
 			h.mu.Lock()
@@ -172,6 +196,12 @@ func TestReleasePrintsAndCharges(t *testing.T) {
 	}
 	if !bytes.Equal(h.printer.bodies[0], h.hub.doc) {
 		t.Errorf("printer got %q", h.printer.bodies[0])
+	}
+	if fmt.Sprint(h.hub.printed) != "[7]" {
+		t.Errorf("source told of printed jobs %v, want [7]", h.hub.printed)
+	}
+	if got := fmt.Sprint(h.hub.statuses); !strings.Contains(got, "sending") || !strings.Contains(got, "printing") {
+		t.Errorf("progress reported to the source: %s", got)
 	}
 	recs, err := h.store.RecordsForJob(ctx, "hub:7")
 	if err != nil || len(recs) != 1 {
@@ -350,3 +380,42 @@ func TestPrinterNotReadyKeepsJobHeld(t *testing.T) {
 		t.Errorf("job state %q, want held", job.State)
 	}
 }
+
+func TestDocumentOfUnknownLengthIsSpooled(t *testing.T) {
+	h := newHarness(t)
+	h.hub.unsized = true
+	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if len(h.printer.received) != 1 || h.printer.received[0].Size != int64(len(h.hub.doc)) ||
+		!bytes.Equal(h.printer.bodies[0], h.hub.doc) {
+		t.Fatalf("printer got %+v", h.printer.received)
+	}
+}
+
+func TestDelegatedJobsShowTheirSender(t *testing.T) {
+	src := &delegating{}
+	store, err := offline.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	e := New(Config{Sources: []Source{src}, Journal: store, Logger: slog.New(slog.DiscardHandler)})
+	jobs, err := e.Jobs(context.Background(), "alice", true)
+	if err != nil || len(jobs) != 1 || jobs[0].Name != "bob**minutes.pdf" || jobs[0].ID != "local:9" {
+		t.Fatalf("jobs %+v %v", jobs, err)
+	}
+}
+
+type delegating struct{}
+
+func (delegating) Name() string { return "local" }
+func (delegating) List(ctx context.Context, u string) ([]Held, error) {
+	return []Held{{ID: "9", Name: "minutes.pdf", Owner: "alice", DelegatedBy: "bob"}}, nil
+}
+func (delegating) Open(ctx context.Context, id, u string) (*Document, error) {
+	return nil, errors.New("no")
+}
+func (delegating) Printed(ctx context.Context, id, u string, keep bool) error { return nil }
+func (delegating) Delete(ctx context.Context, id, u string) error             { return nil }
