@@ -201,7 +201,7 @@ type hubJob struct {
 func (h *hub) job(t testing.TB, owner, id string) hubJob {
 	t.Helper()
 	var out struct{ Jobs []hubJob }
-	h.admin(t, "GET", "/api/v1/jobs?owner="+owner, nil, "", &out)
+	h.admin(t, "GET", "/api/v1/jobs?limit=500&owner="+owner, nil, "", &out)
 	for _, j := range out.Jobs {
 		if j.ID == id {
 			return j
@@ -223,7 +223,7 @@ type hubRecord struct {
 func (h *hub) records(t testing.TB, owner string) []hubRecord {
 	t.Helper()
 	var out struct{ Records []hubRecord }
-	h.admin(t, "GET", "/api/v1/accounting?owner="+owner, nil, "", &out)
+	h.admin(t, "GET", "/api/v1/accounting?limit=500&owner="+owner, nil, "", &out)
 	return out.Records
 }
 
