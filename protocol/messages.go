@@ -89,9 +89,33 @@ const (
 
 // User is a person as the agent sees them.
 type User struct {
-	Username string `json:"username"`
-	FullName string `json:"full_name,omitempty"`
-	Language string `json:"language,omitempty"`
+	Username string  `json:"username"`
+	FullName string  `json:"full_name,omitempty"`
+	Language string  `json:"language,omitempty"`
+	Policy   *Policy `json:"policy,omitempty"`
+}
+
+// Policy is what the hub allows a user at the printer. The zero value
+// allows everything.
+type Policy struct {
+	// ForceMono prints every job in black and white.
+	ForceMono bool `json:"force_mono,omitempty"`
+	// DuplexAbove prints jobs of more than this many pages two-sided (0: off).
+	DuplexAbove int `json:"duplex_above,omitempty"`
+	// Windows, when set, are the only times releases are allowed, in the
+	// printer's local time.
+	Windows []Window `json:"windows,omitempty"`
+	// QuotaPages is the number of pages the user may still print (nil: no
+	// quota). Jobs that do not fit are skipped, the others print.
+	QuotaPages *int `json:"quota_pages,omitempty"`
+}
+
+// Window is a weekly time range: Days are "mon".."sun" (empty: every day),
+// From and To are "HH:MM" (To after From; "24:00" ends the day).
+type Window struct {
+	Days []string `json:"days,omitempty"`
+	From string   `json:"from"`
+	To   string   `json:"to"`
 }
 
 // AuthorizeResponse names the user, or refuses with a reason.
