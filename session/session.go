@@ -474,25 +474,63 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 			}
 		}
 	}
+	var policy protocol.Policy
+	if m.view.User.Policy != nil {
+		policy = *m.view.User.Policy
+	}
 	m.mu.Unlock()
 
+	if !allowedNow(m.cfg.Now(), policy.Windows) {
+		reason := "Printing is not allowed at this time. Allowed: " + describeWindows(policy.Windows) + "."
+		results := make([]Result, 0, len(choices))
+		for _, c := range choices {
+			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: reason})
+		}
+		return results, nil
+	}
+	// The quota is spent in the order of the request: the jobs that fit
+	// print, the others are skipped with a reason.
+	var left *int
+	if policy.QuotaPages != nil {
+		n := *policy.QuotaPages
+		left = &n
+	}
 	results := make([]Result, 0, len(choices))
-	for i, c := range choices {
+	started := 0
+	for _, c := range choices {
 		job, ok := byID[c.ID]
 		if !ok {
 			results = append(results, Result{ID: c.ID, State: "unknown", Reason: "This job is not in your list."})
 			continue
 		}
-		if m.cfg.MaxJobs > 0 && i >= m.cfg.MaxJobs {
+		if m.cfg.MaxJobs > 0 && started >= m.cfg.MaxJobs {
 			results = append(results, Result{ID: c.ID, State: release.StateHeld,
 				Reason: fmt.Sprintf("At most %d jobs can be released at once.", m.cfg.MaxJobs)})
 			continue
 		}
-		color := c.Color
-		if color == "color" && !job.Color {
-			color = "" // never mono → colour
+		copies := job.Copies
+		if c.Copies > 0 {
+			copies = c.Copies
 		}
-		err := m.cfg.Jobs.Start(ctx, user, job, release.Options{Copies: c.Copies, Color: color, Duplex: c.Duplex, Keep: c.Keep})
+		pages := job.Pages * max(copies, 1)
+		if left != nil && pages > *left {
+			results = append(results, Result{ID: c.ID, State: release.StateHeld,
+				Reason: fmt.Sprintf("Not enough quota: this job needs %d pages, %d left.", pages, max(*left, 0))})
+			continue
+		}
+		color := c.Color
+		if (color == "color" && !job.Color) || policy.ForceMono {
+			color = "" // never mono → colour; a mono policy wins
+			if policy.ForceMono {
+				color = "mono"
+			}
+		}
+		duplex := c.Duplex
+		if policy.DuplexAbove > 0 && job.Pages > policy.DuplexAbove {
+			yes := true
+			duplex = &yes
+		}
+		err := m.cfg.Jobs.Start(ctx, user, job, release.Options{Copies: c.Copies, Color: color, Duplex: duplex, Keep: c.Keep})
 		var conflict *offline.ConflictError
 		switch {
 		case errors.As(err, &conflict):
@@ -502,8 +540,26 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 			m.cfg.Logger.Warn("release refused", "job", c.ID, "err", err)
 			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: "This job cannot be released."})
 		default:
+			started++
+			if left != nil {
+				*left -= pages
+			}
 			results = append(results, Result{ID: c.ID, State: release.StateQueued})
 		}
+	}
+	if left != nil {
+		// Spend the quota in the session too, until the hub's balance
+		// catches up at the next login.
+		m.mu.Lock()
+		if m.view.User != nil && m.view.User.Policy != nil && m.view.User.Username == user {
+			p := *m.view.User.Policy
+			p.QuotaPages = left
+			u := *m.view.User
+			u.Policy = &p
+			m.view.User = &u
+			m.changed()
+		}
+		m.mu.Unlock()
 	}
 	return results, nil
 }

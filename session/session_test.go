@@ -376,3 +376,56 @@ func TestSelfRegistration(t *testing.T) {
 		t.Fatalf("offline registration: %s", code)
 	}
 }
+
+func TestPolicies(t *testing.T) {
+	quota := 5
+	f := newFixture(t)
+	f.auth.cards["2490285352"] = protocol.User{Username: "alice", Policy: &protocol.Policy{
+		ForceMono: true, DuplexAbove: 2, QuotaPages: &quota,
+	}}
+	f.jobs.jobs = []release.Job{
+		{ID: "hub:1", Name: "big", Pages: 4, Copies: 1, Color: true, State: release.StateHeld},
+		{ID: "hub:2", Name: "bigger", Pages: 3, Copies: 1, State: release.StateHeld},
+		{ID: "hub:3", Name: "small", Pages: 1, Copies: 1, State: release.StateHeld},
+	}
+	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StateActive })
+	res, err := f.m.Release(context.Background(), ReleaseRequest{Jobs: []Choice{{ID: "hub:1"}, {ID: "hub:2"}, {ID: "hub:3"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 pages fit the quota of 5, 3 more do not, the last page does.
+	if res[0].State != "queued" || res[1].State != "held" || res[1].Reason == "" || res[2].State != "queued" {
+		t.Fatalf("results %+v", res)
+	}
+	if o := f.jobs.started[0]; o.Color != "mono" || o.Duplex == nil || !*o.Duplex {
+		t.Errorf("policy not applied: %+v", o)
+	}
+	if o := f.jobs.started[1]; o.Duplex != nil {
+		t.Errorf("a 1-page job forced duplex: %+v", o)
+	}
+	if v := f.m.View(); *v.User.Policy.QuotaPages != 0 {
+		t.Errorf("quota left %d, want 0", *v.User.Policy.QuotaPages)
+	}
+}
+
+func TestTimeWindows(t *testing.T) {
+	monday9 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.Local)
+	w := []protocol.Window{{Days: []string{"mon", "tue"}, From: "08:00", To: "18:00"}}
+	tests := []struct {
+		at   time.Time
+		want bool
+	}{
+		{monday9, true},
+		{monday9.Add(9 * time.Hour), false},  // 18:00 is the end
+		{monday9.Add(-2 * time.Hour), false}, // 07:00
+		{monday9.Add(5 * 24 * time.Hour), false},
+	}
+	for _, tc := range tests {
+		if got := allowedNow(tc.at, w); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	if !allowedNow(monday9, nil) {
+		t.Error("no windows must allow")
+	}
+}
