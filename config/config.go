@@ -81,6 +81,9 @@ type Config struct {
 	SessionTimeout Duration `json:"session_timeout"`
 	// JobOrder lists jobs "newest" or "oldest" first.
 	JobOrder string `json:"job_order"`
+	// AutoRelease releases all held jobs this long after login, unless the
+	// person cancels or acts first (0: off).
+	AutoRelease Duration `json:"auto_release"`
 	// MaxJobsPerRelease caps one release (0: no cap).
 	MaxJobsPerRelease int `json:"max_jobs_per_release"`
 	// ReleaseTimeout bounds the follow-up of one printed job.
@@ -196,6 +199,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateLogin()...)
 	if !slices.Contains([]string{"newest", "oldest"}, c.JobOrder) {
 		errs = append(errs, fmt.Errorf("job_order %q: want newest or oldest", c.JobOrder))
+	}
+	if c.AutoRelease < 0 {
+		errs = append(errs, errors.New("auto_release: must be 0 (off) or positive"))
 	}
 	if c.MaxJobsPerRelease < 0 {
 		errs = append(errs, errors.New("max_jobs_per_release: must be 0 or more"))

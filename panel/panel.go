@@ -28,6 +28,7 @@ type Sessions interface {
 	SubmitPIN(ctx context.Context, pin string) error
 	Login(ctx context.Context, username, password string) error
 	RegisterCard(ctx context.Context, username, password string) error
+	CancelAutoRelease()
 }
 
 // Server is the panel's HTTP handler.
@@ -53,6 +54,10 @@ func New(sessions Sessions, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /api/v1/refresh", s.refresh)
 	s.mux.HandleFunc("DELETE /api/v1/jobs/{id}", s.deleteJob)
 	s.mux.HandleFunc("POST /api/v1/logout", s.logout)
+	s.mux.HandleFunc("POST /api/v1/auto-release/cancel", func(w http.ResponseWriter, r *http.Request) {
+		s.sessions.CancelAutoRelease()
+		writeJSON(w, http.StatusOK, s.sessions.View())
+	})
 	s.mux.HandleFunc("POST /api/v1/pin", s.pin)
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
 	s.mux.HandleFunc("POST /api/v1/register-card", s.registerCard)

@@ -37,6 +37,7 @@ func (f *fakeSessions) Release(ctx context.Context, req session.ReleaseRequest) 
 func (f *fakeSessions) Delete(ctx context.Context, jobID string) error  { return f.err }
 func (f *fakeSessions) Refresh(ctx context.Context) error               { return f.err }
 func (f *fakeSessions) Logout(ctx context.Context)                      {}
+func (f *fakeSessions) CancelAutoRelease()                              {}
 func (f *fakeSessions) SubmitPIN(ctx context.Context, pin string) error { return f.err }
 func (f *fakeSessions) Login(ctx context.Context, u, p string) error    { return f.err }
 func (f *fakeSessions) RegisterCard(ctx context.Context, u, p string) error {

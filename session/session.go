@@ -73,6 +73,9 @@ type View struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// LockedUntil is set while the device refuses logins (state locked).
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
+	// AutoReleaseAt is when the held jobs release by themselves, unless
+	// the person cancels (POST /api/v1/auto-release/cancel) or acts first.
+	AutoReleaseAt *time.Time `json:"auto_release_at,omitempty"`
 }
 
 // Authorizer says who a card belongs to (the cloud link).
@@ -117,8 +120,11 @@ type Config struct {
 	PINMinLength int
 	Locks        Locks
 	LockPolicy   offline.LockPolicy
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// AutoRelease releases all held jobs this long after login unless the
+	// person cancels or acts first (0: off).
+	AutoRelease time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Errors of panel actions.
@@ -137,6 +143,7 @@ type Manager struct {
 	// pending is the user whose card was read while the PIN is asked for.
 	pending     *protocol.User
 	lockedUntil time.Time
+	autoAt      time.Time // zero: no auto-release pending
 	lastUse     time.Time
 	noticeAt    time.Time
 	busy        bool
@@ -182,6 +189,10 @@ func (m *Manager) View() View {
 	case StateLocked:
 		until := m.lockedUntil
 		v.LockedUntil = &until
+	}
+	if !m.autoAt.IsZero() {
+		at := m.autoAt
+		v.AutoReleaseAt = &at
 	}
 	return v
 }
@@ -378,6 +389,10 @@ func (m *Manager) activate(ctx context.Context, user protocol.User, card string,
 	} else {
 		m.view.Jobs = jobs
 	}
+	m.autoAt = time.Time{}
+	if m.cfg.AutoRelease > 0 && len(m.view.Jobs) > 0 {
+		m.autoAt = m.lastUse.Add(m.cfg.AutoRelease)
+	}
 	log.Info("logged in", "user", user.Username, "jobs", len(m.view.Jobs))
 	m.changed()
 }
@@ -402,6 +417,7 @@ func (m *Manager) Logout(ctx context.Context) {
 	m.view.Notice = nil
 	m.card = ""
 	m.pending = nil
+	m.autoAt = time.Time{}
 	m.changed()
 }
 
@@ -461,6 +477,7 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 	}
 	user := m.view.User.Username
 	m.lastUse = m.cfg.Now()
+	m.autoAt = time.Time{}
 	byID := make(map[string]release.Job, len(m.view.Jobs))
 	for _, j := range m.view.Jobs {
 		byID[j.ID] = j
@@ -564,6 +581,17 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 	return results, nil
 }
 
+// CancelAutoRelease stops a pending auto-release.
+func (m *Manager) CancelAutoRelease() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.autoAt.IsZero() {
+		m.autoAt = time.Time{}
+		m.lastUse = m.cfg.Now()
+		m.changed()
+	}
+}
+
 // Delete removes one of the user's held jobs.
 func (m *Manager) Delete(ctx context.Context, jobID string) error {
 	m.mu.Lock()
@@ -631,11 +659,21 @@ func (m *Manager) Run(ctx context.Context) {
 		expired := m.view.State == StateActive && now.Sub(m.lastUse) > m.cfg.Timeout && !m.releasing()
 		prompt := m.view.State == StatePINRequired || m.view.State == StateRegisterOffered
 		expired = expired || (prompt && now.Sub(m.lastUse) > m.cfg.Timeout)
+		auto := !m.autoAt.IsZero() && !now.Before(m.autoAt) && m.view.State == StateActive
+		if auto {
+			m.autoAt = time.Time{}
+		}
 		if m.view.State == StateLocked && !now.Before(m.lockedUntil) {
 			m.view.State = StateIdle
 			m.changed()
 		}
 		m.mu.Unlock()
+		if auto {
+			m.cfg.Logger.Info("auto-release")
+			if _, err := m.Release(ctx, ReleaseRequest{All: true}); err != nil {
+				m.cfg.Logger.Warn("auto-release failed", "err", err)
+			}
+		}
 		if expired {
 			m.cfg.Logger.Info("session timed out")
 			m.Logout(ctx)
