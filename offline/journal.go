@@ -22,6 +22,10 @@ const (
 	StatePrinting State = "printing"
 	StatePrinted  State = "printed"
 	StateFailed   State = "failed"
+	// StateUncertain is a job whose fate cannot be known (a raw 9100 printer
+	// that went silent after taking data): it stays held, is never resent
+	// automatically, and only its owner's confirmation releases it again.
+	StateUncertain State = "uncertain"
 )
 
 // Claim is a job's row in the release journal.
@@ -143,8 +147,8 @@ func getClaim(ctx context.Context, q queryRower, jobID string) (Claim, bool, err
 
 // mayClaim says whether a new release of a job in row c may start: a failed
 // job is still held, and a print-and-keep job may be printed again.
-func mayClaim(c Claim) bool {
-	return c.State == StateFailed || (c.State == StatePrinted && c.Keep)
+func mayClaim(c Claim, again bool) bool {
+	return c.State == StateFailed || (c.State == StatePrinted && c.Keep) || (again && c.State == StateUncertain)
 }
 
 // Claim starts a release of jobID for owner. It succeeds when the job has no
@@ -153,6 +157,10 @@ func mayClaim(c Claim) bool {
 // IMMEDIATE transaction, so of two racing claims (in this process or
 // another) exactly one wins.
 func (s *Store) Claim(ctx context.Context, jobID, owner string, keep bool) (Claim, error) {
+	return s.claim(ctx, jobID, owner, keep, false)
+}
+
+func (s *Store) claim(ctx context.Context, jobID, owner string, keep, again bool) (Claim, error) {
 	if jobID == "" {
 		return Claim{}, errors.New("claim: empty job id")
 	}
@@ -166,7 +174,7 @@ func (s *Store) Claim(ctx context.Context, jobID, owner string, keep bool) (Clai
 		if err != nil {
 			return err
 		}
-		if found && !mayClaim(cur) {
+		if found && !mayClaim(cur, again) {
 			return &ConflictError{Current: cur}
 		}
 		now := s.now().UTC()
@@ -266,6 +274,23 @@ func (s *Store) MarkPrinting(ctx context.Context, jobID string, printerJobID int
 // transaction. Failing an already failed job changes nothing; failing a
 // printed job is a conflict, because what printed must stay charged.
 func (s *Store) Fail(ctx context.Context, jobID, reason string) error {
+	return s.settle(ctx, jobID, StateFailed, reason)
+}
+
+// MarkUncertain records that a job's fate cannot be known. Like Fail it
+// queues a "failed" status for the hub (the job stays held there), but a
+// plain Claim refuses it: only ClaimAgain, on the owner's word, does not.
+func (s *Store) MarkUncertain(ctx context.Context, jobID, reason string) error {
+	return s.settle(ctx, jobID, StateUncertain, reason)
+}
+
+// ClaimAgain is Claim for a job the owner confirmed they want printed
+// again, which also allows an uncertain job.
+func (s *Store) ClaimAgain(ctx context.Context, jobID, owner string, keep bool) (Claim, error) {
+	return s.claim(ctx, jobID, owner, keep, true)
+}
+
+func (s *Store) settle(ctx context.Context, jobID string, to State, reason string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, found, err := getClaim(ctx, tx, jobID)
 		if err != nil {
@@ -275,21 +300,21 @@ func (s *Store) Fail(ctx context.Context, jobID, reason string) error {
 			return ErrNotFound
 		}
 		switch cur.State {
-		case StateFailed:
+		case StateFailed, StateUncertain:
 			return nil
 		case StatePrinted:
 			return &ConflictError{Current: cur}
 		}
 		now := s.now()
 		if _, err := tx.ExecContext(ctx, `UPDATE journal SET state = ?, reason = ?, updated_at = ? WHERE job_id = ?`,
-			string(StateFailed), reason, formatTime(now), jobID); err != nil {
+			string(to), reason, formatTime(now), jobID); err != nil {
 			return err
 		}
 		status := protocol.JobStatusRequest{JobID: jobID, State: protocol.JobFailed, Reason: reason, At: now.UTC()}
 		return enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, StateFailed), status, now)
 	})
 	if err != nil {
-		return fmt.Errorf("fail %s: %w", jobID, err)
+		return fmt.Errorf("mark %s %s: %w", jobID, to, err)
 	}
 	return nil
 }

@@ -445,3 +445,28 @@ func TestMarkSendingKeepsSettings(t *testing.T) {
 		t.Fatalf("Get = %+v %v %v, want settings %+v", c.Settings, ok, err, want)
 	}
 }
+
+// An uncertain job is never claimed again by a plain release: only the
+// owner's confirmation (ClaimAgain) does it.
+func TestUncertain(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	driveTo(t, s, "hub:5", StateSending, false)
+	if err := s.MarkUncertain(ctx, "hub:5", "The printer did not confirm the job."); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "hub:5", "alice", false); !errors.Is(err, ErrConflict) {
+		t.Fatalf("plain claim of an uncertain job: %v", err)
+	}
+	if u, _ := s.Unfinished(ctx); len(u) != 0 {
+		t.Fatalf("an uncertain job is unfinished: %+v", u)
+	}
+	c, err := s.ClaimAgain(ctx, "hub:5", "alice", false)
+	if err != nil || c.Attempt != 2 || c.State != StateClaimed {
+		t.Fatalf("ClaimAgain: %+v %v", c, err)
+	}
+	items, _ := s.Pending(ctx, 0)
+	if len(items) != 1 || items[0].Kind != KindJobStatus {
+		t.Fatalf("outbox %+v, want one failed status for the hub", items)
+	}
+}

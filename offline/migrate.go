@@ -20,6 +20,7 @@ func migrations() []migration {
 	return []migration{
 		{version: 1, sql: schemaV1},
 		{version: 2, sql: schemaV2},
+		{version: 3, sql: schemaV3},
 	}
 }
 
@@ -182,4 +183,32 @@ CREATE TABLE login_failures (
 	last_failure TEXT NOT NULL,
 	locked_until TEXT NOT NULL DEFAULT ''
 );
+`
+
+// schemaV3 lets the journal hold "uncertain" releases. SQLite cannot alter
+// a CHECK constraint, so the table is rebuilt (in the migration's
+// transaction) with the same columns.
+const schemaV3 = `
+CREATE TABLE journal_v3 (
+	job_id           TEXT PRIMARY KEY,
+	owner            TEXT NOT NULL,
+	state            TEXT NOT NULL CHECK (state IN ('claimed', 'sending', 'printing', 'printed', 'failed', 'uncertain')),
+	attempt          INTEGER NOT NULL CHECK (attempt >= 1),
+	printer_job_name TEXT NOT NULL,
+	printer_job_id   INTEGER NOT NULL DEFAULT 0,
+	keep             INTEGER NOT NULL DEFAULT 0,
+	reason           TEXT NOT NULL DEFAULT '',
+	impressions      INTEGER NOT NULL DEFAULT 0,
+	pages            INTEGER NOT NULL DEFAULT 0,
+	copies           INTEGER NOT NULL DEFAULT 1,
+	color            INTEGER NOT NULL DEFAULT 0,
+	duplex           INTEGER NOT NULL DEFAULT 0,
+	claimed_at       TEXT NOT NULL,
+	updated_at       TEXT NOT NULL
+);
+INSERT INTO journal_v3 SELECT job_id, owner, state, attempt, printer_job_name, printer_job_id, keep, reason,
+	impressions, pages, copies, color, duplex, claimed_at, updated_at FROM journal;
+DROP TABLE journal;
+ALTER TABLE journal_v3 RENAME TO journal;
+CREATE INDEX journal_unfinished ON journal (claimed_at) WHERE state IN ('claimed', 'sending', 'printing');
 `

@@ -48,6 +48,8 @@ type Printer interface {
 // Journal is the durable record of releases and accounting (offline.Store).
 type Journal interface {
 	Claim(ctx context.Context, jobID, owner string, keep bool) (offline.Claim, error)
+	ClaimAgain(ctx context.Context, jobID, owner string, keep bool) (offline.Claim, error)
+	MarkUncertain(ctx context.Context, jobID, reason string) error
 	Get(ctx context.Context, jobID string) (offline.Claim, bool, error)
 	MarkSending(ctx context.Context, jobID string, set offline.Settings) error
 	MarkPrinting(ctx context.Context, jobID string, printerJobID int) error
@@ -81,6 +83,9 @@ const (
 	StatePrinting = "printing"
 	StatePrinted  = "printed"
 	StateFailed   = "failed"
+	// StateUncertain: the printer never said whether the job printed; it
+	// stays held and prints again only when its owner confirms.
+	StateUncertain = "uncertain"
 )
 
 // Options are the person's choices for one job at release time.
@@ -89,6 +94,8 @@ type Options struct {
 	Color  string // "", "mono" or "color"; colour is never forced onto a mono job
 	Duplex *bool
 	Keep   bool // print-and-keep
+	// Confirm is the owner's word that an uncertain job shall print again.
+	Confirm bool
 }
 
 // Progress is reported on every state change of a released job.
@@ -203,8 +210,11 @@ func (e *Engine) Jobs(ctx context.Context, username string, oldestFirst bool) ([
 			if c, ok, err := e.cfg.Journal.Get(ctx, j.ID); err == nil && ok && c.State != offline.StateFailed &&
 				!(c.State == offline.StatePrinted && c.Keep) {
 				j.State = string(c.State)
-				if c.State == offline.StateClaimed {
+				switch c.State {
+				case offline.StateClaimed:
 					j.State = StateQueued
+				case offline.StateUncertain:
+					j.Reason = c.Reason + " Print it again?"
 				}
 			}
 			jobs = append(jobs, j)
@@ -232,7 +242,11 @@ func (e *Engine) Start(ctx context.Context, username string, job Job, opts Optio
 	if _, _, err := e.source(job.ID); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
-	claim, err := e.cfg.Journal.Claim(ctx, job.ID, username, opts.Keep)
+	claim := e.cfg.Journal.Claim
+	if opts.Confirm {
+		claim = e.cfg.Journal.ClaimAgain
+	}
+	c, err := claim(ctx, job.ID, username, opts.Keep)
 	if err != nil {
 		return fmt.Errorf("release %s: %w", job.ID, err)
 	}
@@ -243,7 +257,7 @@ func (e *Engine) Start(ctx context.Context, username string, job Job, opts Optio
 		// The print outlives the HTTP request that started it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeout)
 		defer cancel()
-		e.run(ctx, claim, job, opts)
+		e.run(ctx, c, job, opts)
 	}()
 	return nil
 }

@@ -451,6 +451,9 @@ type Choice struct {
 	Color  string `json:"color,omitempty"`
 	Duplex *bool  `json:"duplex,omitempty"`
 	Keep   bool   `json:"keep,omitempty"`
+	// Confirm releases a job in state uncertain: its owner says print it
+	// again, knowing it may have printed already.
+	Confirm bool `json:"confirm,omitempty"`
 }
 
 // ReleaseRequest releases all jobs or the chosen ones.
@@ -547,7 +550,7 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 			yes := true
 			duplex = &yes
 		}
-		err := m.cfg.Jobs.Start(ctx, user, job, release.Options{Copies: c.Copies, Color: color, Duplex: duplex, Keep: c.Keep})
+		err := m.cfg.Jobs.Start(ctx, user, job, release.Options{Copies: c.Copies, Color: color, Duplex: duplex, Keep: c.Keep, Confirm: c.Confirm})
 		var conflict *offline.ConflictError
 		switch {
 		case errors.As(err, &conflict):
