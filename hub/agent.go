@@ -487,6 +487,7 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 	received := c.s.now()
 	now := nanos(received)
 	accepted := []string{}
+	charged := 0
 	err := c.s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range req.Records {
 			if r.AgentID != agentID || r.ID != r.AgentID+":"+strconv.FormatInt(r.Seq, 10) {
@@ -498,7 +499,7 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 				c.logger().Warn("accounting record without a usable time; using the time received", "record", r.ID)
 				at = received
 			}
-			_, err := tx.ExecContext(ctx,
+			res, err := tx.ExecContext(ctx,
 				`INSERT OR IGNORE INTO accounting (id, agent_id, seq, owner, job_id, type, pages, copies, color,
 				   duplex, offline, printer_serial, at, received_at)
 				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -507,6 +508,23 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 			if err != nil {
 				return err
 			}
+			// Only a record stored now is charged: a resent one was charged
+			// when it was first stored, and in the same transaction, so a
+			// crash cannot store a record without its charge or the reverse.
+			// Offline records are charged like the others.
+			stored, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if stored == 1 && r.Type == protocol.RecordPrint {
+				ok, err := chargeQuota(ctx, tx, r.Owner, r.Pages)
+				if err != nil {
+					return err
+				}
+				if ok {
+					charged++
+				}
+			}
 			accepted = append(accepted, r.ID)
 		}
 		return nil
@@ -514,7 +532,7 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 	if err != nil {
 		return nil, fmt.Errorf("accounting: %w", err)
 	}
-	c.logger().Info("accounting stored", "records", len(req.Records), "accepted", len(accepted))
+	c.logger().Info("accounting stored", "records", len(req.Records), "accepted", len(accepted), "quota_charged", charged)
 	return protocol.AccountingResponse{Accepted: accepted}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"testing"
 )
 
@@ -17,6 +18,8 @@ func FuzzDecodeUserDoc(f *testing.F) {
 		`{"cards":[{"value":"T","temporary":true},{"value":"U","temporary":false,"expires_at":"2025-03-02T09:00:00Z"}]}`,
 		`{"username":"bob","password":null,"cards":null,"pins":[]}`,
 		`{"cards":[{"value":"1"}]}`,
+		`{"username":"c","policy":{"force_mono":true,"windows":[{"days":["mon"],"from":"08:00","to":"18:00"}],"quota_pages":5}}`,
+		`{"policy":null}`,
 		`{"cards":[{"expires_at":"2025-03-02T09:00:00Z"}]}`,
 		`{"pins":[{"value":"2580","extra":1}]}`,
 		`{"cards":[42]}`,
@@ -113,6 +116,51 @@ func FuzzDecodeImport(f *testing.F) {
 			}
 		default:
 			t.Fatalf("status %d: %v", ae.status, ae)
+		}
+	})
+}
+
+// FuzzPolicy feeds arbitrary "policy" objects to the decoder and the
+// validator: never a panic, and a policy they accept is stored and read
+// back (wire and view) as the same rules, which validate again.
+func FuzzPolicy(f *testing.F) {
+	for _, seed := range []string{
+		`{"force_mono":true,"duplex_above":10,"quota_pages":100,"windows":[{"days":["mon","fri"],"from":"08:00","to":"18:00"}]}`,
+		`{"windows":[{"from":"00:00","to":"24:00"},{"days":["SUN"],"from":"23:59","to":"24:00"}]}`,
+		`{"quota_pages":null}`, `{"quota_pages":-1}`, `{"duplex_above":1e3}`, `{"windows":[{"from":"24:00","to":"24:00"}]}`,
+		`{"windows":[{"days":["mon","mon"],"from":"08:00","to":"09:00"}]}`, `{"windows":null}`, `{"x":1}`, `[]`, `null`, `{`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d policyDoc
+		if err := json.Unmarshal(data, &d); err != nil {
+			return
+		}
+		rules, _, quota, err := checkPolicy(d)
+		if err != nil {
+			return
+		}
+		c := userChange{policySet: true, policy: &rules, quotaSet: true, quota: quota}
+		col, q := c.policyColumns()
+		p, err := readPolicy(col, q)
+		if err != nil || p == nil {
+			t.Fatalf("stored policy %q does not read back: %v", col.String, err)
+		}
+		if !reflect.DeepEqual(p.rules, rules) {
+			t.Fatalf("stored rules %+v read back as %+v", rules, p.rules)
+		}
+		w := p.wire()
+		if (quota == nil) != (w.QuotaPages == nil) || quota != nil && *quota != *w.QuotaPages {
+			t.Fatalf("quota %v sent as %v", quota, w.QuotaPages)
+		}
+		for i, win := range w.Windows {
+			if _, err := checkWindow(windowDoc{Days: win.Days, From: win.From, To: win.To}); err != nil {
+				t.Fatalf("window %d %+v does not validate again: %v", i, win, err)
+			}
+		}
+		if v := p.view(); v.Windows == nil || v.ForceMono != rules.ForceMono || v.DuplexAbove != rules.DuplexAbove {
+			t.Fatalf("view %+v of %+v", v, rules)
 		}
 	})
 }

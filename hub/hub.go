@@ -205,6 +205,7 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodGet, "/api/v1/users/{username}", s.api(s.getUser), adm)
 	rt.handle(http.MethodPut, "/api/v1/users/{username}", s.api(s.updateUser), adm)
 	rt.handle(http.MethodDelete, "/api/v1/users/{username}", s.api(s.deleteUser), adm)
+	rt.handle(http.MethodPost, "/api/v1/users/{username}/quota", s.api(s.changeQuota), adm)
 
 	rt.handle(http.MethodPost, "/api/v1/jobs", s.api(s.uploadJob), adm)
 	rt.handle(http.MethodGet, "/api/v1/jobs", s.api(s.listJobs), adm)

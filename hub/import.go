@@ -201,8 +201,8 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmts, err := prepareAll(ctx, tx,
 			"SELECT id FROM users WHERE username = ?",
-			`INSERT INTO users (username, full_name, language, password_hash, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			"DELETE FROM cards WHERE user_id = ?",
 			"DELETE FROM pins WHERE user_id = ?",
 			"INSERT INTO cards (lookup, user_id, expires_at) VALUES (?, ?, ?)",
@@ -222,7 +222,9 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 			err := selUser.QueryRowContext(ctx, names[i]).Scan(&ids[i])
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				r, err := insUser.ExecContext(ctx, names[i], deref(c.fullName), deref(c.language), c.passwordHash, nanos(now), nanos(now))
+				rules, quota := c.policyColumns()
+				r, err := insUser.ExecContext(ctx, names[i], deref(c.fullName), deref(c.language), c.passwordHash,
+					rules, quota, nanos(now), nanos(now))
 				if err != nil {
 					return err
 				}

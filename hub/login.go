@@ -71,14 +71,37 @@ func (s *Server) authorize(ctx context.Context, mode string, req protocol.Author
 
 // cardAccount finds a card's owner; sql.ErrNoRows when the card is unknown.
 func (s *Server) cardAccount(ctx context.Context, card string) (account, sql.NullInt64, error) {
-	var acc account
 	var expires sql.NullInt64
-	err := s.db.QueryRowContext(ctx,
-		`SELECT u.id, u.username, u.full_name, u.language, c.expires_at
+	acc, err := scanAccount(s.db.QueryRowContext(ctx,
+		`SELECT `+accountColumns+`, c.expires_at
 		 FROM cards c JOIN users u ON u.id = c.user_id WHERE c.lookup = ?`,
-		lookupKey(s.key, "card", strings.TrimSpace(card))).Scan(&acc.id, &acc.user.Username, &acc.user.FullName,
-		&acc.user.Language, &expires)
+		lookupKey(s.key, "card", strings.TrimSpace(card))), &expires)
 	return acc, expires, err
+}
+
+// accountColumns are the columns scanAccount reads first, from a query that
+// names the users table u.
+const accountColumns = "u.id, u.username, u.full_name, u.language, u.policy, u.quota_pages"
+
+// scanAccount reads accountColumns and then extra. The policy is read in
+// the login's own query, so the user the agent receives and their policy
+// (with the balance at that moment) are one snapshot.
+func scanAccount(row *sql.Row, extra ...any) (account, error) {
+	var (
+		acc   account
+		rules sql.NullString
+		quota sql.NullInt64
+	)
+	dest := append([]any{&acc.id, &acc.user.Username, &acc.user.FullName, &acc.user.Language, &rules, &quota}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return acc, err
+	}
+	p, err := readPolicy(rules, quota)
+	if err != nil {
+		return acc, fmt.Errorf("user %s: %w", acc.user.Username, err)
+	}
+	acc.user.Policy = p.wire()
+	return acc, nil
 }
 
 // expired reports whether a stored expiry has passed.
@@ -104,15 +127,13 @@ func (s *Server) loginCard(ctx context.Context, card string) (loginResult, error
 // hash finds the one user it can be; argon2id then verifies it.
 func (s *Server) loginPIN(ctx context.Context, pin string) (loginResult, error) {
 	var (
-		acc     account
 		hash    string
 		expires sql.NullInt64
 	)
-	err := s.db.QueryRowContext(ctx,
-		`SELECT u.id, u.username, u.full_name, u.language, p.hash, p.expires_at
+	acc, err := scanAccount(s.db.QueryRowContext(ctx,
+		`SELECT `+accountColumns+`, p.hash, p.expires_at
 		 FROM pins p JOIN users u ON u.id = p.user_id WHERE p.lookup = ?`,
-		lookupKey(s.key, "pin", pin)).Scan(&acc.id, &acc.user.Username, &acc.user.FullName, &acc.user.Language,
-		&hash, &expires)
+		lookupKey(s.key, "pin", pin)), &hash, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return refused(protocol.ReasonUnknownPIN), nil
 	}
@@ -209,13 +230,9 @@ func (s *Server) checkPassword(ctx context.Context, username, password string) (
 		}
 		return refused(protocol.ReasonBadCredentials), nil
 	}
-	var (
-		acc  account
-		hash sql.NullString
-	)
-	err := s.db.QueryRowContext(ctx,
-		"SELECT id, username, full_name, language, password_hash FROM users WHERE username = ?",
-		username).Scan(&acc.id, &acc.user.Username, &acc.user.FullName, &acc.user.Language, &hash)
+	var hash sql.NullString
+	acc, err := scanAccount(s.db.QueryRowContext(ctx,
+		"SELECT "+accountColumns+", u.password_hash FROM users u WHERE u.username = ?", username), &hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return loginResult{}, fmt.Errorf("password login: %w", err)
 	}

@@ -116,6 +116,15 @@ CREATE TABLE login_failures (
 	locked_until INTEGER
 );
 `,
+	// 3: user policies. policy holds the rules as JSON (force mono, duplex
+	// above, windows), NULL for none; quota_pages is the balance of pages
+	// left, NULL for no quota. The balance is a column of its own so that
+	// accounting decrements it in SQL, in the transaction that stores the
+	// record it charges.
+	`
+ALTER TABLE users ADD COLUMN policy TEXT;
+ALTER TABLE users ADD COLUMN quota_pages INTEGER;
+`,
 }
 
 // openDB opens (creating if needed) the hub's SQLite database and brings its

@@ -84,6 +84,7 @@ type userDoc struct {
 	Password optional[string]       `json:"password"`
 	Cards    optional[[]Credential] `json:"cards"`
 	PINs     optional[[]Credential] `json:"pins"`
+	Policy   optional[policyDoc]    `json:"policy"`
 }
 
 // decodeUserDoc parses a user document strictly: unknown fields, trailing
@@ -133,6 +134,12 @@ type userChange struct {
 	passwordHash       sql.NullString
 	cards, pins        []credential
 	cardsSet, pinsSet  bool
+	// policySet: the document has "policy"; policy nil removes it (and the
+	// quota). quotaSet: the policy names quota_pages; quota nil: no quota.
+	policySet bool
+	policy    *policyRules
+	quotaSet  bool
+	quota     *int
 }
 
 // validate checks a document and hashes its secrets. Hashing happens here,
@@ -230,6 +237,16 @@ func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 			c.pins = append(c.pins, credential{lookup: lookupKey(s.key, "pin", cr.Value), secret: cr.Value, expiresAt: exp})
 		}
 	}
+	if d.Policy.Set {
+		c.policySet = true
+		if !d.Policy.Null {
+			rules, quotaSet, quota, err := checkPolicy(d.Policy.Value)
+			if err != nil {
+				return c, err
+			}
+			c.policy, c.quotaSet, c.quota = &rules, quotaSet, quota
+		}
+	}
 	return c, nil
 }
 
@@ -281,6 +298,7 @@ type userView struct {
 	PINCount    int          `json:"pin_count"`
 	Cards       []expiryView `json:"cards"`
 	PINs        []expiryView `json:"pins"`
+	Policy      *policyView  `json:"policy"`
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 }
@@ -315,11 +333,12 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := nanos(s.now())
+	rules, quota := c.policyColumns()
 	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(r.Context(),
-			`INSERT INTO users (username, full_name, language, password_hash, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?)`,
-			username, deref(c.fullName), deref(c.language), c.passwordHash, now, now)
+			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			username, deref(c.fullName), deref(c.language), c.passwordHash, rules, quota, now, now)
 		if isUnique(err) {
 			return errConflict("user %q already exists", username)
 		}
@@ -395,6 +414,15 @@ func updateUserRow(ctx context.Context, tx *sql.Tx, id int64, c userChange, now 
 	}
 	if c.passwordSet {
 		sets, args = append(sets, "password_hash = ?"), append(args, c.passwordHash)
+	}
+	if c.policySet {
+		rules, quota := c.policyColumns()
+		sets, args = append(sets, "policy = ?"), append(args, rules)
+		// Without a policy there is no quota; with one, the balance changes
+		// only when the document names it.
+		if c.policy == nil || c.quotaSet {
+			sets, args = append(sets, "quota_pages = ?"), append(args, quota)
+		}
 	}
 	args = append(args, id)
 	_, err := tx.ExecContext(ctx, "UPDATE users SET "+strings.Join(sets, ", ")+" WHERE id = ?", args...)
@@ -491,10 +519,12 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) userView(ctx context.Context, username string) (userView, error) {
 	var v userView
 	var id, created, updated int64
-	var pw sql.NullString
+	var pw, rules sql.NullString
+	var quota sql.NullInt64
 	err := s.db.QueryRowContext(ctx,
-		"SELECT id, username, full_name, language, password_hash, created_at, updated_at FROM users WHERE username = ?",
-		username).Scan(&id, &v.Username, &v.FullName, &v.Language, &pw, &created, &updated)
+		`SELECT id, username, full_name, language, password_hash, policy, quota_pages, created_at, updated_at
+		 FROM users WHERE username = ?`,
+		username).Scan(&id, &v.Username, &v.FullName, &v.Language, &pw, &rules, &quota, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, errNotFound("no user %q", username)
 	}
@@ -502,6 +532,11 @@ func (s *Server) userView(ctx context.Context, username string) (userView, error
 		return v, fmt.Errorf("read user %s: %w", username, err)
 	}
 	v.HasPassword = pw.Valid
+	p, err := readPolicy(rules, quota)
+	if err != nil {
+		return v, fmt.Errorf("read user %s: %w", username, err)
+	}
+	v.Policy = p.view()
 	v.CreatedAt, v.UpdatedAt = fromNanos(created), fromNanos(updated)
 	if v.Cards, err = s.expiries(ctx, "SELECT expires_at FROM cards WHERE user_id = ? ORDER BY rowid", id); err != nil {
 		return v, err
