@@ -24,6 +24,7 @@ import (
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/panel"
 	"github.com/tessera-print/tessera/printer/ipp"
+	"github.com/tessera-print/tessera/printer/pjl"
 	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
@@ -82,10 +83,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("printer_ca_file: %w", err)
 	}
-	prn, err := ipp.New(cfg.PrinterURI, ipp.Options{HTTPClient: printerHTTP, Logger: log})
-	if err != nil {
-		return fmt.Errorf("printer: %w", err)
-	}
 	var snmpClient *snmp.Client
 	if cfg.SNMP != "" {
 		settings, err := snmp.ParseURL(cfg.SNMP, os.ReadFile)
@@ -95,6 +92,24 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		if snmpClient, err = snmp.New(settings, log.With("component", "snmp")); err != nil {
 			return fmt.Errorf("snmp: %w", err)
 		}
+	}
+	var ippClient *ipp.Client
+	var prn release.Printer
+	if strings.HasPrefix(cfg.PrinterURI, "socket://") {
+		var counter pjl.CounterSource
+		if snmpClient != nil {
+			counter = snmpCounter{snmpClient}
+		}
+		raw, err := pjl.New(cfg.PrinterURI, pjl.Options{Logger: log.With("component", "pjl"), Now: opts.Now, Counter: counter})
+		if err != nil {
+			return fmt.Errorf("printer: %w", err)
+		}
+		prn = newRawPrinter(raw)
+	} else {
+		if ippClient, err = ipp.New(cfg.PrinterURI, ipp.Options{HTTPClient: printerHTTP, Logger: log}); err != nil {
+			return fmt.Errorf("printer: %w", err)
+		}
+		prn = ippClient
 	}
 	hubTLS, err := tlsConfig(cfg.HubCAFile)
 	if err != nil {
@@ -137,7 +152,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	watch := &printerWatch{cfg: cfg, ipp: prn, snmp: snmpClient, store: store, ident: &ident, kick: kickSync,
+	watch := &printerWatch{cfg: cfg, ipp: ippClient, snmp: snmpClient, store: store, ident: &ident, kick: kickSync,
 		log: log.With("component", "printer"), now: opts.Now}
 	engine := release.New(release.Config{
 		Check:         watch.check,

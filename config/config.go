@@ -180,9 +180,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("printer_uri: required"))
 	} else if u, err := url.Parse(c.PrinterURI); err != nil || u.Host == "" ||
 		!slices.Contains([]string{"ipp", "ipps", "http", "https", "socket"}, u.Scheme) {
-		errs = append(errs, fmt.Errorf("printer_uri %q: want ipp://HOST[:PORT]/PATH or ipps://HOST[:PORT]/PATH", c.PrinterURI))
-	} else if u.Scheme == "socket" {
-		errs = append(errs, fmt.Errorf("printer_uri %q: raw socket printing (port 9100 with PJL) is not supported yet; use ipp:// or ipps://", c.PrinterURI))
+		errs = append(errs, fmt.Errorf("printer_uri %q: want ipp://HOST[:PORT]/PATH, ipps://HOST[:PORT]/PATH or socket://HOST[:PORT]", c.PrinterURI))
 	}
 	if _, _, err := net.SplitHostPort(c.PanelListen); err != nil {
 		errs = append(errs, fmt.Errorf("panel_listen %q: %w", c.PanelListen, err))

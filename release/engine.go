@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -184,6 +185,23 @@ func (e *Engine) source(jobID string) (Source, string, error) {
 // ErrUnknownSource is returned for a job id whose source the engine lacks.
 var ErrUnknownSource = errors.New("unknown job source")
 
+// Errors a Printer returns for outcomes that are not plain failures.
+var (
+	// ErrUncertain: the printer took (some of) the document and never
+	// said whether it printed. The job becomes uncertain.
+	ErrUncertain = errors.New("the printer did not say whether the job printed")
+	// ErrNoJobQuery: the printer cannot be asked about past jobs (raw
+	// port 9100), so an interrupted release cannot be reconciled.
+	ErrNoJobQuery = errors.New("the printer cannot be asked about past jobs")
+)
+
+// ReasonUnreconciled in a JobState's reasons marks a page count that could
+// not be trusted (a counter that went backwards or jumped): the job is
+// recorded with no pages, never charged a guess.
+const ReasonUnreconciled = "unreconciled"
+
+const msgUncertain = "The printer did not confirm whether this job printed."
+
 // Jobs lists a user's held jobs from every source, newest first unless
 // oldestFirst. Jobs the journal knows as in flight carry that state. A
 // source that fails is logged and left out; only when every source fails
@@ -283,6 +301,11 @@ func (e *Engine) run(ctx context.Context, claim offline.Claim, job Job, opts Opt
 	e.cfg.OnProgress(Progress{JobID: job.ID, State: StateSending})
 
 	pj, err := e.send(ctx, claim, job, opts)
+	if errors.Is(err, ErrUncertain) {
+		log.Warn("printer took the job but did not say whether it printed", "err", err)
+		e.uncertain(ctx, job.ID)
+		return
+	}
 	if err != nil {
 		log.Warn("release failed before printing", "err", err)
 		e.fail(ctx, job.ID, reasonFor(err))
@@ -388,6 +411,10 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p printed) {
 	st, err := e.cfg.Printer.Wait(ctx, p.id)
 	switch {
+	case errors.Is(err, ErrUncertain):
+		e.cfg.Logger.Warn("printer did not say whether the job printed", "job", job.ID, "err", err)
+		e.uncertain(ctx, job.ID)
+		return
 	case errors.Is(err, ipp.ErrJobGone):
 		// Accepted and then forgotten by the printer: it printed, but the
 		// printer no longer says how much, so charge what was sent.
@@ -402,7 +429,11 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p pri
 		return
 	}
 	pages := st.Impressions
-	if pages <= 0 {
+	switch {
+	case slices.Contains(st.Reasons, ReasonUnreconciled):
+		e.cfg.Logger.Warn("page count unreconciled; recorded without pages", "job", job.ID)
+		pages = 0
+	case pages <= 0:
 		pages = p.pages * p.copies
 	}
 	rec := protocol.Record{
@@ -428,6 +459,15 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p pri
 			e.cfg.Logger.Warn("printed job not removed from its source", "job", job.ID, "err", err)
 		}
 	}
+}
+
+// uncertain keeps a job held that may or may not have printed.
+func (e *Engine) uncertain(ctx context.Context, jobID string) {
+	if err := e.cfg.Journal.MarkUncertain(ctx, jobID, msgUncertain); err != nil {
+		e.cfg.Logger.Error("could not record an uncertain job", "job", jobID, "err", err)
+	}
+	e.cfg.OnProgress(Progress{JobID: jobID, State: StateUncertain, Reason: msgUncertain + " Print it again?"})
+	e.cfg.OnCommitted()
 }
 
 func (e *Engine) fail(ctx context.Context, jobID, reason string) {

@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tessera-print/tessera/offline"
@@ -31,6 +32,11 @@ func (e *Engine) Recover(ctx context.Context) error {
 		id := c.PrinterJobID
 		if id == 0 {
 			st, found, err := e.cfg.Printer.FindJob(ctx, c.PrinterJobName)
+			if errors.Is(err, ErrNoJobQuery) {
+				log.Warn("interrupted job on a printer that cannot be asked; it becomes uncertain")
+				e.uncertain(ctx, c.JobID)
+				continue
+			}
 			if err != nil {
 				// Unknown outcome: leave the row for the next start rather than guess.
 				log.Warn("cannot ask the printer about an interrupted job; will retry at next start", "err", err)

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/evdev"
+	"github.com/tessera-print/tessera/cardreader/fakereader"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -121,58 +121,6 @@ func (d *device) Close() error {
 	return nil
 }
 
-type sink struct {
-	reads  chan cardreader.Read
-	events chan cardreader.Event
-}
-
-func (s *sink) Read(r cardreader.Read)   { s.reads <- r }
-func (s *sink) State(e cardreader.Event) { s.events <- e }
-
-const wait = 10 * time.Second // guards against a hang, not a timing assertion
-
-func (s *sink) event(t *testing.T, attached bool) cardreader.Event {
-	t.Helper()
-	select {
-	case e := <-s.events:
-		if e.Attached != attached {
-			t.Fatalf("event %+v, want Attached=%v", e, attached)
-		}
-		return e
-	case <-time.After(wait):
-		t.Fatalf("no event (want Attached=%v)", attached)
-	}
-	return cardreader.Event{}
-}
-
-func (s *sink) read(t *testing.T) string {
-	t.Helper()
-	select {
-	case r := <-s.reads:
-		return r.Value
-	case <-time.After(wait):
-		t.Fatal("no read")
-	}
-	return ""
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestUnplugAndBack: the reader types its cards, is unplugged (ENODEV), is
 // missing for a while (ENOENT), comes back and types again.
 func TestUnplugAndBack(t *testing.T) {
@@ -211,39 +159,35 @@ func TestUnplugAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &fakereader.LogBuffer{}
 	r, err := evdev.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), evdev.WithDevice(open, evdev.Layout24), evdev.WithRetry(time.Millisecond, 5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{reads: make(chan cardreader.Read, 100), events: make(chan cardreader.Event, 100)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, s) }()
+	s, stop := fakereader.Start(t, r)
 
-	s.event(t, true)
+	s.NextEvent(t, true)
 	for i, w := range want {
-		if got := s.read(t); got != w {
+		if got := s.NextRead(t).Value; got != w {
 			t.Errorf("read %d = %q, want %q", i, got, w)
 		}
 	}
 	close(first.unplug)
-	if e := s.event(t, false); !errors.Is(e.Err, syscall.ENODEV) {
+	if e := s.NextEvent(t, false); !errors.Is(e.Err, syscall.ENODEV) {
 		t.Errorf("detach reason %v, want ENODEV", e.Err)
 	}
-	s.event(t, true) // back, after the failed opens, which are not events
+	s.NextEvent(t, true) // back, after the failed opens, which are not events
 	for i, w := range want {
-		if got := s.read(t); got != w {
+		if got := s.NextRead(t).Value; got != w {
 			t.Errorf("after reattach, read %d = %q, want %q", i, got, w)
 		}
 	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v", err)
 	}
-	s.event(t, false)
+	s.NextEvent(t, false)
 	select {
-	case e := <-s.events:
+	case e := <-s.Events():
 		t.Errorf("extra event %+v", e)
 	default:
 	}
@@ -269,20 +213,17 @@ func TestRefusedReads(t *testing.T) {
 	}
 	dev := newDevice(stream)
 	cfg := evdev.Config{Device: evdev.Selector{Name: "reader"}, Decoder: evdev.DecoderConfig{Keymap: evdev.French()}}
-	logs := &logBuffer{}
+	logs := &fakereader.LogBuffer{}
 	r, err := evdev.New(cfg, slog.New(slog.NewTextHandler(logs, nil)),
 		evdev.WithDevice(func() (io.ReadCloser, error) { return dev, nil }, evdev.Layout16))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{reads: make(chan cardreader.Read, 100), events: make(chan cardreader.Event, 100)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, s) }()
-	s.event(t, true)
+	s, stop := fakereader.Start(t, r)
+	s.NextEvent(t, true)
 	// The US reader's digit row read with an AZERTY map gives accented
 	// letters: refused, with a hint about the keymap.
-	deadline := time.After(wait)
+	deadline := time.After(fakereader.Wait)
 	for !strings.Contains(logs.String(), "outside ASCII") {
 		select {
 		case <-deadline:
@@ -290,8 +231,7 @@ func TestRefusedReads(t *testing.T) {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	cancel()
-	<-done
+	stop()
 	if strings.Contains(logs.String(), "23456789") {
 		t.Errorf("log shows a read:\n%s", logs)
 	}

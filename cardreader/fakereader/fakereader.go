@@ -1,6 +1,3 @@
-// Package fakereader is a cardreader.Reader driven by a test, for the tests
-// of packages that consume readers. It lives beside the interface so that
-// every consumer tests against the same fake.
 package fakereader
 
 import (

@@ -80,3 +80,32 @@ func TestSwipeWithoutRunEndsWithContext(t *testing.T) {
 		t.Fatalf("Swipe = %v, want deadline exceeded", err)
 	}
 }
+
+// TestSink: the recording sink hands back what a reader delivered, in
+// order, and stopping the run returns what Run returned.
+func TestSink(t *testing.T) {
+	fr := fakereader.New("fake0", nil)
+	s, stop := fakereader.Start(t, fr)
+	ctx := context.Background()
+
+	s.NextEvent(t, true)
+	if err := fr.Swipe(ctx, "946EBD28"); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.NextRead(t); r.Value != "946EBD28" || r.Reader != "fake0" {
+		t.Errorf("read %+v", r)
+	}
+	s.NoRead(t)
+	gone := errors.New("unplugged")
+	if err := fr.Unplug(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if e := s.NextEvent(t, false); !errors.Is(e.Err, gone) {
+		t.Errorf("detach reason %v, want %v", e.Err, gone)
+	}
+	for range 2 {
+		if err := stop(); !errors.Is(err, context.Canceled) {
+			t.Errorf("stop = %v, want context.Canceled", err)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package mfrc522_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,7 +19,7 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spitest"
 
-	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cardreader/fakereader"
 	"github.com/tessera-print/tessera/cardreader/mfrc522"
 )
 
@@ -92,50 +91,6 @@ func loadRecording(t *testing.T, name string) [][]conntest.IO {
 	return sections
 }
 
-type sink struct {
-	reads  chan cardreader.Read
-	events chan cardreader.Event
-}
-
-func (s *sink) Read(r cardreader.Read)   { s.reads <- r }
-func (s *sink) State(e cardreader.Event) { s.events <- e }
-
-const wait = 10 * time.Second // guards against a hang, not a timing assertion
-
-func (s *sink) event(t *testing.T, attached bool) cardreader.Event {
-	t.Helper()
-	select {
-	case e := <-s.events:
-		if e.Attached != attached {
-			t.Fatalf("event %+v, want Attached=%v", e, attached)
-		}
-		return e
-	case <-time.After(wait):
-		t.Fatalf("no event (want Attached=%v)", attached)
-	}
-	return cardreader.Event{}
-}
-
-func (s *sink) read(t *testing.T) string {
-	t.Helper()
-	select {
-	case r := <-s.reads:
-		return r.Value
-	case <-time.After(wait):
-		t.Fatal("no read")
-	}
-	return ""
-}
-
-func (s *sink) noRead(t *testing.T) {
-	t.Helper()
-	select {
-	case r := <-s.reads:
-		t.Errorf("unexpected read %q", r.Value)
-	default:
-	}
-}
-
 // player hands out one spitest.Playback per opening of the port, then
 // fails every further opening (the board stays unplugged).
 type player struct {
@@ -189,7 +144,7 @@ func (p *player) consumed(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, name string, cfg mfrc522.Config, opts ...mfrc522.Option) (*sink, *player, context.CancelFunc, chan error) {
+func start(t *testing.T, name string, cfg mfrc522.Config, opts ...mfrc522.Option) (*fakereader.Sink, *player) {
 	t.Helper()
 	p := &player{sections: loadRecording(t, name)}
 	opts = append([]mfrc522.Option{mfrc522.WithPort(p.open), mfrc522.WithSleep(func(time.Duration) {}),
@@ -198,19 +153,8 @@ func start(t *testing.T, name string, cfg mfrc522.Config, opts ...mfrc522.Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{reads: make(chan cardreader.Read, 10), events: make(chan cardreader.Event, 10)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, s) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(wait):
-			t.Error("Run did not return")
-		}
-	})
-	return s, p, cancel, done
+	s, _ := fakereader.Start(t, r)
+	return s, p
 }
 
 // fast polls without waiting, so a recording plays out at once.
@@ -223,44 +167,44 @@ func TestUIDs(t *testing.T) {
 		{"card10.txt", "0421436587A9CBED0F12"},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
-			s, p, _, _ := start(t, tt.file, fast)
-			s.event(t, true)
-			if got := s.read(t); got != tt.uid {
+			s, p := start(t, tt.file, fast)
+			s.NextEvent(t, true)
+			if got := s.NextRead(t).Value; got != tt.uid {
 				t.Errorf("UID %s, want %s", got, tt.uid)
 			}
 			// The recording ends: the chip is silent, the reader gone.
-			if e := s.event(t, false); e.Err == nil || !strings.Contains(e.Err.Error(), "MFRC522") {
+			if e := s.NextEvent(t, false); e.Err == nil || !strings.Contains(e.Err.Error(), "MFRC522") {
 				t.Errorf("detach reason %v", e.Err)
 			}
-			s.noRead(t)
+			s.NoRead(t)
 			p.consumed(t)
 		})
 	}
 }
 
 func TestReattach(t *testing.T) {
-	s, p, _, _ := start(t, "reattach.txt", fast)
-	s.event(t, true)
-	if e := s.event(t, false); e.Err == nil || !strings.Contains(e.Err.Error(), "not answering") {
+	s, p := start(t, "reattach.txt", fast)
+	s.NextEvent(t, true)
+	if e := s.NextEvent(t, false); e.Err == nil || !strings.Contains(e.Err.Error(), "not answering") {
 		t.Errorf("detach reason %v", e.Err)
 	}
 	// The failed attempt (VersionReg 00) is no event; the next attaches.
-	s.event(t, true)
-	if got := s.read(t); got != "9E5B2C41" {
+	s.NextEvent(t, true)
+	if got := s.NextRead(t).Value; got != "9E5B2C41" {
 		t.Errorf("UID %s after reattaching", got)
 	}
-	s.event(t, false)
+	s.NextEvent(t, false)
 	p.consumed(t)
 }
 
 func TestCollisionAndGarbled(t *testing.T) {
-	s, p, _, _ := start(t, "collision.txt", fast)
-	s.event(t, true)
-	if got := s.read(t); got != "9E5B2C41" {
+	s, p := start(t, "collision.txt", fast)
+	s.NextEvent(t, true)
+	if got := s.NextRead(t).Value; got != "9E5B2C41" {
 		t.Errorf("UID %s", got)
 	}
-	s.event(t, false)
-	s.noRead(t) // neither the collision nor the bad BCC gave a read
+	s.NextEvent(t, false)
+	s.NoRead(t) // neither the collision nor the bad BCC gave a read
 	p.consumed(t)
 }
 
@@ -293,10 +237,10 @@ func TestResetPin(t *testing.T) {
 		mu.Unlock()
 	}
 	cfg := mfrc522.Config{Poll: time.Millisecond, Reset: "GPIO25", Speed: 2 * physic.MegaHertz}
-	s, p, _, _ := start(t, "card4.txt", cfg, mfrc522.WithResetPin(pin), mfrc522.WithSleep(sleep))
-	s.event(t, true)
-	s.read(t)
-	s.event(t, false)
+	s, p := start(t, "card4.txt", cfg, mfrc522.WithResetPin(pin), mfrc522.WithSleep(sleep))
+	s.NextEvent(t, true)
+	s.NextRead(t)
+	s.NextEvent(t, false)
 	pin.mu.Lock()
 	levels := fmt.Sprint(pin.levels)
 	pin.mu.Unlock()
@@ -316,10 +260,10 @@ func TestResetPin(t *testing.T) {
 }
 
 func TestNoPort(t *testing.T) {
-	s, _, _, _ := start(t, "card4.txt", fast, mfrc522.WithPort(func() (spi.PortCloser, error) {
+	s, _ := start(t, "card4.txt", fast, mfrc522.WithPort(func() (spi.PortCloser, error) {
 		return nil, errors.New("no SPI port named SPI3.0")
 	}))
-	if e := s.event(t, false); e.Err == nil || !strings.Contains(e.Err.Error(), "SPI3.0") {
+	if e := s.NextEvent(t, false); e.Err == nil || !strings.Contains(e.Err.Error(), "SPI3.0") {
 		t.Errorf("event %+v", e)
 	}
 }

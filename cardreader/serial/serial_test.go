@@ -17,7 +17,7 @@ import (
 	"go.bug.st/serial/enumerator"
 	"golang.org/x/sys/unix"
 
-	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cardreader/fakereader"
 	"github.com/tessera-print/tessera/cardreader/serial"
 )
 
@@ -116,87 +116,20 @@ func openPTY(t *testing.T) (master *os.File, slave string) {
 	return m, fmt.Sprintf("/dev/pts/%d", n)
 }
 
-type sink struct {
-	reads  chan cardreader.Read
-	events chan cardreader.Event
-}
-
-func newSink() *sink {
-	return &sink{reads: make(chan cardreader.Read, 100), events: make(chan cardreader.Event, 100)}
-}
-
-func (s *sink) Read(r cardreader.Read)   { s.reads <- r }
-func (s *sink) State(e cardreader.Event) { s.events <- e }
-
-const wait = 10 * time.Second // guards against a hang, not a timing assertion
-
-func (s *sink) event(t *testing.T, attached bool) cardreader.Event {
-	t.Helper()
-	select {
-	case e := <-s.events:
-		if e.Attached != attached {
-			t.Fatalf("event %+v, want Attached=%v", e, attached)
-		}
-		return e
-	case <-time.After(wait):
-		t.Fatalf("no event (want Attached=%v)", attached)
-	}
-	return cardreader.Event{}
-}
-
-func (s *sink) read(t *testing.T) string {
-	t.Helper()
-	select {
-	case r := <-s.reads:
-		return r.Value
-	case <-time.After(wait):
-		t.Fatal("no read")
-	}
-	return ""
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func run(t *testing.T, spec string, opts ...serial.Option) (*sink, *logBuffer, context.CancelFunc, chan error) {
+func run(t *testing.T, spec string, opts ...serial.Option) (*fakereader.Sink, *fakereader.LogBuffer, func() error) {
 	t.Helper()
 	cfg, err := serial.ParseSpec(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &fakereader.LogBuffer{}
 	opts = append(opts, serial.WithRetry(time.Millisecond, 10*time.Millisecond))
 	r, err := serial.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSink()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	finished := make(chan struct{})
-	go func() {
-		done <- r.Run(ctx, s)
-		close(finished)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-finished
-	})
-	return s, logs, cancel, done
+	s, stop := fakereader.Start(t, r)
+	return s, logs, stop
 }
 
 // TestPTY reads framed cards through a pseudo-terminal, loses the port
@@ -208,8 +141,8 @@ func TestPTY(t *testing.T) {
 	if err := os.Symlink(slave, link); err != nil {
 		t.Fatal(err)
 	}
-	s, logs, cancel, done := run(t, "serial://"+link+"?baud=9600&frame=stx-etx")
-	s.event(t, true)
+	s, logs, stop := run(t, "serial://"+link+"?baud=9600&frame=stx-etx")
+	s.NextEvent(t, true)
 
 	// An STX/ETX reader with a checksum byte after ETX, in pieces.
 	for _, chunk := range []string{"\x02946E", "BD28\x03\x5c", "\x021000AB\r\n\x03\x11", "\x0212\x0034SECRET5678\x03"} {
@@ -218,14 +151,14 @@ func TestPTY(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"946EBD28", "1000AB"} {
-		if got := s.read(t); got != want {
+		if got := s.NextRead(t).Value; got != want {
 			t.Errorf("read %q, want %q", got, want)
 		}
 	}
 
 	// Unplugged: the master goes away.
 	master.Close()
-	e := s.event(t, false)
+	e := s.NextEvent(t, false)
 	if e.Err == nil {
 		t.Error("detached without a reason")
 	}
@@ -238,16 +171,15 @@ func TestPTY(t *testing.T) {
 	if err := os.Symlink(slave2, link); err != nil {
 		t.Fatal(err)
 	}
-	s.event(t, true)
+	s.NextEvent(t, true)
 	if _, err := master2.WriteString("\x023934364542443238\x03"); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.read(t); got != "3934364542443238" {
+	if got := s.NextRead(t).Value; got != "3934364542443238" {
 		t.Errorf("after reattach: read %q", got)
 	}
 
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v", err)
 	}
 	out := logs.String()
@@ -265,10 +197,10 @@ func TestPTY(t *testing.T) {
 // shifting every later frame.
 func TestPTYFixedLength(t *testing.T) {
 	master, slave := openPTY(t)
-	s, logs, _, _ := run(t, "serial://"+slave+"?frame=fixed:8&gap=20ms")
-	s.event(t, true)
+	s, logs, _ := run(t, "serial://"+slave+"?frame=fixed:8&gap=20ms")
+	s.NextEvent(t, true)
 	master.WriteString("946EBD2") // one byte lost
-	deadline := time.After(wait)
+	deadline := time.After(fakereader.Wait)
 	for !strings.Contains(logs.String(), "partial frame dropped") {
 		select {
 		case <-deadline:
@@ -277,7 +209,7 @@ func TestPTYFixedLength(t *testing.T) {
 		}
 	}
 	master.WriteString("1000AB00")
-	if got := s.read(t); got != "1000AB00" {
+	if got := s.NextRead(t).Value; got != "1000AB00" {
 		t.Errorf("read %q, want 1000AB00", got)
 	}
 }
@@ -300,13 +232,13 @@ func TestUSBLookup(t *testing.T) {
 			{Name: slave, IsUSB: true, VID: "0403", PID: "6001"},
 		}, nil
 	}
-	s, _, _, _ := run(t, "serial://usb/0403:6001", serial.WithPortLister(list))
-	if e := s.event(t, false); e.Err == nil || !strings.Contains(e.Err.Error(), "0403:6001") {
+	s, _, _ := run(t, "serial://usb/0403:6001", serial.WithPortLister(list))
+	if e := s.NextEvent(t, false); e.Err == nil || !strings.Contains(e.Err.Error(), "0403:6001") {
 		t.Errorf("first event %+v", e)
 	}
-	s.event(t, true)
+	s.NextEvent(t, true)
 	master.WriteString("946EBD28\r\n")
-	if got := s.read(t); got != "946EBD28" {
+	if got := s.NextRead(t).Value; got != "946EBD28" {
 		t.Errorf("read %q", got)
 	}
 }

@@ -7,11 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cardreader/fakereader"
 	"github.com/tessera-print/tessera/cardreader/tcpclient"
 )
 
@@ -65,82 +64,19 @@ func FuzzParseSpec(f *testing.F) {
 	})
 }
 
-type sink struct {
-	reads  chan cardreader.Read
-	events chan cardreader.Event
-}
-
-func (s *sink) Read(r cardreader.Read)   { s.reads <- r }
-func (s *sink) State(e cardreader.Event) { s.events <- e }
-
-const wait = 10 * time.Second // guards against a hang, not a timing assertion
-
-func (s *sink) event(t *testing.T, attached bool) cardreader.Event {
-	t.Helper()
-	select {
-	case e := <-s.events:
-		if e.Attached != attached {
-			t.Fatalf("event %+v, want Attached=%v", e, attached)
-		}
-		return e
-	case <-time.After(wait):
-		t.Fatalf("no event (want Attached=%v)", attached)
-	}
-	return cardreader.Event{}
-}
-
-func (s *sink) read(t *testing.T) string {
-	t.Helper()
-	select {
-	case r := <-s.reads:
-		return r.Value
-	case <-time.After(wait):
-		t.Fatal("no read")
-	}
-	return ""
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func start(t *testing.T, spec string) (*sink, *logBuffer, context.CancelFunc, chan error) {
+func start(t *testing.T, spec string) (*fakereader.Sink, *fakereader.LogBuffer, func() error) {
 	t.Helper()
 	cfg, err := tcpclient.ParseSpec(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &fakereader.LogBuffer{}
 	r, err := tcpclient.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), tcpclient.WithRetry(time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{reads: make(chan cardreader.Read, 100), events: make(chan cardreader.Event, 100)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	finished := make(chan struct{})
-	go func() {
-		done <- r.Run(ctx, s)
-		close(finished)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-finished
-	})
-	return s, logs, cancel, done
+	s, stop := fakereader.Start(t, r)
+	return s, logs, stop
 }
 
 // TestReconnect: the agent connects to the reader, reads lines, and
@@ -151,21 +87,21 @@ func TestReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	s, logs, cancel, done := start(t, "tcp://"+addr)
+	s, logs, stop := start(t, "tcp://"+addr)
 
 	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.event(t, true)
+	s.NextEvent(t, true)
 	io.WriteString(c, "946EBD28\r\n  1000AB \n12345678\x00SECRET\n")
 	for _, want := range []string{"946EBD28", "1000AB"} {
-		if got := s.read(t); got != want {
+		if got := s.NextRead(t).Value; got != want {
 			t.Errorf("read %q, want %q", got, want)
 		}
 	}
 	c.Close()
-	if e := s.event(t, false); e.Err == nil {
+	if e := s.NextEvent(t, false); e.Err == nil {
 		t.Error("a dropped connection has no reason")
 	}
 
@@ -182,17 +118,16 @@ func TestReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s.event(t, true)
+	s.NextEvent(t, true)
 	io.WriteString(c, "3934364542443238\n")
-	if got := s.read(t); got != "3934364542443238" {
+	if got := s.NextRead(t).Value; got != "3934364542443238" {
 		t.Errorf("after reconnecting: read %q", got)
 	}
 
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v", err)
 	}
-	s.event(t, false)
+	s.NextEvent(t, false)
 	out := logs.String()
 	if !strings.Contains(out, "non-printable") {
 		t.Errorf("refusal not logged:\n%s", out)
@@ -224,13 +159,13 @@ func TestAllowlist(t *testing.T) {
 	}()
 	// The name resolves to loopback, which the allowlist leaves out.
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	s, _, _, _ := start(t, "tcp://localhost:"+port+"?allow=192.0.2.0/24")
-	e := s.event(t, false)
+	s, _, _ := start(t, "tcp://localhost:"+port+"?allow=192.0.2.0/24")
+	e := s.NextEvent(t, false)
 	if e.Err == nil || !strings.Contains(e.Err.Error(), "allowlist") {
 		t.Errorf("event %+v", e)
 	}
 	select {
-	case r := <-s.reads:
+	case r := <-s.Reads():
 		t.Errorf("read %q from a peer outside the allowlist", r.Value)
 	case <-time.After(50 * time.Millisecond):
 	}

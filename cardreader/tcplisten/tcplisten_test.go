@@ -2,18 +2,16 @@ package tcplisten_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cardreader/fakereader"
 	"github.com/tessera-print/tessera/cardreader/tcplisten"
 )
 
@@ -74,86 +72,23 @@ func TestListenFailsAtStartUp(t *testing.T) {
 	}
 }
 
-// sink records what a reader delivers, on channels a test can wait on.
-type sink struct {
-	reads  chan cardreader.Read
-	events chan cardreader.Event
-}
-
-func newSink() *sink {
-	return &sink{reads: make(chan cardreader.Read, 100), events: make(chan cardreader.Event, 100)}
-}
-
-func (s *sink) Read(r cardreader.Read)   { s.reads <- r }
-func (s *sink) State(e cardreader.Event) { s.events <- e }
-
-// wait guards against a hang; it is not a timing assertion.
-const wait = 10 * time.Second
-
-func (s *sink) nextRead(t *testing.T) cardreader.Read {
-	t.Helper()
-	select {
-	case r := <-s.reads:
-		return r
-	case <-time.After(wait):
-		t.Fatal("no read delivered")
-		return cardreader.Read{}
-	}
-}
-
-func (s *sink) nextEvent(t *testing.T, attached bool) cardreader.Event {
-	t.Helper()
-	select {
-	case e := <-s.events:
-		if e.Attached != attached {
-			t.Fatalf("event %+v, want Attached=%v", e, attached)
-		}
-		return e
-	case <-time.After(wait):
-		t.Fatalf("no event (want Attached=%v)", attached)
-		return cardreader.Event{}
-	}
-}
-
-// logBuffer is an io.Writer safe for the reader's goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start listens on addr and runs the reader until the test ends.
-func start(t *testing.T, addr string) (*tcplisten.Reader, *sink, *logBuffer) {
+func start(t *testing.T, addr string) (*tcplisten.Reader, *fakereader.Sink, *fakereader.LogBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &fakereader.LogBuffer{}
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	r, err := tcplisten.Listen(addr, slog.New(slog.NewTextHandler(logs, nil)),
 		tcplisten.WithClock(func() time.Time { return at }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSink()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, s) }()
+	s, stop := fakereader.Start(t, r)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
+		if err := stop(); !errors.Is(err, context.Canceled) {
 			t.Errorf("Run returned %v, want context.Canceled", err)
 		}
 	})
-	s.nextEvent(t, false) // the initial state: no client yet
+	s.NextEvent(t, false) // the initial state: no client yet
 	return r, s, logs
 }
 
@@ -170,7 +105,7 @@ func dial(t *testing.T, r *tcplisten.Reader) net.Conn {
 func TestReads(t *testing.T) {
 	r, s, logs := start(t, "127.0.0.1:0")
 	c := dial(t, r)
-	s.nextEvent(t, true)
+	s.NextEvent(t, true)
 
 	input := "946EBD28\n" +
 		"  0001234567 \r\n" + // trimmed
@@ -184,20 +119,16 @@ func TestReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"946EBD28", "0001234567", "1000AB", strings.Repeat("7", 256)} {
-		got := s.nextRead(t)
+		got := s.NextRead(t)
 		if got.Value != want || got.Reader != r.Name() || got.At.IsZero() {
 			t.Errorf("read %+v, want Value %q from %s", got, want, r.Name())
 		}
 	}
 	c.Close()
-	if e := s.nextEvent(t, false); e.Err != nil {
+	if e := s.NextEvent(t, false); e.Err != nil {
 		t.Errorf("a client that hangs up is not an error: %v", e.Err)
 	}
-	select {
-	case extra := <-s.reads:
-		t.Errorf("unexpected read %q", extra.Value)
-	default:
-	}
+	s.NoRead(t)
 
 	out := logs.String()
 	for _, want := range []string{"longer than 256", "non-printable", "9876"} {
@@ -215,10 +146,10 @@ func TestReads(t *testing.T) {
 func TestSecondClientIsBusy(t *testing.T) {
 	r, s, logs := start(t, "127.0.0.1:0")
 	first := dial(t, r)
-	s.nextEvent(t, true)
+	s.NextEvent(t, true)
 
 	second := dial(t, r)
-	second.SetReadDeadline(time.Now().Add(wait))
+	second.SetReadDeadline(time.Now().Add(fakereader.Wait))
 	got, err := io.ReadAll(second)
 	if err != nil {
 		t.Fatalf("second client: %v", err)
@@ -232,7 +163,7 @@ func TestSecondClientIsBusy(t *testing.T) {
 
 	// The first client is still served.
 	io.WriteString(first, "946EBD28\n")
-	if v := s.nextRead(t).Value; v != "946EBD28" {
+	if v := s.NextRead(t).Value; v != "946EBD28" {
 		t.Errorf("read %q after the busy refusal", v)
 	}
 }
@@ -241,13 +172,13 @@ func TestReattach(t *testing.T) {
 	r, s, _ := start(t, "127.0.0.1:0")
 	for i, card := range []string{"AAAA1111", "BBBB2222", "CCCC3333"} {
 		c := dial(t, r)
-		s.nextEvent(t, true)
+		s.NextEvent(t, true)
 		io.WriteString(c, card+"\n")
-		if v := s.nextRead(t).Value; v != card {
+		if v := s.NextRead(t).Value; v != card {
 			t.Errorf("client %d: read %q, want %q", i, v, card)
 		}
 		c.Close()
-		s.nextEvent(t, false)
+		s.NextEvent(t, false)
 	}
 }
 
@@ -267,7 +198,7 @@ func TestAllowlist(t *testing.T) {
 	}
 
 	outsider := dialFrom("127.0.0.3")
-	outsider.SetReadDeadline(time.Now().Add(wait))
+	outsider.SetReadDeadline(time.Now().Add(fakereader.Wait))
 	if got, err := io.ReadAll(outsider); err != nil || len(got) != 0 {
 		t.Errorf("outsider: got %q, %v; want the connection closed at once", got, err)
 	}
@@ -276,9 +207,9 @@ func TestAllowlist(t *testing.T) {
 	}
 
 	insider := dialFrom("127.0.0.2")
-	s.nextEvent(t, true)
+	s.NextEvent(t, true)
 	io.WriteString(insider, "946EBD28\n")
-	if v := s.nextRead(t).Value; v != "946EBD28" {
+	if v := s.NextRead(t).Value; v != "946EBD28" {
 		t.Errorf("read %q", v)
 	}
 }
@@ -288,26 +219,17 @@ func TestRunEndsWithContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSink()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, s) }()
-	s.nextEvent(t, false)
+	s, stop := fakereader.Start(t, r)
+	s.NextEvent(t, false)
 	c := dial(t, r)
-	s.nextEvent(t, true)
+	s.NextEvent(t, true)
 
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Run = %v, want context.Canceled", err)
-		}
-	case <-time.After(wait):
-		t.Fatal("Run did not return")
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
 	}
 	// The client's detach was delivered before Run returned.
 	select {
-	case e := <-s.events:
+	case e := <-s.Events():
 		if e.Attached {
 			t.Errorf("last event %+v, want detached", e)
 		}
@@ -315,7 +237,7 @@ func TestRunEndsWithContext(t *testing.T) {
 		t.Error("no detach event before Run returned")
 	}
 	// The client is disconnected and the port released.
-	c.SetReadDeadline(time.Now().Add(wait))
+	c.SetReadDeadline(time.Now().Add(fakereader.Wait))
 	if _, err := bufio.NewReader(c).ReadByte(); err == nil {
 		t.Error("client still connected")
 	}

@@ -145,35 +145,15 @@ const (
 )
 
 func deviceStatusName(v int64) string {
-	switch v {
-	case devUnknown:
-		return "unknown"
-	case devRunning:
-		return "running"
-	case devWarning:
-		return "warning"
-	case devTesting:
-		return "testing"
-	case devDown:
-		return "down"
-	}
-	return ""
+	return tableName([]string{
+		devUnknown: "unknown", devRunning: "running", devWarning: "warning", devTesting: "testing", devDown: "down",
+	}, v)
 }
 
 func printerStatusName(v int64) string {
-	switch v {
-	case prnOther:
-		return "other"
-	case prnUnknown:
-		return "unknown"
-	case prnIdle:
-		return "idle"
-	case prnPrinting:
-		return "printing"
-	case prnWarmup:
-		return "warmup"
-	}
-	return ""
+	return tableName([]string{
+		prnOther: "other", prnUnknown: "unknown", prnIdle: "idle", prnPrinting: "printing", prnWarmup: "warmup",
+	}, v)
 }
 
 // errorBits are the conditions of hrPrinterDetectedErrorState (RFC 3805

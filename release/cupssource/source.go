@@ -533,6 +533,9 @@ func (s *Source) exchange(ctx context.Context, op string, req *goipp.Message, li
 		discard(hresp)
 		s.verified.Store(false)
 		return nil, &AuthError{Operator: s.cfg.Operator, Basic: s.cfg.Password != "", Status: "HTTP " + strconv.Itoa(hresp.StatusCode), Op: op}
+	case hresp.StatusCode == http.StatusUpgradeRequired:
+		discard(hresp)
+		return nil, fmt.Errorf("%s: CUPS requires encryption (HTTP 426, DefaultEncryption Required): use an ipps:// URL", op)
 	case hresp.StatusCode != http.StatusOK:
 		discard(hresp)
 		return nil, fmt.Errorf("%s: CUPS answered HTTP %d", op, hresp.StatusCode)
