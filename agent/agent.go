@@ -28,6 +28,7 @@ import (
 	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
+	"github.com/tessera-print/tessera/release/cupssource"
 	"github.com/tessera-print/tessera/session"
 )
 
@@ -154,9 +155,26 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	watch := &printerWatch{cfg: cfg, ipp: ippClient, snmp: snmpClient, store: store, ident: &ident, kick: kickSync,
 		log: log.With("component", "printer"), now: opts.Now}
+	sources := []release.Source{hubSource{link}}
+	if cfg.CUPS != "" {
+		password := ""
+		if cfg.CUPSPasswordFile != "" {
+			b, err := os.ReadFile(cfg.CUPSPasswordFile)
+			if err != nil {
+				return fmt.Errorf("cups_password_file: %w", err)
+			}
+			password = strings.TrimSpace(string(b))
+		}
+		cups, err := cupssource.New(cupssource.Config{URL: cfg.CUPS, Operator: cfg.CUPSOperator, Password: password,
+			SameUser: release.SameUser, Logger: log.With("component", "cups")})
+		if err != nil {
+			return fmt.Errorf("cups: %w", err)
+		}
+		sources = append(sources, cups)
+	}
 	engine := release.New(release.Config{
 		Check:         watch.check,
-		Sources:       []release.Source{hubSource{link}},
+		Sources:       sources,
 		Online:        link.Online,
 		SpoolDir:      cfg.DataDir,
 		Printer:       prn,

@@ -48,6 +48,13 @@ type Config struct {
 	PrinterURI string `json:"printer_uri"`
 	// PrinterCAFile is a PEM bundle trusted for an ipps:// printer.
 	PrinterCAFile string `json:"printer_ca_file"`
+	// CUPS is a CUPS queue holding jobs (ipp://HOST:PORT/printers/QUEUE);
+	// empty: no CUPS source.
+	CUPS string `json:"cups"`
+	// CUPSOperator is the CUPS user the agent acts as.
+	CUPSOperator string `json:"cups_operator"`
+	// CUPSPasswordFile holds the operator's password for Basic auth.
+	CUPSPasswordFile string `json:"cups_password_file"`
 	// SNMP is the printer's SNMP address and settings as an snmp:// URL
 	// (secrets only from files); empty: no SNMP, the printer is read over IPP.
 	SNMP string `json:"snmp"`
@@ -108,6 +115,7 @@ func Default() Config {
 		LockoutTime:      Duration(300 * time.Second),
 		LockoutDelay:     Duration(time.Second),
 		SNMPPollInterval: Duration(60 * time.Second),
+		CUPSOperator:     "root",
 		ReleaseTimeout:   Duration(10 * time.Minute),
 		LogLevel:         "info",
 		LogFormat:        "text",
@@ -152,6 +160,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory")
 	fs.StringVar(&c.HubURL, "hub", c.HubURL, "hub base URL (http(s):// or ws(s)://HOST:PORT)")
 	fs.StringVar(&c.PrinterURI, "printer", c.PrinterURI, "printer URI (ipp://, ipps://, socket://)")
+	fs.StringVar(&c.CUPS, "cups", c.CUPS, "CUPS queue holding jobs, e.g. ipp://127.0.0.1:631/printers/heldq")
 	fs.StringVar(&c.SNMP, "snmp", c.SNMP, "printer SNMP URL, e.g. snmp://public@printer.lan?version=2c")
 	fs.StringVar(&c.PrinterSerial, "printer-serial", c.PrinterSerial, "serial number of the served printer (default: learned at first contact)")
 	fs.Var(&repeated{list: &c.Readers}, "reader", "card reader spec, repeatable (tcp-listen://HOST:PORT)")

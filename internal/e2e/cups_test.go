@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/offline"
+)
+
+// TestCUPSHeldJob: a job held in a real CUPS queue is listed for its owner
+// (under another spelling of the name), released to ippeveprinter
+// byte-identical, charged once, and purged from CUPS.
+func TestCUPSHeldJob(t *testing.T) {
+	testenv.StartDNSSD(t)
+	printer := testenv.StartIPPEveprinter(t)
+	cups := testenv.StartCUPSD(t, testenv.CUPSDOptions{})
+	bin := build(t)
+	h := startHub(t, bin, t.TempDir(), "")
+	h.createUser(t, "frank", cardNum)
+	doc, err := os.ReadFile(document)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cupsID := cups.Submit(t, "frank", document)
+	id := fmt.Sprintf("cups:%d", cupsID)
+
+	agentDir := t.TempDir()
+	a := startAgent(t, bin, agentDir, h.url, printer.URI, "", "", "--cups", cups.URL)
+	a.waitSession(t, "online", func(v sessionView) error {
+		if v.Cloud != "online" {
+			return fmt.Errorf("cloud %q", v.Cloud)
+		}
+		return nil
+	})
+	a.swipe(t, rawCard)
+	a.waitSession(t, "the CUPS job is listed", func(v sessionView) error {
+		if jobState(v, id) != "held" {
+			return fmt.Errorf("%+v", v.Jobs)
+		}
+		return nil
+	})
+	if code, body := a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != 202 {
+		t.Fatalf("release: HTTP %d %v", code, body)
+	}
+	a.waitSession(t, "printed", func(v sessionView) error {
+		if s := jobState(v, id); s != "printed" {
+			return fmt.Errorf("state %q", s)
+		}
+		return nil
+	})
+	var kept []string
+	eventually(t, "kept by the printer", 10*time.Second, func() error {
+		kept, _ = filepath.Glob(filepath.Join(printer.Spool, "*.pdf"))
+		if len(kept) != 1 {
+			return fmt.Errorf("%v", kept)
+		}
+		return nil
+	})
+	if got, _ := os.ReadFile(kept[0]); !bytes.Equal(got, doc) {
+		t.Fatal("printed document differs from the one held in CUPS")
+	}
+	eventually(t, "one record at the hub", 15*time.Second, func() error {
+		recs := h.records(t, "frank")
+		if len(recs) != 1 || recs[0].JobID != id || recs[0].Pages != 3 {
+			return fmt.Errorf("%+v", recs)
+		}
+		return nil
+	})
+	// The job left CUPS.
+	a.post(t, "/api/v1/refresh", "")
+	if v := a.session(t); jobState(v, id) != "" && jobState(v, id) != "printed" {
+		t.Fatalf("job still listed as %q", jobState(v, id))
+	}
+	out, _ := exec.Command("lpstat", "-h", cups.Addr, "-W", "all", "-o").CombinedOutput()
+	if strings.Contains(string(out), fmt.Sprintf("heldq-%d ", cupsID)) {
+		t.Fatalf("the CUPS job was not purged:\n%s", out)
+	}
+	a.kill(syscall.SIGTERM)
+	store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"), offline.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if recs, err := store.RecordsForJob(context.Background(), id); err != nil || len(recs) != 1 {
+		t.Fatalf("ledger: %+v %v", recs, err)
+	}
+}
