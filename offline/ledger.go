@@ -20,6 +20,17 @@ import (
 // did happen) returns the first record and writes nothing. A failed job, or
 // one whose attempt was not claimed, is a *ConflictError.
 func (s *Store) CommitPrinted(ctx context.Context, jobID string, rec protocol.Record) (protocol.Record, error) {
+	return s.commit(ctx, jobID, rec, StatePrinted, "")
+}
+
+// CommitPartial is CommitPrinted for a job the printer cut short (a jam, a
+// cancel) after printing rec.Pages impressions: those are charged, and the
+// job is failed with reason, so it stays held and may be released again.
+func (s *Store) CommitPartial(ctx context.Context, jobID string, rec protocol.Record, reason string) (protocol.Record, error) {
+	return s.commit(ctx, jobID, rec, StateFailed, reason)
+}
+
+func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, to State, reason string) (protocol.Record, error) {
 	if rec.JobID != "" && rec.JobID != jobID {
 		return protocol.Record{}, fmt.Errorf("commit printed %s: record is for job %s", jobID, rec.JobID)
 	}
@@ -37,7 +48,7 @@ func (s *Store) CommitPrinted(ctx context.Context, jobID string, rec protocol.Re
 		}
 		switch cur.State {
 		case StateClaimed, StateSending, StatePrinting:
-		case StatePrinted:
+		case to:
 			prev, err := recordForAttempt(ctx, tx, jobID, cur.Attempt)
 			if errors.Is(err, sql.ErrNoRows) {
 				return &ConflictError{Current: cur}
@@ -85,18 +96,22 @@ func (s *Store) CommitPrinted(ctx context.Context, jobID string, rec protocol.Re
 		status := protocol.JobStatusRequest{
 			JobID: jobID, State: protocol.JobPrinted, Impressions: impressions, Keep: cur.Keep, At: rec.At,
 		}
-		if err := enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, StatePrinted), status, now); err != nil {
+		if to == StateFailed {
+			status = protocol.JobStatusRequest{JobID: jobID, State: protocol.JobFailed, Impressions: impressions,
+				Reason: reason, At: rec.At}
+		}
+		if err := enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, to), status, now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE journal SET state = ?, impressions = ?, updated_at = ? WHERE job_id = ?`,
-			string(StatePrinted), impressions, formatTime(now), jobID); err != nil {
-			return fmt.Errorf("mark printed: %w", err)
+		if _, err := tx.ExecContext(ctx, `UPDATE journal SET state = ?, impressions = ?, reason = ?, updated_at = ? WHERE job_id = ?`,
+			string(to), impressions, reason, formatTime(now), jobID); err != nil {
+			return fmt.Errorf("mark %s: %w", to, err)
 		}
 		out = rec
 		return nil
 	})
 	if err != nil {
-		return protocol.Record{}, fmt.Errorf("commit printed %s: %w", jobID, err)
+		return protocol.Record{}, fmt.Errorf("commit %s %s: %w", to, jobID, err)
 	}
 	return out, nil
 }

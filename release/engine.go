@@ -57,6 +57,7 @@ type Journal interface {
 	Fail(ctx context.Context, jobID, reason string) error
 	Unfinished(ctx context.Context) ([]offline.Claim, error)
 	CommitPrinted(ctx context.Context, jobID string, rec protocol.Record) (protocol.Record, error)
+	CommitPartial(ctx context.Context, jobID string, rec protocol.Record, reason string) (protocol.Record, error)
 }
 
 // Job is a held job as the panel shows it. ID says its source ("hub:42").
@@ -422,6 +423,20 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p pri
 	case err != nil:
 		e.cfg.Logger.Warn("lost track of printer job", "job", job.ID, "printer_job", p.id, "err", err)
 		e.fail(ctx, job.ID, "The printer stopped answering about this job.")
+		return
+	}
+	if st.State != "completed" && st.Impressions > 0 {
+		// Cut short (a jam, a cancel at the printer): charge what printed,
+		// and the job stays held to be printed again.
+		reason := fmt.Sprintf("The printer stopped the job after %d pages (%s); only those were charged.", st.Impressions, st.State)
+		rec := protocol.Record{JobID: job.ID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: st.Impressions,
+			Copies: p.copies, Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),
+			At: e.cfg.Now().UTC()}
+		if _, err := e.cfg.Journal.CommitPartial(ctx, job.ID, rec, reason); err != nil {
+			e.cfg.Logger.Error("could not record a job cut short", "job", job.ID, "err", err)
+		}
+		e.cfg.OnProgress(Progress{JobID: job.ID, State: StateFailed, Reason: reason, Impressions: st.Impressions})
+		e.cfg.OnCommitted()
 		return
 	}
 	if st.State != "completed" {

@@ -419,3 +419,24 @@ func (delegating) Open(ctx context.Context, id, u string) (*Document, error) {
 }
 func (delegating) Printed(ctx context.Context, id, u string, keep bool) error { return nil }
 func (delegating) Delete(ctx context.Context, id, u string) error             { return nil }
+
+func TestJamChargesOnlyWhatPrinted(t *testing.T) {
+	h := newHarness(t)
+	h.printer.final = ipp.JobState{State: "aborted", Terminal: true, Impressions: 1, Reasons: []string{"media-jam"}}
+	ctx := context.Background()
+	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	recs, _ := h.store.RecordsForJob(ctx, "hub:7")
+	if len(recs) != 1 || recs[0].Pages != 1 {
+		t.Fatalf("records %+v, want one of 1 page", recs)
+	}
+	if job := h.job(t); job.State != StateHeld {
+		t.Errorf("a job cut short is %q, want held", job.State)
+	}
+	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+		t.Errorf("release again after a jam: %v", err)
+	}
+	h.engine.Wait()
+}
