@@ -143,6 +143,7 @@ func (e *NotReady) Error() string { return "printer not ready: " + e.Reason }
 type Engine struct {
 	cfg     Config
 	sources map[string]Source
+	direct  *directSource
 	wg      sync.WaitGroup
 }
 
@@ -166,10 +167,11 @@ func New(cfg Config) *Engine {
 	if cfg.Online == nil {
 		cfg.Online = func() bool { return true }
 	}
-	e := &Engine{cfg: cfg, sources: map[string]Source{}}
+	e := &Engine{cfg: cfg, sources: map[string]Source{}, direct: &directSource{docs: map[string]*Document{}}}
 	for _, src := range cfg.Sources {
 		e.sources[src.Name()] = src
 	}
+	e.sources[e.direct.Name()] = e.direct
 	return e
 }
 

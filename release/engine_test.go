@@ -440,3 +440,15 @@ func TestJamChargesOnlyWhatPrinted(t *testing.T) {
 	}
 	h.engine.Wait()
 }
+
+func TestPrintNow(t *testing.T) {
+	h := newHarness(t)
+	n, err := h.engine.PrintNow(context.Background(), Direct{Owner: "alice", Name: "now.pdf", Format: "application/pdf",
+		Copies: 1, Size: -1, Body: bytes.NewReader([]byte("%PDF-1.4 direct"))})
+	if err != nil || n != 2 {
+		t.Fatalf("PrintNow = %d, %v", n, err)
+	}
+	if len(h.printer.received) != 1 || string(h.printer.bodies[0]) != "%PDF-1.4 direct" {
+		t.Fatalf("printer got %+v", h.printer.received)
+	}
+}

@@ -1,0 +1,85 @@
+package release
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/tessera-print/tessera/offline"
+)
+
+// Direct is a document printed at once rather than held: the agent's
+// /ipp/direct queue.
+type Direct struct {
+	Owner, Name, Format string
+	Copies              int
+	Color, Duplex       bool
+	Size                int64 // -1: unknown
+	Body                io.Reader
+}
+
+// directSource hands each direct document to the engine once.
+type directSource struct {
+	mu   sync.Mutex
+	docs map[string]*Document
+}
+
+func (d *directSource) Name() string { return "direct" }
+func (d *directSource) List(ctx context.Context, username string) ([]Held, error) {
+	return nil, nil
+}
+
+func (d *directSource) Open(ctx context.Context, id, username string) (*Document, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	doc, ok := d.docs[id]
+	if !ok {
+		// The body is a stream that cannot be read twice.
+		return nil, errors.New("a direct document can be sent only once")
+	}
+	delete(d.docs, id)
+	return doc, nil
+}
+
+func (d *directSource) Printed(ctx context.Context, id, username string, keep bool) error { return nil }
+func (d *directSource) Delete(ctx context.Context, id, username string) error             { return nil }
+
+// PrintNow prints a document at once, through the same journal, checks
+// and charging as a release, and returns the impressions charged.
+func (e *Engine) PrintNow(ctx context.Context, d Direct) (int, error) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	id := "direct:" + hex.EncodeToString(b)
+	claim, err := e.cfg.Journal.Claim(ctx, id, d.Owner, false)
+	if err != nil {
+		return 0, fmt.Errorf("print now: %w", err)
+	}
+	e.direct.mu.Lock()
+	e.direct.docs[strip(id)] = &Document{Body: io.NopCloser(d.Body), Size: d.Size, Format: d.Format}
+	e.direct.mu.Unlock()
+	defer func() {
+		e.direct.mu.Lock()
+		delete(e.direct.docs, strip(id))
+		e.direct.mu.Unlock()
+	}()
+	job := Job{ID: id, Source: "direct", Name: d.Name, Owner: d.Owner, Copies: max(d.Copies, 1), Color: d.Color,
+		Duplex: d.Duplex, Format: d.Format, Size: d.Size, State: StateQueued}
+	e.run(ctx, claim, job, Options{})
+	c, _, err := e.cfg.Journal.Get(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("print now: %w", err)
+	}
+	if c.State != offline.StatePrinted {
+		return 0, fmt.Errorf("print now: %s: %s", c.State, c.Reason)
+	}
+	return c.Impressions, nil
+}
+
+func strip(id string) string {
+	_, rest, _ := splitID(id)
+	return rest
+}
