@@ -15,4 +15,8 @@ require (
 	periph.io/x/host/v3 v3.8.5
 )
 
-require github.com/creack/goselect v0.1.2 // indirect
+require (
+	filippo.io/age v1.3.1
+	filippo.io/hpke v0.4.0 // indirect
+	github.com/creack/goselect v0.1.2 // indirect
+)
