@@ -21,6 +21,7 @@ import (
 	"github.com/tessera-print/tessera/cardreader/readers"
 	"github.com/tessera-print/tessera/cloudlink"
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/localspool"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/panel"
 	"github.com/tessera-print/tessera/printer/ipp"
@@ -172,7 +173,44 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		}
 		sources = append(sources, cups)
 	}
-	engine := release.New(release.Config{
+	// The agent's own IPP queue: a job source, and with ipp_direct a way to
+	// print at once through the engine.
+	var engine *release.Engine
+	var spool *localspool.Spool
+	var ippLn net.Listener
+	if cfg.IPPListen != "" {
+		scfg := localspool.Config{
+			Dir: filepath.Join(cfg.DataDir, "spool"), KeyFile: filepath.Join(cfg.DataDir, "spool.key"),
+			Expiry: time.Duration(cfg.JobExpiry), Normalize: release.NormalizeUser,
+			Logger: log.With("component", "ipp"), Now: opts.Now,
+		}
+		if info, err := prn.Info(ctx); err == nil && len(info.DocumentFormats) > 0 {
+			scfg.Formats = info.DocumentFormats // never take what the printer cannot print
+		}
+		if cfg.IPPAuth {
+			scfg.Users = func(user, password string) bool {
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				resp, err := link.Authorize(actx, protocol.AuthorizeRequest{Username: user, Password: password})
+				return err == nil && resp.Status == protocol.AuthAccepted
+			}
+		}
+		if cfg.IPPDirect {
+			scfg.Direct = func(ctx context.Context, j localspool.DirectJob) (int, error) {
+				return engine.PrintNow(ctx, release.Direct{Owner: release.NormalizeUser(j.Owner), Name: j.Name,
+					Format: j.Format, Copies: j.Copies, Color: j.Color, Duplex: j.Duplex, Size: j.Size, Body: j.Body})
+			}
+		}
+		if spool, err = localspool.New(scfg); err != nil {
+			return fmt.Errorf("ipp queue: %w", err)
+		}
+		defer spool.Close()
+		if ippLn, err = net.Listen("tcp", cfg.IPPListen); err != nil {
+			return fmt.Errorf("ipp_listen: %w", err)
+		}
+		sources = append(sources, spool)
+	}
+	engine = release.New(release.Config{
 		Check:         watch.check,
 		Sources:       sources,
 		Online:        link.Online,
@@ -229,6 +267,23 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		}
 	})
 	goRun(func() { _ = link.Run(runCtx) })
+	var ippSrv *http.Server
+	if spool != nil {
+		ippSrv = &http.Server{Handler: spool.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		log.Info("IPP queue listening", "uri", "ipp://"+ippLn.Addr().String()+"/ipp/print", "direct", cfg.IPPDirect)
+		goRun(func() {
+			var err error
+			if cfg.IPPCertFile != "" {
+				err = ippSrv.ServeTLS(ippLn, cfg.IPPCertFile, cfg.IPPKeyFile)
+			} else {
+				err = ippSrv.Serve(ippLn)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("IPP queue", "err", err)
+			}
+		})
+		goRun(func() { spool.Run(runCtx) })
+	}
 	goRun(func() { sess.Run(runCtx) })
 	watch.sess = sess
 	goRun(func() { watch.run(runCtx) })
@@ -251,6 +306,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if ippSrv != nil {
+		_ = ippSrv.Shutdown(shutCtx)
+	}
 	stop()
 	wg.Wait()
 	engine.Wait()

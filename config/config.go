@@ -55,6 +55,18 @@ type Config struct {
 	CUPSOperator string `json:"cups_operator"`
 	// CUPSPasswordFile holds the operator's password for Basic auth.
 	CUPSPasswordFile string `json:"cups_password_file"`
+	// IPPListen serves the agent's own IPP queue ipp://HOST:PORT/ipp/print
+	// (jobs held, encrypted, until released); empty: off.
+	IPPListen string `json:"ipp_listen"`
+	// IPPDirect adds /ipp/direct: jobs print at once, charged to the sender.
+	IPPDirect bool `json:"ipp_direct"`
+	// IPPAuth requires IPP Basic authentication, checked against the hub.
+	IPPAuth bool `json:"ipp_auth"`
+	// IPPCertFile and IPPKeyFile serve the queue over TLS (ipps://).
+	IPPCertFile string `json:"ipp_cert_file"`
+	IPPKeyFile  string `json:"ipp_key_file"`
+	// JobExpiry deletes jobs held on the agent after this long.
+	JobExpiry Duration `json:"job_expiry"`
 	// SNMP is the printer's SNMP address and settings as an snmp:// URL
 	// (secrets only from files); empty: no SNMP, the printer is read over IPP.
 	SNMP string `json:"snmp"`
@@ -116,6 +128,7 @@ func Default() Config {
 		LockoutDelay:     Duration(time.Second),
 		SNMPPollInterval: Duration(60 * time.Second),
 		CUPSOperator:     "root",
+		JobExpiry:        Duration(7 * 24 * time.Hour),
 		ReleaseTimeout:   Duration(10 * time.Minute),
 		LogLevel:         "info",
 		LogFormat:        "text",
@@ -160,6 +173,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory")
 	fs.StringVar(&c.HubURL, "hub", c.HubURL, "hub base URL (http(s):// or ws(s)://HOST:PORT)")
 	fs.StringVar(&c.PrinterURI, "printer", c.PrinterURI, "printer URI (ipp://, ipps://, socket://)")
+	fs.StringVar(&c.IPPListen, "ipp-listen", c.IPPListen, "serve the agent's IPP queue ipp://HOST:PORT/ipp/print")
+	fs.BoolVar(&c.IPPDirect, "ipp-direct", c.IPPDirect, "also serve /ipp/direct: print at once")
 	fs.StringVar(&c.CUPS, "cups", c.CUPS, "CUPS queue holding jobs, e.g. ipp://127.0.0.1:631/printers/heldq")
 	fs.StringVar(&c.SNMP, "snmp", c.SNMP, "printer SNMP URL, e.g. snmp://public@printer.lan?version=2c")
 	fs.StringVar(&c.PrinterSerial, "printer-serial", c.PrinterSerial, "serial number of the served printer (default: learned at first contact)")
@@ -193,6 +208,17 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.PanelListen); err != nil {
 		errs = append(errs, fmt.Errorf("panel_listen %q: %w", c.PanelListen, err))
+	}
+	if c.IPPListen != "" {
+		if _, _, err := net.SplitHostPort(c.IPPListen); err != nil {
+			errs = append(errs, fmt.Errorf("ipp_listen %q: %w", c.IPPListen, err))
+		}
+	}
+	if (c.IPPCertFile == "") != (c.IPPKeyFile == "") {
+		errs = append(errs, errors.New("ipp_cert_file and ipp_key_file go together"))
+	}
+	if c.JobExpiry <= 0 {
+		errs = append(errs, errors.New("job_expiry: must be positive"))
 	}
 	if time.Duration(c.SNMPPollInterval) < time.Second {
 		errs = append(errs, errors.New("snmp_poll_interval: must be 1s or more"))
