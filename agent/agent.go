@@ -248,7 +248,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("panel_listen: %w", err)
 	}
-	srv := &http.Server{Handler: panel.New(sess, log.With("component", "panel")), ReadHeaderTimeout: 10 * time.Second}
+	var panelOpts []panel.Option
+	if cfg.TechnicianPINFile != "" {
+		b, err := os.ReadFile(cfg.TechnicianPINFile)
+		if err != nil {
+			return fmt.Errorf("technician_pin_file: %w", err)
+		}
+		pin := strings.TrimSpace(string(b))
+		if len(pin) < 6 {
+			return errors.New("technician_pin_file: the technician PIN needs at least 6 digits")
+		}
+		panelOpts = append(panelOpts, panel.WithTechnician(&technician{pin: pin, watch: watch, locks: store, now: opts.Now,
+			p: offline.LockPolicy{MaxFailures: cfg.LockoutFailures, LockFor: time.Duration(cfg.LockoutTime), BaseDelay: time.Duration(cfg.LockoutDelay)}}))
+	}
+	srv := &http.Server{Handler: panel.New(sess, log.With("component", "panel"), panelOpts...), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("panel listening", "addr", "http://"+ln.Addr().String())
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/panel"
 	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
@@ -168,6 +171,50 @@ func (w *printerWatch) view(r *snmp.Reading) session.Printer {
 	return p
 }
 
+// acceptSerial makes the printer now on the wire the one this agent serves:
+// a technician's confirmation after replacing it.
+func (w *printerWatch) acceptSerial(ctx context.Context) (string, error) {
+	if w.snmp == nil {
+		return "", errors.New("the printer is not read over SNMP, so its serial is not checked")
+	}
+	q, err := w.snmp.Check(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read the printer's serial: %w", err)
+	}
+	serial := q.Serial
+	if serial == "" {
+		w.mu.Lock()
+		if w.last != nil {
+			serial = w.last.Serial
+		}
+		w.mu.Unlock()
+	}
+	if serial == "" {
+		return "", errors.New("the printer reports no serial number")
+	}
+	if err := w.store.SetSetting(ctx, settingPrinterSerial, serial); err != nil {
+		return "", err
+	}
+	w.mu.Lock()
+	old, wasWrong := w.expected, w.wrong
+	w.expected, w.wrong = serial, false
+	last := w.last
+	w.mu.Unlock()
+	w.log.Info("technician accepted the printer", "serial", serial, "previous", old)
+	if wasWrong {
+		ev := protocol.PrinterEventRequest{Kind: snmp.EventAlertCleared, At: w.now().UTC(), Status: snmp.StateReady,
+			Data: map[string]any{"code": "wrong-printer", "serial": serial, "accepted_by": "technician"}}
+		if err := w.store.Enqueue(ctx, KindPrinterEvent, fmt.Sprintf("event:%d:accept", ev.At.UnixNano()), ev); err != nil {
+			w.log.Error("cannot queue printer event", "err", err)
+		}
+		w.kick()
+	}
+	if last != nil {
+		w.sess.SetPrinter(w.view(last))
+	}
+	return serial, nil
+}
+
 // check is the fast pre-release check: one SNMP GET of the serial and the
 // state. Without SNMP, the IPP Print-Job path checks the printer itself.
 func (w *printerWatch) check(ctx context.Context) error {
@@ -199,4 +246,33 @@ func (w *printerWatch) check(ctx context.Context) error {
 		return &release.NotReady{Reason: "The printer cannot print right now: " + strings.Join(words, ", ") + "."}
 	}
 	return nil
+}
+
+// technician checks the technician PIN (with the same lockout as users)
+// before a technician's action.
+type technician struct {
+	pin   string
+	watch *printerWatch
+	locks *offline.Store
+	p     offline.LockPolicy
+	now   func() time.Time
+}
+
+func (t *technician) AcceptPrinter(ctx context.Context, pin string) (string, error) {
+	const key = "technician"
+	l, err := t.locks.Failures(ctx, key, t.p)
+	if err != nil {
+		return "", err
+	}
+	if blocked, _ := l.Blocked(t.now()); blocked {
+		return "", panel.ErrBadPIN
+	}
+	if subtle.ConstantTimeCompare([]byte(pin), []byte(t.pin)) != 1 {
+		if _, err := t.locks.RecordFailure(ctx, key, t.p); err != nil {
+			return "", err
+		}
+		return "", panel.ErrBadPIN
+	}
+	_ = t.locks.ResetFailures(ctx, key)
+	return t.watch.acceptSerial(ctx)
 }

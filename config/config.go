@@ -65,6 +65,9 @@ type Config struct {
 	// IPPCertFile and IPPKeyFile serve the queue over TLS (ipps://).
 	IPPCertFile string `json:"ipp_cert_file"`
 	IPPKeyFile  string `json:"ipp_key_file"`
+	// TechnicianPINFile holds the technician PIN (set at provisioning; no
+	// default): without it the technician's actions are off.
+	TechnicianPINFile string `json:"technician_pin_file"`
 	// JobExpiry deletes jobs held on the agent after this long.
 	JobExpiry Duration `json:"job_expiry"`
 	// SNMP is the printer's SNMP address and settings as an snmp:// URL

@@ -31,8 +31,23 @@ type Sessions interface {
 	CancelAutoRelease()
 }
 
+// Technician is what the technician's actions need. ErrBadPIN refuses.
+type Technician interface {
+	AcceptPrinter(ctx context.Context, pin string) (serial string, err error)
+}
+
+// ErrBadPIN is a wrong (or locked) technician PIN.
+var ErrBadPIN = errors.New("wrong technician PIN")
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithTechnician enables the technician's actions.
+func WithTechnician(t Technician) Option { return func(s *Server) { s.tech = t } }
+
 // Server is the panel's HTTP handler.
 type Server struct {
+	tech     Technician
 	sessions Sessions
 	logger   *slog.Logger
 	upgrader websocket.Upgrader
@@ -43,8 +58,11 @@ type Server struct {
 const maxBody = 64 << 10
 
 // New returns the panel server.
-func New(sessions Sessions, logger *slog.Logger) *Server {
+func New(sessions Sessions, logger *slog.Logger, opts ...Option) *Server {
 	s := &Server{sessions: sessions, logger: logger, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
 	// The default CheckOrigin refuses cross-origin pages, so a page elsewhere
 	// cannot drive a panel it does not serve.
 	s.upgrader = websocket.Upgrader{HandshakeTimeout: 5 * time.Second}
@@ -62,6 +80,7 @@ func New(sessions Sessions, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
 	s.mux.HandleFunc("POST /api/v1/register-card", s.registerCard)
 	s.mux.HandleFunc("GET /api/v1/events", s.events)
+	s.mux.HandleFunc("POST /api/v1/technician/accept-printer", s.acceptPrinter)
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not-found", "No such page.")
@@ -158,6 +177,31 @@ func (s *Server) loginResult(w http.ResponseWriter, err error) {
 		writeJSON(w, status, body)
 	default:
 		s.actionError(w, err)
+	}
+}
+
+// acceptPrinter is the technician confirming a replaced printer: its
+// serial becomes the one this agent serves.
+func (s *Server) acceptPrinter(w http.ResponseWriter, r *http.Request) {
+	if s.tech == nil {
+		writeError(w, http.StatusNotFound, "not-found", "No technician PIN is set on this device.")
+		return
+	}
+	var req struct {
+		PIN string `json:"pin"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	serial, err := s.tech.AcceptPrinter(r.Context(), req.PIN)
+	switch {
+	case errors.Is(err, ErrBadPIN):
+		writeError(w, http.StatusUnauthorized, "bad-pin", "Wrong technician PIN.")
+	case err != nil:
+		s.logger.Warn("accept printer failed", "err", err)
+		writeError(w, http.StatusConflict, "not-possible", "The printer could not be accepted: "+err.Error())
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"serial": serial})
 	}
 }
 

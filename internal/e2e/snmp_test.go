@@ -88,7 +88,17 @@ func TestPrinterOverSNMP(t *testing.T) {
 	})
 
 	t.Run("replaced printer", func(t *testing.T) {
-		a := startAgent(t, bin, t.TempDir(), h.url, printer.URI, "", "", "--snmp", snmpURL, "--printer-serial", "XX99999999")
+		dir := t.TempDir()
+		pinFile := filepath.Join(dir, "technician-pin")
+		cfgFile := filepath.Join(dir, "tessera.json")
+		if err := os.WriteFile(pinFile, []byte("73914620\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf(`{"technician_pin_file":%q}`, pinFile)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a := startAgent(t, bin, filepath.Join(dir, "data"), h.url, printer.URI, "", "", "--config", cfgFile,
+			"--snmp", snmpURL, "--printer-serial", "XX99999999")
 		eventually(t, "wrong printer on the panel", 20*time.Second, func() error {
 			p := a.printer(t)
 			if p.CanPrint || !slices.Contains(p.Reasons, "wrong-printer") {
@@ -133,5 +143,34 @@ func TestPrinterOverSNMP(t *testing.T) {
 		if j := h.job(t, "erin", jobID); j.State != "failed" && j.State != "held" {
 			t.Fatalf("hub job state %q, want it still releasable", j.State)
 		}
+
+		// A technician accepts the replaced printer; the job then prints.
+		if code, _ := a.post(t, "/api/v1/technician/accept-printer", `{"pin":"00000000"}`); code != http.StatusUnauthorized {
+			t.Fatalf("wrong technician PIN: HTTP %d", code)
+		}
+		time.Sleep(1100 * time.Millisecond) // the lockout's delay after a failure
+		if code, body := a.post(t, "/api/v1/technician/accept-printer", `{"pin":"73914620"}`); code != http.StatusOK || body["serial"] != "TH05H3D1F8" {
+			t.Fatalf("accept printer: HTTP %d %v", code, body)
+		}
+		if p := a.printer(t); !p.CanPrint || slices.Contains(p.Reasons, "wrong-printer") {
+			t.Fatalf("after acceptance: %+v", p)
+		}
+		if code, body := a.release(t, `{"all":true}`); code != http.StatusAccepted {
+			t.Fatalf("release after acceptance: HTTP %d %v", code, body)
+		}
+		a.waitSession(t, "printed after acceptance", func(v sessionView) error {
+			if s := jobState(v, id); s != "printed" {
+				return fmt.Errorf("job state %q", s)
+			}
+			return nil
+		})
+		eventually(t, "alert cleared at the hub", 20*time.Second, func() error {
+			for _, e := range h.printerEvents(t, "alert-cleared") {
+				if e.Data["code"] == "wrong-printer" {
+					return nil
+				}
+			}
+			return fmt.Errorf("no alert-cleared")
+		})
 	})
 }
