@@ -75,7 +75,8 @@ func (r *rawPrinter) Wait(ctx context.Context, id int) (ipp.JobState, error) {
 		return ipp.JobState{}, release.ErrUncertain
 	}
 	st := ipp.JobState{ID: id, State: "completed", Terminal: true, Impressions: res.Pages}
-	if res.Result == "CANCELED" && res.Pages == 0 {
+	if res.Result == "CANCELED" {
+		// Pages printed before the cancel are charged; the job stays held.
 		st.State = "canceled"
 	}
 	if res.Unreconciled {
