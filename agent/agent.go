@@ -156,6 +156,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	watch := &printerWatch{cfg: cfg, ipp: ippClient, snmp: snmpClient, store: store, ident: &ident, kick: kickSync,
 		log: log.With("component", "printer"), now: opts.Now}
+	userRule, err := release.UserRule(cfg.UserNameRule)
+	if err != nil {
+		return fmt.Errorf("user_name_rule: %w", err)
+	}
 	sources := []release.Source{hubSource{link}}
 	if cfg.CUPS != "" {
 		password := ""
@@ -167,7 +171,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			password = strings.TrimSpace(string(b))
 		}
 		cups, err := cupssource.New(cupssource.Config{URL: cfg.CUPS, Operator: cfg.CUPSOperator, Password: password,
-			SameUser: release.SameUser, Logger: log.With("component", "cups")})
+			SameUser: func(a, b string) bool { return userRule(a) == userRule(b) }, Logger: log.With("component", "cups")})
 		if err != nil {
 			return fmt.Errorf("cups: %w", err)
 		}
@@ -181,7 +185,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if cfg.IPPListen != "" {
 		scfg := localspool.Config{
 			Dir: filepath.Join(cfg.DataDir, "spool"), KeyFile: filepath.Join(cfg.DataDir, "spool.key"),
-			Expiry: time.Duration(cfg.JobExpiry), Normalize: release.NormalizeUser,
+			Expiry: time.Duration(cfg.JobExpiry), Normalize: userRule,
 			Logger: log.With("component", "ipp"), Now: opts.Now,
 		}
 		if info, err := prn.Info(ctx); err == nil && len(info.DocumentFormats) > 0 {
@@ -197,7 +201,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		}
 		if cfg.IPPDirect {
 			scfg.Direct = func(ctx context.Context, j localspool.DirectJob) (int, error) {
-				return engine.PrintNow(ctx, release.Direct{Owner: release.NormalizeUser(j.Owner), Name: j.Name,
+				return engine.PrintNow(ctx, release.Direct{Owner: userRule(j.Owner), Name: j.Name,
 					Format: j.Format, Copies: j.Copies, Color: j.Color, Duplex: j.Duplex, Size: j.Size, Body: j.Body})
 			}
 		}

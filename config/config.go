@@ -48,6 +48,9 @@ type Config struct {
 	PrinterURI string `json:"printer_uri"`
 	// PrinterCAFile is a PEM bundle trusted for an ipps:// printer.
 	PrinterCAFile string `json:"printer_ca_file"`
+	// UserNameRule makes owners of different sources comparable: a comma
+	// list of strip-domain, strip-realm, lower (or none).
+	UserNameRule string `json:"user_name_rule"`
 	// CUPS is a CUPS queue holding jobs (ipp://HOST:PORT/printers/QUEUE);
 	// empty: no CUPS source.
 	CUPS string `json:"cups"`
@@ -131,6 +134,7 @@ func Default() Config {
 		LockoutDelay:     Duration(time.Second),
 		SNMPPollInterval: Duration(60 * time.Second),
 		CUPSOperator:     "root",
+		UserNameRule:     "strip-domain,strip-realm,lower",
 		JobExpiry:        Duration(7 * 24 * time.Hour),
 		ReleaseTimeout:   Duration(10 * time.Minute),
 		LogLevel:         "info",

@@ -1,20 +1,60 @@
 package release
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
-// NormalizeUser makes the user names of different sources comparable:
-// "DOMAIN\alice", "alice@REALM" and "Alice" are all "alice". Sources and
-// the session compare owners through it.
-func NormalizeUser(name string) string {
-	name = strings.TrimSpace(name)
-	if i := strings.LastIndexByte(name, '\\'); i >= 0 {
-		name = name[i+1:]
+// DefaultUserRule makes "DOMAIN\alice", "alice@REALM" and "Alice" the same
+// person, as most sites want.
+const DefaultUserRule = "strip-domain,strip-realm,lower"
+
+// UserRule builds the user-name normalisation of a site from a comma list
+// of steps: strip-domain (drop "DOMAIN\"), strip-realm (drop "@realm"),
+// lower (case-insensitive), or none. Sources and the session compare owners
+// through it.
+func UserRule(spec string) (func(string) string, error) {
+	var steps []func(string) string
+	for _, step := range strings.Split(spec, ",") {
+		switch strings.TrimSpace(step) {
+		case "strip-domain":
+			steps = append(steps, stripDomain)
+		case "strip-realm":
+			steps = append(steps, stripRealm)
+		case "lower":
+			steps = append(steps, strings.ToLower)
+		case "none", "":
+		default:
+			return nil, fmt.Errorf("user name rule %q: unknown step %q (want strip-domain, strip-realm, lower or none)", spec, step)
+		}
 	}
-	if i := strings.IndexByte(name, '@'); i >= 0 {
-		name = name[:i]
-	}
-	return strings.ToLower(name)
+	return func(name string) string {
+		name = strings.TrimSpace(name)
+		for _, f := range steps {
+			name = f(name)
+		}
+		return name
+	}, nil
 }
 
-// SameUser reports whether two names from any sources are the same person.
+func stripDomain(s string) string {
+	if i := strings.LastIndexByte(s, '\\'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func stripRealm(s string) string {
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// NormalizeUser is DefaultUserRule.
+func NormalizeUser(name string) string {
+	return strings.ToLower(stripRealm(stripDomain(strings.TrimSpace(name))))
+}
+
+// SameUser reports whether two names are the same person under the default rule.
 func SameUser(a, b string) bool { return NormalizeUser(a) == NormalizeUser(b) }

@@ -12,3 +12,26 @@ func TestNormalizeUser(t *testing.T) {
 		}
 	}
 }
+
+func TestUserRule(t *testing.T) {
+	tests := []struct {
+		rule, in, want string
+	}{
+		{"lower", `CORP\Alice`, `corp\alice`},
+		{"strip-domain", `CORP\Alice`, "Alice"},
+		{"strip-realm,lower", "Bob@EXAMPLE.ORG", "bob"},
+		{"none", " Carol ", "Carol"},
+	}
+	for _, tc := range tests {
+		f, err := UserRule(tc.rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f(tc.in); got != tc.want {
+			t.Errorf("%s(%q) = %q, want %q", tc.rule, tc.in, got, tc.want)
+		}
+	}
+	if _, err := UserRule("strip-domain,upper"); err == nil {
+		t.Error("an unknown step was accepted")
+	}
+}
