@@ -405,7 +405,8 @@ func (h hubSource) List(ctx context.Context, username string) ([]release.Held, e
 	held := make([]release.Held, 0, len(jobs))
 	for _, j := range jobs {
 		held = append(held, release.Held{ID: j.ID, Name: j.Name, Owner: j.Owner, Pages: j.Pages, Copies: j.Copies,
-			Color: j.Color, Duplex: j.Duplex, Format: j.Format, Size: j.Size, SubmittedAt: j.SubmittedAt})
+			Color: j.Color, Duplex: j.Duplex, Format: j.Format, Size: j.Size, SubmittedAt: j.SubmittedAt,
+			DelegatedBy: j.DelegatedBy})
 	}
 	return held, nil
 }

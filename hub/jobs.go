@@ -64,6 +64,7 @@ type jobView struct {
 	SubmittedAt  time.Time  `json:"submitted_at"`
 	PrintedAt    *time.Time `json:"printed_at"`
 	PrintedPages int        `json:"printed_pages"`
+	DelegatedBy  string     `json:"delegated_by"`
 
 	seq int64
 }
@@ -72,11 +73,12 @@ func (j jobView) protocolJob() protocol.Job {
 	return protocol.Job{
 		ID: j.ID, Owner: j.Owner, Name: j.Name, Pages: j.Pages, Copies: j.Copies,
 		Color: j.Color, Duplex: j.Duplex, Size: j.Size, Format: j.Format, SubmittedAt: j.SubmittedAt,
+		DelegatedBy: j.DelegatedBy,
 	}
 }
 
 const jobColumns = `seq, id, owner, name, pages, copies, color, duplex, format, size, sha256,
-	state, reason, submitted_at, printed_at, printed_pages`
+	state, reason, submitted_at, printed_at, printed_pages, delegated_by`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -85,7 +87,7 @@ func scanJob(sc scanner) (jobView, error) {
 	var submitted int64
 	var printed sql.NullInt64
 	err := sc.Scan(&j.seq, &j.ID, &j.Owner, &j.Name, &j.Pages, &j.Copies, &j.Color, &j.Duplex, &j.Format,
-		&j.Size, &j.SHA256, &j.State, &j.Reason, &submitted, &printed, &j.PrintedPages)
+		&j.Size, &j.SHA256, &j.State, &j.Reason, &submitted, &printed, &j.PrintedPages, &j.DelegatedBy)
 	if err != nil {
 		return j, err
 	}
@@ -224,7 +226,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-		case "owner", "name", "copies", "color", "duplex", "pages":
+		case "owner", "name", "copies", "color", "duplex", "pages", "delegated_by":
 			if _, dup := fields[name]; dup {
 				part.Close()
 				return errBadRequest("field %q given twice", name)
@@ -246,7 +248,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	if up == nil {
 		return errInvalid("file is required")
 	}
-	j := jobView{Owner: fields["owner"], Name: fields["name"], Copies: 1, Format: up.format,
+	j := jobView{Owner: fields["owner"], Name: fields["name"], DelegatedBy: fields["delegated_by"], Copies: 1, Format: up.format,
 		Size: up.size, SHA256: up.sha256, State: stateHeld, SubmittedAt: s.now().UTC()}
 	if j.Name == "" {
 		j.Name = strings.TrimSpace(filepath.Base(up.filename))
@@ -308,10 +310,10 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	up.tmp = s.documentPath(j.ID) // removed by the deferred cleanup unless the insert succeeds
 	_, err = s.db.ExecContext(r.Context(),
-		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, delegated_by)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.ID, j.Owner, j.Name, j.Pages, j.Copies, boolInt(j.Color), boolInt(j.Duplex), j.Format, j.Size, j.SHA256,
-		j.State, nanos(j.SubmittedAt))
+		j.State, nanos(j.SubmittedAt), j.DelegatedBy)
 	if err != nil {
 		return fmt.Errorf("upload job: %w", err)
 	}

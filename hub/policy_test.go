@@ -399,7 +399,7 @@ func TestPolicyMigration(t *testing.T) {
 	h := newTestHub(t, func(c *Config) { c.DataDir = dir })
 	var version int
 	h.s.db.QueryRowContext(context.Background(), "PRAGMA user_version").Scan(&version)
-	if version != 3 {
+	if version != len(migrations) {
 		t.Errorf("schema version %d", version)
 	}
 	if got := h.balance("old"); got != "no policy" {

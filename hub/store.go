@@ -125,6 +125,10 @@ CREATE TABLE login_failures (
 ALTER TABLE users ADD COLUMN policy TEXT;
 ALTER TABLE users ADD COLUMN quota_pages INTEGER;
 `,
+	// 4: delegated jobs: the sender of a job printed for someone else.
+	`
+ALTER TABLE jobs ADD COLUMN delegated_by TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // openDB opens (creating if needed) the hub's SQLite database and brings its

@@ -153,6 +153,8 @@ type Job struct {
 	Size        int64     `json:"size"`
 	Format      string    `json:"format"`
 	SubmittedAt time.Time `json:"submitted_at"`
+	// DelegatedBy is the sender of a job printed for Owner ("" otherwise).
+	DelegatedBy string `json:"delegated_by,omitempty"`
 }
 
 // ListJobsResponse lists held jobs, oldest first.
