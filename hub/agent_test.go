@@ -302,7 +302,7 @@ func releaseSetup(t *testing.T) (*testHub, *testAgent, []byte, string, string) {
 	doc := readTestdata(t, "shared-mime-info-spec.pdf")
 	first := h.uploadJob(map[string]string{"owner": "alice", "name": "spec", "pages": "17", "copies": "2", "duplex": "true"}, "spec.pdf", doc)
 	h.clock.Advance(time.Minute)
-	second := h.uploadJob(map[string]string{"owner": "alice", "name": "small"}, "default.pdf", readTestdata(t, "default.pdf"))
+	second := h.uploadJob(map[string]string{"owner": "alice", "name": "small", "delegated_by": "carol"}, "default.pdf", readTestdata(t, "default.pdf"))
 	h.uploadJob(map[string]string{"owner": "bob", "name": "bob's"}, "default.pdf", readTestdata(t, "default.pdf"))
 	a := h.mustDial("")
 	a.boot("agent-1")
@@ -354,6 +354,9 @@ func TestAgentListFetchDownload(t *testing.T) {
 		Size: int64(len(doc)), Format: formatPDF, SubmittedAt: h.clock.Now().Add(-time.Minute)}
 	if fmt.Sprint(jobs[0]) != fmt.Sprint(want) {
 		t.Errorf("job\n got %+v\nwant %+v", jobs[0], want)
+	}
+	if jobs[1].DelegatedBy != "carol" || jobs[0].DelegatedBy != "" {
+		t.Errorf("delegated by: %q, %q", jobs[0].DelegatedBy, jobs[1].DelegatedBy)
 	}
 	if len(a.listJobs("nobody")) != 0 {
 		t.Error("jobs for an unknown user")
