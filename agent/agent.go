@@ -2,8 +2,11 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,9 +84,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	readers = append(readers, opts.Readers...)
 
-	printerHTTP, err := httpClient(cfg.PrinterCAFile)
+	printerHTTP, err := httpClient(cfg.PrinterCAFile, cfg.PrinterCertSHA256)
 	if err != nil {
-		return fmt.Errorf("printer_ca_file: %w", err)
+		return fmt.Errorf("printer TLS: %w", err)
 	}
 	var snmpClient *snmp.Client
 	if cfg.SNMP != "" {
@@ -378,14 +381,34 @@ func tlsConfig(caFile string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-// httpClient returns a client that verifies TLS, against caFile if given.
-func httpClient(caFile string) (*http.Client, error) {
+// httpClient returns a client that verifies TLS: against caFile if given,
+// or, for a printer with a self-signed certificate, against the SHA-256 of
+// that certificate (pin, hex), which is then the only one accepted.
+func httpClient(caFile, pin string) (*http.Client, error) {
 	tc, err := tlsConfig(caFile)
 	if err != nil {
 		return nil, err
 	}
 	if tc == nil {
 		tc = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if pin != "" {
+		want, err := hex.DecodeString(strings.ReplaceAll(pin, ":", ""))
+		if err != nil || len(want) != sha256.Size {
+			return nil, fmt.Errorf("printer_cert_sha256 %q: want the 64 hex digits of the certificate's SHA-256", pin)
+		}
+		// The pin replaces chain verification: the printer's certificate
+		// must be exactly this one.
+		tc.InsecureSkipVerify = true
+		tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return errors.New("printer sent no certificate")
+			}
+			if got := sha256.Sum256(raw[0]); subtle.ConstantTimeCompare(got[:], want) != 1 {
+				return fmt.Errorf("printer certificate %x is not the pinned one", got)
+			}
+			return nil
+		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc

@@ -81,6 +81,8 @@ type Config struct {
 	// PrinterSerial is the serial number of the printer this agent serves;
 	// empty: learned at first contact. A different serial refuses releases.
 	PrinterSerial string `json:"printer_serial"`
+	// PrinterCertSHA256 pins an ipps:// printer's (self-signed) certificate.
+	PrinterCertSHA256 string `json:"printer_cert_sha256"`
 	// PrinterName is shown on the panel; defaults to the printer's own name.
 	PrinterName string `json:"printer_name"`
 	// Readers are card reader specs, e.g. tcp-listen://127.0.0.1:7070.
