@@ -65,6 +65,7 @@ type jobView struct {
 	PrintedAt    *time.Time `json:"printed_at"`
 	PrintedPages int        `json:"printed_pages"`
 	DelegatedBy  string     `json:"delegated_by"`
+	Media        string     `json:"media"`
 
 	seq int64
 }
@@ -73,12 +74,12 @@ func (j jobView) protocolJob() protocol.Job {
 	return protocol.Job{
 		ID: j.ID, Owner: j.Owner, Name: j.Name, Pages: j.Pages, Copies: j.Copies,
 		Color: j.Color, Duplex: j.Duplex, Size: j.Size, Format: j.Format, SubmittedAt: j.SubmittedAt,
-		DelegatedBy: j.DelegatedBy,
+		DelegatedBy: j.DelegatedBy, Media: j.Media,
 	}
 }
 
 const jobColumns = `seq, id, owner, name, pages, copies, color, duplex, format, size, sha256,
-	state, reason, submitted_at, printed_at, printed_pages, delegated_by`
+	state, reason, submitted_at, printed_at, printed_pages, delegated_by, media`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -87,7 +88,7 @@ func scanJob(sc scanner) (jobView, error) {
 	var submitted int64
 	var printed sql.NullInt64
 	err := sc.Scan(&j.seq, &j.ID, &j.Owner, &j.Name, &j.Pages, &j.Copies, &j.Color, &j.Duplex, &j.Format,
-		&j.Size, &j.SHA256, &j.State, &j.Reason, &submitted, &printed, &j.PrintedPages, &j.DelegatedBy)
+		&j.Size, &j.SHA256, &j.State, &j.Reason, &submitted, &printed, &j.PrintedPages, &j.DelegatedBy, &j.Media)
 	if err != nil {
 		return j, err
 	}
@@ -226,7 +227,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-		case "owner", "name", "copies", "color", "duplex", "pages", "delegated_by":
+		case "owner", "name", "copies", "color", "duplex", "pages", "delegated_by", "media":
 			if _, dup := fields[name]; dup {
 				part.Close()
 				return errBadRequest("field %q given twice", name)
@@ -248,7 +249,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	if up == nil {
 		return errInvalid("file is required")
 	}
-	j := jobView{Owner: fields["owner"], Name: fields["name"], DelegatedBy: fields["delegated_by"], Copies: 1, Format: up.format,
+	j := jobView{Owner: fields["owner"], Name: fields["name"], DelegatedBy: fields["delegated_by"], Media: fields["media"], Copies: 1, Format: up.format,
 		Size: up.size, SHA256: up.sha256, State: stateHeld, SubmittedAt: s.now().UTC()}
 	if j.Name == "" {
 		j.Name = strings.TrimSpace(filepath.Base(up.filename))
@@ -284,6 +285,9 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 			*b.dst = x
 		}
 	}
+	if !validMedia(j.Media) {
+		return errInvalid("media: an IPP media keyword such as iso_a4_210x297mm")
+	}
 	if v, ok := fields["pages"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -310,10 +314,10 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	up.tmp = s.documentPath(j.ID) // removed by the deferred cleanup unless the insert succeeds
 	_, err = s.db.ExecContext(r.Context(),
-		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, delegated_by)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, delegated_by, media)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.ID, j.Owner, j.Name, j.Pages, j.Copies, boolInt(j.Color), boolInt(j.Duplex), j.Format, j.Size, j.SHA256,
-		j.State, nanos(j.SubmittedAt), j.DelegatedBy)
+		j.State, nanos(j.SubmittedAt), j.DelegatedBy, j.Media)
 	if err != nil {
 		return fmt.Errorf("upload job: %w", err)
 	}
@@ -428,4 +432,17 @@ func (s *Server) markDeleted(ctx context.Context, id, reason string) error {
 	s.removeDocument(id)
 	s.log.Info("job deleted", "job", id)
 	return nil
+}
+
+// validMedia accepts an IPP media keyword (RFC 8011 keyword syntax), or "".
+func validMedia(m string) bool {
+	if len(m) > 64 {
+		return false
+	}
+	for _, r := range m {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -125,9 +125,11 @@ CREATE TABLE login_failures (
 ALTER TABLE users ADD COLUMN policy TEXT;
 ALTER TABLE users ADD COLUMN quota_pages INTEGER;
 `,
-	// 4: delegated jobs: the sender of a job printed for someone else.
+	// 4: delegated jobs (the sender of a job printed for someone else) and
+	// the paper a job asks for.
 	`
 ALTER TABLE jobs ADD COLUMN delegated_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN media TEXT NOT NULL DEFAULT '';
 `,
 }
 

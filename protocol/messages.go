@@ -155,6 +155,9 @@ type Job struct {
 	SubmittedAt time.Time `json:"submitted_at"`
 	// DelegatedBy is the sender of a job printed for Owner ("" otherwise).
 	DelegatedBy string `json:"delegated_by,omitempty"`
+	// Media is the paper asked for, an IPP media keyword such as
+	// iso_a4_210x297mm ("" for the printer's default).
+	Media string `json:"media,omitempty"`
 }
 
 // ListJobsResponse lists held jobs, oldest first.

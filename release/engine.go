@@ -73,6 +73,7 @@ type Job struct {
 	Format      string    `json:"format"`
 	Size        int64     `json:"size"`
 	SubmittedAt time.Time `json:"submitted_at"`
+	Media       string    `json:"media,omitempty"`
 	State       string    `json:"state"`
 	Reason      string    `json:"reason,omitempty"`
 }
@@ -223,7 +224,7 @@ func (e *Engine) Jobs(ctx context.Context, username string, oldestFirst bool) ([
 			j := Job{
 				ID: src.Name() + ":" + h.ID, Source: src.Name(), Name: h.Name, Owner: h.Owner, Pages: h.Pages,
 				Copies: max(h.Copies, 1), Color: h.Color, Duplex: h.Duplex, Format: h.Format, Size: h.Size,
-				SubmittedAt: h.SubmittedAt, State: StateHeld,
+				SubmittedAt: h.SubmittedAt, Media: h.Media, State: StateHeld,
 			}
 			if h.DelegatedBy != "" {
 				j.Name = h.DelegatedBy + "**" + h.Name
@@ -379,7 +380,7 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 		}
 		ij := ipp.Job{
 			Name: claim.PrinterJobName, User: claim.Owner, Format: doc.Format, Copies: p.copies,
-			Sides: "one-sided", ColorMode: "monochrome", Size: doc.Size, Body: doc.Body,
+			Sides: "one-sided", ColorMode: "monochrome", Media: job.Media, Size: doc.Size, Body: doc.Body,
 		}
 		if p.duplex {
 			ij.Sides = "two-sided-long-edge"

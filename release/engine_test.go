@@ -37,7 +37,7 @@ func (h *fakeHub) List(ctx context.Context, username string) ([]Held, error) {
 	var out []Held
 	for _, j := range h.jobs {
 		out = append(out, Held{ID: j.ID, Owner: j.Owner, Name: j.Name, Pages: j.Pages, Copies: j.Copies,
-			Color: j.Color, Duplex: j.Duplex, Format: j.Format, Size: j.Size, SubmittedAt: j.SubmittedAt})
+			Color: j.Color, Duplex: j.Duplex, Format: j.Format, Size: j.Size, SubmittedAt: j.SubmittedAt, Media: j.Media})
 	}
 	return out, nil
 }
@@ -133,7 +133,7 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{
 		store: store,
 		hub: &fakeHub{online: true, doc: []byte("%PDF-1.4 fake"), format: "application/pdf",
-			jobs: []protocol.Job{{ID: "7", Owner: "alice", Name: "a.pdf", Pages: 2, Copies: 1, Color: true,
+			jobs: []protocol.Job{{ID: "7", Owner: "alice", Name: "a.pdf", Pages: 2, Copies: 1, Color: true, Media: "iso_a4_210x297mm",
 				SubmittedAt: time.Unix(100, 0)}}},
 		printer: &fakePrinter{
 			info:  ipp.PrinterInfo{DocumentFormats: []string{"application/pdf"}, ColorSupported: true, AcceptingJobs: true},
@@ -191,7 +191,8 @@ func TestReleasePrintsAndCharges(t *testing.T) {
 		t.Fatalf("printer received %d jobs", len(h.printer.received))
 	}
 	sent := h.printer.received[0]
-	if sent.Copies != 2 || sent.ColorMode != "monochrome" || sent.User != "alice" || sent.Format != "application/pdf" {
+	if sent.Copies != 2 || sent.ColorMode != "monochrome" || sent.User != "alice" || sent.Format != "application/pdf" ||
+		sent.Media != "iso_a4_210x297mm" {
 		t.Errorf("sent %+v", sent)
 	}
 	if !bytes.Equal(h.printer.bodies[0], h.hub.doc) {

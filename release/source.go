@@ -19,6 +19,7 @@ type Held struct {
 	Size        int64  // bytes; -1: unknown
 	SubmittedAt time.Time
 	DelegatedBy string // the sender of a delegated job, "" otherwise
+	Media       string // IPP media keyword asked for, "" for the printer's default
 }
 
 // Source is a place where jobs are held for release: the hub, a CUPS server

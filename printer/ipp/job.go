@@ -17,6 +17,7 @@ type Job struct {
 	Copies    int    // 1 when less than 1
 	Sides     string // one-sided, two-sided-long-edge, two-sided-short-edge or "" (printer default)
 	ColorMode string // monochrome, color or "" (printer default)
+	Media     string // a media keyword such as iso_a4_210x297mm, or "" (printer default)
 	Size      int64  // exact length of Body
 	Body      io.Reader
 }
@@ -76,6 +77,10 @@ func (c *Client) Print(ctx context.Context, j Job) (int, error) {
 		extra = append(extra, [2]string{"print-color-mode", "monochrome"})
 	case j.ColorMode != "":
 		extra = append(extra, [2]string{"print-color-mode", j.ColorMode})
+	}
+
+	if j.Media != "" {
+		extra = append(extra, [2]string{"media", j.Media})
 	}
 
 	seeker, _ := j.Body.(io.Seeker)
