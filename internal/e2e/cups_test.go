@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
 	"github.com/tessera-print/tessera/offline"
@@ -49,33 +47,7 @@ func TestCUPSHeldJob(t *testing.T) {
 		}
 		return nil
 	})
-	if code, body := a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != 202 {
-		t.Fatalf("release: HTTP %d %v", code, body)
-	}
-	a.waitSession(t, "printed", func(v sessionView) error {
-		if s := jobState(v, id); s != "printed" {
-			return fmt.Errorf("state %q", s)
-		}
-		return nil
-	})
-	var kept []string
-	eventually(t, "kept by the printer", 10*time.Second, func() error {
-		kept, _ = filepath.Glob(filepath.Join(printer.Spool, "*.pdf"))
-		if len(kept) != 1 {
-			return fmt.Errorf("%v", kept)
-		}
-		return nil
-	})
-	if got, _ := os.ReadFile(kept[0]); !bytes.Equal(got, doc) {
-		t.Fatal("printed document differs from the one held in CUPS")
-	}
-	eventually(t, "one record at the hub", 15*time.Second, func() error {
-		recs := h.records(t, "frank")
-		if len(recs) != 1 || recs[0].JobID != id || recs[0].Pages != 3 {
-			return fmt.Errorf("%+v", recs)
-		}
-		return nil
-	})
+	releaseOnce(t, a, h, printer, id, "frank", doc)
 	// The job left CUPS.
 	a.post(t, "/api/v1/refresh", "")
 	if v := a.session(t); jobState(v, id) != "" && jobState(v, id) != "printed" {

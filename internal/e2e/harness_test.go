@@ -344,3 +344,37 @@ var addrRe = regexp.MustCompile(`addr=(\S+)`)
 var _ = addrRe
 var _ = context.Background
 var _ = filepath.Join
+
+// releaseOnce releases job id and checks the whole outcome: printed in the
+// session, the printer kept exactly the document, the hub holds one record
+// of its 3 pages for owner.
+func releaseOnce(t *testing.T, a *agent, h *hub, printer *testenv.IPPEve, id, owner string, doc []byte) {
+	t.Helper()
+	if code, body := a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != http.StatusAccepted {
+		t.Fatalf("release: HTTP %d %v", code, body)
+	}
+	a.waitSession(t, "printed", func(v sessionView) error {
+		if s := jobState(v, id); s != "printed" {
+			return fmt.Errorf("state %q", s)
+		}
+		return nil
+	})
+	var kept []string
+	eventually(t, "kept by the printer", 10*time.Second, func() error {
+		kept, _ = filepath.Glob(filepath.Join(printer.Spool, "*.pdf"))
+		if len(kept) != 1 {
+			return fmt.Errorf("%v", kept)
+		}
+		return nil
+	})
+	if got, _ := os.ReadFile(kept[0]); !bytes.Equal(got, doc) {
+		t.Fatal("the printed document differs from the one submitted")
+	}
+	eventually(t, "one record at the hub", 15*time.Second, func() error {
+		recs := h.records(t, owner)
+		if len(recs) != 1 || recs[0].JobID != id || recs[0].Pages != 3 {
+			return fmt.Errorf("%+v", recs)
+		}
+		return nil
+	})
+}

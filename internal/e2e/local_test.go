@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
 )
@@ -52,33 +49,7 @@ func TestWorkstationPrintsToAgent(t *testing.T) {
 		}
 		return fmt.Errorf("%+v", v.Jobs)
 	})
-	if code, body := a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != 202 {
-		t.Fatalf("release: HTTP %d %v", code, body)
-	}
-	a.waitSession(t, "printed", func(v sessionView) error {
-		if s := jobState(v, id); s != "printed" {
-			return fmt.Errorf("state %q", s)
-		}
-		return nil
-	})
-	var kept []string
-	eventually(t, "kept by the printer", 10*time.Second, func() error {
-		kept, _ = filepath.Glob(filepath.Join(printer.Spool, "*.pdf"))
-		if len(kept) != 1 {
-			return fmt.Errorf("%v", kept)
-		}
-		return nil
-	})
-	if got, _ := os.ReadFile(kept[0]); !bytes.Equal(got, doc) {
-		t.Fatal("printed document differs from the one the workstation sent")
-	}
-	eventually(t, "one record at the hub", 15*time.Second, func() error {
-		recs := h.records(t, "grace")
-		if len(recs) != 1 || recs[0].JobID != id || recs[0].Pages != 3 {
-			return fmt.Errorf("%+v", recs)
-		}
-		return nil
-	})
+	releaseOnce(t, a, h, printer, id, "grace", doc)
 	// The job left the agent's queue.
 	if code, _ := a.post(t, "/api/v1/refresh", ""); code != 200 {
 		t.Fatalf("refresh: %d", code)
