@@ -191,9 +191,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			Expiry: time.Duration(cfg.JobExpiry), Normalize: userRule,
 			Logger: log.With("component", "ipp"), Now: opts.Now,
 		}
-		if info, err := prn.Info(ctx); err == nil && len(info.DocumentFormats) > 0 {
-			scfg.Formats = info.DocumentFormats // never take what the printer cannot print
+		// Never take what the printer cannot print; a printer that does not
+		// answer now must not hold up the start.
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if info, err := prn.Info(ictx); err == nil && len(info.DocumentFormats) > 0 {
+			scfg.Formats = info.DocumentFormats
 		}
+		cancel()
 		if cfg.IPPAuth {
 			scfg.Users = func(user, password string) bool {
 				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
