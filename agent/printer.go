@@ -73,6 +73,8 @@ func (w *printerWatch) run(ctx context.Context) {
 }
 
 func (w *printerWatch) pollIPP(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	info, err := w.ipp.Info(ctx)
 	p := session.Printer{Name: w.cfg.PrinterName, URI: w.cfg.PrinterURI, State: "unreachable",
 		Reasons: []string{}, Messages: []string{"The printer does not answer."}}
