@@ -8,15 +8,9 @@ import (
 	"strings"
 
 	"github.com/OpenPrinting/goipp"
-)
 
-func strValues(vs []string) (goipp.Value, []goipp.Value) {
-	rest := make([]goipp.Value, 0, len(vs)-1)
-	for _, v := range vs[1:] {
-		rest = append(rest, goipp.String(v))
-	}
-	return goipp.String(vs[0]), rest
-}
+	"github.com/tessera-print/tessera/internal/ippserver"
+)
 
 func (c *request) getPrinterAttributes() (goipp.Groups, error) {
 	if err := c.needPrinterURI(); err != nil {
@@ -59,25 +53,20 @@ func (c *request) getPrinterAttributes() (goipp.Groups, error) {
 	h := sha256.Sum256([]byte(s.uuid + "\x00" + c.queue))
 	printerUUID := fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 
-	ops := make([]goipp.Value, len(operations))
-	for i, op := range operations {
-		ops[i] = goipp.Integer(op)
-	}
 	a4 := goipp.Collection{
 		goipp.MakeAttr("x-dimension", goipp.TagInteger, goipp.Integer(21000)),
 		goipp.MakeAttr("y-dimension", goipp.TagInteger, goipp.Integer(29700)),
 	}
-	dpi600 := goipp.Resolution{Xres: 600, Yres: 600, Units: goipp.UnitsDpi}
 	formatDefault := "application/octet-stream"
 	if !slices.Contains(s.cfg.Formats, formatDefault) {
 		formatDefault = s.cfg.Formats[0]
 	}
-	formats, formatsRest := strValues(s.cfg.Formats)
-	sides, sidesRest := strValues(sidesSupported)
-	colors, colorsRest := strValues(colorModes)
-	media, mediaRest := strValues(mediaSupported)
-	versions, versionsRest := strValues([]string{"1.1", "2.0"})
-	charsets, charsetsRest := strValues([]string{"utf-8", "us-ascii"})
+	formats, formatsRest := ippserver.StringValues(s.cfg.Formats)
+	sides, sidesRest := ippserver.StringValues(sidesSupported)
+	colors, colorsRest := ippserver.StringValues(colorModes)
+	media, mediaRest := ippserver.StringValues(mediaSupported)
+	versions, versionsRest := ippserver.StringValues([]string{"1.1", "2.0"})
+	charsets, charsetsRest := ippserver.StringValues([]string{"utf-8", "us-ascii"})
 	attrs := goipp.Attributes{
 		goipp.MakeAttr("printer-uri-supported", goipp.TagURI, goipp.String(c.base)),
 		goipp.MakeAttr("uri-security-supported", goipp.TagKeyword, goipp.String(security)),
@@ -93,10 +82,10 @@ func (c *request) getPrinterAttributes() (goipp.Groups, error) {
 		goipp.MakeAttr("printer-state-reasons", goipp.TagKeyword, goipp.String(reasons)),
 		goipp.MakeAttr("printer-is-accepting-jobs", goipp.TagBoolean, goipp.Boolean(!full)),
 		goipp.MakeAttr("queued-job-count", goipp.TagInteger, goipp.Integer(queued)),
-		goipp.MakeAttr("printer-up-time", goipp.TagInteger, goipp.Integer(upTime(s.started, now))),
+		goipp.MakeAttr("printer-up-time", goipp.TagInteger, goipp.Integer(ippserver.UpTime(s.started, now))),
 		goipp.MakeAttr("printer-current-time", goipp.TagDateTime, goipp.Time{Time: now}),
 		goipp.MakeAttr("ipp-versions-supported", goipp.TagKeyword, versions, versionsRest...),
-		goipp.MakeAttr("operations-supported", goipp.TagEnum, ops[0], ops[1:]...),
+		ippserver.OperationsSupported(operations),
 		goipp.MakeAttr("multiple-document-jobs-supported", goipp.TagBoolean, goipp.Boolean(false)),
 		goipp.MakeAttr("multiple-operation-time-out", goipp.TagInteger, goipp.Integer(documentTimeout.Seconds())),
 		goipp.MakeAttr("charset-configured", goipp.TagCharset, goipp.String("utf-8")),
@@ -117,19 +106,9 @@ func (c *request) getPrinterAttributes() (goipp.Groups, error) {
 		goipp.MakeAttr("print-color-mode-default", goipp.TagKeyword, goipp.String("auto")),
 		goipp.MakeAttr("print-color-mode-supported", goipp.TagKeyword, colors, colorsRest...),
 		goipp.MakeAttr("job-hold-until-default", goipp.TagKeyword, goipp.String(holdUntil(c.queue))),
-		// What PWG 5100.12 (IPP/2.0) requires every printer to describe.
-		goipp.MakeAttr("finishings-default", goipp.TagEnum, goipp.Integer(3)),
-		goipp.MakeAttr("finishings-supported", goipp.TagEnum, goipp.Integer(3)),
-		goipp.MakeAttr("orientation-requested-default", goipp.TagEnum, goipp.Integer(3)),
-		goipp.MakeAttr("orientation-requested-supported", goipp.TagEnum, goipp.Integer(3), goipp.Integer(4)),
-		goipp.MakeAttr("output-bin-default", goipp.TagKeyword, goipp.String("face-down")),
-		goipp.MakeAttr("output-bin-supported", goipp.TagKeyword, goipp.String("face-down")),
-		goipp.MakeAttr("print-quality-default", goipp.TagEnum, goipp.Integer(4)),
-		goipp.MakeAttr("print-quality-supported", goipp.TagEnum, goipp.Integer(3), goipp.Integer(4), goipp.Integer(5)),
-		goipp.MakeAttr("printer-resolution-default", goipp.TagResolution, dpi600),
-		goipp.MakeAttr("printer-resolution-supported", goipp.TagResolution, dpi600),
-		goipp.MakeAttr("pages-per-minute", goipp.TagInteger, goipp.Integer(60)),
-		goipp.MakeAttr("pages-per-minute-color", goipp.TagInteger, goipp.Integer(60)),
+	}
+	attrs = append(attrs, ippserver.IPP2Description()...)
+	attrs = append(attrs,
 		goipp.MakeAttr("media-default", goipp.TagKeyword, goipp.String(defaultMedia)),
 		goipp.MakeAttr("media-supported", goipp.TagKeyword, media, mediaRest...),
 		goipp.MakeAttrCollection("media-col-default", goipp.MakeAttr("media-size", goipp.TagBeginCollection, a4)),
@@ -137,13 +116,13 @@ func (c *request) getPrinterAttributes() (goipp.Groups, error) {
 			goipp.String("sides"), goipp.String("print-color-mode"), goipp.String("media"), goipp.String("job-hold-until")),
 		goipp.MakeAttr("which-jobs-supported", goipp.TagKeyword, goipp.String("completed"),
 			goipp.String("not-completed"), goipp.String("all")),
-	}
+	)
 	if c.queue == queueDirect {
 		// The held queue advertises no job-hold-until-supported: it holds
 		// every job, and RFC 8011 tests expect the list to offer no-hold.
 		attrs = append(attrs, goipp.MakeAttr("job-hold-until-supported", goipp.TagKeyword, goipp.String("no-hold")))
 	}
-	return goipp.Groups{{Tag: goipp.TagPrinterGroup, Attrs: filter(attrs, c.requested())}}, nil
+	return goipp.Groups{{Tag: goipp.TagPrinterGroup, Attrs: ippserver.Filter(attrs, ippserver.Requested(c.req.Operation))}}, nil
 }
 
 // jobAttributes describes j. s.mu is held.
@@ -159,10 +138,10 @@ func (c *request) jobAttributes(j *job) goipp.Attributes {
 	noValue := func(name string) goipp.Attribute { return goipp.MakeAttr(name, goipp.TagNoValue, goipp.Void{}) }
 	processing, completed := noValue("time-at-processing"), noValue("time-at-completed")
 	if !j.processing.IsZero() {
-		processing = goipp.MakeAttr("time-at-processing", goipp.TagInteger, goipp.Integer(upTime(s.started, j.processing)))
+		processing = goipp.MakeAttr("time-at-processing", goipp.TagInteger, goipp.Integer(ippserver.UpTime(s.started, j.processing)))
 	}
 	if !j.completed.IsZero() {
-		completed = goipp.MakeAttr("time-at-completed", goipp.TagInteger, goipp.Integer(upTime(s.started, j.completed)))
+		completed = goipp.MakeAttr("time-at-completed", goipp.TagInteger, goipp.Integer(ippserver.UpTime(s.started, j.completed)))
 	}
 	format := j.m.Format
 	if format == "" {
@@ -186,8 +165,8 @@ func (c *request) jobAttributes(j *job) goipp.Attributes {
 		goipp.MakeAttr("job-k-octets", goipp.TagInteger, goipp.Integer(min((j.m.Size+1023)/1024, 1<<31-1))),
 		goipp.MakeAttr("job-impressions", goipp.TagInteger, goipp.Integer(min(int64(j.m.Pages)*int64(j.m.Copies), 1<<31-1))),
 		goipp.MakeAttr("job-impressions-completed", goipp.TagInteger, goipp.Integer(j.impressions)),
-		goipp.MakeAttr("job-printer-up-time", goipp.TagInteger, goipp.Integer(upTime(s.started, s.now()))),
-		goipp.MakeAttr("time-at-creation", goipp.TagInteger, goipp.Integer(upTime(s.started, j.created))),
+		goipp.MakeAttr("job-printer-up-time", goipp.TagInteger, goipp.Integer(ippserver.UpTime(s.started, s.now()))),
+		goipp.MakeAttr("time-at-creation", goipp.TagInteger, goipp.Integer(ippserver.UpTime(s.started, j.created))),
 		processing,
 		completed,
 		goipp.MakeAttr("date-time-at-creation", goipp.TagDateTime, goipp.Time{Time: j.created}),

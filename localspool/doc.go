@@ -24,8 +24,8 @@
 // are removed, so a power cut never leaves a half job that looks whole.
 //
 // Requests come from the network and are untrusted: they are decoded with
-// github.com/OpenPrinting/goipp (as printer/virtual does, whose approach this
-// package follows; the small helpers it shares with it are copied, not
-// imported), with the attributes bounded to 64 KiB and the document bounded
-// by MaxJobSize, the spool quota and the free-space reserve while it streams.
+// github.com/OpenPrinting/goipp (as printer/virtual does; what every IPP
+// server here shares is in internal/ippserver), with the attributes bounded
+// to 64 KiB and the document bounded by MaxJobSize, the spool quota and the
+// free-space reserve while it streams.
 package localspool

@@ -15,6 +15,7 @@ import (
 
 	"github.com/OpenPrinting/goipp"
 
+	"github.com/tessera-print/tessera/internal/ippserver"
 	"github.com/tessera-print/tessera/pdfpages"
 )
 
@@ -133,7 +134,7 @@ func (r ippResult) jobInt(t testing.TB, name string) int {
 	if !ok {
 		t.Fatalf("no %s in the response: %v", name, r.Msg.Job)
 	}
-	n, _ := intValue(a)
+	n, _ := ippserver.IntValue(a)
 	return n
 }
 

@@ -3,20 +3,16 @@ package localspool
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/OpenPrinting/goipp"
-)
 
-// maxRequestHeader bounds the attributes of a request; what follows them
-// is the document, bounded separately.
-const maxRequestHeader = 64 << 10
+	"github.com/tessera-print/tessera/internal/ippserver"
+)
 
 // Handler serves /ipp/print (held jobs) and, when Config.Direct is set,
 // /ipp/direct. Job URIs are below them (/ipp/print/7).
@@ -34,39 +30,16 @@ func (s *Spool) Handler() http.Handler {
 	return mux
 }
 
-// ippError is an IPP error status with its message.
-type ippError struct {
-	status goipp.Status
-	msg    string
-}
-
-func (e *ippError) Error() string { return e.status.String() + ": " + e.msg }
-
-func fail(st goipp.Status, format string, args ...any) *ippError {
-	return &ippError{status: st, msg: fmt.Sprintf(format, args...)}
-}
-
 // errAuth asks the HTTP layer for a 401 challenge.
 var errAuth = errors.New("authentication required")
 
 func (s *Spool) serveIPP(w http.ResponseWriter, r *http.Request, queue string) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "IPP requests are POSTed", http.StatusMethodNotAllowed)
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), goipp.ContentType) {
-		http.Error(w, "Content-Type must be application/ipp", http.StatusUnsupportedMediaType)
-		return
-	}
 	body := bufio.NewReaderSize(r.Body, 64<<10)
-	var req goipp.Message
-	if err := req.Decode(&io.LimitedReader{R: body, N: maxRequestHeader}); err != nil {
-		s.log.Debug("undecodable IPP request", "err", err)
-		http.Error(w, "malformed IPP request", http.StatusBadRequest)
+	req, ok := ippserver.ReadRequest(w, r, body, s.log)
+	if !ok {
 		return
 	}
-	c := &request{s: s, queue: queue, req: &req, doc: body, secure: r.TLS != nil, hr: r}
+	c := &request{s: s, queue: queue, req: req, doc: body, secure: r.TLS != nil, hr: r}
 	c.base = printerURI(r, queue)
 	resp := c.handle()
 	if resp == nil { // errAuth
@@ -74,17 +47,7 @@ func (s *Spool) serveIPP(w http.ResponseWriter, r *http.Request, queue string) {
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
-	b, err := resp.EncodeBytes()
-	if err != nil {
-		s.log.Error("encode IPP response", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	// Unread document bytes (a refused Print-Job) are discarded, bounded,
-	// so that the client sees the answer rather than a reset connection.
-	io.Copy(io.Discard, io.LimitReader(body, 1<<20))
-	w.Header().Set("Content-Type", goipp.ContentType)
-	w.Write(b)
+	ippserver.WriteResponse(w, resp, body, s.log)
 }
 
 // printerURI is the queue's URI as the client reached it: the Host header
@@ -103,10 +66,10 @@ func printerURI(r *http.Request, queue string) string {
 	}
 	host := "localhost"
 	if h, p, err := net.SplitHostPort(r.Host); err == nil {
-		if _, err := strconv.Atoi(p); err == nil && validHost(h) {
+		if _, err := strconv.Atoi(p); err == nil && ippserver.ValidHost(h) {
 			host, port = h, p
 		}
-	} else if validHost(strings.Trim(r.Host, "[]")) {
+	} else if ippserver.ValidHost(strings.Trim(r.Host, "[]")) {
 		host = strings.Trim(r.Host, "[]")
 	}
 	if port == "" || port == "631" {
@@ -116,21 +79,6 @@ func printerURI(r *http.Request, queue string) string {
 		return scheme + "://" + host + "/ipp/" + queue
 	}
 	return scheme + "://" + net.JoinHostPort(host, port) + "/ipp/" + queue
-}
-
-func validHost(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	if net.ParseIP(h) != nil {
-		return true
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // request is one request being answered.
@@ -147,25 +95,12 @@ type request struct {
 
 // handle answers one decoded request; nil asks for authentication.
 func (c *request) handle() *goipp.Message {
-	req := c.req
-	version := req.Version
-	if version.Major() != 1 && version.Major() != 2 {
-		version = goipp.MakeVersion(1, 1)
-	}
 	var (
 		groups      goipp.Groups
 		unsupported goipp.Attributes
-		err         error
-		op          = goipp.Op(req.Code)
+		op          = goipp.Op(c.req.Code)
 	)
-	switch {
-	case req.Version.Major() != 1 && req.Version.Major() != 2:
-		err = fail(goipp.StatusErrorVersionNotSupported, "IPP %s is not supported", req.Version)
-	case req.RequestID == 0 || req.RequestID > 1<<31-1:
-		err = fail(goipp.StatusErrorBadRequest, "request-id %d is out of range", req.RequestID)
-	default:
-		err = checkOperationAttributes(req)
-	}
+	err := ippserver.CheckRequest(c.req)
 	if err == nil {
 		err = c.authenticate(op)
 	}
@@ -191,38 +126,16 @@ func (c *request) handle() *goipp.Message {
 		case goipp.OpCancelJob:
 			err = c.cancelJob()
 		default:
-			err = fail(goipp.StatusErrorOperationNotSupported, "operation %s is not supported", op)
+			err = ippserver.Errorf(goipp.StatusErrorOperationNotSupported, "operation %s is not supported", op)
 		}
 	}
-
-	status := goipp.StatusOk
-	var message string
-	var ie *ippError
-	switch {
-	case errors.As(err, &ie):
-		status, message = ie.status, ie.msg
-	case err != nil:
-		c.s.log.Error("IPP request failed", "op", op.String(), "err", err)
-		status, message = goipp.StatusErrorInternal, "internal error"
-	case len(unsupported) > 0:
-		status = goipp.StatusOkIgnoredOrSubstituted
+	// status-message is text(255), and a message may quote the client's
+	// input.
+	var ie *ippserver.Error
+	if errors.As(err, &ie) {
+		ie.Msg = truncate(ie.Msg, 255)
 	}
-	resp := goipp.NewResponse(version, status, req.RequestID)
-	opAttrs := goipp.Attributes{
-		goipp.MakeAttr("attributes-charset", goipp.TagCharset, goipp.String("utf-8")),
-		goipp.MakeAttr("attributes-natural-language", goipp.TagLanguage, goipp.String("en")),
-	}
-	if message != "" {
-		opAttrs.Add(goipp.MakeAttr("status-message", goipp.TagText, goipp.String(truncate(message, 255))))
-	}
-	resp.Groups = goipp.Groups{{Tag: goipp.TagOperationGroup, Attrs: opAttrs}}
-	if len(unsupported) > 0 {
-		resp.Groups = append(resp.Groups, goipp.Group{Tag: goipp.TagUnsupportedGroup, Attrs: unsupported})
-	}
-	if err == nil {
-		resp.Groups = append(resp.Groups, groups...)
-	}
-	return resp
+	return ippserver.Answer(c.req, groups, unsupported, err, c.s.log)
 }
 
 // authenticate settles who is asking. With Config.Users, every operation
@@ -247,114 +160,12 @@ func (c *request) authenticate(op goipp.Op) error {
 	return errAuth
 }
 
-// checkOperationAttributes applies RFC 8011 4.1.4: the request starts with
-// attributes-charset and attributes-natural-language, in that order.
-func checkOperationAttributes(req *goipp.Message) error {
-	ops := req.Operation
-	if len(req.Groups) == 0 || req.Groups[0].Tag != goipp.TagOperationGroup || len(ops) < 2 ||
-		ops[0].Name != "attributes-charset" || ops[1].Name != "attributes-natural-language" {
-		return fail(goipp.StatusErrorBadRequest, "attributes-charset and attributes-natural-language must come first")
-	}
-	if cs := strings.ToLower(value(ops[0])); cs != "utf-8" && cs != "us-ascii" {
-		return fail(goipp.StatusErrorCharset, "charset %q is not supported", cs)
-	}
-	return nil
-}
-
 func (c *request) opAttr(name string) (goipp.Attribute, bool) {
-	for _, a := range c.req.Operation {
-		if a.Name == name {
-			return a, true
-		}
-	}
-	return goipp.Attribute{}, false
+	return ippserver.Attr(c.req.Operation, name)
 }
 
 func (c *request) opString(name, def string) string {
-	if a, ok := c.opAttr(name); ok {
-		if v := value(a); v != "" {
-			return v
-		}
-	}
-	return def
-}
-
-// value is an attribute's first value as a string (the text of a
-// text-with-language value).
-func value(a goipp.Attribute) string {
-	if len(a.Values) == 0 {
-		return ""
-	}
-	switch v := a.Values[0].V.(type) {
-	case goipp.String:
-		return string(v)
-	case goipp.TextWithLang:
-		return v.Text
-	case nil:
-		return ""
-	default:
-		return v.String()
-	}
-}
-
-func intValue(a goipp.Attribute) (int, bool) {
-	if len(a.Values) == 0 {
-		return 0, false
-	}
-	v, ok := a.Values[0].V.(goipp.Integer)
-	return int(v), ok
-}
-
-func boolValue(a goipp.Attribute) (b, ok bool) {
-	if len(a.Values) != 1 {
-		return false, false
-	}
-	v, ok := a.Values[0].V.(goipp.Boolean)
-	return bool(v), ok
-}
-
-// requested returns the set of requested attributes; nil means all.
-func (c *request) requested(def ...string) map[string]bool {
-	a, ok := c.opAttr("requested-attributes")
-	if !ok {
-		if len(def) == 0 {
-			return nil
-		}
-		a = goipp.Attribute{}
-		for _, d := range def {
-			a.Values.Add(goipp.TagKeyword, goipp.String(d))
-		}
-	}
-	set := map[string]bool{}
-	for _, v := range a.Values {
-		s := v.V.String()
-		switch s {
-		case "all", "printer-description", "job-template", "job-description", "job-status", "printer-status":
-			// Groups of attributes: the lists here are short, so a group
-			// request is answered with everything.
-			return nil
-		}
-		set[s] = true
-	}
-	return set
-}
-
-func filter(attrs goipp.Attributes, want map[string]bool) goipp.Attributes {
-	if want == nil {
-		return attrs
-	}
-	var out goipp.Attributes
-	for _, a := range attrs {
-		if want[a.Name] {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// upTime is printer-up-time, in seconds; RFC 8011 wants it positive.
-func upTime(started, t time.Time) int {
-	return max(1, int(t.Sub(started)/time.Second)+1)
+	return ippserver.StringAttr(c.req.Operation, name, def)
 }
 
 // truncate cuts s to at most n bytes on a rune boundary.

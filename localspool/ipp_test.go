@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/OpenPrinting/goipp"
+	"github.com/tessera-print/tessera/internal/ippserver"
 )
 
 func TestPrinterURI(t *testing.T) {
@@ -60,22 +61,22 @@ func TestTLS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	uri := strings.Replace(srv.URL, "https://", "ipps://", 1) + "/ipp/print"
 	r := ippDo(t, srv.Client(), uri, ippRequest(goipp.OpGetPrinterAttributes, uri, "alice"), nil)
-	if a, _ := r.attr(r.Msg.Printer, "printer-uri-supported"); value(a) != uri {
+	if a, _ := r.attr(r.Msg.Printer, "printer-uri-supported"); ippserver.Value(a) != uri {
 		t.Errorf("printer-uri-supported %v, want %s", a, uri)
 	}
-	if a, _ := r.attr(r.Msg.Printer, "uri-security-supported"); value(a) != "tls" {
+	if a, _ := r.attr(r.Msg.Printer, "uri-security-supported"); ippserver.Value(a) != "tls" {
 		t.Errorf("uri-security-supported %v", a)
 	}
-	if a, _ := r.attr(r.Msg.Printer, "printer-make-and-model"); value(a) != "Tessera" {
+	if a, _ := r.attr(r.Msg.Printer, "printer-make-and-model"); ippserver.Value(a) != "Tessera" {
 		t.Errorf("printer-make-and-model %v", a)
 	}
-	if a, _ := r.attr(r.Msg.Printer, "job-hold-until-default"); value(a) != "indefinite" {
+	if a, _ := r.attr(r.Msg.Printer, "job-hold-until-default"); ippserver.Value(a) != "indefinite" {
 		t.Errorf("job-hold-until-default %v", a)
 	}
 	req := ippRequest(goipp.OpPrintJob, uri, "alice")
 	req.Operation.Add(goipp.MakeAttr("document-format", goipp.TagMimeType, goipp.String("application/pdf")))
 	r = ippDo(t, srv.Client(), uri, req, testdata(t, "gs-3-pages.pdf"))
-	if a, _ := r.attr(r.Msg.Job, "job-uri"); value(a) != uri+"/1" {
+	if a, _ := r.attr(r.Msg.Job, "job-uri"); ippserver.Value(a) != uri+"/1" {
 		t.Errorf("job-uri %v", a)
 	}
 }
@@ -104,7 +105,7 @@ func TestBasicAuth(t *testing.T) {
 	if r.Status != 0 {
 		t.Fatalf("Get-Printer-Attributes without credentials: %v", r.Status)
 	}
-	if a, _ := r.attr(r.Msg.Printer, "uri-authentication-supported"); value(a) != "basic" {
+	if a, _ := r.attr(r.Msg.Printer, "uri-authentication-supported"); ippserver.Value(a) != "basic" {
 		t.Errorf("uri-authentication-supported %v", a)
 	}
 	if r := ippDo(t, nil, uri, pj(), doc, "carol", "pw"); r.Status != 0 {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/OpenPrinting/goipp"
+
+	"github.com/tessera-print/tessera/internal/ippserver"
 )
 
 var (
@@ -52,9 +54,9 @@ func (c *request) parseTicket() (ticket, goipp.Attributes, error) {
 		copies: 1,
 		sides:  "one-sided", colorMode: "auto", media: defaultMedia,
 	}
-	if a, ok := c.opAttr("compression"); ok && value(a) != "none" {
+	if a, ok := c.opAttr("compression"); ok && ippserver.Value(a) != "none" {
 		unsupported.Add(a)
-		return t, unsupported, fail(goipp.StatusErrorCompressionNotSupported, "compression %q is not supported", value(a))
+		return t, unsupported, ippserver.Errorf(goipp.StatusErrorCompressionNotSupported, "compression %q is not supported", ippserver.Value(a))
 	}
 	if _, ok := c.opAttr("document-format"); ok {
 		f, err := c.format(&unsupported)
@@ -66,38 +68,38 @@ func (c *request) parseTicket() (ticket, goipp.Attributes, error) {
 	for _, a := range c.req.Job {
 		switch a.Name {
 		case "copies":
-			if n, ok := intValue(a); ok && len(a.Values) == 1 && n >= 1 && n <= 999 {
+			if n, ok := ippserver.IntValue(a); ok && len(a.Values) == 1 && n >= 1 && n <= 999 {
 				t.copies = n
 			} else {
 				unsupported.Add(a)
 			}
 		case "sides":
-			if v := value(a); len(a.Values) == 1 && slices.Contains(sidesSupported, v) {
+			if v := ippserver.Value(a); len(a.Values) == 1 && slices.Contains(sidesSupported, v) {
 				t.sides = v
 			} else {
 				unsupported.Add(a)
 			}
 		case "print-color-mode":
-			if v := value(a); len(a.Values) == 1 && slices.Contains(colorModes, v) {
+			if v := ippserver.Value(a); len(a.Values) == 1 && slices.Contains(colorModes, v) {
 				t.colorMode = v
 			} else {
 				unsupported.Add(a)
 			}
 		case "media":
-			if v := value(a); len(a.Values) == 1 && slices.Contains(mediaSupported, v) {
+			if v := ippserver.Value(a); len(a.Values) == 1 && slices.Contains(mediaSupported, v) {
 				t.media = v
 			} else {
 				unsupported.Add(a)
 			}
 		case "job-hold-until":
-			if len(a.Values) != 1 || value(a) != holdUntil(c.queue) {
+			if len(a.Values) != 1 || ippserver.Value(a) != holdUntil(c.queue) {
 				unsupported.Add(a)
 			}
 		}
 	}
 	if a, ok := c.opAttr("ipp-attribute-fidelity"); ok && len(unsupported) > 0 {
-		if b, _ := boolValue(a); b {
-			return t, unsupported, fail(goipp.StatusErrorAttributesOrValues, "some attributes are not supported")
+		if b, _ := ippserver.BoolValue(a); b {
+			return t, unsupported, ippserver.Errorf(goipp.StatusErrorAttributesOrValues, "some attributes are not supported")
 		}
 	}
 	return t, unsupported, nil
@@ -112,7 +114,7 @@ func (c *request) format(unsupported *goipp.Attributes) (string, error) {
 	format := strings.ToLower(c.opString("document-format", def))
 	if !slices.Contains(c.s.cfg.Formats, format) {
 		unsupported.Add(goipp.MakeAttr("document-format", goipp.TagMimeType, goipp.String(truncate(format, 255))))
-		return "", fail(goipp.StatusErrorDocumentFormatNotSupported, "document-format %q is not supported", format)
+		return "", ippserver.Errorf(goipp.StatusErrorDocumentFormatNotSupported, "document-format %q is not supported", format)
 	}
 	return format, nil
 }
@@ -120,14 +122,14 @@ func (c *request) format(unsupported *goipp.Attributes) (string, error) {
 // owner is the job's owner; a job nobody could release is refused.
 func (c *request) owner() (string, error) {
 	if c.user == "" {
-		return "", fail(goipp.StatusErrorBadRequest, "requesting-user-name is required: it names who may release the job")
+		return "", ippserver.Errorf(goipp.StatusErrorBadRequest, "requesting-user-name is required: it names who may release the job")
 	}
 	return truncate(c.user, 255), nil
 }
 
 func (c *request) needPrinterURI() error {
 	if _, ok := c.opAttr("printer-uri"); !ok {
-		return fail(goipp.StatusErrorBadRequest, "no printer-uri")
+		return ippserver.Errorf(goipp.StatusErrorBadRequest, "no printer-uri")
 	}
 	return nil
 }
@@ -196,19 +198,19 @@ func (c *request) sendDocument() (goipp.Groups, goipp.Attributes, error) {
 	}
 	a, ok := c.opAttr("last-document")
 	if !ok {
-		return nil, nil, fail(goipp.StatusErrorBadRequest, "last-document is required")
+		return nil, nil, ippserver.Errorf(goipp.StatusErrorBadRequest, "last-document is required")
 	}
-	last, ok := boolValue(a)
+	last, ok := ippserver.BoolValue(a)
 	if !ok {
-		return nil, nil, fail(goipp.StatusErrorBadRequest, "last-document must be a boolean")
+		return nil, nil, ippserver.Errorf(goipp.StatusErrorBadRequest, "last-document must be a boolean")
 	}
 	if !last {
-		return nil, nil, fail(goipp.StatusErrorMultipleJobsNotSupported, "a job holds one document")
+		return nil, nil, ippserver.Errorf(goipp.StatusErrorMultipleJobsNotSupported, "a job holds one document")
 	}
 	var unsupported goipp.Attributes
-	if a, ok := c.opAttr("compression"); ok && value(a) != "none" {
+	if a, ok := c.opAttr("compression"); ok && ippserver.Value(a) != "none" {
 		unsupported.Add(a)
-		return nil, unsupported, fail(goipp.StatusErrorCompressionNotSupported, "compression %q is not supported", value(a))
+		return nil, unsupported, ippserver.Errorf(goipp.StatusErrorCompressionNotSupported, "compression %q is not supported", ippserver.Value(a))
 	}
 	format, err := c.format(&unsupported)
 	if err != nil {
@@ -218,7 +220,7 @@ func (c *request) sendDocument() (goipp.Groups, goipp.Attributes, error) {
 	s.mu.Lock()
 	if j.state != statePending || j.receiving || j.m.Size > 0 {
 		s.mu.Unlock()
-		return nil, nil, fail(goipp.StatusErrorNotPossible, "job %d is not waiting for a document", j.m.JobID)
+		return nil, nil, ippserver.Errorf(goipp.StatusErrorNotPossible, "job %d is not waiting for a document", j.m.JobID)
 	}
 	j.receiving = true
 	if _, ok := c.opAttr("document-format"); ok || j.m.Format == "" {
@@ -237,7 +239,7 @@ func (c *request) jobCreated(j *job) goipp.Groups {
 	c.s.mu.Lock()
 	attrs := c.jobAttributes(j)
 	c.s.mu.Unlock()
-	attrs = filter(attrs, map[string]bool{
+	attrs = ippserver.Filter(attrs, map[string]bool{
 		"job-id": true, "job-uri": true, "job-state": true, "job-state-reasons": true, "job-state-message": true,
 	})
 	return goipp.Groups{{Tag: goipp.TagJobGroup, Attrs: attrs}}
@@ -255,17 +257,17 @@ func (c *request) targetJob() (*job, error) {
 	j, ok := s.jobs[id]
 	s.mu.Unlock()
 	if !ok || j.queue != c.queue {
-		return nil, fail(goipp.StatusErrorNotFound, "job %d does not exist", id)
+		return nil, ippserver.Errorf(goipp.StatusErrorNotFound, "job %d does not exist", id)
 	}
 	if !s.sameUser(j.m.Owner, c.user) && !s.isOperator(c.user) {
-		return nil, fail(goipp.StatusErrorNotAuthorized, "job %d belongs to someone else", id)
+		return nil, ippserver.Errorf(goipp.StatusErrorNotAuthorized, "job %d belongs to someone else", id)
 	}
 	return j, nil
 }
 
 func (c *request) jobID() (int, error) {
 	if a, ok := c.opAttr("job-uri"); ok {
-		u, err := url.Parse(value(a))
+		u, err := url.Parse(ippserver.Value(a))
 		if err == nil {
 			if i := strings.LastIndexByte(u.Path, '/'); i >= 0 {
 				if id, err := strconv.Atoi(u.Path[i+1:]); err == nil && id > 0 {
@@ -273,18 +275,18 @@ func (c *request) jobID() (int, error) {
 				}
 			}
 		}
-		return 0, fail(goipp.StatusErrorNotFound, "job-uri %q names no job", truncate(value(a), 255))
+		return 0, ippserver.Errorf(goipp.StatusErrorNotFound, "job-uri %q names no job", truncate(ippserver.Value(a), 255))
 	}
 	if err := c.needPrinterURI(); err != nil {
-		return 0, fail(goipp.StatusErrorBadRequest, "no printer-uri or job-uri")
+		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "no printer-uri or job-uri")
 	}
 	a, ok := c.opAttr("job-id")
 	if !ok {
-		return 0, fail(goipp.StatusErrorBadRequest, "no job-id")
+		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "no job-id")
 	}
-	id, ok := intValue(a)
+	id, ok := ippserver.IntValue(a)
 	if !ok {
-		return 0, fail(goipp.StatusErrorBadRequest, "job-id is not an integer")
+		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "job-id is not an integer")
 	}
 	return id, nil
 }
@@ -300,10 +302,10 @@ func (c *request) cancelJob() error {
 	switch {
 	case state >= stateCanceled:
 		s.mu.Unlock()
-		return fail(goipp.StatusErrorNotPossible, "job %d is already %s", j.m.JobID, stateName(state))
+		return ippserver.Errorf(goipp.StatusErrorNotPossible, "job %d is already %s", j.m.JobID, stateName(state))
 	case receiving:
 		s.mu.Unlock()
-		return fail(goipp.StatusErrorNotPossible, "job %d is receiving its document", j.m.JobID)
+		return ippserver.Errorf(goipp.StatusErrorNotPossible, "job %d is receiving its document", j.m.JobID)
 	case j.cancel != nil: // a direct job waiting or printing
 		j.cancel()
 		s.mu.Unlock()
@@ -314,7 +316,7 @@ func (c *request) cancelJob() error {
 		s.mu.Unlock()
 		if err := s.drop(j, false, stateCanceled, "job-canceled-by-user", "Canceled by its owner."); err != nil {
 			if errors.Is(err, ErrNotFound) {
-				return fail(goipp.StatusErrorNotPossible, "job %d is no longer held", j.m.JobID)
+				return ippserver.Errorf(goipp.StatusErrorNotPossible, "job %d is no longer held", j.m.JobID)
 			}
 			return err
 		}
@@ -331,7 +333,7 @@ func (c *request) getJobAttributes() (goipp.Groups, error) {
 	c.s.mu.Lock()
 	attrs := c.jobAttributes(j)
 	c.s.mu.Unlock()
-	return goipp.Groups{{Tag: goipp.TagJobGroup, Attrs: filter(attrs, c.requested())}}, nil
+	return goipp.Groups{{Tag: goipp.TagJobGroup, Attrs: ippserver.Filter(attrs, ippserver.Requested(c.req.Operation))}}, nil
 }
 
 func (c *request) getJobs() (goipp.Groups, goipp.Attributes, error) {
@@ -340,16 +342,16 @@ func (c *request) getJobs() (goipp.Groups, goipp.Attributes, error) {
 	}
 	which := "not-completed"
 	if a, ok := c.opAttr("which-jobs"); ok {
-		which = value(a)
+		which = ippserver.Value(a)
 		switch which {
 		case "completed", "not-completed", "all":
 		default:
-			return nil, goipp.Attributes{a}, fail(goipp.StatusErrorAttributesOrValues, "which-jobs %q is not supported", truncate(which, 64))
+			return nil, goipp.Attributes{a}, ippserver.Errorf(goipp.StatusErrorAttributesOrValues, "which-jobs %q is not supported", truncate(which, 64))
 		}
 	}
 	limit := -1
 	if a, ok := c.opAttr("limit"); ok {
-		if n, ok := intValue(a); ok && n > 0 {
+		if n, ok := ippserver.IntValue(a); ok && n > 0 {
 			limit = n
 		}
 	}
@@ -357,11 +359,11 @@ func (c *request) getJobs() (goipp.Groups, goipp.Attributes, error) {
 	// their own: job names are personal data.
 	everyone := c.s.isOperator(c.user)
 	if a, ok := c.opAttr("my-jobs"); ok {
-		if b, _ := boolValue(a); b {
+		if b, _ := ippserver.BoolValue(a); b {
 			everyone = false
 		}
 	}
-	want := c.requested("job-id", "job-uri")
+	want := ippserver.Requested(c.req.Operation, "job-id", "job-uri")
 
 	s := c.s
 	s.mu.Lock()
@@ -389,7 +391,7 @@ func (c *request) getJobs() (goipp.Groups, goipp.Attributes, error) {
 		if limit >= 0 && len(groups) >= limit {
 			break
 		}
-		groups = append(groups, goipp.Group{Tag: goipp.TagJobGroup, Attrs: filter(c.jobAttributes(j), want)})
+		groups = append(groups, goipp.Group{Tag: goipp.TagJobGroup, Attrs: ippserver.Filter(c.jobAttributes(j), want)})
 	}
 	return groups, nil, nil
 }
@@ -397,16 +399,16 @@ func (c *request) getJobs() (goipp.Groups, goipp.Attributes, error) {
 // accepting refuses new jobs when the spool is full or closing.
 func (s *Spool) accepting(queue string) error {
 	if s.ctx.Err() != nil {
-		return fail(goipp.StatusErrorNotAcceptingJobs, "the spool is shutting down")
+		return ippserver.Errorf(goipp.StatusErrorNotAcceptingJobs, "the spool is shutting down")
 	}
 	if s.spoolFull() {
-		return fail(goipp.StatusErrorNotAcceptingJobs, "the spool is full; try again once jobs have been released")
+		return ippserver.Errorf(goipp.StatusErrorNotAcceptingJobs, "the spool is full; try again once jobs have been released")
 	}
 	s.mu.Lock()
 	active := len(s.jobs) - len(s.finished)
 	s.mu.Unlock()
 	if active >= maxActive {
-		return fail(goipp.StatusErrorTooManyJobs, "too many jobs are waiting; try again once jobs have been released")
+		return ippserver.Errorf(goipp.StatusErrorTooManyJobs, "too many jobs are waiting; try again once jobs have been released")
 	}
 	return nil
 }
@@ -451,14 +453,14 @@ func (s *Spool) receiveInto(j *job, body io.Reader, forget bool) error {
 		s.mu.Unlock()
 		switch {
 		case errors.Is(err, errTooLarge):
-			return fail(goipp.StatusErrorRequestEntity, "the document is larger than %d bytes", s.cfg.MaxJobSize)
+			return ippserver.Errorf(goipp.StatusErrorRequestEntity, "the document is larger than %d bytes", s.cfg.MaxJobSize)
 		case errors.Is(err, errSpoolFull):
-			return fail(goipp.StatusErrorNotAcceptingJobs, "the spool is full; try again once jobs have been released")
+			return ippserver.Errorf(goipp.StatusErrorNotAcceptingJobs, "the spool is full; try again once jobs have been released")
 		case errors.Is(err, errNoDocument):
-			return fail(goipp.StatusErrorBadRequest, "no document data")
+			return ippserver.Errorf(goipp.StatusErrorBadRequest, "no document data")
 		}
 		s.log.Warn("receiving a document failed", "job_id", j.m.JobID, "err", err)
-		return fail(goipp.StatusErrorBadRequest, "the document could not be received")
+		return ippserver.Errorf(goipp.StatusErrorBadRequest, "the document could not be received")
 	}
 	s.mu.Lock()
 	j.m.Size = rec.size
@@ -510,7 +512,7 @@ func (s *Spool) startDirect(j *job, rec *received) error {
 		s.finish(j, stateAborted, "aborted-by-system", "The spool is shutting down.")
 		s.mu.Unlock()
 		s.release(rec)
-		return fail(goipp.StatusErrorNotAcceptingJobs, "the spool is shutting down")
+		return ippserver.Errorf(goipp.StatusErrorNotAcceptingJobs, "the spool is shutting down")
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	j.cancel = cancel

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/OpenPrinting/goipp"
+	"github.com/tessera-print/tessera/internal/ippserver"
 )
 
 // holdOne prints doc to the held queue as user and returns its Source id.
@@ -268,10 +269,10 @@ func TestLimits(t *testing.T) {
 		}
 		free.Store(1<<30 - 1)
 		res := ippDo(t, nil, uri, ippRequest(goipp.OpGetPrinterAttributes, uri, "alice"), nil)
-		if a, _ := res.attr(res.Msg.Printer, "printer-state-reasons"); value(a) != "spool-area-full" {
+		if a, _ := res.attr(res.Msg.Printer, "printer-state-reasons"); ippserver.Value(a) != "spool-area-full" {
 			t.Errorf("printer-state-reasons %v", a)
 		}
-		if a, _ := res.attr(res.Msg.Printer, "printer-is-accepting-jobs"); value(a) != "false" {
+		if a, _ := res.attr(res.Msg.Printer, "printer-is-accepting-jobs"); ippserver.Value(a) != "false" {
 			t.Errorf("printer-is-accepting-jobs %v", a)
 		}
 	})
