@@ -216,7 +216,8 @@ func (t *tap) serve(c net.Conn) {
 }
 
 // BenchmarkReleaseFirstByte: from the release call to the first byte
-// reaching the printer (at a TCP tap in front of it) for a 1 MB hub job.
+// reaching the printer (at a TCP tap in front of it) for a 1 MB hub job,
+// reported as ms-to-first-byte (ns/op is the whole release, to printed).
 func BenchmarkReleaseFirstByte(b *testing.B) {
 	testenv.StartDNSSD(b)
 	printer := testenv.StartIPPEveprinter(b)
@@ -226,10 +227,22 @@ func BenchmarkReleaseFirstByte(b *testing.B) {
 	h := startHub(b, bin, b.TempDir(), "")
 	h.createUser(b, "tap", cardNum)
 	uri := strings.Replace(printer.URI, fmt.Sprintf("localhost:%d", printer.Port), tp.ln.Addr().String(), 1)
-	a := startAgent(b, bin, b.TempDir(), h.url, uri, "", "")
+	// A long session, so the benchmark does not wait out logouts.
+	cfgFile := filepath.Join(b.TempDir(), "tessera.json")
+	if err := os.WriteFile(cfgFile, []byte(`{"session_timeout":"1h"}`), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	a := startAgent(b, bin, b.TempDir(), h.url, uri, "", "", "--config", cfgFile)
 	a.waitSession(b, "online", func(v sessionView) error {
 		if v.Cloud != "online" {
 			return fmt.Errorf("cloud %q", v.Cloud)
+		}
+		return nil
+	})
+	a.swipe(b, rawCard)
+	a.waitSession(b, "logged in", func(v sessionView) error {
+		if v.State != "active" {
+			return fmt.Errorf("state %q", v.State)
 		}
 		return nil
 	})
@@ -238,9 +251,8 @@ func BenchmarkReleaseFirstByte(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		id := "hub:" + h.uploadFile(b, "tap", path)
-		a.post(b, "/api/v1/logout", "")
-		time.Sleep(2100 * time.Millisecond)
-		a.swipe(b, rawCard)
+		// The session stays open: the new job appears on a refresh.
+		a.post(b, "/api/v1/refresh", "")
 		a.waitSession(b, "listed", func(v sessionView) error {
 			if jobState(v, id) != "held" {
 				return fmt.Errorf("%+v", v.Jobs)
@@ -254,13 +266,13 @@ func BenchmarkReleaseFirstByte(b *testing.B) {
 			b.Fatalf("release: %d %v", code, body)
 		}
 		first := <-tp.first
-		b.StopTimer()
 		total += first.Sub(start)
 		n++
+		// Timed to the end of the print, so b.Loop runs a handful of
+		// iterations; the figure asked for is ms-to-first-byte.
 		for jobState(a.session(b), id) != "printed" {
 			time.Sleep(20 * time.Millisecond)
 		}
-		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(n)/1000, "ms-to-first-byte")
 }
