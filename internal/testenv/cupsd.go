@@ -96,7 +96,7 @@ func StartCUPSD(t testing.TB, opts CUPSDOptions) *CUPSD {
 	// lpadmin as root authenticates with the local certificate cupsd
 	// writes to its StateDir, which is private here.
 	cmd := exec.Command(lpadmin, "-h", c.Addr, "-p", c.Queue, "-E", "-v", "file:///dev/null")
-	cmd.Env = append(os.Environ(), "CUPS_STATEDIR="+filepath.Join(dir, "state"))
+	cmd.Env = c.env()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("lpadmin: %v: %s\n%s", err, out, c.ErrorLog())
 	}
@@ -212,6 +212,23 @@ func httpAnswers(url string) bool {
 }
 
 // ErrorLog returns the last 8 KiB of cupsd's error_log.
+// env is the environment of CUPS's command-line tools for this cupsd:
+// lpadmin as root authenticates with the certificate in its state dir.
+func (c *CUPSD) env() []string {
+	return append(os.Environ(), "CUPS_STATEDIR="+filepath.Join(c.Dir, "state"))
+}
+
+// AddQueue adds an enabled queue name printing to deviceURI, with more
+// lpadmin arguments (e.g. "-m", "everywhere").
+func (c *CUPSD) AddQueue(t testing.TB, name, deviceURI string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(Require(t, "lpadmin"), append([]string{"-h", c.Addr, "-p", name, "-E", "-v", deviceURI}, args...)...)
+	cmd.Env = c.env()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("lpadmin %s: %v: %s\n%s", name, err, out, c.ErrorLog())
+	}
+}
+
 func (c *CUPSD) ErrorLog() string {
 	b, _ := os.ReadFile(filepath.Join(c.Dir, "log", "error_log"))
 	if len(b) > 8<<10 {
