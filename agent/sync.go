@@ -46,11 +46,8 @@ func drain(ctx context.Context, store *offline.Store, link *cloudlink.Link, log 
 		}
 		var recs []protocol.Record
 		var bad []string
-		handled := 0
+		unknown := 0
 		for _, it := range items {
-			if it.Kind == offline.KindAccounting || it.Kind == offline.KindJobStatus || it.Kind == KindPrinterEvent {
-				handled++
-			}
 			switch it.Kind {
 			case offline.KindAccounting:
 				var r protocol.Record
@@ -105,10 +102,11 @@ func drain(ctx context.Context, store *offline.Store, link *cloudlink.Link, log 
 					return err
 				}
 			default:
+				unknown++
 				log.Warn("unknown outbox item kind; left in place", "kind", it.Kind)
 			}
 		}
-		if handled == 0 {
+		if unknown == len(items) {
 			return nil // only kinds this version does not know: keep them for a newer one
 		}
 		if len(bad) > 0 {

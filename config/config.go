@@ -290,6 +290,3 @@ func (c Config) validateLogin() []error {
 	}
 	return errs
 }
-
-// Accepts reports whether mode is one of the configured login modes.
-func (c Config) Accepts(mode string) bool { return slices.Contains(c.Login, mode) }

@@ -74,19 +74,19 @@ func (c *request) parseTicket() (ticket, goipp.Attributes, error) {
 				unsupported.Add(a)
 			}
 		case "sides":
-			if v := ippserver.Value(a); len(a.Values) == 1 && slices.Contains(sidesSupported, v) {
+			if v, ok := oneOf(a, sidesSupported); ok {
 				t.sides = v
 			} else {
 				unsupported.Add(a)
 			}
 		case "print-color-mode":
-			if v := ippserver.Value(a); len(a.Values) == 1 && slices.Contains(colorModes, v) {
+			if v, ok := oneOf(a, colorModes); ok {
 				t.colorMode = v
 			} else {
 				unsupported.Add(a)
 			}
 		case "media":
-			if v := ippserver.Value(a); len(a.Values) == 1 && slices.Contains(mediaSupported, v) {
+			if v, ok := oneOf(a, mediaSupported); ok {
 				t.media = v
 			} else {
 				unsupported.Add(a)
@@ -601,4 +601,10 @@ func stateName(state int) string {
 		return "completed"
 	}
 	return "state " + strconv.Itoa(state)
+}
+
+// oneOf is the single keyword value of a, when it is one of allowed.
+func oneOf(a goipp.Attribute, allowed []string) (string, bool) {
+	v := ippserver.Value(a)
+	return v, len(a.Values) == 1 && slices.Contains(allowed, v)
 }

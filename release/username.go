@@ -5,10 +5,6 @@ import (
 	"strings"
 )
 
-// DefaultUserRule makes "DOMAIN\alice", "alice@REALM" and "Alice" the same
-// person, as most sites want.
-const DefaultUserRule = "strip-domain,strip-realm,lower"
-
 // UserRule builds the user-name normalisation of a site from a comma list
 // of steps: strip-domain (drop "DOMAIN\"), strip-realm (drop "@realm"),
 // lower (case-insensitive), or none. Sources and the session compare owners
@@ -50,11 +46,3 @@ func stripRealm(s string) string {
 	}
 	return s
 }
-
-// NormalizeUser is DefaultUserRule.
-func NormalizeUser(name string) string {
-	return strings.ToLower(stripRealm(stripDomain(strings.TrimSpace(name))))
-}
-
-// SameUser reports whether two names are the same person under the default rule.
-func SameUser(a, b string) bool { return NormalizeUser(a) == NormalizeUser(b) }

@@ -2,12 +2,17 @@ package release
 
 import "testing"
 
+// The rule most sites want (config's default user_name_rule).
 func TestNormalizeUser(t *testing.T) {
+	normalize, err := UserRule("strip-domain,strip-realm,lower")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for in, want := range map[string]string{
 		"alice": "alice", "Alice": "alice", `CORP\Alice`: "alice", "alice@CORP.EXAMPLE": "alice",
 		" bob ": "bob", `a\b\carol`: "carol", "": "",
 	} {
-		if got := NormalizeUser(in); got != want {
+		if got := normalize(in); got != want {
 			t.Errorf("NormalizeUser(%q) = %q, want %q", in, got, want)
 		}
 	}
