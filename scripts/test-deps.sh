@@ -62,16 +62,28 @@ fi
 
 # The system bus and avahi are needed by the DNS-SD tests. There is no
 # init system to start them, so start them once, as daemons, if absent.
+# A socket or pid file can outlive its daemon (a container restarted, a
+# killed test run), so a live process is what counts, never the file; a
+# zombie is not alive.
+running() { ps -C "$1" -o stat= 2>/dev/null | grep -qv '^Z'; }
 if [ "$(id -u)" -eq 0 ]; then
-	mkdir -p /run/dbus
-	if [ ! -S /run/dbus/system_bus_socket ]; then
-		# A pid file left by a bus that died makes dbus-daemon refuse to start.
-		rm -f /run/dbus/pid
-		dbus-daemon --system --fork
+	if ! running dbus-daemon; then
+		mkdir -p /run/dbus
+		rm -f /run/dbus/pid /run/dbus/system_bus_socket
+		dbus-daemon --system --fork || { echo "test-deps: dbus-daemon did not start" >&2; exit 1; }
 	fi
-	pgrep -x avahi-daemon >/dev/null || avahi-daemon -D
+	if ! running avahi-daemon; then
+		rm -f /run/avahi-daemon/pid
+		avahi-daemon -D || { echo "test-deps: avahi-daemon did not start" >&2; exit 1; }
+	fi
+	# avahi registers on the bus asynchronously; wait until it answers.
+	for _ in $(seq 1 50); do
+		avahi-daemon --check 2>/dev/null && break
+		sleep 0.1
+	done
+	avahi-daemon --check || { echo "test-deps: avahi-daemon is not running" >&2; exit 1; }
 else
-	if [ ! -S /run/dbus/system_bus_socket ] || ! pgrep -x avahi-daemon >/dev/null; then
+	if ! running dbus-daemon || ! running avahi-daemon; then
 		echo "test-deps: D-Bus or avahi-daemon is not running and only root can start them" >&2
 		exit 1
 	fi
