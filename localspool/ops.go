@@ -494,7 +494,9 @@ func (s *Spool) receiveInto(j *job, body io.Reader, forget bool) error {
 	s.used += disk
 	j.disk = disk
 	j.receiving = false
-	j.state, j.reason, j.message = stateHeld, "job-hold-until-specified", "Held until released at the printer."
+	// job-release-wait (PWG 5100.11) says what the hold is: a workstation's
+	// CUPS shows it to the user instead of a bare "held".
+	j.state, j.reason, j.message = stateHeld, "job-release-wait", "Held until released at the printer."
 	j.deadline = time.Time{}
 	s.held[m.ID] = j
 	s.mu.Unlock()
