@@ -69,6 +69,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return err
 	}
 	log = log.With("agent", agentID)
+	deviceKey, err := store.DeviceKey(ctx)
+	if err != nil {
+		return err
+	}
 
 	var conv session.Converter
 	if cfg.CardPipeline != "" {
@@ -241,6 +245,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		Timeout:      time.Duration(cfg.SessionTimeout),
 		OldestFirst:  cfg.JobOrder == "oldest",
 		MaxJobs:      cfg.MaxJobsPerRelease,
+		AutoRelease:  time.Duration(cfg.AutoRelease),
 		Convert:      conv,
 		Printer:      session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unknown", Reasons: []string{}},
 		Logger:       log.With("component", "session"),
@@ -248,6 +253,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		Modes:        cfg.Login,
 		PINMinLength: cfg.PINMinLength,
 		Locks:        store,
+		Secret:       deviceKey,
 		LockPolicy: offline.LockPolicy{
 			MaxFailures: cfg.LockoutFailures,
 			LockFor:     time.Duration(cfg.LockoutTime),
@@ -414,9 +420,15 @@ func httpClient(caFile, pin string) (*http.Client, error) {
 			return nil
 		}
 	}
+	// The printer is on the local network: no proxy from the environment
+	// (HTTP_PROXY is for the hub), and no redirect may send a document
+	// elsewhere.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
 	tr.TLSClientConfig = tc
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return errors.New("the printer answered with a redirect; documents are sent only to the configured printer")
+	}}, nil
 }
 
 // hubSource adapts the cloud link to the release engine's job source.

@@ -109,9 +109,18 @@ func (w *printerWatch) pollSNMP(ctx context.Context) {
 		w.ident.Store(&protocol.Printer{URI: w.cfg.PrinterURI, MakeModel: strings.TrimSpace(cur.Vendor + " " + cur.Model), Serial: cur.Serial})
 		events = append(events, w.confirmSerial(ctx, cur.Serial)...)
 	}
-	for _, ev := range events {
+	w.queue(ctx, events)
+	w.sess.SetPrinter(w.view(cur))
+}
+
+// queue puts a poll's events in the outbox for the hub.
+func (w *printerWatch) queue(ctx context.Context, events []snmp.Event) {
+	for i, ev := range events {
 		req := protocol.PrinterEventRequest{Kind: ev.Kind, At: ev.At, Status: ev.Status, Reasons: ev.Reasons, Data: ev.Data}
-		key := fmt.Sprintf("event:%d:%s", ev.At.UnixNano(), ev.Kind)
+		// One poll raises its events at one instant: the position keeps
+		// two alerts raised together from sharing a key (the outbox keeps
+		// the first of a key, as a resend must).
+		key := fmt.Sprintf("event:%d:%d:%s", ev.At.UnixNano(), i, ev.Kind)
 		if err := w.store.Enqueue(ctx, KindPrinterEvent, key, req); err != nil {
 			w.log.Error("cannot queue printer event", "kind", ev.Kind, "err", err)
 		}
@@ -119,7 +128,6 @@ func (w *printerWatch) pollSNMP(ctx context.Context) {
 	if len(events) > 0 {
 		w.kick()
 	}
-	w.sess.SetPrinter(w.view(cur))
 }
 
 // confirmSerial learns the serial at first contact, and raises an alert
@@ -229,11 +237,17 @@ func (w *printerWatch) check(ctx context.Context) error {
 		return &release.NotReady{Reason: "The printer does not answer. Please try again in a moment."}
 	}
 	w.mu.Lock()
-	expected := w.expected
+	expected, wrong := w.expected, w.wrong
 	w.mu.Unlock()
-	if q.Serial != "" && expected != "" && q.Serial != expected {
+	switch {
+	case wrong || (q.Serial != "" && expected != "" && q.Serial != expected):
 		w.log.Warn("pre-release check: wrong printer", "expected", expected, "found", q.Serial)
 		return &release.NotReady{Reason: "This is not the printer this agent serves. Please call a technician."}
+	case q.Serial == "" && expected != "":
+		// The printer once said who it is and now does not: it may be
+		// another one. Sending would be a guess.
+		w.log.Warn("pre-release check: the printer reports no serial", "expected", expected)
+		return &release.NotReady{Reason: "The printer does not say which printer it is. Please try again in a moment, or call a technician."}
 	}
 	if !q.Status.CanPrint {
 		var words []string

@@ -75,9 +75,15 @@ func (r *rawPrinter) Wait(ctx context.Context, id int) (ipp.JobState, error) {
 		return ipp.JobState{}, release.ErrUncertain
 	}
 	st := ipp.JobState{ID: id, State: "completed", Terminal: true, Impressions: res.Pages}
-	if res.Result == "CANCELED" {
-		// Pages printed before the cancel are charged; the job stays held.
-		st.State = "canceled"
+	// HP's PJL reference names the results OK, USER_CANCELED,
+	// HOST_CANCELED, RESOURCE_CANCELED...; anything but OK did not finish.
+	// Pages printed before the end are charged; the job stays held.
+	if r := strings.ToUpper(res.Result); r != "" && r != "OK" {
+		st.State = "aborted"
+		if strings.Contains(r, "CANCEL") {
+			st.State = "canceled"
+		}
+		st.Reasons = append(st.Reasons, strings.ToLower(strings.ReplaceAll(r, "_", "-")))
 	}
 	if res.Unreconciled {
 		st.Reasons = []string{release.ReasonUnreconciled}

@@ -67,7 +67,10 @@ func TestRawPrinter(t *testing.T) {
 		wantErr   error
 	}{
 		{"printed", 3, "OK", "completed", nil},
-		{"canceled after one page", 1, "CANCELED", "canceled", nil},
+		// RESULT keywords from HP's PJL Technical Reference (USTATUS JOB).
+		{"canceled at the panel after one page", 1, "USER_CANCELED", "canceled", nil},
+		{"canceled by the host", 0, "HOST_CANCELED", "canceled", nil},
+		{"canceled for lack of resources", 2, "RESOURCE_CANCELED", "canceled", nil},
 		{"silent and cut", 0, "", "", release.ErrUncertain},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -390,3 +391,34 @@ func TestClosedStore(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestDeviceKeyIsStableAndPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.db")
+	ctx := context.Background()
+	s := openAt(t, path, time.Now)
+	k1, err := s.DeviceKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k1) != 32 || bytes.Equal(k1, make([]byte, 32)) {
+		t.Fatalf("device key %x: want 32 random bytes", k1)
+	}
+	if err := s.SetSetting(ctx, settingDeviceKey, "00"); err == nil {
+		t.Fatal("SetSetting replaced the device key")
+	}
+	s.Close()
+	k2, err := openAt(t, path, time.Now).DeviceKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k1, k2) {
+		t.Fatal("the device key changed across a reopen")
+	}
+	k3, err := newStore(t).DeviceKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(k1, k3) {
+		t.Fatal("two stores share a device key")
+	}
+}

@@ -2,6 +2,9 @@ package session
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -42,8 +45,13 @@ func (e *LoginError) Error() string { return e.Code + ": " + e.Message }
 
 func (m *Manager) accepts(mode string) bool { return slices.Contains(m.cfg.Modes, mode) }
 
-// userKey is the lockout key of a user; names are compared without case.
-func userKey(username string) string { return "user:" + strings.ToLower(strings.TrimSpace(username)) }
+// userKey is the lockout key of a user: a keyed hash of the name without
+// case, because what is typed as a username is sometimes a password.
+func (m *Manager) userKey(username string) string {
+	h := hmac.New(sha256.New, m.cfg.Secret)
+	h.Write([]byte(strings.ToLower(strings.TrimSpace(username))))
+	return "user:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
 
 // checkLock refuses an attempt on a locked or delayed key.
 func (m *Manager) checkLock(ctx context.Context, key string) *LoginError {
@@ -80,11 +88,24 @@ func plural(n int) string {
 	return "s"
 }
 
-// failed records a failed attempt on key and returns the refusal to show.
+// failed records a failed attempt on key and, for a user's key, on the
+// device too: the user's count bounds the guesses at one account, the
+// device's the guesses spread over many accounts. It returns the refusal
+// to show.
 func (m *Manager) failed(ctx context.Context, key string, refusal *LoginError) *LoginError {
 	if m.cfg.Locks == nil {
 		return refusal
 	}
+	if key != deviceKey {
+		if le := m.failed(ctx, deviceKey, refusal); le != refusal {
+			_ = m.record(ctx, key, refusal)
+			return le
+		}
+	}
+	return m.record(ctx, key, refusal)
+}
+
+func (m *Manager) record(ctx context.Context, key string, refusal *LoginError) *LoginError {
 	l, err := m.cfg.Locks.RecordFailure(ctx, key, m.cfg.LockPolicy)
 	if err != nil {
 		m.cfg.Logger.Error("cannot record a login failure", "key", key, "err", err)
@@ -108,13 +129,62 @@ func (m *Manager) failed(ctx context.Context, key string, refusal *LoginError) *
 	return refusal
 }
 
+// succeeded clears key's failures and the device's: a typo by one person
+// must not slow the next one down.
 func (m *Manager) succeeded(ctx context.Context, key string) {
 	if m.cfg.Locks == nil {
 		return
 	}
-	if err := m.cfg.Locks.ResetFailures(ctx, key); err != nil {
-		m.cfg.Logger.Error("cannot reset login failures", "key", key, "err", err)
+	keys := []string{deviceKey}
+	if key != deviceKey {
+		keys = append(keys, key)
 	}
+	for _, k := range keys {
+		if err := m.cfg.Locks.ResetFailures(ctx, k); err != nil {
+			m.cfg.Logger.Error("cannot reset login failures", "key", k, "err", err)
+		}
+	}
+}
+
+// restoreDeviceLock shows a device lock that outlived a restart at once,
+// rather than at the next attempt.
+func (m *Manager) restoreDeviceLock(ctx context.Context) {
+	if m.cfg.Locks == nil {
+		return
+	}
+	l, err := m.cfg.Locks.Failures(ctx, deviceKey, m.cfg.LockPolicy)
+	if err != nil || !l.Locked(m.cfg.Now()) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.view.State == StateIdle {
+		m.view.State = StateLocked
+		m.lockedUntil = l.LockedUntil
+		m.setNotice("locked", lockError(l, m.cfg.Now()).Message)
+		m.changed()
+	}
+}
+
+// unlockIfDue leaves the locked state once the lock has run out, before
+// the next tick notices. m.mu is held.
+func (m *Manager) unlockIfDue() {
+	if m.view.State == StateLocked && !m.cfg.Now().Before(m.lockedUntil) {
+		m.view.State = StateIdle
+		m.changed()
+	}
+}
+
+// checkLocks refuses an attempt when the device or, for a user's key, the
+// user is locked or must wait.
+func (m *Manager) checkLocks(ctx context.Context, key string) *LoginError {
+	if le := m.checkLock(ctx, deviceKey); le != nil {
+		return le
+	}
+	if key == deviceKey {
+		return nil
+	}
+	return m.checkLock(ctx, key)
 }
 
 // offerRegistration turns an unknown card into the register-offered state.
@@ -166,6 +236,7 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 		return le
 	}
 	m.mu.Lock()
+	m.unlockIfDue()
 	state, card, pending := m.view.State, m.card, m.pending
 	m.mu.Unlock()
 	req := protocol.AuthorizeRequest{PIN: pin}
@@ -173,7 +244,7 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 	switch {
 	case state == StatePINRequired && pending != nil:
 		req.Card = card
-		key = userKey(pending.Username)
+		key = m.userKey(pending.Username)
 	case state == StateIdle && m.accepts(modePIN):
 	case state == StateLocked:
 		m.mu.Lock()
@@ -185,7 +256,7 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 	default:
 		return &LoginError{Code: "wrong-state", Message: "A PIN is not expected now."}
 	}
-	if le := m.checkLock(ctx, key); le != nil {
+	if le := m.checkLocks(ctx, key); le != nil {
 		return le
 	}
 	if !m.cfg.Auth.Online() {
@@ -211,9 +282,14 @@ func (m *Manager) Login(ctx context.Context, username, password string) error {
 		return &LoginError{Code: "not-allowed", Message: "Login with a password is not used at this printer."}
 	}
 	m.mu.Lock()
-	state := m.view.State
+	m.unlockIfDue()
+	state, until := m.view.State, m.lockedUntil
 	m.mu.Unlock()
-	if state != StateIdle {
+	switch state {
+	case StateIdle:
+	case StateLocked:
+		return lockError(offline.Lock{LockedUntil: until}, m.cfg.Now())
+	default:
 		return &LoginError{Code: "wrong-state", Message: "Someone is already logged in."}
 	}
 	user, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
@@ -257,8 +333,8 @@ func (m *Manager) passwordCall(ctx context.Context, username, password string,
 	if strings.TrimSpace(username) == "" || password == "" {
 		return protocol.User{}, &LoginError{Code: "invalid", Message: "Enter your username and password."}
 	}
-	key := userKey(username)
-	if le := m.checkLock(ctx, key); le != nil {
+	key := m.userKey(username)
+	if le := m.checkLocks(ctx, key); le != nil {
 		return protocol.User{}, le
 	}
 	if !m.cfg.Auth.Online() {

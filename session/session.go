@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,7 +87,9 @@ type Authorizer interface {
 }
 
 // Locks counts failed logins per key and says when a key is locked
-// (offline.Store). Keys are "user:NAME" and "device", never a secret.
+// (offline.Store). Keys are "user:" and a keyed hash of the user name (a
+// name typed in the username field may be a mistyped password), and
+// "device"; never a secret.
 type Locks interface {
 	Failures(ctx context.Context, key string, p offline.LockPolicy) (offline.Lock, error)
 	RecordFailure(ctx context.Context, key string, p offline.LockPolicy) (offline.Lock, error)
@@ -120,6 +123,9 @@ type Config struct {
 	PINMinLength int
 	Locks        Locks
 	LockPolicy   offline.LockPolicy
+	// Secret keys the hashes of user names in lockout keys: the agent's
+	// device key, so what it keeps names no one (random when empty).
+	Secret []byte
 	// AutoRelease releases all held jobs this long after login unless the
 	// person cancels or acts first (0: off).
 	AutoRelease time.Duration
@@ -167,6 +173,12 @@ func New(cfg Config) *Manager {
 	}
 	if cfg.PINMinLength == 0 {
 		cfg.PINMinLength = 4
+	}
+	if len(cfg.Secret) == 0 {
+		// Lockouts then hold only until a restart; the agent passes its
+		// device key.
+		cfg.Secret = make([]byte, 32)
+		_, _ = rand.Read(cfg.Secret)
 	}
 	m := &Manager{cfg: cfg, readers: map[string]bool{}, subs: map[chan struct{}]struct{}{}}
 	m.view = View{State: StateIdle, Jobs: []release.Job{}, Cloud: "offline", Printer: cfg.Printer, Readers: []Reader{},
@@ -291,6 +303,7 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		c, err := m.cfg.Convert.Convert(r.Value)
 		if err != nil {
 			log.Warn("card read does not convert", "read", cardreader.Masked(r.Value), "err", err)
+			logRenderings(log, r.Value)
 			m.notice("card-unreadable", "This card could not be read. Please try again.")
 			return
 		}
@@ -340,7 +353,7 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 	}
 	user := *resp.User
 	if m.accepts(modeCardPIN) {
-		if lerr := m.checkLock(ctx, userKey(user.Username)); lerr != nil {
+		if lerr := m.checkLock(ctx, m.userKey(user.Username)); lerr != nil {
 			m.notice(lerr.Code, lerr.Message)
 			return
 		}
@@ -645,6 +658,7 @@ func (m *Manager) Progress(p release.Progress) {
 
 // Run ends idle sessions and stale notices until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
+	m.restoreDeviceLock(ctx)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -666,10 +680,7 @@ func (m *Manager) Run(ctx context.Context) {
 		if auto {
 			m.autoAt = time.Time{}
 		}
-		if m.view.State == StateLocked && !now.Before(m.lockedUntil) {
-			m.view.State = StateIdle
-			m.changed()
-		}
+		m.unlockIfDue()
 		m.mu.Unlock()
 		if auto {
 			m.cfg.Logger.Info("auto-release")

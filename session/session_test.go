@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -286,7 +287,8 @@ func TestCardAndPIN(t *testing.T) {
 	if code := loginCode(f.m.SubmitPIN(ctx, "12")); code != "invalid" {
 		t.Fatalf("short PIN: %s", code)
 	}
-	// Wrong PINs: a growing delay, then the user is locked.
+	// Wrong PINs: a growing delay, then the user is locked, and the device
+	// with them (the fixture's policy locks at 3).
 	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "wrong-pin" {
 		t.Fatalf("wrong PIN: %s", code)
 	}
@@ -305,12 +307,58 @@ func TestCardAndPIN(t *testing.T) {
 	if code := loginCode(f.m.SubmitPIN(ctx, "48261537")); code != "locked" {
 		t.Fatalf("right PIN while locked: %s", code)
 	}
+	if v := f.m.View(); v.State != StateLocked || v.User != nil {
+		t.Fatalf("the device is not locked, or still shows the user: %+v", v)
+	}
 	f.clock.Add(5 * time.Minute)
+	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StatePINRequired })
 	if err := f.m.SubmitPIN(ctx, "48261537"); err != nil {
 		t.Fatalf("right PIN after the lock: %v", err)
 	}
 	if v := f.m.View(); v.State != StateActive || len(v.Jobs) != 2 {
 		t.Fatalf("after PIN: %+v", v)
+	}
+}
+
+// Password guesses spread over many user names lock the device: the
+// per-user count alone would allow endless guessing, one name at a time.
+func TestPasswordGuessesAcrossUsersLockTheDevice(t *testing.T) {
+	f := newFixture(t, "password")
+	ctx := context.Background()
+	for i, d := range []time.Duration{0, time.Second, 2 * time.Second} {
+		f.clock.Add(d)
+		code := loginCode(f.m.Login(ctx, fmt.Sprintf("guess%d", i), "not-the-password"))
+		want := "bad-credentials"
+		if i == 2 {
+			want = "locked"
+		}
+		if code != want {
+			t.Fatalf("guess %d: %s, want %s", i, code, want)
+		}
+	}
+	if code := loginCode(f.m.Login(ctx, "carol", "correct horse")); code != "locked" {
+		t.Fatalf("a fourth name while the device is locked: %s, want locked", code)
+	}
+	if v := f.m.View(); v.State != StateLocked {
+		t.Fatalf("state %s, want locked", v.State)
+	}
+}
+
+// What the agent keeps about failed logins names no one: the user's key is
+// a keyed hash, so a password typed into the username field is not at rest.
+func TestLockoutKeysNameNoOne(t *testing.T) {
+	f := newFixture(t, "password")
+	_ = f.m.Login(context.Background(), "Hunter2Secret!", "x")
+	k := f.m.userKey("Hunter2Secret!")
+	if strings.Contains(strings.ToLower(k), "hunter2") || !strings.HasPrefix(k, "user:") {
+		t.Fatalf("lockout key %q shows the name", k)
+	}
+	if k != f.m.userKey("  hunter2secret! ") {
+		t.Fatal("the same name in another case gives another key")
+	}
+	other := New(Config{Secret: []byte("another device")})
+	if other.userKey("Hunter2Secret!") == k {
+		t.Fatal("two devices share lockout keys")
 	}
 }
 
@@ -332,6 +380,12 @@ func TestPINOnlyLocksTheDevice(t *testing.T) {
 	}
 	if code := loginCode(f.m.Login(ctx, "carol", "correct horse")); code != "not-allowed" {
 		t.Fatalf("password login where it is off: %s", code)
+	}
+	// After a restart, the panel shows the lock at once.
+	restarted := New(f.m.cfg)
+	restarted.restoreDeviceLock(ctx)
+	if v := restarted.View(); v.State != StateLocked || v.LockedUntil == nil {
+		t.Fatalf("after a restart: %+v, want locked", v)
 	}
 }
 

@@ -23,6 +23,9 @@ type Client struct {
 	// device is the printer's hrDeviceIndex found by the last Read; Check
 	// uses it (1 until then, which is what nearly every printer uses).
 	device atomic.Int64
+	// serialOIDs are the matched vendor profile's serial objects, found by
+	// the last Read; Check asks them when the standard serial is empty.
+	serialOIDs atomic.Pointer[[]string]
 	// trace, when set (tests, the benchmark), sees every request.
 	trace func(op string, oids []string)
 }
@@ -82,6 +85,8 @@ func (c *Client) Read(ctx context.Context) (*Reading, error) {
 
 	if p := profile.Match(c.profiles, r.SysObjectID, r.SysDescr, r.DeviceDescr); p != nil {
 		r.Vendor = p.Vendor
+		oids := p.SerialOIDs()
+		c.serialOIDs.Store(&oids)
 		res, err := p.Read(ctx, &getter{r: sess, w: w})
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -118,8 +123,9 @@ func merge(r *Reading, res profile.Result) {
 
 // Quick is the answer of the pre-release check.
 type Quick struct {
-	// Serial is prtGeneralSerialNumber, "" when the printer has none
-	// (the vendor fallbacks of a full read are not asked here).
+	// Serial is prtGeneralSerialNumber or, when that is empty, the serial
+	// object of the vendor profile the last Read matched; "" when neither
+	// answers.
 	Serial        string
 	Status        Status
 	DeviceStatus  string
@@ -144,14 +150,24 @@ func (c *Client) Check(ctx context.Context) (Quick, error) {
 	at := func(col string) string { return col + "." + strconv.FormatInt(dev, 10) }
 	v := values{}
 	oids := []string{at(oidPrtGeneralSerialNumber), at(oidHrDeviceStatus), at(oidHrPrinterStatus), at(oidHrPrinterErrorState)}
+	if vendor := c.serialOIDs.Load(); vendor != nil {
+		oids = append(oids, *vendor...)
+	}
 	if err := getAll(ctx, sess, oids, v); err != nil {
 		return Quick{}, fmt.Errorf("check printer %s: %w", c.s.Target, err)
 	}
 	devStatus, _ := v.int(oids[1])
 	prnStatus, _ := v.int(oids[2])
 	names, reasons := decodeErrorState(v.str(oids[3]))
+	serial := text(v.str(oids[0]))
+	for _, o := range oids[4:] {
+		if serial != "" {
+			break
+		}
+		serial = text(v.str(o))
+	}
 	return Quick{
-		Serial:        text(v.str(oids[0])),
+		Serial:        serial,
 		Status:        deriveStatus(devStatus, prnStatus, reasons, nil),
 		DeviceStatus:  deviceStatusName(devStatus),
 		PrinterStatus: printerStatusName(prnStatus),

@@ -373,6 +373,36 @@ func TestCheckRecordings(t *testing.T) {
 	}
 }
 
+// The UTAX P-4532DN leaves prtGeneralSerialNumber empty and keeps its
+// serial in Kyocera's kcprtSerialNumber: once a full read has matched the
+// profile, the fast check asks that object too, in the same one GET, so a
+// replaced printer of this kind is recognised before a release.
+func TestCheckAsksVendorSerial(t *testing.T) {
+	addr := startSim(t)
+	c := newClient(t, simSettings(addr, "utax_p4532dn"))
+	q, err := c.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Serial != "" {
+		t.Errorf("Check before any Read: serial %q, want none (the standard object is empty)", q.Serial)
+	}
+	if _, err := c.Read(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	c.trace = func(op string, oids []string) { ops = append(ops, op) }
+	if q, err = c.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if q.Serial != "R9L0309954" {
+		t.Errorf("Check after a Read: serial %q, want R9L0309954 (utax_p4532dn.snmprec, 1.3.6.1.4.1.1347.43.5.1.1.28.1)", q.Serial)
+	}
+	if !slices.Equal(ops, []string{"get"}) {
+		t.Errorf("Check sent %v, want one get", ops)
+	}
+}
+
 func TestUnknownCommunityIsUnreachable(t *testing.T) {
 	addr := startSim(t)
 	s := simSettings(addr, "no_such_printer")

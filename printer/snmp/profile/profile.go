@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -345,3 +346,9 @@ func isArc(a string) bool {
 	_, err := strconv.ParseUint(a, 10, 32)
 	return err == nil
 }
+
+// SerialOIDs are the vendor objects that carry the serial number where
+// prtGeneralSerialNumber is empty, in the order they are tried. The fast
+// pre-release check asks them too, so a replaced printer of such a vendor
+// is recognised before a job is sent to it.
+func (p *Profile) SerialOIDs() []string { return slices.Clone(p.serial) }
