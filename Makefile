@@ -68,7 +68,7 @@ cross: ## build the agent for linux/arm (v7), linux/arm64 and linux/amd64 into d
 	file $(DIST)/*
 
 bench: ## every benchmark, 5 runs each, then per-benchmark medians
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) $(PKGS) | $(GO) run ./scripts/benchsummary
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 90m $(PKGS) | $(GO) run ./scripts/benchsummary
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l); \

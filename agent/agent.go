@@ -318,7 +318,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	watch.sess = sess
 	goRun(func() { watch.run(runCtx) })
 	goRun(func() { syncLoop(runCtx, store, link, kick, log.With("component", "sync")) })
-	sink := &debounced{next: sess, d: cardreader.NewDebouncer(2*time.Second, opts.Now)}
+	var sink cardreader.Sink = sess
+	if cfg.Debounce > 0 {
+		sink = &debounced{next: sess, d: cardreader.NewDebouncer(time.Duration(cfg.Debounce), opts.Now)}
+	}
 	for _, r := range readers {
 		goRun(func() {
 			if err := r.Run(runCtx, sink); err != nil && runCtx.Err() == nil {

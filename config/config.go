@@ -89,6 +89,9 @@ type Config struct {
 	Readers []string `json:"readers"`
 	// CardPipeline converts raw reads to card numbers, e.g. "hex2dec".
 	CardPipeline string `json:"card_pipeline"`
+	// Debounce makes reads of the same card within this window one read: a
+	// badge held on a reader is read over and over (0: every read counts).
+	Debounce Duration `json:"debounce"`
 	// Login lists the accepted login modes: card, pin, card+pin, password
 	// (qr arrives with the cloud-link work).
 	Login []string `json:"login"`
@@ -129,6 +132,7 @@ func Default() Config {
 		PanelListen:      "127.0.0.1:8631",
 		SessionTimeout:   Duration(60 * time.Second),
 		JobOrder:         "newest",
+		Debounce:         Duration(2 * time.Second),
 		Login:            []string{"card"},
 		PINMinLength:     4,
 		LockoutFailures:  5,
@@ -237,6 +241,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReleaseTimeout <= 0 {
 		errs = append(errs, errors.New("release_timeout: must be positive"))
+	}
+	if c.Debounce < 0 || time.Duration(c.Debounce) > time.Minute {
+		errs = append(errs, errors.New("debounce: must be 0 (off) to 1m"))
 	}
 	errs = append(errs, c.validateLogin()...)
 	if !slices.Contains([]string{"newest", "oldest"}, c.JobOrder) {

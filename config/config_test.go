@@ -34,6 +34,14 @@ func TestLoadAndFlags(t *testing.T) {
 	}
 }
 
+// ok is a valid config file with extra, a `"key":value` list, added.
+func ok(extra string) string {
+	if extra != "" {
+		extra = "," + extra
+	}
+	return `{"hub_url":"http://h:1","printer_uri":"ipp://p/ipp"` + extra + `}`
+}
+
 func TestRejects(t *testing.T) {
 	tests := []struct {
 		name, file, want string
@@ -44,6 +52,15 @@ func TestRejects(t *testing.T) {
 		{"bad hub scheme", `{"hub_url":"ftp://h:1","printer_uri":"ipp://p/ipp"}`, "hub_url"},
 		{"bad printer scheme", `{"hub_url":"http://h:1","printer_uri":"lpd://p/q"}`, "printer_uri"},
 		{"bad order", `{"hub_url":"http://h:1","printer_uri":"ipp://p/ipp","job_order":"random"}`, "job_order"},
+		// Login and reader rules; ok is a config that passes, so each case
+		// fails for its one key.
+		{"qr login", ok(`"login":["qr"]`), "login: qr needs the cloud-link work"},
+		{"unknown login mode", ok(`"login":["bogus"]`), `login: unknown mode "bogus"`},
+		{"pin too short", ok(`"pin_min_length":3`), "pin_min_length 3: must be 4 to 16"},
+		{"pin too long", ok(`"pin_min_length":17`), "pin_min_length 17: must be 4 to 16"},
+		{"no lockout failures", ok(`"lockout_failures":0`), "lockout_failures: must be 1 or more"},
+		{"negative debounce", ok(`"debounce":"-1s"`), "debounce: must be 0 (off) to 1m"},
+		{"debounce too long", ok(`"debounce":"2m"`), "debounce: must be 0 (off) to 1m"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +72,39 @@ func TestRejects(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestAccepts pins the edges of the ranges TestRejects refuses beyond, and
+// that the base file of TestRejects is valid on its own.
+func TestAccepts(t *testing.T) {
+	tests := []struct {
+		name, file string
+		check      func(Config) bool
+	}{
+		{"base and debounce default", ok(""), func(c Config) bool { return time.Duration(c.Debounce) == 2*time.Second }},
+		{"debounce off", ok(`"debounce":"0s"`), func(c Config) bool { return c.Debounce == 0 }},
+		{"debounce at most", ok(`"debounce":"1m"`), func(c Config) bool { return time.Duration(c.Debounce) == time.Minute }},
+		{"longest pin minimum", ok(`"pin_min_length":16`), func(c Config) bool { return c.PINMinLength == 16 }},
+		{"one lockout failure", ok(`"lockout_failures":1`), func(c Config) bool { return c.LockoutFailures == 1 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.json")
+			if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if err != nil {
+				t.Fatalf("err %v", err)
+			}
+			if !tc.check(cfg) {
+				t.Fatalf("config %+v", cfg)
 			}
 		})
 	}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tessera-print/tessera/internal/testenv"
 )
 
 func TestCommands(t *testing.T) {
@@ -29,6 +33,8 @@ func TestCommands(t *testing.T) {
 		{"invalid config lists all", []string{"run", "--config=" + cfg}, "job_order", ""},
 		{"bad pipeline", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
 			"--panel-listen", "127.0.0.1:0", "--card-pipeline", "hex2dec|hexx"}, "card_pipeline", ""},
+		{"qr login", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
+			"--login", "card,qr"}, "login: qr needs the cloud-link work", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,6 +48,44 @@ func TestCommands(t *testing.T) {
 			}
 			if !strings.Contains(out.String(), tc.wantOut) {
 				t.Errorf("output %q, want %q", out.String(), tc.wantOut)
+			}
+		})
+	}
+}
+
+// TestExitStatus runs the built binary: what main makes of an error (the
+// exit status, the message on stderr) is only visible from outside.
+func TestExitStatus(t *testing.T) {
+	bin := testenv.BuildBinary(t, "github.com/tessera-print/tessera/cmd/tessera")
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{"version", []string{"version"}, 0, ""},
+		{"unknown command", []string{"frobnicate"}, 2, `tessera: unknown command "frobnicate"`},
+		{"card refused", []string{"card", "convert", "--pipeline", "hex2dec", "94GZ"}, 1, "not a hexadecimal"},
+		// qr is refused before anything starts, as a start-up error.
+		{"qr login", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
+			"--panel-listen", "127.0.0.1:0", "--login", "card,qr"}, 2, "tessera: config: login: qr needs the cloud-link work"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
+				code = ee.ExitCode()
+			case err != nil:
+				t.Fatalf("run %s: %v", bin, err)
+			}
+			if code != tc.wantCode || !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Fatalf("exit status %d, stderr %q; want %d and %q", code, stderr.String(), tc.wantCode, tc.wantStderr)
 			}
 		})
 	}
