@@ -250,7 +250,10 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 		m.mu.Lock()
 		until := m.lockedUntil
 		m.mu.Unlock()
-		return lockError(offline.Lock{LockedUntil: until}, m.cfg.Now())
+		if le := lockError(offline.Lock{LockedUntil: until}, m.cfg.Now()); le != nil {
+			return le
+		}
+		return nil // unreachable: unlockIfDue has left an ended lock
 	case state == StateIdle:
 		return &LoginError{Code: "not-allowed", Message: "PIN login is not used at this printer."}
 	default:
@@ -288,7 +291,9 @@ func (m *Manager) Login(ctx context.Context, username, password string) error {
 	switch state {
 	case StateIdle:
 	case StateLocked:
-		return lockError(offline.Lock{LockedUntil: until}, m.cfg.Now())
+		if le := lockError(offline.Lock{LockedUntil: until}, m.cfg.Now()); le != nil {
+			return le
+		}
 	default:
 		return &LoginError{Code: "wrong-state", Message: "Someone is already logged in."}
 	}

@@ -384,6 +384,12 @@ func logRenderings(log *slog.Logger, raw string) {
 	log.Info("unknown card; its renderings for choosing a card_pipeline", attrs...)
 }
 
+// autoReleasable is a job a release-all would send: held or failed, not
+// uncertain (that needs its owner's confirmation) nor in flight.
+func autoReleasable(j release.Job) bool {
+	return j.State == release.StateHeld || j.State == release.StateFailed
+}
+
 // activate starts the session of user, listing their jobs.
 func (m *Manager) activate(ctx context.Context, user protocol.User, card string, log *slog.Logger) {
 	jobs, err := m.cfg.Jobs.Jobs(ctx, user.Username, m.cfg.OldestFirst)
@@ -403,7 +409,7 @@ func (m *Manager) activate(ctx context.Context, user protocol.User, card string,
 		m.view.Jobs = jobs
 	}
 	m.autoAt = time.Time{}
-	if m.cfg.AutoRelease > 0 && len(m.view.Jobs) > 0 {
+	if m.cfg.AutoRelease > 0 && slices.ContainsFunc(m.view.Jobs, autoReleasable) {
 		m.autoAt = m.lastUse.Add(m.cfg.AutoRelease)
 	}
 	log.Info("logged in", "user", user.Username, "jobs", len(m.view.Jobs))
@@ -437,12 +443,15 @@ func (m *Manager) Logout(ctx context.Context) {
 // Refresh reloads the user's job list.
 func (m *Manager) Refresh(ctx context.Context) error {
 	m.mu.Lock()
-	if m.view.User == nil {
+	// pin-required names the card's owner too: their jobs stay hidden
+	// until the PIN is right.
+	if m.view.State != StateActive || m.view.User == nil {
 		m.mu.Unlock()
 		return ErrNoSession
 	}
 	user := m.view.User.Username
 	m.lastUse = m.cfg.Now()
+	m.autoAt = time.Time{} // any action of the person cancels it
 	m.mu.Unlock()
 	jobs, err := m.cfg.Jobs.Jobs(ctx, user, m.cfg.OldestFirst)
 	if err != nil {
@@ -479,7 +488,7 @@ type ReleaseRequest struct {
 type Result struct {
 	ID       string `json:"id"`
 	State    string `json:"state"`
-	Reason   string `json:"reason,omitempty"`
+	Reason   string `json:"reason"`
 	Conflict bool   `json:"-"`
 }
 
@@ -566,6 +575,11 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 		err := m.cfg.Jobs.Start(ctx, user, job, release.Options{Copies: c.Copies, Color: color, Duplex: duplex, Keep: c.Keep, Confirm: c.Confirm})
 		var conflict *offline.ConflictError
 		switch {
+		case errors.As(err, &conflict) && conflict.Current.State == offline.StateUncertain:
+			// Not a conflict: a question for the owner, answered by
+			// releasing again with confirm.
+			results = append(results, Result{ID: c.ID, State: release.StateUncertain,
+				Reason: "The printer did not say whether this job printed. Release it again with confirmation to print it again."})
 		case errors.As(err, &conflict):
 			results = append(results, Result{ID: c.ID, State: string(conflict.Current.State),
 				Reason: "This job is already being released or was printed.", Conflict: true})
@@ -617,6 +631,7 @@ func (m *Manager) Delete(ctx context.Context, jobID string) error {
 	}
 	user := m.view.User.Username
 	m.lastUse = m.cfg.Now()
+	m.autoAt = time.Time{} // any action of the person cancels it
 	found := false
 	for _, j := range m.view.Jobs {
 		found = found || j.ID == jobID

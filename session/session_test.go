@@ -284,6 +284,10 @@ func TestCardAndPIN(t *testing.T) {
 	if v.User == nil || v.User.Username != "alice" || len(v.Jobs) != 0 {
 		t.Fatalf("pin-required view shows jobs or no user: %+v", v)
 	}
+	// The card's owner is named, but their jobs wait for the PIN.
+	if err := f.m.Refresh(ctx); !errors.Is(err, ErrNoSession) || len(f.m.View().Jobs) != 0 {
+		t.Fatalf("refresh before the PIN: %v, %d jobs shown", err, len(f.m.View().Jobs))
+	}
 	if code := loginCode(f.m.SubmitPIN(ctx, "12")); code != "invalid" {
 		t.Fatalf("short PIN: %s", code)
 	}
