@@ -45,7 +45,7 @@ type Client struct {
 	user       string
 	log        *slog.Logger
 	poll       time.Duration
-	busyWait   time.Duration // first wait after server-error-busy; doubles
+	busyWait   time.Duration // first wait before Print tries again; see backoff
 	reqID      atomic.Int32
 }
 
@@ -166,7 +166,7 @@ func (c *Client) do(ctx context.Context, op string, head []byte, doc io.Reader, 
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, fmt.Errorf("%s: printer answered HTTP %s", op, resp.Status)
+		return nil, &httpStatusError{op: op, code: resp.StatusCode, status: resp.Status}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
@@ -183,6 +183,18 @@ func (c *Client) do(ctx context.Context, op string, head []byte, doc io.Reader, 
 		return r, &StatusError{Op: op, Code: r.StatusCode, Message: firstString(r.OperationAttributes, "status-message")}
 	}
 	return r, nil
+}
+
+// httpStatusError is an HTTP answer other than 200 OK: the printer's web
+// server refused the request before IPP was involved.
+type httpStatusError struct {
+	op     string
+	code   int
+	status string
+}
+
+func (e *httpStatusError) Error() string {
+	return fmt.Sprintf("%s: printer answered HTTP %s", e.op, e.status)
 }
 
 // decodeResponse decodes with go-ipp, turning its panics on malformed

@@ -385,8 +385,11 @@ func TestTLS(t *testing.T) {
 
 func TestStatusError(t *testing.T) {
 	err := error(&StatusError{Op: "Print-Job", Code: goipp2.StatusErrorBusy, Message: "try later"})
-	if !errors.Is(err, ErrBusy) || errors.Is(err, ErrFormatUnsupported) {
+	if !errors.Is(err, ErrBusy) || errors.Is(err, ErrFormatUnsupported) || errors.Is(err, ErrNotAccepting) {
 		t.Fatal("errors.Is")
+	}
+	if na := error(&StatusError{Op: "Print-Job", Code: goipp2.StatusErrorNotAcceptingJobs}); !errors.Is(na, ErrNotAccepting) || errors.Is(na, ErrBusy) {
+		t.Fatal("errors.Is for server-error-not-accepting-jobs")
 	}
 	if got := err.Error(); got != "Print-Job: server-error-busy: try later" {
 		t.Fatal(got)

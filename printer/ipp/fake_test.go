@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -19,6 +20,12 @@ type fakePrinter struct {
 	deviceID string
 	busy     int  // answer server-error-busy to this many Print-Jobs
 	drain    bool // read the whole document before answering busy
+	// notAccepting answers printer-is-accepting-jobs false, with reasons,
+	// to this many Get-Printer-Attributes.
+	notAccepting int
+	reasons      []string
+	fail         []failure // how to answer the next Print-Jobs instead of taking them
+	onReset      func()    // called after a failure reset a connection
 
 	mu       sync.Mutex
 	requests []*goipp.Message // every request, in order
@@ -26,6 +33,15 @@ type fakePrinter struct {
 	jobs     []fakeJob
 	polls    int                      // Get-Job-Attributes so far
 	respond  func(op goipp.Op) []byte // raw response bytes instead of a real one
+}
+
+// failure is how the fake answers one Print-Job instead of taking it.
+// Statuses are answered after reading the whole document.
+type failure struct {
+	status goipp.Status // an IPP error status
+	http   int          // an HTTP status
+	reset  bool         // reset the connection (TCP RST) instead of answering
+	drain  bool         // for reset: read the whole document first
 }
 
 type fakeJob struct {
@@ -73,9 +89,21 @@ func (f *fakePrinter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p := &resp.Printer
 		p.Add(goipp.MakeAttribute("printer-name", goipp.TagName, goipp.String("fake")))
 		p.Add(goipp.MakeAttribute("printer-make-and-model", goipp.TagText, goipp.String("Fake Printer")))
-		p.Add(goipp.MakeAttribute("printer-state", goipp.TagEnum, goipp.Integer(3)))
-		p.Add(goipp.MakeAttr("printer-state-reasons", goipp.TagKeyword, goipp.String("none")))
-		p.Add(goipp.MakeAttribute("printer-is-accepting-jobs", goipp.TagBoolean, goipp.Boolean(true)))
+		state, accepting, reasons := 3, true, []string{"none"}
+		if f.notAccepting > 0 {
+			f.notAccepting--
+			state, accepting, reasons = 5, false, f.reasons
+			if len(reasons) == 0 {
+				reasons = []string{"none"}
+			}
+		}
+		rv := make([]goipp.Value, len(reasons))
+		for i, s := range reasons {
+			rv[i] = goipp.String(s)
+		}
+		p.Add(goipp.MakeAttribute("printer-state", goipp.TagEnum, goipp.Integer(state)))
+		p.Add(goipp.MakeAttr("printer-state-reasons", goipp.TagKeyword, rv[0], rv[1:]...))
+		p.Add(goipp.MakeAttribute("printer-is-accepting-jobs", goipp.TagBoolean, goipp.Boolean(accepting)))
 		fv := make([]goipp.Value, len(f.formats))
 		for i, s := range f.formats {
 			fv[i] = goipp.String(s)
@@ -86,6 +114,23 @@ func (f *fakePrinter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.Add(goipp.MakeAttribute("printer-uuid", goipp.TagURI, goipp.String("urn:uuid:00000000-0000-0000-0000-000000000042")))
 		p.Add(goipp.MakeAttribute("printer-device-id", goipp.TagText, goipp.String(f.deviceID)))
 	case goipp.OpPrintJob:
+		if len(f.fail) > 0 {
+			fl := f.fail[0]
+			f.fail = f.fail[1:]
+			if !fl.reset || fl.drain {
+				io.Copy(io.Discard, br)
+			}
+			switch {
+			case fl.reset:
+				f.reset(w)
+				return
+			case fl.http != 0:
+				http.Error(w, "printer starting", fl.http)
+				return
+			}
+			resp.Code = goipp.Code(fl.status)
+			break
+		}
 		if f.busy > 0 {
 			f.busy--
 			if f.drain {
@@ -144,6 +189,23 @@ func (f *fakePrinter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp.Code = goipp.Code(goipp.StatusErrorOperationNotSupported)
 	}
 	resp.Encode(w)
+}
+
+// reset closes the request's connection with a TCP RST, as a printer whose
+// network stack restarts.
+func (f *fakePrinter) reset(w http.ResponseWriter) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		f.t.Errorf("fake printer: hijack: %v", err)
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	conn.Close()
+	if f.onReset != nil {
+		f.onReset()
+	}
 }
 
 // earlyBusy answers server-error-busy to the first busy Print-Jobs after

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	goipp "github.com/phin1x/go-ipp"
 )
@@ -32,32 +34,93 @@ type JobState struct {
 	Terminal    bool
 }
 
-const (
-	maxNameLen     = 255 // IPP name values
-	maxBusyRetries = 4
-)
+const maxNameLen = 255 // IPP name values
 
 // Print sends the job with Print-Job and returns the printer's job id.
 //
 // The document is streamed with its known length, never buffered. Before
 // sending, the printer's document-format-supported is checked; a format it
-// does not list gives ErrFormatUnsupported. When the printer answers
-// server-error-busy, Print retries with backoff if it can do so without
-// reading the document anew (nothing of it was consumed yet, or Body is an
-// io.Seeker); otherwise it returns an error matching ErrBusy.
+// does not list gives ErrFormatUnsupported.
+//
+// A printer that is busy, asleep or warming up is given time: Print tries
+// again, after waits of 1, 2, 4 and then 8 s that add up to less than 40 s,
+// when
+//   - the printer refuses or resets the connection, or closes it before
+//     answering;
+//   - it answers server-error-busy, server-error-service-unavailable,
+//     server-error-temporary-error, server-error-not-accepting-jobs or
+//     HTTP 503;
+//   - printer-is-accepting-jobs is false and printer-state-reasons says it
+//     is warming up or powering up: warming-up, power-up,
+//     fuser-under-temperature or a sub-unit's *-warming-up.
+//
+// Print tries again only if it can do so without reading the document anew:
+// nothing of it was consumed yet, or Body is an io.Seeker and is rewound.
+// Otherwise it returns an error matching ErrBusy, for the caller to re-open
+// the document and try later. A request whose whole document went out and
+// whose answer was lost is never sent again, since the printer may have the
+// job. Other errors (the format, the request, authorization...) are
+// returned at once. When the tries are spent, the last error is returned:
+// it matches ErrBusy for server-error-busy and ErrNotAccepting for a printer
+// that stayed not accepting jobs.
 func (c *Client) Print(ctx context.Context, j Job) (int, error) {
 	if err := c.checkJob(&j); err != nil {
 		return 0, fmt.Errorf("print %q: %w", j.Name, err)
 	}
+	seeker, _ := j.Body.(io.Seeker)
+	var start int64
+	if seeker != nil {
+		var err error
+		if start, err = seeker.Seek(0, io.SeekCurrent); err != nil {
+			seeker = nil
+		}
+	}
+	b := newBackoff(c.busyWait)
+	var waited time.Duration
+	for attempt := 1; ; attempt++ {
+		id, sent, err := c.printOnce(ctx, j)
+		if err == nil {
+			return id, nil
+		}
+		if ctx.Err() != nil || !retryable(err) {
+			return 0, fmt.Errorf("print %q: %w", j.Name, err)
+		}
+		wait, ok := b.wait()
+		if !ok {
+			return 0, fmt.Errorf("print %q: gave up after %d attempts in %s: %w", j.Name, attempt, waited, err)
+		}
+		if sent > 0 {
+			if seeker == nil {
+				return 0, fmt.Errorf("print %q: %w (%w: part of the document was sent; re-open it to retry)", j.Name, err, ErrBusy)
+			}
+			if _, serr := seeker.Seek(start, io.SeekStart); serr != nil {
+				return 0, fmt.Errorf("print %q: %w (%w: rewind the document: %v)", j.Name, err, ErrBusy, serr)
+			}
+		}
+		c.log.Info("printer not ready; retrying", "attempt", attempt, "in", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return 0, fmt.Errorf("print %q: %w", j.Name, err)
+		}
+		waited += wait
+	}
+}
+
+// printOnce asks the printer for its state and, if it takes the job, sends
+// it once. sent is how much of the document the transport consumed.
+func (c *Client) printOnce(ctx context.Context, j Job) (id int, sent int64, err error) {
 	info, err := c.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("print %q: %w", j.Name, err)
+		return 0, 0, err
 	}
 	if !info.Supports(j.Format) {
-		return 0, fmt.Errorf("print %q: %s (printer takes %v): %w", j.Name, j.Format, info.DocumentFormats, ErrFormatUnsupported)
+		return 0, 0, fmt.Errorf("%s (printer takes %v): %w", j.Format, info.DocumentFormats, ErrFormatUnsupported)
 	}
 	if !info.AcceptingJobs {
-		return 0, fmt.Errorf("print %q: printer is not accepting jobs (state %s %v)", j.Name, info.State, info.StateReasons)
+		na := &notAcceptingError{state: info.State, reasons: info.StateReasons}
+		for _, r := range info.StateReasons {
+			na.waking = na.waking || wakingReason(r)
+		}
+		return 0, 0, na
 	}
 
 	r := c.request(goipp.OperationPrintJob, j.User)
@@ -78,54 +141,38 @@ func (c *Client) Print(ctx context.Context, j Job) (int, error) {
 	case j.ColorMode != "":
 		extra = append(extra, [2]string{"print-color-mode", j.ColorMode})
 	}
-
 	if j.Media != "" {
 		extra = append(extra, [2]string{"media", j.Media})
 	}
+	head, err := encodeRequest(r, true, extra)
+	if err != nil {
+		return 0, 0, err
+	}
 
-	seeker, _ := j.Body.(io.Seeker)
-	var start int64
-	if seeker != nil {
-		if start, err = seeker.Seek(0, io.SeekCurrent); err != nil {
-			seeker = nil
+	body := &sizedReader{r: j.Body, left: j.Size}
+	resp, err := c.do(ctx, "Print-Job", head, body, j.Size)
+	sent, bodyErr := body.fence()
+	if err != nil {
+		var (
+			st *StatusError
+			he *httpStatusError
+		)
+		switch {
+		case bodyErr != nil:
+			err = &documentError{err: bodyErr}
+		case sent == j.Size && !errors.As(err, &st) && !errors.As(err, &he):
+			err = &sentError{err: err}
 		}
+		return 0, sent, err
 	}
-	wait := c.busyWait
-	for attempt := 1; ; attempt++ {
-		head, err := encodeRequest(r, true, extra)
-		if err != nil {
-			return 0, fmt.Errorf("print %q: %w", j.Name, err)
-		}
-		body := &sizedReader{r: j.Body, left: j.Size}
-		resp, err := c.do(ctx, "Print-Job", head, body, j.Size)
-		if err == nil {
-			id, ok := 0, false
-			if len(resp.JobAttributes) > 0 {
-				id, ok = firstInt(resp.JobAttributes[0], "job-id")
-			}
-			if !ok || id <= 0 {
-				return 0, fmt.Errorf("print %q: Print-Job: no job-id in the response", j.Name)
-			}
-			c.log.Debug("job accepted", "printer_job", id, "bytes", j.Size, "format", j.Format)
-			return id, nil
-		}
-		if !errors.Is(err, ErrBusy) || attempt > maxBusyRetries {
-			return 0, fmt.Errorf("print %q: %w", j.Name, err)
-		}
-		if body.read > 0 {
-			if seeker == nil {
-				return 0, fmt.Errorf("print %q: %w", j.Name, err)
-			}
-			if _, serr := seeker.Seek(start, io.SeekStart); serr != nil {
-				return 0, fmt.Errorf("print %q: %w (rewind: %v)", j.Name, err, serr)
-			}
-		}
-		c.log.Info("printer busy; retrying", "attempt", attempt, "in", wait)
-		if err := sleep(ctx, wait); err != nil {
-			return 0, fmt.Errorf("print %q: %w", j.Name, err)
-		}
-		wait *= 2
+	if len(resp.JobAttributes) > 0 {
+		id, _ = firstInt(resp.JobAttributes[0], "job-id")
 	}
+	if id <= 0 {
+		return 0, sent, errors.New("Print-Job: no job-id in the response")
+	}
+	c.log.Debug("job accepted", "printer_job", id, "bytes", j.Size, "format", j.Format)
+	return id, sent, nil
 }
 
 func (c *Client) checkJob(j *Job) error {
@@ -162,12 +209,24 @@ func (c *Client) checkJob(j *Job) error {
 // printer never receives a complete request for a document of the wrong
 // length.
 type sizedReader struct {
-	r    io.Reader
-	left int64
-	read int64
+	mu     sync.Mutex
+	r      io.Reader
+	left   int64
+	read   int64
+	err    error // the document's own failure, if any
+	fenced bool
 }
 
+// errAttemptOver is what a transport still writing an attempt's request
+// reads once Print has moved on.
+var errAttemptOver = errors.New("document read after its request ended")
+
 func (s *sizedReader) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fenced {
+		return 0, errAttemptOver
+	}
 	if s.left <= 0 {
 		return 0, io.EOF
 	}
@@ -180,14 +239,29 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 	if s.left == 0 {
 		var one [1]byte
 		if m, _ := io.ReadFull(s.r, one[:]); m > 0 {
-			return 0, errors.New("document longer than its size")
+			s.err = errors.New("document longer than its size")
+			return 0, s.err
 		}
 		return n, nil
 	}
-	if err == io.EOF {
-		return n, fmt.Errorf("document shorter than its size: %w", io.ErrUnexpectedEOF)
+	switch {
+	case err == io.EOF:
+		s.err = fmt.Errorf("document shorter than its size: %w", io.ErrUnexpectedEOF)
+	case err != nil:
+		s.err = err
 	}
-	return n, err
+	return n, s.err
+}
+
+// fence ends the reader's attempt and returns how much it consumed and the
+// document's failure, if any. net/http may close, and so stop reading, a
+// request body after Do returned; past the fence, such a late read gets
+// nothing, so it cannot take bytes from the next attempt.
+func (s *sizedReader) fence() (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fenced = true
+	return s.read, s.err
 }
 
 var jobAttributes = []string{

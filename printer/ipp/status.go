@@ -8,10 +8,15 @@ import (
 )
 
 var (
-	// ErrBusy is returned when the printer answered server-error-busy and
-	// the document could not be sent again without reading it anew: the
-	// caller should re-open the document and retry later.
+	// ErrBusy is returned when the printer answered server-error-busy, or
+	// could not take a job for a moment (see Print) after part of the
+	// document had been sent and it could not be rewound: the caller should
+	// re-open the document and retry later.
 	ErrBusy = errors.New("printer busy")
+	// ErrNotAccepting is returned when the printer does not accept jobs:
+	// printer-is-accepting-jobs is false, or it answered
+	// server-error-not-accepting-jobs.
+	ErrNotAccepting = errors.New("printer is not accepting jobs")
 	// ErrFormatUnsupported is returned when the printer does not take the
 	// document format. Print checks document-format-supported before
 	// sending anything.
@@ -43,6 +48,8 @@ func (e *StatusError) Is(target error) bool {
 		return e.Code == goipp.StatusErrorBusy
 	case ErrFormatUnsupported:
 		return e.Code == goipp.StatusErrorDocumentFormatNotSupported
+	case ErrNotAccepting:
+		return e.Code == goipp.StatusErrorNotAcceptingJobs
 	}
 	return false
 }
