@@ -581,7 +581,11 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 			results = append(results, Result{ID: c.ID, State: release.StateUncertain,
 				Reason: "The printer did not say whether this job printed. Release it again with confirmation to print it again."})
 		case errors.As(err, &conflict):
-			results = append(results, Result{ID: c.ID, State: string(conflict.Current.State),
+			state := string(conflict.Current.State)
+			if conflict.Current.State == offline.StateClaimed {
+				state = release.StateQueued // the panel's name for it
+			}
+			results = append(results, Result{ID: c.ID, State: state,
 				Reason: "This job is already being released or was printed.", Conflict: true})
 		case err != nil:
 			m.cfg.Logger.Warn("release refused", "job", c.ID, "err", err)

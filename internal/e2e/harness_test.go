@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -338,12 +336,6 @@ func jobState(v sessionView, id string) string {
 	}
 	return ""
 }
-
-var addrRe = regexp.MustCompile(`addr=(\S+)`)
-
-var _ = addrRe
-var _ = context.Background
-var _ = filepath.Join
 
 // releaseOnce releases job id and checks the whole outcome: printed in the
 // session, the printer kept exactly the document, the hub holds one record

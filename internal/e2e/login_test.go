@@ -131,8 +131,17 @@ func TestLoginModes(t *testing.T) {
 		}
 		return nil
 	})
-	if code, out := a.post(t, "/api/v1/register-card", fmt.Sprintf(`{"username":"dave","password":%q}`, davePassword)); code != http.StatusOK {
+	code, out := a.post(t, "/api/v1/register-card", fmt.Sprintf(`{"username":"dave","password":%q}`, davePassword))
+	if code != http.StatusOK {
 		t.Fatalf("register: HTTP %d %v", code, out)
+	}
+	// The 200 carries the session, already started (docs/panel-api.md).
+	who, _ := out["user"].(map[string]any)
+	if out["state"] != "active" || who["username"] != "dave" {
+		t.Fatalf("register answered the session %v, want active for dave", out)
+	}
+	if v := a.session(t); v.State != "active" || v.User == nil || v.User.Username != "dave" {
+		t.Fatalf("session after registration: %+v, want active for dave", v)
 	}
 	var user struct {
 		Cards []json.RawMessage `json:"cards"`

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,10 +96,7 @@ func TestReleaseEndToEnd(t *testing.T) {
 	if codes[won] != http.StatusAccepted || codes[lost] != http.StatusConflict {
 		t.Fatalf("racing releases: HTTP %v, want one 202 and one 409 (%v)", codes, bodies)
 	}
-	jobs, _ := bodies[lost]["jobs"].([]any)
-	if len(jobs) != 1 || jobs[0].(map[string]any)["state"] == "" {
-		t.Fatalf("409 body lacks the job's current state: %v", bodies[lost])
-	}
+	checkConflict(t, bodies[lost], id)
 
 	a.waitSession(t, "job printed", func(v sessionView) error {
 		if s := jobState(v, id); s != "printed" {
@@ -140,8 +138,12 @@ func TestReleaseEndToEnd(t *testing.T) {
 	hubRec := h.records(t, "alice")[0]
 
 	// A release after printing is refused with the current state.
-	if code, body := a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != http.StatusConflict {
+	code, body := a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id))
+	if code != http.StatusConflict {
 		t.Fatalf("release of a printed job: HTTP %d %v, want 409", code, body)
+	}
+	if state := checkConflict(t, body, id); state != "printed" {
+		t.Fatalf("release of a printed job: 409 with state %q, want printed", state)
 	}
 
 	// The agent's ledger holds the same record.
@@ -176,6 +178,29 @@ func TestReleaseEndToEnd(t *testing.T) {
 			t.Errorf("%s log contains document content", p.name)
 		}
 	}
+}
+
+// checkConflict checks a losing release's 409 body: the conflict error and,
+// for job id alone, its current state under one of the job states of
+// docs/panel-api.md, which it returns.
+func checkConflict(t *testing.T, body map[string]any, id string) string {
+	t.Helper()
+	apiErr, _ := body["error"].(map[string]any)
+	if code, _ := apiErr["code"].(string); code != "conflict" {
+		t.Fatalf("409 body: error.code %q, want conflict: %v", code, body)
+	}
+	jobs, _ := body["jobs"].([]any)
+	if len(jobs) != 1 {
+		t.Fatalf("409 body: %d jobs, want 1: %v", len(jobs), body)
+	}
+	job, _ := jobs[0].(map[string]any)
+	gotID, _ := job["id"].(string)
+	state, _ := job["state"].(string)
+	panelStates := []string{"held", "queued", "sending", "printing", "printed", "failed", "uncertain"}
+	if gotID != id || !slices.Contains(panelStates, state) {
+		t.Fatalf("409 body: job %q in state %q, want %s in one of %v: %v", gotID, state, id, panelStates, body)
+	}
+	return state
 }
 
 // TestHubDown: with the hub unreachable the session says so, a swipe gets a
