@@ -238,6 +238,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		Now:           opts.Now,
 		OnProgress:    func(p release.Progress) { sess.Progress(p) },
 		OnCommitted:   kickSync,
+		NormalizeUser: userRule,
 	})
 	sess = session.New(session.Config{
 		Auth:         link,
@@ -332,6 +333,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err := engine.Recover(runCtx); err != nil {
 		log.Error("recovering interrupted releases", "err", err)
 	}
+	// Rows the printer could not answer about stay claimed (never sent
+	// again) until it does.
+	goRun(func() { _ = engine.RecoverLoop(runCtx) })
 	log.Info("agent running", "version", opts.Version, "printer", cfg.PrinterURI, "hub", cfg.HubURL)
 
 	<-ctx.Done()

@@ -1,6 +1,7 @@
 package localspool
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -161,7 +162,7 @@ func (c *request) jobAttributes(j *job) goipp.Attributes {
 		goipp.MakeAttr("copies", goipp.TagInteger, goipp.Integer(j.m.Copies)),
 		goipp.MakeAttr("sides", goipp.TagKeyword, goipp.String(j.m.Sides)),
 		goipp.MakeAttr("print-color-mode", goipp.TagKeyword, goipp.String(j.m.ColorMode)),
-		goipp.MakeAttr("media", goipp.TagKeyword, goipp.String(j.m.Media)),
+		goipp.MakeAttr("media", goipp.TagKeyword, goipp.String(cmp.Or(j.m.Media, defaultMedia))),
 		goipp.MakeAttr("job-k-octets", goipp.TagInteger, goipp.Integer(min((j.m.Size+1023)/1024, 1<<31-1))),
 		goipp.MakeAttr("job-impressions", goipp.TagInteger, goipp.Integer(min(int64(j.m.Pages)*int64(j.m.Copies), 1<<31-1))),
 		goipp.MakeAttr("job-impressions-completed", goipp.TagInteger, goipp.Integer(j.impressions)),

@@ -52,7 +52,9 @@ func (c *request) parseTicket() (ticket, goipp.Attributes, error) {
 		// RFC 8011 4.2.1.1: without job-name, the document's name.
 		name:   truncate(c.opString("job-name", c.opString("document-name", "untitled")), 255),
 		copies: 1,
-		sides:  "one-sided", colorMode: "auto", media: defaultMedia,
+		// No media unless asked for: the job then takes the printer's
+		// default paper, never a size this queue guessed.
+		sides: "one-sided", colorMode: "auto",
 	}
 	if a, ok := c.opAttr("compression"); ok && ippserver.Value(a) != "none" {
 		unsupported.Add(a)

@@ -45,9 +45,10 @@ type Config struct {
 	// once through this callback, one at a time. It returns the
 	// impressions printed; the agent charges DirectJob.Owner.
 	Direct func(ctx context.Context, j DirectJob) (impressions int, err error)
-	// Normalize maps a user name to the form the release engine passes to
-	// List and the other Source methods (its configurable DOMAIN\user,
-	// user@realm, case rule). Nil: names are compared as they are.
+	// Normalize is the site's user-name rule (release.UserRule: DOMAIN\user,
+	// user@realm, case). The Source methods compare a job's owner and the
+	// name they are given through it, both sides, so a name reaches them
+	// normalised or not. Nil: names are compared as they are.
 	Normalize func(user string) string
 	// Operator reports whether an (authenticated or requesting) user may
 	// see and cancel every job over IPP. Nil: nobody may.
@@ -338,7 +339,7 @@ func (s *Spool) List(ctx context.Context, username string) ([]release.Held, erro
 	defer s.mu.Unlock()
 	var out []release.Held
 	for _, j := range s.held {
-		if username != "" && s.normalize(j.m.Owner) != username {
+		if username != "" && !s.sameUser(j.m.Owner, username) {
 			continue
 		}
 		out = append(out, j.held())
@@ -356,14 +357,14 @@ func (j *job) held() release.Held {
 	return release.Held{
 		ID: j.m.ID, Name: j.m.Name, Owner: j.m.Owner, Pages: j.m.Pages, Copies: j.m.Copies,
 		Color: j.m.ColorMode != "monochrome", Duplex: j.m.Sides != "one-sided",
-		Format: j.m.Format, Size: j.m.Size, SubmittedAt: j.m.Created,
+		Format: j.m.Format, Size: j.m.Size, SubmittedAt: j.m.Created, Media: j.m.Media,
 	}
 }
 
 // lookup finds username's held job id. s.mu is held.
 func (s *Spool) lookup(id, username string) (*job, error) {
 	j, ok := s.held[id]
-	if !ok || s.normalize(j.m.Owner) != username {
+	if !ok || !s.sameUser(j.m.Owner, username) {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
 	return j, nil

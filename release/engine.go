@@ -132,6 +132,16 @@ type Config struct {
 	// SpoolDir holds a document of unknown length while it is sent (the
 	// printer needs the length); default os.TempDir().
 	SpoolDir string
+	// NormalizeUser is the site's user-name rule (UserRule): the session's
+	// name passes through it before a source other than the hub is asked
+	// for the user's jobs, so "Alice" finds the CUPS job of "CORP\alice".
+	// The hub gets the name as it is: it authenticated the session, so its
+	// jobs are owned by exactly that name. Nil: names as they are.
+	NormalizeUser func(string) string
+	// RecoverMinBackoff and RecoverMaxBackoff bound the delay between the
+	// retries of RecoverLoop (defaults 5 s and 5 min); it doubles from the
+	// first to the second.
+	RecoverMinBackoff, RecoverMaxBackoff time.Duration
 }
 
 // NotReady is a printer that must not get a job now, in words for the
@@ -146,6 +156,11 @@ type Engine struct {
 	sources map[string]Source
 	direct  *directSource
 	wg      sync.WaitGroup
+
+	mu sync.Mutex
+	// unresolved holds, by job id, the interrupted releases Recover could
+	// not settle because the printer did not answer; RecoverLoop retries them.
+	unresolved map[string]offline.Claim
 }
 
 // New returns an engine.
@@ -168,7 +183,21 @@ func New(cfg Config) *Engine {
 	if cfg.Online == nil {
 		cfg.Online = func() bool { return true }
 	}
-	e := &Engine{cfg: cfg, sources: map[string]Source{}, direct: &directSource{docs: map[string]*Document{}}}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.NormalizeUser == nil {
+		cfg.NormalizeUser = func(name string) string { return name }
+	}
+	if cfg.RecoverMinBackoff <= 0 {
+		cfg.RecoverMinBackoff = 5 * time.Second
+	}
+	if cfg.RecoverMaxBackoff <= 0 {
+		cfg.RecoverMaxBackoff = 5 * time.Minute
+	}
+	cfg.RecoverMaxBackoff = max(cfg.RecoverMaxBackoff, cfg.RecoverMinBackoff)
+	e := &Engine{cfg: cfg, sources: map[string]Source{}, direct: &directSource{docs: map[string]*Document{}},
+		unresolved: map[string]offline.Claim{}}
 	for _, src := range cfg.Sources {
 		e.sources[src.Name()] = src
 	}
@@ -184,6 +213,16 @@ func (e *Engine) source(jobID string) (Source, string, error) {
 		return nil, "", fmt.Errorf("job %s: %w", jobID, ErrUnknownSource)
 	}
 	return src, id, nil
+}
+
+// userFor is username as src knows its users: the hub by the very name it
+// authenticated, every other source through the site's rule (see
+// Config.NormalizeUser).
+func (e *Engine) userFor(src Source, username string) string {
+	if src.Name()+":" == HubPrefix {
+		return username
+	}
+	return e.cfg.NormalizeUser(username)
 }
 
 // ErrUnknownSource is returned for a job id whose source the engine lacks.
@@ -214,7 +253,7 @@ func (e *Engine) Jobs(ctx context.Context, username string, oldestFirst bool) ([
 	var jobs []Job
 	var errs []error
 	for _, src := range e.cfg.Sources {
-		held, err := src.List(ctx, username)
+		held, err := src.List(ctx, e.userFor(src, username))
 		if err != nil {
 			e.cfg.Logger.Warn("job source unavailable", "source", src.Name(), "user", username, "err", err)
 			errs = append(errs, fmt.Errorf("list %s jobs of %s: %w", src.Name(), username, err))
@@ -229,14 +268,29 @@ func (e *Engine) Jobs(ctx context.Context, username string, oldestFirst bool) ([
 			if h.DelegatedBy != "" {
 				j.Name = h.DelegatedBy + "**" + h.Name
 			}
-			if c, ok, err := e.cfg.Journal.Get(ctx, j.ID); err == nil && ok && c.State != offline.StateFailed &&
-				!(c.State == offline.StatePrinted && c.Keep) {
-				j.State = string(c.State)
+			c, ok, err := e.cfg.Journal.Get(ctx, j.ID)
+			if err != nil {
+				// Listed as held: a release of it is still refused by the
+				// journal's claim if it is in flight.
+				e.cfg.Logger.Warn("journal unreadable; job listed as held", "job", j.ID, "err", err)
+			}
+			if ok {
 				switch c.State {
+				case offline.StateFailed:
+					// Still held; after a refresh or a new login the person
+					// still reads why the last release failed.
+					j.Reason = c.Reason
+				case offline.StatePrinted:
+					if !c.Keep {
+						j.State = StatePrinted
+					}
 				case offline.StateClaimed:
 					j.State = StateQueued
 				case offline.StateUncertain:
+					j.State = StateUncertain
 					j.Reason = c.Reason + " Print it again?"
+				default:
+					j.State = string(c.State)
 				}
 			}
 			jobs = append(jobs, j)
@@ -293,7 +347,7 @@ func (e *Engine) Delete(ctx context.Context, username, jobID string) error {
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
-	if err := src.Delete(ctx, id, username); err != nil {
+	if err := src.Delete(ctx, id, e.userFor(src, username)); err != nil {
 		return fmt.Errorf("delete %s: %w", jobID, err)
 	}
 	return nil
@@ -337,7 +391,7 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 	if err != nil {
 		return printed{}, err
 	}
-	info, err := e.cfg.Printer.Info(ctx)
+	info, err := e.printerInfo(ctx)
 	if err != nil {
 		return printed{}, fmt.Errorf("printer: %w", err)
 	}
@@ -365,7 +419,7 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 	}
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
-		doc, err := src.Open(ctx, id, claim.Owner)
+		doc, err := src.Open(ctx, id, e.userFor(src, claim.Owner))
 		if err != nil {
 			return printed{}, fmt.Errorf("open document: %w", err)
 		}
@@ -473,7 +527,7 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p pri
 		// The record is durable; the job leaves its source (the hub learns
 		// it from the outbox). Should this fail, the journal still refuses
 		// a second print of the job.
-		if err := src.Printed(ctx, id, claim.Owner, claim.Keep); err != nil {
+		if err := src.Printed(ctx, id, e.userFor(src, claim.Owner), claim.Keep); err != nil {
 			e.cfg.Logger.Warn("printed job not removed from its source", "job", job.ID, "err", err)
 		}
 	}
@@ -535,6 +589,25 @@ func (e *Engine) sized(doc *Document) (*Document, error) {
 }
 
 // reasonFor turns an error into words for the person at the printer.
+// printerInfo asks the printer what it can do, waiting a little for one
+// that is waking up: its network often answers seconds after its panel.
+func (e *Engine) printerInfo(ctx context.Context) (ipp.PrinterInfo, error) {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		info, err := e.cfg.Printer.Info(ctx)
+		if err == nil || attempt == 4 || ctx.Err() != nil {
+			return info, err
+		}
+		e.cfg.Logger.Info("printer does not answer; retrying", "in", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return info, err
+		}
+		wait *= 2
+	}
+}
+
 func reasonFor(err error) string {
 	var nr *NotReady
 	switch {
@@ -544,6 +617,8 @@ func reasonFor(err error) string {
 		return "This printer cannot print this kind of document."
 	case errors.Is(err, ipp.ErrBusy):
 		return "The printer stayed busy. Try again in a moment."
+	case errors.Is(err, ipp.ErrNotAccepting):
+		return "The printer is not taking jobs right now. Ask for help if this lasts."
 	case errors.Is(err, context.DeadlineExceeded):
 		return "The printer took too long to answer."
 	default:

@@ -28,12 +28,16 @@ type fakeHub struct {
 	deleted  []string
 	printed  []string
 	online   bool
-	unsized  bool // Open answers Size -1, as CUPS does
+	unsized  bool     // Open answers Size -1, as CUPS does
+	listedAs []string // the user names List was given
 }
 
 func (h *fakeHub) Name() string { return "hub" }
 
 func (h *fakeHub) List(ctx context.Context, username string) ([]Held, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.listedAs = append(h.listedAs, username)
 	var out []Held
 	for _, j := range h.jobs {
 		out = append(out, Held{ID: j.ID, Owner: j.Owner, Name: j.Name, Pages: j.Pages, Copies: j.Copies,
@@ -80,15 +84,28 @@ func (h *fakeHub) Delete(ctx context.Context, jobID, username string) error {
 type fakePrinter struct {
 	mu       sync.Mutex
 	info     ipp.PrinterInfo
-	busy     int // answer ErrBusy this many times first
+	busy     int   // answer ErrBusy this many times first
+	printErr error // Print's answer once it took the document
 	final    ipp.JobState
 	waitErr  error
 	received []ipp.Job
 	bodies   [][]byte
 	known    map[string]ipp.JobState // by job name, for FindJob
+	findErrs []error                 // FindJob's answers, one per call, before it looks in known
+	findDown error                   // FindJob's answer once findErrs is spent, if set
+	finds    int                     // FindJob calls
+	asleep   int                     // Info fails this many times first (a printer waking up)
 }
 
-func (p *fakePrinter) Info(ctx context.Context) (ipp.PrinterInfo, error) { return p.info, nil }
+func (p *fakePrinter) Info(ctx context.Context) (ipp.PrinterInfo, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.asleep > 0 {
+		p.asleep--
+		return ipp.PrinterInfo{}, errors.New("dial tcp: connection refused")
+	}
+	return p.info, nil
+}
 
 func (p *fakePrinter) Print(ctx context.Context, j ipp.Job) (int, error) {
 	p.mu.Lock()
@@ -100,18 +117,50 @@ func (p *fakePrinter) Print(ctx context.Context, j ipp.Job) (int, error) {
 	}
 	p.received = append(p.received, j)
 	p.bodies = append(p.bodies, body)
+	if p.printErr != nil {
+		return 0, fmt.Errorf("print: %w", p.printErr)
+	}
 	return len(p.received), nil
 }
 
 func (p *fakePrinter) Wait(ctx context.Context, id int) (ipp.JobState, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	st := p.final
 	st.ID = id
 	return st, p.waitErr
 }
 
 func (p *fakePrinter) FindJob(ctx context.Context, name string) (ipp.JobState, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finds++
+	if len(p.findErrs) > 0 {
+		err := p.findErrs[0]
+		p.findErrs = p.findErrs[1:]
+		if err != nil {
+			return ipp.JobState{}, false, fmt.Errorf("get-jobs: %w", err)
+		}
+	}
+	if p.findDown != nil {
+		return ipp.JobState{}, false, fmt.Errorf("get-jobs: %w", p.findDown)
+	}
 	st, ok := p.known[name]
 	return st, ok, nil
+}
+
+// set changes the printer's answers while the engine may be using it.
+func (p *fakePrinter) set(f func(p *fakePrinter)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(p)
+}
+
+// sent is the number of documents the printer took.
+func (p *fakePrinter) sent() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.received)
 }
 
 type harness struct {
@@ -145,6 +194,8 @@ func newHarness(t *testing.T) *harness {
 		Sources: []Source{h.hub}, Online: func() bool { return h.hub.online }, SpoolDir: t.TempDir(),
 		Printer: h.printer, Journal: store, Logger: slog.New(slog.DiscardHandler),
 		PrinterSerial: func() string { return "SN1" },
+		// RecoverLoop's retries follow each other at once in tests.
+		RecoverMinBackoff: time.Millisecond, RecoverMaxBackoff: 4 * time.Millisecond,
 		OnProgress: func(p Progress) {
 			h.mu.Lock()
 			h.progress = append(h.progress, p)
@@ -245,8 +296,15 @@ func TestPrinterAbortKeepsJobHeld(t *testing.T) {
 	if recs, _ := h.store.RecordsForJob(ctx, "hub:7"); len(recs) != 0 {
 		t.Errorf("aborted job charged: %+v", recs)
 	}
-	if job := h.job(t); job.State != StateHeld {
-		t.Errorf("state after abort = %q, want held", job.State)
+	const reason = "The printer aborted the job."
+	if job := h.job(t); job.State != StateHeld || job.Reason != reason {
+		t.Errorf("after abort: state %q, reason %q; want held, %q", job.State, job.Reason, reason)
+	}
+	// A new login after a restart lists it from the journal alone.
+	restarted := New(Config{Sources: []Source{h.hub}, Printer: h.printer, Journal: h.store,
+		Logger: slog.New(slog.DiscardHandler)})
+	if jobs, err := restarted.Jobs(ctx, "alice", false); err != nil || len(jobs) != 1 || jobs[0].Reason != reason {
+		t.Errorf("after a restart: %+v, %v; want reason %q", jobs, err, reason)
 	}
 	items, _ := h.store.Pending(ctx, 0)
 	if len(items) != 1 || items[0].Kind != offline.KindJobStatus {
@@ -257,6 +315,9 @@ func TestPrinterAbortKeepsJobHeld(t *testing.T) {
 		t.Errorf("release after failure: %v", err)
 	}
 	h.engine.Wait()
+	if job := h.job(t); job.Reason != reason {
+		t.Errorf("after the second abort: reason %q", job.Reason)
+	}
 }
 
 func TestUnsupportedFormatIsRefusedBeforeSending(t *testing.T) {
@@ -451,5 +512,19 @@ func TestPrintNow(t *testing.T) {
 	}
 	if len(h.printer.received) != 1 || string(h.printer.bodies[0]) != "%PDF-1.4 direct" {
 		t.Fatalf("printer got %+v", h.printer.received)
+	}
+}
+
+// A printer whose network wakes a moment after the release still prints it.
+func TestPrinterWakingUpStillPrints(t *testing.T) {
+	h := newHarness(t)
+	h.printer.asleep = 2
+	job := h.job(t)
+	if err := h.engine.Start(context.Background(), "alice", job, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if len(h.printer.received) != 1 || fmt.Sprint(h.hub.printed) != "[7]" {
+		t.Fatalf("printer received %d jobs, source told %v", len(h.printer.received), h.hub.printed)
 	}
 }

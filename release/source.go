@@ -10,7 +10,7 @@ import (
 type Held struct {
 	ID          string
 	Name        string
-	Owner       string // as the source knows it (e.g. "DOMAIN\\user"); the engine normalises
+	Owner       string // as the source knows it (e.g. "DOMAIN\\user"), shown as it is
 	Pages       int    // 0: unknown
 	Copies      int
 	Color       bool
@@ -27,7 +27,10 @@ type Held struct {
 type Source interface {
 	// Name is the source's prefix in job ids: "hub", "cups", "local".
 	Name() string
-	// List returns the held jobs of username (already normalised).
+	// List returns the held jobs of username. The engine passes the
+	// session's name through the site's rule (Config.NormalizeUser) first,
+	// except to the hub; a source compares its owners through the same rule,
+	// both sides, so that "CORP\\Alice" is "alice".
 	List(ctx context.Context, username string) ([]Held, error)
 	// Open streams a job's document; the engine closes it.
 	Open(ctx context.Context, id, username string) (*Document, error)
