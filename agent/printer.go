@@ -28,6 +28,10 @@ const KindPrinterEvent = "printer-event"
 // settingPrinterSerial keeps the serial learned at first contact.
 const settingPrinterSerial = "printer_serial"
 
+// settingTelemetryAt keeps when the last daily telemetry event was queued,
+// so a restart neither skips nor repeats a day.
+const settingTelemetryAt = "printer_telemetry_at"
+
 // printerWatch keeps the printer's identity and state current for the
 // session, the hub and the release engine's pre-release check.
 type printerWatch struct {
@@ -108,9 +112,25 @@ func (w *printerWatch) pollSNMP(ctx context.Context) {
 	if err == nil {
 		w.ident.Store(&protocol.Printer{URI: w.cfg.PrinterURI, MakeModel: strings.TrimSpace(cur.Vendor + " " + cur.Model), Serial: cur.Serial})
 		events = append(events, w.confirmSerial(ctx, cur.Serial)...)
+		events = append(events, w.telemetry(ctx, cur)...)
 	}
 	w.queue(ctx, events)
 	w.sess.SetPrinter(w.view(cur))
+}
+
+// telemetry is the daily snapshot of the printer for the cloud: counters
+// and supplies at least once a day, even when nothing changed.
+func (w *printerWatch) telemetry(ctx context.Context, cur *snmp.Reading) []snmp.Event {
+	now := w.now().UTC()
+	if v, ok, err := w.store.Setting(ctx, settingTelemetryAt); err == nil && ok {
+		if last, err := time.Parse(time.RFC3339Nano, v); err == nil && now.Sub(last) < snmp.TelemetryEvery && !now.Before(last) {
+			return nil
+		}
+	}
+	if err := w.store.SetSetting(ctx, settingTelemetryAt, now.Format(time.RFC3339Nano)); err != nil {
+		w.log.Error("cannot keep the telemetry time", "err", err)
+	}
+	return []snmp.Event{snmp.Telemetry(cur, now)}
 }
 
 // queue puts a poll's events in the outbox for the hub.

@@ -42,3 +42,34 @@ func TestEventsOfOnePollAllQueued(t *testing.T) {
 		t.Fatalf("requeueing the same poll: %d items, want %d", len(items), len(events))
 	}
 }
+
+// Telemetry goes out at first contact and then once a day, across restarts.
+func TestTelemetryDaily(t *testing.T) {
+	ctx := context.Background()
+	store, err := offline.Open(ctx, filepath.Join(t.TempDir(), "t.db"), offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	w := &printerWatch{store: store, log: slog.New(slog.DiscardHandler), now: func() time.Time { return now }}
+	r := &snmp.Reading{Serial: "SN1", Counters: map[string]uint64{snmp.CounterTotal: 1234}}
+	steps := []struct {
+		after time.Duration
+		want  int
+	}{{0, 1}, {time.Hour, 0}, {23 * time.Hour, 1}, {time.Minute, 0}}
+	for i, s := range steps {
+		now = now.Add(s.after)
+		if i == 3 {
+			// A restart: a new watch on the same store.
+			w = &printerWatch{store: store, log: w.log, now: w.now}
+		}
+		evs := w.telemetry(ctx, r)
+		if len(evs) != s.want {
+			t.Fatalf("step %d (+%s): %d telemetry events, want %d", i, s.after, len(evs), s.want)
+		}
+		if len(evs) == 1 && (evs[0].Kind != snmp.EventTelemetry || evs[0].Data["serial"] != "SN1") {
+			t.Fatalf("step %d: %+v", i, evs[0])
+		}
+	}
+}

@@ -52,7 +52,7 @@ func language(format string) string {
 func (r *rawPrinter) Print(ctx context.Context, j ipp.Job) (int, error) {
 	res, err := r.c.Print(ctx, pjl.Job{Name: j.Name, User: j.User, Copies: j.Copies,
 		Duplex: j.Sides != "" && j.Sides != "one-sided", Color: j.ColorMode == "color", Size: j.Size, Body: j.Body,
-		Language: language(j.Format)})
+		Language: language(j.Format), MaxPages: j.Impressions})
 	if res.Uncertain || errors.Is(err, pjl.ErrUncertain) {
 		return 0, fmt.Errorf("%w: %v", release.ErrUncertain, err)
 	}

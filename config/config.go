@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -160,6 +161,11 @@ func Load(path string) (Config, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	// A second object, or a stray brace from a bad merge, would otherwise
+	// be ignored without a word.
+	if _, err := dec.Token(); err != io.EOF {
+		return cfg, fmt.Errorf("config %s: unexpected data after the JSON object", path)
 	}
 	return cfg, nil
 }

@@ -61,6 +61,7 @@ func TestRejects(t *testing.T) {
 		{"no lockout failures", ok(`"lockout_failures":0`), "lockout_failures: must be 1 or more"},
 		{"negative debounce", ok(`"debounce":"-1s"`), "debounce: must be 0 (off) to 1m"},
 		{"debounce too long", ok(`"debounce":"2m"`), "debounce: must be 0 (off) to 1m"},
+		{"trailing data", ok(`"pin_min_length":4`) + "}", "unexpected data after the JSON object"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -435,6 +435,7 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 		ij := ipp.Job{
 			Name: claim.PrinterJobName, User: claim.Owner, Format: doc.Format, Copies: p.copies,
 			Sides: "one-sided", ColorMode: "monochrome", Media: job.Media, Size: doc.Size, Body: doc.Body,
+			Impressions: job.Pages * p.copies,
 		}
 		if p.duplex {
 			ij.Sides = "two-sided-long-edge"

@@ -243,7 +243,7 @@ func TestReleasePrintsAndCharges(t *testing.T) {
 	}
 	sent := h.printer.received[0]
 	if sent.Copies != 2 || sent.ColorMode != "monochrome" || sent.User != "alice" || sent.Format != "application/pdf" ||
-		sent.Media != "iso_a4_210x297mm" {
+		sent.Media != "iso_a4_210x297mm" || sent.Impressions != job.Pages*2 || job.Pages == 0 {
 		t.Errorf("sent %+v", sent)
 	}
 	if !bytes.Equal(h.printer.bodies[0], h.hub.doc) {

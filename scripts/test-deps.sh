@@ -30,6 +30,7 @@ checks=(
 	"qemu-user-static|/usr/bin/qemu-aarch64-static"
 	"systemd|/usr/bin/systemd-analyze"
 	"file|/usr/bin/file"
+	"procps|/usr/bin/ps"
 	"ghostscript|/usr/bin/gs"
 	"poppler-utils|/usr/bin/pdftoppm"
 )

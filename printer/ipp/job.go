@@ -22,6 +22,10 @@ type Job struct {
 	Media     string // a media keyword such as iso_a4_210x297mm, or "" (printer default)
 	Size      int64  // exact length of Body
 	Body      io.Reader
+	// Impressions is what the job should make (pages × copies), 0 when
+	// unknown. Not sent: a path that counts pages itself (port 9100's
+	// counter delta) bounds what it may believe with it.
+	Impressions int
 }
 
 // JobState is what the printer says about a job.

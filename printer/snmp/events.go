@@ -14,8 +14,25 @@ const (
 	EventTonerLevel    = "toner-level"    // a supply's level changed
 	EventTonerReplaced = "toner-replaced" // a supply's level jumped up
 	EventTotalCounter  = "total-counter"
-	EventStatus        = "status" // the state or the reasons changed
+	EventStatus        = "status"    // the state or the reasons changed
+	EventTelemetry     = "telemetry" // the whole picture, at least daily
 )
+
+// TelemetryEvery is how often a telemetry event goes out even when
+// nothing changed, so the cloud's counters never age more than a day.
+const TelemetryEvery = 24 * time.Hour
+
+// Telemetry is the daily snapshot of a reading: identity, status, every
+// counter and every supply, whether or not anything changed.
+func Telemetry(r *Reading, now time.Time) Event {
+	return Event{Kind: EventTelemetry, At: now, Status: r.Status.State, Reasons: r.Status.Codes(), Data: map[string]any{
+		"vendor":   r.Vendor,
+		"model":    r.Model,
+		"serial":   r.Serial,
+		"counters": map[string]uint64(r.Counters),
+		"supplies": suppliesData(r.Supplies),
+	}}
+}
 
 // replacedJump is how many percentage points a supply must gain between
 // two readings to count as replaced rather than re-estimated.

@@ -3,6 +3,7 @@ package reattach
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -49,7 +50,7 @@ func (l Loop) Run(ctx context.Context, sink cardreader.Sink, session func(ctx co
 	lastErr := ""
 	for {
 		up := false
-		err := session(ctx, func() {
+		err := guarded(ctx, session, func() {
 			up = true
 			reported = false
 			lastErr = ""
@@ -98,4 +99,16 @@ func (l Loop) Run(ctx context.Context, sink cardreader.Sink, session func(ctx co
 			wait = min(wait*2, hi)
 		}
 	}
+}
+
+// guarded runs one session of a driver, turning a panic (a driver bug, a
+// device answering what no one expected) into an error: the reader is
+// reported gone and tried again, and the agent keeps running.
+func guarded(ctx context.Context, session func(ctx context.Context, attached func()) error, attached func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("card reader driver failed: %v", p)
+		}
+	}()
+	return session(ctx, attached)
 }

@@ -73,3 +73,29 @@ func TestRunStopsWhileWaiting(t *testing.T) {
 		t.Fatal("Run still waiting after ctx ended")
 	}
 }
+
+// TestRunSurvivesAPanic: a driver that panics is reported gone and tried
+// again; the agent does not go down with it.
+func TestRunSurvivesAPanic(t *testing.T) {
+	var got events
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	l := reattach.Loop{Name: "r", Min: time.Microsecond, Max: time.Millisecond}
+	err := l.Run(ctx, &got, func(ctx context.Context, attached func()) error {
+		calls++
+		if calls == 1 {
+			attached()
+			var frame []byte
+			_ = frame[7] // a driver bug: index out of range
+		}
+		attached()
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || calls != 2 {
+		t.Fatalf("Run = %v after %d sessions", err, calls)
+	}
+	if len(got) != 4 || got[1].Attached || got[1].Err == nil || got[2].Attached != true {
+		t.Fatalf("events %v", got)
+	}
+}
