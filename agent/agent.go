@@ -193,6 +193,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		scfg := localspool.Config{
 			Dir: filepath.Join(cfg.DataDir, "spool"), KeyFile: filepath.Join(cfg.DataDir, "spool.key"),
 			Expiry: time.Duration(cfg.JobExpiry), Normalize: userRule,
+			MaxJobSize: cfg.IPPMaxJobMiB << 20, Quota: cfg.IPPSpoolQuotaMiB << 20, Reserve: cfg.IPPFreeReserveMiB << 20,
 			Logger: log.With("component", "ipp"), Now: opts.Now,
 		}
 		// Never take what the printer cannot print; a printer that does not

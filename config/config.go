@@ -74,6 +74,12 @@ type Config struct {
 	TechnicianPINFile string `json:"technician_pin_file"`
 	// JobExpiry deletes jobs held on the agent after this long.
 	JobExpiry Duration `json:"job_expiry"`
+	// IPPMaxJobMiB bounds one document sent to the agent's queue.
+	IPPMaxJobMiB int64 `json:"ipp_max_job_mib"`
+	// IPPSpoolQuotaMiB bounds all documents held by the agent's queue.
+	IPPSpoolQuotaMiB int64 `json:"ipp_spool_quota_mib"`
+	// IPPFreeReserveMiB is the disk space the queue always leaves free.
+	IPPFreeReserveMiB int64 `json:"ipp_free_reserve_mib"`
 	// SNMP is the printer's SNMP address and settings as an snmp:// URL
 	// (secrets only from files); empty: no SNMP, the printer is read over IPP.
 	SNMP string `json:"snmp"`
@@ -129,23 +135,26 @@ type Config struct {
 // flags leave out.
 func Default() Config {
 	return Config{
-		DataDir:          "/var/lib/tessera",
-		PanelListen:      "127.0.0.1:8631",
-		SessionTimeout:   Duration(60 * time.Second),
-		JobOrder:         "newest",
-		Debounce:         Duration(2 * time.Second),
-		Login:            []string{"card"},
-		PINMinLength:     4,
-		LockoutFailures:  5,
-		LockoutTime:      Duration(300 * time.Second),
-		LockoutDelay:     Duration(time.Second),
-		SNMPPollInterval: Duration(60 * time.Second),
-		CUPSOperator:     "root",
-		UserNameRule:     "strip-domain,strip-realm,lower",
-		JobExpiry:        Duration(7 * 24 * time.Hour),
-		ReleaseTimeout:   Duration(10 * time.Minute),
-		LogLevel:         "info",
-		LogFormat:        "text",
+		DataDir:           "/var/lib/tessera",
+		PanelListen:       "127.0.0.1:8631",
+		SessionTimeout:    Duration(60 * time.Second),
+		JobOrder:          "newest",
+		Debounce:          Duration(2 * time.Second),
+		Login:             []string{"card"},
+		PINMinLength:      4,
+		LockoutFailures:   5,
+		LockoutTime:       Duration(300 * time.Second),
+		LockoutDelay:      Duration(time.Second),
+		SNMPPollInterval:  Duration(60 * time.Second),
+		CUPSOperator:      "root",
+		UserNameRule:      "strip-domain,strip-realm,lower",
+		JobExpiry:         Duration(7 * 24 * time.Hour),
+		IPPMaxJobMiB:      512,
+		IPPSpoolQuotaMiB:  2048,
+		IPPFreeReserveMiB: 256,
+		ReleaseTimeout:    Duration(10 * time.Minute),
+		LogLevel:          "info",
+		LogFormat:         "text",
 	}
 }
 
@@ -238,6 +247,9 @@ func (c Config) Validate() error {
 	}
 	if c.JobExpiry <= 0 {
 		errs = append(errs, errors.New("job_expiry: must be positive"))
+	}
+	if c.IPPMaxJobMiB < 1 || c.IPPSpoolQuotaMiB < c.IPPMaxJobMiB || c.IPPFreeReserveMiB < 1 {
+		errs = append(errs, errors.New("ipp_max_job_mib, ipp_spool_quota_mib, ipp_free_reserve_mib: each at least 1, and a job of the largest size must fit in the quota"))
 	}
 	if time.Duration(c.SNMPPollInterval) < time.Second {
 		errs = append(errs, errors.New("snmp_poll_interval: must be 1s or more"))

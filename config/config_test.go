@@ -62,6 +62,7 @@ func TestRejects(t *testing.T) {
 		{"negative debounce", ok(`"debounce":"-1s"`), "debounce: must be 0 (off) to 1m"},
 		{"debounce too long", ok(`"debounce":"2m"`), "debounce: must be 0 (off) to 1m"},
 		{"trailing data", ok(`"pin_min_length":4`) + "}", "unexpected data after the JSON object"},
+		{"job larger than the spool", ok(`"ipp_max_job_mib":600,"ipp_spool_quota_mib":500`), "must fit in the quota"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
