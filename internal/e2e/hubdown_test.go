@@ -16,89 +16,9 @@ import (
 	"github.com/tessera-print/tessera/offline"
 )
 
-// gatedPrinter is an ippeveprinter whose print command waits for a gate
-// file: a job stays processing on it until the test opens the gate, so the
-// test can act while the job is surely on the printer and not yet charged.
-type gatedPrinter struct {
-	uri, spool, gate string
-}
-
-// gatedEngine is RECIPES §0's engine.sh behind the gate. It also gives up
-// when its directory is gone or after 5 minutes, so an ippeveprinter
-// killed mid-job leaves no shell polling forever.
-const gatedEngine = `#!/bin/sh
-dir='%s'
-i=0
-while [ ! -e "$dir/gate" ] && [ -d "$dir" ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done
-n=$(grep -a -c "/Type */Page[^s]" "$1" 2>/dev/null); [ "${n:-0}" -ge 1 ] || n=1
-echo "ATTR: job-impressions-completed=$n" >&2
-exit 0
-`
-
-func startGatedPrinter(t *testing.T) *gatedPrinter {
-	t.Helper()
-	bin := testenv.Require(t, "ippeveprinter")
-	testenv.StartDNSSD(t)
-	dir := t.TempDir()
-	g := &gatedPrinter{spool: filepath.Join(dir, "spool"), gate: filepath.Join(dir, "gate")}
-	engine := filepath.Join(dir, "engine.sh")
-	if err := os.WriteFile(engine, fmt.Appendf(nil, gatedEngine, dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(g.spool, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = g.open() }) // lets a job still waiting end
-	// A port found free can be taken before ippeveprinter binds it: try again.
-	var lastErr error
-	for range 3 {
-		port := testenv.FreePort(t)
-		// Unique across the test binaries sharing this machine's avahi.
-		name := fmt.Sprintf("Tessera-Gated-%d-%d", os.Getpid(), port)
-		p := start(t, "ippeveprinter", nil, bin, "-c", engine, "-n", "localhost", "-p", fmt.Sprint(port),
-			"-k", "-d", g.spool, "-f", "application/pdf,application/octet-stream", name)
-		// SIGTERM first (this cleanup runs before start's SIGKILL), so that
-		// the printer withdraws its DNS-SD registration.
-		t.Cleanup(func() { p.kill(syscall.SIGTERM) })
-		lastErr = waitListening(p, port)
-		if lastErr == nil {
-			g.uri = fmt.Sprintf("ipp://localhost:%d/ipp/print", port)
-			return g
-		}
-		p.kill(syscall.SIGKILL)
-		t.Logf("ippeveprinter on port %d: %v", port, lastErr)
-	}
-	t.Fatalf("ippeveprinter did not start: %v", lastErr)
-	return nil
-}
-
-// waitListening waits until ippeveprinter serves its status page on port.
-func waitListening(p *proc, port int) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := getOK(fmt.Sprintf("http://localhost:%d/", port))
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("exited: %s", p.Output())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within 15 s: %w", err)
-		}
-	}
-}
-
-// open lets the job on the printer, and every later one, complete.
-func (g *gatedPrinter) open() error {
-	return os.WriteFile(g.gate, nil, 0o644)
-}
-
-// kept returns the documents the printer kept.
-func (g *gatedPrinter) kept() []string {
-	kept, _ := filepath.Glob(filepath.Join(g.spool, "*.pdf"))
+// keptPDFs returns the documents printer kept.
+func keptPDFs(printer *testenv.IPPEve) []string {
+	kept, _ := filepath.Glob(filepath.Join(printer.Spool, "*.pdf"))
 	return kept
 }
 
@@ -108,7 +28,9 @@ func (g *gatedPrinter) kept() []string {
 // agent process (never restarted) reconnects and its outbox delivers the
 // record and the printed status exactly once, without printing again.
 func TestHubOutageWhilePrinting(t *testing.T) {
-	printer := startGatedPrinter(t)
+	// The gate is shut: a job stays processing on the printer until the
+	// test opens it.
+	printer := testenv.StartIPPEveprinterWith(t, testenv.IPPEveOptions{Command: testenv.GatedCommand})
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "erin", cardNum)
@@ -120,7 +42,7 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 	id := "hub:" + jobID
 
 	agentDir := t.TempDir()
-	a := startAgent(t, bin, agentDir, h.url, printer.uri, "", "")
+	a := startAgent(t, bin, agentDir, h.url, printer.URI, "", "")
 	a.waitSession(t, "online", func(v sessionView) error {
 		if v.Cloud != "online" || v.State != "idle" {
 			return fmt.Errorf("cloud %q state %q", v.Cloud, v.State)
@@ -153,8 +75,8 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 		}
 		return nil
 	})
-	if err := printer.open(); err != nil {
-		t.Fatalf("open the printer's gate: %v", err)
+	if err := printer.OpenGate(); err != nil {
+		t.Fatal(err)
 	}
 	a.waitSession(t, "printed while the hub is down", func(v sessionView) error {
 		if s := jobState(v, id); s != "printed" || v.Cloud != "offline" {
@@ -217,12 +139,12 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 }
 
 // checkKeptOnce checks that the printer kept exactly one document, doc.
-func checkKeptOnce(t *testing.T, printer *gatedPrinter, doc []byte) {
+func checkKeptOnce(t *testing.T, printer *testenv.IPPEve, doc []byte) {
 	t.Helper()
 	var kept []string
 	eventually(t, "the printer kept the document", 10*time.Second, func() error {
-		if kept = printer.kept(); len(kept) == 0 {
-			return fmt.Errorf("nothing in %s", printer.spool)
+		if kept = keptPDFs(printer); len(kept) == 0 {
+			return fmt.Errorf("nothing in %s", printer.Spool)
 		}
 		return nil
 	})

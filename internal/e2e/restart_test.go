@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,28 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testenv"
 	"github.com/tessera-print/tessera/offline"
-	"github.com/tessera-print/tessera/printer/virtual"
 )
-
-// slowPrinter is the built-in virtual printer with a print time long enough
-// to kill things while a job is on it.
-func slowPrinter(t *testing.T) (*virtual.Printer, string) {
-	t.Helper()
-	vp, err := virtual.New(virtual.Config{Dir: t.TempDir(), Name: "slow", PrintDelay: 3 * time.Second,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: vp.Handler()}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return vp, "ipp://" + ln.Addr().String() + "/ipp/print"
-}
 
 // TestRestartBeforeAcknowledgement: the agent crashes while a job prints or
 // before the hub acknowledged its record; after a restart nothing prints
@@ -41,14 +21,17 @@ func slowPrinter(t *testing.T) (*virtual.Printer, string) {
 func TestRestartBeforeAcknowledgement(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// crash runs while the job is on the printer and leaves the agent dead.
-		crash func(t *testing.T, a *agent, h *hub, id string) *hub
+		// crash runs while the job waits on the printer's shut gate and
+		// leaves the agent dead; it returns the hub to use afterwards.
+		crash func(t *testing.T, a *agent, h *hub, printer *testenv.IPPEve, id string) *hub
 	}{
 		{
-			// SIGKILL while the printer prints: the restarted agent finds the
-			// job on the printer by its name and follows it instead of resending.
+			// SIGKILL while the job is on the printer: the restarted agent
+			// finds the job there by its name, still processing (the gate
+			// opens only after the restart), and follows it instead of
+			// resending.
 			name: "killed while printing",
-			crash: func(t *testing.T, a *agent, h *hub, id string) *hub {
+			crash: func(t *testing.T, a *agent, h *hub, printer *testenv.IPPEve, id string) *hub {
 				a.kill(syscall.SIGKILL)
 				return h
 			},
@@ -57,8 +40,11 @@ func TestRestartBeforeAcknowledgement(t *testing.T) {
 			// The hub goes away, the job completes and is recorded locally,
 			// then the agent dies before any acknowledgement.
 			name: "killed after printing, before the hub acknowledged",
-			crash: func(t *testing.T, a *agent, h *hub, id string) *hub {
+			crash: func(t *testing.T, a *agent, h *hub, printer *testenv.IPPEve, id string) *hub {
 				h.kill(syscall.SIGKILL)
+				if err := printer.OpenGate(); err != nil {
+					t.Fatal(err)
+				}
 				a.waitSession(t, "printed while the hub is down", func(v sessionView) error {
 					if s := jobState(v, id); s != "printed" {
 						return fmt.Errorf("job state %q", s)
@@ -72,7 +58,9 @@ func TestRestartBeforeAcknowledgement(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := build(t)
-			vp, printerURI := slowPrinter(t)
+			// The gate is shut: the released job stays processing on the
+			// printer until the test opens it.
+			printer := testenv.StartIPPEveprinterWith(t, testenv.IPPEveOptions{Command: testenv.GatedCommand})
 			h := startHub(t, bin, t.TempDir(), "")
 			h.createUser(t, "bob", cardNum)
 			doc, err := os.ReadFile(document)
@@ -82,7 +70,7 @@ func TestRestartBeforeAcknowledgement(t *testing.T) {
 			jobID := h.upload(t, "bob", "slow.pdf", doc)
 			id := "hub:" + jobID
 			agentDir := t.TempDir()
-			a := startAgent(t, bin, agentDir, h.url, printerURI, "", "")
+			a := startAgent(t, bin, agentDir, h.url, printer.URI, "", "")
 			a.waitSession(t, "online", func(v sessionView) error {
 				if v.Cloud != "online" {
 					return fmt.Errorf("cloud %q", v.Cloud)
@@ -106,8 +94,11 @@ func TestRestartBeforeAcknowledgement(t *testing.T) {
 				return nil
 			})
 
-			h = tc.crash(t, a, h, id)
-			a2 := startAgent(t, bin, agentDir, h.url, printerURI, "", "")
+			h = tc.crash(t, a, h, printer, id)
+			a2 := startAgent(t, bin, agentDir, h.url, printer.URI, "", "")
+			if err := printer.OpenGate(); err != nil {
+				t.Fatal(err)
+			}
 			eventually(t, "hub holds the record once and the job printed", 30*time.Second, func() error {
 				j := h.job(t, "bob", jobID)
 				recs := h.records(t, "bob")
@@ -116,9 +107,7 @@ func TestRestartBeforeAcknowledgement(t *testing.T) {
 				}
 				return nil
 			})
-			if n := len(vp.Jobs()); n != 1 {
-				t.Fatalf("printer received %d jobs, want 1", n)
-			}
+			checkKeptOnce(t, printer, doc)
 			a2.kill(syscall.SIGTERM)
 			store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"),
 				offline.Options{Logger: slog.New(slog.DiscardHandler)})

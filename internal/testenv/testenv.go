@@ -175,12 +175,40 @@ type IPPEve struct {
 	Spool string // where it keeps documents, as <id>-<job name>.<ext>
 	Port  int
 	Name  string // the printer-name, unique per start
+	// Dir holds the print command, as "$(dirname "$0")" in the command
+	// itself: the place for files through which a test steers it.
+	Dir string
 }
 
-// engineScript is the print command of docs RECIPES §0: without one,
-// ippeveprinter takes 7-20 s per job and reports no impressions.
-const engineScript = `#!/bin/sh
+// IPPEveOptions change how StartIPPEveprinterWith's printer prints.
+type IPPEveOptions struct {
+	// Command is the print command, a shell script run with the
+	// document's path as $1; what it writes to stderr as "ATTR:
+	// name=value" becomes a job attribute (RECIPES.md §0). Empty means
+	// EngineCommand.
+	Command string
+}
+
+// EngineCommand is the print command of RECIPES.md §0: without one,
+// ippeveprinter takes 7-20 s per job and reports no impressions. It
+// completes each job at once, with job-impressions-completed set to the
+// page count of the PDF.
+const EngineCommand = `#!/bin/sh
 # engine.sh FILE: count the pages of a PDF and report them
+n=$(grep -a -c "/Type */Page[^s]" "$1" 2>/dev/null); [ "${n:-0}" -ge 1 ] || n=1
+echo "ATTR: job-impressions-completed=$n" >&2
+exit 0
+`
+
+// GatedCommand is EngineCommand behind a gate: each job stays processing
+// on the printer until the test calls OpenGate, so that the test can act
+// while a job is surely on the printer and not yet completed. It also
+// gives up waiting when its folder is gone or after 5 minutes, so that a
+// printer killed mid-job leaves no shell polling forever.
+const GatedCommand = `#!/bin/sh
+dir=$(dirname "$0")
+i=0
+while [ ! -e "$dir/gate" ] && [ -d "$dir" ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done
 n=$(grep -a -c "/Type */Page[^s]" "$1" 2>/dev/null); [ "${n:-0}" -ge 1 ] || n=1
 echo "ATTR: job-impressions-completed=$n" >&2
 exit 0
@@ -193,12 +221,24 @@ exit 0
 // binaries each get their own name and port.
 func StartIPPEveprinter(t testing.TB) *IPPEve {
 	t.Helper()
+	return StartIPPEveprinterWith(t, IPPEveOptions{})
+}
+
+// StartIPPEveprinterWith is StartIPPEveprinter with another print command.
+// When the test ends the gate is opened (see GatedCommand), so that a job
+// still waiting ends before the printer is stopped.
+func StartIPPEveprinterWith(t testing.TB, opts IPPEveOptions) *IPPEve {
+	t.Helper()
 	bin := Require(t, "ippeveprinter")
 	StartDNSSD(t)
 
+	command := opts.Command
+	if command == "" {
+		command = EngineCommand
+	}
 	dir := t.TempDir()
 	engine := filepath.Join(dir, "engine.sh")
-	if err := os.WriteFile(engine, []byte(engineScript), 0o755); err != nil {
+	if err := os.WriteFile(engine, []byte(command), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	spool := filepath.Join(dir, "spool")
@@ -209,7 +249,7 @@ func StartIPPEveprinter(t testing.TB) *IPPEve {
 	// A port found free can be taken before ippeveprinter binds it, and
 	// avahi can lag behind its --check: both deserve another try.
 	for attempt := 0; attempt < 3; attempt++ {
-		e := &IPPEve{Spool: spool, Port: FreePort(t), Name: "Tessera-Test-" + randomHex(6)}
+		e := &IPPEve{Spool: spool, Dir: dir, Port: FreePort(t), Name: "Tessera-Test-" + randomHex(6)}
 		e.URI = fmt.Sprintf("ipp://localhost:%d/ipp/print", e.Port)
 		err := e.start(t, bin, engine)
 		if err == nil {
@@ -219,6 +259,15 @@ func StartIPPEveprinter(t testing.TB) *IPPEve {
 		t.Logf("ippeveprinter attempt %d: %v", attempt+1, err)
 	}
 	t.Fatalf("ippeveprinter did not start: %v", lastErr)
+	return nil
+}
+
+// OpenGate lets the job waiting in a GatedCommand, and every later one,
+// complete.
+func (e *IPPEve) OpenGate() error {
+	if err := os.WriteFile(filepath.Join(e.Dir, "gate"), nil, 0o644); err != nil {
+		return fmt.Errorf("open the printer's gate: %w", err)
+	}
 	return nil
 }
 
@@ -250,6 +299,7 @@ func (e *IPPEve) start(t testing.TB, bin, engine string) error {
 		}
 	}
 	t.Cleanup(func() {
+		_ = e.OpenGate()
 		stop(cmd, done)
 		if t.Failed() {
 			t.Logf("ippeveprinter %s output:\n%s", e.Name, out.String())
