@@ -376,9 +376,19 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 // logRenderings tells the administrator every common rendering of an
 // unknown card's read, masked but for the last four characters, so the
 // right conversion pipeline can be chosen without exposing the number.
+//
+// Only the common forms are logged: every further masked form of the same
+// number narrows it down more (the rest is for `tessera card explain`,
+// run at the device).
 func logRenderings(log *slog.Logger, raw string) {
 	attrs := []any{"read", cardreader.Masked(raw)}
 	for _, r := range cardnum.Renderings(raw) {
+		switch r.Name {
+		case "hex", "decimal", "reversed hex", "reversed decimal", "last 4 bytes decimal",
+			"wiegand26 facility:card", "decimal as hex":
+		default:
+			continue
+		}
 		attrs = append(attrs, strings.ReplaceAll(r.Name, " ", "_"), cardreader.Masked(r.Value))
 	}
 	log.Info("unknown card; its renderings for choosing a card_pipeline", attrs...)

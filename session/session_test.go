@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -485,5 +486,26 @@ func TestTimeWindows(t *testing.T) {
 	}
 	if !allowedNow(monday9, nil) {
 		t.Error("no windows must allow")
+	}
+}
+
+// An unknown card's renderings reach the administrator's log, each masked
+// but for its last four characters; no full number does.
+func TestUnknownCardRenderingsAreMasked(t *testing.T) {
+	var buf bytes.Buffer
+	logRenderings(slog.New(slog.NewTextHandler(&buf, nil)), "946EBD28")
+	out := buf.String()
+	for _, want := range []string{
+		"read=••••BD28", "hex=••••BD28", "decimal=••••••5352", "reversed_hex=••••6E94",
+		"reversed_decimal=•••••3252", "last_4_bytes_decimal=••••••5352",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, full := range []string{"946EBD28", "2490285352", "28BD6E94", "683503252"} {
+		if strings.Contains(out, full) {
+			t.Errorf("log holds the full rendering %s:\n%s", full, out)
+		}
 	}
 }
