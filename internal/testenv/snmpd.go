@@ -15,24 +15,58 @@ import (
 	"time"
 )
 
-// SNMPDUser is an SNMPv3 user of the test snmpd (RECIPES.md §2).
+// Security levels of SNMPv3 users, spelt as net-snmp's -l option and
+// tessera's settings spell them.
+const (
+	SNMPDNoAuthNoPriv = "noAuthNoPriv"
+	SNMPDAuthNoPriv   = "authNoPriv"
+	SNMPDAuthPriv     = "authPriv"
+)
+
+// SNMPDUser is an SNMPv3 user of the test snmpd (RECIPES.md §2). Every
+// user may read everything at its own level and above, and nothing below
+// it.
 type SNMPDUser struct {
 	Name      string
-	AuthProto string // as net-snmp and tessera spell it: SHA, SHA-256
+	Level     string // SNMPDNoAuthNoPriv, SNMPDAuthNoPriv or SNMPDAuthPriv
+	AuthProto string // as net-snmp and tessera spell it: SHA, SHA-256; "" for noAuthNoPriv
 	AuthPass  string
-	PrivProto string
+	PrivProto string // AES; "" below authPriv
 	PrivPass  string
 }
 
 // SNMPDUserSHA is a read-only authPriv user (SHA, AES) of every test snmpd.
 func SNMPDUserSHA() SNMPDUser {
-	return SNMPDUser{Name: "usersha", AuthProto: "SHA", AuthPass: "authpass123", PrivProto: "AES", PrivPass: "privpass123"}
+	return SNMPDUser{Name: "usersha", Level: SNMPDAuthPriv, AuthProto: "SHA", AuthPass: "authpass123", PrivProto: "AES", PrivPass: "privpass123"}
 }
 
 // SNMPDUserSHA256 is a read-only authPriv user (SHA-256, AES) of every
 // test snmpd.
 func SNMPDUserSHA256() SNMPDUser {
-	return SNMPDUser{Name: "usersha256", AuthProto: "SHA-256", AuthPass: "authpass256", PrivProto: "AES", PrivPass: "privpass256"}
+	return SNMPDUser{Name: "usersha256", Level: SNMPDAuthPriv, AuthProto: "SHA-256", AuthPass: "authpass256", PrivProto: "AES", PrivPass: "privpass256"}
+}
+
+// SNMPDUserAuthSHA is a read-only authNoPriv user (SHA) of every test
+// snmpd.
+func SNMPDUserAuthSHA() SNMPDUser {
+	return SNMPDUser{Name: "userauthsha", Level: SNMPDAuthNoPriv, AuthProto: "SHA", AuthPass: "authonly123"}
+}
+
+// SNMPDUserAuthSHA256 is a read-only authNoPriv user (SHA-256) of every
+// test snmpd.
+func SNMPDUserAuthSHA256() SNMPDUser {
+	return SNMPDUser{Name: "userauthsha256", Level: SNMPDAuthNoPriv, AuthProto: "SHA-256", AuthPass: "authonly256"}
+}
+
+// SNMPDUserNoAuth is a read-only noAuthNoPriv user of every test snmpd.
+func SNMPDUserNoAuth() SNMPDUser {
+	return SNMPDUser{Name: "usernoauth", Level: SNMPDNoAuthNoPriv}
+}
+
+// SNMPDUsers lists every SNMPv3 user of the test snmpd, weakest level
+// first.
+func SNMPDUsers() []SNMPDUser {
+	return []SNMPDUser{SNMPDUserNoAuth(), SNMPDUserAuthSHA(), SNMPDUserAuthSHA256(), SNMPDUserSHA(), SNMPDUserSHA256()}
 }
 
 // SNMPDCommunity is the read-only v1/v2c community of the test snmpd.
@@ -82,8 +116,8 @@ exit 0
 `
 
 // StartSNMPD starts net-snmp's snmpd on a free UDP port of 127.0.0.1
-// with the users of RECIPES.md §2 (SNMPDUserSHA, SNMPDUserSHA256), the
-// community "public", and opts.Values served by a pass script that reads
+// with the SNMPv3 users of SNMPDUsers (RECIPES.md §2 plus a noAuthNoPriv
+// and two authNoPriv users), the community "public", and opts.Values served by a pass script that reads
 // the values afresh on every request (Set changes them). Host-Resources'
 // own printer tables are switched off so that the script's hrDevice and
 // hrPrinter rows are the ones seen. It is stopped by its PID when the test
@@ -116,10 +150,7 @@ func StartSNMPD(t testing.TB, opts SNMPDOptions) *SNMPD {
 		"[snmp] persistentDir " + filepath.Join(dir, "persist"),
 		"sysDescr " + sysDescr,
 		"sysName testprinter",
-		userLine(SNMPDUserSHA()),
-		userLine(SNMPDUserSHA256()),
-		"rouser " + SNMPDUserSHA().Name + " priv",
-		"rouser " + SNMPDUserSHA256().Name + " priv",
+		userLines(),
 		"rocommunity " + SNMPDCommunity + " 127.0.0.1",
 		"pass -p 1 .1.3.6.1.2.1.43 " + script,
 		"pass -p 1 .1.3.6.1.2.1.25.3 " + script,
@@ -144,8 +175,34 @@ func StartSNMPD(t testing.TB, opts SNMPDOptions) *SNMPD {
 	return nil
 }
 
-func userLine(u SNMPDUser) string {
-	return fmt.Sprintf("createUser %s %s %q %s %q", u.Name, u.AuthProto, u.AuthPass, u.PrivProto, u.PrivPass)
+// userLines creates every user of SNMPDUsers with read access at exactly
+// its own level: a request at a weaker level is refused, as on a printer
+// configured for that level.
+func userLines() string {
+	var lines []string
+	for _, u := range SNMPDUsers() {
+		create := "createUser " + u.Name
+		if u.AuthProto != "" {
+			create += fmt.Sprintf(" %s %q", u.AuthProto, u.AuthPass)
+		}
+		if u.PrivProto != "" {
+			create += fmt.Sprintf(" %s %q", u.PrivProto, u.PrivPass)
+		}
+		lines = append(lines, create, "rouser "+u.Name+" "+rouserLevel(u.Level))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// rouserLevel is the word snmpd.conf's rouser takes for the weakest
+// security level it accepts.
+func rouserLevel(level string) string {
+	switch level {
+	case SNMPDNoAuthNoPriv:
+		return "noauth"
+	case SNMPDAuthNoPriv:
+		return "auth"
+	}
+	return "priv"
 }
 
 func shellQuote(s string) string {

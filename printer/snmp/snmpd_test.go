@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,18 +61,50 @@ func snmpdSettings(addr string) Settings {
 	return s
 }
 
+// v3Settings reach the test snmpd as u, at u's own security level.
 func v3Settings(addr string, u testenv.SNMPDUser) Settings {
 	s := snmpdSettings(addr)
 	s.Version, s.Community = "3", ""
-	s.User, s.Level = u.Name, AuthPriv
+	s.User, s.Level = u.Name, u.Level
 	s.AuthProto, s.AuthPass, s.PrivProto, s.PrivPass = u.AuthProto, u.AuthPass, u.PrivProto, u.PrivPass
 	return s
 }
 
-func TestSNMPDv3AuthPriv(t *testing.T) {
+// v3Name names a subtest after u's level and protocols.
+func v3Name(u testenv.SNMPDUser) string {
+	return strings.Join(slices.DeleteFunc([]string{u.Level, u.AuthProto, u.PrivProto}, func(s string) bool { return s == "" }), "-")
+}
+
+// versionCase is one way of reaching a printer: v2c or one v3 user.
+type versionCase struct {
+	name string
+	s    Settings
+}
+
+// everyVersion reaches addr over v2c and as every v3 user of the test
+// snmpd, with timing the caller sets.
+func everyVersion(addr string) []versionCase {
+	cases := []versionCase{{"v2c", DefaultSettings(addr)}}
+	for _, u := range testenv.SNMPDUsers() {
+		cases = append(cases, versionCase{"v3-" + v3Name(u), v3Settings(addr, u)})
+	}
+	return cases
+}
+
+// Every SNMPv3 security level, with each authentication protocol, reads
+// the whole printer and passes the pre-release check.
+func TestSNMPDv3Levels(t *testing.T) {
 	d := startTestPrinter(t)
-	for _, u := range []testenv.SNMPDUser{testenv.SNMPDUserSHA(), testenv.SNMPDUserSHA256()} {
-		t.Run(u.AuthProto, func(t *testing.T) {
+	users := testenv.SNMPDUsers()
+	levels := map[string]bool{}
+	for _, u := range users {
+		levels[u.Level] = true
+	}
+	if len(levels) != 3 {
+		t.Fatalf("the test snmpd's users cover levels %v, want all three", levels)
+	}
+	for _, u := range users {
+		t.Run(v3Name(u), func(t *testing.T) {
 			c := newClient(t, v3Settings(d.Addr, u))
 			r, err := c.Read(context.Background())
 			if err != nil {
@@ -87,6 +120,9 @@ func TestSNMPDv3AuthPriv(t *testing.T) {
 			}
 			if len(r.Trays) != 1 || r.Trays[0].Name != "Cassette 1" || r.Trays[0].Level != 120 {
 				t.Errorf("trays = %+v", r.Trays)
+			}
+			if len(r.Problems) != 0 {
+				t.Errorf("problems = %q", r.Problems)
 			}
 			q, err := c.Check(context.Background())
 			if err != nil || q.Serial != "TL1000-0042" || q.Status.State != StateReady {
@@ -109,6 +145,19 @@ func TestSNMPDv3Refused(t *testing.T) {
 	unknownUser.User = "nobody-here"
 	noPriv := v3Settings(d.Addr, sha)
 	noPriv.Level, noPriv.PrivProto, noPriv.PrivPass = AuthNoPriv, "", ""
+	authSHA, authSHA256 := testenv.SNMPDUserAuthSHA(), testenv.SNMPDUserAuthSHA256()
+	authWrongPass := v3Settings(d.Addr, authSHA)
+	authWrongPass.AuthPass = "not-the-password"
+	auth256WrongPass := v3Settings(d.Addr, authSHA256)
+	auth256WrongPass.AuthPass = "not-the-password"
+	authWrongProto := v3Settings(d.Addr, authSHA256)
+	authWrongProto.AuthProto = "SHA"
+	noAuth := v3Settings(d.Addr, authSHA)
+	noAuth.Level, noAuth.AuthProto, noAuth.AuthPass = NoAuthNoPriv, "", ""
+	privForAuthOnly := v3Settings(d.Addr, authSHA)
+	privForAuthOnly.Level, privForAuthOnly.PrivProto, privForAuthOnly.PrivPass = AuthPriv, "AES", "privpass123"
+	noAuthUnknown := v3Settings(d.Addr, testenv.SNMPDUserNoAuth())
+	noAuthUnknown.User = "nobody-here"
 	for _, tc := range []struct {
 		name string
 		s    Settings
@@ -119,6 +168,15 @@ func TestSNMPDv3Refused(t *testing.T) {
 		{"wrong priv pass", wrongPriv, "privacy pass phrase"},
 		{"unknown user", unknownUser, "wrong user name"},
 		{"authNoPriv for a priv user", noPriv, "AuthorizationError"},
+		{"authNoPriv wrong pass", authWrongPass, "authentication protocol or pass phrase"},
+		{"authNoPriv SHA-256 wrong pass", auth256WrongPass, "authentication protocol or pass phrase"},
+		{"authNoPriv wrong protocol", authWrongProto, "authentication protocol or pass phrase"},
+		{"noAuthNoPriv for an auth user", noAuth, "at this security level"},
+		// snmpd's Report (unsupported security level) comes without
+		// authentication, so the client cannot tell it from a wrong pass
+		// phrase.
+		{"authPriv for an authNoPriv user", privForAuthOnly, "refused the SNMP credentials"},
+		{"noAuthNoPriv unknown user", noAuthUnknown, "unknown SNMPv3 user"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.s
@@ -163,25 +221,33 @@ func TestNoAnswerWithinDeadline(t *testing.T) {
 	closed.Close()
 
 	for _, tc := range []struct{ name, addr string }{{"silent", silent.LocalAddr().String()}, {"closed port", closedAddr}} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := DefaultSettings(tc.addr)
-			// Retries would take 4 s; the deadline cuts at 1 s.
-			s.Timeout, s.Retries, s.Deadline = time.Second, 3, time.Second
-			c := newClient(t, s)
-			start := time.Now()
-			_, err := c.Read(context.Background())
-			took := time.Since(start)
-			if !isNoAnswer(err) {
-				t.Fatalf("Read: %v, want ErrNoAnswer", err)
-			}
-			if took > s.Deadline+2*time.Second {
-				t.Errorf("Read took %s, deadline %s", took, s.Deadline)
-			}
-			_, err = c.Check(context.Background())
-			if !isNoAnswer(err) {
-				t.Fatalf("Check: %v, want ErrNoAnswer", err)
-			}
-		})
+		// Over v3 the engine discovery is the request that gets no answer.
+		for _, vc := range everyVersion(tc.addr) {
+			t.Run(tc.name+"/"+vc.name, func(t *testing.T) {
+				s := vc.s
+				// Retries would take 4 s; the deadline cuts at 1 s.
+				s.Timeout, s.Retries, s.Deadline = time.Second, 3, time.Second
+				c := newClient(t, s)
+				start := time.Now()
+				_, err := c.Read(context.Background())
+				took := time.Since(start)
+				if !isNoAnswer(err) || errors.Is(err, ErrAuth) {
+					t.Fatalf("Read: %v, want ErrNoAnswer alone", err)
+				}
+				if took > s.Deadline+2*time.Second {
+					t.Errorf("Read took %s, deadline %s", took, s.Deadline)
+				}
+				start = time.Now()
+				_, err = c.Check(context.Background())
+				took = time.Since(start)
+				if !isNoAnswer(err) || errors.Is(err, ErrAuth) {
+					t.Fatalf("Check: %v, want ErrNoAnswer alone", err)
+				}
+				if took > s.Deadline+2*time.Second {
+					t.Errorf("Check took %s, deadline %s", took, s.Deadline)
+				}
+			})
+		}
 	}
 }
 
@@ -314,11 +380,24 @@ func TestSupplyAndAlertEvents(t *testing.T) {
 
 // A printer switched off in the middle of a walk: an error, no hang.
 func TestPrinterDisappearsMidWalk(t *testing.T) {
-	for _, bulk := range []bool{true, false} {
-		t.Run(map[bool]string{true: "getbulk", false: "getnext"}[bulk], func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		user *testenv.SNMPDUser // nil: v2c
+		bulk bool
+	}{
+		{"v2c/getbulk", nil, true},
+		{"v2c/getnext", nil, false},
+		{"v3-authPriv/getbulk", new(testenv.SNMPDUserSHA256()), true},
+		{"v3-authPriv/getnext", new(testenv.SNMPDUserSHA256()), false},
+		{"v3-noAuthNoPriv/getbulk", new(testenv.SNMPDUserNoAuth()), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			d := startTestPrinter(t)
 			s := DefaultSettings(d.Addr)
-			s.Bulk = bulk
+			if tc.user != nil {
+				s = v3Settings(d.Addr, *tc.user)
+			}
+			s.Bulk = tc.bulk
 			s.Timeout, s.Retries, s.Deadline = 500*time.Millisecond, 1, 5*time.Second
 			c := newClient(t, s)
 			var once sync.Once
@@ -334,8 +413,8 @@ func TestPrinterDisappearsMidWalk(t *testing.T) {
 			}
 			start := time.Now()
 			_, err := c.Read(context.Background())
-			if !isNoAnswer(err) {
-				t.Fatalf("Read: %v, want ErrNoAnswer", err)
+			if !isNoAnswer(err) || errors.Is(err, ErrAuth) {
+				t.Fatalf("Read: %v, want ErrNoAnswer alone", err)
 			}
 			if walks < 2 {
 				t.Fatalf("the printer went away before the walk (%d walk requests)", walks)
@@ -347,19 +426,38 @@ func TestPrinterDisappearsMidWalk(t *testing.T) {
 	}
 }
 
-// A printer that becomes too slow: the whole-read deadline ends the read.
+// A printer that becomes too slow: the whole-read deadline ends the read
+// and the check, over v2c and every v3 level alike. Over v3 the engine
+// discovery still answers at once (snmpd handles it without the slow pass
+// script); only the requests for printer objects hang.
 func TestDeadlineEndsSlowRead(t *testing.T) {
-	d := startTestPrinter(t)
-	d.Delay(t, 3*time.Second)
-	s := DefaultSettings(d.Addr)
-	s.Timeout, s.Retries, s.Deadline = 5*time.Second, 0, time.Second
-	start := time.Now()
-	_, err := newClient(t, s).Read(context.Background())
-	if !isNoAnswer(err) {
-		t.Fatalf("Read: %v, want ErrNoAnswer", err)
-	}
-	if took := time.Since(start); took > s.Deadline+2*time.Second {
-		t.Errorf("Read took %s, deadline %s", took, s.Deadline)
+	// No address yet: each case gets an snmpd of its own, because the one
+	// before may still sleep in its pass script.
+	for _, vc := range everyVersion("") {
+		t.Run(vc.name, func(t *testing.T) {
+			d := startTestPrinter(t)
+			d.Delay(t, 3*time.Second)
+			s := vc.s
+			s.Target = d.Addr
+			s.Timeout, s.Retries, s.Deadline = 5*time.Second, 0, time.Second
+			c := newClient(t, s)
+			for _, op := range []struct {
+				name string
+				do   func(context.Context) error
+			}{
+				{"Read", func(ctx context.Context) error { _, err := c.Read(ctx); return err }},
+				{"Check", func(ctx context.Context) error { _, err := c.Check(ctx); return err }},
+			} {
+				start := time.Now()
+				err := op.do(context.Background())
+				if !isNoAnswer(err) || errors.Is(err, ErrAuth) {
+					t.Fatalf("%s: %v, want ErrNoAnswer alone", op.name, err)
+				}
+				if took := time.Since(start); took > s.Deadline+2*time.Second {
+					t.Errorf("%s took %s, deadline %s", op.name, took, s.Deadline)
+				}
+			}
+		})
 	}
 }
 
