@@ -236,7 +236,9 @@ func (s *session) do(ctx context.Context, op string, oids []string, reps int) ([
 			// snmpd drops a request it cannot decrypt ("error parsing
 			// ScopedPDU") without a word; the engine discovery before it
 			// went through, so the printer is there.
-			return nil, fmt.Errorf("snmp %s: %w: the printer answered SNMPv3 discovery, then ignored the encrypted request: wrong privacy pass phrase or protocol", op, ErrAuth)
+			// A printer too slow to answer in time looks the same from
+			// here, so the words name both.
+			return nil, fmt.Errorf("snmp %s: %w: the printer answered SNMPv3 discovery, then ignored the encrypted request: wrong privacy pass phrase or protocol (or the printer is too slow for the timeout)", op, ErrAuth)
 		}
 		return nil, err
 	}
