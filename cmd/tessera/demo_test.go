@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +34,7 @@ func TestDemo(t *testing.T) {
 	// folder, so parallel test binaries never share one.
 	dir := t.TempDir()
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	cmd := exec.Command(agentBin, "demo", "--hub-bin", hubBin, "--dir", dir)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A hub left behind would hold the stderr pipe open; Wait must not hang on it.
@@ -357,22 +356,4 @@ func descendants(pid int) []proc {
 func (p proc) running() bool {
 	f, err := statFields(p.pid)
 	return err == nil && f[19] == p.start && f[0] != "Z"
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

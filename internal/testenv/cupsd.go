@@ -165,7 +165,7 @@ Sandboxing Relaxed
 		return fmt.Errorf("cupsd -t: %v: %s", err, out)
 	}
 
-	out := &lockedBuffer{}
+	out := &Buffer{}
 	cmd := exec.Command(bin, "-f", "-c", cupsdConf, "-s", filesConf)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -211,7 +211,7 @@ func shellQuote(s string) string {
 
 func (d *SNMPD) start(t testing.TB, bin, conf string, port int) error {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &Buffer{}
 	pidFile := filepath.Join(d.Dir, "snmpd.pid")
 	cmd := exec.Command(bin, "-f", "-Lo", "-C", "-c", conf, "-p", pidFile,
 		"-I", "-hr_device,hr_print,hr_disk,hr_partition,hr_network,hr_processor,hr_other",

@@ -94,7 +94,7 @@ func StartSNMPSim(t testing.TB, dataDir string) string {
 
 func startSNMPSim(t testing.TB, bin, dataDir, cache, community string, port int) error {
 	t.Helper()
-	var out lockedBuffer
+	var out Buffer
 	cmd := exec.Command(bin,
 		"--v2c-arch",
 		"--process-user=nobody", "--process-group=nogroup",

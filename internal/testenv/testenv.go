@@ -273,7 +273,7 @@ func (e *IPPEve) OpenGate() error {
 
 func (e *IPPEve) start(t testing.TB, bin, engine string) error {
 	t.Helper()
-	var out lockedBuffer
+	var out Buffer
 	cmd := exec.Command(bin, "-c", engine, "-n", "localhost", "-p", strconv.Itoa(e.Port),
 		"-k", "-d", e.Spool, "-f", "application/pdf,application/octet-stream", e.Name)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -440,19 +440,20 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// lockedBuffer collects a child's output while tests may read it.
-type lockedBuffer struct {
+// Buffer collects a child's output while tests may read it: safe for
+// concurrent writes and reads.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
