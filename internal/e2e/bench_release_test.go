@@ -24,10 +24,7 @@ import (
 // by comment lines, which PDF readers skip after %%EOF.
 func bigDocument(b *testing.B, size int64) string {
 	b.Helper()
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		b.Fatal(err)
-	}
+	doc := readDocument(b)
 	path := filepath.Join(b.TempDir(), "big.pdf")
 	f, err := os.Create(path)
 	if err != nil {

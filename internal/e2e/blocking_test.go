@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
-	"github.com/tessera-print/tessera/offline"
 )
 
 // The objects of the printer snmpd plays (RFC 2790 Host Resources and RFC
@@ -49,10 +46,7 @@ func TestBlockingReasonKeepsJobHeld(t *testing.T) {
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "erin", cardNum)
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readDocument(t)
 	jobID := h.upload(t, "erin", "jammed.pdf", doc)
 	id := "hub:" + jobID
 
@@ -133,12 +127,7 @@ func TestBlockingReasonKeepsJobHeld(t *testing.T) {
 	})
 
 	a.kill(syscall.SIGTERM)
-	store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"),
-		offline.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLedger(t, agentDir)
 	if recs, err := store.RecordsForJob(context.Background(), id); err != nil || len(recs) != 1 {
 		t.Fatalf("agent ledger for %s: %+v %v, want the one record of the print after the jam", id, recs, err)
 	}

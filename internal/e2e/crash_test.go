@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
-	"github.com/tessera-print/tessera/offline"
 )
 
 // TestCrashReleases releases 100 jobs while the agent is killed with SIGKILL
@@ -31,10 +29,7 @@ func TestCrashReleases(t *testing.T) {
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "crash", cardNum)
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readDocument(t)
 	ids := map[string]bool{}
 	for i := range jobs {
 		ids[h.upload(t, "crash", fmt.Sprintf("job-%03d.pdf", i), doc)] = true
@@ -139,11 +134,7 @@ func TestCrashReleases(t *testing.T) {
 		seen[r.JobID] = true
 	}
 	// The ledger: one record per job.
-	store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"), offline.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLedger(t, agentDir)
 	for id := range ids {
 		recs, err := store.RecordsForJob(context.Background(), "hub:"+id)
 		if err != nil || len(recs) != 1 {

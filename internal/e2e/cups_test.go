@@ -3,16 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/tessera-print/tessera/internal/testenv"
-	"github.com/tessera-print/tessera/offline"
 )
 
 // TestCUPSHeldJob: a job held in a real CUPS queue is listed for its owner
@@ -25,10 +21,7 @@ func TestCUPSHeldJob(t *testing.T) {
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "frank", cardNum)
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readDocument(t)
 	cupsID := cups.Submit(t, "frank", document)
 	id := fmt.Sprintf("cups:%d", cupsID)
 
@@ -58,11 +51,7 @@ func TestCUPSHeldJob(t *testing.T) {
 		t.Fatalf("the CUPS job was not purged:\n%s", out)
 	}
 	a.kill(syscall.SIGTERM)
-	store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"), offline.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLedger(t, agentDir)
 	if recs, err := store.RecordsForJob(context.Background(), id); err != nil || len(recs) != 1 {
 		t.Fatalf("ledger: %+v %v", recs, err)
 	}

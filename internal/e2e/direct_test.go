@@ -3,16 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
-	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -26,10 +23,7 @@ func TestIPPDirectPrintsAndCharges(t *testing.T) {
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "erin", cardNum)
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readDocument(t)
 	agentDir := t.TempDir()
 	ippAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	a := startAgent(t, bin, agentDir, h.url, printer.URI, "", "", "--ipp-listen", ippAddr, "--ipp-direct")
@@ -69,12 +63,7 @@ func TestIPPDirectPrintsAndCharges(t *testing.T) {
 	if a.exitCode() != 0 {
 		t.Fatalf("agent exit code %d after SIGTERM", a.exitCode())
 	}
-	store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"),
-		offline.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLedger(t, agentDir)
 	all, err := store.Records(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)

@@ -3,9 +3,11 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/offline"
 )
 
 const adminToken = "e2e-admin-token-0123456789abcdef"
@@ -369,4 +372,27 @@ func releaseOnce(t *testing.T, a *agent, h *hub, printer *testenv.IPPEve, id, ow
 		}
 		return nil
 	})
+}
+
+// readDocument returns the bytes of the test PDF (3 pages).
+func readDocument(t testing.TB) []byte {
+	t.Helper()
+	doc, err := os.ReadFile(document)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// openLedger opens the store of an agent that has stopped, to check its
+// ledger and outbox; it is closed when the test ends.
+func openLedger(t testing.TB, agentDir string) *offline.Store {
+	t.Helper()
+	store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"),
+		offline.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
-	"github.com/tessera-print/tessera/offline"
 )
 
 // keptPDFs returns the documents printer kept.
@@ -34,10 +32,7 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "erin", cardNum)
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readDocument(t)
 	jobID := h.upload(t, "erin", "outage.pdf", doc)
 	id := "hub:" + jobID
 
@@ -120,12 +115,7 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 	if a.exitCode() != 0 {
 		t.Fatalf("agent exit code %d after SIGTERM", a.exitCode())
 	}
-	store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"),
-		offline.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLedger(t, agentDir)
 	recs, err := store.RecordsForJob(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)

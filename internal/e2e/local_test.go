@@ -21,10 +21,7 @@ func TestWorkstationPrintsToAgent(t *testing.T) {
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "grace", cardNum)
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readDocument(t)
 	ippAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	a := startAgent(t, bin, t.TempDir(), h.url, printer.URI, "", "", "--ipp-listen", ippAddr)
 	a.waitSession(t, "online", func(v sessionView) error {

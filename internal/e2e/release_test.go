@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
-	"github.com/tessera-print/tessera/offline"
 )
 
 // The demo badge: the reader sends hex, the agent's hex2dec pipeline makes
@@ -35,10 +33,7 @@ func TestReleaseEndToEnd(t *testing.T) {
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "alice", cardNum)
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readDocument(t)
 	jobID := h.upload(t, "alice", "report.pdf", doc)
 	if j := h.job(t, "alice", jobID); j.Pages != 3 || j.State != "held" {
 		t.Fatalf("uploaded job = %+v, want 3 pages held", j)
@@ -151,11 +146,7 @@ func TestReleaseEndToEnd(t *testing.T) {
 	if a.exitCode() != 0 {
 		t.Fatalf("agent exit code %d after SIGTERM", a.exitCode())
 	}
-	store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"), offline.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openLedger(t, agentDir)
 	recs, err := store.RecordsForJob(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)

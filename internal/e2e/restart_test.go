@@ -3,16 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
-	"github.com/tessera-print/tessera/offline"
 )
 
 // TestRestartBeforeAcknowledgement: the agent crashes while a job prints or
@@ -63,10 +59,7 @@ func TestRestartBeforeAcknowledgement(t *testing.T) {
 			printer := testenv.StartIPPEveprinterWith(t, testenv.IPPEveOptions{Command: testenv.GatedCommand})
 			h := startHub(t, bin, t.TempDir(), "")
 			h.createUser(t, "bob", cardNum)
-			doc, err := os.ReadFile(document)
-			if err != nil {
-				t.Fatal(err)
-			}
+			doc := readDocument(t)
 			jobID := h.upload(t, "bob", "slow.pdf", doc)
 			id := "hub:" + jobID
 			agentDir := t.TempDir()
@@ -109,12 +102,7 @@ func TestRestartBeforeAcknowledgement(t *testing.T) {
 			})
 			checkKeptOnce(t, printer, doc)
 			a2.kill(syscall.SIGTERM)
-			store, err := offline.Open(context.Background(), filepath.Join(agentDir, "tessera.db"),
-				offline.Options{Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
+			store := openLedger(t, agentDir)
 			recs, err := store.RecordsForJob(context.Background(), id)
 			if err != nil || len(recs) != 1 {
 				t.Fatalf("agent ledger for %s: %+v %v, want one record", id, recs, err)

@@ -60,10 +60,7 @@ func TestPrinterOverSNMP(t *testing.T) {
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
 	h.createUser(t, "erin", cardNum)
-	doc, err := os.ReadFile(document)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readDocument(t)
 	// The HP ENVY 6000 recording: serial TH05H3D1F8, idle, no error bits
 	// (SOURCES.md of the recordings, read by hand).
 	snmpURL := "snmp://hp_envy6000@" + sim + "?version=2c&timeout=2s"
