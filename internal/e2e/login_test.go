@@ -33,7 +33,9 @@ const (
 func TestLoginModes(t *testing.T) {
 	bin := build(t)
 	// The hub's own throttle (defence in depth) gets the same short lock.
-	h := startHub(t, bin, t.TempDir(), "", "--lockout-window", "4s")
+	// Long enough to outlast an agent restart on a loaded machine.
+	const lockFor = 15 * time.Second
+	h := startHub(t, bin, t.TempDir(), "", "--lockout-window", lockFor.String())
 	body, _ := json.Marshal(map[string]any{"username": "dave", "full_name": "Dave", "password": davePassword,
 		"cards": []string{daveCard}, "pins": []string{davePIN}})
 	if code := h.admin(t, "POST", "/api/v1/users", bytes.NewReader(body), "application/json", nil); code != http.StatusCreated {
@@ -41,7 +43,7 @@ func TestLoginModes(t *testing.T) {
 	}
 	agentDir := t.TempDir()
 	cfgFile := filepath.Join(t.TempDir(), "tessera.json")
-	if err := os.WriteFile(cfgFile, []byte(`{"lockout_time":"4s","lockout_delay":"50ms"}`), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf(`{"lockout_time":%q,"lockout_delay":"50ms"}`, lockFor.String())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	printer := "ipp://127.0.0.1:1/ipp/print" // no printing in this test
@@ -88,6 +90,7 @@ func TestLoginModes(t *testing.T) {
 			t.Fatalf("wrong PIN %d: HTTP %d %v, want %d", i, code, out, want)
 		}
 	}
+	lockedAt := time.Now()
 	if code, _ := a.post(t, "/api/v1/pin", fmt.Sprintf(`{"pin":%q}`, davePIN)); code != http.StatusLocked {
 		t.Fatalf("right PIN while locked: HTTP %d, want 423", code)
 	}
@@ -106,7 +109,7 @@ func TestLoginModes(t *testing.T) {
 	})
 
 	// After the lock, card + the right PIN logs dave in.
-	time.Sleep(4 * time.Second)
+	time.Sleep(time.Until(lockedAt.Add(lockFor)))
 	eventually(t, "PIN accepted after the lock", 10*time.Second, func() error {
 		a.swipe(t, daveRawCard)
 		if v := a.session(t); v.State != "pin-required" {
