@@ -1,0 +1,8 @@
+// Package cmd holds Tessera's two programs, each a thin main that parses
+// flags and calls into the packages below it:
+//
+//   - cmd/tessera: the agent at the printer (run, demo, printer status, card tools, version);
+//   - cmd/tessera-hub: the reference hub, the cloud side (serve, version).
+//
+// Nothing imports cmd; this file only says what the folder owns.
+package cmd
