@@ -140,7 +140,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		db:      db,
 		key:     key,
 		jobsDir: jobsDir,
-		limiter: &throttle{db: db, now: cfg.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
+		limiter: &throttle{key: key, db: db, now: cfg.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
 		dummyHash: sync.OnceValues(func() (string, error) {
 			pw, err := randomToken()
 			if err != nil {

@@ -561,3 +561,28 @@ func TestLockoutOverTheWire(t *testing.T) {
 		t.Errorf("after the window: %+v", got)
 	}
 }
+
+// The lockout counters name no one: a password typed as a user name is
+// not kept in clear.
+func TestThrottleRowsNameNoOne(t *testing.T) {
+	db, err := openDB(t.Context(), filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	th := &throttle{key: []byte("hub key"), db: db, now: time.Now, limit: 5, window: time.Minute}
+	if err := th.begin(context.Background(), "Hunter2-Secret"); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := db.QueryRow("SELECT username FROM login_failures").Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.ToLower(name), "hunter2") || name != th.id("Hunter2-Secret") {
+		t.Fatalf("stored %q", name)
+	}
+	other := &throttle{key: []byte("another hub"), db: db}
+	if other.id("Hunter2-Secret") == name {
+		t.Fatal("two hubs share counter names")
+	}
+}

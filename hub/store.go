@@ -131,6 +131,11 @@ ALTER TABLE users ADD COLUMN quota_pages INTEGER;
 ALTER TABLE jobs ADD COLUMN delegated_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN media TEXT NOT NULL DEFAULT '';
 `,
+	// 5: lockout counters are keyed by a keyed hash of the name typed, no
+	// longer the name (sometimes a mistyped password): the old rows go.
+	`
+DELETE FROM login_failures;
+`,
 }
 
 // openDB opens (creating if needed) the hub's SQLite database and brings its

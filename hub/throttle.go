@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -16,8 +17,10 @@ var errLocked = errors.New("too many failed attempts; locked out for now")
 // per device; this one holds across agents, so a few guesses at each of many
 // printers gain nothing. It lives in the database so a restart keeps it.
 // Users are named by the username as given (or the card's owner), so an
-// unknown username locks exactly like a known one.
+// unknown username locks exactly like a known one; what is stored is a keyed
+// hash of it, because a name typed at a panel is sometimes a password.
 type throttle struct {
+	key    []byte // the hub key: rows name no one
 	db     *sql.DB
 	now    func() time.Time
 	limit  int           // failures that lock
@@ -33,6 +36,7 @@ type throttle struct {
 // Failures count while the first of the streak is younger than the window;
 // the failure that reaches the limit locks the user for a window from then.
 func (t *throttle) begin(ctx context.Context, username string) error {
+	id := t.id(username)
 	now := t.now()
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -45,7 +49,7 @@ func (t *throttle) begin(ctx context.Context, username string) error {
 		lockedUntil sql.NullInt64
 	)
 	err = tx.QueryRowContext(ctx, "SELECT failures, first_at, locked_until FROM login_failures WHERE username = ?",
-		username).Scan(&failures, &firstAt, &lockedUntil)
+		id).Scan(&failures, &firstAt, &lockedUntil)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("lockout of %s: %w", username, err)
 	}
@@ -68,7 +72,7 @@ func (t *throttle) begin(ctx context.Context, username string) error {
 		`INSERT INTO login_failures (username, failures, first_at, locked_until) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, first_at = excluded.first_at,
 		   locked_until = excluded.locked_until`,
-		username, failures, firstAt, until)
+		id, failures, firstAt, until)
 	if err != nil {
 		return fmt.Errorf("lockout of %s: %w", username, err)
 	}
@@ -80,7 +84,7 @@ func (t *throttle) begin(ctx context.Context, username string) error {
 
 // succeeded forgets the failures of username: a verification succeeded.
 func (t *throttle) succeeded(ctx context.Context, username string) error {
-	if _, err := t.db.ExecContext(ctx, "DELETE FROM login_failures WHERE username = ?", username); err != nil {
+	if _, err := t.db.ExecContext(ctx, "DELETE FROM login_failures WHERE username = ?", t.id(username)); err != nil {
 		return fmt.Errorf("reset lockout of %s: %w", username, err)
 	}
 	return nil
@@ -95,4 +99,10 @@ func (t *throttle) purge(ctx context.Context) error {
 		return fmt.Errorf("purge lockouts: %w", err)
 	}
 	return nil
+}
+
+// id is the stored name of username's counter: a keyed hash, never the
+// name itself.
+func (t *throttle) id(username string) string {
+	return hex.EncodeToString(lookupKey(t.key, "lockout", username)[:16])
 }
