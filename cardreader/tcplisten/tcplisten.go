@@ -156,13 +156,26 @@ func (r *Reader) Run(ctx context.Context, sink cardreader.Sink) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			gone := r.serve(conn, sink)
+			gone := r.serveGuarded(conn, sink)
 			mu.Lock()
 			sink.State(cardreader.Event{Reader: r.name, Attached: false, Err: gone})
 			active = nil
 			mu.Unlock()
 		}()
 	}
+}
+
+// serveGuarded is serve with a panic (a bug met by some odd input) turned
+// into the client's end: the reader keeps listening, the agent keeps running.
+func (r *Reader) serveGuarded(conn net.Conn, sink cardreader.Sink) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			conn.Close()
+			err = fmt.Errorf("tcplisten %s: serving the client failed: %v", r.name, p)
+			r.logger.Error("reader client dropped after an internal error", "err", err)
+		}
+	}()
+	return r.serve(conn, sink)
 }
 
 // serve delivers the reads of one client until it goes away, and returns
