@@ -392,6 +392,22 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 		return nil, &protocol.Error{Code: protocol.CodeGenericError, Description: "job is " + j.State,
 			Details: map[string]any{"code": "not-releasable", "state": j.State}}
 	}
+	// The fetch claims the job for this agent: the same person badging at
+	// two printers at once gets it printed at one. The agent printing it
+	// may fetch again (a retry, a restart); a claim left by an agent that
+	// never came back lapses.
+	now := c.s.now()
+	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?, printing_since = ?
+		WHERE id = ? AND (state IN (?, ?) OR (state = ? AND (printing_agent IN ('', ?) OR printing_since < ?)))`,
+		statePrinting, c.agentID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, c.agentID,
+		nanos(now.Add(-printingClaimLapse)))
+	if err != nil {
+		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, &protocol.Error{Code: protocol.CodeGenericError, Description: "job is being printed at another printer",
+			Details: map[string]any{"code": "not-releasable", "state": statePrinting}}
+	}
 	tok, err := randomToken()
 	if err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
@@ -405,6 +421,10 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	return protocol.FetchJobResponse{URL: documentURL(j.ID), Token: tok, Size: j.Size, SHA256: j.SHA256,
 		Format: j.Format, ExpiresAt: expires}, nil
 }
+
+// printingClaimLapse is how long a job fetched by an agent that then went
+// silent stays reserved for it.
+const printingClaimLapse = time.Hour
 
 func documentURL(id string) string { return "/agent/v1/jobs/" + id + "/document" }
 
@@ -427,8 +447,10 @@ func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any
 	live := j.State == stateHeld || j.State == stateFailed || j.State == statePrinting
 	switch req.State {
 	case protocol.JobSending, protocol.JobPrinting:
-		_, err = db.ExecContext(ctx, "UPDATE jobs SET state = ?, reason = '' WHERE id = ? AND state IN (?, ?, ?)",
-			statePrinting, j.ID, stateHeld, stateFailed, statePrinting)
+		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_since = ?,
+			printing_agent = CASE WHEN printing_agent = '' THEN ? ELSE printing_agent END
+			WHERE id = ? AND state IN (?, ?, ?)`,
+			statePrinting, nanos(c.s.now()), c.agentID, j.ID, stateHeld, stateFailed, statePrinting)
 	case protocol.JobPrinted:
 		at := req.At
 		if !storableTime(at) {
@@ -442,7 +464,7 @@ func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any
 			next = j.State
 		}
 		_, err = db.ExecContext(ctx,
-			"UPDATE jobs SET state = ?, reason = '', printed_at = ?, printed_pages = ? WHERE id = ?",
+			"UPDATE jobs SET state = ?, reason = '', printed_at = ?, printed_pages = ?, printing_agent = '' WHERE id = ?",
 			next, nanos(at), req.Impressions, j.ID)
 		if err == nil && next != stateHeld {
 			// The document is not needed any more; keeping it would only
@@ -451,7 +473,7 @@ func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any
 			c.s.removeDocument(j.ID)
 		}
 	case protocol.JobFailed:
-		_, err = db.ExecContext(ctx, "UPDATE jobs SET state = ?, reason = ? WHERE id = ? AND state IN (?, ?, ?)",
+		_, err = db.ExecContext(ctx, "UPDATE jobs SET state = ?, reason = ?, printing_agent = '' WHERE id = ? AND state IN (?, ?, ?)",
 			stateFailed, req.Reason, j.ID, stateHeld, stateFailed, statePrinting)
 	default:
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "unknown job state " + strconv.Quote(req.State)}

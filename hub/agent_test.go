@@ -629,3 +629,29 @@ func TestAgentIdleTimeout(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// One person badging at two printers at once gets the job printed at one:
+// the fetch claims it for its agent until that agent reports the end, or
+// goes silent for an hour.
+func TestFetchClaimsTheJobForOneAgent(t *testing.T) {
+	h, a, _, first, _ := releaseSetup(t)
+	b := h.mustDial("")
+	b.boot("agent-2")
+	fetch := protocol.FetchJobRequest{JobID: first, Username: "alice"}
+	a.mustCall(protocol.ActionFetchJob, fetch, nil)
+	if j := h.getJob(first); j.State != statePrinting {
+		t.Fatalf("after a fetch: %q, want printing", j.State)
+	}
+	if e := b.callError(protocol.ActionFetchJob, fetch); e == nil || e.Details["code"] != "not-releasable" {
+		t.Fatalf("second printer's fetch: %+v, want not-releasable", e)
+	}
+	a.mustCall(protocol.ActionFetchJob, fetch, nil) // the same agent again: a retry
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
+		Reason: "media-jam", At: h.clock.Now()}, nil)
+	b.mustCall(protocol.ActionFetchJob, fetch, nil) // failed at the first: the second may print it
+	if e := a.callError(protocol.ActionFetchJob, fetch); e == nil {
+		t.Fatal("the first printer took back a job the second is printing")
+	}
+	h.clock.Advance(printingClaimLapse + time.Minute)
+	a.mustCall(protocol.ActionFetchJob, fetch, nil) // the second went silent: the claim lapsed
+}

@@ -136,6 +136,12 @@ ALTER TABLE jobs ADD COLUMN media TEXT NOT NULL DEFAULT '';
 	`
 DELETE FROM login_failures;
 `,
+	// 6: which agent is printing a job, and since when: a job being
+	// printed at one printer is not handed to another.
+	`
+ALTER TABLE jobs ADD COLUMN printing_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN printing_since INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // openDB opens (creating if needed) the hub's SQLite database and brings its
