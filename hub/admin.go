@@ -28,6 +28,7 @@ type recordView struct {
 	PrinterSerial string    `json:"printer_serial"`
 	At            time.Time `json:"at"`
 	ReceivedAt    time.Time `json:"received_at"`
+	Unreconciled  bool      `json:"unreconciled"`
 }
 
 func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
@@ -46,7 +47,8 @@ func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
 	}
 	args = append(args, limit+1)
 	rows, err := s.db.QueryContext(r.Context(),
-		`SELECT n, id, agent_id, seq, owner, job_id, pages, copies, color, duplex, type, offline, printer_serial, at, received_at
+		`SELECT n, id, agent_id, seq, owner, job_id, pages, copies, color, duplex, type, offline, printer_serial, at, received_at,
+		   unreconciled
 		 FROM accounting WHERE `+strings.Join(where, " AND ")+` ORDER BY n LIMIT ?`, args...)
 	if err != nil {
 		return fmt.Errorf("list accounting: %w", err)
@@ -58,7 +60,7 @@ func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
 		var v recordView
 		var n, at, received int64
 		if err := rows.Scan(&n, &v.ID, &v.AgentID, &v.Seq, &v.Owner, &v.JobID, &v.Pages, &v.Copies, &v.Color,
-			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received); err != nil {
+			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received, &v.Unreconciled); err != nil {
 			return fmt.Errorf("list accounting: %w", err)
 		}
 		v.At, v.ReceivedAt = fromNanos(at), fromNanos(received)

@@ -523,10 +523,10 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 			}
 			res, err := tx.ExecContext(ctx,
 				`INSERT OR IGNORE INTO accounting (id, agent_id, seq, owner, job_id, type, pages, copies, color,
-				   duplex, offline, printer_serial, at, received_at)
-				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				   duplex, offline, printer_serial, at, received_at, unreconciled)
+				 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				r.ID, r.AgentID, r.Seq, r.Owner, r.JobID, r.Type, r.Pages, r.Copies, boolInt(r.Color),
-				boolInt(r.Duplex), boolInt(r.Offline), r.PrinterSerial, nanos(at), now)
+				boolInt(r.Duplex), boolInt(r.Offline), r.PrinterSerial, nanos(at), now, boolInt(r.Unreconciled))
 			if err != nil {
 				return err
 			}

@@ -503,7 +503,8 @@ func TestAgentAccounting(t *testing.T) {
 	at := time.Date(2025, 3, 1, 8, 59, 0, 0, time.UTC)
 	rec := func(agent string, seq int64) protocol.Record {
 		return protocol.Record{ID: fmt.Sprintf("%s:%d", agent, seq), AgentID: agent, Seq: seq, JobID: "job-1", Owner: "alice",
-			Type: protocol.RecordPrint, Pages: 3, Copies: 2, Color: true, Duplex: true, Offline: seq == 2, PrinterSerial: "SN1", At: at}
+			Type: protocol.RecordPrint, Pages: 3, Copies: 2, Color: true, Duplex: true, Offline: seq == 2, PrinterSerial: "SN1", At: at,
+			Unreconciled: seq == 2}
 	}
 	badID := rec("agent-1", 3)
 	badID.ID = "agent-1:4"
@@ -534,7 +535,7 @@ func TestAgentAccounting(t *testing.T) {
 	got := page.Records[1]
 	want := recordView{ID: "agent-1:2", AgentID: "agent-1", Seq: 2, Owner: "alice", JobID: "job-1", Pages: 3, Copies: 2,
 		Color: true, Duplex: true, Type: "print", Offline: true, PrinterSerial: "SN1", At: at,
-		ReceivedAt: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+		ReceivedAt: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC), Unreconciled: true}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("record\n got %+v\nwant %+v", got, want)
 	}

@@ -142,6 +142,10 @@ DELETE FROM login_failures;
 ALTER TABLE jobs ADD COLUMN printing_agent TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN printing_since INTEGER NOT NULL DEFAULT 0;
 `,
+	// 7: records whose pages could not be counted (never charged).
+	`
+ALTER TABLE accounting ADD COLUMN unreconciled INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // openDB opens (creating if needed) the hub's SQLite database and brings its

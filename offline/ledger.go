@@ -80,11 +80,11 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 		}
 		rec.At = rec.At.UTC()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, id, agent_id, job_id, attempt, owner, type,
-				pages, copies, color, duplex, offline, printer_serial, at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				pages, copies, color, duplex, offline, printer_serial, at, created_at, unreconciled)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			rec.Seq, rec.ID, rec.AgentID, jobID, cur.Attempt, rec.Owner, rec.Type,
 			rec.Pages, rec.Copies, rec.Color, rec.Duplex, rec.Offline, rec.PrinterSerial,
-			formatTime(rec.At), formatTime(now)); err != nil {
+			formatTime(rec.At), formatTime(now), rec.Unreconciled); err != nil {
 			return fmt.Errorf("write ledger: %w", err)
 		}
 		if err := enqueue(ctx, tx, KindAccounting, rec.ID, rec, now); err != nil {
@@ -116,13 +116,13 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 	return out, nil
 }
 
-const recordColumns = `id, agent_id, seq, COALESCE(job_id, ''), owner, type, pages, copies, color, duplex, offline, printer_serial, at`
+const recordColumns = `id, agent_id, seq, COALESCE(job_id, ''), owner, type, pages, copies, color, duplex, offline, printer_serial, at, unreconciled`
 
 func scanRecord(r rowScanner) (protocol.Record, error) {
 	var rec protocol.Record
 	var at string
 	if err := r.Scan(&rec.ID, &rec.AgentID, &rec.Seq, &rec.JobID, &rec.Owner, &rec.Type, &rec.Pages, &rec.Copies,
-		&rec.Color, &rec.Duplex, &rec.Offline, &rec.PrinterSerial, &at); err != nil {
+		&rec.Color, &rec.Duplex, &rec.Offline, &rec.PrinterSerial, &at, &rec.Unreconciled); err != nil {
 		return protocol.Record{}, err
 	}
 	var err error

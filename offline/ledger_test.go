@@ -33,6 +33,12 @@ func TestCommitPrinted(t *testing.T) {
 			wantImpressions: 4, // pages are impressions, copies included
 		},
 		{
+			name:            "unreconciled: no pages, and why",
+			in:              protocol.Record{Owner: "dave", Type: protocol.RecordPrint, Pages: 0, Copies: 1, Unreconciled: true, At: at},
+			want:            protocol.Record{Owner: "dave", Type: protocol.RecordPrint, Pages: 0, Copies: 1, Unreconciled: true, At: at.UTC()},
+			wantImpressions: 0,
+		},
+		{
 			name:            "defaults from the claim and the clock",
 			keep:            true,
 			in:              protocol.Record{Pages: 5},

@@ -12,7 +12,10 @@ import (
 type LockPolicy struct {
 	// MaxFailures locks the key at this many consecutive failures.
 	MaxFailures int
-	// LockFor is how long a locked key stays locked.
+	// LockFor is how long a locked key stays locked, and also how long a
+	// failure counts: once the last failure is LockFor old, the count
+	// starts again. A key that no success resets (the device's) would
+	// otherwise gather everyone's typos until it locks.
 	LockFor time.Duration
 	// BaseDelay is the wait after the first failure; it doubles with each
 	// further failure before the lock, so guessing gets slower and slower.
@@ -51,8 +54,18 @@ func (p LockPolicy) lock(key string, failures int, last, lockedUntil time.Time) 
 	return l
 }
 
-// Failures returns the failure state of key under policy p. An expired lock
-// reads as a clean slate.
+// stale reports whether the failures recorded with last and until no longer
+// count at now: the lock has run out, or, unlocked, the last failure is
+// LockFor old.
+func (p LockPolicy) stale(now, last, until time.Time) bool {
+	if !until.IsZero() {
+		return !now.Before(until)
+	}
+	return p.LockFor > 0 && !now.Before(last.Add(p.LockFor))
+}
+
+// Failures returns the failure state of key under policy p. An expired lock,
+// or failures that have decayed (LockPolicy.LockFor), read as a clean slate.
 func (s *Store) Failures(ctx context.Context, key string, p LockPolicy) (Lock, error) {
 	var failures int
 	var last, until string
@@ -73,29 +86,39 @@ func (s *Store) Failures(ctx context.Context, key string, p LockPolicy) (Lock, e
 		if untilT, err = parseTime(until); err != nil {
 			return Lock{}, err
 		}
-		if !s.now().Before(untilT) {
-			return Lock{Key: key}, nil
-		}
+	}
+	if p.stale(s.now(), lastT, untilT) {
+		return Lock{Key: key}, nil
 	}
 	return p.lock(key, failures, lastT, untilT), nil
 }
 
 // RecordFailure counts a failed login for key and returns its new state:
-// locked for p.LockFor at p.MaxFailures consecutive failures.
+// locked for p.LockFor at p.MaxFailures consecutive failures, each less than
+// p.LockFor after the one before.
 func (s *Store) RecordFailure(ctx context.Context, key string, p LockPolicy) (Lock, error) {
 	var out Lock
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
 		var failures int
-		var until string
-		err := tx.QueryRowContext(ctx, `SELECT failures, locked_until FROM login_failures WHERE key = ?`, key).Scan(&failures, &until)
+		var last, until string
+		err := tx.QueryRowContext(ctx, `SELECT failures, last_failure, locked_until FROM login_failures WHERE key = ?`, key).
+			Scan(&failures, &last, &until)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return err
-		case until != "":
-			// A lock that has run out starts the count again.
-			if t, err := parseTime(until); err == nil && !now.Before(t) {
+		default:
+			// A lock that has run out, or failures that have decayed,
+			// start the count again. An unreadable time keeps the count:
+			// never fewer failures than recorded.
+			lastT, errLast := parseTime(last)
+			var untilT time.Time
+			var errUntil error
+			if until != "" {
+				untilT, errUntil = parseTime(until)
+			}
+			if errLast == nil && errUntil == nil && p.stale(now, lastT, untilT) {
 				failures = 0
 			}
 		}

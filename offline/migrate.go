@@ -21,6 +21,7 @@ func migrations() []migration {
 		{version: 1, sql: schemaV1},
 		{version: 2, sql: schemaV2},
 		{version: 3, sql: schemaV3},
+		{version: 4, sql: schemaV4},
 	}
 }
 
@@ -211,4 +212,10 @@ INSERT INTO journal_v3 SELECT job_id, owner, state, attempt, printer_job_name, p
 DROP TABLE journal;
 ALTER TABLE journal_v3 RENAME TO journal;
 CREATE INDEX journal_unfinished ON journal (claimed_at) WHERE state IN ('claimed', 'sending', 'printing');
+`
+
+// schemaV4 marks ledger records whose pages could not be counted, so they
+// are told apart from jobs that printed nothing.
+const schemaV4 = `
+ALTER TABLE ledger ADD COLUMN unreconciled INTEGER NOT NULL DEFAULT 0;
 `

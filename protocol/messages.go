@@ -230,6 +230,10 @@ type Record struct {
 	Offline       bool      `json:"offline"`
 	PrinterSerial string    `json:"printer_serial,omitempty"`
 	At            time.Time `json:"at"`
+	// Unreconciled marks a job whose pages could not be counted (port
+	// 9100: a negative or implausible counter delta): Pages is 0 and the
+	// record says why, so it is never taken for a zero-page job.
+	Unreconciled bool `json:"unreconciled,omitempty"`
 }
 
 // Record types.
