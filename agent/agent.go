@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		if cfg.IPPDirect {
 			scfg.Direct = func(ctx context.Context, j localspool.DirectJob) (int, error) {
 				return engine.PrintNow(ctx, release.Direct{Owner: userRule(j.Owner), Name: j.Name,
-					Format: j.Format, Copies: j.Copies, Color: j.Color, Duplex: j.Duplex, Size: j.Size, Body: j.Body})
+					Format: j.Format, Copies: j.Copies, Color: j.Color, Duplex: j.Duplex, Size: j.Size, Body: j.Body, Pages: j.Pages})
 			}
 		}
 		if spool, err = localspool.New(scfg); err != nil {
@@ -287,6 +287,15 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
+	// Interrupted releases are settled with the printer before anyone can
+	// release anything (the panel, the readers and the IPP queue start
+	// after). A printer that does not answer in time leaves its rows to
+	// RecoverLoop; they stay claimed, so nothing is sent twice meanwhile.
+	rctx, rcancel := context.WithTimeout(runCtx, 30*time.Second)
+	if err := engine.Recover(rctx); err != nil {
+		log.Error("recovering interrupted releases", "err", err)
+	}
+	rcancel()
 	defer stop()
 	var wg sync.WaitGroup
 	goRun := func(f func()) {
@@ -330,9 +339,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 				log.Error("card reader stopped", "reader", r.Name(), "err", err)
 			}
 		})
-	}
-	if err := engine.Recover(runCtx); err != nil {
-		log.Error("recovering interrupted releases", "err", err)
 	}
 	// Rows the printer could not answer about stay claimed (never sent
 	// again) until it does.

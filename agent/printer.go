@@ -284,31 +284,45 @@ func (w *printerWatch) check(ctx context.Context) error {
 	return nil
 }
 
-// technician checks the technician PIN (with the same lockout as users)
-// before a technician's action.
+// technician checks the technician PIN before a technician's action, with
+// a lockout of its own (key "technician", the users' policy).
 type technician struct {
 	pin   string
 	watch *printerWatch
 	locks *offline.Store
 	p     offline.LockPolicy
 	now   func() time.Time
+
+	// mu is held from reading the lock to recording the outcome: parallel
+	// requests would otherwise all pass the check before any failure is
+	// counted.
+	mu sync.Mutex
 }
 
 func (t *technician) AcceptPrinter(ctx context.Context, pin string) (string, error) {
-	const key = "technician"
-	l, err := t.locks.Failures(ctx, key, t.p)
-	if err != nil {
+	if err := t.checkPIN(ctx, pin); err != nil {
 		return "", err
 	}
+	return t.watch.acceptSerial(ctx)
+}
+
+func (t *technician) checkPIN(ctx context.Context, pin string) error {
+	const key = "technician"
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l, err := t.locks.Failures(ctx, key, t.p)
+	if err != nil {
+		return err
+	}
 	if blocked, _ := l.Blocked(t.now()); blocked {
-		return "", panel.ErrBadPIN
+		return panel.ErrBadPIN
 	}
 	if subtle.ConstantTimeCompare([]byte(pin), []byte(t.pin)) != 1 {
 		if _, err := t.locks.RecordFailure(ctx, key, t.p); err != nil {
-			return "", err
+			return err
 		}
-		return "", panel.ErrBadPIN
+		return panel.ErrBadPIN
 	}
 	_ = t.locks.ResetFailures(ctx, key)
-	return t.watch.acceptSerial(ctx)
+	return nil
 }

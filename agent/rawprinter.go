@@ -93,7 +93,7 @@ func (r *rawPrinter) Wait(ctx context.Context, id int) (ipp.JobState, error) {
 
 // FindJob: port 9100 keeps no job list, so an interrupted raw release can
 // never be reconciled.
-func (r *rawPrinter) FindJob(ctx context.Context, name string) (ipp.JobState, bool, error) {
+func (r *rawPrinter) FindJob(ctx context.Context, name, user string) (ipp.JobState, bool, error) {
 	return ipp.JobState{}, false, release.ErrNoJobQuery
 }
 

@@ -95,7 +95,7 @@ func TestRawPrinter(t *testing.T) {
 			if err != nil || st.State != tc.wantState || st.Impressions != tc.pages {
 				t.Fatalf("Wait = %+v, %v", st, err)
 			}
-			if _, _, err := p.FindJob(context.Background(), "x"); !errors.Is(err, release.ErrNoJobQuery) {
+			if _, _, err := p.FindJob(context.Background(), "x", "alice"); !errors.Is(err, release.ErrNoJobQuery) {
 				t.Fatalf("FindJob: %v", err)
 			}
 		})

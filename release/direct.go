@@ -17,9 +17,12 @@ import (
 type Direct struct {
 	Owner, Name, Format string
 	Copies              int
-	Color, Duplex       bool
-	Size                int64 // -1: unknown
-	Body                io.Reader
+	// Pages of one copy, 0 when unknown: charged when the printer does not
+	// count what it printed.
+	Pages         int
+	Color, Duplex bool
+	Size          int64 // -1: unknown
+	Body          io.Reader
 }
 
 // directSource hands each direct document to the engine once.
@@ -50,6 +53,11 @@ func (d *directSource) Delete(ctx context.Context, id, username string) error   
 
 // PrintNow prints a document at once, through the same journal, checks
 // and charging as a release, and returns the impressions charged.
+//
+// ctx may end the print (a Cancel-Job, the agent stopping) only until the
+// document starts going to the printer. From then on the job is followed
+// to its end and charged, for up to Config.Timeout, whatever ctx does: a
+// job the printer has is never left printed but uncharged.
 func (e *Engine) PrintNow(ctx context.Context, d Direct) (int, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -66,14 +74,21 @@ func (e *Engine) PrintNow(ctx context.Context, d Direct) (int, error) {
 		delete(e.direct.docs, strip(id))
 		e.direct.mu.Unlock()
 	}()
-	job := Job{ID: id, Source: "direct", Name: d.Name, Owner: d.Owner, Copies: max(d.Copies, 1), Color: d.Color,
-		Duplex: d.Duplex, Format: d.Format, Size: d.Size, State: StateQueued}
-	e.run(ctx, claim, job, Options{})
-	c, _, err := e.cfg.Journal.Get(ctx, id)
+	job := Job{ID: id, Source: "direct", Name: d.Name, Owner: d.Owner, Pages: d.Pages, Copies: max(d.Copies, 1),
+		Color: d.Color, Duplex: d.Duplex, Format: d.Format, Size: d.Size, State: StateQueued}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeout)
+	defer cancel()
+	e.run(rctx, ctx, claim, job, Options{})
+	c, _, err := e.cfg.Journal.Get(context.WithoutCancel(ctx), id)
 	if err != nil {
 		return 0, fmt.Errorf("print now: %w", err)
 	}
-	if c.State != offline.StatePrinted {
+	switch c.State {
+	case offline.StatePrinted:
+	case offline.StateSending, offline.StatePrinting:
+		// Charged when the printer tells how it ended (RecoverLoop).
+		return 0, fmt.Errorf("print now: the printer has not said how the job ended; it is asked again")
+	default:
 		return 0, fmt.Errorf("print now: %s: %s", c.State, c.Reason)
 	}
 	return c.Impressions, nil

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tessera-print/tessera/offline"
@@ -41,9 +42,18 @@ type Reporter interface {
 // Printer is the printer the agent serves.
 type Printer interface {
 	Info(ctx context.Context) (ipp.PrinterInfo, error)
+	// Print sends a job and returns its id on the printer. An error matching
+	// ipp.ErrMaybeSent says the printer may have the job all the same; one
+	// matching ErrUncertain, that it took (some of) it and never said more.
 	Print(ctx context.Context, j ipp.Job) (int, error)
+	// Wait follows a job to its end. With an error it returns the last
+	// state the printer reported: a job that vanished (ipp.ErrJobGone) is
+	// charged the impressions it had then, and no more.
 	Wait(ctx context.Context, id int) (ipp.JobState, error)
-	FindJob(ctx context.Context, name string) (ipp.JobState, bool, error)
+	// FindJob looks a job up by its unique name, asking as user, the
+	// requesting-user-name it was printed with (printers with job privacy
+	// hide other users' job names).
+	FindJob(ctx context.Context, name, user string) (ipp.JobState, bool, error)
 }
 
 // Journal is the durable record of releases and accounting (offline.Store).
@@ -158,9 +168,20 @@ type Engine struct {
 	wg      sync.WaitGroup
 
 	mu sync.Mutex
-	// unresolved holds, by job id, the interrupted releases Recover could
-	// not settle because the printer did not answer; RecoverLoop retries them.
-	unresolved map[string]offline.Claim
+	// unresolved holds, by job id, the releases whose end the printer has
+	// not told yet: interrupted by a crash, a lost answer to Print, or a
+	// follow-up that broke off. Their rows stay sending or printing, so no
+	// one can release them again; RecoverLoop asks the printer again.
+	unresolved map[string]pending
+	gen        uint64        // numbers the entries of unresolved
+	kick       chan struct{} // wakes RecoverLoop when unresolved gains one
+}
+
+// pending is an unresolved release; gen tells a retry whether the entry it
+// settled is still the one in the map.
+type pending struct {
+	claim offline.Claim
+	gen   uint64
 }
 
 // New returns an engine.
@@ -197,7 +218,7 @@ func New(cfg Config) *Engine {
 	}
 	cfg.RecoverMaxBackoff = max(cfg.RecoverMaxBackoff, cfg.RecoverMinBackoff)
 	e := &Engine{cfg: cfg, sources: map[string]Source{}, direct: &directSource{docs: map[string]*Document{}},
-		unresolved: map[string]offline.Claim{}}
+		unresolved: map[string]pending{}, kick: make(chan struct{}, 1)}
 	for _, src := range cfg.Sources {
 		e.sources[src.Name()] = src
 	}
@@ -244,6 +265,12 @@ var (
 const ReasonUnreconciled = "unreconciled"
 
 const msgUncertain = "The printer did not confirm whether this job printed."
+
+// Reasons shown while a release waits for the printer to say more.
+const (
+	msgChecking      = "The printer did not confirm it took this job; it is being asked again."
+	msgStillPrinting = "The printer has this job and has not said it finished; it is being asked again."
+)
 
 // Jobs lists a user's held jobs from every source, newest first unless
 // oldestFirst. Jobs the journal knows as in flight carry that state. A
@@ -333,7 +360,7 @@ func (e *Engine) Start(ctx context.Context, username string, job Job, opts Optio
 		// The print outlives the HTTP request that started it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeout)
 		defer cancel()
-		e.run(ctx, c, job, opts)
+		e.run(ctx, nil, c, job, opts)
 	}()
 	return nil
 }
@@ -353,18 +380,27 @@ func (e *Engine) Delete(ctx context.Context, username, jobID string) error {
 	return nil
 }
 
-func (e *Engine) run(ctx context.Context, claim offline.Claim, job Job, opts Options) {
+// run releases a claimed job within ctx. until, when not nil, may end the
+// release too, but only before the document starts going to the printer
+// (a direct job's Cancel-Job): after that, a job the printer may have is
+// followed to its end.
+func (e *Engine) run(ctx, until context.Context, claim offline.Claim, job Job, opts Options) {
 	log := e.cfg.Logger.With("job", job.ID, "attempt", claim.Attempt)
 	e.report(ctx, job.ID, protocol.JobSending, "")
 	e.cfg.OnProgress(Progress{JobID: job.ID, State: StateSending})
 
-	pj, err := e.send(ctx, claim, job, opts)
-	if errors.Is(err, ErrUncertain) {
+	pj, err := e.send(ctx, until, claim, job, opts)
+	switch {
+	case errors.Is(err, ErrUncertain):
 		log.Warn("printer took the job but did not say whether it printed", "err", err)
 		e.uncertain(ctx, job.ID)
 		return
-	}
-	if err != nil {
+	case errors.Is(err, ipp.ErrMaybeSent):
+		// Failing it would let it be released, and printed, again.
+		log.Warn("the printer may have the job although sending failed; asking it", "err", err)
+		e.lookUp(ctx, log, claim)
+		return
+	case err != nil:
 		log.Warn("release failed before printing", "err", err)
 		e.fail(ctx, job.ID, reasonFor(err))
 		return
@@ -372,7 +408,42 @@ func (e *Engine) run(ctx context.Context, claim offline.Claim, job Job, opts Opt
 	log.Info("job sent to printer", "printer_job", pj.id)
 	e.report(ctx, job.ID, protocol.JobPrinting, "")
 	e.cfg.OnProgress(Progress{JobID: job.ID, State: StatePrinting})
-	e.follow(ctx, claim, job, pj)
+	e.follow(ctx, claim, pj)
+}
+
+// lookUpTimeout bounds asking the printer about a job whose answer to
+// Print was lost; the release's own time may be spent by then.
+const lookUpTimeout = time.Minute
+
+// lookUp settles a release whose document went out without the printer
+// confirming the job, as Recover does after a crash: the printer is asked
+// for the job by its unique name, and the document is never sent again.
+func (e *Engine) lookUp(ctx context.Context, log *slog.Logger, claim offline.Claim) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookUpTimeout)
+	defer cancel()
+	c, found, err := e.cfg.Journal.Get(actx, claim.JobID)
+	switch {
+	case err != nil:
+		log.Error("journal unreadable; the job stays sending and is asked about again", "err", err)
+		e.keepUnresolved(claim, StateSending, msgChecking)
+		return
+	case !found || c.Attempt != claim.Attempt:
+		log.Error("the release's journal row changed under it", "found", found, "attempt", c.Attempt)
+		return
+	}
+	id, where, err := e.locate(actx, log, c)
+	switch where {
+	case unknownYet:
+		log.Warn("the printer could not say whether it has the job; asking again later", "err", err)
+		e.keepUnresolved(c, StateSending, msgChecking)
+	case onPrinter:
+		log.Info("the printer has the job", "printer_job", id)
+		e.report(actx, c.JobID, protocol.JobPrinting, "")
+		e.cfg.OnProgress(Progress{JobID: c.JobID, State: StatePrinting})
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeout)
+		defer cancel()
+		e.follow(fctx, c, printedFrom(c, id))
+	}
 }
 
 // printed is what was sent to the printer.
@@ -384,9 +455,25 @@ type printed struct {
 	duplex bool
 }
 
+// printedFrom is what a journal row says was sent as printer job id.
+func printedFrom(c offline.Claim, id int) printed {
+	set := c.Settings
+	return printed{id: id, pages: set.Pages, copies: max(set.Copies, 1), color: set.Color, duplex: set.Duplex}
+}
+
 // send streams the document to the printer, re-opening it when the printer
-// is busy (the body cannot be replayed).
-func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Options) (printed, error) {
+// is busy (the body cannot be replayed). until (see run) is heeded until
+// the first Print starts.
+func (e *Engine) send(ctx, until context.Context, claim offline.Claim, job Job, opts Options) (printed, error) {
+	keepGoing := func() bool { return true }
+	if until != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		// keepGoing returns false once until has canceled ctx; after it
+		// returned true, until no longer can.
+		keepGoing = context.AfterFunc(until, cancel)
+	}
 	src, id, err := e.source(job.ID)
 	if err != nil {
 		return printed{}, err
@@ -419,6 +506,9 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 	}
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
+		if attempt == 1 && !keepGoing() {
+			return printed{}, fmt.Errorf("canceled before sending: %w", context.Canceled)
+		}
 		doc, err := src.Open(ctx, id, e.userFor(src, claim.Owner))
 		if err != nil {
 			return printed{}, fmt.Errorf("open document: %w", err)
@@ -432,9 +522,10 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 			doc.Body.Close()
 			return printed{}, fmt.Errorf("%w: %s", ipp.ErrFormatUnsupported, doc.Format)
 		}
+		body, sent := countRead(doc.Body)
 		ij := ipp.Job{
 			Name: claim.PrinterJobName, User: claim.Owner, Format: doc.Format, Copies: p.copies,
-			Sides: "one-sided", ColorMode: "monochrome", Media: job.Media, Size: doc.Size, Body: doc.Body,
+			Sides: "one-sided", ColorMode: "monochrome", Media: job.Media, Size: doc.Size, Body: body,
 			Impressions: job.Pages * p.copies,
 		}
 		if p.duplex {
@@ -445,7 +536,14 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 		}
 		id, err := e.cfg.Printer.Print(ctx, ij)
 		doc.Body.Close()
-		if errors.Is(err, ipp.ErrBusy) && attempt < 5 {
+		switch {
+		case err == nil:
+		case errors.Is(err, ipp.ErrMaybeSent):
+			return printed{}, fmt.Errorf("print: %w", err)
+		case ctx.Err() != nil && sent.Load() > 0:
+			// A printer other than ipp.Client may not say so itself.
+			return printed{}, fmt.Errorf("print: %w (%w: the release's time ended while the document went out)", err, ipp.ErrMaybeSent)
+		case errors.Is(err, ipp.ErrBusy) && attempt < 5:
 			e.cfg.Logger.Info("printer busy; retrying", "job", job.ID, "in", backoff)
 			select {
 			case <-time.After(backoff):
@@ -454,88 +552,164 @@ func (e *Engine) send(ctx context.Context, claim offline.Claim, job Job, opts Op
 			}
 			backoff *= 2
 			continue
-		}
-		if err != nil {
+		default:
 			return printed{}, fmt.Errorf("print: %w", err)
 		}
 		p.id = id
-		if err := e.cfg.Journal.MarkPrinting(ctx, job.ID, id); err != nil {
-			return printed{}, err
+		// The printer has the job: from here on it is followed, never failed
+		// for a journal error. A row left sending is found again by its name.
+		if err := e.cfg.Journal.MarkPrinting(context.WithoutCancel(ctx), job.ID, id); err != nil {
+			e.cfg.Logger.Error("printer job id not recorded", "job", job.ID, "printer_job", id, "err", err)
 		}
 		return p, nil
 	}
 }
 
-// follow waits for the printer's verdict and records it.
-func (e *Engine) follow(ctx context.Context, claim offline.Claim, job Job, p printed) {
+// countRead wraps a document so that what the printer's transport read of
+// it is known, keeping its io.Seeker (ipp.Client rewinds a seekable
+// document to try again).
+func countRead(r io.Reader) (io.Reader, *atomic.Int64) {
+	c := &countingReader{r: r}
+	if s, ok := r.(io.Seeker); ok {
+		return countingSeeker{c, s}, &c.n
+	}
+	return c, &c.n
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64 // the transport may read from another goroutine
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type countingSeeker struct {
+	*countingReader
+	s io.Seeker
+}
+
+func (c countingSeeker) Seek(off int64, whence int) (int64, error) { return c.s.Seek(off, whence) }
+
+// follow waits for the printer's verdict on a job it has and records it.
+// The job is failed (held, to be released again) only when the printer
+// says it ended without printing; when the printer cannot tell, it becomes
+// uncertain; and when it does not tell now, the row stays printing and
+// RecoverLoop follows it again.
+func (e *Engine) follow(ctx context.Context, claim offline.Claim, p printed) {
+	jobID := claim.JobID
+	log := e.cfg.Logger.With("job", jobID, "printer_job", p.id)
 	st, err := e.cfg.Printer.Wait(ctx, p.id)
+	var se *ipp.StatusError
 	switch {
+	case err == nil:
 	case errors.Is(err, ErrUncertain):
-		e.cfg.Logger.Warn("printer did not say whether the job printed", "job", job.ID, "err", err)
-		e.uncertain(ctx, job.ID)
+		log.Warn("printer did not say whether the job printed", "err", err)
+		e.uncertain(ctx, jobID)
 		return
+	case errors.Is(err, ipp.ErrJobGone) && st.Impressions > 0:
+		// Forgotten while printing: charge what it said had printed, the
+		// least it printed, rather than a guess.
+		log.Warn("printer forgot the job; charging the impressions it last reported", "impressions", st.Impressions)
+		st = ipp.JobState{ID: p.id, State: "completed", Terminal: true, Impressions: st.Impressions}
 	case errors.Is(err, ipp.ErrJobGone):
-		// Accepted and then forgotten by the printer: it printed, but the
-		// printer no longer says how much, so charge what was sent.
-		st = ipp.JobState{ID: p.id, State: "completed", Terminal: true}
-	case err != nil:
-		e.cfg.Logger.Warn("lost track of printer job", "job", job.ID, "printer_job", p.id, "err", err)
-		e.fail(ctx, job.ID, "The printer stopped answering about this job.")
+		log.Warn("printer forgot the job before saying what printed", "err", err)
+		e.uncertain(ctx, jobID)
+		return
+	case errors.As(err, &se):
+		// A refusal that asking again will not change: the end of the job
+		// can never be known.
+		log.Warn("printer refuses to say how the job ended", "err", err)
+		e.uncertain(ctx, jobID)
+		return
+	default:
+		// Timed out (a jam longer than the release's time), the printer
+		// gone, the agent stopping: the job is still the printer's.
+		log.Warn("lost track of the job on the printer; it stays printing and is followed again", "err", err)
+		e.keepUnresolved(claim, StatePrinting, msgStillPrinting)
 		return
 	}
+	// What the printer said is recorded even if ctx just ended.
+	db := context.WithoutCancel(ctx)
 	if st.State != "completed" && st.Impressions > 0 {
 		// Cut short (a jam, a cancel at the printer): charge what printed,
 		// and the job stays held to be printed again.
 		reason := fmt.Sprintf("The printer stopped the job after %d pages (%s); only those were charged.", st.Impressions, st.State)
-		rec := protocol.Record{JobID: job.ID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: st.Impressions,
+		rec := protocol.Record{JobID: jobID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: st.Impressions,
 			Copies: p.copies, Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),
 			At: e.cfg.Now().UTC()}
-		if _, err := e.cfg.Journal.CommitPartial(ctx, job.ID, rec, reason); err != nil {
-			e.cfg.Logger.Error("could not record a job cut short", "job", job.ID, "err", err)
+		if _, err := e.cfg.Journal.CommitPartial(db, jobID, rec, reason); err != nil {
+			log.Error("could not record a job cut short", "err", err)
+			e.notRecorded(claim, err)
+			return
 		}
-		e.cfg.OnProgress(Progress{JobID: job.ID, State: StateFailed, Reason: reason, Impressions: st.Impressions})
+		e.cfg.OnProgress(Progress{JobID: jobID, State: StateFailed, Reason: reason, Impressions: st.Impressions})
 		e.cfg.OnCommitted()
 		return
 	}
 	if st.State != "completed" {
-		e.fail(ctx, job.ID, "The printer "+st.State+" the job.")
+		e.fail(ctx, jobID, "The printer "+st.State+" the job.")
 		return
 	}
 	pages := st.Impressions
+	unreconciled := slices.Contains(st.Reasons, ReasonUnreconciled)
 	switch {
-	case slices.Contains(st.Reasons, ReasonUnreconciled):
-		e.cfg.Logger.Warn("page count unreconciled; recorded without pages", "job", job.ID)
+	case unreconciled:
+		log.Warn("page count unreconciled; recorded without pages")
 		pages = 0
 	case pages <= 0:
 		pages = p.pages * p.copies
 	}
 	rec := protocol.Record{
-		JobID: job.ID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: pages, Copies: p.copies,
+		JobID: jobID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: pages, Copies: p.copies,
 		Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),
-		At: e.cfg.Now().UTC(),
+		At: e.cfg.Now().UTC(), Unreconciled: unreconciled,
 	}
-	saved, err := e.cfg.Journal.CommitPrinted(ctx, job.ID, rec)
+	saved, err := e.cfg.Journal.CommitPrinted(db, jobID, rec)
 	if err != nil {
 		// The page count is lost only if the disk is; say so loudly.
-		e.cfg.Logger.Error("could not record printed job", "job", job.ID, "err", err)
-		e.cfg.OnProgress(Progress{JobID: job.ID, State: StateFailed, Reason: "Printed, but the record could not be saved."})
+		log.Error("could not record printed job", "err", err)
+		e.notRecorded(claim, err)
 		return
 	}
-	e.cfg.Logger.Info("job printed", "job", job.ID, "impressions", pages, "record", saved.ID)
-	e.cfg.OnProgress(Progress{JobID: job.ID, State: StatePrinted, Impressions: pages})
+	log.Info("job printed", "impressions", pages, "record", saved.ID)
+	e.cfg.OnProgress(Progress{JobID: jobID, State: StatePrinted, Impressions: pages})
 	e.cfg.OnCommitted()
-	if src, id, err := e.source(job.ID); err == nil {
+	if src, id, err := e.source(jobID); err == nil {
 		// The record is durable; the job leaves its source (the hub learns
 		// it from the outbox). Should this fail, the journal still refuses
-		// a second print of the job.
-		if err := src.Printed(ctx, id, e.userFor(src, claim.Owner), claim.Keep); err != nil {
-			e.cfg.Logger.Warn("printed job not removed from its source", "job", job.ID, "err", err)
+		// a second print of the job. The release's time may be spent.
+		sctx, cancel := context.WithTimeout(db, lookUpTimeout)
+		defer cancel()
+		if err := src.Printed(sctx, id, e.userFor(src, claim.Owner), claim.Keep); err != nil {
+			log.Warn("printed job not removed from its source", "err", err)
 		}
 	}
 }
 
+// notRecorded handles a printer's verdict the journal could not record:
+// the row is still unfinished, so RecoverLoop asks the printer again.
+func (e *Engine) notRecorded(c offline.Claim, err error) {
+	if errors.Is(err, offline.ErrConflict) {
+		return // settled meanwhile; nothing is left to do
+	}
+	e.keepUnresolved(c, StatePrinting, "The printer's answer could not be saved; it is asked again.")
+}
+
+// keepUnresolved leaves a release whose end is unknown yet as its row says
+// (sending or printing, so it cannot be released again) and hands it to
+// RecoverLoop.
+func (e *Engine) keepUnresolved(c offline.Claim, state, reason string) {
+	e.addUnresolved(c)
+	e.cfg.OnProgress(Progress{JobID: c.JobID, State: state, Reason: reason})
+}
+
 // uncertain keeps a job held that may or may not have printed.
 func (e *Engine) uncertain(ctx context.Context, jobID string) {
+	ctx = context.WithoutCancel(ctx) // a verdict is recorded even at the release's deadline
 	if err := e.cfg.Journal.MarkUncertain(ctx, jobID, msgUncertain); err != nil {
 		e.cfg.Logger.Error("could not record an uncertain job", "job", jobID, "err", err)
 	}
@@ -544,6 +718,7 @@ func (e *Engine) uncertain(ctx context.Context, jobID string) {
 }
 
 func (e *Engine) fail(ctx context.Context, jobID, reason string) {
+	ctx = context.WithoutCancel(ctx) // a verdict is recorded even at the release's deadline
 	if err := e.cfg.Journal.Fail(ctx, jobID, reason); err != nil {
 		e.cfg.Logger.Error("could not record failure", "job", jobID, "err", err)
 	}

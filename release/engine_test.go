@@ -86,15 +86,27 @@ type fakePrinter struct {
 	info     ipp.PrinterInfo
 	busy     int   // answer ErrBusy this many times first
 	printErr error // Print's answer once it took the document
-	final    ipp.JobState
-	waitErr  error
-	received []ipp.Job
-	bodies   [][]byte
-	known    map[string]ipp.JobState // by job name, for FindJob
-	findErrs []error                 // FindJob's answers, one per call, before it looks in known
-	findDown error                   // FindJob's answer once findErrs is spent, if set
-	finds    int                     // FindJob calls
-	asleep   int                     // Info fails this many times first (a printer waking up)
+	// printKeeps: a Print answered printErr still made the job (the
+	// answer was lost), listed in known.
+	printKeeps bool
+	// printHangs: Print takes the document, then answers only when its
+	// ctx ends (a printer that never answers).
+	printHangs bool
+	final      ipp.JobState
+	waitErr    error
+	seen       ipp.JobState  // Wait's state with waitErr: the last the printer reported
+	waitGate   chan struct{} // if set, Wait answers once it is closed (or its ctx ends)
+	waits      int           // Wait calls
+	received   []ipp.Job
+	bodies     [][]byte
+	known      map[string]ipp.JobState // by job name, for FindJob
+	owners     map[string]string       // by job name: the user the job was printed as
+	private    bool                    // FindJob shows a job's name only to its owner
+	askedAs    []string                // the users FindJob asked as
+	findErrs   []error                 // FindJob's answers, one per call, before it looks in known
+	findDown   error                   // FindJob's answer once findErrs is spent, if set
+	finds      int                     // FindJob calls
+	asleep     int                     // Info fails this many times first (a printer waking up)
 }
 
 func (p *fakePrinter) Info(ctx context.Context) (ipp.PrinterInfo, error) {
@@ -117,24 +129,55 @@ func (p *fakePrinter) Print(ctx context.Context, j ipp.Job) (int, error) {
 	}
 	p.received = append(p.received, j)
 	p.bodies = append(p.bodies, body)
+	id := len(p.received)
+	p.owners[j.Name] = j.User
+	if p.printHangs {
+		p.known[j.Name] = ipp.JobState{ID: id, Name: j.Name, State: "processing"}
+		p.mu.Unlock()
+		<-ctx.Done()
+		p.mu.Lock()
+		return 0, fmt.Errorf("print: %w", ctx.Err())
+	}
 	if p.printErr != nil {
+		if p.printKeeps {
+			p.known[j.Name] = ipp.JobState{ID: id, Name: j.Name, State: "processing"}
+		}
 		return 0, fmt.Errorf("print: %w", p.printErr)
 	}
-	return len(p.received), nil
+	return id, nil
 }
 
 func (p *fakePrinter) Wait(ctx context.Context, id int) (ipp.JobState, error) {
 	p.mu.Lock()
+	p.waits++
+	gate := p.waitGate
+	p.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.seen, fmt.Errorf("wait: %w", ctx.Err())
+		}
+	}
+	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.waitErr != nil {
+		st := p.seen
+		st.ID = id
+		return st, fmt.Errorf("wait for job %d: %w", id, p.waitErr)
+	}
 	st := p.final
 	st.ID = id
-	return st, p.waitErr
+	return st, nil
 }
 
-func (p *fakePrinter) FindJob(ctx context.Context, name string) (ipp.JobState, bool, error) {
+func (p *fakePrinter) FindJob(ctx context.Context, name, user string) (ipp.JobState, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.finds++
+	p.askedAs = append(p.askedAs, user)
 	if len(p.findErrs) > 0 {
 		err := p.findErrs[0]
 		p.findErrs = p.findErrs[1:]
@@ -146,6 +189,9 @@ func (p *fakePrinter) FindJob(ctx context.Context, name string) (ipp.JobState, b
 		return ipp.JobState{}, false, fmt.Errorf("get-jobs: %w", p.findDown)
 	}
 	st, ok := p.known[name]
+	if ok && p.private && p.owners[name] != user {
+		return ipp.JobState{}, false, nil // another user's job: its name is hidden
+	}
 	return st, ok, nil
 }
 
@@ -185,9 +231,10 @@ func newHarness(t *testing.T) *harness {
 			jobs: []protocol.Job{{ID: "7", Owner: "alice", Name: "a.pdf", Pages: 2, Copies: 1, Color: true, Media: "iso_a4_210x297mm",
 				SubmittedAt: time.Unix(100, 0)}}},
 		printer: &fakePrinter{
-			info:  ipp.PrinterInfo{DocumentFormats: []string{"application/pdf"}, ColorSupported: true, AcceptingJobs: true},
-			final: ipp.JobState{State: "completed", Terminal: true, Impressions: 2},
-			known: map[string]ipp.JobState{},
+			info:   ipp.PrinterInfo{DocumentFormats: []string{"application/pdf"}, ColorSupported: true, AcceptingJobs: true},
+			final:  ipp.JobState{State: "completed", Terminal: true, Impressions: 2},
+			known:  map[string]ipp.JobState{},
+			owners: map[string]string{},
 		},
 	}
 	h.engine = New(Config{
@@ -389,11 +436,18 @@ func TestRecover(t *testing.T) {
 			h.printer.known[c.PrinterJobName] = ipp.JobState{ID: 41, State: "processing"}
 			h.printer.final = ipp.JobState{State: "completed", Terminal: true, Impressions: 6}
 		}, offline.StatePrinted, 6},
+		// Never a guess: what it last said it printed, or uncertain.
 		{"printing, the printer forgot it", func(h *harness, c offline.Claim) {
 			_ = h.store.MarkSending(ctx, c.JobID, offline.Settings{Pages: 2, Copies: 3})
 			_ = h.store.MarkPrinting(ctx, c.JobID, 41)
 			h.printer.waitErr = ipp.ErrJobGone
-		}, offline.StatePrinted, 6},
+		}, offline.StateUncertain, 0},
+		{"printing, the printer forgot it after 4 impressions", func(h *harness, c offline.Claim) {
+			_ = h.store.MarkSending(ctx, c.JobID, offline.Settings{Pages: 2, Copies: 3})
+			_ = h.store.MarkPrinting(ctx, c.JobID, 41)
+			h.printer.waitErr = ipp.ErrJobGone
+			h.printer.seen = ipp.JobState{State: "processing", Impressions: 4}
+		}, offline.StatePrinted, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -526,5 +580,24 @@ func TestPrinterWakingUpStillPrints(t *testing.T) {
 	h.engine.Wait()
 	if len(h.printer.received) != 1 || fmt.Sprint(h.hub.printed) != "[7]" {
 		t.Fatalf("printer received %d jobs, source told %v", len(h.printer.received), h.hub.printed)
+	}
+}
+
+// A page count port 9100 could not reconcile is recorded as such, with no
+// pages: never charged, never taken for a job that printed nothing.
+func TestUnreconciledIsRecordedAsSuch(t *testing.T) {
+	h := newHarness(t)
+	h.printer.final = ipp.JobState{State: "completed", Terminal: true, Reasons: []string{ReasonUnreconciled}}
+	job := h.job(t)
+	if err := h.engine.Start(context.Background(), "alice", job, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	recs, err := h.store.RecordsForJob(context.Background(), job.ID)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records %v %v", recs, err)
+	}
+	if r := recs[0]; !r.Unreconciled || r.Pages != 0 {
+		t.Fatalf("record %+v, want unreconciled with no pages", r)
 	}
 }

@@ -12,6 +12,14 @@ import (
 
 const msgInterrupted = "The release was interrupted. Please release the job again."
 
+// jobHistory is how long a job that is not on the printer's list may be
+// taken to have never reached it. A printer forgets finished jobs:
+// ippeveprinter about 60 s after they complete, office printers after some
+// dozens of newer jobs. A row sent longer ago than this whose job is not
+// listed may have printed and been forgotten, so it becomes uncertain
+// instead of failed (and released, and printed, again).
+const jobHistory = 30 * time.Second
+
 // Recover settles the releases a crash or a power cut interrupted. It never
 // sends a document again: a job that may have reached the printer is looked
 // up there by its unique job name and followed to the end; one that cannot
@@ -41,29 +49,49 @@ func (e *Engine) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		if !settled {
-			e.mu.Lock()
-			e.unresolved[c.JobID] = c
-			e.mu.Unlock()
+			e.addUnresolved(c)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Unresolved is the number of interrupted releases Recover could not settle
-// yet because the printer did not answer.
+// Unresolved is the number of releases whose end the printer has not told
+// yet and that no one is following now: RecoverLoop asks about them again.
 func (e *Engine) Unresolved() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.unresolved)
 }
 
-// RecoverLoop retries the interrupted releases Recover left unresolved, with
-// a delay that doubles from Config.RecoverMinBackoff up to RecoverMaxBackoff,
-// until none is left (it returns nil) or ctx ends (it returns ctx's error).
-// Run it after Recover; it returns at once when nothing is left.
+// addUnresolved hands a release to RecoverLoop.
+func (e *Engine) addUnresolved(c offline.Claim) {
+	e.mu.Lock()
+	e.gen++
+	e.unresolved[c.JobID] = pending{claim: c, gen: e.gen}
+	e.mu.Unlock()
+	select {
+	case e.kick <- struct{}{}:
+	default: // RecoverLoop is already woken
+	}
+}
+
+// RecoverLoop asks the printer again about the unresolved releases, those
+// Recover left and those that lost track of their job later (an answer to
+// Print lost, a follow-up that broke off), with a delay that doubles from
+// Config.RecoverMinBackoff up to RecoverMaxBackoff while some are left. It
+// runs until ctx ends and returns ctx's error; run it after Recover.
 func (e *Engine) RecoverLoop(ctx context.Context) error {
 	delay := e.cfg.RecoverMinBackoff
-	for e.Unresolved() > 0 {
+	for {
+		if e.Unresolved() == 0 {
+			delay = e.cfg.RecoverMinBackoff
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-e.kick:
+			}
+			continue
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -74,24 +102,24 @@ func (e *Engine) RecoverLoop(ctx context.Context) error {
 		delay = min(delay*2, e.cfg.RecoverMaxBackoff)
 		e.retryUnresolved(ctx)
 	}
-	return nil
 }
 
 // retryUnresolved makes one more attempt at every unresolved release.
 func (e *Engine) retryUnresolved(ctx context.Context) {
 	e.mu.Lock()
-	pending := make([]offline.Claim, 0, len(e.unresolved))
-	for _, c := range e.unresolved {
-		pending = append(pending, c)
+	todo := make([]pending, 0, len(e.unresolved))
+	for _, p := range e.unresolved {
+		todo = append(todo, p)
 	}
 	e.mu.Unlock()
-	for _, old := range pending {
+	for _, p := range todo {
 		if ctx.Err() != nil {
 			return
 		}
+		old := p.claim
 		c, found, err := e.cfg.Journal.Get(ctx, old.JobID)
 		if err != nil {
-			e.cfg.Logger.Warn("cannot read an interrupted release; will retry", "job", old.JobID, "err", err)
+			e.cfg.Logger.Warn("cannot read an unresolved release; will retry", "job", old.JobID, "err", err)
 			continue
 		}
 		settled := !found || c.Attempt != old.Attempt ||
@@ -100,46 +128,76 @@ func (e *Engine) retryUnresolved(ctx context.Context) {
 			// Resolved from the row as it is now: its settings and printer
 			// job id are the ones to follow with.
 			if settled, err = e.resolve(ctx, c); err != nil {
-				e.cfg.Logger.Warn("interrupted release not settled; will retry", "job", c.JobID, "err", err)
+				e.cfg.Logger.Warn("unresolved release not settled; will retry", "job", c.JobID, "err", err)
 			}
 		}
 		if settled {
 			e.mu.Lock()
-			delete(e.unresolved, old.JobID)
+			// A follow-up started by resolve may have broken off and put
+			// the job back already: that newer entry stays.
+			if cur, ok := e.unresolved[old.JobID]; ok && cur.gen == p.gen {
+				delete(e.unresolved, old.JobID)
+			}
 			e.mu.Unlock()
 		}
 	}
 }
 
+// whereabouts is what the printer said of a job it may have.
+type whereabouts int
+
+const (
+	unknownYet whereabouts = iota // the printer could not be asked; the row is as it was
+	decided                       // the job was failed or made uncertain
+	onPrinter                     // the printer has it; the row says printing
+)
+
+// locate asks the printer about the job of a row left sending or printing,
+// by the unique name it was printed with and as its owner, and settles the
+// row when the printer's answer allows.
+func (e *Engine) locate(ctx context.Context, log *slog.Logger, c offline.Claim) (int, whereabouts, error) {
+	if c.PrinterJobID != 0 {
+		return c.PrinterJobID, onPrinter, nil
+	}
+	st, found, err := e.cfg.Printer.FindJob(ctx, c.PrinterJobName, c.Owner)
+	switch {
+	case errors.Is(err, ErrNoJobQuery):
+		log.Warn("interrupted job on a printer that cannot be asked; it becomes uncertain")
+		e.uncertain(ctx, c.JobID)
+		return 0, decided, nil
+	case err != nil:
+		// Unknown outcome: leave the row (still refusing a new release)
+		// and ask again rather than guess.
+		log.Warn("cannot ask the printer about an interrupted job; will retry", "err", err)
+		return 0, unknownYet, nil
+	case !found && e.cfg.Now().Sub(c.UpdatedAt) > jobHistory:
+		log.Warn("interrupted job not on the printer, which may have printed and forgotten it; it becomes uncertain",
+			"sent_at", c.UpdatedAt)
+		e.uncertain(ctx, c.JobID)
+		return 0, decided, nil
+	case !found:
+		log.Info("interrupted job never reached the printer; job stays held")
+		e.fail(ctx, c.JobID, msgInterrupted)
+		return 0, decided, nil
+	}
+	if err := e.cfg.Journal.MarkPrinting(ctx, c.JobID, st.ID); err != nil {
+		return 0, unknownYet, fmt.Errorf("recover %s: %w", c.JobID, err)
+	}
+	return st.ID, onPrinter, nil
+}
+
 // resolve settles one release interrupted while sending or printing. It
 // reports false when the printer could not be asked, leaving the row as it
 // is to be retried.
-func (e *Engine) resolve(ctx context.Context, c offline.Claim) (settled bool, err error) {
+func (e *Engine) resolve(ctx context.Context, c offline.Claim) (bool, error) {
 	log := e.cfg.Logger.With("job", c.JobID, "state", c.State, "printer_job_name", c.PrinterJobName)
-	id := c.PrinterJobID
-	if id == 0 {
-		st, found, err := e.cfg.Printer.FindJob(ctx, c.PrinterJobName)
-		switch {
-		case errors.Is(err, ErrNoJobQuery):
-			log.Warn("interrupted job on a printer that cannot be asked; it becomes uncertain")
-			e.uncertain(ctx, c.JobID)
-			return true, nil
-		case err != nil:
-			// Unknown outcome: leave the row (still refusing a new release)
-			// and ask again rather than guess.
-			log.Warn("cannot ask the printer about an interrupted job; will retry", "err", err)
-			return false, nil
-		case !found:
-			log.Info("interrupted job never reached the printer; job stays held")
-			e.fail(ctx, c.JobID, msgInterrupted)
-			return true, nil
-		}
-		id = st.ID
-		if err := e.cfg.Journal.MarkPrinting(ctx, c.JobID, id); err != nil {
-			return false, fmt.Errorf("recover %s: %w", c.JobID, err)
-		}
+	id, where, err := e.locate(ctx, log, c)
+	if where == unknownYet {
+		return false, err
 	}
-	e.followRecovered(ctx, log, c, id)
+	if where == onPrinter {
+		e.followRecovered(ctx, log, c, id)
+	}
 	return true, nil
 }
 
@@ -147,14 +205,11 @@ func (e *Engine) resolve(ctx context.Context, c offline.Claim) (settled bool, er
 // background like a release.
 func (e *Engine) followRecovered(ctx context.Context, log *slog.Logger, c offline.Claim, id int) {
 	log.Info("following interrupted job on the printer", "printer_job", id)
-	set := c.Settings
-	p := printed{id: id, pages: set.Pages, copies: max(set.Copies, 1), color: set.Color, duplex: set.Duplex}
-	job := Job{ID: c.JobID, Owner: c.Owner}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 		defer cancel()
-		e.follow(ctx, c, job, p)
+		e.follow(ctx, c, printedFrom(c, id))
 	}()
 }

@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -153,12 +154,7 @@ func TestRecoverLoop(t *testing.T) {
 		}
 	}
 
-	loopCtx, cancel := context.WithTimeout(ctx, time.Minute) // only against a hang
-	defer cancel()
-	if err := h.engine.RecoverLoop(loopCtx); err != nil {
-		t.Fatal(err)
-	}
-	h.engine.Wait()
+	h.recoverUntil(t, offline.StatePrinted)
 	if n := h.engine.Unresolved(); n != 0 {
 		t.Errorf("Unresolved = %d after RecoverLoop", n)
 	}
@@ -176,9 +172,45 @@ func TestRecoverLoop(t *testing.T) {
 	if n := h.printer.sent(); n != 0 {
 		t.Errorf("the document was sent again %d times", n)
 	}
-	// Nothing left: it returns at once.
-	if err := h.engine.RecoverLoop(ctx); err != nil {
-		t.Errorf("RecoverLoop with nothing to do: %v", err)
+}
+
+// recoverUntil runs RecoverLoop until job hub:7's row is in state want and
+// nothing is unresolved, then stops it and waits for every follow-up.
+func (h *harness) recoverUntil(t *testing.T, want offline.State) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.engine.RecoverLoop(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("RecoverLoop = %v, want context.Canceled", err)
+		}
+		h.engine.Wait()
+	}()
+	h.eventually(t, func() (bool, string) {
+		c, _, err := h.store.Get(context.Background(), "hub:7")
+		n := h.engine.Unresolved()
+		return err == nil && c.State == want && n == 0, fmt.Sprintf("state %s (%v), %d unresolved; want %s", c.State, err, n, want)
+	})
+}
+
+// eventually polls cond until it holds; the minute is only against a hang.
+func (h *harness) eventually(t *testing.T, cond func() (bool, string)) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	hang := time.After(time.Minute)
+	for {
+		ok, what := cond()
+		if ok {
+			return
+		}
+		select {
+		case <-hang:
+			t.Fatalf("still %s after a minute", what)
+		case <-tick.C:
+		}
 	}
 }
 

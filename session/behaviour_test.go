@@ -116,7 +116,7 @@ func (p *recPrinter) Wait(ctx context.Context, id int) (ipp.JobState, error) {
 	return ipp.JobState{ID: id, State: "completed", Terminal: true}, nil
 }
 
-func (p *recPrinter) FindJob(ctx context.Context, name string) (ipp.JobState, bool, error) {
+func (p *recPrinter) FindJob(ctx context.Context, name, user string) (ipp.JobState, bool, error) {
 	return ipp.JobState{}, false, nil
 }
 

@@ -129,20 +129,28 @@ func (m *Manager) record(ctx context.Context, key string, refusal *LoginError) *
 	return refusal
 }
 
-// succeeded clears key's failures and the device's: a typo by one person
-// must not slow the next one down.
+// succeeded clears a user's failures after their login. The device's count
+// is never cleared by a success: anyone who knows one secret could
+// otherwise guess the others' without limit, a few at a time between
+// logins of their own. It decays instead (offline.LockPolicy.LockFor), so
+// one person's typos do not lock the printer for the day.
 func (m *Manager) succeeded(ctx context.Context, key string) {
-	if m.cfg.Locks == nil {
+	if m.cfg.Locks == nil || key == deviceKey {
 		return
 	}
-	keys := []string{deviceKey}
-	if key != deviceKey {
-		keys = append(keys, key)
+	if err := m.cfg.Locks.ResetFailures(ctx, key); err != nil {
+		m.cfg.Logger.Error("cannot reset login failures", "key", key, "err", err)
 	}
-	for _, k := range keys {
-		if err := m.cfg.Locks.ResetFailures(ctx, k); err != nil {
-			m.cfg.Logger.Error("cannot reset login failures", "key", k, "err", err)
-		}
+}
+
+// beginAttempt waits for the other checks of a secret to end (see
+// Manager.attempt) and returns the function that ends this one.
+func (m *Manager) beginAttempt(ctx context.Context) (func(), error) {
+	select {
+	case m.attempt <- struct{}{}:
+		return func() { <-m.attempt }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for another login attempt: %w", ctx.Err())
 	}
 }
 
@@ -235,6 +243,11 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 	if le := m.validPIN(pin); le != nil {
 		return le
 	}
+	end, err := m.beginAttempt(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
 	m.mu.Lock()
 	m.unlockIfDue()
 	state, card, pending := m.view.State, m.card, m.pending
@@ -284,6 +297,11 @@ func (m *Manager) Login(ctx context.Context, username, password string) error {
 	if !m.accepts(modePassword) {
 		return &LoginError{Code: "not-allowed", Message: "Login with a password is not used at this printer."}
 	}
+	end, err := m.beginAttempt(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
 	m.mu.Lock()
 	m.unlockIfDue()
 	state, until := m.view.State, m.lockedUntil
@@ -303,13 +321,21 @@ func (m *Manager) Login(ctx context.Context, username, password string) error {
 	if err != nil {
 		return err
 	}
+	m.succeeded(ctx, m.userKey(username))
 	m.activate(ctx, user, "", m.cfg.Logger)
 	return nil
 }
 
 // RegisterCard binds the unknown card just read to the user who logs in,
-// then starts their session. It needs the cloud: offline it is refused.
+// then starts their session; where a badge needs its owner's PIN, it asks
+// for the PIN instead, as for any badge. It needs the cloud: offline it is
+// refused.
 func (m *Manager) RegisterCard(ctx context.Context, username, password string) error {
+	end, err := m.beginAttempt(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
 	m.mu.Lock()
 	state, card := m.view.State, m.card
 	m.mu.Unlock()
@@ -327,12 +353,21 @@ func (m *Manager) RegisterCard(ctx context.Context, username, password string) e
 		return err
 	}
 	m.cfg.Logger.Info("card registered", "user", user.Username)
+	if m.cardNeedsPIN() {
+		// The password alone is not the login here: the user's count is
+		// left for the PIN's success to clear.
+		m.askPIN(user, card)
+		m.cfg.Logger.Info("PIN required after registration", "user", user.Username)
+		return nil
+	}
+	m.succeeded(ctx, m.userKey(username))
 	m.activate(ctx, user, card, m.cfg.Logger)
 	return nil
 }
 
 // passwordCall runs a hub call that checks a password, with the lockout of
-// the user named.
+// the user named. The caller holds the attempt (beginAttempt) and, on
+// success, decides whether the user's count is cleared.
 func (m *Manager) passwordCall(ctx context.Context, username, password string,
 	call func(context.Context) (protocol.AuthorizeResponse, error)) (protocol.User, error) {
 	if strings.TrimSpace(username) == "" || password == "" {
@@ -358,6 +393,5 @@ func (m *Manager) passwordCall(ctx context.Context, username, password string,
 		}
 		return protocol.User{}, le
 	}
-	m.succeeded(ctx, key)
 	return *resp.User, nil
 }

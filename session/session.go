@@ -143,6 +143,14 @@ var (
 type Manager struct {
 	cfg Config
 
+	// attempt is held (a token in a channel of one, so a waiting request
+	// can give up with its context) across each check of a secret: read
+	// the locks, ask the hub, record the outcome. Without it, parallel
+	// requests all pass the check before any failure is recorded, and the
+	// lockout bounds nothing. It is taken before mu, never while mu is
+	// held, and mu is never held across the hub call.
+	attempt chan struct{}
+
 	mu   sync.Mutex
 	view View
 	card string // converted number of the logged-in or pending card; memory only
@@ -180,7 +188,7 @@ func New(cfg Config) *Manager {
 		cfg.Secret = make([]byte, 32)
 		_, _ = rand.Read(cfg.Secret)
 	}
-	m := &Manager{cfg: cfg, readers: map[string]bool{}, subs: map[chan struct{}]struct{}{}}
+	m := &Manager{cfg: cfg, attempt: make(chan struct{}, 1), readers: map[string]bool{}, subs: map[chan struct{}]struct{}{}}
 	m.view = View{State: StateIdle, Jobs: []release.Job{}, Cloud: "offline", Printer: cfg.Printer, Readers: []Reader{},
 		Login: append([]string(nil), cfg.Modes...)}
 	return m
@@ -352,25 +360,34 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		return
 	}
 	user := *resp.User
-	if m.accepts(modeCardPIN) {
+	if m.cardNeedsPIN() {
 		if lerr := m.checkLock(ctx, m.userKey(user.Username)); lerr != nil {
 			m.notice(lerr.Code, lerr.Message)
 			return
 		}
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.view.State = StatePINRequired
-		m.view.User = &user
-		m.view.Jobs = []release.Job{}
-		m.view.Notice = nil
-		m.card = card
-		m.pending = &user
-		m.lastUse = m.cfg.Now()
+		m.askPIN(user, card)
 		log.Info("card accepted; PIN required", "user", user.Username)
-		m.changed()
 		return
 	}
 	m.activate(ctx, user, card, log)
+}
+
+// cardNeedsPIN reports whether a badge logs in only with its owner's PIN.
+// Config refuses card and card+pin together; were both set, the PIN wins.
+func (m *Manager) cardNeedsPIN() bool { return m.accepts(modeCardPIN) }
+
+// askPIN turns the session into the PIN prompt for user's card.
+func (m *Manager) askPIN(user protocol.User, card string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.view.State = StatePINRequired
+	m.view.User = &user
+	m.view.Jobs = []release.Job{}
+	m.view.Notice = nil
+	m.card = card
+	m.pending = &user
+	m.lastUse = m.cfg.Now()
+	m.changed()
 }
 
 // logRenderings tells the administrator every common rendering of an
@@ -565,6 +582,13 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 			copies = c.Copies
 		}
 		pages := job.Pages * max(copies, 1)
+		if left != nil && job.Pages <= 0 {
+			// A job whose length is unknown (a CUPS job still held, a
+			// local job that is not PDF) would fit any quota.
+			results = append(results, Result{ID: c.ID, State: release.StateHeld,
+				Reason: "The number of pages of this job is not known, so it cannot be checked against your page quota."})
+			continue
+		}
 		if left != nil && pages > *left {
 			results = append(results, Result{ID: c.ID, State: release.StateHeld,
 				Reason: fmt.Sprintf("Not enough quota: this job needs %d pages, %d left.", pages, max(*left, 0))})

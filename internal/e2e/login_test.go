@@ -28,7 +28,7 @@ const (
 )
 
 // TestLoginModes drives card+PIN login, the lockout (across a restart),
-// and self-registration with the real binaries, then searches the agent's
+// and self-registration (then the PIN) with the real binaries, then searches the agent's
 // data directory and both logs for the secrets.
 func TestLoginModes(t *testing.T) {
 	bin := build(t)
@@ -125,7 +125,8 @@ func TestLoginModes(t *testing.T) {
 	}
 	a.post(t, "/api/v1/logout", "")
 
-	// Self-registration binds a new card at the hub, and the session starts.
+	// Self-registration binds a new card at the hub; with card+pin, the
+	// PIN is then asked for as for any badge, and the session starts.
 	time.Sleep(2100 * time.Millisecond) // past the reader debounce
 	a.swipe(t, newRawCard)
 	a.waitSession(t, "registration offered", func(v sessionView) error {
@@ -138,10 +139,15 @@ func TestLoginModes(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("register: HTTP %d %v", code, out)
 	}
-	// The 200 carries the session, already started (docs/panel-api.md).
+	// The 200 carries the session, waiting for the PIN (docs/panel-api.md):
+	// a password alone does not open a session a badge could not.
 	who, _ := out["user"].(map[string]any)
-	if out["state"] != "active" || who["username"] != "dave" {
-		t.Fatalf("register answered the session %v, want active for dave", out)
+	jobs, isList := out["jobs"].([]any)
+	if out["state"] != "pin-required" || who["username"] != "dave" || !isList || len(jobs) != 0 {
+		t.Fatalf("register answered the session %v, want pin-required for dave, no jobs", out)
+	}
+	if code, out := a.post(t, "/api/v1/pin", fmt.Sprintf(`{"pin":%q}`, davePIN)); code != http.StatusOK || out["state"] != "active" {
+		t.Fatalf("PIN after registration: HTTP %d %v, want 200 active", code, out)
 	}
 	if v := a.session(t); v.State != "active" || v.User == nil || v.User.Username != "dave" {
 		t.Fatalf("session after registration: %+v, want active for dave", v)

@@ -283,6 +283,20 @@ func TestWaitJobGone(t *testing.T) {
 	}
 }
 
+// A job the printer forgets while it prints: Wait says how much it had
+// printed when last seen, so that only that is charged.
+func TestWaitJobVanishes(t *testing.T) {
+	f, c := startFake(t)
+	f.jobs = []fakeJob{{id: 7, name: "j", state: 5, printed: 2, impressions: 4, completeAfter: 1 << 30, vanishAfter: 3}}
+	st, err := c.Wait(t.Context(), 7)
+	if !errors.Is(err, ErrJobGone) {
+		t.Fatalf("Wait = %v, want ErrJobGone", err)
+	}
+	if st.ID != 7 || st.State != "processing" || st.Impressions != 2 || st.Terminal {
+		t.Fatalf("Wait = %+v, want the last state seen: processing, 2 impressions", st)
+	}
+}
+
 func TestWaitStopsWithContext(t *testing.T) {
 	f, c := startFake(t)
 	f.jobs = []fakeJob{{id: 7, state: 5, completeAfter: 1 << 30}}
@@ -304,19 +318,32 @@ func TestFindJob(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
+		user  string // the job's owner
+		asked string // the requesting-user-name Get-Jobs must carry
 		id    int
 		found bool
 	}{
-		{"tessera-b", 4, true}, // the newest of two
-		{"tessera-c", 5, true}, // pending
-		{"tessera-a", 1, true},
-		{"tessera", 0, false}, // exact names only
+		{"tessera-b", "alice", "alice", 4, true}, // the newest of two
+		{"tessera-c", "bob", "bob", 5, true},     // pending
+		{"tessera-a", "", "tessera", 1, true},    // the client's own name
+		{"tessera", "alice", "alice", 0, false},  // exact names only
 	}
 	for _, tc := range tests {
-		st, found, err := c.FindJob(t.Context(), tc.name)
+		f.mu.Lock()
+		f.requests = nil
+		f.mu.Unlock()
+		st, found, err := c.FindJob(t.Context(), tc.name, tc.user)
 		if err != nil || found != tc.found || st.ID != tc.id {
 			t.Errorf("FindJob(%q) = %+v, %v, %v; want id %d, %v", tc.name, st, found, err, tc.id, tc.found)
 		}
+		f.mu.Lock()
+		for _, r := range f.requests {
+			// A printer with job privacy shows a job's name to its owner only.
+			if got := attr(r.Operation, "requesting-user-name"); got != tc.asked {
+				t.Errorf("FindJob(%q, %q) asked as %q, want %q", tc.name, tc.user, got, tc.asked)
+			}
+		}
+		f.mu.Unlock()
 	}
 }
 

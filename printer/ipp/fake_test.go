@@ -51,6 +51,11 @@ type fakeJob struct {
 	impressions int
 	// completeAfter turns the job completed after that many polls.
 	completeAfter int
+	printed       int // job-impressions-completed before it completes
+	// vanishAfter forgets the job at that poll (0: never), as a printer
+	// whose job history is short.
+	vanishAfter int
+	gone        bool
 }
 
 func newFake(t testing.TB) *fakePrinter {
@@ -160,8 +165,14 @@ func (f *fakePrinter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		found := false
 		for i := range f.jobs {
 			j := &f.jobs[i]
-			if j.id != id {
+			if j.id != id || j.gone {
 				continue
+			}
+			if j.vanishAfter > 0 {
+				if j.vanishAfter--; j.vanishAfter == 0 {
+					j.gone = true
+					continue
+				}
 			}
 			found = true
 			if j.completeAfter--; j.completeAfter <= 0 && j.state < 7 {
@@ -241,7 +252,7 @@ func addJob(g *goipp.Attributes, j fakeJob) {
 	g.Add(goipp.MakeAttribute("job-name", goipp.TagName, goipp.String(j.name)))
 	g.Add(goipp.MakeAttribute("job-state", goipp.TagEnum, goipp.Integer(j.state)))
 	g.Add(goipp.MakeAttr("job-state-reasons", goipp.TagKeyword, goipp.String("none")))
-	imp := 0
+	imp := j.printed
 	if j.state == 9 {
 		imp = j.impressions
 	}

@@ -70,14 +70,14 @@ func TestIPPEveprinter(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("the printer kept %d bytes that differ from the %d sent", len(got), len(want))
 			}
-			found, ok, err := c.FindJob(ctx, name)
+			found, ok, err := c.FindJob(ctx, name, "alice")
 			if err != nil || !ok || found.ID != id || found.State != "completed" {
 				t.Fatalf("FindJob(%q) = %+v, %v, %v", name, found, ok, err)
 			}
 		})
 	}
 
-	if _, ok, err := c.FindJob(ctx, "tessera-it-no-such-job"); err != nil || ok {
+	if _, ok, err := c.FindJob(ctx, "tessera-it-no-such-job", "alice"); err != nil || ok {
 		t.Fatalf("FindJob of an unknown name = %v, %v", ok, err)
 	}
 

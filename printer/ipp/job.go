@@ -63,10 +63,12 @@ const maxNameLen = 255 // IPP name values
 // Otherwise it returns an error matching ErrBusy, for the caller to re-open
 // the document and try later. A request whose whole document went out and
 // whose answer was lost is never sent again, since the printer may have the
-// job. Other errors (the format, the request, authorization...) are
-// returned at once. When the tries are spent, the last error is returned:
-// it matches ErrBusy for server-error-busy and ErrNotAccepting for a printer
-// that stayed not accepting jobs.
+// job: its error matches ErrMaybeSent, as does that of a Print whose ctx
+// ended while the document was going out. Other errors (the format, the
+// request, authorization...) are returned at once. When the tries are
+// spent, the last error is returned: it matches ErrBusy for
+// server-error-busy and ErrNotAccepting for a printer that stayed not
+// accepting jobs.
 func (c *Client) Print(ctx context.Context, j Job) (int, error) {
 	if err := c.checkJob(&j); err != nil {
 		return 0, fmt.Errorf("print %q: %w", j.Name, err)
@@ -161,11 +163,18 @@ func (c *Client) printOnce(ctx context.Context, j Job) (id int, sent int64, err 
 			st *StatusError
 			he *httpStatusError
 		)
+		answered := errors.As(err, &st) || errors.As(err, &he)
 		switch {
-		case bodyErr != nil:
+		case bodyErr != nil && (answered || ctx.Err() == nil):
 			err = &documentError{err: bodyErr}
-		case sent == j.Size && !errors.As(err, &st) && !errors.As(err, &he):
+		case answered:
+			// The printer refused the request: it has no job.
+		case sent == j.Size:
 			err = &sentError{err: err}
+		case sent > 0 && ctx.Err() != nil:
+			// A printer may start a streamed job before the end of its
+			// document; one cut off by the caller is not known to be gone.
+			err = &sentError{err: err, partial: true}
 		}
 		return 0, sent, err
 	}
@@ -330,24 +339,30 @@ func jobState(a goipp.Attributes) JobState {
 // printer forgets the job first, the error matches ErrJobGone. Network
 // errors and busy answers are retried until ctx ends; other IPP errors end
 // the wait.
+//
+// With an error, the JobState is the last one the printer reported (zero
+// when it reported none): its Impressions are what is known to have
+// printed of a job that vanished.
 func (c *Client) Wait(ctx context.Context, id int) (JobState, error) {
+	var last JobState
 	for {
 		st, err := c.Job(ctx, id)
 		switch {
 		case err == nil && st.Terminal:
 			return st, nil
 		case err == nil:
+			last = st
 		case errors.Is(err, ErrJobGone):
-			return JobState{}, err
+			return last, err
 		case ctx.Err() != nil:
-			return JobState{}, fmt.Errorf("wait for job %d: %w", id, ctx.Err())
+			return last, fmt.Errorf("wait for job %d: %w", id, ctx.Err())
 		case permanent(err):
-			return JobState{}, fmt.Errorf("wait for job %d: %w", id, err)
+			return last, fmt.Errorf("wait for job %d: %w", id, err)
 		default:
 			c.log.Debug("job state unavailable; retrying", "printer_job", id, "err", err)
 		}
 		if err := sleep(ctx, c.poll); err != nil {
-			return JobState{}, fmt.Errorf("wait for job %d: %w", id, err)
+			return last, fmt.Errorf("wait for job %d: %w", id, err)
 		}
 	}
 }
@@ -369,9 +384,17 @@ func permanent(err error) bool {
 // a job was being sent. It asks for not-completed jobs, then completed ones
 // (RFC 8011 defines only these two which-jobs values; "all" is an
 // extension some printers lack). With several matches, the newest wins.
-func (c *Client) FindJob(ctx context.Context, name string) (JobState, bool, error) {
+//
+// It asks as user, the requesting-user-name the job was printed with (the
+// client's User when empty): a printer with job privacy (the
+// job-privacy-attributes of IPP, CUPS's JobPrivateValues) hides a job's
+// name from everyone but its owner.
+func (c *Client) FindJob(ctx context.Context, name, user string) (JobState, bool, error) {
+	if user == "" {
+		user = c.user
+	}
 	for _, which := range []string{goipp.JobStateFilterNotCompleted, goipp.JobStateFilterCompleted} {
-		r := c.request(goipp.OperationGetJobs, c.user)
+		r := c.request(goipp.OperationGetJobs, user)
 		r.OperationAttributes[goipp.AttributeWhichJobs] = which
 		r.OperationAttributes[goipp.AttributeRequestedAttributes] = jobAttributes
 		head, err := encodeRequest(r, false, nil)

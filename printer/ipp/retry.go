@@ -67,14 +67,22 @@ func (e *documentError) Error() string { return "Print-Job: " + e.err.Error() }
 func (e *documentError) Unwrap() error { return e.err }
 
 // sentError is a Print-Job whose whole request went out but whose answer
-// was lost. The printer may have created the job: sending it again could
-// print it twice, so it is never retried.
-type sentError struct{ err error }
+// was lost, or one cut off by its context after part of the document went
+// out. The printer may have created the job: sending it again could print
+// it twice, so it is never retried, and it matches ErrMaybeSent.
+type sentError struct {
+	err     error
+	partial bool // ctx ended while the document was going out
+}
 
 func (e *sentError) Error() string {
+	if e.partial {
+		return e.err.Error() + " (while the document was being sent: the printer may have the job)"
+	}
 	return e.err.Error() + " (after the whole document was sent: the printer may have the job)"
 }
-func (e *sentError) Unwrap() error { return e.err }
+func (e *sentError) Unwrap() error        { return e.err }
+func (e *sentError) Is(target error) bool { return target == ErrMaybeSent }
 
 // retryable reports a failed Print attempt that may succeed if made again
 // shortly: the printer is busy, waking up or warming up, and certainly did

@@ -333,16 +333,71 @@ func TestPrintPartlySent(t *testing.T) {
 					t.Fatal("the printer got other bytes than were sent")
 				}
 			case tc.want == errUnknownOutcome:
-				if err == nil || errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), tc.msg) || prints != 1 {
-					t.Fatalf("Print = %v after %d Print-Jobs; want one, and an error with %q", err, prints, tc.msg)
+				if err == nil || errors.Is(err, ErrBusy) || !errors.Is(err, ErrMaybeSent) ||
+					!strings.Contains(err.Error(), tc.msg) || prints != 1 {
+					t.Fatalf("Print = %v after %d Print-Jobs; want one, and an error matching ErrMaybeSent with %q", err, prints, tc.msg)
 				}
 			default:
-				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) || prints != 1 {
+				if !errors.Is(err, tc.want) || errors.Is(err, ErrMaybeSent) || !strings.Contains(err.Error(), tc.msg) || prints != 1 {
 					t.Fatalf("Print = %v after %d Print-Jobs; want one, and %v with %q", err, prints, tc.want, tc.msg)
 				}
 			}
 		})
 	}
+}
+
+// A Print whose context ends while the document is going out may have
+// created a job: its error matches ErrMaybeSent, and it is not sent again.
+// One that ends before anything went out has no job.
+func TestPrintCanceledWhileSending(t *testing.T) {
+	doc := bytes.Repeat([]byte("%PDF-1.4 canceled "), 50_000)
+	tests := []struct {
+		name      string
+		before    int64 // bytes handed to the transport before the cancel
+		maybeSent bool
+	}{
+		{"during the document", 64 << 10, true},
+		{"before the document", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, c := startFake(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			body := &cancelingReader{r: bytes.NewReader(doc), n: tc.before, cancel: cancel, ctx: ctx}
+			if tc.before == 0 {
+				cancel()
+			}
+			_, err := c.Print(ctx, Job{Name: "canceled", Format: "application/pdf", Size: int64(len(doc)), Body: nonSeeker{body}})
+			if err == nil || errors.Is(err, ErrMaybeSent) != tc.maybeSent || errors.Is(err, ErrBusy) {
+				t.Fatalf("Print = %v; want an error, matching ErrMaybeSent: %v", err, tc.maybeSent)
+			}
+			if prints := count(f.ops(), goipp.OpPrintJob); prints > 1 {
+				t.Fatalf("%d Print-Jobs", prints)
+			}
+		})
+	}
+}
+
+// cancelingReader hands out n bytes, then cancels the request's context
+// and waits for it to end before handing out more.
+type cancelingReader struct {
+	r      *bytes.Reader
+	n      int64
+	cancel context.CancelFunc
+	ctx    context.Context
+}
+
+func (c *cancelingReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		c.cancel()
+		<-c.ctx.Done()
+	} else if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	return n, err
 }
 
 // errUnknownOutcome marks, in test tables, an error that must neither be

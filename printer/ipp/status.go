@@ -24,6 +24,12 @@ var (
 	// ErrJobGone is returned when the printer no longer knows a job it
 	// accepted; printers forget finished jobs after a while.
 	ErrJobGone = errors.New("printer no longer knows the job")
+	// ErrMaybeSent is returned by Print when the printer may have created
+	// the job although Print failed: the whole document went out and the
+	// answer was lost, or ctx ended while the document was going out (a
+	// printer may start a streamed job before its end). Sending it again
+	// could print it twice; find it with FindJob by its unique name instead.
+	ErrMaybeSent = errors.New("the printer may have the job")
 )
 
 // StatusError is an IPP response with an error status code.

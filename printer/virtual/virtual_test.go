@@ -78,7 +78,7 @@ func TestWithIPPClient(t *testing.T) {
 	if st.State != "completed" || st.Impressions != 24 || st.Name != "tessera/hub:42 ../report" {
 		t.Fatalf("Wait = %+v, want completed with 12 pages x 2 copies", st)
 	}
-	found, ok, err := c.FindJob(ctx, "tessera/hub:42 ../report")
+	found, ok, err := c.FindJob(ctx, "tessera/hub:42 ../report", "alice")
 	if err != nil || !ok || found.ID != id {
 		t.Fatalf("FindJob = %+v, %v, %v", found, ok, err)
 	}
