@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/OpenPrinting/goipp"
 	"github.com/tessera-print/tessera/internal/ippserver"
+	"github.com/tessera-print/tessera/release"
 )
 
 func TestPrinterURI(t *testing.T) {
@@ -305,6 +307,8 @@ func TestDirect(t *testing.T) {
 		switch j.Name {
 		case "fails":
 			return 0, fail
+		case "unknown end":
+			return 0, fmt.Errorf("print now: %w", release.ErrOutcomeUnknown)
 		case "blocks":
 			select {
 			case <-block:
@@ -356,6 +360,12 @@ func TestDirect(t *testing.T) {
 
 	r = printJob(t, uri, "alice", "fails", "application/pdf", doc)
 	waitState(r.jobInt(t, "job-id"), stateAborted)
+	<-calls
+
+	// A job that may have printed is never reported aborted: the
+	// workstation could send it again.
+	r = printJob(t, uri, "alice", "unknown end", "application/pdf", doc)
+	waitState(r.jobInt(t, "job-id"), stateCompleted)
 	<-calls
 
 	// Cancel-Job stops a job the printer is working on.

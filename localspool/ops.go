@@ -14,6 +14,7 @@ import (
 	"github.com/OpenPrinting/goipp"
 
 	"github.com/tessera-print/tessera/internal/ippserver"
+	"github.com/tessera-print/tessera/release"
 )
 
 var (
@@ -575,6 +576,11 @@ func (s *Spool) runDirect(ctx context.Context, cancel context.CancelFunc, j *job
 	})
 	body.Close()
 	switch {
+	case errors.Is(err, release.ErrOutcomeUnknown):
+		// Reported as done, with a warning: an aborted job may be sent
+		// again by the workstation, and print twice.
+		s.log.Warn("direct job sent; its end is not known", "job_id", m.JobID, "owner", m.Owner, "err", err)
+		end(stateCompleted, "job-completed-with-warnings", "Sent to the printer, which did not confirm the end.")
 	case ctx.Err() != nil:
 		canceled()
 	case err != nil:

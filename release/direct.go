@@ -12,6 +12,11 @@ import (
 	"github.com/tessera-print/tessera/offline"
 )
 
+// ErrOutcomeUnknown is PrintNow's answer when the document may have reached
+// the printer but its end is not known (yet): the sender must not send it
+// again, which could print it twice.
+var ErrOutcomeUnknown = errors.New("the printer has not said how the job ended")
+
 // Direct is a document printed at once rather than held: the agent's
 // /ipp/direct queue.
 type Direct struct {
@@ -87,7 +92,9 @@ func (e *Engine) PrintNow(ctx context.Context, d Direct) (int, error) {
 	case offline.StatePrinted:
 	case offline.StateSending, offline.StatePrinting:
 		// Charged when the printer tells how it ended (RecoverLoop).
-		return 0, fmt.Errorf("print now: the printer has not said how the job ended; it is asked again")
+		return 0, fmt.Errorf("print now: %w; it is asked again", ErrOutcomeUnknown)
+	case offline.StateUncertain:
+		return 0, fmt.Errorf("print now: %w: %s", ErrOutcomeUnknown, c.Reason)
 	default:
 		return 0, fmt.Errorf("print now: %s: %s", c.State, c.Reason)
 	}
