@@ -155,6 +155,8 @@ var loginStatus = map[string]int{
 	"cloud-unreachable":     http.StatusServiceUnavailable,
 	"unavailable":           http.StatusServiceUnavailable,
 	"card-taken":            http.StatusConflict,
+	"too-many-cards":        http.StatusConflict,
+	"refused":               http.StatusForbidden,
 }
 
 // loginResult answers a login attempt: the session on success, else the

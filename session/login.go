@@ -33,7 +33,7 @@ const (
 // LoginError is a refused login, in words for the person at the printer.
 // Code is stable for the panel: invalid, wrong-state, not-allowed, wait,
 // locked, cloud-unreachable, wrong-pin, unknown-pin, bad-credentials,
-// expired, card-taken, registration-disabled.
+// expired, card-taken, too-many-cards, refused, registration-disabled.
 type LoginError struct {
 	Code    string
 	Message string
@@ -347,7 +347,7 @@ func (m *Manager) RegisterCard(ctx context.Context, username, password string) e
 	})
 	if err != nil {
 		var le *LoginError
-		if errors.As(err, &le) && (le.Code == "card-taken" || le.Code == "registration-disabled") {
+		if errors.As(err, &le) && slices.Contains([]string{"card-taken", "too-many-cards", "refused", "registration-disabled"}, le.Code) {
 			m.Logout(ctx)
 		}
 		return err
@@ -381,7 +381,16 @@ func (m *Manager) passwordCall(ctx context.Context, username, password string,
 		return protocol.User{}, &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
 	}
 	resp, err := call(ctx)
-	if err != nil {
+	var perr *protocol.Error
+	switch {
+	case errors.As(err, &perr) && perr.Details["code"] == "too-many-cards":
+		return protocol.User{}, &LoginError{Code: "too-many-cards",
+			Message: "You already have as many cards as allowed. Ask your administrator to remove one."}
+	case errors.As(err, &perr):
+		// The hub answered, and refused: it is not unreachable.
+		m.cfg.Logger.Warn("the hub refused the request", "err", err)
+		return protocol.User{}, &LoginError{Code: "refused", Message: "This cannot be done here. Ask your administrator."}
+	case err != nil:
 		m.cfg.Logger.Warn("password check failed", "err", err)
 		return protocol.User{}, &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
 	}

@@ -31,6 +31,10 @@ type fakeAuth struct {
 func (a *fakeAuth) Online() bool { return a.online }
 
 func (a *fakeAuth) RegisterCard(ctx context.Context, req protocol.RegisterCardRequest) (protocol.AuthorizeResponse, error) {
+	if req.Username == "full" {
+		return protocol.AuthorizeResponse{}, &protocol.Error{Code: protocol.CodeGenericError,
+			Description: "a user holds at most 10 cards", Details: map[string]any{"code": "too-many-cards"}}
+	}
 	if req.Username != "carol" || req.Password != "correct horse" {
 		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonBadCredentials}, nil
 	}
@@ -507,5 +511,18 @@ func TestUnknownCardRenderingsAreMasked(t *testing.T) {
 		if strings.Contains(out, full) {
 			t.Errorf("log holds the full rendering %s:\n%s", full, out)
 		}
+	}
+}
+
+// A hub that answers "no" to a registration is not an unreachable hub: the
+// person reads why, and the offer ends.
+func TestRegisterCardRefusedByTheHub(t *testing.T) {
+	f := newFixture(t, "card")
+	f.swipe(t, "0BADCAFE", func(v View) bool { return v.State == StateRegisterOffered })
+	if code := loginCode(f.m.RegisterCard(context.Background(), "full", "secret")); code != "too-many-cards" {
+		t.Fatalf("register for a user with all their cards: %s, want too-many-cards", code)
+	}
+	if v := f.m.View(); v.State != StateIdle {
+		t.Fatalf("state %s after the refusal, want idle", v.State)
 	}
 }
