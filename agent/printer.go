@@ -256,6 +256,18 @@ func (w *printerWatch) check(ctx context.Context) error {
 		w.log.Info("pre-release check: printer does not answer", "err", err)
 		return &release.NotReady{Reason: "The printer does not answer. Please try again in a moment."}
 	}
+	if q.Serial != "" {
+		// A replaced printer is reported now, not at the next poll.
+		if evs := w.confirmSerial(ctx, q.Serial); len(evs) > 0 {
+			w.queue(ctx, evs)
+			w.mu.Lock()
+			last := w.last
+			w.mu.Unlock()
+			if last != nil && w.sess != nil {
+				w.sess.SetPrinter(w.view(last))
+			}
+		}
+	}
 	w.mu.Lock()
 	expected, wrong := w.expected, w.wrong
 	w.mu.Unlock()
