@@ -287,15 +287,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
-	// Interrupted releases are settled with the printer before anyone can
-	// release anything (the panel, the readers and the IPP queue start
-	// after). A printer that does not answer in time leaves its rows to
-	// RecoverLoop; they stay claimed, so nothing is sent twice meanwhile.
-	rctx, rcancel := context.WithTimeout(runCtx, 30*time.Second)
-	if err := engine.Recover(rctx); err != nil {
-		log.Error("recovering interrupted releases", "err", err)
-	}
-	rcancel()
 	defer stop()
 	var wg sync.WaitGroup
 	goRun := func(f func()) {
@@ -340,9 +331,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			}
 		})
 	}
-	// Rows the printer could not answer about stay claimed (never sent
-	// again) until it does.
-	goRun(func() { _ = engine.RecoverLoop(runCtx) })
+	// Releases a previous run left are settled with the printer; the rows
+	// stay claimed meanwhile, so none can be released again, and a release
+	// started now is never taken for one of them. Rows the printer cannot
+	// answer about yet are asked again by RecoverLoop.
+	goRun(func() {
+		if err := engine.Recover(runCtx); err != nil {
+			log.Error("recovering interrupted releases", "err", err)
+		}
+		_ = engine.RecoverLoop(runCtx)
+	})
 	log.Info("agent running", "version", opts.Version, "printer", cfg.PrinterURI, "hub", cfg.HubURL)
 
 	<-ctx.Done()

@@ -35,6 +35,9 @@ func (e *Engine) Recover(ctx context.Context) error {
 	}
 	var errs []error
 	for _, c := range rows {
+		if e.isOurs(c.JobID) {
+			continue // a release of this run, in progress: not left over
+		}
 		switch c.State {
 		case offline.StateClaimed:
 			e.cfg.Logger.Info("release interrupted before sending; job stays held", "job", c.JobID)
@@ -52,6 +55,9 @@ func (e *Engine) Recover(ctx context.Context) error {
 			e.addUnresolved(c)
 		}
 	}
+	e.mu.Lock()
+	e.recovered, e.ours = true, map[string]bool{}
+	e.mu.Unlock()
 	return errors.Join(errs...)
 }
 
