@@ -287,6 +287,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
+	// The releases a previous run left are read now, before anything can
+	// start a release: Recover, below, settles exactly those.
+	if err := engine.TakeLeftovers(runCtx); err != nil {
+		stop()
+		return err
+	}
 	defer stop()
 	var wg sync.WaitGroup
 	goRun := func(f func()) {

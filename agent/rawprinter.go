@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 
@@ -29,7 +30,10 @@ type rawPrinter struct {
 }
 
 func newRawPrinter(c *pjl.Client) *rawPrinter {
-	return &rawPrinter{c: c, results: map[int]pjl.Result{}}
+	// Port 9100 has no job ids; these are the agent's own. Starting each
+	// run somewhere random keeps a job of this run from being taken for one
+	// a previous run left with the same number.
+	return &rawPrinter{c: c, results: map[int]pjl.Result{}, next: rand.IntN(1 << 30)}
 }
 
 func (r *rawPrinter) Info(ctx context.Context) (ipp.PrinterInfo, error) {

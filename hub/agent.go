@@ -394,11 +394,13 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	}
 	// The fetch claims the job for this agent: the same person badging at
 	// two printers at once gets it printed at one. The agent printing it
-	// may fetch again (a retry, a restart); a claim left by an agent that
-	// never came back lapses.
+	// may fetch again (a retry, a restart); the claim of an agent the hub
+	// has not heard from for printingClaimLapse lapses (one that is
+	// connected, say following a long jam, keeps it).
 	now := c.s.now()
 	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?, printing_since = ?
-		WHERE id = ? AND (state IN (?, ?) OR (state = ? AND (printing_agent IN ('', ?) OR printing_since < ?)))`,
+		WHERE id = ? AND (state IN (?, ?) OR (state = ? AND (printing_agent IN ('', ?)
+		  OR printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))))`,
 		statePrinting, c.agentID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, c.agentID,
 		nanos(now.Add(-printingClaimLapse)))
 	if err != nil {
@@ -445,6 +447,12 @@ func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any
 	// Terminal states stay: a late or repeated status from the outbox must
 	// not bring a deleted or expired job back.
 	live := j.State == stateHeld || j.State == stateFailed || j.State == statePrinting
+	// A job another agent is printing is that agent's to report: a status
+	// from an agent whose fetch was refused must not free it.
+	if j.State == statePrinting && j.printingAgent != "" && j.printingAgent != c.agentID {
+		c.logger().Warn("job status ignored: another agent is printing the job", "job", j.ID, "state", req.State)
+		return protocol.JobStatusResponse{}, nil
+	}
 	switch req.State {
 	case protocol.JobSending, protocol.JobPrinting:
 		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_since = ?,

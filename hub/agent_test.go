@@ -653,6 +653,33 @@ func TestFetchClaimsTheJobForOneAgent(t *testing.T) {
 	if e := a.callError(protocol.ActionFetchJob, fetch); e == nil {
 		t.Fatal("the first printer took back a job the second is printing")
 	}
+	// The refused printer reports its release failed: that must not free
+	// the job the second one is printing.
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
+		Reason: "refused", At: h.clock.Now()}, nil)
+	if j := h.getJob(first); j.State != statePrinting {
+		t.Fatalf("after the loser's failed status: %q, want printing", j.State)
+	}
+	// A connected agent keeps its claim however long the job takes.
 	h.clock.Advance(printingClaimLapse + time.Minute)
-	a.mustCall(protocol.ActionFetchJob, fetch, nil) // the second went silent: the claim lapsed
+	if e := a.callError(protocol.ActionFetchJob, fetch); e == nil {
+		t.Fatal("the claim of a connected agent lapsed")
+	}
+	// Once the second printer has been gone that long, the claim lapses.
+	b.peer.Close()
+	<-b.done
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var connected int
+		h.s.db.QueryRow("SELECT connected FROM agents WHERE id = 'agent-2'").Scan(&connected)
+		if connected == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hub never saw agent-2 go")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.clock.Advance(printingClaimLapse + time.Minute)
+	a.mustCall(protocol.ActionFetchJob, fetch, nil)
 }

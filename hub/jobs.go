@@ -67,7 +67,8 @@ type jobView struct {
 	DelegatedBy  string     `json:"delegated_by"`
 	Media        string     `json:"media"`
 
-	seq int64
+	seq           int64
+	printingAgent string // the agent whose fetch claimed the job, "" for none
 }
 
 func (j jobView) protocolJob() protocol.Job {
@@ -79,7 +80,7 @@ func (j jobView) protocolJob() protocol.Job {
 }
 
 const jobColumns = `seq, id, owner, name, pages, copies, color, duplex, format, size, sha256,
-	state, reason, submitted_at, printed_at, printed_pages, delegated_by, media`
+	state, reason, submitted_at, printed_at, printed_pages, delegated_by, media, printing_agent`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -88,7 +89,8 @@ func scanJob(sc scanner) (jobView, error) {
 	var submitted int64
 	var printed sql.NullInt64
 	err := sc.Scan(&j.seq, &j.ID, &j.Owner, &j.Name, &j.Pages, &j.Copies, &j.Color, &j.Duplex, &j.Format,
-		&j.Size, &j.SHA256, &j.State, &j.Reason, &submitted, &printed, &j.PrintedPages, &j.DelegatedBy, &j.Media)
+		&j.Size, &j.SHA256, &j.State, &j.Reason, &submitted, &printed, &j.PrintedPages, &j.DelegatedBy, &j.Media,
+		&j.printingAgent)
 	if err != nil {
 		return j, err
 	}

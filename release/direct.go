@@ -67,7 +67,6 @@ func (e *Engine) PrintNow(ctx context.Context, d Direct) (int, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	id := "direct:" + hex.EncodeToString(b)
-	e.markOurs(id)
 	claim, err := e.cfg.Journal.Claim(ctx, id, d.Owner, false)
 	if err != nil {
 		return 0, fmt.Errorf("print now: %w", err)

@@ -175,10 +175,10 @@ type Engine struct {
 	unresolved map[string]pending
 	gen        uint64        // numbers the entries of unresolved
 	kick       chan struct{} // wakes RecoverLoop when unresolved gains one
-	// ours are the jobs this engine has claimed (or is about to): Recover
-	// settles only releases a previous run left, never one in progress.
-	ours      map[string]bool
-	recovered bool // Recover has run: ours is no longer needed
+	// leftovers are the releases a previous run left, read by
+	// TakeLeftovers before anything could be released, for Recover.
+	leftovers      []offline.Claim
+	leftoversTaken bool
 }
 
 // pending is an unresolved release; gen tells a retry whether the entry it
@@ -222,7 +222,7 @@ func New(cfg Config) *Engine {
 	}
 	cfg.RecoverMaxBackoff = max(cfg.RecoverMaxBackoff, cfg.RecoverMinBackoff)
 	e := &Engine{cfg: cfg, sources: map[string]Source{}, direct: &directSource{docs: map[string]*Document{}},
-		unresolved: map[string]pending{}, kick: make(chan struct{}, 1), ours: map[string]bool{}}
+		unresolved: map[string]pending{}, kick: make(chan struct{}, 1)}
 	for _, src := range cfg.Sources {
 		e.sources[src.Name()] = src
 	}
@@ -353,7 +353,6 @@ func (e *Engine) Start(ctx context.Context, username string, job Job, opts Optio
 	if opts.Confirm {
 		claim = e.cfg.Journal.ClaimAgain
 	}
-	e.markOurs(job.ID) // before the claim exists, so Recover can never see it as left over
 	c, err := claim(ctx, job.ID, username, opts.Keep)
 	if err != nil {
 		return fmt.Errorf("release %s: %w", job.ID, err)
@@ -805,20 +804,4 @@ func reasonFor(err error) string {
 	default:
 		return "The job could not be sent to the printer."
 	}
-}
-
-// markOurs records that this engine claims jobID now.
-func (e *Engine) markOurs(jobID string) {
-	e.mu.Lock()
-	if !e.recovered {
-		e.ours[jobID] = true
-	}
-	e.mu.Unlock()
-}
-
-// isOurs reports whether this engine claimed jobID.
-func (e *Engine) isOurs(jobID string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.ours[jobID]
 }

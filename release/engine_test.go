@@ -601,3 +601,29 @@ func TestUnreconciledIsRecordedAsSuch(t *testing.T) {
 		t.Fatalf("record %+v, want unreconciled with no pages", r)
 	}
 }
+
+// A release started after the left-overs were read is never taken for one
+// of them, however long Recover takes to start.
+func TestRecoverSettlesOnlyLeftovers(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.store.Claim(ctx, "hub:left", "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.engine.TakeLeftovers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Someone releases a job between the read and Recover.
+	if _, err := h.store.Claim(ctx, "hub:now", "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.engine.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]offline.State{"hub:left": offline.StateFailed, "hub:now": offline.StateClaimed} {
+		c, _, err := h.store.Get(ctx, id)
+		if err != nil || c.State != want {
+			t.Errorf("%s: %s %v, want %s", id, c.State, err, want)
+		}
+	}
+}

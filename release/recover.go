@@ -28,16 +28,24 @@ const jobHistory = 30 * time.Second
 // A job the printer could not be asked about (it did not answer) keeps its
 // journal row as it is, sending or printing, so nobody can release it again
 // meanwhile; Unresolved counts such jobs and RecoverLoop retries them.
+//
+// Recover settles the rows TakeLeftovers read, when it was called (the
+// agent calls it before anyone can release anything, so a release started
+// while Recover runs is never taken for a left-over one); else the rows
+// unfinished now.
 func (e *Engine) Recover(ctx context.Context) error {
-	rows, err := e.cfg.Journal.Unfinished(ctx)
-	if err != nil {
-		return fmt.Errorf("recover releases: %w", err)
+	e.mu.Lock()
+	rows, taken := e.leftovers, e.leftoversTaken
+	e.leftovers, e.leftoversTaken = nil, false
+	e.mu.Unlock()
+	if !taken {
+		var err error
+		if rows, err = e.cfg.Journal.Unfinished(ctx); err != nil {
+			return fmt.Errorf("recover releases: %w", err)
+		}
 	}
 	var errs []error
 	for _, c := range rows {
-		if e.isOurs(c.JobID) {
-			continue // a release of this run, in progress: not left over
-		}
 		switch c.State {
 		case offline.StateClaimed:
 			e.cfg.Logger.Info("release interrupted before sending; job stays held", "job", c.JobID)
@@ -55,10 +63,21 @@ func (e *Engine) Recover(ctx context.Context) error {
 			e.addUnresolved(c)
 		}
 	}
-	e.mu.Lock()
-	e.recovered, e.ours = true, map[string]bool{}
-	e.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// TakeLeftovers reads the releases a previous run left unfinished, for
+// Recover to settle. It is one read of the journal: call it before the
+// panel, the readers and the IPP queue can start a release.
+func (e *Engine) TakeLeftovers(ctx context.Context) error {
+	rows, err := e.cfg.Journal.Unfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("read interrupted releases: %w", err)
+	}
+	e.mu.Lock()
+	e.leftovers, e.leftoversTaken = rows, true
+	e.mu.Unlock()
+	return nil
 }
 
 // Unresolved is the number of releases whose end the printer has not told
