@@ -50,7 +50,7 @@ const maxNameLen = 255 // IPP name values
 // again, after waits of 1, 2, 4 and then 8 s that add up to less than 40 s,
 // when
 //   - the printer refuses or resets the connection, or closes it before
-//     answering;
+//     answering, before any of the document went out;
 //   - it answers server-error-busy, server-error-service-unavailable,
 //     server-error-temporary-error, server-error-not-accepting-jobs or
 //     HTTP 503;
@@ -63,8 +63,10 @@ const maxNameLen = 255 // IPP name values
 // Otherwise it returns an error matching ErrBusy, for the caller to re-open
 // the document and try later. A request whose whole document went out and
 // whose answer was lost is never sent again, since the printer may have the
-// job: its error matches ErrMaybeSent, as does that of a Print whose ctx
-// ended while the document was going out. Other errors (the format, the
+// job: its error matches ErrMaybeSent, as does that of a Print cut off
+// while the document was going out (a reset, its ctx ending, a source that
+// broke), since a printer may start on a streamed job before its end.
+// Other errors (the format, the
 // request, authorization...) are returned at once. When the tries are
 // spent, the last error is returned: it matches ErrBusy for
 // server-error-busy and ErrNotAccepting for a printer that stayed not
@@ -165,16 +167,23 @@ func (c *Client) printOnce(ctx context.Context, j Job) (id int, sent int64, err 
 		)
 		answered := errors.As(err, &st) || errors.As(err, &he)
 		switch {
-		case bodyErr != nil && (answered || ctx.Err() == nil):
+		case answered && bodyErr != nil:
 			err = &documentError{err: bodyErr}
 		case answered:
 			// The printer refused the request: it has no job.
 		case sent == j.Size:
 			err = &sentError{err: err}
-		case sent > 0 && ctx.Err() != nil:
+		case sent > 0:
 			// A printer may start a streamed job before the end of its
-			// document; one cut off by the caller is not known to be gone.
+			// document: one cut off part way (a reset, the caller's end,
+			// a source that broke) is not known to be gone, and sending
+			// it again could print its first pages twice.
+			if bodyErr != nil {
+				err = &documentError{err: bodyErr}
+			}
 			err = &sentError{err: err, partial: true}
+		case bodyErr != nil:
+			err = &documentError{err: bodyErr}
 		}
 		return 0, sent, err
 	}

@@ -298,8 +298,11 @@ func TestPrintPartlySent(t *testing.T) {
 	}{
 		{"unavailable after the document, stream", failure{status: goipp.StatusErrorServiceUnavailable}, false, false, ErrBusy, "server-error-service-unavailable"},
 		{"not accepting after the document, stream", failure{status: goipp.StatusErrorNotAcceptingJobs}, false, false, ErrBusy, "server-error-not-accepting-jobs"},
-		{"reset during the document, stream", failure{reset: true}, false, true, ErrBusy, "re-open"},
-		{"reset during the document, seekable", failure{reset: true}, true, true, nil, ""},
+		// Part of the document went out before the reset: a streaming
+		// printer may have started on it, so it is looked up, never sent
+		// again, whether or not the body could be rewound.
+		{"reset during the document, stream", failure{reset: true}, false, true, errUnknownOutcome, "while the document was being sent"},
+		{"reset during the document, seekable", failure{reset: true}, true, true, errUnknownOutcome, "while the document was being sent"},
 		// The whole request went out: the printer may have the job, so
 		// sending it again could print it twice.
 		{"reset after the document", failure{reset: true, drain: true}, true, false, errUnknownOutcome, "may have the job"},
