@@ -358,6 +358,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		_ = ippSrv.Shutdown(shutCtx)
 	}
 	stop()
+	engine.Stop()
 	wg.Wait()
 	engine.Wait()
 	log.Info("stopped")

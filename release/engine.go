@@ -179,6 +179,11 @@ type Engine struct {
 	// TakeLeftovers before anything could be released, for Recover.
 	leftovers      []offline.Claim
 	leftoversTaken bool
+	// life ends with Stop: following a job the printer already has may
+	// end then (the row stays printing and the next start follows it
+	// again); sending never does.
+	life context.Context
+	stop context.CancelFunc
 }
 
 // pending is an unresolved release; gen tells a retry whether the entry it
@@ -223,6 +228,7 @@ func New(cfg Config) *Engine {
 	cfg.RecoverMaxBackoff = max(cfg.RecoverMaxBackoff, cfg.RecoverMinBackoff)
 	e := &Engine{cfg: cfg, sources: map[string]Source{}, direct: &directSource{docs: map[string]*Document{}},
 		unresolved: map[string]pending{}, kick: make(chan struct{}, 1)}
+	e.life, e.stop = context.WithCancel(context.Background())
 	for _, src := range cfg.Sources {
 		e.sources[src.Name()] = src
 	}
@@ -412,8 +418,23 @@ func (e *Engine) run(ctx, until context.Context, claim offline.Claim, job Job, o
 	log.Info("job sent to printer", "printer_job", pj.id)
 	e.report(ctx, job.ID, protocol.JobPrinting, "")
 	e.cfg.OnProgress(Progress{JobID: job.ID, State: StatePrinting})
-	e.follow(ctx, claim, pj)
+	fctx, cancel := e.untilStop(ctx)
+	defer cancel()
+	e.follow(fctx, claim, pj)
 }
+
+// untilStop is ctx, also ended by Stop.
+func (e *Engine) untilStop(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(e.life, cancel)
+	return ctx, func() { unhook(); cancel() }
+}
+
+// Stop ends the following of jobs the printers already have, so the agent
+// can stop at once: their rows stay printing, and the next start follows
+// them again. Releases still sending finish sending. Wait, after Stop,
+// returns once every release has reached a safe point.
+func (e *Engine) Stop() { e.stop() }
 
 // lookUpTimeout bounds asking the printer about a job whose answer to
 // Print was lost; the release's own time may be spent by then.

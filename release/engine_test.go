@@ -627,3 +627,40 @@ func TestRecoverSettlesOnlyLeftovers(t *testing.T) {
 		}
 	}
 }
+
+// Stop ends the following of a job the printer has, at once: the row stays
+// printing (the next start follows it again), nothing is charged or failed.
+func TestStopEndsFollowing(t *testing.T) {
+	h := newHarness(t)
+	h.printer.waitGate = make(chan struct{}) // the printer never says the job ended
+	job := h.job(t)
+	if err := h.engine.Start(context.Background(), "alice", job, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, _, _ := h.store.Get(context.Background(), job.ID)
+		if c.State == offline.StatePrinting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state %s, never printing", c.State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.engine.Stop()
+	done := make(chan struct{})
+	go func() { h.engine.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return after Stop")
+	}
+	c, _, err := h.store.Get(context.Background(), job.ID)
+	if err != nil || c.State != offline.StatePrinting {
+		t.Fatalf("after Stop: %s %v, want printing", c.State, err)
+	}
+	if recs, _ := h.store.RecordsForJob(context.Background(), job.ID); len(recs) != 0 {
+		t.Fatalf("charged %v", recs)
+	}
+}

@@ -235,6 +235,8 @@ func (e *Engine) followRecovered(ctx context.Context, log *slog.Logger, c offlin
 		defer e.wg.Done()
 		ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 		defer cancel()
+		ctx, unstop := e.untilStop(ctx)
+		defer unstop()
 		e.follow(ctx, c, printedFrom(c, id))
 	}()
 }
