@@ -341,8 +341,8 @@ func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any,
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "username required"}
 	}
 	rows, err := c.s.db.QueryContext(ctx,
-		"SELECT "+jobColumns+" FROM jobs WHERE owner = ? AND state IN (?, ?) ORDER BY seq",
-		req.Username, stateHeld, stateFailed)
+		"SELECT "+jobColumns+" FROM jobs WHERE owner = ? AND state IN (?, ?) AND printing_agent IN ('', ?) ORDER BY seq",
+		req.Username, stateHeld, stateFailed, c.agentID)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
 	}
@@ -399,8 +399,8 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	// connected, say following a long jam, keeps it).
 	now := c.s.now()
 	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?, printing_since = ?
-		WHERE id = ? AND (state IN (?, ?) OR (state = ? AND (printing_agent IN ('', ?)
-		  OR printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))))`,
+		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?)
+		  OR printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))`,
 		statePrinting, c.agentID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, c.agentID,
 		nanos(now.Add(-printingClaimLapse)))
 	if err != nil {
@@ -483,6 +483,12 @@ func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any
 	case protocol.JobFailed:
 		_, err = db.ExecContext(ctx, "UPDATE jobs SET state = ?, reason = ?, printing_agent = '' WHERE id = ? AND state IN (?, ?, ?)",
 			stateFailed, req.Reason, j.ID, stateHeld, stateFailed, statePrinting)
+	case protocol.JobUncertain:
+		// Held, but only at this agent: its owner confirms a reprint there,
+		// and no other printer can print it a second time meanwhile.
+		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, printing_agent = ?, printing_since = ?
+			WHERE id = ? AND state IN (?, ?, ?)`,
+			stateFailed, req.Reason, c.agentID, nanos(c.s.now()), j.ID, stateHeld, stateFailed, statePrinting)
 	default:
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "unknown job state " + strconv.Quote(req.State)}
 	}

@@ -683,3 +683,28 @@ func TestFetchClaimsTheJobForOneAgent(t *testing.T) {
 	h.clock.Advance(printingClaimLapse + time.Minute)
 	a.mustCall(protocol.ActionFetchJob, fetch, nil)
 }
+
+// An uncertain job stays with the agent that sent it: its owner confirms a
+// reprint there, and no other printer lists or prints it meanwhile.
+func TestUncertainJobStaysWithItsAgent(t *testing.T) {
+	h, a, _, first, second := releaseSetup(t)
+	b := h.mustDial("")
+	b.boot("agent-2")
+	fetch := protocol.FetchJobRequest{JobID: first, Username: "alice"}
+	a.mustCall(protocol.ActionFetchJob, fetch, nil)
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobUncertain,
+		Reason: "The printer did not say whether it printed.", At: h.clock.Now()}, nil)
+	if j := h.getJob(first); j.State != stateFailed {
+		t.Fatalf("uncertain job at the hub: %q, want failed (held)", j.State)
+	}
+	if got := jobIDs(b.listJobs("alice")); got != second {
+		t.Errorf("another printer lists %s, want only %s", got, second)
+	}
+	if e := b.callError(protocol.ActionFetchJob, fetch); e == nil {
+		t.Fatal("another printer fetched an uncertain job")
+	}
+	if got := jobIDs(a.listJobs("alice")); !strings.Contains(got, first) {
+		t.Errorf("its own printer lists %s, want %s among them", got, first)
+	}
+	a.mustCall(protocol.ActionFetchJob, fetch, nil) // the owner confirmed a reprint there
+}

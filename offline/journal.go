@@ -311,7 +311,10 @@ func (s *Store) settle(ctx context.Context, jobID string, to State, reason strin
 			return err
 		}
 		status := protocol.JobStatusRequest{JobID: jobID, State: protocol.JobFailed, Reason: reason, At: now.UTC()}
-		return enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, StateFailed), status, now)
+		if to == StateUncertain {
+			status.State = protocol.JobUncertain
+		}
+		return enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, to), status, now)
 	})
 	if err != nil {
 		return fmt.Errorf("mark %s %s: %w", jobID, to, err)

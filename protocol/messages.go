@@ -198,6 +198,10 @@ const (
 	JobPrinting = "printing"
 	JobPrinted  = "printed"
 	JobFailed   = "failed"
+	// JobUncertain: the printer never said whether the job printed. It
+	// stays held at the agent that sent it, whose owner may confirm a
+	// reprint there; no other agent may print it meanwhile.
+	JobUncertain = "uncertain"
 )
 
 // JobStatusRequest reports progress of a released job. Keep asks the hub to
