@@ -637,9 +637,14 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, p printed) {
 		return
 	case errors.Is(err, ipp.ErrJobGone) && st.Impressions > 0:
 		// Forgotten while printing: charge what it said had printed, the
-		// least it printed, rather than a guess.
+		// least it printed, rather than a guess. Short of the whole job,
+		// it is charged as cut short and stays held: its owner decides.
 		log.Warn("printer forgot the job; charging the impressions it last reported", "impressions", st.Impressions)
-		st = ipp.JobState{ID: p.id, State: "completed", Terminal: true, Impressions: st.Impressions}
+		end := "completed"
+		if want := p.pages * p.copies; want <= 0 || st.Impressions < want {
+			end = "aborted"
+		}
+		st = ipp.JobState{ID: p.id, State: end, Terminal: true, Impressions: st.Impressions}
 	case errors.Is(err, ipp.ErrJobGone):
 		log.Warn("printer forgot the job before saying what printed", "err", err)
 		e.uncertain(ctx, jobID)

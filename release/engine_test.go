@@ -447,7 +447,7 @@ func TestRecover(t *testing.T) {
 			_ = h.store.MarkPrinting(ctx, c.JobID, 41)
 			h.printer.waitErr = ipp.ErrJobGone
 			h.printer.seen = ipp.JobState{State: "processing", Impressions: 4}
-		}, offline.StatePrinted, 4},
+		}, offline.StateFailed, 4}, // 4 of 6: charged as cut short, held for its owner
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

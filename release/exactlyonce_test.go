@@ -219,11 +219,25 @@ func TestFollowNeverKnown(t *testing.T) {
 // TestJobGoneChargesWhatWasSeen: a job the printer forgets while it prints
 // is charged the impressions it last reported, not pages × copies.
 func TestJobGoneChargesWhatWasSeen(t *testing.T) {
-	h := newHarness(t)
-	h.printer.waitErr = ipp.ErrJobGone
-	h.printer.seen = ipp.JobState{State: "processing", Impressions: 3}
-	release(t, h, Options{Copies: 2})
-	h.settledOnce(t, offline.StatePrinted, 3, 1)
+	for _, tc := range []struct {
+		name  string
+		seen  int
+		state offline.State
+	}{
+		// 2 pages × 2 copies: all 4 seen is a job that printed.
+		{"forgotten after all it had to print", 4, offline.StatePrinted},
+		// Short of that: charged what was seen, held for its owner, who
+		// decides whether to print it again.
+		{"forgotten part way", 3, offline.StateFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.printer.waitErr = ipp.ErrJobGone
+			h.printer.seen = ipp.JobState{State: "processing", Impressions: tc.seen}
+			release(t, h, Options{Copies: 2})
+			h.settledOnce(t, tc.state, tc.seen, 1)
+		})
+	}
 }
 
 // TestShutdownWhileFollowing: the agent stops (its context ends) while a
