@@ -161,6 +161,7 @@ type Manager struct {
 	lastUse     time.Time
 	noticeAt    time.Time
 	busy        bool
+	queued      *cardreader.Read // a read that came during a login, handled after it
 	readers     map[string]bool
 	subs        map[chan struct{}]struct{}
 }
@@ -282,21 +283,32 @@ func (m *Manager) State(ev cardreader.Event) {
 func (m *Manager) Read(r cardreader.Read) {
 	m.mu.Lock()
 	if m.busy {
+		// Handled once the login in progress has ended (the latest read
+		// wins): dropping it would lose a badge presented just as the
+		// screen changed.
+		m.queued = &r
 		m.mu.Unlock()
-		m.cfg.Logger.Info("card read during a login in progress; ignored", "reader", r.Reader)
+		m.cfg.Logger.Info("card read during a login in progress; handled after it", "reader", r.Reader)
 		return
 	}
 	m.busy = true
 	m.mu.Unlock()
 	go func() {
-		defer func() {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			m.login(ctx, r)
+			cancel()
 			m.mu.Lock()
-			m.busy = false
+			next := m.queued
+			m.queued = nil
+			if next == nil {
+				m.busy = false
+				m.mu.Unlock()
+				return
+			}
 			m.mu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		m.login(ctx, r)
+			r = *next
+		}
 	}()
 }
 
