@@ -25,6 +25,7 @@ type fakeAuth struct {
 	cards  map[string]protocol.User
 	err    error
 	asked  []string
+	gate   chan struct{} // when set, Authorize waits for it
 	mu     sync.Mutex
 }
 
@@ -47,7 +48,11 @@ func (a *fakeAuth) RegisterCard(ctx context.Context, req protocol.RegisterCardRe
 func (a *fakeAuth) Authorize(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error) {
 	a.mu.Lock()
 	a.asked = append(a.asked, req.Card)
+	gate := a.gate
 	a.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	if a.err != nil {
 		return protocol.AuthorizeResponse{}, a.err
 	}
@@ -524,5 +529,52 @@ func TestRegisterCardRefusedByTheHub(t *testing.T) {
 	}
 	if v := f.m.View(); v.State != StateIdle {
 		t.Fatalf("state %s after the refusal, want idle", v.State)
+	}
+}
+
+// A badge presented while a login is still being decided is handled once
+// that login has ended, not dropped.
+func TestReadDuringLoginIsHandledAfter(t *testing.T) {
+	f := newFixture(t, "card")
+	f.auth.mu.Lock()
+	f.auth.cards["3735928559"] = protocol.User{Username: "dave"} // DEADBEEF
+	gate := make(chan struct{})
+	f.auth.gate = gate
+	f.auth.mu.Unlock()
+	// An unknown card: its login waits at the hub.
+	if err := f.reader.Swipe(context.Background(), "0BADCAFE"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.auth.mu.Lock()
+		n := len(f.auth.asked)
+		f.auth.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first login never reached the hub")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Dave badges meanwhile.
+	if err := f.reader.Swipe(context.Background(), "DEADBEEF"); err != nil {
+		t.Fatal(err)
+	}
+	f.auth.mu.Lock()
+	f.auth.gate = nil
+	f.auth.mu.Unlock()
+	close(gate)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		v := f.m.View()
+		if v.State == StateActive && v.User != nil && v.User.Username == "dave" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the badge read during the first login was lost: %+v", v)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
