@@ -104,8 +104,8 @@ type Config struct {
 	Login []string `json:"login"`
 	// PINMinLength is the shortest PIN accepted at the panel (4–16).
 	PINMinLength int `json:"pin_min_length"`
-	// LockoutFailures locks a user (or, for PIN-only login, the device)
-	// after this many consecutive failures.
+	// LockoutFailures locks a user, and the device, after this many
+	// failed secrets (the device counts every one; docs/config.md).
 	LockoutFailures int `json:"lockout_failures"`
 	// LockoutTime is how long a lock lasts.
 	LockoutTime Duration `json:"lockout_time"`

@@ -146,7 +146,7 @@ func (s *Server) listPrinterEvents(w http.ResponseWriter, r *http.Request) error
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			return errInvalid("limit must be 1 to 1000")
+			return errBadRequest("limit must be 1 to 1000")
 		}
 		limit = n
 	}

@@ -447,9 +447,10 @@ func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any
 	// Terminal states stay: a late or repeated status from the outbox must
 	// not bring a deleted or expired job back.
 	live := j.State == stateHeld || j.State == stateFailed || j.State == statePrinting
-	// A job another agent is printing is that agent's to report: a status
-	// from an agent whose fetch was refused must not free it.
-	if j.State == statePrinting && j.printingAgent != "" && j.printingAgent != c.agentID {
+	// A job another agent holds (printing it, or keeping it uncertain) is
+	// that agent's to report: a status from an agent whose fetch was
+	// refused must not free it.
+	if j.printingAgent != "" && j.printingAgent != c.agentID {
 		c.logger().Warn("job status ignored: another agent is printing the job", "job", j.ID, "state", req.State)
 		return protocol.JobStatusResponse{}, nil
 	}

@@ -706,5 +706,12 @@ func TestUncertainJobStaysWithItsAgent(t *testing.T) {
 	if got := jobIDs(a.listJobs("alice")); !strings.Contains(got, first) {
 		t.Errorf("its own printer lists %s, want %s among them", got, first)
 	}
+	// The other printer, refused, reports its release failed: the job
+	// stays with the first.
+	b.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
+		Reason: "refused", At: h.clock.Now()}, nil)
+	if e := b.callError(protocol.ActionFetchJob, fetch); e == nil {
+		t.Fatal("another printer's failed status freed an uncertain job")
+	}
 	a.mustCall(protocol.ActionFetchJob, fetch, nil) // the owner confirmed a reprint there
 }

@@ -33,7 +33,8 @@ const (
 // LoginError is a refused login, in words for the person at the printer.
 // Code is stable for the panel: invalid, wrong-state, not-allowed, wait,
 // locked, cloud-unreachable, wrong-pin, unknown-pin, bad-credentials,
-// expired, card-taken, too-many-cards, refused, registration-disabled.
+// expired, card-taken, too-many-cards, refused, registration-disabled,
+// unavailable.
 type LoginError struct {
 	Code    string
 	Message string

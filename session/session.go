@@ -279,7 +279,8 @@ func (m *Manager) State(ev cardreader.Event) {
 }
 
 // Read handles a card read (cardreader.Sink). It returns at once; the login
-// runs in the background, and reads during a login in progress are dropped.
+// runs in the background; a read during a login in progress is handled
+// after it (the latest one wins).
 func (m *Manager) Read(r cardreader.Read) {
 	m.mu.Lock()
 	if m.busy {
