@@ -52,6 +52,18 @@ var notApplicable = map[string]string{
 	"Release-Job":                                         "Release-Job is not offered (above)",
 }
 
+// skippedWhenPrintedAtOnce are the Get-Jobs checks ipp-1.1.test itself
+// skips (SKIP-IF-DEFINED PRINT_JOB_COMPLETED) when its Print-Job is answered
+// with the job already completed: on /ipp/direct that depends on whether
+// the print finished before the answer was written, so either is right.
+var skippedWhenPrintedAtOnce = []string{
+	"RFC 8011 section 4.2.6: Get-Jobs Operation (requested-attributes)",
+	"RFC 8011 section 4.2.6: Get-Jobs Operation (my-jobs)",
+	"RFC 8011 section 4.2.6: Get-Jobs Operation (my-jobs different user)",
+	"RFC 8011 section 4.2.6: Get-Jobs Operation (which-jobs=not-completed)",
+	"RFC 8011 section 4.2.6: Get-Jobs Operation (which-jobs, requested-attributes)",
+}
+
 // Against /ipp/print the checks that wait for one of the run's jobs to
 // complete fail: a held job completes only when its owner releases it at
 // the printer, which nobody does during the run. Which checks those are
@@ -182,6 +194,9 @@ func checkReport(t *testing.T, out string, rs []result, wantFail []string, want2
 	}
 	known := map[string]bool{}
 	for name := range notApplicable {
+		known[cut(name)] = true
+	}
+	for _, name := range skippedWhenPrintedAtOnce {
 		known[cut(name)] = true
 	}
 	for _, name := range skipped {
