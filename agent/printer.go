@@ -49,6 +49,9 @@ type printerWatch struct {
 	last     *snmp.Reading
 	expected string // serial this agent serves
 	wrong    bool   // an alert about a replaced printer is raised
+
+	telemetryAt     time.Time // when the last telemetry event was queued
+	telemetryLoaded bool      // telemetryAt was read from the store (once)
 }
 
 func (w *printerWatch) run(ctx context.Context) {
@@ -122,11 +125,17 @@ func (w *printerWatch) pollSNMP(ctx context.Context) {
 // and supplies at least once a day, even when nothing changed.
 func (w *printerWatch) telemetry(ctx context.Context, cur *snmp.Reading) []snmp.Event {
 	now := w.now().UTC()
-	if v, ok, err := w.store.Setting(ctx, settingTelemetryAt); err == nil && ok {
-		if last, err := time.Parse(time.RFC3339Nano, v); err == nil && now.Sub(last) < snmp.TelemetryEvery && !now.Before(last) {
-			return nil
+	if !w.telemetryLoaded {
+		w.telemetryLoaded = true
+		if v, ok, err := w.store.Setting(ctx, settingTelemetryAt); err == nil && ok {
+			w.telemetryAt, _ = time.Parse(time.RFC3339Nano, v)
 		}
 	}
+	last := w.telemetryAt
+	if !last.IsZero() && now.Sub(last) < snmp.TelemetryEvery && !now.Before(last) {
+		return nil
+	}
+	w.telemetryAt = now
 	if err := w.store.SetSetting(ctx, settingTelemetryAt, now.Format(time.RFC3339Nano)); err != nil {
 		w.log.Error("cannot keep the telemetry time", "err", err)
 	}

@@ -398,10 +398,10 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	// has not heard from for printingClaimLapse lapses (one that is
 	// connected, say following a long jam, keeps it).
 	now := c.s.now()
-	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?, printing_since = ?
+	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?
 		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?)
 		  OR printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))`,
-		statePrinting, c.agentID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, c.agentID,
+		statePrinting, c.agentID, j.ID, stateHeld, stateFailed, statePrinting, c.agentID,
 		nanos(now.Add(-printingClaimLapse)))
 	if err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
@@ -456,10 +456,10 @@ func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any
 	}
 	switch req.State {
 	case protocol.JobSending, protocol.JobPrinting:
-		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_since = ?,
+		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '',
 			printing_agent = CASE WHEN printing_agent = '' THEN ? ELSE printing_agent END
 			WHERE id = ? AND state IN (?, ?, ?)`,
-			statePrinting, nanos(c.s.now()), c.agentID, j.ID, stateHeld, stateFailed, statePrinting)
+			statePrinting, c.agentID, j.ID, stateHeld, stateFailed, statePrinting)
 	case protocol.JobPrinted:
 		at := req.At
 		if !storableTime(at) {
@@ -487,9 +487,9 @@ func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any
 	case protocol.JobUncertain:
 		// Held, but only at this agent: its owner confirms a reprint there,
 		// and no other printer can print it a second time meanwhile.
-		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, printing_agent = ?, printing_since = ?
+		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, printing_agent = ?
 			WHERE id = ? AND state IN (?, ?, ?)`,
-			stateFailed, req.Reason, c.agentID, nanos(c.s.now()), j.ID, stateHeld, stateFailed, statePrinting)
+			stateFailed, req.Reason, c.agentID, j.ID, stateHeld, stateFailed, statePrinting)
 	default:
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "unknown job state " + strconv.Quote(req.State)}
 	}

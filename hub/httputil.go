@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -226,4 +227,18 @@ func decodeCursor(c string) (int64, error) {
 		return 0, errors.New("bad cursor")
 	}
 	return n, nil
+}
+
+// decodeStrict decodes one JSON document of what into v: unknown fields,
+// wrong types and trailing data are all errors.
+func decodeStrict(r io.Reader, what string, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%s: trailing data", what)
+	}
+	return nil
 }

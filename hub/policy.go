@@ -275,15 +275,8 @@ type quotaDoc struct {
 
 func decodeQuotaDoc(r io.Reader) (quotaDoc, error) {
 	var d quotaDoc
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		return d, fmt.Errorf("quota document: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return d, errors.New("quota document: trailing data")
-	}
-	return d, nil
+	err := decodeStrict(r, "quota document", &d)
+	return d, err
 }
 
 // changeQuota answers POST /api/v1/users/{username}/quota: {"add": N} tops

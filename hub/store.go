@@ -136,11 +136,10 @@ ALTER TABLE jobs ADD COLUMN media TEXT NOT NULL DEFAULT '';
 	`
 DELETE FROM login_failures;
 `,
-	// 6: which agent is printing a job, and since when: a job being
-	// printed at one printer is not handed to another.
+	// 6: which agent holds a job (printing it, or keeping it uncertain):
+	// a job held at one printer is not handed to another.
 	`
 ALTER TABLE jobs ADD COLUMN printing_agent TEXT NOT NULL DEFAULT '';
-ALTER TABLE jobs ADD COLUMN printing_since INTEGER NOT NULL DEFAULT 0;
 `,
 	// 7: records whose pages could not be counted (never charged).
 	`

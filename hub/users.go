@@ -91,16 +91,8 @@ type userDoc struct {
 // data and wrong types are all bad requests.
 func decodeUserDoc(r io.Reader) (userDoc, error) {
 	var d userDoc
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		return userDoc{}, fmt.Errorf("user document: %w", err)
-	}
-	if dec.More() {
-		return userDoc{}, errors.New("user document: trailing data")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return userDoc{}, errors.New("user document: trailing data")
+	if err := decodeStrict(r, "user document", &d); err != nil {
+		return userDoc{}, err
 	}
 	return d, nil
 }

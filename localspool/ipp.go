@@ -133,7 +133,7 @@ func (c *request) handle() *goipp.Message {
 	// input.
 	var ie *ippserver.Error
 	if errors.As(err, &ie) {
-		ie.Msg = truncate(ie.Msg, 255)
+		ie.Msg = ippserver.Truncate(ie.Msg, 255)
 	}
 	return ippserver.Answer(c.req, groups, unsupported, err, c.s.log)
 }
@@ -166,15 +166,4 @@ func (c *request) opAttr(name string) (goipp.Attribute, bool) {
 
 func (c *request) opString(name, def string) string {
 	return ippserver.StringAttr(c.req.Operation, name, def)
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xc0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

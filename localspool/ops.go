@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +50,7 @@ func (c *request) parseTicket() (ticket, goipp.Attributes, error) {
 	var unsupported goipp.Attributes
 	t := ticket{
 		// RFC 8011 4.2.1.1: without job-name, the document's name.
-		name:   truncate(c.opString("job-name", c.opString("document-name", "untitled")), 255),
+		name:   ippserver.Truncate(c.opString("job-name", c.opString("document-name", "untitled")), 255),
 		copies: 1,
 		// No media unless asked for: the job then takes the printer's
 		// default paper, never a size this queue guessed.
@@ -116,7 +115,7 @@ func (c *request) format(unsupported *goipp.Attributes) (string, error) {
 	}
 	format := strings.ToLower(c.opString("document-format", def))
 	if !slices.Contains(c.s.cfg.Formats, format) {
-		unsupported.Add(goipp.MakeAttr("document-format", goipp.TagMimeType, goipp.String(truncate(format, 255))))
+		unsupported.Add(goipp.MakeAttr("document-format", goipp.TagMimeType, goipp.String(ippserver.Truncate(format, 255))))
 		return "", ippserver.Errorf(goipp.StatusErrorDocumentFormatNotSupported, "document-format %q is not supported", format)
 	}
 	return format, nil
@@ -127,7 +126,7 @@ func (c *request) owner() (string, error) {
 	if c.user == "" {
 		return "", ippserver.Errorf(goipp.StatusErrorBadRequest, "requesting-user-name is required: it names who may release the job")
 	}
-	return truncate(c.user, 255), nil
+	return ippserver.Truncate(c.user, 255), nil
 }
 
 func (c *request) needPrinterURI() error {
@@ -251,7 +250,7 @@ func (c *request) jobCreated(j *job) goipp.Groups {
 // targetJob finds the job a request names (job-uri, or printer-uri and
 // job-id) in this queue, and checks that the user may act on it.
 func (c *request) targetJob() (*job, error) {
-	id, err := c.jobID()
+	id, err := ippserver.JobID(c.req.Operation)
 	if err != nil {
 		return nil, err
 	}
@@ -266,32 +265,6 @@ func (c *request) targetJob() (*job, error) {
 		return nil, ippserver.Errorf(goipp.StatusErrorNotAuthorized, "job %d belongs to someone else", id)
 	}
 	return j, nil
-}
-
-func (c *request) jobID() (int, error) {
-	if a, ok := c.opAttr("job-uri"); ok {
-		u, err := url.Parse(ippserver.Value(a))
-		if err == nil {
-			if i := strings.LastIndexByte(u.Path, '/'); i >= 0 {
-				if id, err := strconv.Atoi(u.Path[i+1:]); err == nil && id > 0 {
-					return id, nil
-				}
-			}
-		}
-		return 0, ippserver.Errorf(goipp.StatusErrorNotFound, "job-uri %q names no job", truncate(ippserver.Value(a), 255))
-	}
-	if err := c.needPrinterURI(); err != nil {
-		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "no printer-uri or job-uri")
-	}
-	a, ok := c.opAttr("job-id")
-	if !ok {
-		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "no job-id")
-	}
-	id, ok := ippserver.IntValue(a)
-	if !ok {
-		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "job-id is not an integer")
-	}
-	return id, nil
 }
 
 func (c *request) cancelJob() error {
@@ -349,7 +322,7 @@ func (c *request) getJobs() (goipp.Groups, goipp.Attributes, error) {
 		switch which {
 		case "completed", "not-completed", "all":
 		default:
-			return nil, goipp.Attributes{a}, ippserver.Errorf(goipp.StatusErrorAttributesOrValues, "which-jobs %q is not supported", truncate(which, 64))
+			return nil, goipp.Attributes{a}, ippserver.Errorf(goipp.StatusErrorAttributesOrValues, "which-jobs %q is not supported", ippserver.Truncate(which, 64))
 		}
 	}
 	limit := -1
@@ -585,7 +558,7 @@ func (s *Spool) runDirect(ctx context.Context, cancel context.CancelFunc, j *job
 		canceled()
 	case err != nil:
 		s.log.Warn("direct job failed", "job_id", m.JobID, "owner", m.Owner, "err", err)
-		end(stateAborted, "aborted-by-system", truncate("Printing failed: "+err.Error(), 255))
+		end(stateAborted, "aborted-by-system", ippserver.Truncate("Printing failed: "+err.Error(), 255))
 	default:
 		s.mu.Lock()
 		j.impressions = n

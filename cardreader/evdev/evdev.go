@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,8 @@ import (
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/internal/lines"
 	"github.com/tessera-print/tessera/cardreader/internal/reattach"
+
+	"github.com/tessera-print/tessera/cardreader/internal/specopt"
 )
 
 // Scheme is the prefix of an evdev reader's spec.
@@ -81,15 +82,11 @@ func ParseSpec(spec string) (Config, error) {
 		}
 		cfg.Device.Path = p
 	}
-	q, err := url.ParseQuery(query)
+	opts, err := specopt.Parse(query)
 	if err != nil {
-		return cfg, fmt.Errorf("evdev: spec %q: options: %w", spec, err)
+		return cfg, fmt.Errorf("evdev: spec %q: %w", spec, err)
 	}
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return cfg, fmt.Errorf("evdev: spec %q: option %s given %d times", spec, k, len(vs))
-		}
-		v := vs[0]
+	for k, v := range opts {
 		switch k {
 		case "name":
 			if v == "" {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/internal/reattach"
+
+	"github.com/tessera-print/tessera/cardreader/internal/specopt"
 )
 
 // Scheme is the prefix of an MFRC522 reader's spec.
@@ -63,15 +64,11 @@ func ParseSpec(spec string) (Config, error) {
 		return bad("port %q is not an SPI port name", port)
 	}
 	cfg.Port = port
-	q, err := url.ParseQuery(query)
+	opts, err := specopt.Parse(query)
 	if err != nil {
-		return bad("options: %v", err)
+		return bad("%v", err)
 	}
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return bad("option %s given %d times", k, len(vs))
-		}
-		v := vs[0]
+	for k, v := range opts {
 		switch k {
 		case "rst":
 			if v == "" || strings.ContainsAny(v, " \t/") {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/internal/lines"
 	"github.com/tessera-print/tessera/cardreader/internal/reattach"
+
+	"github.com/tessera-print/tessera/cardreader/internal/specopt"
 )
 
 // Scheme is the prefix of a serial reader's spec.
@@ -79,15 +80,11 @@ func ParseSpec(spec string) (Config, error) {
 	default:
 		return bad("port %q: want an absolute path or usb/VID:PID", port)
 	}
-	q, err := url.ParseQuery(query)
+	opts, err := specopt.Parse(query)
 	if err != nil {
-		return bad("options: %v", err)
+		return bad("%v", err)
 	}
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return bad("option %s given %d times", k, len(vs))
-		}
-		v := vs[0]
+	for k, v := range opts {
 		switch k {
 		case "baud":
 			n, err := strconv.Atoi(v)

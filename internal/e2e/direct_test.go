@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -59,10 +58,7 @@ func TestIPPDirectPrintsAndCharges(t *testing.T) {
 		t.Fatalf("session after a direct job: state %q jobs %+v, want idle and none", v.State, v.Jobs)
 	}
 
-	a.kill(syscall.SIGTERM)
-	if a.exitCode() != 0 {
-		t.Fatalf("agent exit code %d after SIGTERM", a.exitCode())
-	}
+	stopAgent(t, a)
 	store := openLedger(t, agentDir)
 	all, err := store.Records(context.Background(), 0)
 	if err != nil {

@@ -396,3 +396,30 @@ func openLedger(t testing.TB, agentDir string) *offline.Store {
 	t.Cleanup(func() { _ = store.Close() })
 	return store
 }
+
+// stopAgent stops the agent with SIGTERM and requires a clean exit.
+func stopAgent(t testing.TB, a *agent) {
+	t.Helper()
+	a.kill(syscall.SIGTERM)
+	if a.exitCode() != 0 {
+		t.Fatalf("agent exit code %d after SIGTERM", a.exitCode())
+	}
+}
+
+// checkLedgerHolds requires the stopped agent's ledger to hold exactly the
+// record recID of pages impressions for job id, and its outbox to be empty
+// (the hub acknowledged everything).
+func checkLedgerHolds(t testing.TB, agentDir, id, recID string, pages int) {
+	t.Helper()
+	store := openLedger(t, agentDir)
+	recs, err := store.RecordsForJob(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].ID != recID || recs[0].Pages != pages {
+		t.Fatalf("agent ledger %+v, want one record %s of %d pages", recs, recID, pages)
+	}
+	if st, err := store.OutboxStats(context.Background()); err != nil || st.Pending != 0 {
+		t.Fatalf("outbox: %+v %v, want empty", st, err)
+	}
+}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -111,21 +110,8 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 	}
 
 	// The agent's ledger holds that same record, and its outbox is drained.
-	a.kill(syscall.SIGTERM)
-	if a.exitCode() != 0 {
-		t.Fatalf("agent exit code %d after SIGTERM", a.exitCode())
-	}
-	store := openLedger(t, agentDir)
-	recs, err := store.RecordsForJob(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 1 || recs[0].ID != hubRec.ID || recs[0].Pages != 3 {
-		t.Fatalf("agent ledger %+v, want one record %s of 3 pages", recs, hubRec.ID)
-	}
-	if st, err := store.OutboxStats(context.Background()); err != nil || st.Pending != 0 {
-		t.Fatalf("outbox after the reconnect: %+v %v, want empty", st, err)
-	}
+	stopAgent(t, a)
+	checkLedgerHolds(t, agentDir, id, hubRec.ID, 3)
 }
 
 // checkKeptOnce checks that the printer kept exactly one document, doc.

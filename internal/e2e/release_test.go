@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -142,21 +140,8 @@ func TestReleaseEndToEnd(t *testing.T) {
 	}
 
 	// The agent's ledger holds the same record.
-	a.kill(syscall.SIGTERM)
-	if a.exitCode() != 0 {
-		t.Fatalf("agent exit code %d after SIGTERM", a.exitCode())
-	}
-	store := openLedger(t, agentDir)
-	recs, err := store.RecordsForJob(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 1 || recs[0].ID != hubRec.ID || recs[0].Pages != 3 {
-		t.Fatalf("agent ledger %+v, want one record %s of 3 pages", recs, hubRec.ID)
-	}
-	if st, err := store.OutboxStats(context.Background()); err != nil || st.Pending != 0 {
-		t.Fatalf("outbox after sync: %+v %v, want empty", st, err)
-	}
+	stopAgent(t, a)
+	checkLedgerHolds(t, agentDir, id, hubRec.ID, 3)
 	// No full card number reaches a log, and the document's content neither.
 	for _, p := range []*proc{a.proc, h.proc} {
 		out := p.Output()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -275,37 +274,9 @@ func (c *request) jobAttributes(ji JobInfo) goipp.Attributes {
 	}
 }
 
-// jobID finds the job a request targets: job-uri, or printer-uri with
-// job-id.
-func (c *request) jobID() (int, error) {
-	if a, ok := c.opAttr("job-uri"); ok {
-		u, err := url.Parse(ippserver.Value(a))
-		if err == nil {
-			if i := strings.LastIndexByte(u.Path, '/'); i >= 0 {
-				if id, err := strconv.Atoi(u.Path[i+1:]); err == nil {
-					return id, nil
-				}
-			}
-		}
-		return 0, ippserver.Errorf(goipp.StatusErrorNotFound, "job-uri %q names no job", ippserver.Value(a))
-	}
-	if _, ok := c.opAttr("printer-uri"); !ok {
-		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "no printer-uri or job-uri")
-	}
-	a, ok := c.opAttr("job-id")
-	if !ok {
-		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "no job-id")
-	}
-	id, ok := ippserver.IntValue(a)
-	if !ok {
-		return 0, ippserver.Errorf(goipp.StatusErrorBadRequest, "job-id is not an integer")
-	}
-	return id, nil
-}
-
 // cancelJob stops a job that is still processing.
 func (c *request) cancelJob() error {
-	id, err := c.jobID()
+	id, err := ippserver.JobID(c.req.Operation)
 	if err != nil {
 		return err
 	}
@@ -328,7 +299,7 @@ func (c *request) cancelJob() error {
 }
 
 func (c *request) getJobAttributes() (goipp.Groups, error) {
-	id, err := c.jobID()
+	id, err := ippserver.JobID(c.req.Operation)
 	if err != nil {
 		return nil, err
 	}
