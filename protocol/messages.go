@@ -21,6 +21,8 @@ const (
 	ActionRegisterCard = "RegisterCard"
 	ActionAccounting   = "Accounting"
 	ActionPrinterEvent = "PrinterEvent"
+	ActionClaimJob     = "ClaimJob"
+	ActionReleaseClaim = "ReleaseClaim"
 )
 
 // Printer identifies the printer an agent serves.
@@ -50,6 +52,10 @@ type BootResponse struct {
 	Reason            string    `json:"reason,omitempty"`
 	HeartbeatInterval int       `json:"heartbeat_interval_s"`
 	ServerTime        time.Time `json:"server_time"`
+	// LastSeq is the highest accounting sequence number the hub holds for
+	// this agent (0: none). An agent whose own counter is below it (restored
+	// from a backup, a cloned SD card) continues above it.
+	LastSeq int64 `json:"last_seq"`
 }
 
 // HeartbeatRequest carries nothing; its answer carries the hub's clock.
@@ -181,6 +187,10 @@ type FetchJobResponse struct {
 	SHA256    string    `json:"sha256"`
 	Format    string    `json:"format"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// ClaimID names this fetch's claim on the job. Every JobStatus about
+	// the job carries it; the hub applies a status only to the current
+	// claim, so a late status of an earlier attempt changes nothing.
+	ClaimID string `json:"claim_id"`
 }
 
 // DeleteJobRequest deletes a held job at its owner's request (from the panel).
@@ -213,6 +223,8 @@ type JobStatusRequest struct {
 	Reason      string    `json:"reason,omitempty"`
 	Keep        bool      `json:"keep,omitempty"`
 	At          time.Time `json:"at"`
+	// ClaimID is the claim_id of the FetchJob this status is about.
+	ClaimID string `json:"claim_id,omitempty"`
 }
 
 // JobStatusResponse is empty.
@@ -253,11 +265,45 @@ type AccountingRequest struct {
 	Records []Record `json:"records"`
 }
 
-// AccountingResponse lists the ids the hub now holds (new or already stored);
-// the agent deletes exactly those from its outbox.
+// AccountingResponse lists the ids the hub now holds (new or already stored
+// with the same content); the agent deletes exactly those from its outbox.
+// Refused lists the records the hub will not store as sent, each with why.
 type AccountingResponse struct {
-	Accepted []string `json:"accepted"`
+	Accepted []string        `json:"accepted"`
+	Refused  []RefusedRecord `json:"refused,omitempty"`
 }
+
+// RefusedRecord is a record the hub did not accept, and why (Code*).
+type RefusedRecord struct {
+	ID   string `json:"id"`
+	Code string `json:"code"`
+}
+
+// ClaimJobRequest claims a job held outside the hub (a CUPS queue shared by
+// several agents) for the calling agent, so that it prints at one printer
+// only. Key names the job uniquely across agents and time, for CUPS
+// "cups:" + queue URI + "#" + job id + "@" + time-at-creation.
+type ClaimJobRequest struct {
+	Key string `json:"key"`
+}
+
+// ClaimJobResponse carries the claim's id. A job another agent holds is a
+// CALLERROR GenericError with details {"code": "claimed"}.
+type ClaimJobResponse struct {
+	ClaimID string `json:"claim_id"`
+}
+
+// ReleaseClaimRequest ends a ClaimJob claim: Done (the job printed, or may
+// have) keeps the job claimed for good, so no other agent prints it; not
+// Done frees it for any agent.
+type ReleaseClaimRequest struct {
+	Key     string `json:"key"`
+	ClaimID string `json:"claim_id"`
+	Done    bool   `json:"done,omitempty"`
+}
+
+// ReleaseClaimResponse is empty.
+type ReleaseClaimResponse struct{}
 
 // PrinterEventRequest reports a change of the printer's state.
 type PrinterEventRequest struct {

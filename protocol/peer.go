@@ -44,6 +44,58 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.Description)
 }
 
+// Codes carried in a GenericError's details.code.
+const (
+	// DetailNotFound: the job does not exist (any more) or is not the
+	// user's. Permanent.
+	DetailNotFound = "not-found"
+	// DetailNotReleasable: the job is not in a state that can be fetched
+	// (details.state says which). Permanent for this call.
+	DetailNotReleasable = "not-releasable"
+	// DetailStaleClaim: a JobStatus about a claim that is no longer the
+	// job's current one. Permanent.
+	DetailStaleClaim = "stale-claim"
+	// DetailClaimed: ClaimJob of a job another agent holds. Permanent for
+	// this call.
+	DetailClaimed = "claimed"
+	// DetailRecordConflict: an accounting record whose id the hub holds
+	// with other content (in AccountingResponse.Refused). Permanent for
+	// that id.
+	DetailRecordConflict = "record-conflict"
+	// DetailTooManyCards: RegisterCard for a user at the card limit.
+	DetailTooManyCards = "too-many-cards"
+)
+
+// Permanent reports whether the other side refused the call for good:
+// sending the same call again cannot succeed. Only these are permanent: a
+// FormationViolation, a NotImplemented, and a GenericError whose
+// details.code is one of the Detail* codes above. Everything else
+// (InternalError, SecurityError, ProtocolError, a GenericError without a
+// known code: a busy database, a full disk, a hub shutting down) is
+// temporary: retry with backoff.
+func (e *Error) Permanent() bool {
+	switch e.Code {
+	case CodeFormationViolation, CodeNotImplemented:
+		return true
+	case CodeGenericError:
+		code, _ := e.Details["code"].(string)
+		switch code {
+		case DetailNotFound, DetailNotReleasable, DetailStaleClaim, DetailClaimed,
+			DetailRecordConflict, DetailTooManyCards:
+			return true
+		}
+	}
+	return false
+}
+
+// IsPermanent reports whether err carries a permanent *Error (see
+// Error.Permanent). A transport error, a closed connection or a timeout is
+// never permanent.
+func IsPermanent(err error) bool {
+	var perr *Error
+	return errors.As(err, &perr) && perr.Permanent()
+}
+
 // ErrClosed is returned by Call once the connection is gone.
 var ErrClosed = errors.New("protocol: connection closed")
 
