@@ -116,9 +116,12 @@ func sameOrigin(a, b *url.URL) bool {
 	return a.Scheme == b.Scheme && strings.EqualFold(a.Host, b.Host)
 }
 
-// verifier passes the body through while counting and hashing it, and turns
-// the final io.EOF into an error when the document is not the announced one,
-// so a truncated or altered download is never printed as a whole one.
+// verifier passes the body through while counting and hashing it, and
+// fails instead of returning io.EOF when the document is not the announced
+// one. It holds back the bytes of the read that reaches the announced size
+// until the body has ended and the hash matched: a reader that hands what
+// it was given on to a printer (as IPP streaming does) must never give it
+// the whole of an altered document, not even with an error beside it.
 type verifier struct {
 	body  io.ReadCloser
 	h     hash.Hash
@@ -139,21 +142,43 @@ func (v *verifier) Read(p []byte) (int, error) {
 	switch {
 	case v.n > v.size:
 		v.err = fmt.Errorf("fetch job %s: download exceeds the announced %d bytes", v.jobID, v.size)
-		return n, v.err
-	case errors.Is(err, io.EOF):
-		if v.n != v.size {
-			v.err = fmt.Errorf("fetch job %s: download truncated: %d of %d bytes", v.jobID, v.n, v.size)
-		} else if got := v.h.Sum(nil); !bytes.Equal(got, v.sum) {
-			v.err = fmt.Errorf("fetch job %s: sha256 %x differs from the announced %x", v.jobID, got, v.sum)
-		} else {
-			v.err = io.EOF
+		return 0, v.err
+	case v.n == v.size:
+		// The last bytes go out only once the body is known to end here
+		// and to be the announced document.
+		if v.err = v.verifyEnd(err); v.err != io.EOF {
+			return 0, v.err
 		}
-		return n, v.err
+		return n, nil
+	case errors.Is(err, io.EOF):
+		v.err = fmt.Errorf("fetch job %s: download truncated: %d of %d bytes", v.jobID, v.n, v.size)
+		return 0, v.err
 	case err != nil:
 		v.err = fmt.Errorf("fetch job %s: read download: %w", v.jobID, err)
-		return n, v.err
+		return 0, v.err
 	}
 	return n, nil
+}
+
+// verifyEnd is called once the announced size was read, with the error of
+// that read: it makes sure the body ends there and checks the hash. It
+// returns io.EOF for the announced document, else why it is not.
+func (v *verifier) verifyEnd(err error) error {
+	if err == nil {
+		var one [1]byte
+		var m int
+		m, err = io.ReadFull(v.body, one[:])
+		if m > 0 {
+			return fmt.Errorf("fetch job %s: download exceeds the announced %d bytes", v.jobID, v.size)
+		}
+	}
+	if !errors.Is(err, io.EOF) {
+		return fmt.Errorf("fetch job %s: read download: %w", v.jobID, err)
+	}
+	if got := v.h.Sum(nil); !bytes.Equal(got, v.sum) {
+		return fmt.Errorf("fetch job %s: sha256 %x differs from the announced %x", v.jobID, got, v.sum)
+	}
+	return io.EOF
 }
 
 func (v *verifier) Close() error { return v.body.Close() }

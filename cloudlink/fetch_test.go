@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -338,5 +339,64 @@ func TestFetchDeviceTokenOnlyToTheHub(t *testing.T) {
 	}
 	if path, auth := otherDL.last(); path != "/dl/x" || auth != "" {
 		t.Errorf("foreign download %q got Authorization %q, want none", path, auth)
+	}
+}
+
+// TestFetchWithholdsTheEndOfABadDownload: a download of the announced
+// length whose bytes are not the announced ones fails before its last byte
+// is handed over, whatever the reader's buffer, so that a printer streamed
+// from it never holds a complete document (issue 8, point 5).
+func TestFetchWithholdsTheEndOfABadDownload(t *testing.T) {
+	doc, sum := testDoc(64 << 10)
+	altered := func(i int) []byte {
+		b := append([]byte{}, doc...)
+		b[i] ^= 1
+		return b
+	}
+	tests := []struct {
+		name  string
+		serve []byte
+		sum   string
+	}{
+		{"altered first byte", altered(0), sum},
+		{"altered last byte", altered(len(doc) - 1), sum},
+		{"another document's sha256", doc, hex.EncodeToString(make([]byte, sha256.Size))},
+		{"one byte too many", append(append([]byte{}, doc...), 'x'), sum},
+	}
+	for _, tt := range tests {
+		for _, buf := range []int{1, 1000, len(doc), len(doc) + 1} {
+			t.Run(fmt.Sprintf("%s/read %d", tt.name, buf), func(t *testing.T) {
+				hub := newFakeHub(t, hubOpts{interval: 30})
+				fetchJobAnswer(hub, func(protocol.FetchJobRequest) (protocol.FetchJobResponse, error) {
+					return protocol.FetchJobResponse{URL: "/dl/x", Token: "tok", Size: int64(len(doc)), SHA256: tt.sum}, nil
+				})
+				hub.mux.HandleFunc("/dl/", func(w http.ResponseWriter, r *http.Request) {
+					w.(http.Flusher).Flush() // chunked: no Content-Length to check first
+					_, _ = w.Write(tt.serve)
+				})
+				l, _ := startLink(t, Config{HubURL: hub.URL()})
+				waitFor(t, 5*time.Second, "online", l.Online)
+				d, err := l.Fetch(context.Background(), "jx", "u")
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				defer d.Body.Close()
+				var got int64
+				p := make([]byte, buf)
+				for {
+					n, err := d.Body.Read(p)
+					got += int64(n)
+					if err == io.EOF {
+						t.Fatalf("a bad download read to io.EOF after %d bytes", got)
+					}
+					if err != nil {
+						break
+					}
+				}
+				if got >= int64(len(doc)) {
+					t.Fatalf("%d bytes handed over before the error; the whole document (%d) was", got, len(doc))
+				}
+			})
+		}
 	}
 }
