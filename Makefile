@@ -5,10 +5,16 @@ SHELL         := /bin/bash
 .DEFAULT_GOAL := help
 
 GO           ?= go
+# VERSION is semver (package version; scripts/version.sh): a release tag
+# without its v when HEAD is exactly a clean v-tag (v0.2.0 → 0.2.0), else
+# 0.0.0-dev+HASH[.dirty], which sorts below every release. BUILD_TIME is the
+# commit time (RFC 3339), so builds stay reproducible; the agent's clock never
+# goes below it.
 ifeq ($(origin VERSION),undefined)
-VERSION      := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION      := $(shell sh scripts/version.sh)
 endif
-LDFLAGS      := -X main.version=$(VERSION)
+BUILD_TIME   ?= $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS      := -X main.buildVersion=$(VERSION) -X main.buildTime=$(BUILD_TIME)
 BIN          := bin
 DIST         := dist
 AGENT_PKG    := ./cmd/tessera
@@ -30,7 +36,7 @@ ifneq ($(origin CI),undefined)
 export CI
 endif
 
-.PHONY: help build demo deps test cross bench lint fuzz clean
+.PHONY: help build demo deps test cross bench lint fuzz clean version
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -39,6 +45,9 @@ help: ## list the targets
 build: ## build bin/tessera and bin/tessera-hub (cgo, version stamped)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ $(AGENT_PKG) $(HUB_PKG)
+
+version: ## print the version the build stamps (semver)
+	@echo $(VERSION)
 
 demo: build ## run the agent, a hub and a virtual printer; Ctrl-C stops them all
 	$(BIN)/tessera demo --hub-bin $(BIN)/tessera-hub

@@ -39,8 +39,11 @@ import (
 // Options are the parts of a run that do not come from the config file.
 type Options struct {
 	Version string
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// BuildTime is when the program was built (at least): the earliest
+	// "now" the agent accepts from its wall clock.
+	BuildTime time.Time
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// Readers are extra readers (the demo's terminal reader).
 	Readers []cardreader.Reader
 	// Ready, if set, is called once the panel listens, with its address.

@@ -17,10 +17,13 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/hub"
+	"github.com/tessera-print/tessera/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// buildVersion is set at build time with -ldflags "-X
+// main.buildVersion=0.2.0" (the Makefile does); version.Current fills in
+// what a plain go build leaves empty.
+var buildVersion string
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -51,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "serve":
 		return serve(ctx, args[1:], stderr, getenv)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "tessera-hub %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintf(stdout, "tessera-hub %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
@@ -140,7 +143,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("hub listening", "addr", "http://"+ln.Addr().String(), "data", *dataDir, "version", version)
+	logger.Info("hub listening", "addr", "http://"+ln.Addr().String(), "data", *dataDir, "version", version.Current(buildVersion).String())
 
 	select {
 	case err := <-errc:

@@ -25,6 +25,7 @@ import (
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/printer/virtual"
+	"github.com/tessera-print/tessera/version"
 )
 
 // demoPDF is CUPS's one-page default.pdf, the document of the printed curl line.
@@ -143,10 +144,11 @@ Ctrl-C stops everything.
 `, addr, tokenFile, demoUser, samplePDF, hubURL, demoRawCard, strings.Replace(readerAddr, ":", "/", 1), filepath.Join(*dir, "printed"))
 	}
 	return agent.Run(ctx, cfg, agent.Options{
-		Version: version,
-		Logger:  logger,
-		Readers: []cardreader.Reader{&lineReader{name: "terminal", r: stdin}},
-		Ready:   ready,
+		Version:   version.Current(buildVersion).String(),
+		BuildTime: version.BuildTime(buildTime),
+		Logger:    logger,
+		Readers:   []cardreader.Reader{&lineReader{name: "terminal", r: stdin}},
+		Ready:     ready,
 	})
 }
 

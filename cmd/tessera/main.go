@@ -15,10 +15,14 @@ import (
 
 	"github.com/tessera-print/tessera/agent"
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// buildVersion and buildTime are set at build time with -ldflags "-X
+// main.buildVersion=0.2.0 -X main.buildTime=RFC3339" (the Makefile does);
+// version.Current and version.BuildTime fill in what a plain go build
+// leaves empty.
+var buildVersion, buildTime string
 
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
@@ -62,7 +66,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case "card":
 		return runCard(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "tessera %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintf(stdout, "tessera %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
@@ -94,7 +98,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return agent.Run(ctx, cfg, agent.Options{Version: version, Logger: logger})
+	return agent.Run(ctx, cfg, agent.Options{Version: version.Current(buildVersion).String(), BuildTime: version.BuildTime(buildTime), Logger: logger})
 }
 
 // configPath finds --config before the full flag set exists.

@@ -23,7 +23,7 @@ func TestCommands(t *testing.T) {
 		wantErr string
 		wantOut string
 	}{
-		{"version", []string{"version"}, "", "tessera dev"},
+		{"version", []string{"version"}, "", "tessera 0.0.0-dev"},
 		{"no command", nil, "no command given", ""},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`, ""},
 		{"bad flag", []string{"run", "--bogus"}, "flag provided but not defined", ""},
