@@ -2,6 +2,7 @@ package ipp
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -131,4 +132,73 @@ func token() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// damagedBody hands over a whole document and reports that it was not the
+// right one only with its last bytes (as cloudlink's verifier did), or only
+// on the read after them (a source that checks at its end).
+type damagedBody struct {
+	doc     []byte
+	off     int
+	atProbe bool
+}
+
+var errDamaged = errors.New("sha256 differs from the announced one")
+
+func (d *damagedBody) Read(p []byte) (int, error) {
+	if d.off == len(d.doc) {
+		return 0, errDamaged
+	}
+	n := copy(p, d.doc[d.off:])
+	d.off += n
+	if d.off == len(d.doc) && !d.atProbe {
+		return n, errDamaged
+	}
+	return n, nil
+}
+
+// TestIPPEveprinterDamagedDocument: a document whose source fails at its
+// very end (a hash mismatch found at EOF) is cut off before the printer has
+// all of it: Print fails with ErrDocument, and the printer neither keeps
+// the whole document nor completes a job of it (issue 8, point 5).
+func TestIPPEveprinterDamagedDocument(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "pdfpages", "testdata", "gs-3-pages.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		atProbe bool
+	}{{"error with the last bytes", false}, {"error on the read after them", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := testenv.StartIPPEveprinter(t)
+			c, err := New(e.URI, Options{PollInterval: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := "tessera-it-" + token()
+			_, err = c.Print(t.Context(), Job{Name: name, User: "alice", Format: "application/pdf",
+				Size: int64(len(doc)), Body: &damagedBody{doc: doc, atProbe: tc.atProbe}})
+			if !errors.Is(err, ErrDocument) || !errors.Is(err, errDamaged) {
+				t.Errorf("Print = %v, want ErrDocument with the source's error", err)
+			}
+			st, found, err := c.FindJob(t.Context(), name, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if found {
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+				defer cancel()
+				if st, err = c.Wait(ctx, st.ID); err != nil || st.State == "completed" {
+					t.Errorf("the printer's job of the damaged document: %+v, %v; want it ended, not completed", st, err)
+				}
+			}
+			for _, f := range spoolFiles(t, e.Spool) {
+				got, _ := os.ReadFile(filepath.Join(e.Spool, f))
+				if strings.Contains(f, name) && bytes.Equal(got, doc) {
+					t.Errorf("the printer kept the whole damaged document as %s", f)
+				}
+			}
+		})
+	}
 }

@@ -65,7 +65,10 @@ const maxNameLen = 255 // IPP name values
 // whose answer was lost is never sent again, since the printer may have the
 // job: its error matches ErrMaybeSent, as does that of a Print cut off
 // while the document was going out (a reset, its ctx ending, a source that
-// broke), since a printer may start on a streamed job before its end.
+// broke), since a printer may start on a streamed job before its end. A
+// document that cannot be read whole (its source fails, even at its very
+// end, or its length is not Size) is cut off before its last bytes: the
+// error matches ErrDocument, and ErrMaybeSent too if some of it went out.
 // Other errors (the format, the
 // request, authorization...) are returned at once. When the tries are
 // spent, the last error is returned: it matches ErrBusy for
@@ -114,7 +117,7 @@ func (c *Client) Print(ctx context.Context, j Job) (int, error) {
 }
 
 // printOnce asks the printer for its state and, if it takes the job, sends
-// it once. sent is how much of the document the transport consumed.
+// it once. sent is how much of the document was handed to the transport.
 func (c *Client) printOnce(ctx context.Context, j Job) (id int, sent int64, err error) {
 	info, err := c.Info(ctx)
 	if err != nil {
@@ -227,9 +230,10 @@ func (c *Client) checkJob(j *Job) error {
 }
 
 // sizedReader delivers exactly left bytes of r. It fails before handing
-// over the last bytes when r is longer or shorter than promised, so a
-// printer never receives a complete request for a document of the wrong
-// length.
+// over the last bytes when r is longer or shorter than promised, or when
+// reading them or looking past them fails (a source that checks its hash
+// at its end says so there), so a printer never receives a complete
+// request for a document that is not the one promised.
 type sizedReader struct {
 	mu     sync.Mutex
 	r      io.Reader
@@ -249,6 +253,9 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 	if s.fenced {
 		return 0, errAttemptOver
 	}
+	if s.err != nil {
+		return 0, s.err
+	}
 	if s.left <= 0 {
 		return 0, io.EOF
 	}
@@ -259,9 +266,10 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 	s.read += int64(n)
 	s.left -= int64(n)
 	if s.left == 0 {
-		var one [1]byte
-		if m, _ := io.ReadFull(s.r, one[:]); m > 0 {
-			s.err = errors.New("document longer than its size")
+		// These are the last bytes: they are held back unless the
+		// document is known to end here, whole.
+		if s.err = s.checkEnd(err); s.err != nil {
+			s.read -= int64(n) // never handed over
 			return 0, s.err
 		}
 		return n, nil
@@ -273,6 +281,25 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 		s.err = err
 	}
 	return n, s.err
+}
+
+// checkEnd is called once the promised size was read, with the error of
+// that read: nil when the document ends there, else why it is not whole.
+func (s *sizedReader) checkEnd(err error) error {
+	if err != nil && err != io.EOF {
+		return err
+	}
+	if err == nil {
+		var one [1]byte
+		m, perr := io.ReadFull(s.r, one[:])
+		switch {
+		case m > 0:
+			return errors.New("document longer than its size")
+		case perr != io.EOF:
+			return perr
+		}
+	}
+	return nil
 }
 
 // fence ends the reader's attempt and returns how much it consumed and the

@@ -66,6 +66,9 @@ type documentError struct{ err error }
 func (e *documentError) Error() string { return "Print-Job: " + e.err.Error() }
 func (e *documentError) Unwrap() error { return e.err }
 
+// Is makes errors.Is(err, ErrDocument) true.
+func (e *documentError) Is(target error) bool { return target == ErrDocument }
+
 // sentError is a Print-Job whose whole request went out but whose answer
 // was lost, or one cut off by its context after part of the document went
 // out. The printer may have created the job: sending it again could print

@@ -30,6 +30,12 @@ var (
 	// printer may start a streamed job before its end). Sending it again
 	// could print it twice; find it with FindJob by its unique name instead.
 	ErrMaybeSent = errors.New("the printer may have the job")
+	// ErrDocument is returned by Print when reading the document failed (a
+	// source that broke, a hash mismatch, a length other than Size). The
+	// request is cut off before the document's last bytes, so the printer
+	// never has the whole of it; when some of it went out, the error also
+	// matches ErrMaybeSent (a printer may have started on it).
+	ErrDocument = errors.New("the document could not be read")
 )
 
 // StatusError is an IPP response with an error status code.
