@@ -215,6 +215,7 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodGet, "/api/v1/accounting", s.api(s.listAccounting), adm)
 	rt.handle(http.MethodGet, "/api/v1/agents", s.api(s.listAgents), adm)
 	rt.handle(http.MethodGet, "/api/v1/printer-events", s.api(s.listPrinterEvents), adm)
+	rt.handle(http.MethodGet, "/api/v1/alerts", s.api(s.listAlerts), adm)
 
 	rt.handle(http.MethodGet, protocol.AgentPath, http.HandlerFunc(s.serveAgent), nil)
 	rt.handle(http.MethodGet, "/agent/v1/jobs/{id}/document", s.api(s.serveDocument), nil)

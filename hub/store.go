@@ -147,6 +147,41 @@ ALTER TABLE jobs ADD COLUMN printing_agent TEXT NOT NULL DEFAULT '';
 	`
 ALTER TABLE accounting ADD COLUMN unreconciled INTEGER NOT NULL DEFAULT 0;
 `,
+	// 8: exactly once. alerts: what the hub tells an administrator, one
+	// table for every kind (code); once_key raises an alert only once per
+	// code and key. jobs.claim_id: the current claim (the last fetch), so a
+	// status of an earlier attempt changes nothing; jobs.heard_at: when the
+	// holder last said anything about the job (a fetch, a status), so a job
+	// left printing in silence does not stay invisible. claims: jobs held
+	// outside the hub (a CUPS queue shared by several agents), claimed by
+	// one agent at a time. accounting_agent_seq finds an agent's highest
+	// sequence number (Boot's last_seq).
+	`
+CREATE TABLE alerts (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	code     TEXT NOT NULL,
+	agent_id TEXT NOT NULL DEFAULT '',
+	at       INTEGER NOT NULL,
+	message  TEXT NOT NULL,
+	data     TEXT NOT NULL DEFAULT '{}',
+	once_key TEXT
+);
+CREATE INDEX alerts_code ON alerts(code, id);
+CREATE INDEX alerts_at ON alerts(at);
+CREATE UNIQUE INDEX alerts_once ON alerts(code, once_key) WHERE once_key IS NOT NULL;
+ALTER TABLE jobs ADD COLUMN claim_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN heard_at INTEGER;
+CREATE INDEX accounting_agent_seq ON accounting(agent_id, seq);
+CREATE TABLE claims (
+	key        TEXT PRIMARY KEY,
+	agent_id   TEXT NOT NULL,
+	claim_id   TEXT NOT NULL,
+	done       INTEGER NOT NULL DEFAULT 0,
+	claimed_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE INDEX claims_updated ON claims(updated_at);
+`,
 }
 
 // dsn builds the driver's connection string. The path is URI-escaped so
