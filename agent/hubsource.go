@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/tessera-print/tessera/cloudlink"
@@ -46,4 +48,40 @@ func (h hubSource) Delete(ctx context.Context, id, username string) error {
 
 func (h hubSource) Report(ctx context.Context, id, state, reason string) error {
 	return h.link.JobStatus(ctx, protocol.JobStatusRequest{JobID: id, State: state, Reason: reason, At: time.Now().UTC()})
+}
+
+// heldClaim is the hub's claim on a job held outside it (a CUPS job),
+// carried as the release's source claim: the journal keeps it with the
+// attempt, and the attempt's final status, queued in the same transaction,
+// becomes the claim's ReleaseClaim in the outbox (see releaseFor).
+type heldClaim struct {
+	Key     string `json:"key"`
+	ClaimID string `json:"claim_id"`
+}
+
+func (c heldClaim) encode() string {
+	b, _ := json.Marshal(c) // two strings cannot fail to encode
+	return string(b)
+}
+
+func decodeHeldClaim(s string) (heldClaim, bool) {
+	var c heldClaim
+	if !strings.HasPrefix(s, "{") || json.Unmarshal([]byte(s), &c) != nil || c.Key == "" || c.ClaimID == "" {
+		return heldClaim{}, false
+	}
+	return c, true
+}
+
+// releaseFor is the ReleaseClaim that ends the hub claim of a job held
+// outside the hub, from the attempt's final status: a job that printed (and
+// is not kept for printing again) or may have printed (uncertain) stays
+// claimed for good, so no other agent prints it; a failed one, or a kept
+// one, is free again. ok is false for a job that had no hub claim.
+func releaseFor(st protocol.JobStatusRequest) (req protocol.ReleaseClaimRequest, ok bool) {
+	c, ok := decodeHeldClaim(st.ClaimID)
+	if !ok {
+		return protocol.ReleaseClaimRequest{}, false
+	}
+	done := st.State == protocol.JobUncertain || (st.State == protocol.JobPrinted && !st.Keep)
+	return protocol.ReleaseClaimRequest{Key: c.Key, ClaimID: c.ClaimID, Done: done}, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -14,118 +15,297 @@ import (
 	"github.com/tessera-print/tessera/release"
 )
 
+// Retry bounds of the outbox: a pass the hub refused for a passing reason
+// is tried again after a delay that doubles, with full jitter, from the
+// first to the second, and starts over after a pass that went through.
+const (
+	syncMinBackoff = time.Second
+	syncMaxBackoff = time.Minute
+	syncEvery      = time.Minute
+)
+
 // syncLoop drains the outbox to the hub whenever it is kicked (a new record,
 // a new connection) and every minute, so nothing waits for the next event.
+// A pass that left items behind is retried with backoff.
 func syncLoop(ctx context.Context, store *offline.Store, link *cloudlink.Link, kick <-chan struct{}, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
+	runSync(ctx, store, link, kick, log, cloudlink.NewBackoff(syncMinBackoff, syncMaxBackoff), syncEvery)
+}
+
+func runSync(ctx context.Context, store *offline.Store, link *cloudlink.Link, kick <-chan struct{}, log *slog.Logger,
+	backoff *cloudlink.Backoff, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
+	var retry *time.Timer
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	var retryC <-chan time.Time // nil unless a failed pass waits out its delay
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-kick:
 		case <-t.C:
+		case <-retryC:
+			retryC = nil
+		}
+		if retryC != nil {
+			// A kick does not cut the delay short: the hub that refused
+			// the last pass is not asked again sooner for each new record.
+			continue
 		}
 		if !link.Online() {
 			continue
 		}
 		if err := drain(ctx, store, link, log); err != nil {
-			log.Info("outbox not drained; will retry", "err", err)
+			d := backoff.Next()
+			log.Info("outbox not drained; will retry", "in", d.Round(time.Millisecond), "err", err)
+			retry = time.NewTimer(d)
+			retryC = retry.C
+			continue
 		}
+		backoff.Reset()
 	}
 }
 
 // hubJobID turns the agent's job id ("hub:42") into the hub's ("42").
 func hubJobID(id string) string { return strings.TrimPrefix(id, release.HubPrefix) }
 
+// drainPage is how many outbox items one read takes.
+const drainPage = 100
+
+// drain makes one pass over the outbox, oldest first. An item leaves the
+// outbox when the hub takes it or refuses it for good (a refusal the
+// protocol documents as permanent, logged); a temporary refusal leaves it
+// in place and the pass goes on past it, except that later items of the
+// same job (or of the printer's event stream) wait behind it, to keep
+// their order. Kinds this version does not know are kept for a newer one.
+// A lost connection ends the pass. The error says what was left to retry.
 func drain(ctx context.Context, store *offline.Store, link *cloudlink.Link, log *slog.Logger) error {
+	d := &drainer{store: store, link: link, log: log, blocked: map[string]bool{}}
+	if err := d.raiseSeq(ctx); err != nil {
+		return err
+	}
+	var after int64
 	for {
-		items, err := store.Pending(ctx, 100)
-		if err != nil || len(items) == 0 {
+		items, err := store.PendingAfter(ctx, after, drainPage)
+		if err != nil {
 			return err
 		}
-		var recs []protocol.Record
-		var bad []string
-		unknown := 0
-		for _, it := range items {
-			switch it.Kind {
-			case offline.KindAccounting:
-				var r protocol.Record
-				if err := json.Unmarshal(it.Payload, &r); err != nil {
-					log.Error("unreadable outbox record; dropped", "key", it.Key, "err", err)
-					bad = append(bad, it.Key)
-					continue
-				}
-				r.JobID = hubJobID(r.JobID)
-				recs = append(recs, r)
-			case offline.KindJobStatus:
-				var st protocol.JobStatusRequest
-				if err := json.Unmarshal(it.Payload, &st); err != nil {
-					log.Error("unreadable outbox status; dropped", "key", it.Key, "err", err)
-					bad = append(bad, it.Key)
-					continue
-				}
-				if !strings.HasPrefix(st.JobID, release.HubPrefix) {
-					// Only the hub's own jobs have a status there.
-					if err := store.Ack(ctx, it.Key); err != nil {
-						return err
-					}
-					continue
-				}
-				st.JobID = hubJobID(st.JobID)
-				if err := link.JobStatus(ctx, st); err != nil {
-					var perr *protocol.Error
-					if !errors.As(err, &perr) {
-						return err
-					}
-					// The hub refused it for good (e.g. the job is gone there).
-					log.Warn("hub refused a job status; dropped", "key", it.Key, "err", err)
-				}
-				if err := store.Ack(ctx, it.Key); err != nil {
-					return err
-				}
-			case KindPrinterEvent:
-				var ev protocol.PrinterEventRequest
-				if err := json.Unmarshal(it.Payload, &ev); err != nil {
-					log.Error("unreadable outbox printer event; dropped", "key", it.Key, "err", err)
-					bad = append(bad, it.Key)
-					continue
-				}
-				if err := link.Call(ctx, protocol.ActionPrinterEvent, ev, nil); err != nil {
-					var perr *protocol.Error
-					if !errors.As(err, &perr) {
-						return err
-					}
-					log.Warn("hub refused a printer event; dropped", "key", it.Key, "err", err)
-				}
-				if err := store.Ack(ctx, it.Key); err != nil {
-					return err
-				}
-			default:
-				unknown++
-				log.Warn("unknown outbox item kind; left in place", "kind", it.Kind)
-			}
+		if len(items) == 0 {
+			break
 		}
-		if unknown == len(items) {
-			return nil // only kinds this version does not know: keep them for a newer one
-		}
-		if len(bad) > 0 {
-			if err := store.Ack(ctx, bad...); err != nil {
-				return err
-			}
-		}
-		if len(recs) > 0 {
-			accepted, err := link.SendRecords(ctx, recs)
-			if err != nil {
-				return err
-			}
-			if err := store.Ack(ctx, accepted...); err != nil {
-				return err
-			}
-			log.Info("accounting records synced", "sent", len(recs), "acknowledged", len(accepted))
-			if len(accepted) < len(recs) {
-				return nil // the rest waits for the next round rather than looping
-			}
+		after = items[len(items)-1].Seq
+		if err := d.page(ctx, items); err != nil {
+			return err
 		}
 	}
+	if d.unknown > 0 {
+		log.Warn("outbox items of kinds this version does not know; kept for a newer one", "items", d.unknown)
+	}
+	if d.left > 0 {
+		return fmt.Errorf("%d outbox items left for a temporary refusal: %w", d.left, d.firstErr)
+	}
+	return nil
+}
+
+// drainer is one pass of drain.
+type drainer struct {
+	store *offline.Store
+	link  *cloudlink.Link
+	log   *slog.Logger
+	// blocked holds the streams (a job, the printer's events) with an item
+	// left in this pass: their later items wait for the next one.
+	blocked  map[string]bool
+	left     int
+	unknown  int
+	firstErr error
+}
+
+// raiseSeq moves the ledger's counter above the highest sequence number the
+// hub holds for this agent, so new records never reuse an id the hub has.
+func (d *drainer) raiseSeq(ctx context.Context) error {
+	last := d.link.LastSeq()
+	if last <= 0 {
+		return nil
+	}
+	before, raised, err := d.store.RaiseLedgerSeq(ctx, last)
+	if err != nil {
+		return err
+	}
+	if raised {
+		d.log.Warn("the ledger's sequence was behind the hub's (a restored backup or a cloned SD card?); new records continue above it",
+			"ledger_seq", before, "hub_last_seq", last)
+	}
+	return nil
+}
+
+// page sends one page of items: statuses and events one by one, the
+// accounting records in one batch.
+func (d *drainer) page(ctx context.Context, items []offline.Item) error {
+	var recs []protocol.Record
+	var recKeys []string
+	var bad []string
+	for _, it := range items {
+		var err error
+		switch it.Kind {
+		case offline.KindAccounting:
+			var r protocol.Record
+			if err := json.Unmarshal(it.Payload, &r); err != nil {
+				d.log.Error("unreadable outbox record; dropped", "key", it.Key, "err", err)
+				bad = append(bad, it.Key)
+				continue
+			}
+			r.JobID = hubJobID(r.JobID)
+			recs = append(recs, r)
+			recKeys = append(recKeys, it.Key)
+		case offline.KindJobStatus:
+			err = d.jobStatus(ctx, it, &bad)
+		case KindPrinterEvent:
+			err = d.printerEvent(ctx, it, &bad)
+		default:
+			d.unknown++
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := d.store.Ack(ctx, bad...); err != nil {
+		return err
+	}
+	return d.records(ctx, recs, recKeys)
+}
+
+func (d *drainer) jobStatus(ctx context.Context, it offline.Item, bad *[]string) error {
+	var st protocol.JobStatusRequest
+	if err := json.Unmarshal(it.Payload, &st); err != nil {
+		d.log.Error("unreadable outbox status; dropped", "key", it.Key, "err", err)
+		*bad = append(*bad, it.Key)
+		return nil
+	}
+	stream := "job:" + st.JobID
+	if d.blocked[stream] {
+		d.left++
+		return nil
+	}
+	if !strings.HasPrefix(st.JobID, release.HubPrefix) {
+		return d.heldClaimStatus(ctx, it, stream, st)
+	}
+	st.JobID = hubJobID(st.JobID)
+	return d.outcome(ctx, it, stream, d.link.JobStatus(ctx, st))
+}
+
+// heldClaimStatus turns the final status of a job held outside the hub (a
+// CUPS job) into the end of its hub claim, if it had one. A job without a
+// claim has no status at the hub.
+func (d *drainer) heldClaimStatus(ctx context.Context, it offline.Item, stream string, st protocol.JobStatusRequest) error {
+	req, ok := releaseFor(st)
+	if !ok {
+		return d.store.Ack(ctx, it.Key)
+	}
+	return d.outcome(ctx, it, stream, d.link.ReleaseClaim(ctx, req))
+}
+
+func (d *drainer) printerEvent(ctx context.Context, it offline.Item, bad *[]string) error {
+	var ev protocol.PrinterEventRequest
+	if err := json.Unmarshal(it.Payload, &ev); err != nil {
+		d.log.Error("unreadable outbox printer event; dropped", "key", it.Key, "err", err)
+		*bad = append(*bad, it.Key)
+		return nil
+	}
+	const stream = "printer-events"
+	if d.blocked[stream] {
+		d.left++
+		return nil
+	}
+	return d.outcome(ctx, it, stream, d.link.Call(ctx, protocol.ActionPrinterEvent, ev, nil))
+}
+
+// outcome settles one sent item: acknowledged, dropped for a permanent
+// refusal, or left (its stream blocked for the rest of the pass). A
+// transport error ends the pass.
+func (d *drainer) outcome(ctx context.Context, it offline.Item, stream string, err error) error {
+	var perr *protocol.Error
+	switch {
+	case err == nil:
+		return d.store.Ack(ctx, it.Key)
+	case protocol.IsPermanent(err):
+		_ = errors.As(err, &perr) // IsPermanent found one
+		code, _ := perr.Details["code"].(string)
+		level := slog.LevelWarn
+		if it.Kind == offline.KindJobStatus {
+			level = slog.LevelError // a final status the hub will never have
+		}
+		d.log.Log(ctx, level, "hub refused an outbox item for good; dropped", "key", it.Key, "kind", it.Kind,
+			"code", perr.Code, "detail", code, "err", err)
+		return d.store.Ack(ctx, it.Key)
+	}
+	d.left++
+	d.blocked[stream] = true
+	if d.firstErr == nil {
+		d.firstErr = err
+	}
+	if nerr := d.store.NoteAttempt(ctx, it.Key); nerr != nil {
+		return nerr
+	}
+	if errors.As(err, &perr) {
+		d.log.Info("hub refused an outbox item for now; kept", "key", it.Key, "code", perr.Code, "err", err)
+		return nil
+	}
+	return err
+}
+
+// records sends a page's accounting records. Only what the hub accepts
+// leaves the outbox; a record it refuses because it holds the id with other
+// content (a restored or cloned agent reused the number) is reissued under
+// a new number, so its pages are charged, once.
+func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []string) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	resp, err := d.link.SendRecords(ctx, recs)
+	if err != nil {
+		// Records are never dropped for a refused call: they are charges.
+		d.left += len(recs)
+		if d.firstErr == nil {
+			d.firstErr = err
+		}
+		if nerr := d.store.NoteAttempt(ctx, keys...); nerr != nil {
+			return nerr
+		}
+		var perr *protocol.Error
+		if errors.As(err, &perr) {
+			d.log.Warn("hub refused a batch of accounting records; kept", "records", len(recs), "err", err)
+			return nil
+		}
+		return err
+	}
+	if err := d.store.Ack(ctx, resp.Accepted...); err != nil {
+		return err
+	}
+	d.log.Info("accounting records synced", "sent", len(recs), "acknowledged", len(resp.Accepted))
+	for _, r := range resp.Refused {
+		if r.Code != protocol.DetailRecordConflict {
+			d.log.Warn("hub refused an accounting record; kept", "record", r.ID, "code", r.Code)
+			continue
+		}
+		rec, found, err := d.store.ReissueRecord(ctx, r.ID, d.link.LastSeq())
+		if err != nil {
+			return err
+		}
+		if found {
+			d.log.Warn("the hub holds this record id with other content; the record is reissued under a new id",
+				"record", r.ID, "new_id", rec.ID)
+		}
+	}
+	if n := len(recs) - len(resp.Accepted); n > 0 {
+		// Reissued ones are new items: the next pass sends them.
+		d.left += n
+		if d.firstErr == nil {
+			d.firstErr = fmt.Errorf("hub did not accept %d of %d records", n, len(recs))
+		}
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package cloudlink
 
 import (
+	crand "crypto/rand"
+	"encoding/binary"
 	"math/rand/v2"
 	"time"
 )
@@ -47,3 +49,24 @@ func (b *backoff) next() time.Duration {
 
 // reset starts over after a connection that proved stable.
 func (b *backoff) reset() { b.attempt = 0 }
+
+// Backoff is the link's exponential backoff with full jitter, for other
+// loops that retry against the hub (the agent's outbox): delays uniform in
+// [0, min(max, min*2^failures)], back to the smallest after Reset. It is
+// not safe for concurrent use.
+type Backoff struct{ b backoff }
+
+// NewBackoff returns a Backoff between lo and hi (hi is raised to lo),
+// seeded at random so that agents do not retry in step.
+func NewBackoff(lo, hi time.Duration) *Backoff {
+	var seed [16]byte
+	_, _ = crand.Read(seed[:]) // never fails on supported platforms
+	rng := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	return &Backoff{b: backoff{min: lo, max: max(hi, lo), rng: rng}}
+}
+
+// Next returns the delay after one more failure.
+func (b *Backoff) Next() time.Duration { return b.b.next() }
+
+// Reset starts over after a success.
+func (b *Backoff) Reset() { b.b.reset() }

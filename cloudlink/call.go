@@ -75,16 +75,48 @@ func (l *Link) DeleteJob(ctx context.Context, jobID, username string) error {
 	return l.Call(ctx, protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: jobID, Username: username}, nil)
 }
 
-// SendRecords sends accounting records and returns the ids the hub now
-// holds; the caller deletes exactly those from its outbox. An empty batch
-// is not sent.
-func (l *Link) SendRecords(ctx context.Context, recs []protocol.Record) ([]string, error) {
+// SendRecords sends accounting records and returns the hub's answer: the
+// ids it now holds (the caller deletes exactly those from its outbox) and
+// the ones it refused, with why. An empty batch is not sent.
+func (l *Link) SendRecords(ctx context.Context, recs []protocol.Record) (protocol.AccountingResponse, error) {
 	if len(recs) == 0 {
-		return nil, nil
+		return protocol.AccountingResponse{}, nil
 	}
 	var resp protocol.AccountingResponse
 	if err := l.Call(ctx, protocol.ActionAccounting, protocol.AccountingRequest{Records: recs}, &resp); err != nil {
-		return nil, err
+		return protocol.AccountingResponse{}, err
 	}
-	return resp.Accepted, nil
+	return resp, nil
+}
+
+// ClaimJob claims a job held outside the hub (key names it across agents,
+// see protocol.ClaimJobRequest) for this agent and returns the claim's id.
+// A job another agent holds is a permanent *protocol.Error with details
+// code "claimed" (see IsClaimed).
+func (l *Link) ClaimJob(ctx context.Context, key string) (string, error) {
+	var resp protocol.ClaimJobResponse
+	if err := l.Call(ctx, protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}, &resp); err != nil {
+		return "", err
+	}
+	if resp.ClaimID == "" {
+		return "", fmt.Errorf("%s: the hub answered without a claim id", protocol.ActionClaimJob)
+	}
+	return resp.ClaimID, nil
+}
+
+// ReleaseClaim ends a ClaimJob claim: done keeps the job claimed for good
+// (it printed, or may have), not done frees it for any agent.
+func (l *Link) ReleaseClaim(ctx context.Context, req protocol.ReleaseClaimRequest) error {
+	return l.Call(ctx, protocol.ActionReleaseClaim, req, nil)
+}
+
+// IsClaimed reports whether err is the hub's refusal of a ClaimJob because
+// another agent holds the job.
+func IsClaimed(err error) bool {
+	var perr *protocol.Error
+	if !errors.As(err, &perr) || perr.Code != protocol.CodeGenericError {
+		return false
+	}
+	code, _ := perr.Details["code"].(string)
+	return code == protocol.DetailClaimed
 }

@@ -26,6 +26,9 @@ type Document struct {
 	Size   int64
 	Format string
 	SHA256 string
+	// ClaimID is the hub's claim on the job made by this fetch; every
+	// status about this attempt carries it.
+	ClaimID string
 }
 
 // Fetch asks the hub for a one-time download of a job's document and opens
@@ -76,10 +79,11 @@ func (l *Link) Fetch(ctx context.Context, jobID, username string) (*Document, er
 		return nil, fmt.Errorf("fetch job %s: download is %d bytes, hub announced %d", jobID, resp.ContentLength, fr.Size)
 	}
 	return &Document{
-		Body:   &verifier{body: resp.Body, h: sha256.New(), size: fr.Size, sum: want, jobID: jobID},
-		Size:   fr.Size,
-		Format: fr.Format,
-		SHA256: strings.ToLower(fr.SHA256),
+		Body:    &verifier{body: resp.Body, h: sha256.New(), size: fr.Size, sum: want, jobID: jobID},
+		Size:    fr.Size,
+		Format:  fr.Format,
+		SHA256:  strings.ToLower(fr.SHA256),
+		ClaimID: fr.ClaimID,
 	}, nil
 }
 

@@ -95,6 +95,7 @@ type Link struct {
 	mu      sync.Mutex
 	peer    *protocol.Peer // the connection whose Boot was accepted; nil when offline
 	running bool
+	lastSeq int64 // the hub's last_seq at the last accepted Boot
 }
 
 // New checks cfg and prepares a Link; it does not touch the network.
@@ -236,6 +237,14 @@ func (l *Link) Online() bool {
 	return l.peer != nil
 }
 
+// LastSeq is the highest accounting sequence number the hub held for this
+// agent at the last accepted Boot (0: none, or never booted).
+func (l *Link) LastSeq() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastSeq
+}
+
 func (l *Link) currentPeer() *protocol.Peer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -363,6 +372,9 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 		l.logger.Error("hub rejected boot", "status", resp.Status, "reason", resp.Reason)
 		return 0, fmt.Errorf("boot %s: %s", resp.Status, resp.Reason)
 	}
+	l.mu.Lock()
+	l.lastSeq = resp.LastSeq
+	l.mu.Unlock()
 	interval := time.Duration(resp.HeartbeatInterval) * time.Second
 	if interval <= 0 {
 		interval = defaultHeartbeat

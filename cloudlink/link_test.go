@@ -226,7 +226,7 @@ func TestConnectAndBoot(t *testing.T) {
 		t.Errorf("ListJobs = %+v, %v", jobs, err)
 	}
 	acc, err := l.SendRecords(ctx, []protocol.Record{{ID: "agent-42:1"}, {ID: "agent-42:2"}})
-	if err != nil || !reflect.DeepEqual(acc, []string{"agent-42:1", "agent-42:2"}) {
+	if err != nil || !reflect.DeepEqual(acc.Accepted, []string{"agent-42:1", "agent-42:2"}) {
 		t.Errorf("SendRecords = %v, %v", acc, err)
 	}
 	err = l.DeleteJob(ctx, "j9", "alice")

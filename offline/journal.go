@@ -46,6 +46,10 @@ type Claim struct {
 	Settings  Settings
 	ClaimedAt time.Time
 	UpdatedAt time.Time
+	// SourceClaim is the source's claim on this attempt ("" when the
+	// source has none): every status the journal queues for the attempt
+	// carries it, so a late status of an earlier attempt is told apart.
+	SourceClaim string
 }
 
 // ErrConflict says that a job cannot move as asked because of its current
@@ -98,7 +102,7 @@ func sanitizeJobID(id string) string {
 	return b.String()
 }
 
-const claimColumns = `job_id, owner, state, attempt, printer_job_name, printer_job_id, keep, reason, impressions, pages, copies, color, duplex, claimed_at, updated_at`
+const claimColumns = `job_id, owner, state, attempt, printer_job_name, printer_job_id, keep, reason, impressions, pages, copies, color, duplex, claimed_at, updated_at, source_claim`
 
 // Settings are the print settings of one release attempt.
 type Settings struct {
@@ -115,7 +119,7 @@ func scanClaim(r rowScanner) (Claim, error) {
 	var state, claimedAt, updatedAt string
 	if err := r.Scan(&c.JobID, &c.Owner, &state, &c.Attempt, &c.PrinterJobName, &c.PrinterJobID,
 		&c.Keep, &c.Reason, &c.Impressions, &c.Settings.Pages, &c.Settings.Copies, &c.Settings.Color,
-		&c.Settings.Duplex, &claimedAt, &updatedAt); err != nil {
+		&c.Settings.Duplex, &claimedAt, &updatedAt, &c.SourceClaim); err != nil {
 		return Claim{}, err
 	}
 	c.State = State(state)
@@ -183,11 +187,12 @@ func (s *Store) claim(ctx context.Context, jobID, owner string, keep, again bool
 			Keep: keep, Settings: Settings{Copies: 1}, ClaimedAt: now, UpdatedAt: now,
 		}
 		out.PrinterJobName = printerJobName(jobID, out.Attempt, random)
-		_, err = tx.ExecContext(ctx, `INSERT INTO journal (`+claimColumns+`) VALUES (?, ?, ?, ?, ?, 0, ?, '', 0, 0, 1, 0, 0, ?, ?)
+		_, err = tx.ExecContext(ctx, `INSERT INTO journal (`+claimColumns+`) VALUES (?, ?, ?, ?, ?, 0, ?, '', 0, 0, 1, 0, 0, ?, ?, '')
 			ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, state = excluded.state,
 				attempt = excluded.attempt, printer_job_name = excluded.printer_job_name,
 				printer_job_id = 0, keep = excluded.keep, reason = '', impressions = 0,
-				pages = 0, copies = 1, color = 0, duplex = 0, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at`,
+				pages = 0, copies = 1, color = 0, duplex = 0, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at,
+				source_claim = ''`,
 			out.JobID, out.Owner, string(out.State), out.Attempt, out.PrinterJobName, out.Keep,
 			formatTime(now), formatTime(now))
 		return err
@@ -256,6 +261,23 @@ func (s *Store) MarkSending(ctx context.Context, jobID string, set Settings) err
 	return nil
 }
 
+// NoteSourceClaim records the source's claim on attempt of jobID (the
+// hub's claim_id of the fetch that opened its document): the statuses
+// queued for that attempt carry it. A row that moved on to another attempt
+// or settled meanwhile is left alone.
+func (s *Store) NoteSourceClaim(ctx context.Context, jobID string, attempt int, claim string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE journal SET source_claim = ?, updated_at = ?
+			WHERE job_id = ? AND attempt = ? AND state IN ('claimed', 'sending', 'printing')`,
+			claim, formatTime(s.now()), jobID, attempt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("note claim of %s attempt %d: %w", jobID, attempt, err)
+	}
+	return nil
+}
+
 // MarkPrinting records that the printer accepted the job as printerJobID.
 func (s *Store) MarkPrinting(ctx context.Context, jobID string, printerJobID int) error {
 	err := s.transition(ctx, jobID, StatePrinting, []State{StateClaimed, StateSending, StatePrinting},
@@ -310,7 +332,8 @@ func (s *Store) settle(ctx context.Context, jobID string, to State, reason strin
 			string(to), reason, formatTime(now), jobID); err != nil {
 			return err
 		}
-		status := protocol.JobStatusRequest{JobID: jobID, State: protocol.JobFailed, Reason: reason, At: now.UTC()}
+		status := protocol.JobStatusRequest{JobID: jobID, State: protocol.JobFailed, Reason: reason, At: now.UTC(),
+			ClaimID: cur.SourceClaim}
 		if to == StateUncertain {
 			status.State = protocol.JobUncertain
 		}

@@ -95,10 +95,11 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 		impressions := rec.Pages
 		status := protocol.JobStatusRequest{
 			JobID: jobID, State: protocol.JobPrinted, Impressions: impressions, Keep: cur.Keep, At: rec.At,
+			ClaimID: cur.SourceClaim,
 		}
 		if to == StateFailed {
 			status = protocol.JobStatusRequest{JobID: jobID, State: protocol.JobFailed, Impressions: impressions,
-				Reason: reason, At: rec.At}
+				Reason: reason, At: rec.At, ClaimID: cur.SourceClaim}
 		}
 		if err := enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, to), status, now); err != nil {
 			return err
@@ -175,4 +176,89 @@ func (s *Store) queryRecords(ctx context.Context, query string, args ...any) ([]
 		out = append(out, rec)
 	}
 	return out, rows.Err()
+}
+
+// LedgerSeq returns the last sequence number the ledger handed out.
+func (s *Store) LedgerSeq(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'ledger'`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("ledger sequence: %w", err)
+	}
+	return v, nil
+}
+
+// RaiseLedgerSeq makes the next sequence number come after last, the
+// highest the hub holds for this agent: an agent restored from a backup or
+// a cloned SD card would otherwise number new records with ids the hub
+// already holds. It returns the counter before, and whether it moved; the
+// counter never goes back.
+func (s *Store) RaiseLedgerSeq(ctx context.Context, last int64) (before int64, raised bool, err error) {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		before, raised, err = raiseSeq(ctx, tx, last)
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("raise ledger sequence to %d: %w", last, err)
+	}
+	return before, raised, nil
+}
+
+func raiseSeq(ctx context.Context, tx *sql.Tx, last int64) (int64, bool, error) {
+	var cur int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'ledger'`).Scan(&cur); err != nil {
+		return 0, false, err
+	}
+	if cur >= last {
+		return cur, false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'ledger'`, last); err != nil {
+		return 0, false, err
+	}
+	return cur, true, nil
+}
+
+// ReissueRecord gives the pending record id, which the hub refused because
+// it holds that id with other content (record-conflict), a new sequence
+// number above both the ledger's counter and last (the hub's highest), and
+// queues it under its new id in place of the old one, in one transaction:
+// the pages are charged once, under the new id. A record no longer pending
+// (acknowledged meanwhile) is not reissued: found is false.
+func (s *Store) ReissueRecord(ctx context.Context, id string, last int64) (rec protocol.Record, found bool, err error) {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE key = ? AND kind = ?`,
+			id, KindAccounting).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		old, err := scanRecord(tx.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM ledger WHERE id = ?`, id))
+		if err != nil {
+			return fmt.Errorf("read ledger record: %w", err)
+		}
+		if _, _, err := raiseSeq(ctx, tx, last); err != nil {
+			return err
+		}
+		var seq int64
+		if err := tx.QueryRowContext(ctx,
+			`UPDATE counters SET value = value + 1 WHERE name = 'ledger' RETURNING value`).Scan(&seq); err != nil {
+			return fmt.Errorf("next sequence number: %w", err)
+		}
+		rec = old
+		rec.Seq = seq
+		rec.ID = rec.AgentID + ":" + strconv.FormatInt(seq, 10)
+		if _, err := tx.ExecContext(ctx, `UPDATE ledger SET seq = ?, id = ? WHERE id = ?`, rec.Seq, rec.ID, id); err != nil {
+			return fmt.Errorf("renumber ledger record: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE key = ?`, id); err != nil {
+			return err
+		}
+		found = true
+		return enqueue(ctx, tx, KindAccounting, rec.ID, rec, s.now())
+	})
+	if err != nil {
+		return protocol.Record{}, false, fmt.Errorf("reissue record %s: %w", id, err)
+	}
+	return rec, found, nil
 }

@@ -22,6 +22,7 @@ func migrations() []migration {
 		{version: 2, sql: schemaV2},
 		{version: 3, sql: schemaV3},
 		{version: 4, sql: schemaV4},
+		{version: 5, sql: schemaV5},
 	}
 }
 
@@ -218,4 +219,11 @@ CREATE INDEX journal_unfinished ON journal (claimed_at) WHERE state IN ('claimed
 // are told apart from jobs that printed nothing.
 const schemaV4 = `
 ALTER TABLE ledger ADD COLUMN unreconciled INTEGER NOT NULL DEFAULT 0;
+`
+
+// schemaV5 keeps, per release, the source's claim on the attempt (the
+// hub's claim_id of its FetchJob, or the claim a CUPS job was released
+// under), so every status about the attempt names it, after a restart too.
+const schemaV5 = `
+ALTER TABLE journal ADD COLUMN source_claim TEXT NOT NULL DEFAULT '';
 `

@@ -64,11 +64,19 @@ func enqueue(ctx context.Context, tx *sql.Tx, kind, key string, payload any, now
 
 // Pending returns up to limit items, oldest first; limit <= 0 returns all.
 func (s *Store) Pending(ctx context.Context, limit int) ([]Item, error) {
+	return s.PendingAfter(ctx, 0, limit)
+}
+
+// PendingAfter returns up to limit items queued after the item numbered
+// after (Item.Seq), oldest first; limit <= 0 returns all. Paging by Seq lets
+// a sender go past items it leaves in place (a kind it does not know, a
+// temporary refusal) to the ones behind them.
+func (s *Store) PendingAfter(ctx context.Context, after int64, limit int) ([]Item, error) {
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT seq, kind, key, payload, created_at, attempts FROM outbox ORDER BY seq LIMIT ?`, limit)
+		`SELECT seq, kind, key, payload, created_at, attempts FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending outbox items: %w", err)
 	}
