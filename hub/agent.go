@@ -358,6 +358,11 @@ func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any,
 	if req.Username == "" {
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "username required"}
 	}
+	// A job left printing in silence is listed again at once, not at the
+	// janitor's next round.
+	if err := c.s.settleSilentJobs(ctx, req.Username); err != nil {
+		return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
+	}
 	rows, err := c.s.db.QueryContext(ctx,
 		"SELECT "+jobColumns+" FROM jobs WHERE owner = ? AND state IN (?, ?) AND printing_agent IN ('', ?) ORDER BY seq",
 		req.Username, stateHeld, stateFailed, c.agentID)
@@ -393,129 +398,6 @@ func (c *agentConn) ownedJob(ctx context.Context, id, username string) (jobView,
 		return j, errJobNotFound()
 	}
 	return j, err
-}
-
-func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any, error) {
-	var req protocol.FetchJobRequest
-	if err := protocol.Decode(payload, &req); err != nil {
-		return nil, err
-	}
-	j, err := c.ownedJob(ctx, req.JobID, req.Username)
-	if err != nil {
-		return nil, err
-	}
-	switch j.State {
-	case stateHeld, stateFailed, statePrinting:
-	default:
-		return nil, &protocol.Error{Code: protocol.CodeGenericError, Description: "job is " + j.State,
-			Details: map[string]any{"code": "not-releasable", "state": j.State}}
-	}
-	// The fetch claims the job for this agent: the same person badging at
-	// two printers at once gets it printed at one. The agent printing it
-	// may fetch again (a retry, a restart); the claim of an agent the hub
-	// has not heard from for printingClaimLapse lapses (one that is
-	// connected, say following a long jam, keeps it).
-	now := c.s.now()
-	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?
-		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?)
-		  OR printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))`,
-		statePrinting, c.agentID, j.ID, stateHeld, stateFailed, statePrinting, c.agentID,
-		nanos(now.Add(-printingClaimLapse)))
-	if err != nil {
-		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, &protocol.Error{Code: protocol.CodeGenericError, Description: "job is being printed at another printer",
-			Details: map[string]any{"code": "not-releasable", "state": statePrinting}}
-	}
-	tok, err := randomToken()
-	if err != nil {
-		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
-	}
-	expires := c.s.now().Add(downloadTokenTTL).UTC()
-	if _, err := c.s.db.ExecContext(ctx, "INSERT INTO download_tokens (token_hash, job_id, expires_at) VALUES (?, ?, ?)",
-		tokenHash(tok), j.ID, nanos(expires)); err != nil {
-		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
-	}
-	c.logger().Info("job fetch granted", "job", j.ID, "username", req.Username)
-	return protocol.FetchJobResponse{URL: documentURL(j.ID), Token: tok, Size: j.Size, SHA256: j.SHA256,
-		Format: j.Format, ExpiresAt: expires}, nil
-}
-
-// printingClaimLapse is how long a job fetched by an agent that then went
-// silent stays reserved for it.
-const printingClaimLapse = time.Hour
-
-func documentURL(id string) string { return "/agent/v1/jobs/" + id + "/document" }
-
-func (c *agentConn) jobStatus(ctx context.Context, payload json.RawMessage) (any, error) {
-	var req protocol.JobStatusRequest
-	if err := protocol.Decode(payload, &req); err != nil {
-		return nil, err
-	}
-	db := c.s.db
-	j, err := c.s.job(ctx, req.JobID)
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return nil, errJobNotFound()
-	}
-	if err != nil {
-		return nil, err
-	}
-	// Terminal states stay: a late or repeated status from the outbox must
-	// not bring a deleted or expired job back.
-	live := j.State == stateHeld || j.State == stateFailed || j.State == statePrinting
-	// A job another agent holds (printing it, or keeping it uncertain) is
-	// that agent's to report: a status from an agent whose fetch was
-	// refused must not free it.
-	if j.printingAgent != "" && j.printingAgent != c.agentID {
-		c.logger().Warn("job status ignored: another agent is printing the job", "job", j.ID, "state", req.State)
-		return protocol.JobStatusResponse{}, nil
-	}
-	switch req.State {
-	case protocol.JobSending, protocol.JobPrinting:
-		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '',
-			printing_agent = CASE WHEN printing_agent = '' THEN ? ELSE printing_agent END
-			WHERE id = ? AND state IN (?, ?, ?)`,
-			statePrinting, c.agentID, j.ID, stateHeld, stateFailed, statePrinting)
-	case protocol.JobPrinted:
-		at := req.At
-		if !storableTime(at) {
-			at = c.s.now()
-		}
-		next := statePrinted
-		switch {
-		case req.Keep && live:
-			next = stateHeld
-		case !live && j.State != statePrinted:
-			next = j.State
-		}
-		_, err = db.ExecContext(ctx,
-			"UPDATE jobs SET state = ?, reason = '', printed_at = ?, printed_pages = ?, printing_agent = '' WHERE id = ?",
-			next, nanos(at), req.Impressions, j.ID)
-		if err == nil && next != stateHeld {
-			// The document is not needed any more; keeping it would only
-			// keep someone's content on disk.
-			_, err = db.ExecContext(ctx, "DELETE FROM download_tokens WHERE job_id = ?", j.ID)
-			c.s.removeDocument(j.ID)
-		}
-	case protocol.JobFailed:
-		_, err = db.ExecContext(ctx, "UPDATE jobs SET state = ?, reason = ?, printing_agent = '' WHERE id = ? AND state IN (?, ?, ?)",
-			stateFailed, req.Reason, j.ID, stateHeld, stateFailed, statePrinting)
-	case protocol.JobUncertain:
-		// Held, but only at this agent: its owner confirms a reprint there,
-		// and no other printer can print it a second time meanwhile.
-		_, err = db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, printing_agent = ?
-			WHERE id = ? AND state IN (?, ?, ?)`,
-			stateFailed, req.Reason, c.agentID, j.ID, stateHeld, stateFailed, statePrinting)
-	default:
-		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "unknown job state " + strconv.Quote(req.State)}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("job status %s: %w", j.ID, err)
-	}
-	c.logger().Info("job status", "job", j.ID, "state", req.State, "impressions", req.Impressions, "keep", req.Keep)
-	return protocol.JobStatusResponse{}, nil
 }
 
 func (c *agentConn) deleteJob(ctx context.Context, payload json.RawMessage) (any, error) {

@@ -420,7 +420,8 @@ func TestAgentJobStatus(t *testing.T) {
 	}
 	docPath := func(id string) string { return filepath.Join(h.dir, "jobs", id) }
 
-	status(protocol.JobStatusRequest{JobID: first, State: protocol.JobSending, At: h.clock.Now()})
+	claim := a.fetch(first, "alice").ClaimID
+	status(protocol.JobStatusRequest{JobID: first, State: protocol.JobSending, ClaimID: claim, At: h.clock.Now()})
 	if j := h.getJob(first); j.State != statePrinting {
 		t.Errorf("after sending: %q", j.State)
 	}
@@ -428,10 +429,10 @@ func TestAgentJobStatus(t *testing.T) {
 		t.Error("a printing job is still listed")
 	}
 	// Still fetchable while printing, so an interrupted download can restart.
-	a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}, nil)
+	claim = a.fetch(first, "alice").ClaimID
 
 	printedAt := h.clock.Now().Add(30 * time.Second)
-	status(protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinted, Impressions: 34, At: printedAt})
+	status(protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinted, Impressions: 34, ClaimID: claim, At: printedAt})
 	j := h.getJob(first)
 	if j.State != statePrinted || j.PrintedPages != 34 || j.PrintedAt == nil || !j.PrintedAt.Equal(printedAt) {
 		t.Errorf("after printed: %+v", j)
@@ -444,20 +445,22 @@ func TestAgentJobStatus(t *testing.T) {
 		t.Errorf("fetch of a printed job: %+v", e)
 	}
 	// A late "printing" from the outbox does not bring it back.
-	status(protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinting, At: h.clock.Now()})
+	status(protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinting, ClaimID: claim, At: h.clock.Now()})
 	if j := h.getJob(first); j.State != statePrinted {
 		t.Errorf("late printing: %q", j.State)
 	}
 
-	status(protocol.JobStatusRequest{JobID: second, State: protocol.JobPrinting, At: h.clock.Now()})
-	status(protocol.JobStatusRequest{JobID: second, State: protocol.JobFailed, Reason: "media-jam", At: h.clock.Now()})
+	claim = a.fetch(second, "alice").ClaimID
+	status(protocol.JobStatusRequest{JobID: second, State: protocol.JobPrinting, ClaimID: claim, At: h.clock.Now()})
+	status(protocol.JobStatusRequest{JobID: second, State: protocol.JobFailed, Reason: "media-jam", ClaimID: claim, At: h.clock.Now()})
 	if j := h.getJob(second); j.State != stateFailed || j.Reason != "media-jam" {
 		t.Errorf("after failed: %+v", j)
 	}
 	if jobIDs(a.listJobs("alice")) != second {
 		t.Error("a failed job is not releasable")
 	}
-	status(protocol.JobStatusRequest{JobID: second, State: protocol.JobPrinted, Impressions: 1, Keep: true, At: h.clock.Now()})
+	claim = a.fetch(second, "alice").ClaimID
+	status(protocol.JobStatusRequest{JobID: second, State: protocol.JobPrinted, Impressions: 1, Keep: true, ClaimID: claim, At: h.clock.Now()})
 	if j := h.getJob(second); j.State != stateHeld || j.PrintedPages != 1 || j.PrintedAt == nil || j.Reason != "" {
 		t.Errorf("print and keep: %+v", j)
 	}
@@ -653,10 +656,12 @@ func TestFetchClaimsTheJobForOneAgent(t *testing.T) {
 	if e := a.callError(protocol.ActionFetchJob, fetch); e == nil {
 		t.Fatal("the first printer took back a job the second is printing")
 	}
-	// The refused printer reports its release failed: that must not free
-	// the job the second one is printing.
-	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
-		Reason: "refused", At: h.clock.Now()}, nil)
+	// The refused printer (an agent from before claims) reports its release
+	// failed: that must not free the job the second one is printing.
+	if code := a.statusError(protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
+		Reason: "refused", At: h.clock.Now()}); code != protocol.DetailStaleClaim {
+		t.Errorf("the loser's failed status: %q, want stale-claim", code)
+	}
 	if j := h.getJob(first); j.State != statePrinting {
 		t.Fatalf("after the loser's failed status: %q, want printing", j.State)
 	}
@@ -706,10 +711,12 @@ func TestUncertainJobStaysWithItsAgent(t *testing.T) {
 	if got := jobIDs(a.listJobs("alice")); !strings.Contains(got, first) {
 		t.Errorf("its own printer lists %s, want %s among them", got, first)
 	}
-	// The other printer, refused, reports its release failed: the job
-	// stays with the first.
-	b.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
-		Reason: "refused", At: h.clock.Now()}, nil)
+	// The other printer, refused, reports its release failed (an agent
+	// from before claims): the job stays with the first.
+	if code := b.statusError(protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
+		Reason: "refused", At: h.clock.Now()}); code != protocol.DetailStaleClaim {
+		t.Errorf("the other printer's failed status: %q, want stale-claim", code)
+	}
 	if e := b.callError(protocol.ActionFetchJob, fetch); e == nil {
 		t.Fatal("another printer's failed status freed an uncertain job")
 	}

@@ -104,3 +104,179 @@ func TestAccountingRecordConflict(t *testing.T) {
 		t.Errorf("%d records stored, want 4: %s", n, r.body)
 	}
 }
+
+func (a *testAgent) fetch(jobID, user string) protocol.FetchJobResponse {
+	a.t.Helper()
+	var fr protocol.FetchJobResponse
+	a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: user}, &fr)
+	return fr
+}
+
+// statusError sends a JobStatus expecting a CALLERROR, and returns its details.code.
+func (a *testAgent) statusError(req protocol.JobStatusRequest) string {
+	a.t.Helper()
+	e := a.callError(protocol.ActionJobStatus, req)
+	if !e.Permanent() {
+		a.t.Errorf("JobStatus %s refused with a temporary error: %+v", req.State, e)
+	}
+	code, _ := e.Details["code"].(string)
+	return code
+}
+
+// A status of an earlier claim (a queued "failed" of attempt 1 delivered
+// after attempt 2's fetch) changes nothing: it is refused as stale-claim, and
+// a final one raises status-dropped.
+func TestJobStatusStaleClaim(t *testing.T) {
+	h, a, _, first, _ := releaseSetup(t)
+	c1 := a.fetch(first, "alice").ClaimID
+	c2 := a.fetch(first, "alice").ClaimID // a retry: a new attempt, a new claim
+	if c1 == "" || c2 == "" || c1 == c2 {
+		t.Fatalf("claim ids %q then %q: want two different ones", c1, c2)
+	}
+	now := h.clock.Now()
+	if code := a.statusError(protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed, Reason: "attempt 1",
+		ClaimID: c1, At: now}); code != protocol.DetailStaleClaim {
+		t.Errorf("failed of the earlier claim: %q, want stale-claim", code)
+	}
+	if code := a.statusError(protocol.JobStatusRequest{JobID: first, State: protocol.JobSending, ClaimID: c1, At: now}); code != protocol.DetailStaleClaim {
+		t.Errorf("sending of the earlier claim: %q, want stale-claim", code)
+	}
+	if j := h.getJob(first); j.State != statePrinting || j.Reason != "" {
+		t.Fatalf("after stale statuses: %+v, want still printing", j)
+	}
+	dropped := h.alertsOf(alertStatusDropped)
+	if len(dropped) != 1 || dropped[0].AgentID != "agent-1" || !strings.Contains(string(dropped[0].Data), `"claim_id":"`+c1+`"`) ||
+		!strings.Contains(string(dropped[0].Data), `"state":"failed"`) {
+		t.Fatalf("status-dropped alerts: %+v, want one for the stale failed", dropped)
+	}
+
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobSending, ClaimID: c2, At: now}, nil)
+	printed := protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinted, Impressions: 34, ClaimID: c2, At: now}
+	a.mustCall(protocol.ActionJobStatus, printed, nil)
+	a.mustCall(protocol.ActionJobStatus, printed, nil) // an outbox resend: harmless
+	if j := h.getJob(first); j.State != statePrinted || j.PrintedPages != 34 {
+		t.Errorf("after printed of the current claim: %+v", j)
+	}
+	// A late sending of the current claim does not bring it back.
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinting, ClaimID: c2, At: now}, nil)
+	if j := h.getJob(first); j.State != statePrinted {
+		t.Errorf("after a late printing: %q", j.State)
+	}
+	if n := len(h.alertsOf(alertStatusDropped)); n != 1 {
+		t.Errorf("%d status-dropped alerts, want still 1", n)
+	}
+}
+
+// A status without claim_id (an agent from before claims) applies only
+// while its agent holds the job; otherwise it is refused as stale-claim.
+func TestJobStatusWithoutClaim(t *testing.T) {
+	h, a, _, first, second := releaseSetup(t)
+	b := h.mustDial("")
+	b.boot("agent-2")
+	now := h.clock.Now()
+	// Never fetched: nobody holds it.
+	if code := a.statusError(protocol.JobStatusRequest{JobID: second, State: protocol.JobPrinted, At: now}); code != protocol.DetailStaleClaim {
+		t.Errorf("printed of a job nobody holds: %q, want stale-claim", code)
+	}
+	if j := h.getJob(second); j.State != stateHeld {
+		t.Errorf("job nobody holds after a printed without claim: %q", j.State)
+	}
+	a.fetch(first, "alice")
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed, Reason: "jam", At: now}, nil)
+	if j := h.getJob(first); j.State != stateFailed || j.Reason != "jam" {
+		t.Fatalf("failed from its holder, without claim: %+v", j)
+	}
+	b.fetch(first, "alice")
+	// The first agent's late printed cannot touch a job the second prints.
+	if code := a.statusError(protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinted, Impressions: 3, At: now}); code != protocol.DetailStaleClaim {
+		t.Errorf("printed from an agent that no longer holds the job: %q, want stale-claim", code)
+	}
+	if j := h.getJob(first); j.State != statePrinting {
+		t.Errorf("after another agent's printed: %q, want printing", j.State)
+	}
+	if n := len(h.alertsOf(alertStatusDropped)); n != 2 {
+		t.Errorf("%d status-dropped alerts, want 2", n)
+	}
+}
+
+// A final status about a job the hub does not know is refused for good
+// (not-found) and raised; a progress one is only refused.
+func TestJobStatusUnknownJob(t *testing.T) {
+	h, a, _, _, _ := releaseSetup(t)
+	tests := []struct {
+		state  string
+		alerts int
+	}{
+		{protocol.JobSending, 0},
+		{protocol.JobPrinted, 1},
+		{protocol.JobUncertain, 2},
+	}
+	for _, tc := range tests {
+		code := a.statusError(protocol.JobStatusRequest{JobID: "no-such-job", State: tc.state, ClaimID: "c", At: h.clock.Now()})
+		if code != protocol.DetailNotFound {
+			t.Errorf("%s: %q, want not-found", tc.state, code)
+		}
+		if n := len(h.alertsOf(alertStatusDropped)); n != tc.alerts {
+			t.Errorf("after %s: %d status-dropped alerts, want %d", tc.state, n, tc.alerts)
+		}
+	}
+}
+
+// A job left printing by an agent that says nothing more about it does
+// not stay invisible: after printingOverdue it is failed, held for that
+// agent only (as uncertain), and raised as status-overdue. A final status of
+// its claim still applies afterwards.
+func TestSilentPrintingJobOverdue(t *testing.T) {
+	h, a, _, first, second := releaseSetup(t)
+	b := h.mustDial("")
+	b.boot("agent-2")
+	claim := a.fetch(first, "alice").ClaimID
+	h.clock.Advance(printingOverdue - time.Minute)
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinting, ClaimID: claim,
+		At: h.clock.Now()}, nil) // a word about it: the bound starts again
+	h.clock.Advance(printingOverdue - time.Minute)
+	if got := jobIDs(a.listJobs("alice")); got != second {
+		t.Fatalf("within the bound: listed %s, want %s", got, second)
+	}
+	h.clock.Advance(2 * time.Minute)
+	if got := jobIDs(a.listJobs("alice")); got != first+","+second {
+		t.Errorf("its own agent lists %s, want %s,%s", got, first, second)
+	}
+	j := h.getJob(first)
+	if j.State != stateFailed || !strings.Contains(j.Reason, "may have printed") {
+		t.Errorf("overdue job: %+v", j)
+	}
+	if got := jobIDs(b.listJobs("alice")); got != second {
+		t.Errorf("another agent lists %s, want only %s", got, second)
+	}
+	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}); e.Details["code"] != "not-releasable" {
+		t.Errorf("another agent's fetch: %+v", e)
+	}
+	overdue := h.alertsOf(alertStatusOverdue)
+	if len(overdue) != 1 || overdue[0].AgentID != "agent-1" || !strings.Contains(string(overdue[0].Data), first) {
+		t.Fatalf("status-overdue alerts: %+v", overdue)
+	}
+	a.listJobs("alice")
+	if n := len(h.alertsOf(alertStatusOverdue)); n != 1 {
+		t.Errorf("%d status-overdue alerts after listing again, want 1", n)
+	}
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinted, Impressions: 3,
+		ClaimID: claim, At: h.clock.Now()}, nil)
+	if j := h.getJob(first); j.State != statePrinted {
+		t.Errorf("printed after overdue: %q", j.State)
+	}
+
+	// The janitor settles them too, without anyone listing.
+	claim2 := b.fetch(second, "alice").ClaimID
+	h.clock.Advance(printingOverdue + time.Minute)
+	if err := h.s.housekeeping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if j := h.getJob(second); j.State != stateFailed {
+		t.Errorf("after the janitor: %q, want failed", j.State)
+	}
+	if n := len(h.alertsOf(alertStatusOverdue)); n != 2 {
+		t.Errorf("%d status-overdue alerts, want 2", n)
+	}
+	_ = claim2
+}

@@ -159,7 +159,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("hub: reset agent connections: %w", err)
 	}
 	s.removeStaleUploads()
-	if err := s.expire(ctx); err != nil {
+	// Jobs printing since before claims were heard of at no known time:
+	// their printingOverdue bound starts now.
+	if _, err := db.ExecContext(ctx, "UPDATE jobs SET heard_at = ? WHERE state = ? AND heard_at IS NULL",
+		nanos(s.now()), statePrinting); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("hub: printing jobs: %w", err)
+	}
+	if err := s.housekeeping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("hub: %w", err)
 	}
@@ -230,8 +237,7 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// janitor expires old jobs and purges old download tokens and lockout
-// counters every minute.
+// janitor runs housekeeping every minute.
 func (s *Server) janitor() {
 	defer s.wg.Done()
 	t := time.NewTicker(janitorInterval)
@@ -241,11 +247,24 @@ func (s *Server) janitor() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			if err := s.expire(s.ctx); err != nil && s.ctx.Err() == nil {
+			if err := s.housekeeping(s.ctx); err != nil && s.ctx.Err() == nil {
 				s.log.Error("janitor", "err", err)
 			}
 		}
 	}
+}
+
+// housekeeping is the janitor's round, on the hub's clock: it expires old
+// jobs, settles jobs left printing in silence (printingOverdue) and purges
+// what is no longer needed.
+func (s *Server) housekeeping(ctx context.Context) error {
+	if err := s.expire(ctx); err != nil {
+		return err
+	}
+	if err := s.settleSilentJobs(ctx, ""); err != nil {
+		return fmt.Errorf("settle silent printing jobs: %w", err)
+	}
+	return nil
 }
 
 // expire marks held and failed jobs older than JobExpiry expired and removes

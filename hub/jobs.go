@@ -69,6 +69,7 @@ type jobView struct {
 
 	seq           int64
 	printingAgent string // the agent whose fetch claimed the job, "" for none
+	claimID       string // the current claim: the last fetch's
 }
 
 func (j jobView) protocolJob() protocol.Job {
@@ -80,7 +81,7 @@ func (j jobView) protocolJob() protocol.Job {
 }
 
 const jobColumns = `seq, id, owner, name, pages, copies, color, duplex, format, size, sha256,
-	state, reason, submitted_at, printed_at, printed_pages, delegated_by, media, printing_agent`
+	state, reason, submitted_at, printed_at, printed_pages, delegated_by, media, printing_agent, claim_id`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -90,7 +91,7 @@ func scanJob(sc scanner) (jobView, error) {
 	var printed sql.NullInt64
 	err := sc.Scan(&j.seq, &j.ID, &j.Owner, &j.Name, &j.Pages, &j.Copies, &j.Color, &j.Duplex, &j.Format,
 		&j.Size, &j.SHA256, &j.State, &j.Reason, &submitted, &printed, &j.PrintedPages, &j.DelegatedBy, &j.Media,
-		&j.printingAgent)
+		&j.printingAgent, &j.claimID)
 	if err != nil {
 		return j, err
 	}
