@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("user_name_rule: %w", err)
 	}
-	sources := []release.Source{hubSource{link}}
+	sources := []release.Source{hubSource{link: link, journal: store}}
 	if cfg.CUPS != "" {
 		password := ""
 		if cfg.CUPSPasswordFile != "" {

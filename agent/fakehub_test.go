@@ -93,8 +93,15 @@ func (h *scriptHub) serve(w http.ResponseWriter, r *http.Request) {
 // online.
 func (h *scriptHub) connect(t *testing.T, agentID string) *cloudlink.Link {
 	t.Helper()
+	return connectLink(t, h.srv.URL, agentID)
+}
+
+// connectLink runs a link to the hub at url until the test ends and waits
+// until it is online.
+func connectLink(t *testing.T, url, agentID string) *cloudlink.Link {
+	t.Helper()
 	online := make(chan struct{}, 1)
-	link, err := cloudlink.New(cloudlink.Config{HubURL: h.srv.URL, AgentID: agentID, Version: "test",
+	link, err := cloudlink.New(cloudlink.Config{HubURL: url, AgentID: agentID, Version: "test",
 		OnOnline: func(context.Context) {
 			select {
 			case online <- struct{}{}:

@@ -7,12 +7,19 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/cloudlink"
+	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
 )
 
 // hubSource adapts the cloud link to the release engine's job source.
-type hubSource struct{ link *cloudlink.Link }
+type hubSource struct {
+	link *cloudlink.Link
+	// journal tells Report the claim of the attempt it reports on.
+	journal interface {
+		Get(ctx context.Context, jobID string) (offline.Claim, bool, error)
+	}
+}
 
 func (h hubSource) Name() string { return "hub" }
 
@@ -35,7 +42,7 @@ func (h hubSource) Open(ctx context.Context, id, username string) (*release.Docu
 	if err != nil {
 		return nil, err
 	}
-	return &release.Document{Body: d.Body, Size: d.Size, Format: d.Format}, nil
+	return &release.Document{Body: d.Body, Size: d.Size, Format: d.Format, Claim: d.ClaimID}, nil
 }
 
 // Printed does nothing here: the printed status (with keep) reaches the hub
@@ -46,8 +53,20 @@ func (h hubSource) Delete(ctx context.Context, id, username string) error {
 	return h.link.DeleteJob(ctx, id, username)
 }
 
+// Report tells the hub at once that a release is under way, naming the
+// claim of the fetch the journal recorded for the attempt. Before the fetch
+// there is no claim, and nothing to say: the fetch itself marks the job
+// printing at the hub.
 func (h hubSource) Report(ctx context.Context, id, state, reason string) error {
-	return h.link.JobStatus(ctx, protocol.JobStatusRequest{JobID: id, State: state, Reason: reason, At: time.Now().UTC()})
+	c, found, err := h.journal.Get(ctx, release.HubPrefix+id)
+	if err != nil {
+		return err
+	}
+	if !found || c.SourceClaim == "" {
+		return nil
+	}
+	return h.link.JobStatus(ctx, protocol.JobStatusRequest{JobID: id, State: state, Reason: reason,
+		At: time.Now().UTC(), ClaimID: c.SourceClaim})
 }
 
 // heldClaim is the hub's claim on a job held outside it (a CUPS job),

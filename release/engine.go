@@ -27,6 +27,11 @@ type Document struct {
 	Body   io.ReadCloser
 	Size   int64
 	Format string
+	// Claim is the source's claim on this attempt ("" when it has none):
+	// the hub's claim_id of the fetch, or the hub claim on a CUPS job. The
+	// engine records it in the journal, so every status of the attempt
+	// names it.
+	Claim string
 }
 
 // Reporter is implemented by sources that want to hear of a release's
@@ -60,6 +65,7 @@ type Journal interface {
 	MarkUncertain(ctx context.Context, jobID, reason string) error
 	Get(ctx context.Context, jobID string) (offline.Claim, bool, error)
 	MarkSending(ctx context.Context, jobID string, set offline.Settings) error
+	NoteSourceClaim(ctx context.Context, jobID string, attempt int, claim string) error
 	MarkPrinting(ctx context.Context, jobID string, printerJobID int) error
 	Fail(ctx context.Context, jobID, reason string) error
 	Unfinished(ctx context.Context) ([]offline.Claim, error)

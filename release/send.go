@@ -80,6 +80,13 @@ func (e *Engine) send(ctx, until context.Context, claim offline.Claim, job Job, 
 		if err != nil {
 			return printed{}, fmt.Errorf("open document: %w", err)
 		}
+		if doc.Claim != "" {
+			// Before anything is sent: the attempt's statuses name its claim.
+			if err := e.cfg.Journal.NoteSourceClaim(ctx, job.ID, claim.Attempt, doc.Claim); err != nil {
+				doc.Body.Close()
+				return printed{}, fmt.Errorf("record the source's claim: %w", err)
+			}
+		}
 		if doc.Size < 0 {
 			if doc, err = e.sized(doc); err != nil {
 				return printed{}, fmt.Errorf("spool document: %w", err)
@@ -179,7 +186,7 @@ func (e *Engine) sized(doc *Document) (*Document, error) {
 		f.Close()
 		return nil, err
 	}
-	return &Document{Body: f, Size: n, Format: doc.Format}, nil
+	return &Document{Body: f, Size: n, Format: doc.Format, Claim: doc.Claim}, nil
 }
 
 // printerInfo asks the printer what it can do, waiting a little for one

@@ -1,0 +1,89 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/release"
+)
+
+// openAttempt claims the next attempt of job id and opens its document at
+// the hub as the engine does: the fetch's claim is noted in the journal
+// before anything is sent.
+func openAttempt(t *testing.T, store *offline.Store, src hubSource, id string) offline.Claim {
+	t.Helper()
+	ctx := context.Background()
+	c, err := store.Claim(ctx, release.HubPrefix+id, "alice", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MarkSending(ctx, c.JobID, offline.Settings{Pages: 1, Copies: 1}); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := src.Open(ctx, id, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, doc.Body)
+	doc.Body.Close()
+	if doc.Claim == "" {
+		t.Fatal("the hub's fetch gave the document no claim")
+	}
+	if err := store.NoteSourceClaim(ctx, c.JobID, c.Attempt, doc.Claim); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A "failed" of attempt 1, still in the outbox when attempt 2 fetched the
+// job again (the hub was unreachable, or busy), must not free the job that
+// attempt 2 is printing: it names attempt 1's claim, the real hub refuses
+// it as stale-claim, and the agent drops it. Attempt 2's own status then
+// applies.
+func TestStaleFailedStatusDoesNotFreeNewerAttempt(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	h := newRealHub(t)
+	jobID := h.uploadJob("alice")
+	agentID, _ := store.AgentID(ctx)
+	link := connectLink(t, h.srv.URL, agentID)
+	src := hubSource{link: link, journal: store}
+	log := slog.New(slog.DiscardHandler)
+
+	first := openAttempt(t, store, src, jobID)
+	if err := store.Fail(ctx, first.JobID, "The printer stayed busy."); err != nil {
+		t.Fatal(err)
+	}
+	// Not drained yet: attempt 2 fetches first.
+	openAttempt(t, store, src, jobID)
+	if err := store.MarkPrinting(ctx, first.JobID, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Report(ctx, jobID, protocol.JobPrinting, ""); err != nil {
+		t.Errorf("printing report of attempt 2: %v", err)
+	}
+	_ = drain(ctx, store, link, log)
+	if got := h.jobState(jobID); got != "printing" {
+		t.Fatalf("after attempt 1's late failed status the hub job is %q, want printing (attempt 2 holds it)", got)
+	}
+	if keys := pendingKeys(t, store); len(keys) != 0 {
+		t.Errorf("pending %v: the stale status should be dropped as refused for good", keys)
+	}
+	if a := h.alerts("status-dropped"); len(a) != 1 {
+		t.Errorf("status-dropped alerts = %v, want one", a)
+	}
+
+	if _, err := store.CommitPrinted(ctx, first.JobID, protocol.Record{Pages: 1, Copies: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := drain(ctx, store, link, log); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if got := h.jobState(jobID); got != "printed" {
+		t.Errorf("after attempt 2's printed status the hub job is %q, want printed", got)
+	}
+}
