@@ -139,6 +139,8 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	c.peer.Handle(protocol.ActionDeleteJob, c.booted(c.deleteJob))
 	c.peer.Handle(protocol.ActionAccounting, c.booted(c.accounting))
 	c.peer.Handle(protocol.ActionPrinterEvent, c.booted(c.printerEvent))
+	c.peer.Handle(protocol.ActionClaimJob, c.booted(c.claimJob))
+	c.peer.Handle(protocol.ActionReleaseClaim, c.booted(c.releaseClaim))
 	err = c.peer.Run(s.ctx)
 	c.disconnected(err)
 }

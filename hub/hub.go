@@ -264,7 +264,7 @@ func (s *Server) housekeeping(ctx context.Context) error {
 	if err := s.settleSilentJobs(ctx, ""); err != nil {
 		return fmt.Errorf("settle silent printing jobs: %w", err)
 	}
-	return nil
+	return s.purgeClaims(ctx)
 }
 
 // expire marks held and failed jobs older than JobExpiry expired and removes
