@@ -129,18 +129,22 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent}
 	c.peer = protocol.NewPeer(ws, log)
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
-	c.peer.Handle(protocol.ActionBoot, c.boot)
-	c.peer.Handle(protocol.ActionHeartbeat, c.booted(c.heartbeat))
-	c.peer.Handle(protocol.ActionAuthorize, c.booted(c.authorize))
-	c.peer.Handle(protocol.ActionRegisterCard, c.booted(c.registerCard))
-	c.peer.Handle(protocol.ActionListJobs, c.booted(c.listJobs))
-	c.peer.Handle(protocol.ActionFetchJob, c.booted(c.fetchJob))
-	c.peer.Handle(protocol.ActionJobStatus, c.booted(c.jobStatus))
-	c.peer.Handle(protocol.ActionDeleteJob, c.booted(c.deleteJob))
-	c.peer.Handle(protocol.ActionAccounting, c.booted(c.accounting))
-	c.peer.Handle(protocol.ActionPrinterEvent, c.booted(c.printerEvent))
-	c.peer.Handle(protocol.ActionClaimJob, c.booted(c.claimJob))
-	c.peer.Handle(protocol.ActionReleaseClaim, c.booted(c.releaseClaim))
+	c.peer.Handle(protocol.ActionBoot, c.internal(protocol.ActionBoot, c.boot))
+	for action, h := range map[string]protocol.Handler{
+		protocol.ActionHeartbeat:    c.heartbeat,
+		protocol.ActionAuthorize:    c.authorize,
+		protocol.ActionRegisterCard: c.registerCard,
+		protocol.ActionListJobs:     c.listJobs,
+		protocol.ActionFetchJob:     c.fetchJob,
+		protocol.ActionJobStatus:    c.jobStatus,
+		protocol.ActionDeleteJob:    c.deleteJob,
+		protocol.ActionAccounting:   c.accounting,
+		protocol.ActionPrinterEvent: c.printerEvent,
+		protocol.ActionClaimJob:     c.claimJob,
+		protocol.ActionReleaseClaim: c.releaseClaim,
+	} {
+		c.peer.Handle(action, c.internal(action, c.booted(h)))
+	}
 	err = c.peer.Run(s.ctx)
 	c.disconnected(err)
 }
@@ -157,6 +161,26 @@ func (c *agentConn) id() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.agentID
+}
+
+// internal turns a failure that is not a refusal (a busy or full
+// database, a hub shutting down) into a temporary InternalError: the agent
+// keeps what it sent and retries. The cause is logged here and not sent,
+// so the answer tells nothing of the hub's internals.
+func (c *agentConn) internal(action string, h protocol.Handler) protocol.Handler {
+	return func(ctx context.Context, payload json.RawMessage) (any, error) {
+		res, err := h(ctx, payload)
+		var perr *protocol.Error
+		if err == nil || errors.As(err, &perr) {
+			return res, err
+		}
+		desc := "internal error"
+		if c.s.ctx.Err() != nil {
+			desc = "the hub is shutting down"
+		}
+		c.logger().Error("agent call failed", "action", action, "err", err)
+		return nil, &protocol.Error{Code: protocol.CodeInternalError, Description: desc}
+	}
 }
 
 // booted refuses every action before an accepted Boot.
