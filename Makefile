@@ -79,10 +79,14 @@ cross: ## build the agent for linux/arm (v7), linux/arm64 and linux/amd64 into d
 bench: ## every benchmark, 5 runs each, then per-benchmark medians
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 90m $(PKGS) | $(GO) run ./scripts/benchsummary
 
-lint: ## gofmt, go vet, staticcheck
+# The second vet type-checks every package for a developer's Mac: code that
+# needs Linux lives in _linux.go files beside an _other.go (cgo is off when
+# cross-checking, so cgo-only code has a !cgo twin too).
+lint: ## gofmt, go vet (linux and darwin), staticcheck
 	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l); \
 		if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
 fuzz: ## run every Fuzz target for FUZZTIME (default 30s)

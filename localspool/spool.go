@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -212,14 +211,6 @@ func New(cfg Config) (*Spool, error) {
 	}
 	s.log.Info("local spool open", "dir", cfg.Dir, "held", len(s.held), "bytes", s.used)
 	return s, nil
-}
-
-func statfsFree(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // Close cancels the direct jobs still waiting or printing and waits for

@@ -51,13 +51,6 @@ func ioctl(f *os.File, req uintptr, arg unsafe.Pointer, val uintptr) error {
 	return nil
 }
 
-// deviceInfo is what identifies an input device.
-type deviceInfo struct {
-	name            string
-	vendor, product uint16
-	typesDigits     bool // it has digit keys (main row or keypad)
-}
-
 func queryInfo(f *os.File) (deviceInfo, error) {
 	var info deviceInfo
 	name := make([]byte, eviocgnameSize)

@@ -32,6 +32,14 @@ type Selector struct {
 	HasID           bool
 }
 
+// deviceInfo is what identifies an input device (read through ioctls on
+// Linux; declared here so the selector's rule builds everywhere).
+type deviceInfo struct {
+	name            string
+	vendor, product uint16
+	typesDigits     bool // it has digit keys (main row or keypad)
+}
+
 func (s Selector) matches(info deviceInfo) bool {
 	if s.Name != "" && info.name != s.Name {
 		return false

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	bugserial "go.bug.st/serial"
-	"go.bug.st/serial/enumerator"
 
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/internal/lines"
@@ -142,9 +141,16 @@ func isHex4(s string) bool {
 	return err == nil
 }
 
-// PortLister lists the serial ports with their USB ids
-// (enumerator.GetDetailedPortsList).
-type PortLister func() ([]*enumerator.PortDetails, error)
+// PortDetails is one serial port and, for a USB one, its ids (hex).
+type PortDetails struct {
+	Name     string
+	IsUSB    bool
+	VID, PID string
+}
+
+// PortLister lists the serial ports with their USB ids (by default
+// go.bug.st/serial/enumerator, where the platform has it: listPorts).
+type PortLister func() ([]*PortDetails, error)
 
 // Reader is a serial card reader.
 type Reader struct {
@@ -194,7 +200,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Reader, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Reader{cfg: cfg, logger: logger, now: time.Now, list: enumerator.GetDetailedPortsList}
+	r := &Reader{cfg: cfg, logger: logger, now: time.Now, list: listPorts}
 	for _, o := range opts {
 		o(r)
 	}

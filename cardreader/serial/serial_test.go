@@ -1,3 +1,7 @@
+//go:build linux
+
+// The reader tests drive a Linux pseudo-terminal (TIOCSPTLCK, /dev/ptmx).
+
 package serial_test
 
 import (
@@ -14,7 +18,6 @@ import (
 	"time"
 
 	bugserial "go.bug.st/serial"
-	"go.bug.st/serial/enumerator"
 	"golang.org/x/sys/unix"
 
 	"github.com/tessera-print/tessera/cardreader/fakereader"
@@ -219,14 +222,14 @@ func TestUSBLookup(t *testing.T) {
 	master, slave := openPTY(t)
 	var mu sync.Mutex
 	calls := 0
-	list := func() ([]*enumerator.PortDetails, error) {
+	list := func() ([]*serial.PortDetails, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
 		if calls == 1 {
 			return nil, nil // not plugged in yet
 		}
-		return []*enumerator.PortDetails{
+		return []*serial.PortDetails{
 			{Name: "/dev/ttyS0"},
 			{Name: "/dev/ttyUSB9", IsUSB: true, VID: "10c4", PID: "ea61"},
 			{Name: slave, IsUSB: true, VID: "0403", PID: "6001"},

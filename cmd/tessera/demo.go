@@ -91,8 +91,7 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	hub := exec.Command(*hubBin, "serve", "--listen", hubAddr, "--data", filepath.Join(*dir, "hub"),
 		"--admin-token-file", tokenFile, "--open-enrollment")
 	hub.Stdout, hub.Stderr = stderr, stderr
-	// The hub dies with the demo even if the demo is killed.
-	hub.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	dieWithParent(hub)
 	if err := hub.Start(); err != nil {
 		return fmt.Errorf("start hub (%s): %w; build it with `make build`", *hubBin, err)
 	}
