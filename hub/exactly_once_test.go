@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -279,4 +281,49 @@ func TestSilentPrintingJobOverdue(t *testing.T) {
 		t.Errorf("%d status-overdue alerts, want 2", n)
 	}
 	_ = claim2
+}
+
+// A hub upgraded while a job is printing (schema 7, before claims) lets the
+// agent printing it finish it without a claim_id, and starts the job's
+// silence bound at the upgrade, not at its submission.
+func TestClaimMigration(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:7] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		"PRAGMA user_version = 7",
+		"INSERT INTO users (username, created_at, updated_at) VALUES ('alice', 1, 1)",
+		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, printing_agent)
+		 VALUES ('old-job', 'alice', 'n', 1, 1, 0, 0, 'application/pdf', 1, 'x', 'printing', 1, 'agent-1')`,
+		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, printing_agent)
+		 VALUES ('old-job-2', 'alice', 'n', 1, 1, 0, 0, 'application/pdf', 1, 'x', 'printing', 1, 'agent-1')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	h := newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true })
+	a := h.mustDial("")
+	a.boot("agent-1")
+	if got := jobIDs(a.listJobs("alice")); got != "" {
+		t.Errorf("listed right after the upgrade: %s", got)
+	}
+	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: "old-job", State: protocol.JobPrinted, Impressions: 1,
+		At: h.clock.Now()}, nil)
+	if j := h.getJob("old-job"); j.State != statePrinted {
+		t.Errorf("printed without claim_id after the upgrade: %q", j.State)
+	}
+	h.clock.Advance(printingOverdue + time.Minute)
+	if got := jobIDs(a.listJobs("alice")); got != "old-job-2" {
+		t.Errorf("a day after the upgrade: listed %q, want old-job-2", got)
+	}
 }

@@ -152,21 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		cancel: cancel,
 		conns:  map[string]*agentConn{},
 	}
-	// No agent is connected to a hub that just started; rows saying
-	// otherwise are left over from a crash.
-	if _, err := db.ExecContext(ctx, "UPDATE agents SET connected = 0 WHERE connected != 0"); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("hub: reset agent connections: %w", err)
-	}
-	s.removeStaleUploads()
-	// Jobs printing since before claims were heard of at no known time:
-	// their printingOverdue bound starts now.
-	if _, err := db.ExecContext(ctx, "UPDATE jobs SET heard_at = ? WHERE state = ? AND heard_at IS NULL",
-		nanos(s.now()), statePrinting); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("hub: printing jobs: %w", err)
-	}
-	if err := s.housekeeping(ctx); err != nil {
+	if err := s.settleLeftovers(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("hub: %w", err)
 	}
@@ -177,6 +163,24 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil
+}
+
+// settleLeftovers puts right, at start, what a crash or an upgrade left,
+// then runs a first housekeeping round.
+func (s *Server) settleLeftovers(ctx context.Context) error {
+	// No agent is connected to a hub that just started; rows saying
+	// otherwise are left over from a crash.
+	if _, err := s.db.ExecContext(ctx, "UPDATE agents SET connected = 0 WHERE connected != 0"); err != nil {
+		return fmt.Errorf("reset agent connections: %w", err)
+	}
+	s.removeStaleUploads()
+	// Jobs printing since before claims were heard of at no known time:
+	// their printingOverdue bound starts now.
+	if _, err := s.db.ExecContext(ctx, "UPDATE jobs SET heard_at = ? WHERE state = ? AND heard_at IS NULL",
+		nanos(s.now()), statePrinting); err != nil {
+		return fmt.Errorf("printing jobs: %w", err)
+	}
+	return s.housekeeping(ctx)
 }
 
 // Handler is the hub's whole HTTP surface: admin API, agent websocket,
