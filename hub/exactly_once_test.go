@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -325,5 +326,42 @@ func TestClaimMigration(t *testing.T) {
 	h.clock.Advance(printingOverdue + time.Minute)
 	if got := jobIDs(a.listJobs("alice")); got != "old-job-2" {
 		t.Errorf("a day after the upgrade: listed %q, want old-job-2", got)
+	}
+}
+
+// A status racing a new fetch either applies before it or not at all:
+// whatever the order, the job ends printing under the new claim. (A read of
+// the claim then a separate write would let the status free the job after
+// the fetch.)
+func TestJobStatusRacesFetch(t *testing.T) {
+	h, a, _, first, _ := releaseSetup(t)
+	old := a.fetch(first, "alice").ClaimID
+	for round := range 30 {
+		var wg sync.WaitGroup
+		var fresh string
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			var fr protocol.FetchJobResponse
+			if err := a.call(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}, &fr); err != nil {
+				t.Errorf("round %d: fetch: %v", round, err)
+			}
+			fresh = fr.ClaimID
+		}()
+		go func() {
+			defer wg.Done()
+			err := a.call(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
+				Reason: "attempt before", ClaimID: old, At: h.clock.Now()}, nil)
+			if err != nil && !protocol.IsPermanent(err) {
+				t.Errorf("round %d: status: %v", round, err)
+			}
+		}()
+		wg.Wait()
+		var state, claim string
+		h.s.db.QueryRow("SELECT state, claim_id FROM jobs WHERE id = ?", first).Scan(&state, &claim)
+		if state != statePrinting || claim != fresh {
+			t.Fatalf("round %d: job %s under claim %q, want printing under the new claim %q", round, state, claim, fresh)
+		}
+		old = fresh
 	}
 }
