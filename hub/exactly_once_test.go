@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -363,5 +364,35 @@ func TestJobStatusRacesFetch(t *testing.T) {
 			t.Fatalf("round %d: job %s under claim %q, want printing under the new claim %q", round, state, claim, fresh)
 		}
 		old = fresh
+	}
+}
+
+// The janitor runs on the hub's clock: advancing it past the bound settles
+// a job left printing in silence without anyone listing jobs.
+func TestJanitorRunsOnTheHubClock(t *testing.T) {
+	clk := clocktest.New(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
+	h := newTestHub(t, func(c *Config) { c.OpenEnrollment = true; c.Clock = clk })
+	h.createUser(map[string]any{"username": "alice"})
+	id := h.uploadJob(map[string]string{"owner": "alice", "name": "n"}, "default.pdf", readTestdata(t, "default.pdf"))
+	a := h.mustDial("")
+	a.boot("agent-1")
+	a.fetch(id, "alice")
+	// waitFor polls for what the janitor's goroutine does; the clock does
+	// not move while it waits.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("the janitor's ticker", func() bool { return clk.Timers() > 0 })
+	clk.Advance(printingOverdue + janitorInterval)
+	waitFor("status-overdue", func() bool { return len(h.alertsOf(alertStatusOverdue)) == 1 })
+	if j := h.getJob(id); j.State != stateFailed || j.Reason != overdueReason {
+		t.Errorf("after the janitor: %+v", j)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -34,7 +35,11 @@ type Config struct {
 	LockoutFailures int
 	LockoutWindow   time.Duration
 	Logger          *slog.Logger
-	Now             func() time.Time // default time.Now
+	// Clock is the hub's time: every decision (expiry, claim lapses, a job
+	// left printing in silence) and the janitor's ticker. Nil: Now with the
+	// system's ticker.
+	Clock clock.Clock
+	Now   func() time.Time // default time.Now; unused when Clock is set
 }
 
 // Defaults of Config.
@@ -116,6 +121,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock != nil {
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -244,13 +252,13 @@ func (s *Server) routes() http.Handler {
 // janitor runs housekeeping every minute.
 func (s *Server) janitor() {
 	defer s.wg.Done()
-	t := time.NewTicker(janitorInterval)
+	t, tick := clock.OrReal(s.cfg.Clock).NewTicker(janitorInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 			if err := s.housekeeping(s.ctx); err != nil && s.ctx.Err() == nil {
 				s.log.Error("janitor", "err", err)
 			}
