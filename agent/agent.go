@@ -22,6 +22,7 @@ import (
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/cardnum"
 	"github.com/tessera-print/tessera/cardreader/readers"
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/cloudlink"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/localspool"
@@ -43,7 +44,9 @@ type Options struct {
 	// "now" the agent accepts from its wall clock.
 	BuildTime time.Time
 	Logger    *slog.Logger
-	Now       func() time.Time
+	// Clock is the agent's clock (nil: the system's); the agent reads it
+	// through a clock.Floor, so now is never before what it already knew.
+	Clock clock.Clock
 	// Readers are extra readers (the demo's terminal reader).
 	Readers []cardreader.Reader
 	// Ready, if set, is called once the panel listens, with its address.
@@ -56,17 +59,29 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	log := opts.Logger
-	if opts.Now == nil {
-		opts.Now = time.Now
+	loc, err := cfg.Location()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
+	floor := clock.NewFloor(opts.Clock, log.With("component", "clock"))
+	floor.Raise(opts.BuildTime, "build")
+	now := floor.Now
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	store, err := offline.Open(ctx, filepath.Join(cfg.DataDir, "tessera.db"), offline.Options{Logger: log, Now: opts.Now})
+	store, err := offline.Open(ctx, filepath.Join(cfg.DataDir, "tessera.db"), offline.Options{Logger: log, Now: now})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
+	if err := loadTimeFloor(ctx, store, floor, log); err != nil {
+		return err
+	}
+	defer func() {
+		if err := saveTimeFloor(context.WithoutCancel(ctx), store, floor); err != nil {
+			log.Warn("saving the time floor", "err", err)
+		}
+	}()
 	agentID, err := store.AgentID(ctx)
 	if err != nil {
 		return err
@@ -112,7 +127,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		if snmpClient != nil {
 			counter = snmpCounter{snmpClient}
 		}
-		raw, err := pjl.New(cfg.PrinterURI, pjl.Options{Logger: log.With("component", "pjl"), Now: opts.Now, Counter: counter})
+		raw, err := pjl.New(cfg.PrinterURI, pjl.Options{Logger: log.With("component", "pjl"), Now: now, Counter: counter})
 		if err != nil {
 			return fmt.Errorf("printer: %w", err)
 		}
@@ -157,15 +172,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		Printer:      func() protocol.Printer { return *ident.Load() },
 		TLSConfig:    hubTLS,
 		Logger:       log.With("component", "cloudlink"),
-		Now:          opts.Now,
+		Now:          now,
 		OnOnline:     func(context.Context) { kickSync() },
 		OnChange:     func(online bool) { sess.SetCloud(online) },
+		// The hub's time bounds now from below (the box may have no RTC).
+		OnServerTime: func(t time.Time) { floor.Raise(t, "hub") },
 	})
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
 	watch := &printerWatch{cfg: cfg, ipp: ippClient, snmp: snmpClient, store: store, ident: &ident, kick: kickSync,
-		log: log.With("component", "printer"), now: opts.Now}
+		log: log.With("component", "printer"), now: now}
 	userRule, err := release.UserRule(cfg.UserNameRule)
 	if err != nil {
 		return fmt.Errorf("user_name_rule: %w", err)
@@ -197,7 +214,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			Dir: filepath.Join(cfg.DataDir, "spool"), KeyFile: filepath.Join(cfg.DataDir, "spool.key"),
 			Expiry: time.Duration(cfg.JobExpiry), Normalize: userRule,
 			MaxJobSize: cfg.IPPMaxJobMiB << 20, Quota: cfg.IPPSpoolQuotaMiB << 20, Reserve: cfg.IPPFreeReserveMiB << 20,
-			Logger: log.With("component", "ipp"), Now: opts.Now,
+			Logger: log.With("component", "ipp"), Now: now,
 		}
 		// Never take what the printer cannot print; a printer that does not
 		// answer now must not hold up the start.
@@ -239,9 +256,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		PrinterSerial: func() string { return ident.Load().Serial },
 		Timeout:       time.Duration(cfg.ReleaseTimeout),
 		Logger:        log.With("component", "release"),
-		Now:           opts.Now,
+		Now:           now,
 		OnProgress:    func(p release.Progress) { sess.Progress(p) },
-		OnCommitted:   kickSync,
+		OnCommitted: func() {
+			kickSync()
+			// A committed release is a write the agent makes anyway: the
+			// time floor goes with it.
+			if err := saveTimeFloor(context.WithoutCancel(ctx), store, floor); err != nil {
+				log.Warn("saving the time floor", "err", err)
+			}
+		},
 		NormalizeUser: userRule,
 	})
 	sess = session.New(session.Config{
@@ -251,10 +275,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		OldestFirst:  cfg.JobOrder == "oldest",
 		MaxJobs:      cfg.MaxJobsPerRelease,
 		AutoRelease:  time.Duration(cfg.AutoRelease),
+		Location:     loc,
 		Convert:      conv,
 		Printer:      session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unknown", Reasons: []string{}},
 		Logger:       log.With("component", "session"),
-		Now:          opts.Now,
+		Now:          now,
 		Modes:        cfg.Login,
 		PINMinLength: cfg.PINMinLength,
 		Locks:        store,
@@ -280,7 +305,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		if len(pin) < 6 {
 			return errors.New("technician_pin_file: the technician PIN needs at least 6 digits")
 		}
-		panelOpts = append(panelOpts, panel.WithTechnician(&technician{pin: pin, watch: watch, locks: store, now: opts.Now,
+		panelOpts = append(panelOpts, panel.WithTechnician(&technician{pin: pin, watch: watch, locks: store, now: now,
 			p: offline.LockPolicy{MaxFailures: cfg.LockoutFailures, LockFor: time.Duration(cfg.LockoutTime), BaseDelay: time.Duration(cfg.LockoutDelay)}}))
 	}
 	srv := &http.Server{Handler: panel.New(sess, log.With("component", "panel"), panelOpts...), ReadHeaderTimeout: 10 * time.Second}
@@ -331,7 +356,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	goRun(func() { syncLoop(runCtx, store, link, kick, log.With("component", "sync")) })
 	var sink cardreader.Sink = sess
 	if cfg.Debounce > 0 {
-		sink = &debounced{next: sess, d: cardreader.NewDebouncer(time.Duration(cfg.Debounce), opts.Now)}
+		sink = &debounced{next: sess, d: cardreader.NewDebouncer(time.Duration(cfg.Debounce), now)}
 	}
 	for _, r := range readers {
 		goRun(func() {

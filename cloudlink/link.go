@@ -78,6 +78,10 @@ type Config struct {
 	// OnChange is called on every online/offline transition, in order, from
 	// the goroutine of Run; it must not block.
 	OnChange func(online bool)
+	// OnServerTime, if set, gets the hub's server_time of each Boot and
+	// Heartbeat answer: a lower bound of the time now, for a box whose own
+	// clock may be wrong (clock.Floor). It must not block.
+	OnServerTime func(time.Time)
 }
 
 // Link is the agent's connection to the hub. Its methods are safe for
@@ -380,6 +384,7 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 		interval = defaultHeartbeat
 	}
 	l.logger.Info("connected to hub", "url", l.wsURL, "heartbeat", interval, "clock_skew", skew(resp.ServerTime, l.now()))
+	l.serverTime(resp.ServerTime)
 	return interval, nil
 }
 
@@ -402,6 +407,7 @@ func (l *Link) heartbeat(ctx context.Context, peer *protocol.Peer, interval time
 		switch {
 		case err == nil:
 			l.logger.Debug("heartbeat", "clock_skew", skew(resp.ServerTime, l.now()))
+			l.serverTime(resp.ServerTime)
 		case errors.As(err, &perr):
 			// The hub answered, so the connection is alive.
 			l.logger.Warn("hub refused heartbeat", "err", err)
@@ -447,4 +453,11 @@ func bodySnippet(r io.Reader) string {
 		return ""
 	}
 	return ": " + msg
+}
+
+// serverTime passes the hub's time on (a zero time: the hub sent none).
+func (l *Link) serverTime(t time.Time) {
+	if l.cfg.OnServerTime != nil && !t.IsZero() {
+		l.cfg.OnServerTime(t)
+	}
 }

@@ -125,6 +125,9 @@ type Config struct {
 	MaxJobsPerRelease int `json:"max_jobs_per_release"`
 	// ReleaseTimeout bounds the follow-up of one printed job.
 	ReleaseTimeout Duration `json:"release_timeout"`
+	// TimeZone is the printer's IANA time zone ("Europe/Paris"), in which
+	// policy windows are read; empty: the system's.
+	TimeZone string `json:"time_zone"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
 	// LogFormat is text or json.
@@ -273,6 +276,9 @@ func (c Config) Validate() error {
 	if c.MaxJobsPerRelease < 0 {
 		errs = append(errs, errors.New("max_jobs_per_release: must be 0 or more"))
 	}
+	if _, err := c.Location(); err != nil {
+		errs = append(errs, err)
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)) {
 		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
 	}
@@ -280,6 +286,25 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// Location returns the printer's time zone: TimeZone loaded from the IANA
+// database (the agent binary embeds one, for boxes without
+// /usr/share/zoneinfo), or the system's when TimeZone is empty.
+func (c Config) Location() (*time.Location, error) {
+	if c.TimeZone == "" {
+		return time.Local, nil
+	}
+	// LoadLocation also takes "Local" and a path-like name; only IANA
+	// names say the same thing on every box.
+	if c.TimeZone == "Local" || strings.HasPrefix(c.TimeZone, "/") || strings.Contains(c.TimeZone, "..") {
+		return nil, fmt.Errorf("time_zone %q: want an IANA name such as Europe/Paris or UTC", c.TimeZone)
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("time_zone %q: want an IANA name such as Europe/Paris or UTC: %w", c.TimeZone, err)
+	}
+	return loc, nil
 }
 
 // LoginModes are the modes Login may name.

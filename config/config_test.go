@@ -63,6 +63,10 @@ func TestRejects(t *testing.T) {
 		{"debounce too long", ok(`"debounce":"2m"`), "debounce: must be 0 (off) to 1m"},
 		{"trailing data", ok(`"pin_min_length":4`) + "}", "unexpected data after the JSON object"},
 		{"job larger than the spool", ok(`"ipp_max_job_mib":600,"ipp_spool_quota_mib":500`), "must fit in the quota"},
+		{"unknown time zone", ok(`"time_zone":"Europe/Pariss"`), `time_zone "Europe/Pariss": want an IANA name`},
+		{"offset is not a zone", ok(`"time_zone":"+01:00"`), `time_zone "+01:00"`},
+		{"Local is not an IANA name", ok(`"time_zone":"Local"`), `time_zone "Local"`},
+		{"a path is not a zone", ok(`"time_zone":"../../etc/passwd"`), `time_zone "../../etc/passwd"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +95,9 @@ func TestAccepts(t *testing.T) {
 		{"debounce at most", ok(`"debounce":"1m"`), func(c Config) bool { return time.Duration(c.Debounce) == time.Minute }},
 		{"longest pin minimum", ok(`"pin_min_length":16`), func(c Config) bool { return c.PINMinLength == 16 }},
 		{"one lockout failure", ok(`"lockout_failures":1`), func(c Config) bool { return c.LockoutFailures == 1 }},
+		{"time zone default is the system's", ok(""), func(c Config) bool { l, err := c.Location(); return err == nil && l == time.Local }},
+		{"time zone", ok(`"time_zone":"Europe/Paris"`), func(c Config) bool { l, err := c.Location(); return err == nil && l.String() == "Europe/Paris" }},
+		{"time zone UTC", ok(`"time_zone":"UTC"`), func(c Config) bool { l, err := c.Location(); return err == nil && l == time.UTC }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,12 +19,18 @@ func minutes(hhmm string) (int, bool) {
 	return h*60 + m, true
 }
 
-// allowedNow reports whether now, in the printer's local time, falls in one
-// of the windows (no windows: always).
-func allowedNow(now time.Time, windows []protocol.Window) bool {
+// allowedNow reports whether now, read in the printer's time zone loc (nil:
+// the system's), falls in one of the windows (no windows: always). The zone
+// is the config's, not now's own: a box kept on UTC serves a printer whose
+// windows are written in its office's hours.
+func allowedNow(now time.Time, loc *time.Location, windows []protocol.Window) bool {
 	if len(windows) == 0 {
 		return true
 	}
+	if loc == nil {
+		loc = time.Local
+	}
+	now = now.In(loc)
 	day := dayNames[now.Weekday()]
 	at := now.Hour()*60 + now.Minute()
 	for _, w := range windows {

@@ -129,8 +129,11 @@ type Config struct {
 	// AutoRelease releases all held jobs this long after login unless the
 	// person cancels or acts first (0: off).
 	AutoRelease time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Location is the printer's time zone, in which policy windows are
+	// read (config time_zone); nil: the system's.
+	Location *time.Location
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Errors of panel actions.
@@ -562,7 +565,7 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 	}
 	m.mu.Unlock()
 
-	if !allowedNow(m.cfg.Now(), policy.Windows) {
+	if !allowedNow(m.cfg.Now(), m.cfg.Location, policy.Windows) {
 		reason := "Printing is not allowed at this time. Allowed: " + describeWindows(policy.Windows) + "."
 		results := make([]Result, 0, len(choices))
 		for _, c := range choices {

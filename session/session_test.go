@@ -489,12 +489,42 @@ func TestTimeWindows(t *testing.T) {
 		{monday9.Add(5 * 24 * time.Hour), false},
 	}
 	for _, tc := range tests {
-		if got := allowedNow(tc.at, w); got != tc.want {
+		if got := allowedNow(tc.at, time.Local, w); got != tc.want {
 			t.Errorf("%v: %v, want %v", tc.at, got, tc.want)
 		}
 	}
-	if !allowedNow(monday9, nil) {
+	if !allowedNow(monday9, time.Local, nil) {
 		t.Error("no windows must allow")
+	}
+}
+
+// TestTimeWindowsInPrinterZone: windows are read in the printer's time
+// zone (config time_zone), not in the zone of the time's value nor the
+// system's: a box kept on UTC serves a printer in Paris.
+func TestTimeWindowsInPrinterZone(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no time zone database: %v", err)
+	}
+	w := []protocol.Window{{Days: []string{"mon"}, From: "08:00", To: "18:00"}}
+	tests := []struct {
+		name string
+		at   time.Time
+		loc  *time.Location
+		want bool
+	}{
+		{"08:30 in Paris is 07:30 UTC", time.Date(2026, 11, 23, 7, 30, 0, 0, time.UTC), paris, true},
+		{"the same instant in UTC", time.Date(2026, 11, 23, 7, 30, 0, 0, time.UTC), time.UTC, false},
+		{"17:30 UTC is 18:30 in Paris", time.Date(2026, 11, 23, 17, 30, 0, 0, time.UTC), paris, false},
+		{"Sunday 23:30 UTC is Monday in Paris, but 00:30", time.Date(2026, 11, 22, 23, 30, 0, 0, time.UTC), paris, false},
+		{"nil location is the system's", time.Date(2026, 11, 23, 9, 0, 0, 0, time.Local), nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := allowedNow(tc.at, tc.loc, w); got != tc.want {
+				t.Errorf("allowedNow(%v, %v) = %v, want %v", tc.at, tc.loc, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	// The IANA time zone database, for config time_zone on boxes whose
+	// image has no /usr/share/zoneinfo (about 450 kB).
+	_ "time/tzdata"
 
 	"github.com/tessera-print/tessera/agent"
 	"github.com/tessera-print/tessera/config"

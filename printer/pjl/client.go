@@ -320,9 +320,10 @@ func pjlString(s string) string {
 
 // send writes the header, exactly Size bytes of the document and the
 // trailer, and returns how many document bytes the connection accepted.
-// A document longer or shorter than its Size stops before its last bytes
-// and before the trailer, so the printer never gets a complete job of the
-// wrong length.
+// A document longer or shorter than its Size, or whose source fails with
+// or just after its last bytes (a hash checked at its end), stops before
+// its last bytes and before the trailer, so the printer never gets a
+// complete job of a document that is not the one promised.
 func send(conn net.Conn, j Job) (int64, error) {
 	if _, err := io.WriteString(conn, header(j)); err != nil {
 		return 0, fmt.Errorf("send the PJL header: %w", err)
@@ -336,10 +337,13 @@ func send(conn net.Conn, j Job) (int64, error) {
 		}
 		n, rerr := j.Body.Read(p)
 		if sent+int64(n) == j.Size {
-			var one [1]byte
-			if m, _ := io.ReadFull(j.Body, one[:]); m > 0 {
-				return sent, errors.New("document longer than its size")
+			if err := checkEnd(j.Body, rerr); err != nil {
+				return sent, err
 			}
+			rerr = nil
+		}
+		if rerr != nil && rerr != io.EOF {
+			return sent, fmt.Errorf("read the document: %w", rerr)
 		}
 		if n > 0 {
 			w, werr := conn.Write(p[:n])
@@ -348,15 +352,31 @@ func send(conn net.Conn, j Job) (int64, error) {
 				return sent, fmt.Errorf("send the document: %w", werr)
 			}
 		}
-		switch {
-		case rerr == io.EOF && sent < j.Size:
+		if rerr == io.EOF && sent < j.Size {
 			return sent, fmt.Errorf("document shorter than its size (%d of %d bytes): %w", sent, j.Size, io.ErrUnexpectedEOF)
-		case rerr != nil && rerr != io.EOF:
-			return sent, fmt.Errorf("read the document: %w", rerr)
 		}
 	}
 	if _, err := io.WriteString(conn, trailer(j)); err != nil {
 		return sent, fmt.Errorf("send the PJL trailer: %w", err)
 	}
 	return sent, nil
+}
+
+// checkEnd is called once Size bytes were read, with the error of the read
+// that ended there: nil when the document ends there, whole.
+func checkEnd(body io.Reader, rerr error) error {
+	if rerr != nil && rerr != io.EOF {
+		return fmt.Errorf("read the document: %w", rerr)
+	}
+	if rerr == nil {
+		var one [1]byte
+		m, err := io.ReadFull(body, one[:])
+		switch {
+		case m > 0:
+			return errors.New("document longer than its size")
+		case err != io.EOF:
+			return fmt.Errorf("read the document: %w", err)
+		}
+	}
+	return nil
 }

@@ -486,3 +486,62 @@ func TestEndOfAnotherJobIgnored(t *testing.T) {
 		t.Fatalf("got %+v, %v", res, err)
 	}
 }
+
+// damagedBody hands over a whole document and says it is not the right one
+// only with its last bytes (as a download whose hash is checked at its end
+// did), or only on the read after them.
+type damagedBody struct {
+	doc     []byte
+	off     int
+	atProbe bool
+}
+
+var errDamaged = errors.New("sha256 differs from the announced one")
+
+func (d *damagedBody) Read(p []byte) (int, error) {
+	if d.off == len(d.doc) {
+		return 0, errDamaged
+	}
+	n := copy(p, d.doc[d.off:])
+	d.off += n
+	if d.off == len(d.doc) && !d.atProbe {
+		return n, errDamaged
+	}
+	return n, nil
+}
+
+// TestDamagedDocumentWithheld: a document whose source fails at its very
+// end never reaches the printer whole: its last bytes and the trailer are
+// held back (issue 8, point 5). Recorded printer: silent-hold.txt.
+func TestDamagedDocumentWithheld(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		atProbe bool
+	}{
+		{"error with the last bytes", 200 << 10, false},
+		{"error on the read after them", 200 << 10, true},
+		{"error with the only chunk", 8 << 10, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := document(tc.size)
+			p := startFake(t, loadTranscript(t, "silent-hold.txt"))
+			// A short JobTimeout: a printer given the whole job would
+			// otherwise be waited for 10 minutes.
+			c, _ := New(p.uri(), Options{Logger: quietLogger(), JobTimeout: time.Second})
+			j := testJob("JOB 14993", doc)
+			j.Body = &damagedBody{doc: doc, atProbe: tc.atProbe}
+			_, err := c.Print(context.Background(), j)
+			if !errors.Is(err, errDamaged) {
+				t.Fatalf("Print = %v, want the source's error", err)
+			}
+			got := p.received()
+			if bytes.Contains(got, []byte("@PJL EOJ")) {
+				t.Error("the trailer was sent after a damaged document")
+			}
+			if n := len(got) - len(wantHeader("JOB 14993")); n >= len(doc) {
+				t.Errorf("%d document bytes reached the printer; the last ones must be held back", n)
+			}
+		})
+	}
+}
