@@ -198,7 +198,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			password = strings.TrimSpace(string(b))
 		}
 		cups, err := cupssource.New(cupssource.Config{URL: cfg.CUPS, Operator: cfg.CUPSOperator, Password: password,
-			SameUser: func(a, b string) bool { return userRule(a) == userRule(b) }, Logger: log.With("component", "cups")})
+			SameUser: func(a, b string) bool { return userRule(a) == userRule(b) }, Logger: log.With("component", "cups"),
+			Claimer: cupsClaimer(cfg.CUPSExclusive, link)})
 		if err != nil {
 			return fmt.Errorf("cups: %w", err)
 		}

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
+	"github.com/tessera-print/tessera/release/cupssource"
 )
 
 // hubSource adapts the cloud link to the release engine's job source.
@@ -103,4 +106,39 @@ func releaseFor(st protocol.JobStatusRequest) (req protocol.ReleaseClaimRequest,
 	}
 	done := st.State == protocol.JobUncertain || (st.State == protocol.JobPrinted && !st.Keep)
 	return protocol.ReleaseClaimRequest{Key: c.Key, ClaimID: c.ClaimID, Done: done}, true
+}
+
+// heldClaims claims jobs held outside the hub (CUPS) at the hub, so that a
+// job several agents can release prints at one printer only
+// (cupssource.Claimer). A claim's end travels with the attempt's final
+// status through the outbox (releaseFor); Release is for a claim whose job
+// surely did not print.
+type heldClaims struct{ link *cloudlink.Link }
+
+func (h heldClaims) Claim(ctx context.Context, key string) (string, error) {
+	id, err := h.link.ClaimJob(ctx, key)
+	switch {
+	case cloudlink.IsClaimed(err):
+		return "", fmt.Errorf("%w: %w", cupssource.ErrClaimed, err)
+	case err != nil:
+		return "", err
+	}
+	return heldClaim{Key: key, ClaimID: id}.encode(), nil
+}
+
+func (h heldClaims) Release(ctx context.Context, claim string, done bool) error {
+	c, ok := decodeHeldClaim(claim)
+	if !ok {
+		return errors.New("release claim: not a hub claim")
+	}
+	return h.link.ReleaseClaim(ctx, protocol.ReleaseClaimRequest{Key: c.Key, ClaimID: c.ClaimID, Done: done})
+}
+
+// cupsClaimer is the CUPS source's claimer: none for an agent that is its
+// queue's only releaser (cups_exclusive), else the hub.
+func cupsClaimer(exclusive bool, link *cloudlink.Link) cupssource.Claimer {
+	if exclusive {
+		return nil
+	}
+	return heldClaims{link: link}
 }

@@ -59,6 +59,11 @@ type Config struct {
 	CUPSOperator string `json:"cups_operator"`
 	// CUPSPasswordFile holds the operator's password for Basic auth.
 	CUPSPasswordFile string `json:"cups_password_file"`
+	// CUPSExclusive says this agent is the only one releasing from the CUPS
+	// queue: its jobs are released without a claim at the hub, also while
+	// the hub is unreachable. Otherwise each job is claimed at the hub
+	// first, so that it prints at one printer only.
+	CUPSExclusive bool `json:"cups_exclusive"`
 	// IPPListen serves the agent's own IPP queue ipp://HOST:PORT/ipp/print
 	// (jobs held, encrypted, until released); empty: off.
 	IPPListen string `json:"ipp_listen"`

@@ -43,7 +43,25 @@ type Config struct {
 	// job-originating-user-name) is the user the engine asks about. Nil
 	// compares them as given; the engine may pass its name normalisation.
 	SameUser func(owner, username string) bool
-	Logger   *slog.Logger
+	// Claimer claims each job across every agent that releases from the
+	// same queue before its document is opened, so that it prints at one
+	// printer only. Nil: no claim, which is safe only when this agent is
+	// the queue's only releaser (the agent's cups_exclusive).
+	Claimer Claimer
+	Logger  *slog.Logger
+}
+
+// Claimer claims a CUPS job for this agent across agents (the agent's
+// link to the hub: ClaimJob and ReleaseClaim).
+type Claimer interface {
+	// Claim claims the job named key and returns the claim, which the
+	// release keeps with its attempt (release.Document.Claim) and ends
+	// when the attempt settles. An error matching ErrClaimed: another
+	// agent holds the job; any other error: the claim could not be made.
+	Claim(ctx context.Context, key string) (string, error)
+	// Release ends a claim at once: done false frees the job for any
+	// agent (it surely did not print).
+	Release(ctx context.Context, claim string, done bool) error
 }
 
 // Errors a Source returns; match them with errors.Is.
@@ -57,6 +75,19 @@ var (
 	// ErrUnauthorized is CUPS refusing the operator; the error carrying
 	// it is an *AuthError that says what to check.
 	ErrUnauthorized = errors.New("cups refused the operator")
+	// ErrClaimed is a job another agent claimed: it is being printed at
+	// another printer, or was.
+	ErrClaimed = errors.New("cups job is claimed by another agent")
+	// ErrNoClaim is a job that could not be claimed (the hub unreachable):
+	// without a claim, another agent could print it at the same time.
+	ErrNoClaim = errors.New("cups job could not be claimed")
+)
+
+// Words for the person at the printer, carried as a *release.NotReady.
+const (
+	msgClaimed = "This job is being printed at another printer, or was."
+	msgNoClaim = "This job cannot be released here now: the other printers of this print server " +
+		"cannot be checked while the cloud is unreachable. Try again later."
 )
 
 // AuthError is CUPS refusing the operator (HTTP 401/403, or an IPP
@@ -343,22 +374,28 @@ func format(a goipp.Attributes) string {
 // a job CUPS stored gzip-compressed (submitted with compression=gzip),
 // which Body decompresses.
 func (s *Source) Open(ctx context.Context, id, username string) (*release.Document, error) {
-	jobID, err := s.check(ctx, id, username, true)
+	job, err := s.check(ctx, id, username, true)
 	if err != nil {
 		return nil, fmt.Errorf("open cups job %s: %w", id, err)
 	}
-	resp, err := s.exchange(ctx, "CUPS-Get-Document", s.getDocument(jobID), maxOpAttrs)
+	claim, err := s.claim(ctx, job)
 	if err != nil {
+		return nil, fmt.Errorf("open cups job %s: %w", id, err)
+	}
+	resp, err := s.exchange(ctx, "CUPS-Get-Document", s.getDocument(job.id), maxOpAttrs)
+	if err != nil {
+		s.unclaim(claim)
 		return nil, fmt.Errorf("open cups job %s: %w", id, err)
 	}
 	if s.cfg.Password != "" {
 		s.verified.Store(true)
 	}
-	doc := &release.Document{Format: format(resp.msg.Job), Size: -1, Body: resp}
+	doc := &release.Document{Format: format(resp.msg.Job), Size: -1, Body: resp, Claim: claim}
 	if n := resp.http.ContentLength; n >= 0 {
 		doc.Size = n - int64(resp.attrLen)
 		if doc.Size < 0 {
 			resp.close()
+			s.unclaim(claim)
 			return nil, fmt.Errorf("open cups job %s: %w: Content-Length %d is shorter than the attributes", id, errMalformed, n)
 		}
 	}
@@ -366,6 +403,7 @@ func (s *Source) Open(ctx context.Context, id, username string) (*release.Docume
 		zr, err := gzip.NewReader(resp.body)
 		if err != nil {
 			resp.close()
+			s.unclaim(claim)
 			return nil, fmt.Errorf("open cups job %s: compressed document: %w", id, err)
 		}
 		doc.Body = &gzipBody{zr: zr, resp: resp}
@@ -373,6 +411,42 @@ func (s *Source) Open(ctx context.Context, id, username string) (*release.Docume
 	}
 	s.log.Debug("opened held job", "job", id, "format", doc.Format, "size", doc.Size)
 	return doc, nil
+}
+
+// claim claims job across agents before its document is opened. Refused
+// (another agent has it) or impossible (the hub unreachable), the release
+// is refused with words for the person; without a Claimer there is
+// nothing to claim.
+func (s *Source) claim(ctx context.Context, job jobRef) (string, error) {
+	if s.cfg.Claimer == nil {
+		return "", nil
+	}
+	claim, err := s.cfg.Claimer.Claim(ctx, job.claimKey)
+	switch {
+	case errors.Is(err, ErrClaimed):
+		s.log.Info("job claimed by another agent; not released here", "job", job.id)
+		return "", fmt.Errorf("%w: %w", err, &release.NotReady{Reason: msgClaimed})
+	case err != nil:
+		s.log.Warn("job could not be claimed; not released", "job", job.id, "err", err)
+		return "", fmt.Errorf("%w: %w: %w", ErrNoClaim, err, &release.NotReady{Reason: msgNoClaim})
+	case claim == "":
+		return "", fmt.Errorf("%w: the claim is empty", ErrNoClaim)
+	}
+	return claim, nil
+}
+
+// unclaim frees the claim of a job whose document could not be opened: it
+// surely did not print. A claim left (the hub unreachable now) keeps the
+// job from other agents until the hub lets it lapse.
+func (s *Source) unclaim(claim string) {
+	if claim == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.cfg.Claimer.Release(ctx, claim, false); err != nil {
+		s.log.Warn("claim of a job that was not printed not released", "err", err)
+	}
 }
 
 // Printed purges a printed job from CUPS, unless keep (print-and-keep):
@@ -401,12 +475,12 @@ func (s *Source) Delete(ctx context.Context, id, username string) error {
 // purge removes a job and its files from CUPS: Cancel-Job with
 // purge-job=true (a plain cancel would leave it in the job history).
 func (s *Source) purge(ctx context.Context, id, username string) error {
-	jobID, err := s.check(ctx, id, username, false)
+	job, err := s.check(ctx, id, username, false)
 	if err != nil {
 		return err
 	}
 	req := s.request(goipp.OpCancelJob)
-	req.Operation.Add(goipp.MakeAttribute("job-id", goipp.TagInteger, goipp.Integer(jobID)))
+	req.Operation.Add(goipp.MakeAttribute("job-id", goipp.TagInteger, goipp.Integer(job.id)))
 	req.Operation.Add(goipp.MakeAttribute("purge-job", goipp.TagBoolean, goipp.Boolean(true)))
 	resp, err := s.exchange(ctx, "Cancel-Job", req, maxOpAttrs)
 	if err != nil {
@@ -420,42 +494,62 @@ func (s *Source) purge(ctx context.Context, id, username string) error {
 // check makes sure job id exists on this queue and belongs to username
 // (the operator may act on anyone's job, so the agent must refuse for
 // CUPS), and, if held, that CUPS still holds it.
-func (s *Source) check(ctx context.Context, id, username string, held bool) (int, error) {
+func (s *Source) check(ctx context.Context, id, username string, held bool) (jobRef, error) {
 	jobID, err := strconv.ParseUint(id, 10, 31)
 	if err != nil || jobID == 0 {
-		return 0, fmt.Errorf("%w: not a CUPS job id", ErrNotFound)
+		return jobRef{}, fmt.Errorf("%w: not a CUPS job id", ErrNotFound)
 	}
 	req := s.request(goipp.OpGetJobAttributes)
 	req.Operation.Add(goipp.MakeAttribute("job-id", goipp.TagInteger, goipp.Integer(jobID)))
 	ra := goipp.Attribute{Name: "requested-attributes"}
-	for _, n := range []string{"job-id", "job-state", "job-originating-user-name", "job-printer-uri"} {
+	for _, n := range []string{"job-id", "job-state", "job-originating-user-name", "job-printer-uri",
+		"job-uuid", "time-at-creation"} {
 		ra.Values.Add(goipp.TagKeyword, goipp.String(n))
 	}
 	req.Operation.Add(ra)
 	resp, err := s.exchange(ctx, "Get-Job-Attributes", req, maxOpAttrs)
 	if err != nil {
-		return 0, err
+		return jobRef{}, err
 	}
 	resp.close()
 	a := resp.msg.Job
 	owner := stringAttr(a, "job-originating-user-name")
 	if owner == "" {
-		return 0, &AuthError{Operator: s.cfg.Operator, Basic: s.cfg.Password != "",
+		return jobRef{}, &AuthError{Operator: s.cfg.Operator, Basic: s.cfg.Password != "",
 			Status: "the job's owner is hidden", Op: "Get-Job-Attributes"}
 	}
 	// Another user's job, or a job on another queue, is "not found": the
 	// panel must not learn that it exists.
 	if !s.cfg.SameUser(owner, username) {
-		return 0, ErrNotFound
+		return jobRef{}, ErrNotFound
 	}
 	if pu, err := url.Parse(stringAttr(a, "job-printer-uri")); err != nil || pu.Path != s.queuePath {
-		return 0, ErrNotFound
+		return jobRef{}, ErrNotFound
 	}
 	state, _ := intAttr(a, "job-state")
 	if held && state != statePendingHeld {
-		return 0, fmt.Errorf("%w (job-state %d)", ErrNotHeld, state)
+		return jobRef{}, fmt.Errorf("%w (job-state %d)", ErrNotHeld, state)
 	}
-	return int(jobID), nil
+	return jobRef{id: int(jobID), claimKey: s.claimKey(a, int(jobID))}, nil
+}
+
+// jobRef is a job check found: its id, and the key that names it across
+// agents and time for a claim.
+type jobRef struct {
+	id       int
+	claimKey string
+}
+
+// claimKey names a job for ClaimJob. CUPS's job-uuid is unique across
+// servers and time, whatever name each agent reaches the server by; a CUPS
+// without one gets "cups:" + queue URI + "#" + job id + "@" +
+// time-at-creation (ids start over when CUPS's job history is cleared).
+func (s *Source) claimKey(a goipp.Attributes, id int) string {
+	if u := stringAttr(a, "job-uuid"); strings.HasPrefix(u, "urn:uuid:") {
+		return "cups:" + u
+	}
+	created, _ := intAttr(a, "time-at-creation")
+	return "cups:" + s.printerURI + "#" + strconv.Itoa(id) + "@" + strconv.Itoa(created)
 }
 
 // request starts an IPP request to the queue as the operator.

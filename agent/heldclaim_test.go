@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/tessera-print/tessera/cloudlink"
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/release/cupssource"
+)
+
+// A CUPS job's hub claim ends with its attempt's final status, through the
+// outbox: printed keeps the job claimed for good (no other agent may print
+// it), failed frees it. Against the hub package's ClaimJob/ReleaseClaim.
+func TestHeldClaimEndsThroughOutbox(t *testing.T) {
+	tests := []struct {
+		name        string
+		settle      func(s *offline.Store, id string) error
+		otherClaims bool
+	}{
+		{"printed", func(s *offline.Store, id string) error {
+			_, err := s.CommitPrinted(context.Background(), id, protocol.Record{Pages: 1, Copies: 1})
+			return err
+		}, false},
+		{"uncertain", func(s *offline.Store, id string) error {
+			return s.MarkUncertain(context.Background(), id, "silent")
+		}, false},
+		{"failed", func(s *offline.Store, id string) error {
+			return s.Fail(context.Background(), id, "busy")
+		}, true},
+	}
+	h := newRealHub(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			store := openStore(t)
+			agentID, _ := store.AgentID(ctx)
+			mine := heldClaims{link: connectLink(t, h.srv.URL, agentID)}
+			other := heldClaims{link: connectLink(t, h.srv.URL, agentID+"-other")}
+			key := "cups:urn:uuid:test-" + tt.name
+
+			claim, err := mine.Claim(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, err := mine.Claim(ctx, key); err != nil || again != claim {
+				t.Errorf("the holder's second claim = %q, %v; want its claim again", again, err)
+			}
+			if _, err := other.Claim(ctx, key); !errors.Is(err, cupssource.ErrClaimed) {
+				t.Fatalf("another agent's claim: %v, want ErrClaimed", err)
+			}
+			const id = "cups:5"
+			if _, err := store.Claim(ctx, id, "alice", false); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.NoteSourceClaim(ctx, id, 1, claim); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.settle(store, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := drain(ctx, store, mine.link, slog.New(slog.DiscardHandler)); err != nil {
+				t.Fatalf("drain: %v", err)
+			}
+			if keys := pendingKeys(t, store); len(keys) != 0 {
+				t.Errorf("pending %v after the drain", keys)
+			}
+			_, err = other.Claim(ctx, key)
+			if got := err == nil; got != tt.otherClaims {
+				t.Errorf("another agent's claim after %s: %v; want it to succeed: %v", tt.name, err, tt.otherClaims)
+			}
+		})
+	}
+}
+
+// Without the hub the claim cannot be made: the CUPS source then refuses
+// the release (cupssource TestOpenClaimsFirst), unless the agent is the
+// queue's only releaser.
+func TestHeldClaimsOffline(t *testing.T) {
+	link, err := cloudlink.New(cloudlink.Config{HubURL: "http://127.0.0.1:1", AgentID: "agt-x", Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = heldClaims{link: link}.Claim(context.Background(), "cups:urn:uuid:x")
+	if err == nil || errors.Is(err, cupssource.ErrClaimed) || !errors.Is(err, cloudlink.ErrOffline) {
+		t.Errorf("offline claim: %v, want an ErrOffline that is not ErrClaimed", err)
+	}
+	if c := cupsClaimer(true, link); c != nil {
+		t.Errorf("cups_exclusive claimer = %v, want none", c)
+	}
+	if c := cupsClaimer(false, link); c == nil {
+		t.Error("shared queue without a claimer")
+	}
+}

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/offline"
+)
+
+// TestCUPSJobAtTwoPrintersPrintsOnce: two agents, each with its own
+// printer, release from one real CUPS queue. The same person releases the
+// same held job at both at once: the hub claim lets exactly one print it;
+// the other refuses it and says why, and nothing is charged twice.
+func TestCUPSJobAtTwoPrintersPrintsOnce(t *testing.T) {
+	testenv.StartDNSSD(t)
+	printers := []*testenv.IPPEve{testenv.StartIPPEveprinter(t), testenv.StartIPPEveprinter(t)}
+	cups := testenv.StartCUPSD(t, testenv.CUPSDOptions{})
+	bin := build(t)
+	h := startHub(t, bin, t.TempDir(), "")
+	h.createUser(t, "frank", cardNum)
+	cupsID := cups.Submit(t, "frank", document)
+	id := fmt.Sprintf("cups:%d", cupsID)
+
+	var agents []*agent
+	for _, p := range printers {
+		a := startAgent(t, bin, t.TempDir(), h.url, p.URI, "", "", "--cups", cups.URL)
+		a.waitSession(t, "online", func(v sessionView) error {
+			if v.Cloud != "online" {
+				return fmt.Errorf("cloud %q", v.Cloud)
+			}
+			return nil
+		})
+		a.swipe(t, rawCard)
+		a.waitSession(t, "the CUPS job is listed", func(v sessionView) error {
+			if jobState(v, id) != "held" {
+				return fmt.Errorf("%+v", v.Jobs)
+			}
+			return nil
+		})
+		agents = append(agents, a)
+	}
+
+	// Both at once.
+	var wg sync.WaitGroup
+	codes := make([]int, len(agents))
+	start := make(chan struct{})
+	for i, a := range agents {
+		wg.Go(func() {
+			<-start
+			resp, err := http.Post(a.panel+"/api/v1/release", "application/json",
+				strings.NewReader(fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)))
+			if err == nil {
+				codes[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusAccepted {
+			t.Fatalf("agent %d: release answered HTTP %d", i, c)
+		}
+	}
+
+	// Wait until each release has settled in its agent's journal.
+	eventually(t, "both releases settled", 60*time.Second, func() error {
+		for i, a := range agents {
+			if s := jobState(a.session(t), id); s == "queued" || s == "sending" || s == "printing" {
+				return fmt.Errorf("agent %d: %s", i, s)
+			}
+		}
+		return nil
+	})
+	eventually(t, "one record at the hub", 15*time.Second, func() error {
+		if recs := h.records(t, "frank"); len(recs) != 1 {
+			return fmt.Errorf("%+v", recs)
+		}
+		return nil
+	})
+	for _, a := range agents {
+		stopAgent(t, a)
+	}
+
+	var printed, refused int
+	for i, a := range agents {
+		store := openLedger(t, a.dir)
+		c, found, err := store.Get(context.Background(), id)
+		if err != nil || !found {
+			t.Fatalf("agent %d: journal row %v %v", i, found, err)
+		}
+		// The printed job's claim ended through the outbox (done), with
+		// its record; the refused one had no claim to end.
+		if items, err := store.Pending(context.Background(), 0); err != nil || len(items) != 0 {
+			t.Errorf("agent %d: outbox still holds %+v (%v)", i, items, err)
+		}
+		kept, _ := filepath.Glob(filepath.Join(printers[i].Spool, "*.pdf"))
+		switch c.State {
+		case offline.StatePrinted:
+			printed++
+			if len(kept) != 1 {
+				t.Errorf("agent %d printed, its printer kept %v", i, kept)
+			}
+		case offline.StateFailed:
+			refused++
+			if len(kept) != 0 {
+				t.Errorf("agent %d refused, yet its printer kept %v", i, kept)
+			}
+			if !strings.Contains(c.Reason, "another printer") {
+				t.Errorf("agent %d refused with reason %q, want the job being printed at another printer", i, c.Reason)
+			}
+		default:
+			t.Errorf("agent %d: job %s is %s", i, id, c.State)
+		}
+	}
+	if printed != 1 || refused != 1 {
+		t.Fatalf("printed at %d printers, refused at %d; want 1 and 1", printed, refused)
+	}
+}
