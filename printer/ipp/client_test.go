@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -315,6 +316,8 @@ func TestFindJob(t *testing.T) {
 		{id: 3, name: "tessera-b-2", state: 5},
 		{id: 4, name: "tessera-b", state: 9},
 		{id: 5, name: "tessera-c", state: 3},
+		// A printer that keeps only the start of a long job name.
+		{id: 6, name: "tessera-local-0123456789abcdef", state: 9},
 	}
 	tests := []struct {
 		name  string
@@ -323,10 +326,12 @@ func TestFindJob(t *testing.T) {
 		id    int
 		found bool
 	}{
-		{"tessera-b", "alice", "alice", 4, true}, // the newest of two
-		{"tessera-c", "bob", "bob", 5, true},     // pending
-		{"tessera-a", "", "tessera", 1, true},    // the client's own name
-		{"tessera", "alice", "alice", 0, false},  // exact names only
+		{"tessera-b", "alice", "alice", 4, true},                                   // the newest of two
+		{"tessera-c", "bob", "bob", 5, true},                                       // pending
+		{"tessera-a", "", "tessera", 1, true},                                      // the client's own name
+		{"tessera", "alice", "alice", 0, false},                                    // not a mere prefix of the printer's name
+		{"tessera-local-0123456789abcdef0123-1-a1b2c3", "alice", "alice", 6, true}, // shortened by the printer
+		{"tessera-local-0123456789abcdeX0123-1-a1b2c3", "alice", "alice", 0, false},
 	}
 	for _, tc := range tests {
 		f.mu.Lock()
@@ -448,4 +453,54 @@ func FuzzDecodeResponse(f *testing.F) {
 			firstBool(g, "color-supported")
 		}
 	})
+}
+
+// TestSameJobName: a name the printer reports is the job's own when it is
+// that name, or the start of it cut by a printer that shortens names;
+// never another name, nor a start too short to tell jobs apart.
+func TestSameJobName(t *testing.T) {
+	const ours = "tessera-hub-42-1-a1b2c3"
+	for _, tc := range []struct {
+		reported string
+		want     bool
+	}{
+		{ours, true},
+		{"tessera-hub-42-1-a1b", true},
+		{"tessera-hub-42-1-a1", false}, // too short to tell it from another attempt's name
+		{"tessera-hub-42-1", false},
+		{"tessera-hub-42-1-a1b2c4", false},
+		{"tessera-hub-42-1-a1b2c3-x", false},
+		{"report.pdf", false},
+		{"", false},
+	} {
+		if got := SameJobName(tc.reported, ours); got != tc.want {
+			t.Errorf("SameJobName(%q, %q) = %v, want %v", tc.reported, ours, got, tc.want)
+		}
+	}
+}
+
+// TestPermanent: a refusal asking again will not change, so recovery stops
+// asking after a few tries (issue 8, point 7).
+func TestPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"HTTP 401", &httpStatusError{op: "Get-Jobs", code: http.StatusUnauthorized, status: "401 Unauthorized"}, true},
+		{"HTTP 403", &httpStatusError{op: "Get-Jobs", code: http.StatusForbidden, status: "403 Forbidden"}, true},
+		{"HTTP 503", &httpStatusError{op: "Get-Jobs", code: http.StatusServiceUnavailable, status: "503"}, false},
+		{"HTTP 429", &httpStatusError{op: "Get-Jobs", code: http.StatusTooManyRequests, status: "429"}, false},
+		{"client-error-not-authorized", &StatusError{Op: "Get-Jobs", Code: 0x0403}, true},
+		{"client-error-not-authenticated", &StatusError{Op: "Get-Jobs", Code: 0x0402}, true},
+		{"server-error-operation-not-supported", &StatusError{Op: "Get-Jobs", Code: 0x0501}, true},
+		{"server-error-busy", &StatusError{Op: "Get-Jobs", Code: 0x0507}, false},
+		{"wrapped", fmt.Errorf("find job: %w", &StatusError{Op: "Get-Jobs", Code: 0x0501}), true},
+		{"connection refused", errors.New("dial tcp: connection refused"), false},
+		{"timeout", context.DeadlineExceeded, false},
+	} {
+		if got := Permanent(tc.err); got != tc.want {
+			t.Errorf("%s: Permanent = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -373,8 +375,8 @@ func jobState(a goipp.Attributes) JobState {
 
 // Wait polls the job until it is completed, canceled or aborted. When the
 // printer forgets the job first, the error matches ErrJobGone. Network
-// errors and busy answers are retried until ctx ends; other IPP errors end
-// the wait.
+// errors and busy answers are retried until ctx ends; other IPP errors and
+// HTTP refusals (see Permanent) end the wait.
 //
 // With an error, the JobState is the last one the printer reported (zero
 // when it reported none): its Impressions are what is known to have
@@ -392,7 +394,7 @@ func (c *Client) Wait(ctx context.Context, id int) (JobState, error) {
 			return last, err
 		case ctx.Err() != nil:
 			return last, fmt.Errorf("wait for job %d: %w", id, ctx.Err())
-		case permanent(err):
+		case Permanent(err):
 			return last, fmt.Errorf("wait for job %d: %w", id, err)
 		default:
 			c.log.Debug("job state unavailable; retrying", "printer_job", id, "err", err)
@@ -416,8 +418,40 @@ func permanent(err error) bool {
 	return true
 }
 
+// Permanent reports a refusal that asking again will not change: an IPP
+// error status other than the busy and temporary ones, or an HTTP answer
+// of 4xx other than 408 and 429 (a printer that wants a password, or
+// lacks the operation). A caller that retries stops on such an error, or
+// after a few of them.
+func Permanent(err error) bool {
+	var he *httpStatusError
+	if errors.As(err, &he) {
+		return he.code >= 400 && he.code < 500 && he.code != http.StatusRequestTimeout && he.code != http.StatusTooManyRequests
+	}
+	return permanent(err)
+}
+
+// minShortName is the shortest start of a job name taken for the name
+// itself when a printer reports it shortened: a shorter start may be
+// shared by another job, or by another attempt of the same job
+// (tessera-hub-42-1-… and tessera-hub-42-1x-… begin alike).
+const minShortName = 20
+
+// SameJobName reports whether reported, a job-name as a printer reports
+// it, is ours: the same, or its start when the printer shortens names
+// (some keep only a fixed number of bytes). Any other name is another
+// job's, such as one that took our job id after the printer restarted its
+// numbering.
+func SameJobName(reported, ours string) bool {
+	if reported == ours {
+		return true
+	}
+	return len(reported) >= minShortName && len(reported) < len(ours) && strings.HasPrefix(ours, reported)
+}
+
 // FindJob looks for the job named name, for recovery after a crash while
-// a job was being sent. It asks for not-completed jobs, then completed ones
+// a job was being sent. A job whose name the printer shortened is found by
+// what it kept of it (see SameJobName). It asks for not-completed jobs, then completed ones
 // (RFC 8011 defines only these two which-jobs values; "all" is an
 // extension some printers lack). With several matches, the newest wins.
 //
@@ -448,7 +482,7 @@ func (c *Client) FindJob(ctx context.Context, name, user string) (JobState, bool
 		}
 		var best JobState
 		for _, a := range resp.JobAttributes {
-			if st := jobState(a); st.Name == name && st.ID > best.ID {
+			if st := jobState(a); SameJobName(st.Name, name) && st.ID > best.ID {
 				best = st
 			}
 		}
