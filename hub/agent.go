@@ -385,9 +385,10 @@ func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any,
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "username required"}
 	}
 	// A job left printing in silence is listed again at once, not at the
-	// janitor's next round.
+	// janitor's next round. A failure to settle it leaves it to the janitor:
+	// it does not cost the person their list.
 	if err := c.s.settleSilentJobs(ctx, req.Username); err != nil {
-		return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
+		c.logger().Warn("settle silent printing jobs", "username", req.Username, "err", err)
 	}
 	rows, err := c.s.db.QueryContext(ctx,
 		"SELECT "+jobColumns+" FROM jobs WHERE owner = ? AND state IN (?, ?) AND printing_agent IN ('', ?) ORDER BY seq",
