@@ -396,3 +396,28 @@ func TestJanitorRunsOnTheHubClock(t *testing.T) {
 		t.Errorf("after the janitor: %+v", j)
 	}
 }
+
+// A job deleted while it prints stays deleted, with its reason, whatever
+// status arrives; a printed one of its claim still records what printed.
+// Nothing is raised: a deleted job cannot print again.
+func TestJobStatusOnDeletedJob(t *testing.T) {
+	h, a, _, first, _ := releaseSetup(t)
+	claim := a.fetch(first, "alice").ClaimID
+	a.mustCall(protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "alice"}, nil)
+	now := h.clock.Now()
+	for _, req := range []protocol.JobStatusRequest{
+		{JobID: first, State: protocol.JobSending, ClaimID: claim, At: now},
+		{JobID: first, State: protocol.JobFailed, Reason: "x", ClaimID: "an earlier claim", At: now},
+		{JobID: first, State: protocol.JobFailed, Reason: "x", ClaimID: claim, At: now},
+		{JobID: first, State: protocol.JobPrinted, Impressions: 5, ClaimID: claim, At: now},
+	} {
+		a.mustCall(protocol.ActionJobStatus, req, nil)
+	}
+	j := h.getJob(first)
+	if j.State != stateDeleted || j.Reason != "deleted by its owner" || j.PrintedPages != 5 {
+		t.Errorf("deleted job after late statuses: %+v", j)
+	}
+	if n := len(h.alerts("").Alerts); n != 0 {
+		t.Errorf("%d alerts, want none", n)
+	}
+}
