@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/cloudlink"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
@@ -28,14 +29,14 @@ const (
 // a new connection) and every minute, so nothing waits for the next event.
 // A pass that left items behind is retried with backoff.
 func syncLoop(ctx context.Context, store *offline.Store, link *cloudlink.Link, kick <-chan struct{}, log *slog.Logger) {
-	runSync(ctx, store, link, kick, log, cloudlink.NewBackoff(syncMinBackoff, syncMaxBackoff), syncEvery)
+	runSync(ctx, store, link, kick, log, clock.Real{}, cloudlink.NewBackoff(syncMinBackoff, syncMaxBackoff), syncEvery)
 }
 
 func runSync(ctx context.Context, store *offline.Store, link *cloudlink.Link, kick <-chan struct{}, log *slog.Logger,
-	backoff *cloudlink.Backoff, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var retry *time.Timer
+	clk clock.Clock, backoff *cloudlink.Backoff, every time.Duration) {
+	ticker, tick := clk.NewTicker(every)
+	defer ticker.Stop()
+	var retry clock.Timer
 	defer func() {
 		if retry != nil {
 			retry.Stop()
@@ -47,7 +48,7 @@ func runSync(ctx context.Context, store *offline.Store, link *cloudlink.Link, ki
 		case <-ctx.Done():
 			return
 		case <-kick:
-		case <-t.C:
+		case <-tick:
 		case <-retryC:
 			retryC = nil
 		}
@@ -62,8 +63,7 @@ func runSync(ctx context.Context, store *offline.Store, link *cloudlink.Link, ki
 		if err := drain(ctx, store, link, log); err != nil {
 			d := backoff.Next()
 			log.Info("outbox not drained; will retry", "in", d.Round(time.Millisecond), "err", err)
-			retry = time.NewTimer(d)
-			retryC = retry.C
+			retry, retryC = clk.NewTimer(d)
 			continue
 		}
 		backoff.Reset()

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/cloudlink"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -224,13 +226,14 @@ func TestDrainTemporaryRefusalBlocksOnlyItsJob(t *testing.T) {
 }
 
 // A pass the hub refused for a passing reason is tried again on its own,
-// after a backoff delay: no new record, no kick, no minute tick needed.
+// once its backoff delay has passed: no new record, no kick, no minute
+// tick needed, and not before. In virtual time (clocktest).
 func TestSyncLoopRetriesAfterBackoff(t *testing.T) {
 	store := openStore(t)
 	hub := newScriptHub(t)
 	delivered := make(chan protocol.JobStatusRequest, 1)
 	var mu sync.Mutex
-	refusals := 3
+	refusals := 1
 	hub.Handle(protocol.ActionJobStatus, func(_ context.Context, p json.RawMessage) (any, error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -252,18 +255,30 @@ func TestSyncLoopRetriesAfterBackoff(t *testing.T) {
 	done := make(chan struct{})
 	kick := make(chan struct{}, 1)
 	kick <- struct{}{}
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const maxDelay = 10 * time.Second
 	go func() {
 		defer close(done)
-		runSync(ctx, store, link, kick, slog.New(slog.DiscardHandler),
-			cloudlink.NewBackoff(time.Millisecond, 10*time.Millisecond), time.Hour)
+		runSync(ctx, store, link, kick, slog.New(slog.DiscardHandler), clk,
+			cloudlink.NewBackoff(maxDelay, maxDelay), time.Hour)
 	}()
 	defer func() { cancel(); <-done }()
+	// The ticker and, after the refused pass, the retry's timer.
+	testutil.WaitFor(t, 20*time.Second, "the retry timer", func() bool { return clk.Timers() == 2 })
+	if n := hub.Calls(protocol.ActionJobStatus); n != 1 {
+		t.Fatalf("JobStatus called %d times before the delay passed, want 1", n)
+	}
+	kick <- struct{}{} // a new record does not cut the delay short
+	clk.Advance(maxDelay)
 	select {
 	case req := <-delivered:
 		if req.JobID != "5" || req.State != protocol.JobFailed {
 			t.Errorf("delivered %+v", req)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("the refused status was not retried")
+		t.Fatal("the refused status was not retried after the delay")
+	}
+	if n := hub.Calls(protocol.ActionJobStatus); n != 2 {
+		t.Errorf("JobStatus called %d times, want 2", n)
 	}
 }
