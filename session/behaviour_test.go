@@ -16,6 +16,7 @@ import (
 
 	"github.com/tessera-print/tessera/cardreader/cardnum"
 	"github.com/tessera-print/tessera/cardreader/fakereader"
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/protocol"
@@ -172,7 +173,7 @@ func newEngineFixture(t *testing.T, sources map[string][]release.Held, configure
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: time.Unix(1000, 0)}
+	clk := clocktest.New(time.Unix(1000, 0))
 	store, err := offline.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), offline.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +201,7 @@ func newEngineFixture(t *testing.T, sources map[string][]release.Held, configure
 		OnProgress: func(p release.Progress) { f.m.Progress(p) }})
 	t.Cleanup(f.engine.Wait)
 	cfg := Config{Auth: f.auth, Convert: pipe, Jobs: f.engine, Timeout: 10 * time.Minute, NoticeFor: f.noticeFor,
-		Now: clk.Now, Logger: logger, Locks: store,
+		Clock: clk, Logger: logger, Locks: store,
 		LockPolicy: offline.LockPolicy{MaxFailures: 3, LockFor: 5 * time.Minute, BaseDelay: time.Second}}
 	if configure != nil {
 		configure(&cfg)
@@ -221,34 +222,11 @@ func (f *engineFixture) login(t *testing.T) View {
 }
 
 // pass lets d go by on the fake clock and returns once Run has acted on
-// the new time and whatever it started has finished. Run looks at the
-// clock once a second; it clears a notice older than NoticeFor, so a notice
-// set now and cleared later proves a tick saw the new time. The second
-// round proves that tick's work (an auto-release, a logout) has ended.
+// the new time (tick) and whatever it started has finished.
 func (f *engineFixture) pass(t *testing.T, d time.Duration) {
 	t.Helper()
-	f.clock.Add(d)
-	for range 2 {
-		f.m.notice("test-tick", "Waiting for the session to look at the clock.")
-		f.clock.Add(f.noticeFor + time.Second)
-		waitFor(t, "a tick of the session's Run loop", func() bool {
-			n := f.m.View().Notice
-			return n == nil || n.Code != "test-tick"
-		})
-	}
+	tick(t, f.m, f.clock, d)
 	f.engine.Wait()
-}
-
-// waitFor polls cond; the deadline only keeps a broken test from hanging.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // seedUncertain leaves job in the journal as a release whose outcome the

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
@@ -36,7 +37,7 @@ func TestSuccessLeavesTheDeviceCount(t *testing.T) {
 			name:  "card and PIN",
 			modes: []string{"card+pin"},
 			prepare: func(t *testing.T, f *fixture) {
-				f.clock.Add(3 * time.Second) // past the debounce of the fake reader's sink
+				f.clock.Advance(3 * time.Second) // past the debounce of the fake reader's sink
 				f.swipe(t, "946EBD28", func(v View) bool { return v.State == StatePINRequired })
 			},
 			guess: func(ctx context.Context, f *fixture, i int) error { return f.m.SubmitPIN(ctx, "11112222") },
@@ -62,12 +63,12 @@ func TestSuccessLeavesTheDeviceCount(t *testing.T) {
 			}
 			prepare()
 			for i, d := range []time.Duration{0, time.Second} {
-				f.clock.Add(d)
+				f.clock.Advance(d)
 				if code := loginCode(tc.guess(ctx, f, i)); code == "" || code == "locked" || code == "wait" {
 					t.Fatalf("guess %d: %q, want a refusal by the hub", i, code)
 				}
 			}
-			f.clock.Add(2 * time.Second)
+			f.clock.Advance(2 * time.Second)
 			if err := tc.own(ctx, f); err != nil {
 				t.Fatalf("own secret: %v", err)
 			}
@@ -89,12 +90,12 @@ func TestDeviceCountDecays(t *testing.T) {
 	ctx := context.Background()
 	for round := range 3 {
 		for i, d := range []time.Duration{0, time.Second} {
-			f.clock.Add(d)
+			f.clock.Advance(d)
 			if code := loginCode(f.m.SubmitPIN(ctx, "99998888")); code != "unknown-pin" {
 				t.Fatalf("round %d, typo %d: %q, want unknown-pin", round, i, code)
 			}
 		}
-		f.clock.Add(f.m.cfg.LockPolicy.LockFor)
+		f.clock.Advance(f.m.cfg.LockPolicy.LockFor)
 	}
 	if v := f.m.View(); v.State != StateIdle {
 		t.Fatalf("state %s, want idle", v.State)
@@ -163,7 +164,7 @@ func TestConcurrentGuessesAreBounded(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{now: time.Unix(1000, 0)}
+			clk := clocktest.New(time.Unix(1000, 0))
 			store, err := offline.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), offline.Options{Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
@@ -232,7 +233,7 @@ func TestSelfRegistrationAsksForThePIN(t *testing.T) {
 	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "wrong-pin" {
 		t.Fatalf("wrong PIN after registration: %q", code)
 	}
-	f.clock.Add(time.Second)
+	f.clock.Advance(time.Second)
 	if err := f.m.SubmitPIN(ctx, "48261537"); err != nil {
 		t.Fatalf("PIN after registration: %v", err)
 	}

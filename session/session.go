@@ -14,6 +14,7 @@ import (
 
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/cardnum"
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
@@ -133,7 +134,12 @@ type Config struct {
 	// read (config time_zone); nil: the system's.
 	Location *time.Location
 	Logger   *slog.Logger
-	Now      func() time.Time
+	// Clock is the session's time, its once-a-second look at the clock
+	// included (nil: the system's); tests advance a clocktest.Clock.
+	Clock clock.Clock
+	// Now, if set, reads the time instead of Clock.Now (the agent's
+	// clock.Floor).
+	Now func() time.Time
 }
 
 // Errors of panel actions.
@@ -177,8 +183,9 @@ func New(cfg Config) *Manager {
 	if cfg.NoticeFor == 0 {
 		cfg.NoticeFor = 15 * time.Second
 	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if len(cfg.Modes) == 0 {
 		cfg.Modes = []string{"card"}
@@ -728,13 +735,13 @@ func (m *Manager) Progress(p release.Progress) {
 // Run ends idle sessions and stale notices until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
 	m.restoreDeviceLock(ctx)
-	t := time.NewTicker(time.Second)
+	t, tick := m.cfg.Clock.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		}
 		now := m.cfg.Now()
 		m.mu.Lock()

@@ -15,6 +15,8 @@ import (
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/cardnum"
 	"github.com/tessera-print/tessera/cardreader/fakereader"
+	"github.com/tessera-print/tessera/clock/clocktest"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
@@ -103,24 +105,12 @@ func (f *fakeJobs) Start(ctx context.Context, username string, job release.Job, 
 
 func (f *fakeJobs) Delete(ctx context.Context, username, jobID string) error { return nil }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	m      *Manager
 	auth   *fakeAuth
 	jobs   *fakeJobs
 	reader *fakereader.Reader
-	clock  *clock
+	clock  *clocktest.Clock
 }
 
 func newFixture(t *testing.T, modes ...string) *fixture {
@@ -135,14 +125,14 @@ func newFixture(t *testing.T, modes ...string) *fixture {
 			{ID: "hub:1", Name: "a.pdf", State: release.StateHeld, Color: false},
 			{ID: "hub:2", Name: "b.pdf", State: release.StateHeld, Color: true},
 		}},
-		clock: &clock{now: time.Unix(1000, 0)},
+		clock: clocktest.New(time.Unix(1000, 0)),
 	}
 	store, err := offline.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), offline.Options{Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	f.m = New(Config{Auth: f.auth, Convert: pipe, Jobs: f.jobs, Timeout: time.Minute, Now: f.clock.Now,
+	f.m = New(Config{Auth: f.auth, Convert: pipe, Jobs: f.jobs, Timeout: time.Minute, Clock: f.clock,
 		Logger: slog.New(slog.DiscardHandler), Modes: modes, Locks: store,
 		LockPolicy: offline.LockPolicy{MaxFailures: 3, LockFor: 5 * time.Minute, BaseDelay: time.Second}})
 	f.reader = fakereader.New("fake", f.clock.Now)
@@ -159,19 +149,37 @@ func (f *fixture) swipe(t *testing.T, raw string, want func(View) bool) View {
 	if err := f.reader.Swipe(context.Background(), raw); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		v := f.m.View()
+	var v View
+	testutil.WaitErr(t, 5*time.Second, "the session to settle after swipe "+raw, func() error {
+		v = f.m.View()
 		f.m.mu.Lock()
 		busy := f.m.busy
 		f.m.mu.Unlock()
 		if !busy && want(v) {
-			return v
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session after swipe %s: %+v", raw, v)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return fmt.Errorf("session %+v", v)
+	})
+	return v
+}
+
+// tick lets d go by on the fake clock and returns once Run has looked at
+// the clock after it. Run clears a notice older than NoticeFor at each
+// tick, so a notice set now and cleared once the clock has passed NoticeFor
+// proves a tick saw the new time; a second round proves that tick's work
+// (a logout, an auto-release) has ended. Run must be running.
+func tick(t *testing.T, m *Manager, clk *clocktest.Clock, d time.Duration) {
+	t.Helper()
+	// Run's ticker must exist before the clock moves past it.
+	testutil.WaitFor(t, 10*time.Second, "Run's ticker", func() bool { return clk.Timers() > 0 })
+	clk.Advance(d)
+	for range 2 {
+		m.notice("test-tick", "Waiting for the session to look at the clock.")
+		clk.Advance(m.cfg.NoticeFor + time.Second)
+		testutil.WaitFor(t, 10*time.Second, "a tick of the session's Run loop", func() bool {
+			n := m.View().Notice
+			return n == nil || n.Code != "test-tick"
+		})
 	}
 }
 
@@ -248,19 +256,14 @@ func TestInactivityLogout(t *testing.T) {
 	go f.m.Run(ctx)
 	// A job in flight keeps the session open.
 	f.m.Progress(release.Progress{JobID: "hub:1", State: release.StatePrinting})
-	f.clock.Add(2 * time.Minute)
-	time.Sleep(1500 * time.Millisecond)
+	tick(t, f.m, f.clock, 2*time.Minute)
 	if v := f.m.View(); v.State != StateActive {
 		t.Fatalf("session ended while printing: %+v", v.State)
 	}
 	f.m.Progress(release.Progress{JobID: "hub:1", State: release.StatePrinted})
-	f.clock.Add(2 * time.Minute)
-	deadline := time.Now().Add(5 * time.Second)
-	for f.m.View().State != StateIdle {
-		if time.Now().After(deadline) {
-			t.Fatal("idle session not logged out")
-		}
-		time.Sleep(20 * time.Millisecond)
+	tick(t, f.m, f.clock, 2*time.Minute)
+	if v := f.m.View(); v.State != StateIdle {
+		t.Fatalf("idle session not logged out: %s", v.State)
 	}
 }
 
@@ -309,22 +312,22 @@ func TestCardAndPIN(t *testing.T) {
 	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "wait" {
 		t.Fatalf("at once again: %s, want wait", code)
 	}
-	f.clock.Add(time.Second)
+	f.clock.Advance(time.Second)
 	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "wrong-pin" {
 		t.Fatalf("second wrong PIN: %s", code)
 	}
-	f.clock.Add(2 * time.Second)
+	f.clock.Advance(2 * time.Second)
 	if code := loginCode(f.m.SubmitPIN(ctx, "11112222")); code != "locked" {
 		t.Fatalf("third wrong PIN: %s, want locked", code)
 	}
-	f.clock.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	if code := loginCode(f.m.SubmitPIN(ctx, "48261537")); code != "locked" {
 		t.Fatalf("right PIN while locked: %s", code)
 	}
 	if v := f.m.View(); v.State != StateLocked || v.User != nil {
 		t.Fatalf("the device is not locked, or still shows the user: %+v", v)
 	}
-	f.clock.Add(5 * time.Minute)
+	f.clock.Advance(5 * time.Minute)
 	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StatePINRequired })
 	if err := f.m.SubmitPIN(ctx, "48261537"); err != nil {
 		t.Fatalf("right PIN after the lock: %v", err)
@@ -340,7 +343,7 @@ func TestPasswordGuessesAcrossUsersLockTheDevice(t *testing.T) {
 	f := newFixture(t, "password")
 	ctx := context.Background()
 	for i, d := range []time.Duration{0, time.Second, 2 * time.Second} {
-		f.clock.Add(d)
+		f.clock.Advance(d)
 		code := loginCode(f.m.Login(ctx, fmt.Sprintf("guess%d", i), "not-the-password"))
 		want := "bad-credentials"
 		if i == 2 {
@@ -383,7 +386,7 @@ func TestPINOnlyLocksTheDevice(t *testing.T) {
 		t.Fatalf("unknown PIN: %s", code)
 	}
 	for _, d := range []time.Duration{time.Second, 2 * time.Second} {
-		f.clock.Add(d)
+		f.clock.Advance(d)
 		_ = f.m.SubmitPIN(ctx, "99998888")
 	}
 	if v := f.m.View(); v.State != StateLocked || v.LockedUntil == nil {
@@ -409,7 +412,7 @@ func TestPasswordLogin(t *testing.T) {
 	if code := loginCode(f.m.Login(ctx, "carol", "wrong")); code != "bad-credentials" {
 		t.Fatalf("wrong password: %s", code)
 	}
-	f.clock.Add(time.Second)
+	f.clock.Advance(time.Second)
 	if err := f.m.Login(ctx, "carol", "correct horse"); err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +428,7 @@ func TestSelfRegistration(t *testing.T) {
 	if code := loginCode(f.m.RegisterCard(ctx, "carol", "nope")); code != "bad-credentials" {
 		t.Fatalf("bad password: %s", code)
 	}
-	f.clock.Add(time.Second)
+	f.clock.Advance(time.Second)
 	if err := f.m.RegisterCard(ctx, "carol", "correct horse"); err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +437,7 @@ func TestSelfRegistration(t *testing.T) {
 	}
 	// The card now logs carol in.
 	f.m.Logout(ctx)
-	f.clock.Add(3 * time.Second) // past the debounce of the fake reader's sink
+	f.clock.Advance(3 * time.Second) // past the debounce of the fake reader's sink
 	f.swipe(t, "DEADBEEF", func(v View) bool { return v.State == StateActive && v.User.Username == "carol" })
 	// Offline, registration is refused with a clear reason.
 	f.m.Logout(ctx)
@@ -575,19 +578,11 @@ func TestReadDuringLoginIsHandledAfter(t *testing.T) {
 	if err := f.reader.Swipe(context.Background(), "0BADCAFE"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(t, 5*time.Second, "the first login to reach the hub", func() bool {
 		f.auth.mu.Lock()
-		n := len(f.auth.asked)
-		f.auth.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first login never reached the hub")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer f.auth.mu.Unlock()
+		return len(f.auth.asked) == 1
+	})
 	// Dave badges meanwhile.
 	if err := f.reader.Swipe(context.Background(), "DEADBEEF"); err != nil {
 		t.Fatal(err)
@@ -596,15 +591,10 @@ func TestReadDuringLoginIsHandledAfter(t *testing.T) {
 	f.auth.gate = nil
 	f.auth.mu.Unlock()
 	close(gate)
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		v := f.m.View()
-		if v.State == StateActive && v.User != nil && v.User.Username == "dave" {
-			return
+	testutil.WaitErr(t, 5*time.Second, "the badge read during the first login", func() error {
+		if v := f.m.View(); v.State != StateActive || v.User == nil || v.User.Username != "dave" {
+			return fmt.Errorf("lost: %+v", v)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the badge read during the first login was lost: %+v", v)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
