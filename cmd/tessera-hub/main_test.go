@@ -38,7 +38,8 @@ var listeningRe = regexp.MustCompile(`msg="hub listening" addr=(http://\S+)`)
 
 func TestServeBinary(t *testing.T) {
 	bin := buildHub(t)
-	data := filepath.Join(t.TempDir(), "data")
+	// A data directory with characters a database URI would misread.
+	data := filepath.Join(t.TempDir(), "da?ta #%41")
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--pin-min-length", "6",
 		"--card-registration=false", "--temporary-validity", "1h", "--lockout-failures", "3", "--lockout-window", "1m")
 	cmd.Env = append(os.Environ(), "TESSERA_HUB_ADMIN_TOKEN=")
@@ -105,6 +106,9 @@ func TestServeBinary(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(data, "admin-token")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("admin-token mode %v", fi.Mode().Perm())
+	}
+	if fi, err := os.Stat(filepath.Join(data, "hub.db")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("hub.db in the data directory: %v %v", fi, err)
 	}
 	req, _ := http.NewRequest("GET", addr+"/api/v1/agents", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
