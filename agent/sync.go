@@ -286,6 +286,7 @@ func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []st
 		return err
 	}
 	d.log.Info("accounting records synced", "sent", len(recs), "acknowledged", len(resp.Accepted))
+	reissued := 0
 	for _, r := range resp.Refused {
 		if r.Code != protocol.DetailRecordConflict {
 			d.log.Warn("hub refused an accounting record; kept", "record", r.ID, "code", r.Code)
@@ -296,12 +297,13 @@ func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []st
 			return err
 		}
 		if found {
+			// A new item, after this page: this pass sends it.
+			reissued++
 			d.log.Warn("the hub holds this record id with other content; the record is reissued under a new id",
 				"record", r.ID, "new_id", rec.ID)
 		}
 	}
-	if n := len(recs) - len(resp.Accepted); n > 0 {
-		// Reissued ones are new items: the next pass sends them.
+	if n := len(recs) - len(resp.Accepted) - reissued; n > 0 {
 		d.left += n
 		if d.firstErr == nil {
 			d.firstErr = fmt.Errorf("hub did not accept %d of %d records", n, len(recs))
