@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -93,14 +94,7 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 		// A record's pages are the impressions printed, copies included
 		// (docs/protocol.md), which is what the journal and the hub count.
 		impressions := rec.Pages
-		status := protocol.JobStatusRequest{
-			JobID: jobID, State: protocol.JobPrinted, Impressions: impressions, Keep: cur.Keep, At: rec.At,
-			ClaimID: cur.SourceClaim,
-		}
-		if to == StateFailed {
-			status = protocol.JobStatusRequest{JobID: jobID, State: protocol.JobFailed, Impressions: impressions,
-				Reason: reason, At: rec.At, ClaimID: cur.SourceClaim}
-		}
+		status := committedStatus(cur, to, impressions, reason, rec.At)
 		if err := enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, to), status, now); err != nil {
 			return err
 		}
@@ -115,6 +109,18 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 		return protocol.Record{}, fmt.Errorf("commit %s %s: %w", to, jobID, err)
 	}
 	return out, nil
+}
+
+// committedStatus is the final status a commit queues for the attempt of
+// row cur: printed (with keep), or failed part way (with its reason), the
+// impressions printed, and the attempt's source claim.
+func committedStatus(cur Claim, to State, impressions int, reason string, at time.Time) protocol.JobStatusRequest {
+	st := protocol.JobStatusRequest{JobID: cur.JobID, State: protocol.JobPrinted, Impressions: impressions,
+		Keep: cur.Keep, At: at, ClaimID: cur.SourceClaim}
+	if to == StateFailed {
+		st.State, st.Keep, st.Reason = protocol.JobFailed, false, reason
+	}
+	return st
 }
 
 const recordColumns = `id, agent_id, seq, COALESCE(job_id, ''), owner, type, pages, copies, color, duplex, offline, printer_serial, at, unreconciled`
