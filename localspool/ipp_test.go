@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/OpenPrinting/goipp"
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/internal/ippserver"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/release"
 )
 
@@ -277,12 +279,12 @@ func TestCreateJobSendDocument(t *testing.T) {
 // TestCreateJobTimeout: a Create-Job whose document never comes is
 // aborted by the janitor.
 func TestCreateJobTimeout(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	s := newSpool(t, Config{Now: clk.Now})
+	clk := clocktest.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	s := newSpool(t, Config{Clock: clk})
 	uri, _ := serve(t, s)
 	r := ippDo(t, nil, uri, ippRequest(goipp.OpCreateJob, uri, "alice"), nil)
 	id := r.jobInt(t, "job-id")
-	clk.Add(documentTimeout + time.Second)
+	clk.Advance(documentTimeout + time.Second)
 	s.sweep()
 	req := ippRequest(goipp.OpGetJobAttributes, uri, "alice")
 	req.Operation.Add(goipp.MakeAttr("job-id", goipp.TagInteger, goipp.Integer(id)))
@@ -326,19 +328,16 @@ func TestDirect(t *testing.T) {
 		r := ippDo(t, nil, uri, req, nil)
 		return r.jobInt(t, "job-state"), r.jobInt(t, "job-impressions-completed")
 	}
-	waitState := func(id, want int) int {
+	waitState := func(id, want int) (imp int) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			st, imp := state(id)
-			if st == want {
-				return imp
+		testutil.WaitErr(t, 5*time.Second, fmt.Sprintf("job %d in state %d", id, want), func() error {
+			var st int
+			if st, imp = state(id); st != want {
+				return fmt.Errorf("state %d", st)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job %d stays in state %d, want %d", id, st, want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
+		return imp
 	}
 
 	r := printJob(t, uri, "alice", "report", "application/pdf", doc,

@@ -15,6 +15,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/release"
 )
 
@@ -53,7 +54,12 @@ type Config struct {
 	// see and cancel every job over IPP. Nil: nobody may.
 	Operator func(user string) bool
 	Logger   *slog.Logger
-	Now      func() time.Time
+	// Clock is the queue's time, the janitor's ticker included (nil: the
+	// system's).
+	Clock clock.Clock
+	// Now, if set, reads the time instead of Clock.Now (the agent's
+	// clock.Floor).
+	Now func() time.Time
 }
 
 // DirectJob is a job sent to /ipp/direct, handed to Config.Direct.
@@ -176,8 +182,9 @@ func New(cfg Config) (*Spool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("local spool: %w", err)
@@ -224,14 +231,14 @@ func (s *Spool) Close() error {
 // Run is the janitor: it deletes held jobs older than Expiry (and
 // Create-Jobs whose document never came) until ctx ends.
 func (s *Spool) Run(ctx context.Context) {
-	t := time.NewTicker(s.janitorEvery)
+	t, tick := s.cfg.Clock.NewTicker(s.janitorEvery)
 	defer t.Stop()
 	for {
 		s.sweep()
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/OpenPrinting/goipp"
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/internal/ippserver"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // holdOne prints doc to the held queue as user and returns its Source id.
@@ -305,36 +308,34 @@ func TestReserveWhileStreaming(t *testing.T) {
 
 // TestExpiry: the janitor deletes held jobs older than Expiry.
 func TestExpiry(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	s := newSpool(t, Config{Now: clk.Now})
+	clk := clocktest.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	s := newSpool(t, Config{Clock: clk})
 	uri, _ := serve(t, s)
 	doc := testdata(t, "gs-3-pages.pdf")
 	old := holdOne(t, s, uri, "alice", doc)
-	clk.Add(3 * 24 * time.Hour)
+	clk.Advance(3 * 24 * time.Hour)
 	young := holdOne(t, s, uri, "alice", doc)
 
-	clk.Add(4*24*time.Hour - time.Second)
+	clk.Advance(4*24*time.Hour - time.Second)
 	s.sweep()
 	if jobs, _ := s.List(t.Context(), "alice"); len(jobs) != 2 {
 		t.Fatalf("before 7 days: %+v", jobs)
 	}
-	clk.Add(time.Second)
-	// Run the janitor itself, briefly.
-	s.janitorEvery = 10 * time.Millisecond
+	// The janitor itself, on its ticker: the first sweep is at once, so
+	// the clock moves only once the ticker is armed.
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(t, 5*time.Second, "the janitor's ticker", func() bool { return clk.Timers() > 0 })
+	clk.Advance(time.Second)
+	clk.Advance(s.janitorEvery)
+	testutil.WaitErr(t, 5*time.Second, "the janitor to expire the 7-day-old job", func() error {
 		jobs, _ := s.List(t.Context(), "alice")
 		if len(jobs) == 1 && jobs[0].ID == young {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 7 days: %+v", jobs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("held %+v", jobs)
+	})
 	cancel()
 	<-done
 	if _, err := os.Stat(s.docPath(old)); !os.IsNotExist(err) {
@@ -352,15 +353,15 @@ func TestExpiry(t *testing.T) {
 // TestExpiryWaitsForReaders: a job being printed is not expired under the
 // engine's feet.
 func TestExpiryWaitsForReaders(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	s := newSpool(t, Config{Now: clk.Now, Expiry: time.Hour})
+	clk := clocktest.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	s := newSpool(t, Config{Clock: clk, Expiry: time.Hour})
 	uri, _ := serve(t, s)
 	id := holdOne(t, s, uri, "alice", testdata(t, "gs-3-pages.pdf"))
 	d, err := s.Open(t.Context(), id, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	s.sweep()
 	if jobs, _ := s.List(t.Context(), "alice"); len(jobs) != 1 {
 		t.Fatal("expired while open")

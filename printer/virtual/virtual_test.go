@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/OpenPrinting/goipp"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/printer/ipp"
 )
 
@@ -107,26 +107,8 @@ func TestWithIPPClient(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestJobLifecycle(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	p, srv := start(t, Config{Now: clock.Now}) // default delay: 1 s
 	c, _ := ipp.New(srv.URL+"/ipp/print", ipp.Options{})
 
@@ -149,11 +131,11 @@ func TestJobLifecycle(t *testing.T) {
 			t.Errorf("%s: %+v", tc.name, j)
 		}
 	}
-	clock.Add(999 * time.Millisecond)
+	clock.Advance(999 * time.Millisecond)
 	if j := p.Jobs()[0]; j.State != "processing" || j.Impressions != 0 {
 		t.Fatalf("before the delay: %+v", j)
 	}
-	clock.Add(time.Millisecond)
+	clock.Advance(time.Millisecond)
 	for _, j := range p.Jobs() {
 		if j.State != "completed" || j.Impressions != j.Pages || !j.Completed.Equal(clock.Now()) {
 			t.Fatalf("after the delay: %+v", j)
@@ -247,7 +229,7 @@ func TestRequestValidation(t *testing.T) {
 }
 
 func TestCancelJob(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	p, srv := start(t, Config{Now: clock.Now})
 	uri := srv.URL + "/ipp/print"
 	c, _ := ipp.New(uri, ipp.Options{})
@@ -271,7 +253,7 @@ func TestCancelJob(t *testing.T) {
 	if s := cancel(1); s != goipp.StatusErrorNotPossible {
 		t.Fatalf("cancel a canceled job: %s", s)
 	}
-	clock.Add(time.Hour)
+	clock.Advance(time.Hour)
 	if s := cancel(2); s != goipp.StatusErrorNotPossible {
 		t.Fatalf("cancel a completed job: %s", s)
 	}
