@@ -95,3 +95,55 @@ func TestHeldClaimsOffline(t *testing.T) {
 		t.Error("shared queue without a claimer")
 	}
 }
+
+// A failed attempt's release (done false) still in the outbox when the
+// next attempt claimed the job again must not free the job the new attempt
+// prints: the hub gives the holder its claim back, so the late release
+// would name the live claim.
+func TestStaleHeldReleaseDoesNotFreeNewerAttempt(t *testing.T) {
+	ctx := context.Background()
+	h := newRealHub(t)
+	store := openStore(t)
+	agentID, _ := store.AgentID(ctx)
+	mine := heldClaims{link: connectLink(t, h.srv.URL, agentID)}
+	other := heldClaims{link: connectLink(t, h.srv.URL, agentID+"-other")}
+	const key, id = "cups:urn:uuid:retry", "cups:9"
+	log := slog.New(slog.DiscardHandler)
+
+	attempt := func(n int) {
+		t.Helper()
+		claim, err := mine.Claim(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Claim(ctx, id, "alice", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.NoteSourceClaim(ctx, id, n, claim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attempt(1)
+	if err := store.Fail(ctx, id, "busy"); err != nil {
+		t.Fatal(err)
+	}
+	attempt(2) // before the outbox was drained
+	if err := drain(ctx, store, mine.link, log); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if _, err := other.Claim(ctx, key); !errors.Is(err, cupssource.ErrClaimed) {
+		t.Fatalf("another agent's claim while attempt 2 prints: %v, want ErrClaimed", err)
+	}
+	if _, err := store.CommitPrinted(ctx, id, protocol.Record{Pages: 1, Copies: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := drain(ctx, store, mine.link, log); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if _, err := other.Claim(ctx, key); !errors.Is(err, cupssource.ErrClaimed) {
+		t.Errorf("another agent's claim after attempt 2 printed: %v, want ErrClaimed", err)
+	}
+	if keys := pendingKeys(t, store); len(keys) != 0 {
+		t.Errorf("pending %v", keys)
+	}
+}

@@ -205,7 +205,32 @@ func (d *drainer) heldClaimStatus(ctx context.Context, it offline.Item, stream s
 	if !ok {
 		return d.store.Ack(ctx, it.Key)
 	}
+	superseded, err := d.superseded(ctx, it.Key, st)
+	if err != nil {
+		return err
+	}
+	if superseded {
+		d.log.Info("claim's end superseded: a later attempt holds the same claim and ends it", "key", it.Key)
+		return d.store.Ack(ctx, it.Key)
+	}
 	return d.outcome(ctx, it, stream, d.link.ReleaseClaim(ctx, req))
+}
+
+// superseded reports whether a later attempt of the job holds the claim the
+// status is about: the hub gives an agent that claims a job again the claim
+// it holds, so this attempt's end (a failed one frees the job) would end
+// the later attempt's claim while it prints. The later attempt's own final
+// status ends it.
+func (d *drainer) superseded(ctx context.Context, key string, st protocol.JobStatusRequest) (bool, error) {
+	_, attempt, ok := offline.ParseJobStatusKey(key)
+	if !ok {
+		return false, nil
+	}
+	cur, found, err := d.store.Get(ctx, st.JobID)
+	if err != nil || !found {
+		return false, err
+	}
+	return cur.Attempt > attempt && cur.SourceClaim == st.ClaimID, nil
 }
 
 func (d *drainer) printerEvent(ctx context.Context, it offline.Item, bad *[]string) error {

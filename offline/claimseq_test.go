@@ -180,3 +180,24 @@ func TestReissueRecord(t *testing.T) {
 		t.Errorf("reissue of an acknowledged record = %v, %v; want not found", found, err)
 	}
 }
+
+func TestParseJobStatusKey(t *testing.T) {
+	tests := []struct {
+		key     string
+		id      string
+		attempt int
+		ok      bool
+	}{
+		{jobStatusKey("cups:9", 2, StateFailed), "cups:9", 2, true},
+		{jobStatusKey("hub:a#b", 11, StatePrinted), "hub:a#b", 11, true},
+		{"agt-1:4", "", 0, false},
+		{"event:1:accept", "", 0, false},
+		{"x#0:failed", "", 0, false},
+	}
+	for _, tt := range tests {
+		id, attempt, ok := ParseJobStatusKey(tt.key)
+		if id != tt.id || attempt != tt.attempt || ok != tt.ok {
+			t.Errorf("ParseJobStatusKey(%q) = %q, %d, %v; want %q, %d, %v", tt.key, id, attempt, ok, tt.id, tt.attempt, tt.ok)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -349,6 +350,21 @@ func (s *Store) settle(ctx context.Context, jobID string, to State, reason strin
 // so that a retried Fail or CommitPrinted queues it once.
 func jobStatusKey(jobID string, attempt int, state State) string {
 	return fmt.Sprintf("%s#%d:%s", jobID, attempt, state)
+}
+
+// ParseJobStatusKey reads the job id and attempt from the outbox key of a
+// final status (see jobStatusKey); ok is false for another key.
+func ParseJobStatusKey(key string) (jobID string, attempt int, ok bool) {
+	i := strings.LastIndexByte(key, '#')
+	if i < 0 {
+		return "", 0, false
+	}
+	n, _, found := strings.Cut(key[i+1:], ":")
+	attempt, err := strconv.Atoi(n)
+	if !found || err != nil || attempt < 1 {
+		return "", 0, false
+	}
+	return key[:i], attempt, true
 }
 
 // Unfinished lists the releases that were under way (claimed, sending or
