@@ -194,6 +194,12 @@ type Engine struct {
 type pending struct {
 	claim offline.Claim
 	gen   uint64
+	// refused counts the printer's permanent refusals to say where the
+	// job is (see maxRefusedLookups).
+	refused int
+	// verdict, when set, is the printer's answer the journal could not
+	// record yet: RecoverLoop records it rather than ask the printer.
+	verdict *verdict
 }
 
 // New returns an engine.
@@ -278,6 +284,14 @@ var (
 const ReasonUnreconciled = "unreconciled"
 
 const msgUncertain = "The printer did not confirm whether this job printed."
+
+// msgDamaged is the reason of a job whose document could not be read whole
+// from its source (a download whose hash did not match): it was cut off
+// before the printer had all of it.
+const msgDamaged = "The document arrived damaged, so it was not printed. Release it again; ask for help if this lasts."
+
+// msgNotSaved is shown while a printer's answer waits to be recorded.
+const msgNotSaved = "The printer's answer could not be saved yet; it is saved again."
 
 // Reasons shown while a release waits for the printer to say more.
 const (
@@ -406,16 +420,19 @@ func (e *Engine) run(ctx, until context.Context, claim offline.Claim, job Job, o
 	switch {
 	case errors.Is(err, ErrUncertain):
 		log.Warn("printer took the job but did not say whether it printed", "err", err)
-		e.uncertain(ctx, job.ID)
+		e.uncertain(ctx, claim)
 		return
 	case errors.Is(err, ipp.ErrMaybeSent):
-		// Failing it would let it be released, and printed, again.
+		// Failing it would let it be released, and printed, again. A
+		// document cut off for its own fault (ErrDocument) never reached
+		// the printer whole: its job there, if any, is failed, not
+		// uncertain, when it printed nothing.
 		log.Warn("the printer may have the job although sending failed; asking it", "err", err)
-		e.lookUp(ctx, log, claim)
+		e.lookUp(ctx, log, claim, errors.Is(err, ipp.ErrDocument))
 		return
 	case err != nil:
 		log.Warn("release failed before printing", "err", err)
-		e.fail(ctx, job.ID, reasonFor(err))
+		e.fail(ctx, claim, reasonFor(err))
 		return
 	}
 	log.Info("job sent to printer", "printer_job", pj.id)

@@ -89,13 +89,15 @@ func TestLostPrintAnswer(t *testing.T) {
 		}, func(t *testing.T, h *harness) {
 			h.settledOnce(t, offline.StatePrinted, 2, 1)
 		}},
-		{"the printer does not have the job", func(h *harness) {
+		{"the printer does not list the job", func(h *harness) {
 			h.printer.printErr = lost
 		}, func(t *testing.T, h *harness) {
-			h.settledOnce(t, offline.StateFailed, 0, 1)
-			// Held, and released again at will.
+			// It may have printed and been forgotten already: held, and
+			// released again on its owner's word only.
+			h.settledOnce(t, offline.StateUncertain, 0, 1)
+			h.refused(t, offline.StateUncertain)
 			h.printer.set(func(p *fakePrinter) { p.printErr = nil })
-			release(t, h, Options{})
+			release(t, h, Options{Confirm: true})
 			h.settledOnce(t, offline.StatePrinted, 2, 2)
 		}},
 		{"the printer cannot be asked now", func(h *harness) {
@@ -257,6 +259,7 @@ func TestShutdownWhileFollowing(t *testing.T) {
 	if err := h.store.MarkPrinting(ctx, c.JobID, 42); err != nil {
 		t.Fatal(err)
 	}
+	h.printer.names = map[int]string{42: c.PrinterJobName}
 	h.printer.waitGate = make(chan struct{}) // never opened: the job prints on
 	runCtx, stop := context.WithCancel(ctx)
 	if err := h.engine.Recover(runCtx); err != nil {
@@ -279,25 +282,22 @@ func TestShutdownWhileFollowing(t *testing.T) {
 
 // TestFindJobAsOwner: after a crash while sending, the printer is asked as
 // the job's owner (a printer with job privacy hides other users' job
-// names); a job not listed is failed only while the printer cannot have
-// forgotten it yet.
+// names); a job not listed may have printed and been forgotten, so it is
+// uncertain.
 func TestFindJobAsOwner(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name   string
 		listed bool
-		age    time.Duration
 		want   offline.State
 		pages  int
 	}{
-		{"listed to its owner", true, 0, offline.StatePrinted, 2},
-		{"not listed, sent a moment ago", false, 0, offline.StateFailed, 0},
-		{"not listed, sent long ago", false, time.Hour, offline.StateUncertain, 0},
+		{"listed to its owner", true, offline.StatePrinted, 2},
+		{"not listed", false, offline.StateUncertain, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.engine.cfg.Now = func() time.Time { return time.Now().Add(tc.age) }
 			c, err := h.store.Claim(ctx, "hub:7", "alice", false)
 			if err != nil {
 				t.Fatal(err)

@@ -20,31 +20,35 @@ const lookUpTimeout = time.Minute
 // lookUp settles a release whose document went out without the printer
 // confirming the job, as Recover does after a crash: the printer is asked
 // for the job by its unique name, and the document is never sent again.
-func (e *Engine) lookUp(ctx context.Context, log *slog.Logger, claim offline.Claim) {
+// incomplete says the engine itself cut the document off (its source
+// failed): the printer never had all of it.
+func (e *Engine) lookUp(ctx context.Context, log *slog.Logger, claim offline.Claim, incomplete bool) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookUpTimeout)
 	defer cancel()
 	c, found, err := e.cfg.Journal.Get(actx, claim.JobID)
 	switch {
 	case err != nil:
 		log.Error("journal unreadable; the job stays sending and is asked about again", "err", err)
-		e.keepUnresolved(claim, StateSending, msgChecking)
+		e.keepUnresolved(actx, claim, StateSending, msgChecking, err)
 		return
 	case !found || c.Attempt != claim.Attempt:
 		log.Error("the release's journal row changed under it", "found", found, "attempt", c.Attempt)
 		return
 	}
-	id, where, err := e.locate(actx, log, c)
+	id, where, err := e.locate(actx, log, c, incomplete)
 	switch where {
 	case unknownYet:
 		log.Warn("the printer could not say whether it has the job; asking again later", "err", err)
-		e.keepUnresolved(c, StateSending, msgChecking)
+		e.keepUnresolved(actx, c, StateSending, msgChecking, err)
 	case onPrinter:
 		log.Info("the printer has the job", "printer_job", id)
 		e.report(actx, c.JobID, protocol.JobPrinting, "")
 		e.cfg.OnProgress(Progress{JobID: c.JobID, State: StatePrinting})
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeout)
 		defer cancel()
-		e.follow(fctx, c, printedFrom(c, id))
+		p := printedFrom(c, id)
+		p.incomplete = incomplete
+		e.follow(fctx, c, p)
 	}
 }
 
@@ -52,18 +56,44 @@ func (e *Engine) lookUp(ctx context.Context, log *slog.Logger, claim offline.Cla
 // The job is failed (held, to be released again) only when the printer
 // says it ended without printing; when the printer cannot tell, it becomes
 // uncertain; and when it does not tell now, the row stays printing and
-// RecoverLoop follows it again.
+// RecoverLoop follows it again. The printer's answer counts only for a job
+// it reports under our name (see whose).
 func (e *Engine) follow(ctx context.Context, claim offline.Claim, p printed) {
-	jobID := claim.JobID
-	log := e.cfg.Logger.With("job", jobID, "printer_job", p.id)
+	log := e.cfg.Logger.With("job", claim.JobID, "printer_job", p.id)
 	st, err := e.cfg.Printer.Wait(ctx, p.id)
+	st, ok := e.waited(ctx, log, claim, p, st, err)
+	if !ok {
+		return
+	}
+	id, ok := e.whose(ctx, log, claim, p, st)
+	switch {
+	case !ok:
+		return
+	case id != p.id && p.moved:
+		log.Warn("the printer's job ids keep changing under the job; it becomes uncertain", "found", id)
+		e.uncertain(ctx, claim)
+		return
+	case id != p.id:
+		log.Warn("the job is on the printer under another id; following that one", "found", id)
+		if err := e.cfg.Journal.MarkPrinting(context.WithoutCancel(ctx), claim.JobID, id); err != nil {
+			log.Error("new printer job id not recorded", "found", id, "err", err)
+		}
+		p.id, p.moved = id, true
+		e.follow(ctx, claim, p)
+		return
+	}
+	e.commit(ctx, log, claim, e.verdictOn(log, claim, p, st))
+}
+
+// waited sorts Wait's answer: the job's last state to record, or false when
+// there is none (the job was made uncertain or handed to RecoverLoop).
+func (e *Engine) waited(ctx context.Context, log *slog.Logger, claim offline.Claim, p printed, st ipp.JobState, err error) (ipp.JobState, bool) {
 	var se *ipp.StatusError
 	switch {
 	case err == nil:
+		return st, true
 	case errors.Is(err, ErrUncertain):
 		log.Warn("printer did not say whether the job printed", "err", err)
-		e.uncertain(ctx, jobID)
-		return
 	case errors.Is(err, ipp.ErrJobGone) && st.Impressions > 0:
 		// Forgotten while printing: charge what it said had printed, the
 		// least it printed, rather than a guess. Short of the whole job,
@@ -73,75 +103,155 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, p printed) {
 		if want := p.pages * p.copies; want <= 0 || st.Impressions < want {
 			end = "aborted"
 		}
-		st = ipp.JobState{ID: p.id, State: end, Terminal: true, Impressions: st.Impressions}
+		return ipp.JobState{ID: p.id, Name: st.Name, State: end, Terminal: true, Impressions: st.Impressions}, true
 	case errors.Is(err, ipp.ErrJobGone):
 		log.Warn("printer forgot the job before saying what printed", "err", err)
-		e.uncertain(ctx, jobID)
-		return
-	case errors.As(err, &se):
+	case errors.As(err, &se), ipp.Permanent(err):
 		// A refusal that asking again will not change: the end of the job
 		// can never be known.
 		log.Warn("printer refuses to say how the job ended", "err", err)
-		e.uncertain(ctx, jobID)
-		return
 	default:
 		// Timed out (a jam longer than the release's time), the printer
 		// gone, the agent stopping: the job is still the printer's.
 		log.Warn("lost track of the job on the printer; it stays printing and is followed again", "err", err)
-		e.keepUnresolved(claim, StatePrinting, msgStillPrinting)
-		return
+		e.keepUnresolved(ctx, claim, StatePrinting, msgStillPrinting, err)
+		return st, false
 	}
-	// What the printer said is recorded even if ctx just ended.
-	db := context.WithoutCancel(ctx)
-	if st.State != "completed" && st.Impressions > 0 {
+	e.uncertain(ctx, claim)
+	return st, false
+}
+
+// whose tells which printer job is the release's: p.id when the printer
+// reports it under the release's unique name (or the start of it, for a
+// printer that shortens names), else the job the printer lists under that
+// name. A printer that restarted its numbering gives an old id to another
+// person's job, which must never be charged. An id Print gave in this run
+// is taken as it is when the printer reports no name (port 9100 has none);
+// one read back from the journal is checked by name then. It returns false
+// when the job was made uncertain or handed to RecoverLoop.
+func (e *Engine) whose(ctx context.Context, log *slog.Logger, claim offline.Claim, p printed, st ipp.JobState) (int, bool) {
+	if ipp.SameJobName(st.Name, claim.PrinterJobName) || (st.Name == "" && !p.recovered) {
+		return p.id, true
+	}
+	log.Warn("the printer reports the job under another name or none; looking for ours by its name", "reported", st.Name)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookUpTimeout)
+	defer cancel()
+	found, ok, err := e.cfg.Printer.FindJob(fctx, claim.PrinterJobName, claim.Owner)
+	switch {
+	case errors.Is(err, ErrNoJobQuery):
+		log.Warn("the printer cannot be asked for the job by name; it becomes uncertain")
+	case err != nil:
+		log.Warn("cannot ask the printer for the job by name; asking again later", "err", err)
+		e.keepUnresolved(fctx, claim, StatePrinting, msgStillPrinting, err)
+		return 0, false
+	case !ok:
+		log.Warn("the printer job is another's and ours is not listed; it becomes uncertain", "reported", st.Name)
+	default:
+		return found.ID, true
+	}
+	e.uncertain(ctx, claim)
+	return 0, false
+}
+
+// verdict is what the journal is to record of a release's end.
+type verdict struct {
+	state  offline.State // printed, failed or uncertain
+	charge bool          // rec is recorded: a printed job, or the pages of one cut short
+	rec    protocol.Record
+	reason string // why it failed, or is uncertain
+}
+
+// verdictOn turns the printer's last word on a job into what is recorded.
+// A count the printer did not give is never taken for zero: a completed
+// job without one is charged its known page count, else recorded
+// unreconciled; a job it ended early at 0 impressions may have printed
+// pages all the same (printers that count nothing say 0), so it is
+// uncertain, unless the engine itself cut its document off.
+func (e *Engine) verdictOn(log *slog.Logger, claim offline.Claim, p printed, st ipp.JobState) verdict {
+	rec := protocol.Record{JobID: claim.JobID, Owner: claim.Owner, Type: protocol.RecordPrint, Copies: p.copies,
+		Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),
+		At: e.cfg.Now().UTC()}
+	switch {
+	case st.State != "completed" && st.Impressions > 0:
 		// Cut short (a jam, a cancel at the printer): charge what printed,
 		// and the job stays held to be printed again.
+		rec.Pages = st.Impressions
 		reason := fmt.Sprintf("The printer stopped the job after %d pages (%s); only those were charged.", st.Impressions, st.State)
-		rec := protocol.Record{JobID: jobID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: st.Impressions,
-			Copies: p.copies, Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),
-			At: e.cfg.Now().UTC()}
-		if _, err := e.cfg.Journal.CommitPartial(db, jobID, rec, reason); err != nil {
-			log.Error("could not record a job cut short", "err", err)
-			e.notRecorded(claim, err)
-			return
-		}
-		e.cfg.OnProgress(Progress{JobID: jobID, State: StateFailed, Reason: reason, Impressions: st.Impressions})
-		e.cfg.OnCommitted()
-		return
+		return verdict{state: offline.StateFailed, charge: true, rec: rec, reason: reason}
+	case st.State != "completed" && p.incomplete:
+		return verdict{state: offline.StateFailed, reason: msgDamaged}
+	case st.State != "completed":
+		log.Warn("the printer ended the job without counting a page; it may have printed some", "end", st.State)
+		return verdict{state: offline.StateUncertain, reason: msgUncertain}
 	}
-	if st.State != "completed" {
-		e.fail(ctx, jobID, "The printer "+st.State+" the job.")
-		return
-	}
-	pages := st.Impressions
-	unreconciled := slices.Contains(st.Reasons, ReasonUnreconciled)
+	rec.Pages = st.Impressions
+	rec.Unreconciled = slices.Contains(st.Reasons, ReasonUnreconciled)
 	switch {
-	case unreconciled:
+	case rec.Unreconciled:
 		log.Warn("page count unreconciled; recorded without pages")
-		pages = 0
-	case pages <= 0:
-		pages = p.pages * p.copies
+		rec.Pages = 0
+	case rec.Pages <= 0 && p.pages*p.copies > 0:
+		rec.Pages = p.pages * p.copies
+	case rec.Pages <= 0:
+		log.Warn("the printer counted no impressions and the page count is unknown; recorded unreconciled")
+		rec.Unreconciled = true
 	}
-	rec := protocol.Record{
-		JobID: jobID, Owner: claim.Owner, Type: protocol.RecordPrint, Pages: pages, Copies: p.copies,
-		Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),
-		At: e.cfg.Now().UTC(), Unreconciled: unreconciled,
+	return verdict{state: offline.StatePrinted, charge: true, rec: rec}
+}
+
+// commit records a verdict. When the journal cannot, the verdict is kept
+// (the row stays unfinished, so the job cannot be released again) and
+// RecoverLoop records it again: the printer, which may have forgotten the
+// job by then, is not asked again. It reports whether it was recorded.
+func (e *Engine) commit(ctx context.Context, log *slog.Logger, claim offline.Claim, v verdict) bool {
+	db := context.WithoutCancel(ctx) // a verdict is recorded even at the release's deadline
+	var err error
+	switch {
+	case v.state == offline.StatePrinted:
+		_, err = e.cfg.Journal.CommitPrinted(db, claim.JobID, v.rec)
+	case v.state == offline.StateFailed && v.charge:
+		_, err = e.cfg.Journal.CommitPartial(db, claim.JobID, v.rec, v.reason)
+	case v.state == offline.StateFailed:
+		err = e.cfg.Journal.Fail(db, claim.JobID, v.reason)
+	default:
+		err = e.cfg.Journal.MarkUncertain(db, claim.JobID, v.reason)
 	}
-	saved, err := e.cfg.Journal.CommitPrinted(db, jobID, rec)
-	if err != nil {
+	switch {
+	case errors.Is(err, offline.ErrConflict):
+		log.Info("the release was settled meanwhile", "verdict", v.state, "err", err)
+		return true
+	case err != nil:
 		// The page count is lost only if the disk is; say so loudly.
-		log.Error("could not record printed job", "err", err)
-		e.notRecorded(claim, err)
+		log.Error("the printer's answer could not be recorded; it is kept and recorded again", "verdict", v.state, "err", err)
+		e.holdVerdict(claim, v)
+		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StatePrinting, Reason: msgNotSaved})
+		return false
+	}
+	e.told(db, log, claim, v)
+	return true
+}
+
+// told tells of a recorded verdict, and a printed job's source that it
+// printed.
+func (e *Engine) told(ctx context.Context, log *slog.Logger, claim offline.Claim, v verdict) {
+	switch {
+	case v.state == offline.StatePrinted:
+		log.Info("job printed", "impressions", v.rec.Pages, "unreconciled", v.rec.Unreconciled)
+		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StatePrinted, Impressions: v.rec.Pages})
+	case v.state == offline.StateFailed:
+		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StateFailed, Reason: v.reason, Impressions: v.rec.Pages})
+	default:
+		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StateUncertain, Reason: v.reason + " Print it again?"})
+	}
+	e.cfg.OnCommitted()
+	if v.state != offline.StatePrinted {
 		return
 	}
-	log.Info("job printed", "impressions", pages, "record", saved.ID)
-	e.cfg.OnProgress(Progress{JobID: jobID, State: StatePrinted, Impressions: pages})
-	e.cfg.OnCommitted()
-	if src, id, err := e.source(jobID); err == nil {
+	if src, id, err := e.source(claim.JobID); err == nil {
 		// The record is durable; the job leaves its source (the hub learns
 		// it from the outbox). Should this fail, the journal still refuses
 		// a second print of the job. The release's time may be spent.
-		sctx, cancel := context.WithTimeout(db, lookUpTimeout)
+		sctx, cancel := context.WithTimeout(ctx, lookUpTimeout)
 		defer cancel()
 		if err := src.Printed(sctx, id, e.userFor(src, claim.Owner), claim.Keep); err != nil {
 			log.Warn("printed job not removed from its source", "err", err)
@@ -149,40 +259,24 @@ func (e *Engine) follow(ctx context.Context, claim offline.Claim, p printed) {
 	}
 }
 
-// notRecorded handles a printer's verdict the journal could not record:
-// the row is still unfinished, so RecoverLoop asks the printer again.
-func (e *Engine) notRecorded(c offline.Claim, err error) {
-	if errors.Is(err, offline.ErrConflict) {
-		return // settled meanwhile; nothing is left to do
-	}
-	e.keepUnresolved(c, StatePrinting, "The printer's answer could not be saved; it is asked again.")
-}
-
 // keepUnresolved leaves a release whose end is unknown yet as its row says
 // (sending or printing, so it cannot be released again) and hands it to
-// RecoverLoop.
-func (e *Engine) keepUnresolved(c offline.Claim, state, reason string) {
-	e.addUnresolved(c)
-	e.cfg.OnProgress(Progress{JobID: c.JobID, State: state, Reason: reason})
+// RecoverLoop; err is why the printer could not tell. A printer that
+// refused to tell maxRefusedLookups times makes it uncertain instead.
+func (e *Engine) keepUnresolved(ctx context.Context, c offline.Claim, state, reason string, err error) {
+	if e.unresolvedAgain(ctx, c, err) {
+		e.cfg.OnProgress(Progress{JobID: c.JobID, State: state, Reason: reason})
+	}
 }
 
 // uncertain keeps a job held that may or may not have printed.
-func (e *Engine) uncertain(ctx context.Context, jobID string) {
-	ctx = context.WithoutCancel(ctx) // a verdict is recorded even at the release's deadline
-	if err := e.cfg.Journal.MarkUncertain(ctx, jobID, msgUncertain); err != nil {
-		e.cfg.Logger.Error("could not record an uncertain job", "job", jobID, "err", err)
-	}
-	e.cfg.OnProgress(Progress{JobID: jobID, State: StateUncertain, Reason: msgUncertain + " Print it again?"})
-	e.cfg.OnCommitted()
+func (e *Engine) uncertain(ctx context.Context, c offline.Claim) {
+	e.commit(ctx, e.cfg.Logger.With("job", c.JobID), c, verdict{state: offline.StateUncertain, reason: msgUncertain})
 }
 
-func (e *Engine) fail(ctx context.Context, jobID, reason string) {
-	ctx = context.WithoutCancel(ctx) // a verdict is recorded even at the release's deadline
-	if err := e.cfg.Journal.Fail(ctx, jobID, reason); err != nil {
-		e.cfg.Logger.Error("could not record failure", "job", jobID, "err", err)
-	}
-	e.cfg.OnProgress(Progress{JobID: jobID, State: StateFailed, Reason: reason})
-	e.cfg.OnCommitted()
+// fail keeps a job held that did not print, saying why.
+func (e *Engine) fail(ctx context.Context, c offline.Claim, reason string) {
+	e.commit(ctx, e.cfg.Logger.With("job", c.JobID), c, verdict{state: offline.StateFailed, reason: reason})
 }
 
 // report tells a source that wants it of a release's progress at once; it

@@ -8,22 +8,30 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/printer/ipp"
 )
 
 const msgInterrupted = "The release was interrupted. Please release the job again."
 
-// jobHistory is how long a job that is not on the printer's list may be
-// taken to have never reached it. A printer forgets finished jobs:
-// ippeveprinter about 60 s after they complete, office printers after some
-// dozens of newer jobs. A row sent longer ago than this whose job is not
-// listed may have printed and been forgotten, so it becomes uncertain
-// instead of failed (and released, and printed, again).
-const jobHistory = 30 * time.Second
+// maxRefusedLookups bounds how many times a printer that refuses for good
+// to say where a job is (HTTP 401, client-error-not-authorized,
+// server-error-operation-not-supported: see ipp.Permanent) is asked
+// before the job becomes uncertain. It counts answers, not time: a box
+// without a real-time clock cannot trust a difference of wall-clock times.
+// A printer that does not answer at all is asked on: it is the printer
+// every new release needs too.
+const maxRefusedLookups = 3
+
+// errAskAgain marks a printer that could not be asked about a job now: not
+// a failure of Recover, whose row RecoverLoop takes on.
+var errAskAgain = errors.New("the printer is asked again later")
 
 // Recover settles the releases a crash or a power cut interrupted. It never
 // sends a document again: a job that may have reached the printer is looked
-// up there by its unique job name and followed to the end; one that cannot
-// have reached it is marked failed and stays held for its owner.
+// up there by its unique job name and followed to the end; one the printer
+// does not list is uncertain, since it may have printed and been forgotten;
+// only one never sent (its row still claimed) is failed and stays held for
+// its owner.
 //
 // A job the printer could not be asked about (it did not answer) keeps its
 // journal row as it is, sending or printing, so nobody can release it again
@@ -49,18 +57,18 @@ func (e *Engine) Recover(ctx context.Context) error {
 		switch c.State {
 		case offline.StateClaimed:
 			e.cfg.Logger.Info("release interrupted before sending; job stays held", "job", c.JobID)
-			e.fail(ctx, c.JobID, msgInterrupted)
+			e.fail(ctx, c, msgInterrupted)
 			continue
 		case offline.StateSending, offline.StatePrinting:
 		default:
 			continue
 		}
 		settled, err := e.resolve(ctx, c)
-		if err != nil {
+		if err != nil && !errors.Is(err, errAskAgain) {
 			errs = append(errs, err)
 		}
 		if !settled {
-			e.addUnresolved(c)
+			e.unresolvedAgain(ctx, c, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -88,12 +96,57 @@ func (e *Engine) Unresolved() int {
 	return len(e.unresolved)
 }
 
-// addUnresolved hands a release to RecoverLoop.
-func (e *Engine) addUnresolved(c offline.Claim) {
+// unresolvedAgain hands a release to RecoverLoop, or again after one more
+// try; err is why the printer could not tell. It counts the printer's
+// permanent refusals of the release's attempt, and once they reach
+// maxRefusedLookups it makes the job uncertain instead. It reports whether
+// the release is left to RecoverLoop.
+func (e *Engine) unresolvedAgain(ctx context.Context, c offline.Claim, err error) bool {
+	e.mu.Lock()
+	refused := 0
+	if cur, ok := e.unresolved[c.JobID]; ok && cur.claim.Attempt == c.Attempt {
+		refused = cur.refused
+	}
+	if err != nil && ipp.Permanent(err) {
+		refused++
+	}
+	e.gen++
+	e.unresolved[c.JobID] = pending{claim: c, gen: e.gen, refused: refused}
+	gen := e.gen
+	e.mu.Unlock()
+	if refused >= maxRefusedLookups {
+		e.cfg.Logger.Warn("the printer keeps refusing to say where the job is; it becomes uncertain",
+			"job", c.JobID, "refusals", refused, "err", err)
+		e.dropUnresolved(c.JobID, gen)
+		e.uncertain(ctx, c)
+		return false
+	}
+	e.kickLoop()
+	return true
+}
+
+// holdVerdict hands RecoverLoop a printer's answer the journal could not
+// record, to record it again.
+func (e *Engine) holdVerdict(c offline.Claim, v verdict) {
 	e.mu.Lock()
 	e.gen++
-	e.unresolved[c.JobID] = pending{claim: c, gen: e.gen}
+	e.unresolved[c.JobID] = pending{claim: c, gen: e.gen, verdict: &v}
 	e.mu.Unlock()
+	e.kickLoop()
+}
+
+// dropUnresolved forgets a settled release, unless its entry was replaced
+// since generation gen (a follow-up that broke off again put it back).
+func (e *Engine) dropUnresolved(jobID string, gen uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur, ok := e.unresolved[jobID]; ok && cur.gen == gen {
+		delete(e.unresolved, jobID)
+	}
+}
+
+// kickLoop wakes RecoverLoop.
+func (e *Engine) kickLoop() {
 	select {
 	case e.kick <- struct{}{}:
 	default: // RecoverLoop is already woken
@@ -129,7 +182,9 @@ func (e *Engine) RecoverLoop(ctx context.Context) error {
 	}
 }
 
-// retryUnresolved makes one more attempt at every unresolved release.
+// retryUnresolved makes one more attempt at every unresolved release: it
+// records again a verdict the journal could not record, or asks the printer
+// again.
 func (e *Engine) retryUnresolved(ctx context.Context) {
 	e.mu.Lock()
 	todo := make([]pending, 0, len(e.unresolved))
@@ -141,31 +196,42 @@ func (e *Engine) retryUnresolved(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		old := p.claim
-		c, found, err := e.cfg.Journal.Get(ctx, old.JobID)
-		if err != nil {
-			e.cfg.Logger.Warn("cannot read an unresolved release; will retry", "job", old.JobID, "err", err)
-			continue
-		}
-		settled := !found || c.Attempt != old.Attempt ||
-			(c.State != offline.StateSending && c.State != offline.StatePrinting)
-		if !settled {
-			// Resolved from the row as it is now: its settings and printer
-			// job id are the ones to follow with.
-			if settled, err = e.resolve(ctx, c); err != nil {
-				e.cfg.Logger.Warn("unresolved release not settled; will retry", "job", c.JobID, "err", err)
-			}
-		}
-		if settled {
-			e.mu.Lock()
-			// A follow-up started by resolve may have broken off and put
-			// the job back already: that newer entry stays.
-			if cur, ok := e.unresolved[old.JobID]; ok && cur.gen == p.gen {
-				delete(e.unresolved, old.JobID)
-			}
-			e.mu.Unlock()
+		if e.retryOne(ctx, p) {
+			e.dropUnresolved(p.claim.JobID, p.gen)
 		}
 	}
+}
+
+// retryOne makes one more attempt at an unresolved release and reports
+// whether it is settled. A retry that fails again puts the release back
+// itself.
+func (e *Engine) retryOne(ctx context.Context, p pending) bool {
+	old := p.claim
+	c, found, err := e.cfg.Journal.Get(ctx, old.JobID)
+	if err != nil {
+		e.cfg.Logger.Warn("cannot read an unresolved release; will retry", "job", old.JobID, "err", err)
+		return false
+	}
+	if !found || c.Attempt != old.Attempt {
+		return true
+	}
+	if p.verdict != nil {
+		if c.State != offline.StateClaimed && c.State != offline.StateSending && c.State != offline.StatePrinting {
+			return true
+		}
+		return e.commit(ctx, e.cfg.Logger.With("job", c.JobID), c, *p.verdict)
+	}
+	if c.State != offline.StateSending && c.State != offline.StatePrinting {
+		return true
+	}
+	// Resolved from the row as it is now: its settings and printer job id
+	// are the ones to follow with.
+	settled, err := e.resolve(ctx, c)
+	if !settled {
+		e.cfg.Logger.Warn("unresolved release not settled; will retry", "job", c.JobID, "err", err)
+		e.unresolvedAgain(ctx, c, err)
+	}
+	return settled
 }
 
 // whereabouts is what the printer said of a job it may have.
@@ -179,8 +245,13 @@ const (
 
 // locate asks the printer about the job of a row left sending or printing,
 // by the unique name it was printed with and as its owner, and settles the
-// row when the printer's answer allows.
-func (e *Engine) locate(ctx context.Context, log *slog.Logger, c offline.Claim) (int, whereabouts, error) {
+// row when the printer's answer allows. A job it does not list is
+// uncertain: a printer that lists no completed jobs, forgets them, or
+// shortened the name beyond recognition does not list one that printed;
+// no wall-clock difference can tell these apart. Only a document the engine
+// cut off itself (incomplete) is failed then: the printer never had it
+// whole. With unknownYet, err is why the printer could not be asked.
+func (e *Engine) locate(ctx context.Context, log *slog.Logger, c offline.Claim, incomplete bool) (int, whereabouts, error) {
 	if c.PrinterJobID != 0 {
 		return c.PrinterJobID, onPrinter, nil
 	}
@@ -188,21 +259,20 @@ func (e *Engine) locate(ctx context.Context, log *slog.Logger, c offline.Claim) 
 	switch {
 	case errors.Is(err, ErrNoJobQuery):
 		log.Warn("interrupted job on a printer that cannot be asked; it becomes uncertain")
-		e.uncertain(ctx, c.JobID)
+		e.uncertain(ctx, c)
 		return 0, decided, nil
 	case err != nil:
 		// Unknown outcome: leave the row (still refusing a new release)
 		// and ask again rather than guess.
 		log.Warn("cannot ask the printer about an interrupted job; will retry", "err", err)
-		return 0, unknownYet, nil
-	case !found && e.cfg.Now().Sub(c.UpdatedAt) > jobHistory:
-		log.Warn("interrupted job not on the printer, which may have printed and forgotten it; it becomes uncertain",
-			"sent_at", c.UpdatedAt)
-		e.uncertain(ctx, c.JobID)
+		return 0, unknownYet, fmt.Errorf("find %s on the printer: %w (%w)", c.JobID, err, errAskAgain)
+	case !found && incomplete:
+		log.Info("the document was cut off and the printer has no job of it; job stays held")
+		e.fail(ctx, c, msgDamaged)
 		return 0, decided, nil
 	case !found:
-		log.Info("interrupted job never reached the printer; job stays held")
-		e.fail(ctx, c.JobID, msgInterrupted)
+		log.Warn("interrupted job not on the printer, which may have printed and forgotten it; it becomes uncertain")
+		e.uncertain(ctx, c)
 		return 0, decided, nil
 	}
 	if err := e.cfg.Journal.MarkPrinting(ctx, c.JobID, st.ID); err != nil {
@@ -216,7 +286,7 @@ func (e *Engine) locate(ctx context.Context, log *slog.Logger, c offline.Claim) 
 // is to be retried.
 func (e *Engine) resolve(ctx context.Context, c offline.Claim) (bool, error) {
 	log := e.cfg.Logger.With("job", c.JobID, "state", c.State, "printer_job_name", c.PrinterJobName)
-	id, where, err := e.locate(ctx, log, c)
+	id, where, err := e.locate(ctx, log, c, false)
 	if where == unknownYet {
 		return false, err
 	}

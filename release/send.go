@@ -20,12 +20,21 @@ type printed struct {
 	copies int
 	color  bool
 	duplex bool
+	// recovered: id was read back from the journal, so the printer may
+	// have given it to another job since (see Engine.whose).
+	recovered bool
+	// moved: the job was found under another id than the one followed.
+	moved bool
+	// incomplete: the engine cut the document off (its source failed), so
+	// the printer never had all of it.
+	incomplete bool
 }
 
 // printedFrom is what a journal row says was sent as printer job id.
 func printedFrom(c offline.Claim, id int) printed {
 	set := c.Settings
-	return printed{id: id, pages: set.Pages, copies: max(set.Copies, 1), color: set.Color, duplex: set.Duplex}
+	return printed{id: id, pages: set.Pages, copies: max(set.Copies, 1), color: set.Color, duplex: set.Duplex,
+		recovered: c.PrinterJobID != 0 && c.PrinterJobID == id}
 }
 
 // send streams the document to the printer, re-opening it when the printer
@@ -214,6 +223,8 @@ func reasonFor(err error) string {
 	switch {
 	case errors.As(err, &nr):
 		return nr.Reason
+	case errors.Is(err, ipp.ErrDocument):
+		return msgDamaged
 	case errors.Is(err, ipp.ErrFormatUnsupported):
 		return "This printer cannot print this kind of document."
 	case errors.Is(err, ipp.ErrBusy):
