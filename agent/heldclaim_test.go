@@ -110,24 +110,37 @@ func TestStaleHeldReleaseDoesNotFreeNewerAttempt(t *testing.T) {
 	const key, id = "cups:urn:uuid:retry", "cups:9"
 	log := slog.New(slog.DiscardHandler)
 
-	attempt := func(n int) {
-		t.Helper()
-		claim, err := mine.Claim(ctx, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Claim(ctx, id, "alice", false); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.NoteSourceClaim(ctx, id, n, claim); err != nil {
-			t.Fatal(err)
-		}
+	first, err := mine.Claim(ctx, key)
+	if err != nil {
+		t.Fatal(err)
 	}
-	attempt(1)
+	if _, err := store.Claim(ctx, id, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.NoteSourceClaim(ctx, id, 1, first); err != nil {
+		t.Fatal(err)
+	}
 	if err := store.Fail(ctx, id, "busy"); err != nil {
 		t.Fatal(err)
 	}
-	attempt(2) // before the outbox was drained
+	// Attempt 2 starts before the outbox was drained; while it has not its
+	// claim yet, attempt 1's end waits.
+	if _, err := store.Claim(ctx, id, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := drain(ctx, store, mine.link, log); err == nil {
+		t.Error("drain returned nil with attempt 1's end waiting")
+	}
+	if keys := pendingKeys(t, store); len(keys) != 1 {
+		t.Errorf("pending %v while attempt 2 claims, want attempt 1's end kept", keys)
+	}
+	claim, err := mine.Claim(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.NoteSourceClaim(ctx, id, 2, claim); err != nil {
+		t.Fatal(err)
+	}
 	if err := drain(ctx, store, mine.link, log); err != nil {
 		t.Fatalf("drain: %v", err)
 	}

@@ -205,32 +205,54 @@ func (d *drainer) heldClaimStatus(ctx context.Context, it offline.Item, stream s
 	if !ok {
 		return d.store.Ack(ctx, it.Key)
 	}
-	superseded, err := d.superseded(ctx, it.Key, st)
-	if err != nil {
+	switch later, err := d.laterAttempt(ctx, it.Key, st); {
+	case err != nil:
 		return err
-	}
-	if superseded {
+	case later == laterHolds:
 		d.log.Info("claim's end superseded: a later attempt holds the same claim and ends it", "key", it.Key)
 		return d.store.Ack(ctx, it.Key)
+	case later == laterClaiming:
+		// Its claim may be the same one, coming back from the hub now.
+		d.left++
+		d.blocked[stream] = true
+		if d.firstErr == nil {
+			d.firstErr = errors.New("a later attempt of the job is claiming it")
+		}
+		return nil
 	}
 	return d.outcome(ctx, it, stream, d.link.ReleaseClaim(ctx, req))
 }
 
-// superseded reports whether a later attempt of the job holds the claim the
-// status is about: the hub gives an agent that claims a job again the claim
-// it holds, so this attempt's end (a failed one frees the job) would end
-// the later attempt's claim while it prints. The later attempt's own final
-// status ends it.
-func (d *drainer) superseded(ctx context.Context, key string, st protocol.JobStatusRequest) (bool, error) {
+// What a later attempt of a job does with the claim an earlier attempt's
+// end is about.
+const (
+	laterNone     = iota // no later attempt, or one with another claim
+	laterHolds           // a later attempt holds the same claim
+	laterClaiming        // a later attempt under way has no claim yet
+)
+
+// laterAttempt tells whether a later attempt of the job is on the claim
+// the status is about. The hub gives an agent that claims a job again the
+// claim it holds, so an earlier attempt's end (a failed one frees the job)
+// would end the later attempt's claim while it prints: then the later
+// attempt's own final status ends the claim, and until a later attempt
+// under way has its claim, the earlier end waits.
+func (d *drainer) laterAttempt(ctx context.Context, key string, st protocol.JobStatusRequest) (int, error) {
 	_, attempt, ok := offline.ParseJobStatusKey(key)
 	if !ok {
-		return false, nil
+		return laterNone, nil
 	}
 	cur, found, err := d.store.Get(ctx, st.JobID)
-	if err != nil || !found {
-		return false, err
+	if err != nil || !found || cur.Attempt <= attempt {
+		return laterNone, err
 	}
-	return cur.Attempt > attempt && cur.SourceClaim == st.ClaimID, nil
+	switch {
+	case cur.SourceClaim == st.ClaimID:
+		return laterHolds, nil
+	case cur.SourceClaim == "" && (cur.State == offline.StateClaimed || cur.State == offline.StateSending):
+		return laterClaiming, nil
+	}
+	return laterNone, nil
 }
 
 func (d *drainer) printerEvent(ctx context.Context, it offline.Item, bad *[]string) error {
