@@ -366,3 +366,24 @@ func TestFailedCommitKeepsTheAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestSendingMarkedAtFirstByte: the journal row turns sending only as the
+// printer's transport takes the document's first byte, so a crash before
+// that leaves it claimed, which Recover fails (never sent) rather than
+// makes uncertain (issue 8, point 6: the journal knows zero bytes went out).
+func TestSendingMarkedAtFirstByte(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	var before, after offline.State
+	state := func() offline.State {
+		c, _, _ := h.store.Get(ctx, "hub:7")
+		return c.State
+	}
+	h.printer.beforeRead = func() { before = state() }
+	h.printer.afterRead = func() { after = state() }
+	release(t, h, Options{})
+	if before != offline.StateClaimed || after != offline.StateSending {
+		t.Errorf("row %s before the printer read the document and %s after; want claimed, then sending", before, after)
+	}
+	h.settledOnce(t, offline.StatePrinted, 2, 1)
+}

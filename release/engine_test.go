@@ -108,6 +108,9 @@ type fakePrinter struct {
 	finds      int                     // FindJob calls
 	asleep     int                     // Info fails this many times first (a printer waking up)
 	names      map[int]string          // job-name Wait reports for a job id, when set
+	// beforeRead and afterRead, if set, run as Print starts and once it
+	// has read the document.
+	beforeRead, afterRead func()
 }
 
 func (p *fakePrinter) Info(ctx context.Context) (ipp.PrinterInfo, error) {
@@ -123,7 +126,13 @@ func (p *fakePrinter) Info(ctx context.Context) (ipp.PrinterInfo, error) {
 func (p *fakePrinter) Print(ctx context.Context, j ipp.Job) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.beforeRead != nil {
+		p.beforeRead()
+	}
 	body, _ := io.ReadAll(j.Body)
+	if p.afterRead != nil {
+		p.afterRead()
+	}
 	if p.busy > 0 {
 		p.busy--
 		return 0, fmt.Errorf("print: %w", ipp.ErrBusy)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,14 +51,49 @@ func (e *Engine) send(ctx, until context.Context, claim offline.Claim, job Job, 
 		// returned true, until no longer can.
 		keepGoing = context.AfterFunc(until, cancel)
 	}
-	src, id, err := e.source(job.ID)
-	if err != nil {
-		return printed{}, err
-	}
 	info, err := e.printerInfo(ctx)
 	if err != nil {
 		return printed{}, fmt.Errorf("printer: %w", err)
 	}
+	p := settingsFor(job, opts, info)
+	if e.cfg.Check != nil {
+		if err := e.cfg.Check(ctx); err != nil {
+			return printed{}, err
+		}
+	}
+	backoff := time.Second
+	for attempt := 1; ; attempt++ {
+		if attempt == 1 && !keepGoing() {
+			return printed{}, fmt.Errorf("canceled before sending: %w", context.Canceled)
+		}
+		id, err := e.sendOnce(ctx, claim, job, p, info)
+		switch {
+		case err == nil:
+		case errors.Is(err, ipp.ErrBusy) && !errors.Is(err, ipp.ErrMaybeSent) && attempt < 5:
+			e.cfg.Logger.Info("printer busy; retrying", "job", job.ID, "in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return printed{}, ctx.Err()
+			}
+			backoff *= 2
+			continue
+		default:
+			return printed{}, err
+		}
+		p.id = id
+		// The printer has the job: from here on it is followed, never failed
+		// for a journal error. A row left sending is found again by its name.
+		if err := e.cfg.Journal.MarkPrinting(context.WithoutCancel(ctx), job.ID, id); err != nil {
+			e.cfg.Logger.Error("printer job id not recorded", "job", job.ID, "printer_job", id, "err", err)
+		}
+		return p, nil
+	}
+}
+
+// settingsFor is what is printed of job: the person's choices over the
+// job's own, and never colour on a printer without it.
+func settingsFor(job Job, opts Options, info ipp.PrinterInfo) printed {
 	p := printed{pages: job.Pages, copies: job.Copies, color: job.Color, duplex: job.Duplex}
 	if opts.Copies > 0 {
 		p.copies = opts.Copies
@@ -71,88 +107,73 @@ func (e *Engine) send(ctx, until context.Context, claim offline.Claim, job Job, 
 	if !info.ColorSupported {
 		p.color = false
 	}
-	if e.cfg.Check != nil {
-		if err := e.cfg.Check(ctx); err != nil {
-			return printed{}, err
+	return p
+}
+
+// errNotJournaled is a document the engine stopped before its first byte
+// because the journal could not record that it was being sent.
+var errNotJournaled = errors.New("the journal could not record the sending")
+
+// sendOnce opens the document and prints it once. The journal row turns
+// sending only when the printer's transport takes the document's first
+// byte: a row still claimed after a crash was surely never sent, so
+// Recover may fail it and let it be released again.
+func (e *Engine) sendOnce(ctx context.Context, claim offline.Claim, job Job, p printed, info ipp.PrinterInfo) (int, error) {
+	src, srcID, err := e.source(job.ID)
+	if err != nil {
+		return 0, err
+	}
+	doc, err := src.Open(ctx, srcID, e.userFor(src, claim.Owner))
+	if err != nil {
+		return 0, fmt.Errorf("open document: %w", err)
+	}
+	if doc.Claim != "" {
+		// Before anything is sent: the attempt's statuses name its claim.
+		if err := e.cfg.Journal.NoteSourceClaim(ctx, job.ID, claim.Attempt, doc.Claim); err != nil {
+			doc.Body.Close()
+			return 0, fmt.Errorf("record the source's claim: %w", err)
 		}
+	}
+	if doc.Size < 0 {
+		if doc, err = e.sized(doc); err != nil {
+			return 0, fmt.Errorf("spool document: %w", err)
+		}
+	}
+	defer doc.Body.Close()
+	if !info.Supports(doc.Format) {
+		return 0, fmt.Errorf("%w: %s", ipp.ErrFormatUnsupported, doc.Format)
 	}
 	set := offline.Settings{Pages: job.Pages, Copies: p.copies, Color: p.color, Duplex: p.duplex}
-	if err := e.cfg.Journal.MarkSending(ctx, job.ID, set); err != nil {
-		return printed{}, err
+	body, sent := countRead(doc.Body, func() error { return e.cfg.Journal.MarkSending(ctx, job.ID, set) })
+	ij := ipp.Job{
+		Name: claim.PrinterJobName, User: claim.Owner, Format: doc.Format, Copies: p.copies,
+		Sides: "one-sided", ColorMode: "monochrome", Media: job.Media, Size: doc.Size, Body: body,
+		Impressions: job.Pages * p.copies,
 	}
-	backoff := time.Second
-	for attempt := 1; ; attempt++ {
-		if attempt == 1 && !keepGoing() {
-			return printed{}, fmt.Errorf("canceled before sending: %w", context.Canceled)
-		}
-		doc, err := src.Open(ctx, id, e.userFor(src, claim.Owner))
-		if err != nil {
-			return printed{}, fmt.Errorf("open document: %w", err)
-		}
-		if doc.Claim != "" {
-			// Before anything is sent: the attempt's statuses name its claim.
-			if err := e.cfg.Journal.NoteSourceClaim(ctx, job.ID, claim.Attempt, doc.Claim); err != nil {
-				doc.Body.Close()
-				return printed{}, fmt.Errorf("record the source's claim: %w", err)
-			}
-		}
-		if doc.Size < 0 {
-			if doc, err = e.sized(doc); err != nil {
-				return printed{}, fmt.Errorf("spool document: %w", err)
-			}
-		}
-		if !info.Supports(doc.Format) {
-			doc.Body.Close()
-			return printed{}, fmt.Errorf("%w: %s", ipp.ErrFormatUnsupported, doc.Format)
-		}
-		body, sent := countRead(doc.Body)
-		ij := ipp.Job{
-			Name: claim.PrinterJobName, User: claim.Owner, Format: doc.Format, Copies: p.copies,
-			Sides: "one-sided", ColorMode: "monochrome", Media: job.Media, Size: doc.Size, Body: body,
-			Impressions: job.Pages * p.copies,
-		}
-		if p.duplex {
-			ij.Sides = "two-sided-long-edge"
-		}
-		if p.color {
-			ij.ColorMode = "color"
-		}
-		id, err := e.cfg.Printer.Print(ctx, ij)
-		doc.Body.Close()
-		switch {
-		case err == nil:
-		case errors.Is(err, ipp.ErrMaybeSent):
-			return printed{}, fmt.Errorf("print: %w", err)
-		case ctx.Err() != nil && sent.Load() > 0:
-			// A printer other than ipp.Client may not say so itself.
-			return printed{}, fmt.Errorf("print: %w (%w: the release's time ended while the document went out)", err, ipp.ErrMaybeSent)
-		case errors.Is(err, ipp.ErrBusy) && attempt < 5:
-			e.cfg.Logger.Info("printer busy; retrying", "job", job.ID, "in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return printed{}, ctx.Err()
-			}
-			backoff *= 2
-			continue
-		default:
-			return printed{}, fmt.Errorf("print: %w", err)
-		}
-		p.id = id
-		// The printer has the job: from here on it is followed, never failed
-		// for a journal error. A row left sending is found again by its name.
-		if err := e.cfg.Journal.MarkPrinting(context.WithoutCancel(ctx), job.ID, id); err != nil {
-			e.cfg.Logger.Error("printer job id not recorded", "job", job.ID, "printer_job", id, "err", err)
-		}
-		return p, nil
+	if p.duplex {
+		ij.Sides = "two-sided-long-edge"
 	}
+	if p.color {
+		ij.ColorMode = "color"
+	}
+	id, err := e.cfg.Printer.Print(ctx, ij)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, ipp.ErrMaybeSent):
+	case ctx.Err() != nil && sent.Load() > 0:
+		// A printer other than ipp.Client may not say so itself.
+		return 0, fmt.Errorf("print: %w (%w: the release's time ended while the document went out)", err, ipp.ErrMaybeSent)
+	}
+	return 0, fmt.Errorf("print: %w", err)
 }
 
 // countRead wraps a document so that what the printer's transport read of
 // it is known, keeping its io.Seeker (ipp.Client rewinds a seekable
-// document to try again).
-func countRead(r io.Reader) (io.Reader, *atomic.Int64) {
-	c := &countingReader{r: r}
+// document to try again). first runs before the first read; should it
+// fail, nothing is read and the read fails with errNotJournaled.
+func countRead(r io.Reader, first func() error) (io.Reader, *atomic.Int64) {
+	c := &countingReader{r: r, first: first}
 	if s, ok := r.(io.Seeker); ok {
 		return countingSeeker{c, s}, &c.n
 	}
@@ -160,11 +181,22 @@ func countRead(r io.Reader) (io.Reader, *atomic.Int64) {
 }
 
 type countingReader struct {
-	r io.Reader
-	n atomic.Int64 // the transport may read from another goroutine
+	r     io.Reader
+	n     atomic.Int64 // the transport may read from another goroutine
+	first func() error
+	once  sync.Once
+	err   error // first's
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	c.once.Do(func() {
+		if err := c.first(); err != nil {
+			c.err = fmt.Errorf("%w: %w", errNotJournaled, err)
+		}
+	})
+	if c.err != nil {
+		return 0, c.err
+	}
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
@@ -223,6 +255,8 @@ func reasonFor(err error) string {
 	switch {
 	case errors.As(err, &nr):
 		return nr.Reason
+	case errors.Is(err, errNotJournaled):
+		return "The job could not be started. Try again in a moment."
 	case errors.Is(err, ipp.ErrDocument):
 		return msgDamaged
 	case errors.Is(err, ipp.ErrFormatUnsupported):
