@@ -536,16 +536,19 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, r protocol.Record,
 // storedRecordAgain compares a record with the one stored under its id.
 func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.Record) (recordOutcome, error) {
 	var old protocol.Record
-	var at int64
+	var at, receivedAt int64
 	err := tx.QueryRowContext(ctx, `SELECT id, agent_id, seq, owner, job_id, type, pages, copies, color, duplex,
-		  offline, printer_serial, at, unreconciled FROM accounting WHERE id = ?`, r.ID).Scan(
+		  offline, printer_serial, at, received_at, unreconciled FROM accounting WHERE id = ?`, r.ID).Scan(
 		&old.ID, &old.AgentID, &old.Seq, &old.Owner, &old.JobID, &old.Type, &old.Pages, &old.Copies, &old.Color,
-		&old.Duplex, &old.Offline, &old.PrinterSerial, &at, &old.Unreconciled)
+		&old.Duplex, &old.Offline, &old.PrinterSerial, &at, &receivedAt, &old.Unreconciled)
 	if err != nil {
 		return 0, fmt.Errorf("read the stored record: %w", err)
 	}
 	old.At = fromNanos(at)
-	if sameRecord(old, r) {
+	// storeRecord writes the time received as both at and received_at when
+	// a record comes without a usable time: equal to the nanosecond, they
+	// say the stored record came without one.
+	if sameRecord(old, at == receivedAt, r) {
 		return recordResent, nil
 	}
 	received, _ := json.Marshal(r)
@@ -561,11 +564,13 @@ func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.R
 	return recordConflict, nil
 }
 
-// sameRecord reports whether a resent record is the stored one. A record
-// sent without a usable time was stored with the time received, so its time
-// cannot tell a resend apart and is not compared.
-func sameRecord(stored, r protocol.Record) bool {
-	if storableTime(r.At) && !r.At.Equal(stored.At) {
+// sameRecord reports whether a resent record is the stored one, field by
+// field. A record with a usable time matches only the same time. One
+// without matches only a stored record that came without one too
+// (timeless: its time is the time received): a stored record with its own
+// time is another record, and taking this one for a resend would lose it.
+func sameRecord(stored protocol.Record, timeless bool, r protocol.Record) bool {
+	if storableTime(r.At) && !r.At.Equal(stored.At) || !storableTime(r.At) && !timeless {
 		return false
 	}
 	stored.At, r.At = time.Time{}, time.Time{}

@@ -1,0 +1,58 @@
+package hub
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// A record sent without a usable time is only a resend of a stored record
+// whose time was itself replaced by the time received: a stored record with
+// its own time and a new one without any are two records, and acknowledging
+// the second as a resend would lose it.
+func TestRecordConflictWithoutTime(t *testing.T) {
+	h := openHub(t)
+	a := h.mustDial("")
+	a.boot("agent-1")
+	at := time.Date(2025, 3, 1, 8, 59, 0, 0, time.UTC)
+	rec := func(seq int64, at time.Time) protocol.Record {
+		return protocol.Record{ID: "agent-1:" + string(rune('0'+seq)), AgentID: "agent-1", Seq: seq, Owner: "alice",
+			Type: protocol.RecordCopy, Pages: 1, Copies: 1, At: at}
+	}
+	send := func(recs ...protocol.Record) (accepted, refused string) {
+		t.Helper()
+		var resp protocol.AccountingResponse
+		a.mustCall(protocol.ActionAccounting, protocol.AccountingRequest{Records: recs}, &resp)
+		var ref []string
+		for _, r := range resp.Refused {
+			ref = append(ref, r.ID+" "+r.Code)
+		}
+		return strings.Join(resp.Accepted, ","), strings.Join(ref, ",")
+	}
+	send(rec(1, at), rec(2, time.Time{}))
+	h.clock.Advance(time.Minute)
+
+	tests := []struct {
+		name          string
+		rec           protocol.Record
+		wantAccepted  string
+		wantRefused   string
+		wantConflicts int
+	}{
+		{"stored with its time, sent again without", rec(1, time.Time{}), "", "agent-1:1 record-conflict", 1},
+		{"stored with the time received, sent again without", rec(2, time.Time{}), "agent-1:2", "", 1},
+		{"stored with the time received, sent again with a time", rec(2, at), "", "agent-1:2 record-conflict", 2},
+		{"stored with its time, sent again with it", rec(1, at), "agent-1:1", "", 2},
+	}
+	for _, tc := range tests {
+		acc, ref := send(tc.rec)
+		if acc != tc.wantAccepted || ref != tc.wantRefused {
+			t.Errorf("%s: accepted %q refused %q, want %q and %q", tc.name, acc, ref, tc.wantAccepted, tc.wantRefused)
+		}
+		if n := len(h.alertsOf(alertRecordConflict)); n != tc.wantConflicts {
+			t.Errorf("%s: %d record-conflict alerts, want %d", tc.name, n, tc.wantConflicts)
+		}
+	}
+}
