@@ -121,7 +121,11 @@ func parseAlertQuery(r *http.Request) (alertQuery, error) {
 
 // listAlerts answers GET /api/v1/alerts?since=T&code=C&limit=N&cursor=C,
 // oldest first. The cursor is the last row id returned, so alerts raised
-// while a client pages through appear on a later page, never twice.
+// while a client pages through appear on a later page, never twice. Every
+// page with alerts has a next, the last page too: a tool watching for new
+// alerts polls from it. Polling by since instead would miss an alert timed
+// before one already seen (the hub's clock set back, or two raised at
+// once, the later-timed stored first).
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	aq, err := parseAlertQuery(r)
 	if err != nil {
@@ -129,7 +133,7 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	}
 	rows, err := s.db.QueryContext(r.Context(), `SELECT id, code, agent_id, at, message, data FROM alerts
 		WHERE id > ? AND (? IS NULL OR at >= ?) AND (? = '' OR code = ?) ORDER BY id LIMIT ?`,
-		aq.after, aq.since, aq.since, aq.code, aq.code, aq.limit+1)
+		aq.after, aq.since, aq.since, aq.code, aq.code, aq.limit)
 	if err != nil {
 		return fmt.Errorf("list alerts: %w", err)
 	}
@@ -149,9 +153,8 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("list alerts: %w", err)
 	}
 	var next string
-	if len(alerts) > aq.limit {
-		alerts = alerts[:aq.limit]
-		next = encodeCursor(alerts[aq.limit-1].ID)
+	if len(alerts) > 0 {
+		next = encodeCursor(alerts[len(alerts)-1].ID)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Alerts []alertView `json:"alerts"`

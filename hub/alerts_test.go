@@ -61,7 +61,7 @@ func TestAlerts(t *testing.T) {
 	}
 
 	all := h.alerts("")
-	if len(all.Alerts) != 7 || all.Next != "" {
+	if len(all.Alerts) != 7 || all.Next == "" {
 		t.Fatalf("all alerts: %+v", all)
 	}
 	first := all.Alerts[0]
