@@ -13,6 +13,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tessera-print/tessera/cardreader/cardnum"
+	"github.com/tessera-print/tessera/cardreader/readers"
+	"github.com/tessera-print/tessera/printer/snmp"
+	"github.com/tessera-print/tessera/release"
 )
 
 // Duration is a time.Duration written as a Go duration string ("60s").
@@ -272,6 +277,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("debounce: must be 0 (off) to 1m"))
 	}
 	errs = append(errs, c.validateLogin()...)
+	errs = append(errs, c.validateModules()...)
 	if !slices.Contains([]string{"newest", "oldest"}, c.JobOrder) {
 		errs = append(errs, fmt.Errorf("job_order %q: want newest or oldest", c.JobOrder))
 	}
@@ -310,6 +316,41 @@ func (c Config) Location() (*time.Location, error) {
 		return nil, fmt.Errorf("time_zone %q: want an IANA name such as Europe/Paris or UTC: %w", c.TimeZone, err)
 	}
 	return loc, nil
+}
+
+// validateModules runs the parsers the agent runs at start-up on the keys
+// they read, as caddy has each module validate itself before anything
+// starts: a typo in the SNMP URL, the card pipeline, a reader spec or the
+// user-name rule is reported with every other problem, not at start-up
+// after the store was opened. Nothing is opened but the SNMP pass-phrase
+// files the URL names, which are only read.
+func (c Config) validateModules() []error {
+	var errs []error
+	if c.SNMP != "" {
+		s, err := snmp.ParseURL(c.SNMP, os.ReadFile)
+		if err == nil {
+			s.FillDefaults()
+			err = s.Validate()
+		}
+		if err != nil {
+			// The package's errors start "snmp URL:" or "snmp:" already.
+			errs = append(errs, err)
+		}
+	}
+	if c.CardPipeline != "" {
+		if _, err := cardnum.Parse(c.CardPipeline); err != nil {
+			errs = append(errs, fmt.Errorf("card_pipeline %q: %w", c.CardPipeline, err))
+		}
+	}
+	for _, spec := range c.Readers {
+		if err := readers.Check(spec); err != nil {
+			errs = append(errs, fmt.Errorf("readers: %w", err))
+		}
+	}
+	if _, err := release.UserRule(c.UserNameRule); err != nil {
+		errs = append(errs, fmt.Errorf("user_name_rule: %w", err))
+	}
+	return errs
 }
 
 // LoginModes are the modes Login may name.

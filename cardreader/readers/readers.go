@@ -32,6 +32,23 @@ func Open(spec string, logger *slog.Logger) (cardreader.Reader, error) {
 	return r, nil
 }
 
+// Check reports what Open would refuse in spec, without opening anything:
+// no port is bound, no device touched (config validation, before start-up).
+func Check(spec string) error {
+	var err error
+	if strings.HasPrefix(spec, tcplisten.Scheme) {
+		// Listen would bind the port; the spec is all there is to check.
+		_, err = tcplisten.ParseSpec(spec)
+	} else {
+		// The other drivers' New only checks: their device opens in Run.
+		_, err = open(spec, slog.New(slog.DiscardHandler))
+	}
+	if err != nil {
+		return fmt.Errorf("reader %q: %w", spec, err)
+	}
+	return nil
+}
+
 func open(spec string, log *slog.Logger) (cardreader.Reader, error) {
 	switch {
 	case strings.HasPrefix(spec, tcplisten.Scheme):

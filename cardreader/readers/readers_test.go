@@ -148,3 +148,53 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestCheck: Check refuses what Open refuses, with the same message, and
+// opens nothing: a tcp-listen spec on a busy port passes (Open would fail
+// to bind it), and the port checked stays free.
+func TestCheck(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct{ spec, wantErr string }{
+		{"tcp-listen://" + busy.Addr().String(), ""},
+		{"tcp://127.0.0.1:10001", ""},
+		{"evdev:?name=Sycreader+RFID&keymap=azerty", ""},
+		{"serial://usb/0403:6001?frame=stx-etx", ""},
+		{"mfrc522://SPI0.0?rst=GPIO25&poll=150ms", ""},
+		{"tcp-listen://0.0.0.0:9100", "not loopback"},
+		{"evdev:?name=x&keymap=dvorak", "unknown keymap"},
+		{"serial:///dev/ttyUSB0?frame=xml", "frame"},
+		{"mfrc522://SPI0.0?poll=1ms", "poll"},
+		{"usb://0403:6001", "unknown kind of reader"},
+	}
+	for _, tt := range tests {
+		err := readers.Check(tt.spec)
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Errorf("Check(%q): %v", tt.spec, err)
+			}
+			continue
+		}
+		_, openErr := readers.Open(tt.spec, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || openErr == nil || err.Error() != openErr.Error() {
+			t.Errorf("Check(%q) = %v, Open: %v; want the same error, with %q", tt.spec, err, openErr, tt.wantErr)
+		}
+	}
+	// The port Check looked at is still free to bind.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := readers.Check("tcp-listen://" + addr); err != nil {
+		t.Fatal(err)
+	}
+	if ln, err = net.Listen("tcp", addr); err != nil {
+		t.Fatalf("Check bound %s: %v", addr, err)
+	}
+	ln.Close()
+}

@@ -208,7 +208,7 @@ func redactURLError(err error) error {
 func ReadPassFile(readFile func(string) ([]byte, error), path string) (string, error) {
 	b, err := readFile(path)
 	if err != nil {
-		return "", fmt.Errorf("read pass file: %w", err)
+		return "", fmt.Errorf("snmp: read pass file: %w", err)
 	}
 	p := strings.TrimSuffix(string(b), "\n")
 	p = strings.TrimSuffix(p, "\r")
