@@ -392,7 +392,7 @@ func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any,
 	}
 	rows, err := c.s.db.QueryContext(ctx,
 		"SELECT "+jobColumns+" FROM jobs WHERE owner = ? AND state IN (?, ?) AND printing_agent IN ('', ?) ORDER BY seq",
-		req.Username, stateHeld, stateFailed, c.agentID)
+		req.Username, stateHeld, stateFailed, c.id())
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
 	}

@@ -59,11 +59,11 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	// has not heard from for printingClaimLapse lapses (one that is
 	// connected, say following a long jam, keeps it). Every fetch is a new
 	// claim: a status of an earlier one no longer applies.
-	now := c.s.now()
+	now, agentID := c.s.now(), c.id()
 	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?, claim_id = ?, heard_at = ?
 		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?)
 		  OR printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))`,
-		statePrinting, c.agentID, claimID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, c.agentID,
+		statePrinting, agentID, claimID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, agentID,
 		nanos(now.Add(-printingClaimLapse)))
 	if err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
@@ -204,7 +204,7 @@ func (c *agentConn) statusNotApplied(ctx context.Context, req protocol.JobStatus
 	if err != nil {
 		return nil, fmt.Errorf("job status %s: %w", req.JobID, err)
 	}
-	current := req.ClaimID != "" && req.ClaimID == j.claimID || req.ClaimID == "" && j.printingAgent == c.agentID
+	current := req.ClaimID != "" && req.ClaimID == j.claimID || req.ClaimID == "" && j.printingAgent == c.id()
 	if current || j.State == stateDeleted || j.State == stateExpired {
 		c.logger().Info("job status ignored: the job is past it", "job", j.ID, "state", req.State, "job_state", j.State)
 		return protocol.JobStatusResponse{}, nil

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,5 +86,37 @@ func TestAlertsWatchMissesNone(t *testing.T) {
 	next := page.Next
 	if page = h.alerts("?cursor=" + next); len(page.Alerts) != 0 || page.Next != "" {
 		t.Errorf("poll with nothing new: %+v, want no alerts and no next (the watcher keeps its cursor)", page)
+	}
+}
+
+// An agent's calls run at once on its connection, a repeated Boot among
+// them: the handlers read the agent's id under its lock (go test -race).
+func TestAgentIDReadUnderLock(t *testing.T) {
+	h, a, _, first, _ := releaseSetup(t)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			if err := a.call(protocol.ActionBoot, protocol.BootRequest{AgentID: "agent-1"}, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := a.call(protocol.ActionListJobs, protocol.ListJobsRequest{Username: "alice"}, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := a.call(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if j := h.getJob(first); j.State != statePrinting {
+		t.Errorf("job %s", j.State)
 	}
 }
