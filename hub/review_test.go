@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -118,5 +119,57 @@ func TestAgentIDReadUnderLock(t *testing.T) {
 	wg.Wait()
 	if j := h.getJob(first); j.State != statePrinting {
 		t.Errorf("job %s", j.State)
+	}
+}
+
+// Batches from one agent arriving at once (a resend crossing the first
+// send's answer) store and charge each record once, refuse nothing, and
+// a conflicting record among them is refused whichever batch comes first.
+func TestAccountingBatchesAtOnce(t *testing.T) {
+	h := openHub(t)
+	h.createUser(map[string]any{"username": "alice", "policy": map[string]any{"quota_pages": 1000}})
+	a := h.mustDial("")
+	a.boot("agent-1")
+	at := h.clock.Now().Add(-time.Minute)
+	var recs []protocol.Record
+	for seq := int64(1); seq <= 20; seq++ {
+		recs = append(recs, protocol.Record{ID: fmt.Sprintf("agent-1:%d", seq), AgentID: "agent-1", Seq: seq,
+			Owner: "alice", Type: protocol.RecordPrint, Pages: 2, Copies: 1, At: at})
+	}
+	other := recs[19]
+	other.Pages = 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted, refused := 0, 0
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := recs
+			if i == 7 {
+				batch = append(recs[:19:19], other)
+			}
+			var resp protocol.AccountingResponse
+			if err := a.call(protocol.ActionAccounting, protocol.AccountingRequest{Records: batch}, &resp); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			accepted += len(resp.Accepted)
+			refused += len(resp.Refused)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	// The batch with the other record first: it is stored, the seven
+	// others' refused; else the other record is the one refused.
+	if accepted+refused != 8*20 || refused != 1 && refused != 7 {
+		t.Errorf("accepted %d, refused %d", accepted, refused)
+	}
+	if got := h.balance("alice"); got != fmt.Sprint(1000-20*2) && got != fmt.Sprint(1000-19*2-3) {
+		t.Errorf("balance %s: charged more than once", got)
+	}
+	if n := len(h.alertsOf(alertRecordConflict)); n != 1 {
+		t.Errorf("%d record-conflict alerts, want 1", n)
 	}
 }
