@@ -246,7 +246,7 @@ func (s *Server) checkPassword(ctx context.Context, username, password string) (
 func errTooManyCards() *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeGenericError,
 		Description: fmt.Sprintf("a user holds at most %d cards", maxCredsCount),
-		Details:     map[string]any{"code": "too-many-cards"}}
+		Details:     map[string]any{"code": protocol.DetailTooManyCards}}
 }
 
 // validRegistration checks the fields of a RegisterCardRequest.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -171,5 +172,43 @@ func TestAccountingBatchesAtOnce(t *testing.T) {
 	}
 	if n := len(h.alertsOf(alertRecordConflict)); n != 1 {
 		t.Errorf("%d record-conflict alerts, want 1", n)
+	}
+}
+
+// Every field of a record survives the store, so a resend compares equal:
+// a field added to protocol.Record and not stored would make every resend
+// a record-conflict (and the agent would keep and reissue printed pages).
+func TestRecordResendEveryField(t *testing.T) {
+	h := openHub(t)
+	a := h.mustDial("")
+	a.boot("agent-1")
+	var r protocol.Record
+	v := reflect.ValueOf(&r).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x" + v.Type().Field(i).Name)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(int64(i + 2))
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Struct:
+			if f.Type() != reflect.TypeOf(time.Time{}) {
+				t.Fatalf("field %s of a type this test does not fill", v.Type().Field(i).Name)
+			}
+			f.Set(reflect.ValueOf(time.Date(2025, 2, 28, 17, 4, 5, 123456789, time.FixedZone("", 3600))))
+		default:
+			t.Fatalf("field %s of a kind this test does not fill", v.Type().Field(i).Name)
+		}
+	}
+	r.AgentID, r.Seq = "agent-1", 9
+	r.ID, r.Type = "agent-1:9", protocol.RecordCopy
+	for i := range 2 {
+		var resp protocol.AccountingResponse
+		a.mustCall(protocol.ActionAccounting, protocol.AccountingRequest{Records: []protocol.Record{r}}, &resp)
+		if len(resp.Accepted) != 1 || len(resp.Refused) != 0 {
+			t.Errorf("send %d: %+v", i+1, resp)
+		}
 	}
 }
