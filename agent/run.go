@@ -1,0 +1,403 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/cloudlink"
+	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/localspool"
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/panel"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/release"
+	"github.com/tessera-print/tessera/release/cupssource"
+	"github.com/tessera-print/tessera/session"
+)
+
+// running is a System while it runs: what Run opened, wired and started.
+type running struct {
+	*System
+	log   *slog.Logger // with the agent's id
+	store *offline.Store
+	ident atomic.Pointer[protocol.Printer]
+	kick  chan struct{} // wakes the outbox sync
+	// deviceKey keys what the agent keeps about people (lockouts).
+	deviceKey []byte
+
+	link    *cloudlink.Link
+	watch   *printerWatch
+	engine  *release.Engine
+	sess    *session.Manager
+	spool   *localspool.Spool // nil: no IPP queue
+	ippLn   net.Listener
+	panelLn net.Listener
+	readers []cardreader.Reader
+
+	// undo closes what was opened, latest first, however Run ends.
+	undo []func()
+}
+
+// Run opens the store, wires the parts to it, runs them until ctx ends,
+// then shuts down in order. A System runs once.
+func (s *System) Run(ctx context.Context) error {
+	r := &running{System: s, log: s.log, kick: make(chan struct{}, 1)}
+	defer func() {
+		for i := len(r.undo) - 1; i >= 0; i-- {
+			r.undo[i]()
+		}
+	}()
+	if err := r.openStore(ctx); err != nil {
+		return err
+	}
+	if err := r.wire(ctx); err != nil {
+		return err
+	}
+	return r.run(ctx)
+}
+
+// Run builds the agent cfg describes and runs it until ctx ends.
+func Run(ctx context.Context, cfg config.Config, opts Options) error {
+	s, err := Build(cfg, opts)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+// openStore opens the agent's database and reads what the rest needs from
+// it: the time floor, the agent's id, the device key.
+func (r *running) openStore(ctx context.Context) error {
+	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	store, err := offline.Open(ctx, filepath.Join(r.cfg.DataDir, "tessera.db"), offline.Options{Logger: r.log, Now: r.floor.Now})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	r.store = store
+	r.undo = append(r.undo, func() { store.Close() })
+	if err := loadTimeFloor(ctx, store, r.floor, r.log); err != nil {
+		return err
+	}
+	// Saved at shutdown (and beside each committed release), never idle.
+	r.undo = append(r.undo, func() { r.saveTimeFloor(context.WithoutCancel(ctx)) })
+	agentID, err := store.AgentID(ctx)
+	if err != nil {
+		return err
+	}
+	r.log = r.log.With("agent", agentID)
+	if r.deviceKey, err = store.DeviceKey(ctx); err != nil {
+		return err
+	}
+	r.ident.Store(&protocol.Printer{URI: r.cfg.PrinterURI})
+	r.link, err = r.newLink(agentID)
+	return err
+}
+
+func (r *running) saveTimeFloor(ctx context.Context) {
+	if err := saveTimeFloor(ctx, r.store, r.floor); err != nil {
+		r.log.Warn("saving the time floor", "err", err)
+	}
+}
+
+// kickSync wakes the outbox sync without blocking.
+func (r *running) kickSync() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// newLink makes the agent's link to the hub; it reports to the session,
+// made later, and bounds the clock from below with the hub's time.
+func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
+	link, err := cloudlink.New(cloudlink.Config{
+		HubURL:       r.cfg.HubURL,
+		AgentID:      agentID,
+		DeviceToken:  r.deviceToken,
+		Version:      r.opts.Version,
+		Capabilities: []string{"release", "accounting", "ipp"},
+		Printer:      func() protocol.Printer { return *r.ident.Load() },
+		TLSConfig:    r.hubTLS,
+		Logger:       r.log.With("component", "cloudlink"),
+		Now:          r.floor.Now,
+		OnOnline:     func(context.Context) { r.kickSync() },
+		OnChange:     func(online bool) { r.sess.SetCloud(online) },
+		// The hub's time bounds now from below (the box may have no RTC).
+		OnServerTime: func(t time.Time) { r.floor.Raise(t, "hub") },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	return link, nil
+}
+
+// wire makes the parts that need the store and the link, and opens the
+// listeners and readers, so a busy port fails before anything runs.
+func (r *running) wire(ctx context.Context) error {
+	r.watch = &printerWatch{cfg: r.cfg, ipp: r.ipp, snmp: r.snmp, store: r.store, ident: &r.ident, kick: r.kickSync,
+		log: r.log.With("component", "printer"), now: r.floor.Now}
+	sources, err := r.sources(ctx)
+	if err != nil {
+		return err
+	}
+	r.engine = release.New(release.Config{
+		Check:         r.watch.check,
+		Sources:       sources,
+		Online:        r.link.Online,
+		SpoolDir:      r.cfg.DataDir,
+		Printer:       r.printer,
+		Journal:       r.store,
+		PrinterSerial: func() string { return r.ident.Load().Serial },
+		Timeout:       time.Duration(r.cfg.ReleaseTimeout),
+		Logger:        r.log.With("component", "release"),
+		Now:           r.floor.Now,
+		OnProgress:    func(p release.Progress) { r.sess.Progress(p) },
+		OnCommitted: func() {
+			r.kickSync()
+			// A committed release is a write the agent makes anyway: the
+			// time floor goes with it.
+			r.saveTimeFloor(context.WithoutCancel(ctx))
+		},
+		NormalizeUser: r.userRule,
+	})
+	r.sess = r.newSession()
+	r.watch.sess = r.sess
+	if err := r.openReaders(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", r.cfg.PanelListen)
+	if err != nil {
+		return fmt.Errorf("panel_listen: %w", err)
+	}
+	r.panelLn = ln
+	r.undo = append(r.undo, func() { ln.Close() })
+	return nil
+}
+
+// sources are the release engine's job sources: the hub, a CUPS queue, the
+// agent's own IPP queue.
+func (r *running) sources(ctx context.Context) ([]release.Source, error) {
+	sources := []release.Source{hubSource{link: r.link, journal: r.store}}
+	if r.cfg.CUPS != "" {
+		cups, err := cupssource.New(cupssource.Config{URL: r.cfg.CUPS, Operator: r.cfg.CUPSOperator, Password: r.cupsPassword,
+			SameUser: func(a, b string) bool { return r.userRule(a) == r.userRule(b) }, Logger: r.log.With("component", "cups"),
+			Claimer: cupsClaimer(r.cfg.CUPSExclusive, r.link)})
+		if err != nil {
+			return nil, fmt.Errorf("cups: %w", err)
+		}
+		sources = append(sources, cups)
+	}
+	if r.cfg.IPPListen != "" {
+		if err := r.openSpool(ctx); err != nil {
+			return nil, err
+		}
+		sources = append(sources, r.spool)
+	}
+	return sources, nil
+}
+
+// openSpool opens the agent's own IPP queue: a job source, and with
+// ipp_direct a way to print at once through the engine.
+func (r *running) openSpool(ctx context.Context) error {
+	cfg := r.cfg
+	scfg := localspool.Config{
+		Dir: filepath.Join(cfg.DataDir, "spool"), KeyFile: filepath.Join(cfg.DataDir, "spool.key"),
+		Expiry: time.Duration(cfg.JobExpiry), Normalize: r.userRule,
+		MaxJobSize: cfg.IPPMaxJobMiB << 20, Quota: cfg.IPPSpoolQuotaMiB << 20, Reserve: cfg.IPPFreeReserveMiB << 20,
+		Logger: r.log.With("component", "ipp"), Now: r.floor.Now,
+	}
+	// Never take what the printer cannot print; a printer that does not
+	// answer now must not hold up the start.
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if info, err := r.printer.Info(ictx); err == nil && len(info.DocumentFormats) > 0 {
+		scfg.Formats = info.DocumentFormats
+	}
+	cancel()
+	if cfg.IPPAuth {
+		scfg.Users = func(user, password string) bool {
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			resp, err := r.link.Authorize(actx, protocol.AuthorizeRequest{Username: user, Password: password})
+			return err == nil && resp.Status == protocol.AuthAccepted
+		}
+	}
+	if cfg.IPPDirect {
+		scfg.Direct = func(ctx context.Context, j localspool.DirectJob) (int, error) {
+			return r.engine.PrintNow(ctx, release.Direct{Owner: r.userRule(j.Owner), Name: j.Name,
+				Format: j.Format, Copies: j.Copies, Color: j.Color, Duplex: j.Duplex, Size: j.Size, Body: j.Body, Pages: j.Pages})
+		}
+	}
+	spool, err := localspool.New(scfg)
+	if err != nil {
+		return fmt.Errorf("ipp queue: %w", err)
+	}
+	r.spool = spool
+	r.undo = append(r.undo, func() { spool.Close() })
+	ln, err := net.Listen("tcp", cfg.IPPListen)
+	if err != nil {
+		return fmt.Errorf("ipp_listen: %w", err)
+	}
+	r.ippLn = ln
+	r.undo = append(r.undo, func() { ln.Close() })
+	return nil
+}
+
+// newSession makes the one session at the printer.
+func (r *running) newSession() *session.Manager {
+	cfg := r.cfg
+	return session.New(session.Config{
+		Auth:         r.link,
+		Jobs:         r.engine,
+		Timeout:      time.Duration(cfg.SessionTimeout),
+		OldestFirst:  cfg.JobOrder == "oldest",
+		MaxJobs:      cfg.MaxJobsPerRelease,
+		AutoRelease:  time.Duration(cfg.AutoRelease),
+		Location:     r.loc,
+		Convert:      r.conv,
+		Printer:      session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unknown", Reasons: []string{}},
+		Logger:       r.log.With("component", "session"),
+		Now:          r.floor.Now,
+		Modes:        cfg.Login,
+		PINMinLength: cfg.PINMinLength,
+		Locks:        r.store,
+		Secret:       r.deviceKey,
+		LockPolicy:   r.lockPolicy(),
+	})
+}
+
+// openReaders opens the configured card readers (a tcp-listen reader binds
+// its port now) and adds the caller's own.
+func (r *running) openReaders() error {
+	rs, err := openReaders(r.cfg.Readers, r.log)
+	if err != nil {
+		return err
+	}
+	r.readers = append(rs, r.opts.Readers...)
+	return nil
+}
+
+// panelServer is the panel's HTTP server, with the technician's actions
+// when a PIN was provisioned.
+func (r *running) panelServer() *http.Server {
+	var opts []panel.Option
+	if r.technicianPIN != "" {
+		opts = append(opts, panel.WithTechnician(&technician{pin: r.technicianPIN, watch: r.watch, locks: r.store,
+			now: r.floor.Now, p: r.lockPolicy()}))
+	}
+	return &http.Server{Handler: panel.New(r.sess, r.log.With("component", "panel"), opts...), ReadHeaderTimeout: 10 * time.Second}
+}
+
+// run starts every part, waits for ctx to end, then stops them in order:
+// the servers first (no new request), then the loops, then the releases
+// in flight.
+func (r *running) run(ctx context.Context) error {
+	srv := r.panelServer()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	// The releases a previous run left are read now, before anything can
+	// start a release: Recover, below, settles exactly those.
+	if err := r.engine.TakeLeftovers(runCtx); err != nil {
+		if ctx.Err() != nil {
+			return nil // asked to stop while starting
+		}
+		return err
+	}
+	var wg sync.WaitGroup
+	goRun := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	serve(goRun, r.log, "panel server", func() error { return srv.Serve(r.panelLn) })
+	ippSrv := r.startQueue(runCtx, goRun)
+	r.startLoops(runCtx, goRun)
+	r.log.Info("panel listening", "addr", "http://"+r.panelLn.Addr().String())
+	r.log.Info("agent running", "version", r.opts.Version, "printer", r.cfg.PrinterURI, "hub", r.cfg.HubURL)
+	if r.opts.Ready != nil {
+		r.opts.Ready(r.panelLn.Addr().String())
+	}
+
+	<-ctx.Done()
+	r.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	if ippSrv != nil {
+		_ = ippSrv.Shutdown(shutCtx)
+	}
+	stop()
+	r.engine.Stop()
+	wg.Wait()
+	r.engine.Wait()
+	r.log.Info("stopped")
+	return nil
+}
+
+// serve runs an HTTP server's serve function; its end by Shutdown is not
+// an error.
+func serve(goRun func(func()), log *slog.Logger, what string, f func() error) {
+	goRun(func() {
+		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(what, "err", err)
+		}
+	})
+}
+
+// startQueue serves the agent's IPP queue, if there is one, and runs its
+// janitor; it returns the server to shut down.
+func (r *running) startQueue(ctx context.Context, goRun func(func())) *http.Server {
+	if r.spool == nil {
+		return nil
+	}
+	srv := &http.Server{Handler: r.spool.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	r.log.Info("IPP queue listening", "uri", "ipp://"+r.ippLn.Addr().String()+"/ipp/print", "direct", r.cfg.IPPDirect)
+	serve(goRun, r.log, "IPP queue", func() error {
+		if r.cfg.IPPCertFile != "" {
+			return srv.ServeTLS(r.ippLn, r.cfg.IPPCertFile, r.cfg.IPPKeyFile)
+		}
+		return srv.Serve(r.ippLn)
+	})
+	goRun(func() { r.spool.Run(ctx) })
+	return srv
+}
+
+// startLoops runs the link, the session, the printer watch, the outbox
+// sync, the readers and the recovery of interrupted releases.
+func (r *running) startLoops(ctx context.Context, goRun func(func())) {
+	goRun(func() { _ = r.link.Run(ctx) })
+	goRun(func() { r.sess.Run(ctx) })
+	goRun(func() { r.watch.run(ctx) })
+	goRun(func() { syncLoop(ctx, r.store, r.link, r.kick, r.log.With("component", "sync")) })
+	var sink cardreader.Sink = r.sess
+	if r.cfg.Debounce > 0 {
+		sink = &debounced{next: r.sess, d: cardreader.NewDebouncer(time.Duration(r.cfg.Debounce), r.floor.Now)}
+	}
+	for _, rd := range r.readers {
+		goRun(func() {
+			if err := rd.Run(ctx, sink); err != nil && ctx.Err() == nil {
+				r.log.Error("card reader stopped", "reader", rd.Name(), "err", err)
+			}
+		})
+	}
+	// Releases a previous run left are settled with the printer; the rows
+	// stay claimed meanwhile, so none can be released again, and a release
+	// started now is never taken for one of them. Rows the printer cannot
+	// answer about yet are asked again by RecoverLoop.
+	goRun(func() {
+		if err := r.engine.Recover(ctx); err != nil {
+			r.log.Error("recovering interrupted releases", "err", err)
+		}
+		_ = r.engine.RecoverLoop(ctx)
+	})
+}

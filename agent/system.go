@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tessera-print/tessera/cardreader/cardnum"
+	"github.com/tessera-print/tessera/clock"
+	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/printer/ipp"
+	"github.com/tessera-print/tessera/printer/pjl"
+	"github.com/tessera-print/tessera/printer/snmp"
+	"github.com/tessera-print/tessera/release"
+	"github.com/tessera-print/tessera/session"
+	"github.com/tessera-print/tessera/version"
+)
+
+// System is an agent built from one config, as tailscale's tsd.System
+// holds a node's subsystems: every choice the config makes is taken and
+// every file it names is read, but nothing is opened or started — no
+// directory, database, key, socket or goroutine. Dropping a System undoes
+// building it, so a new config can be built beside a running agent and
+// swapped in only if it builds. Run runs it, once.
+type System struct {
+	cfg  config.Config
+	opts Options
+	log  *slog.Logger
+	// floor is the agent's clock: now is at least what it already knew.
+	floor *clock.Floor
+	// loc is the printer's time zone (config time_zone).
+	loc      *time.Location
+	conv     session.Converter // nil: raw reads
+	userRule func(string) string
+
+	snmp    *snmp.Client // nil: no SNMP
+	ipp     *ipp.Client  // nil: a socket:// printer
+	printer release.Printer
+	hubTLS  *tls.Config
+
+	// What the files the config names hold.
+	deviceToken   string
+	cupsPassword  string
+	technicianPIN string // "": the technician's actions are off
+}
+
+// Build builds the agent cfg describes, or returns every problem at once
+// (the config's and the files' together), before anything is opened.
+func Build(cfg config.Config, opts Options) (*System, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Version == "" {
+		// What the toolchain recorded: a development version, below every
+		// release, never mistaken for one.
+		opts.Version = version.Current("").String()
+	}
+	s := &System{cfg: cfg, opts: opts, log: opts.Logger}
+	var errs []error
+	// The files are read even when the config is invalid: the operator
+	// then learns of a missing token file with the rest.
+	errs = append(errs, s.readFiles()...)
+	if err := cfg.Validate(); err != nil {
+		return nil, errors.Join(append([]error{fmt.Errorf("config: %w", err)}, errs...)...)
+	}
+	errs = append(errs, s.buildParts()...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// readFiles reads the secrets and CA bundles the config names; each
+// problem is returned, none stops the others.
+func (s *System) readFiles() []error {
+	var errs []error
+	secret := func(key, path string, dst *string) {
+		if path == "" {
+			return
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			return
+		}
+		*dst = strings.TrimSpace(string(b))
+	}
+	secret("device_token_file", s.cfg.DeviceTokenFile, &s.deviceToken)
+	secret("cups_password_file", s.cfg.CUPSPasswordFile, &s.cupsPassword)
+	secret("technician_pin_file", s.cfg.TechnicianPINFile, &s.technicianPIN)
+	if s.cfg.TechnicianPINFile != "" && s.technicianPIN != "" && len(s.technicianPIN) < 6 {
+		errs = append(errs, errors.New("technician_pin_file: the technician PIN needs at least 6 digits"))
+	}
+	var err error
+	if s.hubTLS, err = tlsConfig(s.cfg.HubCAFile); err != nil {
+		errs = append(errs, fmt.Errorf("hub_ca_file: %w", err))
+	}
+	return errs
+}
+
+// buildParts makes what a valid config describes: the clock, the parsed
+// rules and the printer's clients (which open nothing until used).
+func (s *System) buildParts() []error {
+	var errs []error
+	cfg := s.cfg
+	s.floor = clock.NewFloor(s.opts.Clock, s.log.With("component", "clock"))
+	s.floor.Raise(s.opts.BuildTime, "build")
+	// Validate has run these parsers; they cannot fail here, but an error
+	// is still an error.
+	var err error
+	if s.loc, err = cfg.Location(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.CardPipeline != "" {
+		p, err := cardnum.Parse(cfg.CardPipeline)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("card_pipeline: %w", err))
+		} else {
+			s.conv = p
+		}
+	}
+	if s.userRule, err = release.UserRule(cfg.UserNameRule); err != nil {
+		errs = append(errs, fmt.Errorf("user_name_rule: %w", err))
+	}
+	if cfg.SNMP != "" {
+		settings, err := snmp.ParseURL(cfg.SNMP, os.ReadFile)
+		if err == nil {
+			s.snmp, err = snmp.New(settings, s.log.With("component", "snmp"))
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.buildPrinter(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// buildPrinter makes the printer's client: IPP, or raw 9100 wrapped in PJL
+// (charged by the SNMP counter delta when the printer stays silent).
+func (s *System) buildPrinter() error {
+	cfg := s.cfg
+	if strings.HasPrefix(cfg.PrinterURI, "socket://") {
+		var counter pjl.CounterSource
+		if s.snmp != nil {
+			counter = snmpCounter{s.snmp}
+		}
+		raw, err := pjl.New(cfg.PrinterURI, pjl.Options{Logger: s.log.With("component", "pjl"), Now: s.floor.Now, Counter: counter})
+		if err != nil {
+			return fmt.Errorf("printer: %w", err)
+		}
+		s.printer = newRawPrinter(raw)
+		return nil
+	}
+	httpc, err := httpClient(cfg.PrinterCAFile, cfg.PrinterCertSHA256)
+	if err != nil {
+		return fmt.Errorf("printer TLS: %w", err)
+	}
+	if s.ipp, err = ipp.New(cfg.PrinterURI, ipp.Options{HTTPClient: httpc, Logger: s.log}); err != nil {
+		return fmt.Errorf("printer: %w", err)
+	}
+	s.printer = s.ipp
+	return nil
+}
+
+// lockPolicy is the lockout the session and the technician share.
+func (s *System) lockPolicy() offline.LockPolicy {
+	return offline.LockPolicy{MaxFailures: s.cfg.LockoutFailures, LockFor: time.Duration(s.cfg.LockoutTime),
+		BaseDelay: time.Duration(s.cfg.LockoutDelay)}
+}

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tessera-print/tessera/config"
+)
+
+// baseConfig is a valid config whose data directory does not exist yet.
+func baseConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.HubURL = "http://127.0.0.1:1"
+	cfg.PrinterURI = "ipp://127.0.0.1:1/ipp/print"
+	cfg.PanelListen = "127.0.0.1:0"
+	return cfg
+}
+
+// TestBuildReportsEveryProblem: Build names every problem of a config and
+// of the files it names at once, not the first it meets.
+func TestBuildReportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	shortPIN := filepath.Join(dir, "pin")
+	if err := os.WriteFile(shortPIN, []byte("123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(*config.Config)
+		want []string
+	}{
+		{"files and config together", func(c *config.Config) {
+			c.DeviceTokenFile = filepath.Join(dir, "no-token")
+			c.HubCAFile = filepath.Join(dir, "no-ca.pem")
+			c.TechnicianPINFile = shortPIN
+			c.CardPipeline = "hex2dec|hexx"
+			c.Readers = []string{"serial:///dev/ttyUSB0?frame=xml"}
+			c.TimeZone = "Nowhere/Atlantis"
+		}, []string{"device_token_file", "hub_ca_file", "technician PIN needs at least 6 digits",
+			"card_pipeline", "frame \"xml\"", "time_zone \"Nowhere/Atlantis\""}},
+		{"files only", func(c *config.Config) {
+			c.CUPSPasswordFile = filepath.Join(dir, "no-password")
+			c.DeviceTokenFile = filepath.Join(dir, "no-token")
+		}, []string{"cups_password_file", "device_token_file"}},
+		{"a printer certificate pin that is not one", func(c *config.Config) {
+			c.PrinterURI = "ipps://127.0.0.1:1/ipp/print"
+			c.PrinterCertSHA256 = "abc"
+		}, []string{"printer_cert_sha256"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig(t)
+			tc.edit(&cfg)
+			_, err := Build(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+			if err == nil {
+				t.Fatal("Build accepted the config")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			if _, statErr := os.Stat(cfg.DataDir); !errors.Is(statErr, os.ErrNotExist) {
+				t.Errorf("a refused Build left the data directory: %v", statErr)
+			}
+		})
+	}
+}
+
+// TestBuildOpensNothing: building creates no file and binds no port, so a
+// config can be built beside a running agent; Run then finds the busy port
+// and undoes what it had opened.
+func TestBuildOpensNothing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := baseConfig(t)
+	cfg.Readers = []string{"tcp-listen://" + busy.Addr().String()}
+	cfg.IPPListen = "127.0.0.1:0"
+	sys, err := Build(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Build created the data directory: %v", err)
+	}
+	err = sys.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Run on a busy reader port: %v", err)
+	}
+	// What Run opened is closed: the IPP queue's port and the store (a
+	// second store on the same file opens).
+	again, err := Build(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	again.opts.Ready = func(addr string) { ready <- addr }
+	done := make(chan error, 1)
+	go func() { done <- again.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("second Run: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("second Run: %v", err)
+	}
+}
