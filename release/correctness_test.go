@@ -63,20 +63,24 @@ func TestDamagedDocumentFails(t *testing.T) {
 	tests := []struct {
 		name    string
 		prepare func(h *harness)
+		sent    int // documents the printer took
 	}{
-		{"nothing went out", func(h *harness) { h.printer.printErr = damaged }},
-		{"cut off, the printer made no job", func(h *harness) { h.printer.printErr = cutOff }},
+		{"of unknown length, broken while spooled", func(h *harness) {
+			h.hub.unsized, h.hub.docErr = true, errors.New("unexpected EOF from the source")
+		}, 0},
+		{"nothing went out", func(h *harness) { h.printer.printErr = damaged }, 1},
+		{"cut off, the printer made no job", func(h *harness) { h.printer.printErr = cutOff }, 1},
 		{"cut off, the printer aborted the job it made", func(h *harness) {
 			h.printer.printErr, h.printer.printKeeps = cutOff, true
 			h.printer.final = ipp.JobState{State: "aborted", Terminal: true}
-		}},
+		}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			tc.prepare(h)
 			release(t, h, Options{})
-			h.settledOnce(t, offline.StateFailed, 0, 1)
+			h.settledOnce(t, offline.StateFailed, 0, tc.sent)
 			if got := h.reason(t); got != msgDamaged {
 				t.Errorf("reason %q, want %q", got, msgDamaged)
 			}

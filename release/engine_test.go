@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/tessera-print/tessera/offline"
@@ -29,6 +30,7 @@ type fakeHub struct {
 	printed  []string
 	online   bool
 	unsized  bool     // Open answers Size -1, as CUPS does
+	docErr   error    // the document's read after its last byte fails with it, if set
 	listedAs []string // the user names List was given
 }
 
@@ -65,7 +67,11 @@ func (h *fakeHub) Open(ctx context.Context, jobID, username string) (*Document, 
 	if h.unsized {
 		size = -1
 	}
-	return &Document{Body: io.NopCloser(bytes.NewReader(h.doc)), Size: size, Format: h.format}, nil
+	var body io.Reader = bytes.NewReader(h.doc)
+	if h.docErr != nil {
+		body = io.MultiReader(body, iotest.ErrReader(h.docErr))
+	}
+	return &Document{Body: io.NopCloser(body), Size: size, Format: h.format}, nil
 }
 
 func (h *fakeHub) JobStatus(ctx context.Context, req protocol.JobStatusRequest) error {

@@ -219,7 +219,7 @@ func (e *Engine) sized(doc *Document) (*Document, error) {
 		return nil, err
 	}
 	_ = os.Remove(f.Name()) // unlinked at once: gone even after a crash
-	n, err := io.Copy(f, doc.Body)
+	n, err := io.Copy(f, sourceReader{doc.Body})
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
@@ -228,6 +228,18 @@ func (e *Engine) sized(doc *Document) (*Document, error) {
 		return nil, err
 	}
 	return &Document{Body: f, Size: n, Format: doc.Format, Claim: doc.Claim}, nil
+}
+
+// sourceReader marks the errors of reading a document from its source as
+// ipp.ErrDocument, so that they are told apart from the spool file's own.
+type sourceReader struct{ r io.Reader }
+
+func (s sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %w", ipp.ErrDocument, err)
+	}
+	return n, err
 }
 
 // printerInfo asks the printer what it can do, waiting a little for one

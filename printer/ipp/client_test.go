@@ -504,3 +504,18 @@ func TestPermanent(t *testing.T) {
 		}
 	}
 }
+
+// TestFindJobRefused: a printer that wants a password for Get-Jobs (HTTP
+// 401) or lacks it gives FindJob an error that Permanent recognises
+// through its wrapping, so recovery stops asking (issue 8, point 7).
+func TestFindJobRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	c, _ := New(srv.URL, Options{})
+	_, found, err := c.FindJob(t.Context(), "tessera-hub-1-1-abcdef", "alice")
+	if err == nil || found || !Permanent(err) {
+		t.Fatalf("FindJob = %v, %v; want a permanent error", found, err)
+	}
+}
