@@ -217,6 +217,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.IPPListen, "ipp-listen", c.IPPListen, "serve the agent's IPP queue ipp://HOST:PORT/ipp/print")
 	fs.BoolVar(&c.IPPDirect, "ipp-direct", c.IPPDirect, "also serve /ipp/direct: print at once")
 	fs.StringVar(&c.CUPS, "cups", c.CUPS, "CUPS queue holding jobs, e.g. ipp://127.0.0.1:631/printers/heldq")
+	fs.BoolVar(&c.CUPSExclusive, "cups-exclusive", c.CUPSExclusive,
+		"this agent is the CUPS queue's only releaser: release its jobs without a claim at the hub")
 	fs.StringVar(&c.SNMP, "snmp", c.SNMP, "printer SNMP URL, e.g. snmp://public@printer.lan?version=2c")
 	fs.StringVar(&c.PrinterSerial, "printer-serial", c.PrinterSerial, "serial number of the served printer (default: learned at first contact)")
 	fs.Var(&repeated{list: &c.Readers}, "reader", "card reader spec, repeatable (tcp-listen://HOST:PORT)")

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,4 +124,70 @@ func TestCUPSJobAtTwoPrintersPrintsOnce(t *testing.T) {
 	if printed != 1 || refused != 1 {
 		t.Fatalf("printed at %d printers, refused at %d; want 1 and 1", printed, refused)
 	}
+}
+
+// TestCUPSWithoutHub: while the hub is unreachable no claim can be made, so
+// an agent sharing the CUPS queue refuses the release and says why; an
+// agent configured as the queue's only releaser (cups_exclusive) prints it.
+func TestCUPSWithoutHub(t *testing.T) {
+	testenv.StartDNSSD(t)
+	printers := []*testenv.IPPEve{testenv.StartIPPEveprinter(t), testenv.StartIPPEveprinter(t)}
+	cups := testenv.StartCUPSD(t, testenv.CUPSDOptions{})
+	bin := build(t)
+	h := startHub(t, bin, t.TempDir(), "")
+	h.createUser(t, "frank", cardNum)
+	cupsID := cups.Submit(t, "frank", document)
+	id := fmt.Sprintf("cups:%d", cupsID)
+
+	shared := startAgent(t, bin, t.TempDir(), h.url, printers[0].URI, "", "", "--cups", cups.URL)
+	only := startAgent(t, bin, t.TempDir(), h.url, printers[1].URI, "", "", "--cups-exclusive", "--cups", cups.URL)
+	for _, a := range []*agent{shared, only} {
+		a.waitSession(t, "online", func(v sessionView) error {
+			if v.Cloud != "online" {
+				return fmt.Errorf("cloud %q", v.Cloud)
+			}
+			return nil
+		})
+		a.swipe(t, rawCard)
+		a.waitSession(t, "the CUPS job is listed", func(v sessionView) error {
+			if jobState(v, id) != "held" {
+				return fmt.Errorf("%+v", v.Jobs)
+			}
+			return nil
+		})
+	}
+	h.kill(syscall.SIGTERM)
+	for _, a := range []*agent{shared, only} {
+		a.waitSession(t, "offline", func(v sessionView) error {
+			if v.Cloud == "online" {
+				return fmt.Errorf("cloud %q", v.Cloud)
+			}
+			return nil
+		})
+	}
+
+	if code, body := shared.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != http.StatusAccepted {
+		t.Fatalf("release: HTTP %d %v", code, body)
+	}
+	shared.waitSession(t, "refused", func(v sessionView) error {
+		for _, j := range v.Jobs {
+			if j.ID == id && j.State == "failed" && strings.Contains(j.Reason, "cloud is unreachable") {
+				return nil
+			}
+		}
+		return fmt.Errorf("%+v", v.Jobs)
+	})
+	if kept := keptPDFs(printers[0]); len(kept) != 0 {
+		t.Fatalf("the refusing agent's printer kept %v", kept)
+	}
+
+	if code, body := only.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != http.StatusAccepted {
+		t.Fatalf("release: HTTP %d %v", code, body)
+	}
+	eventually(t, "printed by the only releaser", 30*time.Second, func() error {
+		if kept := keptPDFs(printers[1]); len(kept) != 1 {
+			return fmt.Errorf("kept %v", kept)
+		}
+		return nil
+	})
 }

@@ -196,6 +196,9 @@ func New(cfg Config) (*Source, error) {
 		client:     client,
 		log:        cfg.Logger.With("source", "cups", "queue", u.Path),
 	}
+	if cfg.Claimer == nil {
+		s.log.Warn("CUPS jobs are released without a claim across agents: no other agent may release from this queue (cups_exclusive)")
+	}
 	if cfg.Password != "" && scheme == "http" && !isLoopback(u.Hostname()) {
 		s.log.Warn("the CUPS operator's password travels unencrypted; use ipps://", "host", u.Hostname())
 	}
