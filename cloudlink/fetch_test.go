@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -95,7 +96,7 @@ func TestFetchStreamsLargeDocument(t *testing.T) {
 		_, _ = w.Write(doc[1<<20:])
 	})
 	l, _ := startLink(t, Config{HubURL: hub.URL()})
-	waitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 
 	d, err := l.Fetch(context.Background(), "job1", "alice")
 	if err != nil {
@@ -149,7 +150,7 @@ func TestFetchResolvesURLs(t *testing.T) {
 				_, _ = w.Write(doc)
 			})
 			l, _ := startLink(t, Config{HubURL: hub.URL()})
-			waitFor(t, 5*time.Second, "online", l.Online)
+			testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 			d, err := l.Fetch(context.Background(), "j", "u")
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
@@ -271,7 +272,7 @@ func TestFetchDetectsBadDownloads(t *testing.T) {
 				hub.mux.HandleFunc("/dl/", tt.serve)
 			}
 			l, _ := startLink(t, Config{HubURL: hub.URL()})
-			waitFor(t, 5*time.Second, "online", l.Online)
+			testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 			d, err := l.Fetch(context.Background(), "jx", "u")
 			if tt.wantOpen != "" {
 				if err == nil || !containsAll(err.Error(), tt.wantOpen, "jx") {
@@ -323,7 +324,7 @@ func TestFetchDeviceTokenOnlyToTheHub(t *testing.T) {
 		return protocol.FetchJobResponse{URL: u, Size: int64(len(doc)), SHA256: sum}, nil
 	})
 	l, _ := startLink(t, Config{HubURL: hub.URL(), DeviceToken: "dev"})
-	waitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 	for _, job := range []string{"here", "elsewhere"} {
 		d, err := l.Fetch(context.Background(), job, "u")
 		if err != nil {
@@ -375,7 +376,7 @@ func TestFetchWithholdsTheEndOfABadDownload(t *testing.T) {
 					_, _ = w.Write(tt.serve)
 				})
 				l, _ := startLink(t, Config{HubURL: hub.URL()})
-				waitFor(t, 5*time.Second, "online", l.Online)
+				testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 				d, err := l.Fetch(context.Background(), "jx", "u")
 				if err != nil {
 					t.Fatalf("Fetch: %v", err)

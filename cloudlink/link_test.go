@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -205,7 +206,7 @@ func TestConnectAndBoot(t *testing.T) {
 			},
 		},
 	})
-	waitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 
 	boots := hub.Boots()
 	want := protocol.BootRequest{AgentID: "agent-42", Version: "0.9.1", Capabilities: []string{"release", "accounting"}, Printer: printer}
@@ -215,7 +216,7 @@ func TestConnectAndBoot(t *testing.T) {
 	if got := hub.AuthHeaders(); len(got) != 1 || got[0] != "Bearer dev-token" {
 		t.Errorf("handshake Authorization = %q", got)
 	}
-	waitFor(t, 2*time.Second, "OnOnline", func() bool { return rec.Onlines() == 1 })
+	testutil.WaitFor(t, 2*time.Second, "OnOnline", func() bool { return rec.Onlines() == 1 })
 	if got := rec.Changes(); !reflect.DeepEqual(got, []bool{true}) {
 		t.Errorf("OnChange calls = %v, want [true]", got)
 	}
@@ -260,7 +261,7 @@ func TestRunStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
-	waitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 	if err := l.Run(ctx); err == nil {
 		t.Error("a second concurrent Run was allowed")
 	}
@@ -321,8 +322,8 @@ func TestHeartbeatsAtHubInterval(t *testing.T) {
 	hub := newFakeHub(t, hubOpts{interval: 1})
 	// A long call timeout: a stalled machine must not turn into a reconnect.
 	l, _ := startLink(t, Config{HubURL: hub.URL(), CallTimeout: 30 * time.Second})
-	waitFor(t, 5*time.Second, "online", l.Online)
-	waitFor(t, 6*time.Second, "three heartbeats", func() bool { return len(hub.Beats()) >= 3 })
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 6*time.Second, "three heartbeats", func() bool { return len(hub.Beats()) >= 3 })
 	beats := hub.Beats()
 	// The mean gap, with generous bounds: one late beat under load shortens
 	// the next gap, and the point is the hub's 1 s rather than 30 s or 0.
@@ -335,12 +336,12 @@ func TestHeartbeatsAtHubInterval(t *testing.T) {
 func TestHubGoesAwayAndComesBack(t *testing.T) {
 	hub := newFakeHub(t, hubOpts{interval: 1})
 	l, rec := startLink(t, Config{HubURL: hub.URL(), CallTimeout: 2 * time.Second})
-	waitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 	addr := hub.Addr()
 
 	hub.Close()
 	// Within the heartbeat deadline: interval + call timeout.
-	waitFor(t, 3*time.Second+time.Second, "offline", func() bool { return !l.Online() })
+	testutil.WaitFor(t, 3*time.Second+time.Second, "offline", func() bool { return !l.Online() })
 	_, err := l.ListJobs(context.Background(), "alice")
 	if !errors.Is(err, ErrOffline) {
 		t.Errorf("ListJobs while offline: %v, want ErrOffline", err)
@@ -353,11 +354,11 @@ func TestHubGoesAwayAndComesBack(t *testing.T) {
 	}
 
 	hub2 := newFakeHub(t, hubOpts{addr: addr, interval: 1})
-	waitFor(t, 5*time.Second, "back online", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "back online", l.Online)
 	if n := len(hub2.Boots()); n != 1 {
 		t.Errorf("boots on the returned hub = %d, want 1", n)
 	}
-	waitFor(t, 2*time.Second, "second OnOnline", func() bool { return rec.Onlines() == 2 })
+	testutil.WaitFor(t, 2*time.Second, "second OnOnline", func() bool { return rec.Onlines() == 2 })
 	// A heartbeat slowed by a loaded machine may add a drop; what matters is
 	// that transitions alternate and end online.
 	if got := rec.Changes(); len(got) < 3 || !alternates(got) || !got[len(got)-1] {
@@ -368,15 +369,15 @@ func TestHubGoesAwayAndComesBack(t *testing.T) {
 func TestSilentHubIsDropped(t *testing.T) {
 	hub := newFakeHub(t, hubOpts{interval: 1})
 	l, rec := startLink(t, Config{HubURL: hub.URL(), CallTimeout: 300 * time.Millisecond})
-	waitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 
 	// TCP stays up but the hub no longer answers: only the heartbeat can tell.
 	hub.SetSilent(true)
 	// The link may be back (Boot is still answered) before a poll sees it
 	// offline, so watch the transitions instead.
-	waitFor(t, 1300*time.Millisecond+time.Second, "offline", func() bool { return len(rec.Changes()) >= 2 })
+	testutil.WaitFor(t, 1300*time.Millisecond+time.Second, "offline", func() bool { return len(rec.Changes()) >= 2 })
 	hub.SetSilent(false)
-	waitFor(t, 5*time.Second, "online again", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online again", l.Online)
 	if n := len(hub.Boots()); n < 2 {
 		t.Errorf("boots = %d, want a second Boot after reconnecting", n)
 	}
@@ -389,7 +390,7 @@ func TestBootRejectedBacksOff(t *testing.T) {
 	hub := newFakeHub(t, hubOpts{bootStatus: protocol.BootRejected, bootReason: "unknown agent"})
 	logger, logs := testLogger(t)
 	l, rec := startLink(t, Config{HubURL: hub.URL(), Logger: logger})
-	waitFor(t, 5*time.Second, "two boots", func() bool { return len(hub.Boots()) >= 2 })
+	testutil.WaitFor(t, 5*time.Second, "two boots", func() bool { return len(hub.Boots()) >= 2 })
 	if l.Online() || len(rec.Changes()) != 0 || rec.Onlines() != 0 {
 		t.Errorf("a rejected agent went online: online=%v changes=%v", l.Online(), rec.Changes())
 	}
@@ -413,7 +414,7 @@ func TestSecretsAreNotLogged(t *testing.T) {
 	})
 	logger, logs := testLogger(t)
 	l, _ := startLink(t, Config{HubURL: hub.URL(), Logger: logger, DeviceToken: token})
-	waitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 	resp, err := l.Authorize(context.Background(), protocol.AuthorizeRequest{Card: card})
 	if err != nil || resp.User == nil || resp.User.Username != "alice" {
 		t.Fatalf("Authorize card = %+v, %v", resp, err)
@@ -421,7 +422,7 @@ func TestSecretsAreNotLogged(t *testing.T) {
 	if _, err := l.Authorize(context.Background(), protocol.AuthorizeRequest{PIN: pin}); err == nil {
 		t.Fatal("Authorize with a wrong PIN succeeded")
 	}
-	waitFor(t, 3*time.Second, "a heartbeat", func() bool { return len(hub.Beats()) > 0 })
+	testutil.WaitFor(t, 3*time.Second, "a heartbeat", func() bool { return len(hub.Beats()) > 0 })
 	out := logs.String()
 	for _, secret := range []string{card, pin, token} {
 		if strings.Contains(out, secret) {

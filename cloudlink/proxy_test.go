@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -117,8 +118,8 @@ func TestThroughHTTPProxy(t *testing.T) {
 				cfg.TLSConfig = hubRoots(hub)
 			}
 			l, _ := startLink(t, cfg)
-			waitFor(t, 5*time.Second, "online through the proxy", l.Online)
-			waitFor(t, 3*time.Second, "a heartbeat through the proxy", func() bool { return len(hub.Beats()) > 0 })
+			testutil.WaitFor(t, 5*time.Second, "online through the proxy", l.Online)
+			testutil.WaitFor(t, 3*time.Second, "a heartbeat through the proxy", func() bool { return len(hub.Beats()) > 0 })
 			d, err := l.Fetch(context.Background(), "1", "u")
 			if err != nil {
 				t.Fatalf("Fetch through the proxy: %v", err)

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // TestOnServerTime: the hub's server_time of Boot and of each Heartbeat
@@ -14,8 +16,8 @@ func TestOnServerTime(t *testing.T) {
 	var seen []time.Time
 	l, _ := startLink(t, Config{HubURL: hub.URL(), CallTimeout: 30 * time.Second,
 		OnServerTime: func(st time.Time) { mu.Lock(); seen = append(seen, st); mu.Unlock() }})
-	waitFor(t, 5*time.Second, "online", l.Online)
-	waitFor(t, 6*time.Second, "boot and a heartbeat's times", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 })
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
+	testutil.WaitFor(t, 6*time.Second, "boot and a heartbeat's times", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 })
 	mu.Lock()
 	defer mu.Unlock()
 	if seen[0].IsZero() || seen[1].Before(seen[0]) {

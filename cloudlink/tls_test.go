@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -53,7 +54,7 @@ func TestTLSHubWithItsCA(t *testing.T) {
 		_, _ = w.Write(doc)
 	})
 	l, _ := startLink(t, Config{HubURL: hub.URL(), TLSConfig: hubRoots(hub)})
-	waitFor(t, 5*time.Second, "online over TLS", l.Online)
+	testutil.WaitFor(t, 5*time.Second, "online over TLS", l.Online)
 	d, err := l.Fetch(context.Background(), "1", "u")
 	if err != nil {
 		t.Fatalf("Fetch over TLS: %v", err)
