@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // TestDemo runs `tessera demo` as `make demo` does and follows the banner it
@@ -70,12 +71,12 @@ func TestDemo(t *testing.T) {
 
 	// The banner comes once the hub, the printer and the agent are up.
 	const bannerEnd = "Ctrl-C stops everything."
-	waitFor(t, "the demo's banner", 60*time.Second, done, func() error {
+	testutil.WaitErr(t, 60*time.Second, "the demo's banner", untilExit(t, done, func() error {
 		if !strings.Contains(stdout.String(), bannerEnd) {
 			return errors.New("not printed yet")
 		}
 		return nil
-	})
+	}))
 	b, err := parseBanner(stdout.String())
 	if err != nil {
 		t.Fatalf("banner: %v\n%s", err, stdout.String())
@@ -93,7 +94,7 @@ func TestDemo(t *testing.T) {
 	if _, err := io.WriteString(stdin, b.card+"\n"); err != nil {
 		t.Fatalf("type the card: %v", err)
 	}
-	waitFor(t, "an active session with the job", 60*time.Second, done, func() error {
+	testutil.WaitErr(t, 60*time.Second, "an active session with the job", untilExit(t, done, func() error {
 		var s struct {
 			State string
 			Jobs  []struct{ ID string }
@@ -110,7 +111,7 @@ func TestDemo(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("job hub:%s not among %+v", jobID, s.Jobs)
-	})
+	}))
 
 	// 3. Release all, as the printed line says.
 	resp, err := http.Post(b.releaseURL, "application/json", strings.NewReader(b.releaseBody))
@@ -128,7 +129,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the printed document", 60*time.Second, done, func() error {
+	testutil.WaitErr(t, 60*time.Second, "the printed document", untilExit(t, done, func() error {
 		entries, err := os.ReadDir(b.printed)
 		if err != nil {
 			return err
@@ -143,7 +144,7 @@ func TestDemo(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("not among %d files in %s", len(entries), b.printed)
-	})
+	}))
 
 	// 5. Ctrl-C: the demo stops, and its hub with it.
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
@@ -271,25 +272,19 @@ func getJSON(url string, out any) error {
 	return json.Unmarshal(data, out)
 }
 
-// waitFor polls f until it returns nil; it fails the test when within
-// passes or when the process behind exited ends first.
-func waitFor(t *testing.T, what string, within time.Duration, exited <-chan struct{}, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+// untilExit wraps f for testutil.WaitErr so that the wait stops at once,
+// with f's last error, when the demo exits first.
+func untilExit(t *testing.T, exited <-chan struct{}, f func() error) func() error {
+	return func() error {
 		err := f()
-		if err == nil {
-			return
+		if err != nil {
+			select {
+			case <-exited:
+				t.Fatalf("the demo exited first (last: %v)", err)
+			default:
+			}
 		}
-		select {
-		case <-exited:
-			t.Fatalf("%s: the demo exited first (last: %v)", what, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err
 	}
 }
 
