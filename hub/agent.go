@@ -297,6 +297,7 @@ func (c *agentConn) disconnected(err error) {
 	if !current {
 		return
 	}
+	s.absent.left(id)
 	// The server context may be ending; the final state still belongs in the store.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

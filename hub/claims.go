@@ -102,7 +102,7 @@ func (c *agentConn) claimJob(ctx context.Context, payload json.RawMessage) (any,
 				cur.agentID, nanos(now.Add(-printingClaimLapse))).Scan(&holding); err != nil {
 				return err
 			}
-			if holding {
+			if holding || !c.s.absent.lapsed(cur.agentID, printingClaimLapse) {
 				refused = errClaimed(false)
 				return nil
 			}

@@ -81,6 +81,7 @@ type Server struct {
 
 	connMu sync.Mutex
 	conns  map[string]*agentConn // booted connections by agent id
+	absent *absence              // how long agents have been gone, on the monotonic clock
 
 	closeOnce sync.Once
 	closeErr  error
@@ -159,6 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		ctx:    sctx,
 		cancel: cancel,
 		conns:  map[string]*agentConn{},
+		absent: newAbsence(cfg.Clock, cfg.Now),
 	}
 	if err := s.settleLeftovers(ctx); err != nil {
 		s.Close()

@@ -56,15 +56,18 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	// The fetch claims the job for this agent: the same person badging at
 	// two printers at once gets it printed at one. The agent printing it
 	// may fetch again (a retry, a restart); the claim of an agent the hub
-	// has not heard from for printingClaimLapse lapses (one that is
-	// connected, say following a long jam, keeps it). Every fetch is a new
-	// claim: a status of an earlier one no longer applies.
+	// has not heard from for printingClaimLapse, on its wall clock and on
+	// its monotonic one (absence), lapses (one that is connected, say
+	// following a long jam, keeps it). Every fetch is a new claim: a status
+	// of an earlier one no longer applies.
 	now, agentID := c.s.now(), c.id()
+	allRecent, recent := c.s.absent.recent(printingClaimLapse)
 	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?, claim_id = ?, heard_at = ?
 		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?)
-		  OR printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))`,
+		  OR NOT ? AND printing_agent NOT IN (SELECT value FROM json_each(?))
+		    AND printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))`,
 		statePrinting, agentID, claimID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, agentID,
-		nanos(now.Add(-printingClaimLapse)))
+		allRecent, recent, nanos(now.Add(-printingClaimLapse)))
 	if err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
 	}

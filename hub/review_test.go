@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -211,4 +212,73 @@ func TestRecordResendEveryField(t *testing.T) {
 			t.Errorf("send %d: %+v", i+1, resp)
 		}
 	}
+}
+
+// A claim lapses only when the agent has been gone for printingClaimLapse
+// on the hub's monotonic clock too: a wall clock stepped forward (NTP
+// correcting a hub box whose clock was hours behind) must not hand a job
+// that prints at one printer to another.
+func TestClaimLapseOnTheMonotonicClock(t *testing.T) {
+	clk := clocktest.New(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+	h := newTestHub(t, func(c *Config) { c.OpenEnrollment = true; c.Clock = clk })
+	h.createUser(map[string]any{"username": "alice"})
+	id := h.uploadJob(map[string]string{"owner": "alice", "name": "n"}, "default.pdf", readTestdata(t, "default.pdf"))
+	a, b := h.mustDial(""), h.mustDial("")
+	a.boot("agent-1")
+	b.boot("agent-2")
+	clk.Advance(2 * printingClaimLapse) // the hub has run a while
+	const key = "cups:urn:uuid:5e1b7a4e-0000-4000-8000-000000000001"
+	b.fetch(id, "alice")
+	b.claim(key)
+	h.waitDisconnected(b, "agent-2")
+
+	clk.Set(clk.Now().Add(3 * time.Hour))
+	if e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: id, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
+		t.Errorf("fetch after the wall clock stepped forward: %+v, want not-releasable", e)
+	}
+	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {
+		t.Errorf("claim after the wall clock stepped forward: %q, want claimed", code)
+	}
+
+	// Gone that long on both clocks, the claims lapse.
+	clk.Advance(printingClaimLapse + time.Minute)
+	a.fetch(id, "alice")
+	a.claim(key)
+}
+
+// A hub that starts knows nothing, on its monotonic clock, of how long
+// agents were gone before: no claim lapses in its first printingClaimLapse,
+// however far back its wall clock puts their last word (the hub restarted
+// at once, its clock hours ahead).
+func TestClaimLapseAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	clk := clocktest.New(start)
+	h := newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true; c.Clock = clk })
+	h.createUser(map[string]any{"username": "alice"})
+	id := h.uploadJob(map[string]string{"owner": "alice", "name": "n"}, "default.pdf", readTestdata(t, "default.pdf"))
+	b := h.mustDial("")
+	b.boot("agent-2")
+	const key = "cups:urn:uuid:5e1b7a4e-0000-4000-8000-000000000002"
+	b.fetch(id, "alice")
+	b.claim(key)
+	h.waitDisconnected(b, "agent-2")
+	h.srv.CloseClientConnections()
+	if err := h.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	clk = clocktest.New(start.Add(3 * time.Hour))
+	h = newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true; c.Clock = clk })
+	a := h.mustDial("")
+	a.boot("agent-1")
+	if e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: id, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
+		t.Errorf("fetch right after the restart: %+v, want not-releasable", e)
+	}
+	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {
+		t.Errorf("claim right after the restart: %q, want claimed", code)
+	}
+	clk.Advance(printingClaimLapse + time.Minute)
+	a.fetch(id, "alice")
+	a.claim(key)
 }

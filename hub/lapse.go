@@ -1,0 +1,74 @@
+package hub
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/tessera-print/tessera/clock"
+)
+
+// absence measures on the hub's monotonic clock how long agents have been
+// gone, for the claim lapse (printingClaimLapse) of FetchJob and ClaimJob.
+// The wall clock alone would hand a job that prints at one printer to
+// another when it steps forward (a hub box that booted at 1970 and then
+// found the time): a claim lapses only when both clocks say the agent has
+// been gone that long. Before the hub started, the monotonic clock knows
+// nothing, so it counts every agent as gone since the start: no claim
+// lapses in a run's first printingClaimLapse.
+type absence struct {
+	mono func() time.Duration // time since Open, whatever is done to the wall clock
+
+	mu   sync.Mutex
+	gone map[string]time.Duration // mono() when an agent's connection ended in this run
+}
+
+// newAbsence reads the monotonic clock of c when it has one (a fake
+// clock's), else the monotonic reading of now()'s times (the system's;
+// times without one, a test's, give the wall clock's differences).
+func newAbsence(c clock.Clock, now func() time.Time) *absence {
+	a := &absence{gone: map[string]time.Duration{}}
+	if m, ok := c.(interface{ Monotonic() time.Duration }); ok {
+		origin := m.Monotonic()
+		a.mono = func() time.Duration { return m.Monotonic() - origin }
+	} else {
+		origin := now()
+		a.mono = func() time.Duration { return now().Sub(origin) }
+	}
+	return a
+}
+
+// left notes that an agent's connection ended now.
+func (a *absence) left(agentID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gone[agentID] = a.mono()
+}
+
+// recent returns whether the hub has run for less than d (every agent is
+// then recent), and otherwise the agents gone for less than d, as a JSON
+// array for SQL's json_each.
+func (a *absence) recent(d time.Duration) (all bool, ids string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.mono()
+	list := []string{}
+	for id, at := range a.gone {
+		if now-at < d {
+			list = append(list, id)
+		} else {
+			delete(a.gone, id) // gone longer than d: as if gone since the start
+		}
+	}
+	b, _ := json.Marshal(list) // a []string always marshals
+	return now < d, string(b)
+}
+
+// lapsed reports whether an agent has been gone for d on the monotonic clock.
+func (a *absence) lapsed(agentID string, d time.Duration) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.mono()
+	at, ok := a.gone[agentID]
+	return now >= d && (!ok || now-at >= d)
+}
