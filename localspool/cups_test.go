@@ -2,6 +2,7 @@ package localspool
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // TestLPThroughCUPS is a workstation printing with `lp` to a CUPS queue
@@ -37,8 +39,7 @@ func TestLPThroughCUPS(t *testing.T) {
 		t.Fatalf("lp: %s", out)
 	}
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testutil.WaitErr(t, 60*time.Second, "a job in the spool", func() error {
 		jobs, err := s.List(t.Context(), testUser)
 		if err != nil {
 			t.Fatal(err)
@@ -60,20 +61,13 @@ func TestLPThroughCUPS(t *testing.T) {
 			if err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) || int64(len(b)) != j.Size {
 				t.Fatalf("document: %d bytes, %v", len(b), err)
 			}
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no job reached the spool; %d held\n%s", len(jobs), cups.ErrorLog())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("%d held\n%s", len(jobs), cups.ErrorLog())
+	})
 	// CUPS considers its part done once the job is held here: its ipp
 	// backend does not wait for a pending-held job.
-	deadline = time.Now().Add(30 * time.Second)
-	for !strings.Contains(run(lpstat, "-h", host, "-W", "completed", "-o", "agent"), "agent-1") {
-		if time.Now().After(deadline) {
-			t.Fatal("the CUPS job never completed")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 30*time.Second, "the CUPS job to complete", func() bool {
+		return strings.Contains(run(lpstat, "-h", host, "-W", "completed", "-o", "agent"), "agent-1")
+	})
 }
