@@ -2,10 +2,13 @@ package ipp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"time"
@@ -163,7 +166,8 @@ func (c *Client) printOnce(ctx context.Context, j Job) (id int, sent int64, err 
 	}
 
 	body := &sizedReader{r: j.Body, left: j.Size}
-	resp, err := c.do(ctx, "Print-Job", head, body, j.Size)
+	resp, err := c.do(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: body.gotConn}),
+		"Print-Job", head, body, j.Size)
 	sent, bodyErr := body.fence()
 	if err != nil {
 		var (
@@ -243,6 +247,33 @@ type sizedReader struct {
 	read   int64
 	err    error // the document's own failure, if any
 	fenced bool
+	conn   net.Conn // the request's connection, once known
+}
+
+// gotConn notes the connection the request goes out on (an
+// httptrace.ClientTrace hook).
+func (s *sizedReader) gotConn(info httptrace.GotConnInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conn = info.Conn
+}
+
+// fail records the document's failure and makes the closing of the
+// request's connection, which net/http does next, a reset: a printer that
+// took the end of a stream for the end of the document (ippeveprinter does
+// so at times, despite the Content-Length) would print the part it got,
+// while a reset is an error to it, and it drops the job. Called with s.mu
+// held.
+func (s *sizedReader) fail(err error) error {
+	s.err = err
+	conn := s.conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	return err
 }
 
 // errAttemptOver is what a transport still writing an attempt's request
@@ -270,19 +301,19 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 	if s.left == 0 {
 		// These are the last bytes: they are held back unless the
 		// document is known to end here, whole.
-		if s.err = s.checkEnd(err); s.err != nil {
+		if err := s.checkEnd(err); err != nil {
 			s.read -= int64(n) // never handed over
-			return 0, s.err
+			return 0, s.fail(err)
 		}
 		return n, nil
 	}
 	switch {
 	case err == io.EOF:
-		s.err = fmt.Errorf("document shorter than its size: %w", io.ErrUnexpectedEOF)
+		return n, s.fail(fmt.Errorf("document shorter than its size: %w", io.ErrUnexpectedEOF))
 	case err != nil:
-		s.err = err
+		return n, s.fail(err)
 	}
-	return n, s.err
+	return n, nil
 }
 
 // checkEnd is called once the promised size was read, with the error of
