@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -94,20 +93,10 @@ type alertQuery struct {
 
 func parseAlertQuery(r *http.Request) (alertQuery, error) {
 	q := r.URL.Query()
-	aq := alertQuery{limit: defaultAlertLimit, code: q.Get("code")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxAlertLimit {
-			return aq, errBadRequest("limit must be an integer from 1 to %d", maxAlertLimit)
-		}
-		aq.limit = n
-	}
-	if c := q.Get("cursor"); c != "" {
-		n, err := decodeCursor(c)
-		if err != nil {
-			return aq, errBadRequest("bad cursor")
-		}
-		aq.after = n
+	aq := alertQuery{code: q.Get("code")}
+	var err error
+	if aq.limit, aq.after, err = pageParamsUpTo(r, defaultAlertLimit, maxAlertLimit); err != nil {
+		return aq, err
 	}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)

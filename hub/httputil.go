@@ -190,11 +190,17 @@ func (rt *router) finish() *http.ServeMux {
 
 // pageParams reads the limit and cursor of a paginated listing.
 func pageParams(r *http.Request) (limit int, after int64, err error) {
-	limit = defaultPageLimit
+	return pageParamsUpTo(r, defaultPageLimit, maxPageLimit)
+}
+
+// pageParamsUpTo is pageParams with a listing's own default and largest
+// limit.
+func pageParamsUpTo(r *http.Request, def, most int) (limit int, after int64, err error) {
+	limit = def
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageLimit {
-			return 0, 0, errBadRequest("limit must be an integer from 1 to %d", maxPageLimit)
+		if err != nil || n < 1 || n > most {
+			return 0, 0, errBadRequest("limit must be an integer from 1 to %d", most)
 		}
 		limit = n
 	}
