@@ -160,3 +160,28 @@ func TestStaleHeldReleaseDoesNotFreeNewerAttempt(t *testing.T) {
 		t.Errorf("pending %v", keys)
 	}
 }
+
+// The end of a CUPS job's claim follows its attempt's final status: only a
+// job that printed for good (or may have) stays claimed.
+func TestReleaseFor(t *testing.T) {
+	claim := heldClaim{Key: "cups:urn:uuid:k", ClaimID: "c1"}.encode()
+	tests := []struct {
+		st       protocol.JobStatusRequest
+		wantOK   bool
+		wantDone bool
+	}{
+		{protocol.JobStatusRequest{State: protocol.JobPrinted, ClaimID: claim}, true, true},
+		{protocol.JobStatusRequest{State: protocol.JobPrinted, Keep: true, ClaimID: claim}, true, false},
+		{protocol.JobStatusRequest{State: protocol.JobUncertain, ClaimID: claim}, true, true},
+		{protocol.JobStatusRequest{State: protocol.JobFailed, ClaimID: claim}, true, false},
+		{protocol.JobStatusRequest{State: protocol.JobFailed, Impressions: 2, ClaimID: claim}, true, false},
+		{protocol.JobStatusRequest{State: protocol.JobPrinted}, false, false},
+		{protocol.JobStatusRequest{State: protocol.JobPrinted, ClaimID: "a hub claim id"}, false, false},
+	}
+	for _, tt := range tests {
+		req, ok := releaseFor(tt.st)
+		if ok != tt.wantOK || req.Done != tt.wantDone || (ok && (req.Key != "cups:urn:uuid:k" || req.ClaimID != "c1")) {
+			t.Errorf("releaseFor(%+v) = %+v, %v; want ok %v done %v", tt.st, req, ok, tt.wantOK, tt.wantDone)
+		}
+	}
+}
