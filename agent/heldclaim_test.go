@@ -20,17 +20,20 @@ func TestHeldClaimEndsThroughOutbox(t *testing.T) {
 		name        string
 		settle      func(s *offline.Store, id string) error
 		otherClaims bool
+		// mineAgain: the agent that sent it may claim it again (an
+		// uncertain job's owner confirms a reprint at that printer).
+		mineAgain bool
 	}{
 		{"printed", func(s *offline.Store, id string) error {
 			_, err := s.CommitPrinted(context.Background(), id, protocol.Record{Pages: 1, Copies: 1})
 			return err
-		}, false},
+		}, false, false},
 		{"uncertain", func(s *offline.Store, id string) error {
 			return s.MarkUncertain(context.Background(), id, "silent")
-		}, false},
+		}, false, true},
 		{"failed", func(s *offline.Store, id string) error {
 			return s.Fail(context.Background(), id, "busy")
-		}, true},
+		}, true, true},
 	}
 	h := newRealHub(t)
 	for _, tt := range tests {
@@ -71,6 +74,12 @@ func TestHeldClaimEndsThroughOutbox(t *testing.T) {
 			_, err = other.Claim(ctx, key)
 			if got := err == nil; got != tt.otherClaims {
 				t.Errorf("another agent's claim after %s: %v; want it to succeed: %v", tt.name, err, tt.otherClaims)
+			}
+			if !tt.otherClaims {
+				_, err = mine.Claim(ctx, key)
+				if got := err == nil; got != tt.mineAgain {
+					t.Errorf("the sender's claim after %s: %v; want it to succeed: %v", tt.name, err, tt.mineAgain)
+				}
 			}
 		})
 	}
@@ -172,7 +181,7 @@ func TestReleaseFor(t *testing.T) {
 	}{
 		{protocol.JobStatusRequest{State: protocol.JobPrinted, ClaimID: claim}, true, true},
 		{protocol.JobStatusRequest{State: protocol.JobPrinted, Keep: true, ClaimID: claim}, true, false},
-		{protocol.JobStatusRequest{State: protocol.JobUncertain, ClaimID: claim}, true, true},
+		{protocol.JobStatusRequest{State: protocol.JobUncertain, ClaimID: claim}, false, false},
 		{protocol.JobStatusRequest{State: protocol.JobFailed, ClaimID: claim}, true, false},
 		{protocol.JobStatusRequest{State: protocol.JobFailed, Impressions: 2, ClaimID: claim}, true, false},
 		{protocol.JobStatusRequest{State: protocol.JobPrinted}, false, false},

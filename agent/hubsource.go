@@ -96,15 +96,17 @@ func decodeHeldClaim(s string) (heldClaim, bool) {
 
 // releaseFor is the ReleaseClaim that ends the hub claim of a job held
 // outside the hub, from the attempt's final status: a job that printed (and
-// is not kept for printing again) or may have printed (uncertain) stays
-// claimed for good, so no other agent prints it; a failed one, or a kept
-// one, is free again. ok is false for a job that had no hub claim.
+// is not kept for printing again) stays claimed for good, so no other agent
+// prints it; a failed one, or a kept one, is free again. ok is false for a
+// job that had no hub claim, and for one that may have printed (uncertain):
+// that claim stays this agent's, as an uncertain hub job does, so its owner
+// can confirm a reprint at this printer and no other printer prints it.
 func releaseFor(st protocol.JobStatusRequest) (req protocol.ReleaseClaimRequest, ok bool) {
 	c, ok := decodeHeldClaim(st.ClaimID)
-	if !ok {
+	if !ok || st.State == protocol.JobUncertain {
 		return protocol.ReleaseClaimRequest{}, false
 	}
-	done := st.State == protocol.JobUncertain || (st.State == protocol.JobPrinted && !st.Keep)
+	done := st.State == protocol.JobPrinted && !st.Keep
 	return protocol.ReleaseClaimRequest{Key: c.Key, ClaimID: c.ClaimID, Done: done}, true
 }
 
