@@ -17,8 +17,10 @@ import (
 // queue shared by several agents lists the same job at each, and the claim
 // makes it print at one. One agent holds a key at a time; the claim of an
 // agent silent for printingClaimLapse (not connected) can be taken by
-// another, as a hub job's can; a done claim (the job printed, or may have)
-// is kept for good, so no agent prints it again.
+// another, as a hub job's can; a done claim (the job printed) is kept for
+// good, so no agent prints it again. An uncertain job's claim is not
+// released: it stays its agent's, as an uncertain hub job does, so its
+// owner can confirm a reprint there and no other printer prints it.
 const (
 	// maxClaimKey bounds a claim key, in bytes: a queue URI, a job id and a
 	// time fit many times over.
@@ -43,7 +45,7 @@ func validClaimKey(k string) bool {
 func errClaimed(done bool) *protocol.Error {
 	desc := "the job is claimed by another agent"
 	if done {
-		desc = "the job was printed (or may have been) by an agent"
+		desc = "the job was printed by an agent"
 	}
 	return &protocol.Error{Code: protocol.CodeGenericError, Description: desc,
 		Details: map[string]any{"code": protocol.DetailClaimed, "done": done}}
