@@ -191,9 +191,15 @@ func (c *agentConn) refuseRelease(ctx context.Context, req protocol.ReleaseClaim
 	return nil, errStaleClaim()
 }
 
-// purgeClaims drops claims unchanged for claimRetention.
+// purgeClaims drops claims unchanged for claimRetention: done ones, and
+// ones whose agent has lapsed (another agent could take them anyway). A
+// claim its agent keeps while heard from (an uncertain job's) stays:
+// dropping it would let another printer print the job.
 func (s *Server) purgeClaims(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM claims WHERE updated_at < ?", nanos(s.now().Add(-claimRetention))); err != nil {
+	lapsed, lapsedArgs := s.lapsedSQL("agent_id")
+	_, err := s.db.ExecContext(ctx, "DELETE FROM claims WHERE updated_at < ? AND (done = 1 OR "+lapsed+")",
+		append([]any{nanos(s.now().Add(-claimRetention))}, lapsedArgs...)...)
+	if err != nil {
 		return fmt.Errorf("purge claims: %w", err)
 	}
 	return nil

@@ -72,3 +72,14 @@ func (a *absence) lapsed(agentID string, d time.Duration) bool {
 	at, ok := a.gone[agentID]
 	return now >= d && (!ok || now-at >= d)
 }
+
+// lapsedSQL is an SQL condition that the agent named by column col has
+// lapsed (printingClaimLapse) on both clocks: not connected, not heard
+// from on the wall clock, and gone that long on the monotonic one. Its
+// arguments follow it in the query.
+func (s *Server) lapsedSQL(col string) (string, []any) {
+	allRecent, recent := s.absent.recent(printingClaimLapse)
+	return "(NOT ? AND " + col + " NOT IN (SELECT value FROM json_each(?)) AND " +
+			col + " NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))",
+		[]any{allRecent, recent, nanos(s.now().Add(-printingClaimLapse))}
+}

@@ -61,13 +61,11 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	// following a long jam, keeps it). Every fetch is a new claim: a status
 	// of an earlier one no longer applies.
 	now, agentID := c.s.now(), c.id()
-	allRecent, recent := c.s.absent.recent(printingClaimLapse)
+	lapsed, lapsedArgs := c.s.lapsedSQL("printing_agent")
 	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?, claim_id = ?, heard_at = ?
-		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?)
-		  OR NOT ? AND printing_agent NOT IN (SELECT value FROM json_each(?))
-		    AND printing_agent NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))`,
-		statePrinting, agentID, claimID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, agentID,
-		allRecent, recent, nanos(now.Add(-printingClaimLapse)))
+		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?) OR `+lapsed+`)`,
+		append([]any{statePrinting, agentID, claimID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, agentID},
+			lapsedArgs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
 	}

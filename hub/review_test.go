@@ -282,3 +282,34 @@ func TestClaimLapseAfterRestart(t *testing.T) {
 	a.fetch(id, "alice")
 	a.claim(key)
 }
+
+// A claim its agent keeps (an uncertain CUPS job, which sends no
+// ReleaseClaim) is not purged while that agent is heard from: purging it
+// would let another printer print the job.
+func TestClaimOfLiveAgentNotPurged(t *testing.T) {
+	h := openHub(t)
+	a, b := h.mustDial(""), h.mustDial("")
+	a.boot("agent-1")
+	b.boot("agent-2")
+	const key = "cups:urn:uuid:5e1b7a4e-0000-4000-8000-000000000003"
+	b.claim(key)
+	h.clock.Advance(claimRetention + time.Hour)
+	b.mustCall(protocol.ActionHeartbeat, struct{}{}, nil)
+	if err := h.s.housekeeping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {
+		t.Errorf("another agent's claim after %v: %q, want claimed", claimRetention, code)
+	}
+	// Its agent gone long enough for the claim to lapse, it is purged.
+	h.waitDisconnected(b, "agent-2")
+	h.clock.Advance(printingClaimLapse + time.Minute)
+	if err := h.s.housekeeping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	h.s.db.QueryRow("SELECT COUNT(*) FROM claims").Scan(&n)
+	if n != 0 {
+		t.Errorf("%d claims left after their agent lapsed", n)
+	}
+}
