@@ -214,6 +214,18 @@ func TestRecordResendEveryField(t *testing.T) {
 	}
 }
 
+// heldElsewhere checks that another agent's claims on alice's hub job and
+// on a key hold against this agent.
+func (a *testAgent) heldElsewhere(jobID, key, when string) {
+	a.t.Helper()
+	if e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
+		a.t.Errorf("fetch %s: %+v, want not-releasable", when, e)
+	}
+	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {
+		a.t.Errorf("claim %s: %q, want claimed", when, code)
+	}
+}
+
 // A claim lapses only when the agent has been gone for printingClaimLapse
 // on the hub's monotonic clock too: a wall clock stepped forward (NTP
 // correcting a hub box whose clock was hours behind) must not hand a job
@@ -233,12 +245,7 @@ func TestClaimLapseOnTheMonotonicClock(t *testing.T) {
 	h.waitDisconnected(b, "agent-2")
 
 	clk.Set(clk.Now().Add(3 * time.Hour))
-	if e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: id, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
-		t.Errorf("fetch after the wall clock stepped forward: %+v, want not-releasable", e)
-	}
-	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {
-		t.Errorf("claim after the wall clock stepped forward: %q, want claimed", code)
-	}
+	a.heldElsewhere(id, key, "after the wall clock stepped forward")
 
 	// Gone that long on both clocks, the claims lapse.
 	clk.Advance(printingClaimLapse + time.Minute)
@@ -272,12 +279,7 @@ func TestClaimLapseAfterRestart(t *testing.T) {
 	h = newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true; c.Clock = clk })
 	a := h.mustDial("")
 	a.boot("agent-1")
-	if e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: id, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
-		t.Errorf("fetch right after the restart: %+v, want not-releasable", e)
-	}
-	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {
-		t.Errorf("claim right after the restart: %q, want claimed", code)
-	}
+	a.heldElsewhere(id, key, "right after the restart")
 	clk.Advance(printingClaimLapse + time.Minute)
 	a.fetch(id, "alice")
 	a.claim(key)
