@@ -104,7 +104,14 @@ func (e *Engine) Unresolved() int {
 func (e *Engine) unresolvedAgain(ctx context.Context, c offline.Claim, err error) bool {
 	e.mu.Lock()
 	refused := 0
-	if cur, ok := e.unresolved[c.JobID]; ok && cur.claim.Attempt == c.Attempt {
+	cur, ok := e.unresolved[c.JobID]
+	if ok && cur.claim.Attempt == c.Attempt && cur.verdict != nil {
+		// The printer's answer is known and waits to be recorded: asking
+		// it again could only lose that answer.
+		e.mu.Unlock()
+		return true
+	}
+	if ok && cur.claim.Attempt == c.Attempt {
 		refused = cur.refused
 	}
 	if err != nil && ipp.Permanent(err) {
