@@ -281,8 +281,8 @@ type RefusedRecord struct {
 
 // ClaimJobRequest claims a job held outside the hub (a CUPS queue shared by
 // several agents) for the calling agent, so that it prints at one printer
-// only. Key names the job uniquely across agents and time, for CUPS
-// "cups:" + queue URI + "#" + job id + "@" + time-at-creation.
+// only. Key names the job uniquely across agents and time: for CUPS,
+// "cups:" + the job's job-uuid (docs/protocol.md).
 type ClaimJobRequest struct {
 	Key string `json:"key"`
 }
@@ -293,9 +293,10 @@ type ClaimJobResponse struct {
 	ClaimID string `json:"claim_id"`
 }
 
-// ReleaseClaimRequest ends a ClaimJob claim: Done (the job printed, or may
-// have) keeps the job claimed for good, so no other agent prints it; not
-// Done frees it for any agent.
+// ReleaseClaimRequest ends a ClaimJob claim: Done (the job printed) keeps
+// the job claimed for good, so no other agent prints it; not Done frees it
+// for any agent. A job that may have printed (uncertain) sends none: its
+// claim stays its agent's.
 type ReleaseClaimRequest struct {
 	Key     string `json:"key"`
 	ClaimID string `json:"claim_id"`
