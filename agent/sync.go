@@ -199,28 +199,37 @@ func (d *drainer) jobStatus(ctx context.Context, it offline.Item, bad *[]string)
 
 // heldClaimStatus turns the final status of a job held outside the hub (a
 // CUPS job) into the end of its hub claim, if it had one. A job without a
-// claim has no status at the hub.
+// claim has no status at the hub. Whether a later attempt took the claim
+// back is read with the key's claims held back until the hub answered, so
+// none can take it between the reading and the release.
 func (d *drainer) heldClaimStatus(ctx context.Context, it offline.Item, stream string, st protocol.JobStatusRequest) error {
 	req, ok := releaseFor(st)
 	if !ok {
 		return d.store.Ack(ctx, it.Key)
 	}
-	switch later, err := d.laterAttempt(ctx, it.Key, st); {
+	later := laterNone
+	sent, err := d.link.ReleaseClaimIf(ctx, req, func(ctx context.Context) (bool, error) {
+		var err error
+		later, err = d.laterAttempt(ctx, it.Key, st)
+		return later == laterNone, err
+	})
+	switch {
+	case sent:
+		return d.outcome(ctx, it, stream, err)
 	case err != nil:
 		return err
 	case later == laterHolds:
 		d.log.Info("claim's end superseded: a later attempt holds the same claim and ends it", "key", it.Key)
 		return d.store.Ack(ctx, it.Key)
-	case later == laterClaiming:
-		// Its claim may be the same one, coming back from the hub now.
-		d.left++
-		d.blocked[stream] = true
-		if d.firstErr == nil {
-			d.firstErr = errors.New("a later attempt of the job is claiming it")
-		}
-		return nil
 	}
-	return d.outcome(ctx, it, stream, d.link.ReleaseClaim(ctx, req))
+	// A later attempt is claiming: its claim may be the same one, coming
+	// back from the hub now.
+	d.left++
+	d.blocked[stream] = true
+	if d.firstErr == nil {
+		d.firstErr = errors.New("a later attempt of the job is claiming it")
+	}
+	return nil
 }
 
 // What a later attempt of a job does with the claim an earlier attempt's

@@ -92,8 +92,14 @@ func (l *Link) SendRecords(ctx context.Context, recs []protocol.Record) (protoco
 // ClaimJob claims a job held outside the hub (key names it across agents,
 // see protocol.ClaimJobRequest) for this agent and returns the claim's id.
 // A job another agent holds is a permanent *protocol.Error with details
-// code "claimed" (see IsClaimed).
+// code "claimed" (see IsClaimed). It waits while a ReleaseClaim of the same
+// key is under way (see ReleaseClaimIf).
 func (l *Link) ClaimJob(ctx context.Context, key string) (string, error) {
+	unlock, err := l.claims.lock(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", protocol.ActionClaimJob, err)
+	}
+	defer unlock()
 	var resp protocol.ClaimJobResponse
 	if err := l.Call(ctx, protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}, &resp); err != nil {
 		return "", err
@@ -107,7 +113,28 @@ func (l *Link) ClaimJob(ctx context.Context, key string) (string, error) {
 // ReleaseClaim ends a ClaimJob claim: done keeps the job claimed for good
 // (it printed, or may have), not done frees it for any agent.
 func (l *Link) ReleaseClaim(ctx context.Context, req protocol.ReleaseClaimRequest) error {
-	return l.Call(ctx, protocol.ActionReleaseClaim, req, nil)
+	_, err := l.ReleaseClaimIf(ctx, req, nil)
+	return err
+}
+
+// ReleaseClaimIf is ReleaseClaim sent only if ok, asked first, says so;
+// from ok's call until the hub's answer no ClaimJob of the key is under
+// way. A caller that decides on what it knows of the key (no later attempt
+// took the same claim back) so knows that no claim crosses the release on
+// its way to the hub. An error of ok is returned as it is, with sent false.
+func (l *Link) ReleaseClaimIf(ctx context.Context, req protocol.ReleaseClaimRequest,
+	ok func(context.Context) (bool, error)) (sent bool, err error) {
+	unlock, err := l.claims.lock(ctx, req.Key)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", protocol.ActionReleaseClaim, err)
+	}
+	defer unlock()
+	if ok != nil {
+		if send, err := ok(ctx); err != nil || !send {
+			return false, err
+		}
+	}
+	return true, l.Call(ctx, protocol.ActionReleaseClaim, req, nil)
 }
 
 // IsClaimed reports whether err is the hub's refusal of a ClaimJob because

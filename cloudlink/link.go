@@ -100,6 +100,8 @@ type Link struct {
 	peer    *protocol.Peer // the connection whose Boot was accepted; nil when offline
 	running bool
 	lastSeq int64 // the hub's last_seq at the last accepted Boot
+
+	claims claimGate // ClaimJob and ReleaseClaim, one at a time per key
 }
 
 // New checks cfg and prepares a Link; it does not touch the network.
