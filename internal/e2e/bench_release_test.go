@@ -118,7 +118,6 @@ func BenchmarkRelease1GiB(b *testing.B) {
 			clean()
 			id := "hub:" + h.uploadFile(b, "bench", path)
 			a.post(b, "/api/v1/logout", "")
-			time.Sleep(2100 * time.Millisecond) // the reader's debounce
 			a.swipe(b, rawCard)
 			a.waitSession(b, "listed", func(v sessionView) error {
 				if jobState(v, id) != "held" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // The objects of the printer snmpd plays (RFC 2790 Host Resources and RFC
@@ -54,7 +55,7 @@ func TestBlockingReasonKeepsJobHeld(t *testing.T) {
 	// The snmpd pass script forks a shell per object: generous timeouts.
 	snmpURL := fmt.Sprintf("snmp://%s@%s?version=2c&timeout=10s&retries=1", testenv.SNMPDCommunity, snmpd.Addr)
 	a := startAgent(t, bin, agentDir, h.url, printer.URI, "", "", "--snmp", snmpURL)
-	eventually(t, "the jam on the panel", 30*time.Second, func() error {
+	testutil.WaitErr(t, 30*time.Second, "the jam on the panel", func() error {
 		p := a.printer(t)
 		if p.CanPrint || !slices.Contains(p.Reasons, "media-jam") || p.Serial != "TL1000-0042" {
 			return fmt.Errorf("%+v", p)
@@ -118,7 +119,7 @@ func TestBlockingReasonKeepsJobHeld(t *testing.T) {
 		return nil
 	})
 	checkKeptOnce(t, printer, doc)
-	eventually(t, "one record at the hub", 15*time.Second, func() error {
+	testutil.WaitErr(t, 15*time.Second, "one record at the hub", func() error {
 		recs := h.records(t, "erin")
 		if len(recs) != 1 || recs[0].JobID != jobID || recs[0].Pages != 3 {
 			return fmt.Errorf("%+v", recs)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -41,7 +42,7 @@ func TestIPPDirectPrintsAndCharges(t *testing.T) {
 	}
 
 	var hubRec hubRecord
-	eventually(t, "one record for erin at the hub", 30*time.Second, func() error {
+	testutil.WaitErr(t, 30*time.Second, "one record for erin at the hub", func() error {
 		recs := h.records(t, "erin")
 		if len(recs) != 1 {
 			return fmt.Errorf("records %+v", recs)

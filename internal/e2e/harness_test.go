@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/offline"
 )
 
@@ -85,20 +86,11 @@ func (p *proc) kill(sig syscall.Signal) {
 
 func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
-// eventually polls f until it returns nil or the deadline passes.
+// eventually is testutil.WaitErr with the arguments in another order,
+// kept while a test still calls it.
 func eventually(t testing.TB, what string, within time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.WaitErr(t, within, what, f)
 }
 
 type binaries struct{ agent, hub string }
@@ -124,7 +116,7 @@ func startHub(t testing.TB, bin binaries, dir, addr string, extra ...string) *hu
 	args := append([]string{"serve", "--listen", addr, "--data", dir, "--open-enrollment"}, extra...)
 	p := start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub, args...)
 	h := &hub{proc: p, url: "http://" + addr, addr: addr, dir: dir}
-	eventually(t, "hub healthy", 20*time.Second, func() error { return getOK(h.url + "/healthz") })
+	testutil.WaitErr(t, 20*time.Second, "hub healthy", func() error { return getOK(h.url + "/healthz") })
 	return h
 }
 
@@ -242,13 +234,51 @@ func startAgent(t testing.TB, bin binaries, dir, hubURL, printerURI, panelAddr, 
 	if readerAddr == "" {
 		readerAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	}
-	args := append([]string{"run", "--data", dir, "--hub", hubURL, "--printer", printerURI,
+	cfg, extra := agentConfig(t, extra)
+	args := append([]string{"run", "--config", cfg, "--data", dir, "--hub", hubURL, "--printer", printerURI,
 		"--reader", "tcp-listen://" + readerAddr, "--card-pipeline", "hex2dec", "--panel-listen", panelAddr,
 		"--log-level", "debug"}, extra...)
 	p := start(t, "agent", nil, bin.agent, args...)
 	a := &agent{proc: p, panel: "http://" + panelAddr, reader: readerAddr, dir: dir}
-	eventually(t, "agent healthy", 20*time.Second, func() error { return getOK(a.panel + "/healthz") })
+	testutil.WaitErr(t, 20*time.Second, "agent healthy", func() error { return getOK(a.panel + "/healthz") })
 	return a
+}
+
+// agentConfig writes the agent's config file: the test's own (a --config
+// in extra, taken out of it) with the harness's defaults for the keys it
+// leaves out. Debounce off: tests swipe the same card again at once and
+// must not wait out the 2 s window a badge left on a reader needs. No wait
+// after a wrong secret: the lock itself still counts (unit tests cover the
+// doubling delays).
+func agentConfig(t testing.TB, extra []string) (string, []string) {
+	t.Helper()
+	keys := map[string]any{}
+	var rest []string
+	for i := 0; i < len(extra); i++ {
+		if extra[i] != "--config" || i+1 == len(extra) {
+			rest = append(rest, extra[i])
+			continue
+		}
+		data, err := os.ReadFile(extra[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &keys); err != nil {
+			t.Fatalf("config %s: %v", extra[i+1], err)
+		}
+		i++
+	}
+	for k, v := range map[string]any{"debounce": "0s", "lockout_delay": "0s"} {
+		if _, ok := keys[k]; !ok {
+			keys[k] = v
+		}
+	}
+	data, _ := json.Marshal(keys)
+	path := filepath.Join(t.TempDir(), "agent.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, rest
 }
 
 type sessionJob struct {
@@ -290,7 +320,7 @@ func (a *agent) session(t testing.TB) sessionView {
 func (a *agent) waitSession(t testing.TB, what string, f func(sessionView) error) sessionView {
 	t.Helper()
 	var v sessionView
-	eventually(t, what, 30*time.Second, func() error { v = a.session(t); return f(v) })
+	testutil.WaitErr(t, 30*time.Second, what, func() error { v = a.session(t); return f(v) })
 	return v
 }
 
@@ -298,7 +328,7 @@ func (a *agent) waitSession(t testing.TB, what string, f func(sessionView) error
 func (a *agent) swipe(t testing.TB, raw string) {
 	t.Helper()
 	var c net.Conn
-	eventually(t, "reader accepts", 10*time.Second, func() error {
+	testutil.WaitErr(t, 10*time.Second, "reader accepts", func() error {
 		var err error
 		c, err = net.Dial("tcp", a.reader)
 		return err
@@ -355,7 +385,7 @@ func releaseOnce(t *testing.T, a *agent, h *hub, printer *testenv.IPPEve, id, ow
 		return nil
 	})
 	var kept []string
-	eventually(t, "kept by the printer", 10*time.Second, func() error {
+	testutil.WaitErr(t, 10*time.Second, "kept by the printer", func() error {
 		kept, _ = filepath.Glob(filepath.Join(printer.Spool, "*.pdf"))
 		if len(kept) != 1 {
 			return fmt.Errorf("%v", kept)
@@ -365,7 +395,7 @@ func releaseOnce(t *testing.T, a *agent, h *hub, printer *testenv.IPPEve, id, ow
 	if got, _ := os.ReadFile(kept[0]); !bytes.Equal(got, doc) {
 		t.Fatal("the printed document differs from the one submitted")
 	}
-	eventually(t, "one record at the hub", 15*time.Second, func() error {
+	testutil.WaitErr(t, 15*time.Second, "one record at the hub", func() error {
 		recs := h.records(t, owner)
 		if len(recs) != 1 || recs[0].JobID != id || recs[0].Pages != 3 {
 			return fmt.Errorf("%+v", recs)

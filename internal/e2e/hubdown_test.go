@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // keptPDFs returns the documents printer kept.
@@ -84,7 +85,7 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 	h = startHub(t, bin, h.dir, h.addr)
 	// The agent's reconnect backoff grows to a minute at most: wait longer.
 	var hubRec hubRecord
-	eventually(t, "the hub marks the job printed and holds one record", 2*time.Minute, func() error {
+	testutil.WaitErr(t, 2*time.Minute, "the hub marks the job printed and holds one record", func() error {
 		j := h.job(t, "erin", jobID)
 		recs := h.records(t, "erin")
 		if j.State != "printed" || j.PrintedPages != 3 || len(recs) != 1 {
@@ -118,7 +119,7 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 func checkKeptOnce(t *testing.T, printer *testenv.IPPEve, doc []byte) {
 	t.Helper()
 	var kept []string
-	eventually(t, "the printer kept the document", 10*time.Second, func() error {
+	testutil.WaitErr(t, 10*time.Second, "the printer kept the document", func() error {
 		if kept = keptPDFs(printer); len(kept) == 0 {
 			return fmt.Errorf("nothing in %s", printer.Spool)
 		}

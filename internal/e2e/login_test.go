@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // Secrets of this test: 8+ characters each, so a chance match in a file or
@@ -75,7 +76,7 @@ func TestLoginModes(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		var code int
 		var out map[string]any
-		eventually(t, "a wrong PIN is judged", 5*time.Second, func() error {
+		testutil.WaitErr(t, 5*time.Second, "a wrong PIN is judged", func() error {
 			code, out = a.post(t, "/api/v1/pin", fmt.Sprintf(`{"pin":%q}`, wrongPIN))
 			if code == http.StatusTooManyRequests {
 				return fmt.Errorf("asked to wait")
@@ -110,7 +111,7 @@ func TestLoginModes(t *testing.T) {
 
 	// After the lock, card + the right PIN logs dave in.
 	time.Sleep(time.Until(lockedAt.Add(lockFor)))
-	eventually(t, "PIN accepted after the lock", 10*time.Second, func() error {
+	testutil.WaitErr(t, 10*time.Second, "PIN accepted after the lock", func() error {
 		a.swipe(t, daveRawCard)
 		if v := a.session(t); v.State != "pin-required" {
 			return fmt.Errorf("state %q", v.State)
@@ -127,7 +128,6 @@ func TestLoginModes(t *testing.T) {
 
 	// Self-registration binds a new card at the hub; with card+pin, the
 	// PIN is then asked for as for any badge, and the session starts.
-	time.Sleep(2100 * time.Millisecond) // past the reader debounce
 	a.swipe(t, newRawCard)
 	a.waitSession(t, "registration offered", func(v sessionView) error {
 		if v.State != "register-offered" {

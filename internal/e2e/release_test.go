@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // The demo badge: the reader sends hex, the agent's hex2dec pipeline makes
@@ -99,7 +100,7 @@ func TestReleaseEndToEnd(t *testing.T) {
 	})
 	// The printer kept exactly what was uploaded.
 	var kept []string
-	eventually(t, "ippeveprinter kept the document", 10*time.Second, func() error {
+	testutil.WaitErr(t, 10*time.Second, "ippeveprinter kept the document", func() error {
 		kept, _ = filepath.Glob(filepath.Join(printer.Spool, "*.pdf"))
 		if len(kept) == 0 {
 			return fmt.Errorf("no document in %s", printer.Spool)
@@ -117,7 +118,7 @@ func TestReleaseEndToEnd(t *testing.T) {
 		t.Fatalf("printed document differs from the upload (%d vs %d bytes)", len(got), len(doc))
 	}
 	// The hub: job printed with its page count, exactly one record.
-	eventually(t, "hub marks the job printed and holds one record", 15*time.Second, func() error {
+	testutil.WaitErr(t, 15*time.Second, "hub marks the job printed and holds one record", func() error {
 		j := h.job(t, "alice", jobID)
 		recs := h.records(t, "alice")
 		if j.State != "printed" || j.PrintedPages != 3 || len(recs) != 1 {

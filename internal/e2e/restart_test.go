@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // TestRestartBeforeAcknowledgement: the agent crashes while a job prints or
@@ -92,7 +93,7 @@ func TestRestartBeforeAcknowledgement(t *testing.T) {
 			if err := printer.OpenGate(); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "hub holds the record once and the job printed", 30*time.Second, func() error {
+			testutil.WaitErr(t, 30*time.Second, "hub holds the record once and the job printed", func() error {
 				j := h.job(t, "bob", jobID)
 				recs := h.records(t, "bob")
 				if j.State != "printed" || len(recs) != 1 || recs[0].Pages != 3 {
