@@ -391,3 +391,39 @@ func TestSendingMarkedAtFirstByte(t *testing.T) {
 	}
 	h.settledOnce(t, offline.StatePrinted, 2, 1)
 }
+
+// TestFoundByShortenedName: after a crash while sending, a job the printer
+// lists under a shortened name is ours only if what it kept of the name
+// reaches past the attempt number: attempt 1 of the same job, already
+// charged what it printed, must not be taken for attempt 2 (issue 8,
+// points 6 and 10). Hub job ids are 32 hex digits, so a printer that keeps
+// 32 bytes of a name keeps only "tessera-hub-" and part of the id.
+func TestFoundByShortenedName(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		cut   func(ours string) string
+		state offline.State
+	}{
+		{"kept past the attempt", func(ours string) string { return ours[:len(ours)-1] }, offline.StatePrinted},
+		{"kept up to the job id", func(ours string) string { return ours[:len("tessera-hub-7")] }, offline.StateUncertain},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			c := h.leftSending(t)
+			// FindJob (ipp.Client's) matched the shortened name.
+			h.printer.known[c.PrinterJobName] = ipp.JobState{ID: 3, Name: tc.cut(c.PrinterJobName), State: "completed",
+				Terminal: true}
+			h.printer.names = map[int]string{3: tc.cut(c.PrinterJobName)}
+			if err := h.engine.Recover(ctx); err != nil {
+				t.Fatal(err)
+			}
+			h.engine.Wait()
+			pages := 0
+			if tc.state == offline.StatePrinted {
+				pages = 2
+			}
+			h.settledOnce(t, tc.state, pages, 0)
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tessera-print/tessera/offline"
@@ -130,7 +131,7 @@ func (e *Engine) waited(ctx context.Context, log *slog.Logger, claim offline.Cla
 // one read back from the journal is checked by name then. It returns false
 // when the job was made uncertain or handed to RecoverLoop.
 func (e *Engine) whose(ctx context.Context, log *slog.Logger, claim offline.Claim, p printed, st ipp.JobState) (int, bool) {
-	if ipp.SameJobName(st.Name, claim.PrinterJobName) || (st.Name == "" && !p.recovered) {
+	if ourJobName(st.Name, claim.PrinterJobName) || (st.Name == "" && !p.recovered) {
 		return p.id, true
 	}
 	log.Warn("the printer reports the job under another name or none; looking for ours by its name", "reported", st.Name)
@@ -146,11 +147,28 @@ func (e *Engine) whose(ctx context.Context, log *slog.Logger, claim offline.Clai
 		return 0, false
 	case !ok:
 		log.Warn("the printer job is another's and ours is not listed; it becomes uncertain", "reported", st.Name)
+	case found.Name != "" && !ourJobName(found.Name, claim.PrinterJobName):
+		log.Warn("the printer lists the job under a name too short to be sure it is this attempt's; it becomes uncertain",
+			"reported", found.Name)
 	default:
 		return found.ID, true
 	}
 	e.uncertain(ctx, claim)
 	return 0, false
+}
+
+// ourJobName reports whether reported, a job-name as the printer reports
+// it, is the release's name ours: the same, or its start (a printer that
+// shortens names, see ipp.SameJobName) reaching past the attempt number.
+// Names are tessera-<job id>-<attempt>-<random> (offline's journal): a
+// start cut within the job id is also the start of the job's other
+// attempts' names, and attempt 1 of a job, charged already, must never be
+// taken for attempt 2.
+func ourJobName(reported, ours string) bool {
+	if !ipp.SameJobName(reported, ours) {
+		return false
+	}
+	return reported == ours || len(reported) > strings.LastIndexByte(ours, '-')
 }
 
 // verdict is what the journal is to record of a release's end.

@@ -273,6 +273,11 @@ func (e *Engine) locate(ctx context.Context, log *slog.Logger, c offline.Claim, 
 		// and ask again rather than guess.
 		log.Warn("cannot ask the printer about an interrupted job; will retry", "err", err)
 		return 0, unknownYet, fmt.Errorf("find %s on the printer: %w (%w)", c.JobID, err, errAskAgain)
+	case found && st.Name != "" && !ourJobName(st.Name, c.PrinterJobName):
+		log.Warn("the printer lists the job under a name too short to be sure it is this attempt's; it becomes uncertain",
+			"reported", st.Name)
+		e.uncertain(ctx, c)
+		return 0, decided, nil
 	case !found && incomplete:
 		log.Info("the document was cut off and the printer has no job of it; job stays held")
 		e.fail(ctx, c, msgDamaged)
