@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/offline"
 )
 
@@ -72,7 +73,7 @@ func TestCUPSJobAtTwoPrintersPrintsOnce(t *testing.T) {
 	}
 
 	// Wait until each release has settled in its agent's journal.
-	eventually(t, "both releases settled", 60*time.Second, func() error {
+	testutil.WaitErr(t, 60*time.Second, "both releases settled", func() error {
 		for i, a := range agents {
 			if s := jobState(a.session(t), id); s == "queued" || s == "sending" || s == "printing" {
 				return fmt.Errorf("agent %d: %s", i, s)
@@ -80,7 +81,7 @@ func TestCUPSJobAtTwoPrintersPrintsOnce(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "one record at the hub", 15*time.Second, func() error {
+	testutil.WaitErr(t, 15*time.Second, "one record at the hub", func() error {
 		if recs := h.records(t, "frank"); len(recs) != 1 {
 			return fmt.Errorf("%+v", recs)
 		}
@@ -184,7 +185,7 @@ func TestCUPSWithoutHub(t *testing.T) {
 	if code, body := only.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != http.StatusAccepted {
 		t.Fatalf("release: HTTP %d %v", code, body)
 	}
-	eventually(t, "printed by the only releaser", 30*time.Second, func() error {
+	testutil.WaitErr(t, 30*time.Second, "printed by the only releaser", func() error {
 		if kept := keptPDFs(printers[1]); len(kept) != 1 {
 			return fmt.Errorf("kept %v", kept)
 		}

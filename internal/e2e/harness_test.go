@@ -86,13 +86,6 @@ func (p *proc) kill(sig syscall.Signal) {
 
 func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
-// eventually is testutil.WaitErr with the arguments in another order,
-// kept while a test still calls it.
-func eventually(t testing.TB, what string, within time.Duration, f func() error) {
-	t.Helper()
-	testutil.WaitErr(t, within, what, f)
-}
-
 type binaries struct{ agent, hub string }
 
 func build(t testing.TB) binaries {
