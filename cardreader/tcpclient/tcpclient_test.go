@@ -12,6 +12,7 @@ import (
 
 	"github.com/tessera-print/tessera/cardreader/fakereader"
 	"github.com/tessera-print/tessera/cardreader/tcpclient"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 func TestParseSpec(t *testing.T) {
@@ -107,7 +108,9 @@ func TestReconnect(t *testing.T) {
 
 	// The reader is off for a while: the port refuses.
 	ln.Close()
-	time.Sleep(20 * time.Millisecond) // let a few attempts fail (not an assertion)
+	testutil.WaitFor(t, 5*time.Second, "an attempt to fail", func() bool {
+		return strings.Contains(logs.String(), "card reader not available")
+	})
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("port %s taken meanwhile: %v", addr, err)
