@@ -18,9 +18,11 @@ import (
 // hubSource adapts the cloud link to the release engine's job source.
 type hubSource struct {
 	link *cloudlink.Link
-	// journal tells Report the claim of the attempt it reports on.
+	// journal tells Report the claim of the attempt it reports on, and
+	// keeps the claim of a fetch whose download failed (see Open).
 	journal interface {
 		Get(ctx context.Context, jobID string) (offline.Claim, bool, error)
+		NoteSourceClaim(ctx context.Context, jobID string, attempt int, claim string) error
 	}
 }
 
@@ -43,9 +45,29 @@ func (h hubSource) List(ctx context.Context, username string) ([]release.Held, e
 func (h hubSource) Open(ctx context.Context, id, username string) (*release.Document, error) {
 	d, err := h.link.Fetch(ctx, id, username)
 	if err != nil {
-		return nil, err
+		return nil, h.noteFailedFetch(ctx, id, err)
 	}
 	return &release.Document{Body: d.Body, Size: d.Size, Format: d.Format, Claim: d.ClaimID}, nil
+}
+
+// noteFailedFetch keeps the claim of a fetch the hub granted but whose
+// download failed with the attempt under way: it is the job's current claim
+// now, and the engine notes a claim only with a document. The attempt's
+// failed status must name it, or the hub takes it for a stale one and the
+// job, which did not print, stays printing there.
+func (h hubSource) noteFailedFetch(ctx context.Context, id string, err error) error {
+	claim := cloudlink.FetchClaim(err)
+	if claim == "" {
+		return err
+	}
+	c, found, jerr := h.journal.Get(ctx, release.HubPrefix+id)
+	if jerr == nil && found {
+		jerr = h.journal.NoteSourceClaim(ctx, c.JobID, c.Attempt, claim)
+	}
+	if jerr != nil {
+		return fmt.Errorf("%w (its claim %s not kept: %v)", err, claim, jerr)
+	}
+	return err
 }
 
 // Printed does nothing here: the printed status (with keep) reaches the hub

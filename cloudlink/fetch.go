@@ -31,6 +31,25 @@ type Document struct {
 	ClaimID string
 }
 
+// FetchError is a fetch that failed after the hub granted it: the job's
+// current claim is then ClaimID, which the attempt's statuses must name.
+type FetchError struct {
+	ClaimID string
+	Err     error
+}
+
+func (e *FetchError) Error() string { return e.Err.Error() }
+func (e *FetchError) Unwrap() error { return e.Err }
+
+// FetchClaim is the claim a failed fetch made (see FetchError), "" if none.
+func FetchClaim(err error) string {
+	var ferr *FetchError
+	if errors.As(err, &ferr) {
+		return ferr.ClaimID
+	}
+	return ""
+}
+
 // Fetch asks the hub for a one-time download of a job's document and opens
 // it. ctx bounds the whole download, reading the body included.
 func (l *Link) Fetch(ctx context.Context, jobID, username string) (*Document, error) {
@@ -38,20 +57,23 @@ func (l *Link) Fetch(ctx context.Context, jobID, username string) (*Document, er
 	if err := l.Call(ctx, protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: username}, &fr); err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", jobID, err)
 	}
+	// Past this point the hub has made the fetch's claim the job's
+	// current one: a failure says so, for the attempt's status to name it.
+	claimed := func(err error) error { return &FetchError{ClaimID: fr.ClaimID, Err: err} }
 	want, err := hex.DecodeString(fr.SHA256)
 	if err != nil || len(want) != sha256.Size {
-		return nil, fmt.Errorf("fetch job %s: hub announced an invalid sha256 %q", jobID, fr.SHA256)
+		return nil, claimed(fmt.Errorf("fetch job %s: hub announced an invalid sha256 %q", jobID, fr.SHA256))
 	}
 	if fr.Size < 0 {
-		return nil, fmt.Errorf("fetch job %s: hub announced a negative size %d", jobID, fr.Size)
+		return nil, claimed(fmt.Errorf("fetch job %s: hub announced a negative size %d", jobID, fr.Size))
 	}
 	u, err := l.resolve(fr.URL)
 	if err != nil {
-		return nil, fmt.Errorf("fetch job %s: %w", jobID, err)
+		return nil, claimed(fmt.Errorf("fetch job %s: %w", jobID, err))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch job %s: %w", jobID, err)
+		return nil, claimed(fmt.Errorf("fetch job %s: %w", jobID, err))
 	}
 	switch {
 	case fr.Token != "":
@@ -67,16 +89,16 @@ func (l *Link) Fetch(ctx context.Context, jobID, username string) (*Document, er
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return nil, fmt.Errorf("fetch job %s: GET %s: %w", jobID, u.Path, err)
+		return nil, claimed(fmt.Errorf("fetch job %s: GET %s: %w", jobID, u.Path, err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg := bodySnippet(resp.Body)
 		_ = resp.Body.Close()
-		return nil, fmt.Errorf("fetch job %s: hub answered %s%s", jobID, resp.Status, msg)
+		return nil, claimed(fmt.Errorf("fetch job %s: hub answered %s%s", jobID, resp.Status, msg))
 	}
 	if resp.ContentLength >= 0 && resp.ContentLength != fr.Size {
 		_ = resp.Body.Close()
-		return nil, fmt.Errorf("fetch job %s: download is %d bytes, hub announced %d", jobID, resp.ContentLength, fr.Size)
+		return nil, claimed(fmt.Errorf("fetch job %s: download is %d bytes, hub announced %d", jobID, resp.ContentLength, fr.Size))
 	}
 	return &Document{
 		Body:    &verifier{body: resp.Body, h: sha256.New(), size: fr.Size, sum: want, jobID: jobID},
