@@ -545,37 +545,14 @@ type Result struct {
 // Release starts the chosen jobs. Each job is claimed before Release
 // returns; printing goes on in the background and shows in the session.
 func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, error) {
-	m.mu.Lock()
-	if m.view.State != StateActive || m.view.User == nil {
-		m.mu.Unlock()
-		return nil, ErrNoSession
+	r, err := m.takeRequest(req)
+	if err != nil {
+		return nil, err
 	}
-	user := m.view.User.Username
-	m.lastUse = m.cfg.Now()
-	m.autoAt = time.Time{}
-	byID := make(map[string]release.Job, len(m.view.Jobs))
-	for _, j := range m.view.Jobs {
-		byID[j.ID] = j
-	}
-	choices := req.Jobs
-	if req.All {
-		choices = choices[:0:0]
-		for _, j := range m.view.Jobs {
-			if j.State == release.StateHeld || j.State == release.StateFailed {
-				choices = append(choices, Choice{ID: j.ID})
-			}
-		}
-	}
-	var policy protocol.Policy
-	if m.view.User.Policy != nil {
-		policy = *m.view.User.Policy
-	}
-	m.mu.Unlock()
-
-	if !allowedNow(m.cfg.Now(), m.cfg.Location, policy.Windows) {
-		reason := "Printing is not allowed at this time. Allowed: " + describeWindows(policy.Windows) + "."
-		results := make([]Result, 0, len(choices))
-		for _, c := range choices {
+	if !allowedNow(m.cfg.Now(), m.cfg.Location, r.policy.Windows) {
+		reason := "Printing is not allowed at this time. Allowed: " + describeWindows(r.policy.Windows) + "."
+		results := make([]Result, 0, len(r.choices))
+		for _, c := range r.choices {
 			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: reason})
 		}
 		return results, nil
@@ -583,93 +560,152 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 	// The quota is spent in the order of the request: the jobs that fit
 	// print, the others are skipped with a reason.
 	var left *int
-	if policy.QuotaPages != nil {
-		n := *policy.QuotaPages
+	if r.policy.QuotaPages != nil {
+		n := *r.policy.QuotaPages
 		left = &n
 	}
-	results := make([]Result, 0, len(choices))
+	results := make([]Result, 0, len(r.choices))
 	started := 0
-	for _, c := range choices {
-		job, ok := byID[c.ID]
-		if !ok {
-			results = append(results, Result{ID: c.ID, State: "unknown", Reason: "This job is not in your list."})
-			continue
-		}
-		if m.cfg.MaxJobs > 0 && started >= m.cfg.MaxJobs {
-			results = append(results, Result{ID: c.ID, State: release.StateHeld,
-				Reason: fmt.Sprintf("At most %d jobs can be released at once.", m.cfg.MaxJobs)})
-			continue
-		}
+	for _, c := range r.choices {
+		job, ok := r.jobs[c.ID]
 		copies := job.Copies
 		if c.Copies > 0 {
 			copies = c.Copies
 		}
 		pages := job.Pages * max(copies, 1)
-		if left != nil && job.Pages <= 0 {
-			// A job whose length is unknown (a CUPS job still held, a
-			// local job that is not PDF) would fit any quota.
-			results = append(results, Result{ID: c.ID, State: release.StateHeld,
-				Reason: "The number of pages of this job is not known, so it cannot be checked against your page quota."})
+		if res, refused := m.refusal(c, job, ok, started, pages, left); refused {
+			results = append(results, res)
 			continue
 		}
-		if left != nil && pages > *left {
-			results = append(results, Result{ID: c.ID, State: release.StateHeld,
-				Reason: fmt.Sprintf("Not enough quota: this job needs %d pages, %d left.", pages, max(*left, 0))})
-			continue
-		}
-		color := c.Color
-		if (color == "color" && !job.Color) || policy.ForceMono {
-			color = "" // never mono → colour; a mono policy wins
-			if policy.ForceMono {
-				color = "mono"
-			}
-		}
-		duplex := c.Duplex
-		if policy.DuplexAbove > 0 && job.Pages > policy.DuplexAbove {
-			yes := true
-			duplex = &yes
-		}
-		err := m.cfg.Jobs.Start(ctx, user, job, release.Options{Copies: c.Copies, Color: color, Duplex: duplex, Keep: c.Keep, Confirm: c.Confirm})
-		var conflict *offline.ConflictError
-		switch {
-		case errors.As(err, &conflict) && conflict.Current.State == offline.StateUncertain:
-			// Not a conflict: a question for the owner, answered by
-			// releasing again with confirm.
-			results = append(results, Result{ID: c.ID, State: release.StateUncertain,
-				Reason: "The printer did not say whether this job printed. Release it again with confirmation to print it again."})
-		case errors.As(err, &conflict):
-			state := string(conflict.Current.State)
-			if conflict.Current.State == offline.StateClaimed {
-				state = release.StateQueued // the panel's name for it
-			}
-			results = append(results, Result{ID: c.ID, State: state,
-				Reason: "This job is already being released or was printed.", Conflict: true})
-		case err != nil:
-			m.cfg.Logger.Warn("release refused", "job", c.ID, "err", err)
-			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: "This job cannot be released."})
-		default:
+		color, duplex := printSettings(c, job, r.policy)
+		err := m.cfg.Jobs.Start(ctx, r.user, job, release.Options{Copies: c.Copies, Color: color, Duplex: duplex, Keep: c.Keep, Confirm: c.Confirm})
+		res := m.startResult(c.ID, err)
+		if err == nil {
 			started++
 			if left != nil {
 				*left -= pages
 			}
-			results = append(results, Result{ID: c.ID, State: release.StateQueued})
 		}
+		results = append(results, res)
 	}
 	if left != nil {
-		// Spend the quota in the session too, until the hub's balance
-		// catches up at the next login.
-		m.mu.Lock()
-		if m.view.User != nil && m.view.User.Policy != nil && m.view.User.Username == user {
-			p := *m.view.User.Policy
-			p.QuotaPages = left
-			u := *m.view.User
-			u.Policy = &p
-			m.view.User = &u
-			m.changed()
-		}
-		m.mu.Unlock()
+		m.spendQuota(r.user, *left)
 	}
 	return results, nil
+}
+
+// releaseRequest is what Release reads of the session, under its lock.
+type releaseRequest struct {
+	user    string
+	jobs    map[string]release.Job
+	choices []Choice
+	policy  protocol.Policy
+}
+
+// takeRequest reads the session for req: the user, their listed jobs, the
+// jobs chosen (all releasable ones for All) and their policy. It counts as
+// activity and cancels a pending auto-release.
+func (m *Manager) takeRequest(req ReleaseRequest) (releaseRequest, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.view.State != StateActive || m.view.User == nil {
+		return releaseRequest{}, ErrNoSession
+	}
+	m.lastUse = m.cfg.Now()
+	m.autoAt = time.Time{}
+	r := releaseRequest{user: m.view.User.Username, jobs: make(map[string]release.Job, len(m.view.Jobs)), choices: req.Jobs}
+	for _, j := range m.view.Jobs {
+		r.jobs[j.ID] = j
+	}
+	if req.All {
+		r.choices = nil
+		for _, j := range m.view.Jobs {
+			if j.State == release.StateHeld || j.State == release.StateFailed {
+				r.choices = append(r.choices, Choice{ID: j.ID})
+			}
+		}
+	}
+	if m.view.User.Policy != nil {
+		r.policy = *m.view.User.Policy
+	}
+	return r, nil
+}
+
+// refusal says why choice c is not started, if it is not: a job not
+// listed, the cap on one release, the page quota (pages for it, left).
+func (m *Manager) refusal(c Choice, job release.Job, listed bool, started, pages int, left *int) (Result, bool) {
+	held := func(reason string) (Result, bool) {
+		return Result{ID: c.ID, State: release.StateHeld, Reason: reason}, true
+	}
+	switch {
+	case !listed:
+		return Result{ID: c.ID, State: "unknown", Reason: "This job is not in your list."}, true
+	case m.cfg.MaxJobs > 0 && started >= m.cfg.MaxJobs:
+		return held(fmt.Sprintf("At most %d jobs can be released at once.", m.cfg.MaxJobs))
+	case left != nil && job.Pages <= 0:
+		// A job whose length is unknown (a CUPS job still held, a local
+		// job that is not PDF) would fit any quota.
+		return held("The number of pages of this job is not known, so it cannot be checked against your page quota.")
+	case left != nil && pages > *left:
+		return held(fmt.Sprintf("Not enough quota: this job needs %d pages, %d left.", pages, max(*left, 0)))
+	}
+	return Result{}, false
+}
+
+// printSettings are the colour and duplex a job prints with: the person's
+// choice within the policy (never mono → colour; a mono policy wins; long
+// jobs forced to duplex).
+func printSettings(c Choice, job release.Job, policy protocol.Policy) (string, *bool) {
+	color := c.Color
+	if (color == "color" && !job.Color) || policy.ForceMono {
+		color = ""
+		if policy.ForceMono {
+			color = "mono"
+		}
+	}
+	duplex := c.Duplex
+	if policy.DuplexAbove > 0 && job.Pages > policy.DuplexAbove {
+		yes := true
+		duplex = &yes
+	}
+	return color, duplex
+}
+
+// startResult tells the person what became of starting job id.
+func (m *Manager) startResult(id string, err error) Result {
+	var conflict *offline.ConflictError
+	switch {
+	case errors.As(err, &conflict) && conflict.Current.State == offline.StateUncertain:
+		// Not a conflict: a question for the owner, answered by
+		// releasing again with confirm.
+		return Result{ID: id, State: release.StateUncertain,
+			Reason: "The printer did not say whether this job printed. Release it again with confirmation to print it again."}
+	case errors.As(err, &conflict):
+		state := string(conflict.Current.State)
+		if conflict.Current.State == offline.StateClaimed {
+			state = release.StateQueued // the panel's name for it
+		}
+		return Result{ID: id, State: state, Reason: "This job is already being released or was printed.", Conflict: true}
+	case err != nil:
+		m.cfg.Logger.Warn("release refused", "job", id, "err", err)
+		return Result{ID: id, State: release.StateHeld, Reason: "This job cannot be released."}
+	}
+	return Result{ID: id, State: release.StateQueued}
+}
+
+// spendQuota shows user's quota after a release in the session too, until
+// the hub's balance catches up at the next login.
+func (m *Manager) spendQuota(user string, left int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.view.User != nil && m.view.User.Policy != nil && m.view.User.Username == user {
+		p := *m.view.User.Policy
+		p.QuotaPages = &left
+		u := *m.view.User
+		u.Policy = &p
+		m.view.User = &u
+		m.changed()
+	}
 }
 
 // CancelAutoRelease stops a pending auto-release.
