@@ -66,76 +66,100 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("tessera-hub serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0: any free port)")
-	dataDir := fs.String("data", "", "data directory: database, job documents, keys (required)")
-	tokenFile := fs.String("admin-token-file", "", "file holding the admin API token (default: $"+hub.AdminTokenEnv+", else DATA/admin-token, generated)")
-	open := fs.Bool("open-enrollment", false, "accept agents that connect without a device token")
-	expiry := fs.Duration("job-expiry", hub.DefaultJobExpiry, "held jobs older than this expire")
-	maxUpload := fs.Int64("max-upload", hub.DefaultMaxUpload, "largest document accepted, in bytes")
-	heartbeat := fs.Duration("heartbeat", hub.DefaultHeartbeatInterval, "heartbeat interval told to agents")
-	registration := fs.Bool("card-registration", true, "let people bind an unknown card to themselves at the printer with their username and password")
-	temporary := fs.Duration("temporary-validity", hub.DefaultTemporaryValidity, "lifetime of a card or PIN created as temporary")
-	pinMin := fs.Int("pin-min-length", hub.DefaultPINMinLength, fmt.Sprintf("shortest PIN accepted, 4 to %d", hub.MaxPINLength))
-	lockFailures := fs.Int("lockout-failures", hub.DefaultLockoutFailures, "consecutive failed PIN or password checks that lock a user out")
-	lockWindow := fs.Duration("lockout-window", hub.DefaultLockoutWindow, "how long failures count and a lockout lasts")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	f, err := parseServe(args, stderr)
+	if err != nil {
 		return err
 	}
-	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	case *dataDir == "":
-		return errors.New("serve: --data DIR is required")
-	case *expiry <= 0:
-		return errors.New("serve: --job-expiry must be positive")
-	case *maxUpload <= 0:
-		return errors.New("serve: --max-upload must be positive")
-	case *heartbeat < time.Second:
-		return errors.New("serve: --heartbeat must be at least 1s")
-	case *temporary <= 0:
-		return errors.New("serve: --temporary-validity must be positive")
-	case *pinMin < 4 || *pinMin > hub.MaxPINLength:
-		return fmt.Errorf("serve: --pin-min-length must be 4 to %d", hub.MaxPINLength)
-	case *lockFailures < 1:
-		return errors.New("serve: --lockout-failures must be at least 1")
-	case *lockWindow <= 0:
-		return errors.New("serve: --lockout-window must be positive")
-	}
-	if _, _, err := net.SplitHostPort(*listen); err != nil {
-		return fmt.Errorf("serve: --listen %q: want HOST:PORT", *listen)
-	}
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+	if err := lv.UnmarshalText([]byte(f.level)); err != nil {
 		return fmt.Errorf("serve: --log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	token, err := hub.AdminToken(*tokenFile, *dataDir, getenv)
+	token, err := hub.AdminToken(f.tokenFile, f.cfg.DataDir, getenv)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if *tokenFile == "" && getenv(hub.AdminTokenEnv) == "" {
+	if f.tokenFile == "" && getenv(hub.AdminTokenEnv) == "" {
 		// Where to find it, never the token itself.
-		logger.Info("admin token is in the data directory", "file", filepath.Join(*dataDir, "admin-token"))
+		logger.Info("admin token is in the data directory", "file", filepath.Join(f.cfg.DataDir, "admin-token"))
 	}
-	h, err := hub.Open(ctx, hub.Config{
-		DataDir: *dataDir, AdminToken: token, OpenEnrollment: *open, JobExpiry: *expiry,
-		MaxUpload: *maxUpload, HeartbeatInterval: *heartbeat, CardRegistration: *registration,
-		TemporaryValidity: *temporary, PINMinLength: *pinMin, LockoutFailures: *lockFailures,
-		LockoutWindow: *lockWindow, Logger: logger,
-	})
+	f.cfg.AdminToken, f.cfg.Logger = token, logger
+	h, err := hub.Open(ctx, f.cfg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer h.Close()
-
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	return runServer(ctx, h, ln, f.cfg.DataDir, logger)
+}
+
+// serveFlags are serve's flags: the hub's config and what serve itself uses.
+type serveFlags struct {
+	cfg                      hub.Config
+	listen, tokenFile, level string
+}
+
+// parseServe reads serve's flags and checks them.
+func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
+	fs := flag.NewFlagSet("tessera-hub serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &serveFlags{}
+	c := &f.cfg
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0: any free port)")
+	fs.StringVar(&c.DataDir, "data", "", "data directory: database, job documents, keys (required)")
+	fs.StringVar(&f.tokenFile, "admin-token-file", "", "file holding the admin API token (default: $"+hub.AdminTokenEnv+", else DATA/admin-token, generated)")
+	fs.BoolVar(&c.OpenEnrollment, "open-enrollment", false, "accept agents that connect without a device token")
+	fs.DurationVar(&c.JobExpiry, "job-expiry", hub.DefaultJobExpiry, "held jobs older than this expire")
+	fs.Int64Var(&c.MaxUpload, "max-upload", hub.DefaultMaxUpload, "largest document accepted, in bytes")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat", hub.DefaultHeartbeatInterval, "heartbeat interval told to agents")
+	fs.BoolVar(&c.CardRegistration, "card-registration", true, "let people bind an unknown card to themselves at the printer with their username and password")
+	fs.DurationVar(&c.TemporaryValidity, "temporary-validity", hub.DefaultTemporaryValidity, "lifetime of a card or PIN created as temporary")
+	fs.IntVar(&c.PINMinLength, "pin-min-length", hub.DefaultPINMinLength, fmt.Sprintf("shortest PIN accepted, 4 to %d", hub.MaxPINLength))
+	fs.IntVar(&c.LockoutFailures, "lockout-failures", hub.DefaultLockoutFailures, "consecutive failed PIN or password checks that lock a user out")
+	fs.DurationVar(&c.LockoutWindow, "lockout-window", hub.DefaultLockoutWindow, "how long failures count and a lockout lasts")
+	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	return f, f.check()
+}
+
+// check refuses flag values the hub cannot run with.
+func (f *serveFlags) check() error {
+	c := f.cfg
+	switch {
+	case c.DataDir == "":
+		return errors.New("serve: --data DIR is required")
+	case c.JobExpiry <= 0:
+		return errors.New("serve: --job-expiry must be positive")
+	case c.MaxUpload <= 0:
+		return errors.New("serve: --max-upload must be positive")
+	case c.HeartbeatInterval < time.Second:
+		return errors.New("serve: --heartbeat must be at least 1s")
+	case c.TemporaryValidity <= 0:
+		return errors.New("serve: --temporary-validity must be positive")
+	case c.PINMinLength < 4 || c.PINMinLength > hub.MaxPINLength:
+		return fmt.Errorf("serve: --pin-min-length must be 4 to %d", hub.MaxPINLength)
+	case c.LockoutFailures < 1:
+		return errors.New("serve: --lockout-failures must be at least 1")
+	case c.LockoutWindow <= 0:
+		return errors.New("serve: --lockout-window must be positive")
+	}
+	if _, _, err := net.SplitHostPort(f.listen); err != nil {
+		return fmt.Errorf("serve: --listen %q: want HOST:PORT", f.listen)
+	}
+	return nil
+}
+
+// runServer serves the hub on ln until ctx ends, then shuts down.
+func runServer(ctx context.Context, h *hub.Server, ln net.Listener, dataDir string, logger *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           h.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -143,7 +167,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("hub listening", "addr", "http://"+ln.Addr().String(), "data", *dataDir, "version", version.Current(buildVersion).String())
+	logger.Info("hub listening", "addr", "http://"+ln.Addr().String(), "data", dataDir, "version", version.Current(buildVersion).String())
 
 	select {
 	case err := <-errc:
