@@ -82,7 +82,9 @@ const drainPage = 100
 // in place and the pass goes on past it, except that later items of the
 // same job (or of the printer's event stream) wait behind it, to keep
 // their order. Kinds this version does not know are kept for a newer one.
-// A lost connection ends the pass. The error says what was left to retry.
+// A lost connection ends the pass; a call the hub did not answer in time
+// leaves its item as a temporary refusal does (see goOn). The error says
+// what was left to retry.
 func drain(ctx context.Context, store *offline.Store, link *cloudlink.Link, log *slog.Logger) error {
 	d := &drainer{store: store, link: link, log: log, blocked: map[string]bool{}}
 	if err := d.raiseSeq(ctx); err != nil {
@@ -121,6 +123,7 @@ type drainer struct {
 	blocked  map[string]bool
 	left     int
 	unknown  int
+	slow     int // calls left unanswered in time (see goOn)
 	firstErr error
 }
 
@@ -310,7 +313,28 @@ func (d *drainer) outcome(ctx context.Context, it offline.Item, stream string, e
 		d.log.Info("hub refused an outbox item for now; kept", "key", it.Key, "code", perr.Code, "err", err)
 		return nil
 	}
+	if d.goOn(ctx, err) {
+		d.log.Info("hub did not answer an outbox item in time; kept", "key", it.Key, "err", err)
+		return nil
+	}
 	return err
+}
+
+// maxSlowCalls bounds the calls of a pass the hub may leave unanswered
+// past the call timeout before the pass ends: a connection that died
+// without a word yet answers nothing at all.
+const maxSlowCalls = 2
+
+// goOn reports whether the pass may go on past err, a call that failed
+// without a refusal. A call the hub did not answer in time on a connection
+// still up (the hub stuck on that one item) leaves only its item, so it
+// holds up nothing behind it; a lost connection ends the pass.
+func (d *drainer) goOn(ctx context.Context, err error) bool {
+	if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || !d.link.Online() {
+		return false
+	}
+	d.slow++
+	return d.slow <= maxSlowCalls
 }
 
 // records sends a page's accounting records. Only what the hub accepts
@@ -334,6 +358,10 @@ func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []st
 		var perr *protocol.Error
 		if errors.As(err, &perr) {
 			d.log.Warn("hub refused a batch of accounting records; kept", "records", len(recs), "err", err)
+			return nil
+		}
+		if d.goOn(ctx, err) {
+			d.log.Info("hub did not answer a batch of accounting records in time; kept", "records", len(recs), "err", err)
 			return nil
 		}
 		return err
