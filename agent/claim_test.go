@@ -87,3 +87,41 @@ func TestStaleFailedStatusDoesNotFreeNewerAttempt(t *testing.T) {
 		t.Errorf("after attempt 2's printed status the hub job is %q, want printed", got)
 	}
 }
+
+// An agent killed after the hub granted a fetch but before its journal
+// noted the claim (the busy printer's re-open of the e2e crash test) must
+// still end the job at the hub: the fetch again of the same attempt, after
+// the restart, gets the same claim back, so the attempt's final status
+// names the job's current claim and is applied, not dropped as stale.
+func TestRefetchInOneAttemptKeepsTheClaim(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	h := newRealHub(t)
+	jobID := h.uploadJob("alice")
+	agentID, _ := store.AgentID(ctx)
+	link := connectLink(t, h.srv.URL, agentID)
+	src := hubSource{link: link, journal: store}
+
+	c := openAttempt(t, store, src, jobID) // fetch 1, noted
+	// The re-open's fetch: granted, then the agent dies before noting it.
+	doc, err := src.Open(ctx, jobID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, doc.Body)
+	doc.Body.Close()
+	// After the restart the attempt is found uncertain; its status names
+	// the claim the journal holds.
+	if err := store.MarkUncertain(ctx, c.JobID, "the printer never said"); err != nil {
+		t.Fatal(err)
+	}
+	if err := drain(ctx, store, link, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if got := h.jobState(jobID); got == "printing" {
+		t.Errorf("the hub job stays %q: the attempt's uncertain status was refused as stale", got)
+	}
+	if a := h.alerts("status-dropped"); len(a) != 0 {
+		t.Errorf("status-dropped alerts = %v, want none", a)
+	}
+}

@@ -43,7 +43,14 @@ func (h hubSource) List(ctx context.Context, username string) ([]release.Held, e
 }
 
 func (h hubSource) Open(ctx context.Context, id, username string) (*release.Document, error) {
-	d, err := h.link.Fetch(ctx, id, username)
+	// The attempt's unique printer job name, in the journal before any
+	// fetch: a fetch again within the attempt (a re-open, a restart) gets
+	// the claim back that the journal may not have noted yet.
+	c, _, err := h.journal.Get(ctx, release.HubPrefix+id)
+	if err != nil {
+		return nil, fmt.Errorf("fetch job %s: %w", id, err)
+	}
+	d, err := h.link.Fetch(ctx, id, username, c.PrinterJobName)
 	if err != nil {
 		return nil, h.noteFailedFetch(ctx, id, err)
 	}

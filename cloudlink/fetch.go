@@ -52,9 +52,12 @@ func FetchClaim(err error) string {
 
 // Fetch asks the hub for a one-time download of a job's document and opens
 // it. ctx bounds the whole download, reading the body included.
-func (l *Link) Fetch(ctx context.Context, jobID, username string) (*Document, error) {
+// attempt names the release attempt (unique per attempt): a fetch again
+// within it gets the attempt's claim back.
+func (l *Link) Fetch(ctx context.Context, jobID, username, attempt string) (*Document, error) {
 	var fr protocol.FetchJobResponse
-	if err := l.Call(ctx, protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: username}, &fr); err != nil {
+	freq := protocol.FetchJobRequest{JobID: jobID, Username: username, Attempt: attempt}
+	if err := l.Call(ctx, protocol.ActionFetchJob, freq, &fr); err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", jobID, err)
 	}
 	// Past this point the hub has made the fetch's claim the job's

@@ -349,7 +349,7 @@ func TestHubGoesAwayAndComesBack(t *testing.T) {
 	if _, err := l.Authorize(context.Background(), protocol.AuthorizeRequest{Card: "1"}); !errors.Is(err, ErrOffline) {
 		t.Errorf("Authorize while offline: %v, want ErrOffline", err)
 	}
-	if _, err := l.Fetch(context.Background(), "j1", "alice"); !errors.Is(err, ErrOffline) {
+	if _, err := l.Fetch(context.Background(), "j1", "alice", ""); !errors.Is(err, ErrOffline) {
 		t.Errorf("Fetch while offline: %v, want ErrOffline", err)
 	}
 

@@ -421,3 +421,43 @@ func TestJobStatusOnDeletedJob(t *testing.T) {
 		t.Errorf("%d alerts, want none", n)
 	}
 }
+
+// A fetch again within the same attempt (a busy printer's re-open, a
+// restart) gets the attempt's claim back: an agent killed between the
+// hub's answer and its journal write still names the current claim in the
+// attempt's statuses. A new attempt, or a fetch naming none, is a new claim.
+func TestFetchSameAttemptSameClaim(t *testing.T) {
+	h, a, _, first, _ := releaseSetup(t)
+	fetch := func(attempt string) string {
+		t.Helper()
+		var fr protocol.FetchJobResponse
+		a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", Attempt: attempt}, &fr)
+		if fr.ClaimID == "" {
+			t.Fatalf("fetch in attempt %q: no claim_id", attempt)
+		}
+		return fr.ClaimID
+	}
+	c1 := fetch("tessera-1-1-abc")
+	if again := fetch("tessera-1-1-abc"); again != c1 {
+		t.Errorf("fetch again in the same attempt: claim %q, want %q", again, c1)
+	}
+	c2 := fetch("tessera-1-2-def")
+	if c2 == c1 {
+		t.Errorf("a new attempt kept claim %q", c1)
+	}
+	if c3 := fetch(""); c3 == c2 {
+		t.Errorf("a fetch naming no attempt kept claim %q", c2)
+	}
+	// The claim of the attempt before stays stale.
+	if code := a.statusError(protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed, ClaimID: c1,
+		At: h.clock.Now()}); code != protocol.DetailStaleClaim {
+		t.Errorf("failed of attempt 1 after attempt 2: %q, want stale-claim", code)
+	}
+	// Another agent's fetch naming the same attempt gets nothing of it.
+	b := h.mustDial("")
+	b.boot("agent-2")
+	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice",
+		Attempt: "tessera-1-2-def"}); e.Details["code"] != protocol.DetailNotReleasable {
+		t.Errorf("another agent's fetch: %+v, want not-releasable", e)
+	}
+}

@@ -58,20 +58,17 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	// may fetch again (a retry, a restart); the claim of an agent the hub
 	// has not heard from for printingClaimLapse, on its wall clock and on
 	// its monotonic one (absence), lapses (one that is connected, say
-	// following a long jam, keeps it). Every fetch is a new claim: a status
-	// of an earlier one no longer applies.
+	// following a long jam, keeps it). Every attempt is a new claim, so a
+	// status of an earlier one no longer applies; a fetch again within the
+	// holder's current attempt keeps the attempt's claim.
 	now, agentID := c.s.now(), c.id()
-	lapsed, lapsedArgs := c.s.lapsedSQL("printing_agent")
-	res, err := c.s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?, claim_id = ?, heard_at = ?
-		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?) OR `+lapsed+`)`,
-		append([]any{statePrinting, agentID, claimID, nanos(now), j.ID, stateHeld, stateFailed, statePrinting, agentID},
-			lapsedArgs...)...)
-	if err != nil {
-		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	claimID, err = c.s.claimJob(ctx, j.ID, agentID, req.Attempt, claimID, now)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &protocol.Error{Code: protocol.CodeGenericError, Description: "job is being printed at another printer",
 			Details: map[string]any{"code": protocol.DetailNotReleasable, "state": statePrinting}}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
 	}
 	tok, err := randomToken()
 	if err != nil {
@@ -85,6 +82,24 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	c.logger().Info("job fetch granted", "job", j.ID, "username", req.Username, "claim", claimID)
 	return protocol.FetchJobResponse{URL: documentURL(j.ID), Token: tok, Size: j.Size, SHA256: j.SHA256,
 		Format: j.Format, ExpiresAt: expires, ClaimID: claimID}, nil
+}
+
+// claimJob makes the job printing by agentID in one conditional UPDATE and
+// returns its current claim: the claim of the agent's attempt when it holds
+// the job in that same attempt, else fresh. The CASE reads the row as it was
+// before the update. sql.ErrNoRows: another agent holds the job.
+func (s *Server) claimJob(ctx context.Context, jobID, agentID, attempt, fresh string, now time.Time) (string, error) {
+	lapsed, lapsedArgs := s.lapsedSQL("printing_agent")
+	args := []any{statePrinting, agentID, agentID, attempt, fresh, attempt, nanos(now),
+		jobID, stateHeld, stateFailed, statePrinting, agentID}
+	var claimID string
+	err := s.db.QueryRowContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?,
+		  claim_id = CASE WHEN printing_agent = ? AND claim_attempt = ? AND claim_attempt != '' AND claim_id != ''
+		    THEN claim_id ELSE ? END,
+		  claim_attempt = ?, heard_at = ?
+		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?) OR `+lapsed+`)
+		RETURNING claim_id`, append(args, lapsedArgs...)...).Scan(&claimID)
+	return claimID, err
 }
 
 // finalState reports whether a job state reported by an agent ends a

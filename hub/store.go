@@ -150,7 +150,9 @@ ALTER TABLE accounting ADD COLUMN unreconciled INTEGER NOT NULL DEFAULT 0;
 	// 8: exactly once. alerts: what the hub tells an administrator, one
 	// table for every kind (code); once_key raises an alert only once per
 	// code and key. jobs.claim_id: the current claim (the last fetch), so a
-	// status of an earlier attempt changes nothing; jobs.heard_at: when the
+	// status of an earlier attempt changes nothing; jobs.claim_attempt: the
+	// agent's name of the attempt that claim belongs to, so a fetch again in
+	// the same attempt keeps it; jobs.heard_at: when the
 	// holder last said anything about the job (a fetch, a status), so a job
 	// left printing in silence does not stay invisible. claims: jobs held
 	// outside the hub (a CUPS queue shared by several agents), claimed by
@@ -170,6 +172,7 @@ CREATE INDEX alerts_code ON alerts(code, id);
 CREATE INDEX alerts_at ON alerts(at);
 CREATE UNIQUE INDEX alerts_once ON alerts(code, once_key) WHERE once_key IS NOT NULL;
 ALTER TABLE jobs ADD COLUMN claim_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN claim_attempt TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN heard_at INTEGER;
 CREATE INDEX accounting_agent_seq ON accounting(agent_id, seq);
 CREATE TABLE claims (

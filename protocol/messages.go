@@ -175,6 +175,12 @@ type ListJobsResponse struct {
 type FetchJobRequest struct {
 	JobID    string `json:"job_id"`
 	Username string `json:"username"`
+	// Attempt is the agent's name for this release attempt, unique per
+	// attempt (its printer job name). A fetch again within the same attempt
+	// (a busy printer, a retried download, a restart) gets the same
+	// claim_id back, so a crash between the hub's answer and the agent's
+	// journal cannot leave the attempt's statuses naming an older claim.
+	Attempt string `json:"attempt,omitempty"`
 }
 
 // FetchJobResponse says where to download the document: an HTTP(S) GET of
