@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -61,75 +62,44 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-
-	// 1. The virtual printer.
-	vp, err := virtual.New(virtual.Config{Dir: filepath.Join(*dir, "printed"), Name: "Tessera Demo Printer",
-		PrintDelay: time.Second, Logger: logger.With("component", "virtual-printer")})
-	if err != nil {
-		return fmt.Errorf("virtual printer: %w", err)
-	}
-	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	printerURI, stopPrinter, err := startVirtualPrinter(*dir, logger)
 	if err != nil {
 		return err
 	}
-	psrv := &http.Server{Handler: vp.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = psrv.Serve(pln) }()
-	defer psrv.Close()
-	printerURI := "ipp://" + pln.Addr().String() + "/ipp/print"
-
-	// 2. The hub, as its own process, as in production.
-	token := make([]byte, 16)
-	_, _ = rand.Read(token)
-	tokenFile := filepath.Join(*dir, "admin-token")
-	if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(token)), 0o600); err != nil {
-		return err
+	defer stopPrinter()
+	hub, err := startDemoHub(ctx, *hubBin, *dir, stderr)
+	if hub != nil {
+		defer hub.stop()
 	}
-	hubAddr, err := freeAddr()
 	if err != nil {
 		return err
-	}
-	hub := exec.Command(*hubBin, "serve", "--listen", hubAddr, "--data", filepath.Join(*dir, "hub"),
-		"--admin-token-file", tokenFile, "--open-enrollment")
-	hub.Stdout, hub.Stderr = stderr, stderr
-	dieWithParent(hub)
-	if err := hub.Start(); err != nil {
-		return fmt.Errorf("start hub (%s): %w; build it with `make build`", *hubBin, err)
-	}
-	defer func() {
-		_ = hub.Process.Signal(syscall.SIGTERM)
-		_ = hub.Wait()
-	}()
-	hubURL := "http://" + hubAddr
-	if err := waitHealthy(ctx, hubURL+"/healthz"); err != nil {
-		return fmt.Errorf("hub: %w", err)
-	}
-	if err := seedUser(ctx, hubURL, hex.EncodeToString(token)); err != nil {
-		return fmt.Errorf("seed demo user: %w", err)
 	}
 	samplePDF := filepath.Join(*dir, "sample.pdf")
 	if err := os.WriteFile(samplePDF, demoPDF, 0o644); err != nil {
 		return err
 	}
-
-	// 3. The agent.
-	readerAddr, err := freeAddr()
+	cfg, err := demoConfig(*dir, hub.url, printerURI)
 	if err != nil {
 		return err
 	}
-	panelAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	cfg := config.Default()
-	cfg.DataDir = filepath.Join(*dir, "agent")
-	cfg.HubURL = hubURL
-	cfg.PrinterURI = printerURI
-	cfg.Readers = []string{"tcp-listen://" + readerAddr}
-	cfg.CardPipeline = "hex2dec"
-	cfg.PanelListen = panelAddr
-	cfg.SessionTimeout = config.Duration(5 * time.Minute)
+	readerAddr := strings.TrimPrefix(cfg.Readers[0], "tcp-listen://")
 	ready := func(addr string) {
-		fmt.Fprintf(stdout, `
+		fmt.Fprintf(stdout, demoBanner, addr, hub.tokenFile, demoUser, samplePDF, hub.url, demoRawCard,
+			strings.Replace(readerAddr, ":", "/", 1), filepath.Join(*dir, "printed"))
+	}
+	return agent.Run(ctx, cfg, agent.Options{
+		Version:   version.Current(buildVersion).String(),
+		BuildTime: version.BuildTime(buildTime),
+		Logger:    logger,
+		Readers:   []cardreader.Reader{&lineReader{name: "terminal", r: stdin}},
+		Ready:     ready,
+	})
+}
+
+// demoBanner tells what to do once the demo is up: panel address, admin
+// token file, user, sample PDF, hub URL, raw card, reader as HOST/PORT,
+// printed pages' folder.
+const demoBanner = `
 Tessera demo is up.
 
   Panel:        http://%[1]s/   (session as JSON: curl http://%[1]s/api/v1/session)
@@ -140,15 +110,86 @@ Tessera demo is up.
 
 Ctrl-C stops everything.
 
-`, addr, tokenFile, demoUser, samplePDF, hubURL, demoRawCard, strings.Replace(readerAddr, ":", "/", 1), filepath.Join(*dir, "printed"))
+`
+
+// startVirtualPrinter serves the built-in virtual printer on a free
+// loopback port; it returns its URI and how to stop it.
+func startVirtualPrinter(dir string, logger *slog.Logger) (string, func(), error) {
+	vp, err := virtual.New(virtual.Config{Dir: filepath.Join(dir, "printed"), Name: "Tessera Demo Printer",
+		PrintDelay: time.Second, Logger: logger.With("component", "virtual-printer")})
+	if err != nil {
+		return "", nil, fmt.Errorf("virtual printer: %w", err)
 	}
-	return agent.Run(ctx, cfg, agent.Options{
-		Version:   version.Current(buildVersion).String(),
-		BuildTime: version.BuildTime(buildTime),
-		Logger:    logger,
-		Readers:   []cardreader.Reader{&lineReader{name: "terminal", r: stdin}},
-		Ready:     ready,
-	})
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	psrv := &http.Server{Handler: vp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = psrv.Serve(pln) }()
+	return "ipp://" + pln.Addr().String() + "/ipp/print", func() { psrv.Close() }, nil
+}
+
+// demoHub is the hub the demo runs as its own process, as in production.
+type demoHub struct {
+	cmd            *exec.Cmd
+	url, tokenFile string
+}
+
+func (h *demoHub) stop() {
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	_ = h.cmd.Wait()
+}
+
+// startDemoHub starts tessera-hub with a fresh admin token and seeds the
+// demo user. A hub returned with an error has started: stop it.
+func startDemoHub(ctx context.Context, bin, dir string, stderr io.Writer) (*demoHub, error) {
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+	h := &demoHub{tokenFile: filepath.Join(dir, "admin-token")}
+	if err := os.WriteFile(h.tokenFile, []byte(hex.EncodeToString(token)), 0o600); err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	h.url = "http://" + addr
+	h.cmd = exec.Command(bin, "serve", "--listen", addr, "--data", filepath.Join(dir, "hub"),
+		"--admin-token-file", h.tokenFile, "--open-enrollment")
+	h.cmd.Stdout, h.cmd.Stderr = stderr, stderr
+	dieWithParent(h.cmd)
+	if err := h.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start hub (%s): %w; build it with `make build`", bin, err)
+	}
+	if err := waitHealthy(ctx, h.url+"/healthz"); err != nil {
+		return h, fmt.Errorf("hub: %w", err)
+	}
+	if err := seedUser(ctx, h.url, hex.EncodeToString(token)); err != nil {
+		return h, fmt.Errorf("seed demo user: %w", err)
+	}
+	return h, nil
+}
+
+// demoConfig is the demo agent's config: the demo's hub and printer, a
+// network reader and the panel on free loopback ports.
+func demoConfig(dir, hubURL, printerURI string) (config.Config, error) {
+	readerAddr, err := freeAddr()
+	if err != nil {
+		return config.Config{}, err
+	}
+	panelAddr, err := freeAddr()
+	if err != nil {
+		return config.Config{}, err
+	}
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(dir, "agent")
+	cfg.HubURL = hubURL
+	cfg.PrinterURI = printerURI
+	cfg.Readers = []string{"tcp-listen://" + readerAddr}
+	cfg.CardPipeline = "hex2dec"
+	cfg.PanelListen = panelAddr
+	cfg.SessionTimeout = config.Duration(5 * time.Minute)
+	return cfg, nil
 }
 
 // siblingBinary is name beside the running executable.
