@@ -211,6 +211,18 @@ func printReading(out io.Writer, r *snmp.Reading) error {
 }
 
 func writeReading(w io.Writer, r *snmp.Reading) {
+	writeIdentity(w, r)
+	writeStatus(w, r)
+	writeCounters(w, r.Counters)
+	writeSupplies(w, r.Supplies)
+	writeTrays(w, r.Trays)
+	writeAlerts(w, r.Alerts)
+	writeLines(w, "Console", "  | ", r.Console)
+	writeLines(w, "Problems while reading", "  ", r.Problems)
+}
+
+// writeIdentity writes the printer's name and who it is.
+func writeIdentity(w io.Writer, r *snmp.Reading) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	title := r.Model
 	if r.Vendor != "" && !strings.HasPrefix(strings.ToLower(title), strings.ToLower(r.Vendor)) {
@@ -232,7 +244,10 @@ func writeReading(w io.Writer, r *snmp.Reading) {
 		field("Description", r.SysDescr)
 	}
 	tw.Flush()
+}
 
+// writeStatus writes whether the printer can print, and why not.
+func writeStatus(w io.Writer, r *snmp.Reading) {
 	fmt.Fprintln(w)
 	can := "can print"
 	if !r.Status.CanPrint {
@@ -256,14 +271,17 @@ func writeReading(w io.Writer, r *snmp.Reading) {
 		}
 		fmt.Fprintf(w, "  %s %s%s\n", mark, rs.Message, tag)
 	}
+}
 
+// writeCounters writes the page counters, right-aligned.
+func writeCounters(w io.Writer, counters snmp.Counters) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Counters")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	names := []string{snmp.CounterTotal, snmp.CounterMono, snmp.CounterColor, snmp.CounterPrint, snmp.CounterCopy, snmp.CounterScan, snmp.CounterFax}
 	shown := 0
 	for _, n := range names {
-		if v, ok := r.Counters[n]; ok {
+		if v, ok := counters[n]; ok {
 			fmt.Fprintf(tw, "  %s\t%s\t\n", n, groupDigits(v))
 			shown++
 		}
@@ -272,59 +290,68 @@ func writeReading(w io.Writer, r *snmp.Reading) {
 		fmt.Fprintln(tw, "  (none reported)\t")
 	}
 	tw.Flush()
+}
 
-	if len(r.Supplies) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Supplies")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, s := range r.Supplies {
-			extra := []string{}
-			if s.Type != "" {
-				extra = append(extra, s.Type)
-			}
-			if s.PartNumber != "" {
-				extra = append(extra, "part "+s.PartNumber)
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", or(s.Description, "(no description)"), bar(s.Percent), amount(s.Level, s.Max, s.Percent, s.LevelText, s.Class == "receptacle"), strings.Join(extra, ", "))
-		}
-		tw.Flush()
+// writeSupplies writes the toner, ink and other supplies, with levels.
+func writeSupplies(w io.Writer, supplies []snmp.Supply) {
+	if len(supplies) == 0 {
+		return
 	}
-
-	if len(r.Trays) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Trays")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, t := range r.Trays {
-			media := strings.TrimSpace(strings.Join(nonEmpty(t.Media, t.Size), " "))
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", t.Name, media, bar(t.Percent), amount(t.Level, t.Max, t.Percent, t.LevelText, false), t.Status)
-		}
-		tw.Flush()
-	}
-
 	fmt.Fprintln(w)
-	if len(r.Alerts) == 0 {
+	fmt.Fprintln(w, "Supplies")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range supplies {
+		extra := []string{}
+		if s.Type != "" {
+			extra = append(extra, s.Type)
+		}
+		if s.PartNumber != "" {
+			extra = append(extra, "part "+s.PartNumber)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", or(s.Description, "(no description)"), bar(s.Percent), amount(s.Level, s.Max, s.Percent, s.LevelText, s.Class == "receptacle"), strings.Join(extra, ", "))
+	}
+	tw.Flush()
+}
+
+// writeTrays writes the paper trays, with levels.
+func writeTrays(w io.Writer, trays []snmp.Tray) {
+	if len(trays) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Trays")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range trays {
+		media := strings.TrimSpace(strings.Join(nonEmpty(t.Media, t.Size), " "))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", t.Name, media, bar(t.Percent), amount(t.Level, t.Max, t.Percent, t.LevelText, false), t.Status)
+	}
+	tw.Flush()
+}
+
+// writeAlerts writes the printer's alert table.
+func writeAlerts(w io.Writer, alerts []snmp.Alert) {
+	fmt.Fprintln(w)
+	if len(alerts) == 0 {
 		fmt.Fprintln(w, "Alerts  none")
-	} else {
-		fmt.Fprintf(w, "Alerts (%d)\n", len(r.Alerts))
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, a := range r.Alerts {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Severity, a.Group, a.CodeName, a.Description)
-		}
-		tw.Flush()
+		return
 	}
-	if len(r.Console) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Console")
-		for _, l := range r.Console {
-			fmt.Fprintf(w, "  | %s\n", l)
-		}
+	fmt.Fprintf(w, "Alerts (%d)\n", len(alerts))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, a := range alerts {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Severity, a.Group, a.CodeName, a.Description)
 	}
-	if len(r.Problems) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Problems while reading")
-		for _, p := range r.Problems {
-			fmt.Fprintf(w, "  %s\n", p)
-		}
+	tw.Flush()
+}
+
+// writeLines writes a titled block of lines, if there are any.
+func writeLines(w io.Writer, title, prefix string, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, title)
+	for _, l := range lines {
+		fmt.Fprintf(w, "%s%s\n", prefix, l)
 	}
 }
 
