@@ -216,7 +216,7 @@ func (r *running) openSpool(ctx context.Context) error {
 		Dir: filepath.Join(cfg.DataDir, "spool"), KeyFile: filepath.Join(cfg.DataDir, "spool.key"),
 		Expiry: time.Duration(cfg.JobExpiry), Normalize: r.userRule,
 		MaxJobSize: cfg.IPPMaxJobMiB << 20, Quota: cfg.IPPSpoolQuotaMiB << 20, Reserve: cfg.IPPFreeReserveMiB << 20,
-		Logger: r.log.With("component", "ipp"), Now: r.floor.Now,
+		Logger: r.log.With("component", "ipp"), Clock: r.opts.Clock, Now: r.floor.Now,
 	}
 	// Never take what the printer cannot print; a printer that does not
 	// answer now must not hold up the start.
@@ -268,6 +268,7 @@ func (r *running) newSession() *session.Manager {
 		Convert:      r.conv,
 		Printer:      session.Printer{Name: cfg.PrinterName, URI: cfg.PrinterURI, State: "unknown", Reasons: []string{}},
 		Logger:       r.log.With("component", "session"),
+		Clock:        r.opts.Clock,
 		Now:          r.floor.Now,
 		Modes:        cfg.Login,
 		PINMinLength: cfg.PINMinLength,
