@@ -100,14 +100,21 @@ func (h *scriptHub) connect(t *testing.T, agentID string) *cloudlink.Link {
 // until it is online.
 func connectLink(t *testing.T, url, agentID string) *cloudlink.Link {
 	t.Helper()
+	return connectLinkConfig(t, cloudlink.Config{HubURL: url, AgentID: agentID, Version: "test"})
+}
+
+// connectLinkConfig is connectLink with a link configured as cfg says
+// (its OnOnline is the wait's).
+func connectLinkConfig(t *testing.T, cfg cloudlink.Config) *cloudlink.Link {
+	t.Helper()
 	online := make(chan struct{}, 1)
-	link, err := cloudlink.New(cloudlink.Config{HubURL: url, AgentID: agentID, Version: "test",
-		OnOnline: func(context.Context) {
-			select {
-			case online <- struct{}{}:
-			default:
-			}
-		}})
+	cfg.OnOnline = func(context.Context) {
+		select {
+		case online <- struct{}{}:
+		default:
+		}
+	}
+	link, err := cloudlink.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,27 +33,8 @@ func TestDrainTimeoutBlocksOnlyItsJob(t *testing.T) {
 		got.add(req)
 		return struct{}{}, nil
 	})
-	online := make(chan struct{}, 1)
-	link, err := cloudlink.New(cloudlink.Config{HubURL: hub.srv.URL, AgentID: "agt-1", Version: "test",
-		CallTimeout: 300 * time.Millisecond,
-		OnOnline: func(context.Context) {
-			select {
-			case online <- struct{}{}:
-			default:
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = link.Run(lctx) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-online:
-	case <-time.After(10 * time.Second):
-		t.Fatal("link did not come online")
-	}
+	link := connectLinkConfig(t, cloudlink.Config{HubURL: hub.srv.URL, AgentID: "agt-1", Version: "test",
+		CallTimeout: 300 * time.Millisecond})
 	failJob(t, store, "hub:1")
 	failJob(t, store, "hub:2")
 
