@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -142,8 +141,7 @@ func releaseFor(st protocol.JobStatusRequest) (req protocol.ReleaseClaimRequest,
 // heldClaims claims jobs held outside the hub (CUPS) at the hub, so that a
 // job several agents can release prints at one printer only
 // (cupssource.Claimer). A claim's end travels with the attempt's final
-// status through the outbox (releaseFor); Release is for a claim whose job
-// surely did not print.
+// status through the outbox (releaseFor).
 type heldClaims struct{ link *cloudlink.Link }
 
 func (h heldClaims) Claim(ctx context.Context, key string) (string, error) {
@@ -155,14 +153,6 @@ func (h heldClaims) Claim(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	return heldClaim{Key: key, ClaimID: id}.encode(), nil
-}
-
-func (h heldClaims) Release(ctx context.Context, claim string, done bool) error {
-	c, ok := decodeHeldClaim(claim)
-	if !ok {
-		return errors.New("release claim: not a hub claim")
-	}
-	return h.link.ReleaseClaim(ctx, protocol.ReleaseClaimRequest{Key: c.Key, ClaimID: c.ClaimID, Done: done})
 }
 
 // cupsClaimer is the CUPS source's claimer: none for an agent that is its

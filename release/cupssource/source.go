@@ -44,24 +44,22 @@ type Config struct {
 	// compares them as given; the engine may pass its name normalisation.
 	SameUser func(owner, username string) bool
 	// Claimer claims each job across every agent that releases from the
-	// same queue before its document is opened, so that it prints at one
-	// printer only. Nil: no claim, which is safe only when this agent is
+	// same queue before its document is handed to the release, so that it
+	// prints at one printer only. Nil: no claim, which is safe only when this agent is
 	// the queue's only releaser (the agent's cups_exclusive).
 	Claimer Claimer
 	Logger  *slog.Logger
 }
 
 // Claimer claims a CUPS job for this agent across agents (the agent's
-// link to the hub: ClaimJob and ReleaseClaim).
+// link to the hub: ClaimJob; the claim ends with the attempt's final
+// status, through the agent's outbox).
 type Claimer interface {
 	// Claim claims the job named key and returns the claim, which the
 	// release keeps with its attempt (release.Document.Claim) and ends
 	// when the attempt settles. An error matching ErrClaimed: another
 	// agent holds the job; any other error: the claim could not be made.
 	Claim(ctx context.Context, key string) (string, error)
-	// Release ends a claim at once: done false frees the job for any
-	// agent (it surely did not print).
-	Release(ctx context.Context, claim string, done bool) error
 }
 
 // Errors a Source returns; match them with errors.Is.
@@ -381,24 +379,18 @@ func (s *Source) Open(ctx context.Context, id, username string) (*release.Docume
 	if err != nil {
 		return nil, fmt.Errorf("open cups job %s: %w", id, err)
 	}
-	claim, err := s.claim(ctx, job)
-	if err != nil {
-		return nil, fmt.Errorf("open cups job %s: %w", id, err)
-	}
 	resp, err := s.exchange(ctx, "CUPS-Get-Document", s.getDocument(job.id), maxOpAttrs)
 	if err != nil {
-		s.unclaim(claim)
 		return nil, fmt.Errorf("open cups job %s: %w", id, err)
 	}
 	if s.cfg.Password != "" {
 		s.verified.Store(true)
 	}
-	doc := &release.Document{Format: format(resp.msg.Job), Size: -1, Body: resp, Claim: claim}
+	doc := &release.Document{Format: format(resp.msg.Job), Size: -1, Body: resp}
 	if n := resp.http.ContentLength; n >= 0 {
 		doc.Size = n - int64(resp.attrLen)
 		if doc.Size < 0 {
 			resp.close()
-			s.unclaim(claim)
 			return nil, fmt.Errorf("open cups job %s: %w: Content-Length %d is shorter than the attributes", id, errMalformed, n)
 		}
 	}
@@ -406,17 +398,23 @@ func (s *Source) Open(ctx context.Context, id, username string) (*release.Docume
 		zr, err := gzip.NewReader(resp.body)
 		if err != nil {
 			resp.close()
-			s.unclaim(claim)
 			return nil, fmt.Errorf("open cups job %s: compressed document: %w", id, err)
 		}
 		doc.Body = &gzipBody{zr: zr, resp: resp}
 		doc.Size = -1
 	}
+	// The claim comes last, once nothing here can fail: a claim made for a
+	// document that then could not be opened would have no attempt status
+	// to end it, and would keep the job from every other printer.
+	if doc.Claim, err = s.claim(ctx, job); err != nil {
+		doc.Body.Close()
+		return nil, fmt.Errorf("open cups job %s: %w", id, err)
+	}
 	s.log.Debug("opened held job", "job", id, "format", doc.Format, "size", doc.Size)
 	return doc, nil
 }
 
-// claim claims job across agents before its document is opened. Refused
+// claim claims job across agents before its document is handed over. Refused
 // (another agent has it) or impossible (the hub unreachable), the release
 // is refused with words for the person; without a Claimer there is
 // nothing to claim.
@@ -436,20 +434,6 @@ func (s *Source) claim(ctx context.Context, job jobRef) (string, error) {
 		return "", fmt.Errorf("%w: the claim is empty", ErrNoClaim)
 	}
 	return claim, nil
-}
-
-// unclaim frees the claim of a job whose document could not be opened: it
-// surely did not print. A claim left (the hub unreachable now) keeps the
-// job from other agents until the hub lets it lapse.
-func (s *Source) unclaim(claim string) {
-	if claim == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.cfg.Claimer.Release(ctx, claim, false); err != nil {
-		s.log.Warn("claim of a job that was not printed not released", "err", err)
-	}
 }
 
 // Printed purges a printed job from CUPS, unless keep (print-and-keep):
