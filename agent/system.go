@@ -79,21 +79,23 @@ func Build(cfg config.Config, opts Options) (*System, error) {
 // problem is returned, none stops the others.
 func (s *System) readFiles() []error {
 	var errs []error
-	secret := func(key, path string, dst *string) {
+	secret := func(key, path string, dst *string) bool {
 		if path == "" {
-			return
+			return false
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
-			return
+			return false
 		}
 		*dst = strings.TrimSpace(string(b))
+		return true
 	}
 	secret("device_token_file", s.cfg.DeviceTokenFile, &s.deviceToken)
 	secret("cups_password_file", s.cfg.CUPSPasswordFile, &s.cupsPassword)
-	secret("technician_pin_file", s.cfg.TechnicianPINFile, &s.technicianPIN)
-	if s.cfg.TechnicianPINFile != "" && s.technicianPIN != "" && len(s.technicianPIN) < 6 {
+	// A file that is there but holds too short a PIN (or none) is refused,
+	// never taken as "technician actions off".
+	if secret("technician_pin_file", s.cfg.TechnicianPINFile, &s.technicianPIN) && len(s.technicianPIN) < 6 {
 		errs = append(errs, errors.New("technician_pin_file: the technician PIN needs at least 6 digits"))
 	}
 	var err error

@@ -45,6 +45,13 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 			c.TimeZone = "Nowhere/Atlantis"
 		}, []string{"device_token_file", "hub_ca_file", "technician PIN needs at least 6 digits",
 			"card_pipeline", "frame \"xml\"", "time_zone \"Nowhere/Atlantis\""}},
+		{"an empty technician PIN file", func(c *config.Config) {
+			empty := filepath.Join(dir, "empty-pin")
+			if err := os.WriteFile(empty, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c.TechnicianPINFile = empty
+		}, []string{"technician PIN needs at least 6 digits"}},
 		{"files only", func(c *config.Config) {
 			c.CUPSPasswordFile = filepath.Join(dir, "no-password")
 			c.DeviceTokenFile = filepath.Join(dir, "no-token")
