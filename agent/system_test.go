@@ -28,8 +28,11 @@ func baseConfig(t *testing.T) config.Config {
 func TestBuildReportsEveryProblem(t *testing.T) {
 	dir := t.TempDir()
 	shortPIN := filepath.Join(dir, "pin")
-	if err := os.WriteFile(shortPIN, []byte("123\n"), 0o600); err != nil {
-		t.Fatal(err)
+	emptyPIN := filepath.Join(dir, "empty-pin")
+	for path, pin := range map[string]string{shortPIN: "123\n", emptyPIN: ""} {
+		if err := os.WriteFile(path, []byte(pin), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name string
@@ -45,13 +48,8 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 			c.TimeZone = "Nowhere/Atlantis"
 		}, []string{"device_token_file", "hub_ca_file", "technician PIN needs at least 6 digits",
 			"card_pipeline", "frame \"xml\"", "time_zone \"Nowhere/Atlantis\""}},
-		{"an empty technician PIN file", func(c *config.Config) {
-			empty := filepath.Join(dir, "empty-pin")
-			if err := os.WriteFile(empty, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			c.TechnicianPINFile = empty
-		}, []string{"technician PIN needs at least 6 digits"}},
+		{"an empty technician PIN file", func(c *config.Config) { c.TechnicianPINFile = emptyPIN },
+			[]string{"technician PIN needs at least 6 digits"}},
 		{"files only", func(c *config.Config) {
 			c.CUPSPasswordFile = filepath.Join(dir, "no-password")
 			c.DeviceTokenFile = filepath.Join(dir, "no-token")
