@@ -86,7 +86,7 @@ const drainPage = 100
 // leaves its item as a temporary refusal does (see goOn). The error says
 // what was left to retry.
 func drain(ctx context.Context, store *offline.Store, link *cloudlink.Link, log *slog.Logger) error {
-	d := &drainer{store: store, link: link, log: log, blocked: map[string]bool{}}
+	d := &drainer{store: store, link: link, log: log, blocked: map[string]bool{}, reissued: map[string]bool{}}
 	if err := d.raiseSeq(ctx); err != nil {
 		return err
 	}
@@ -120,7 +120,9 @@ type drainer struct {
 	log   *slog.Logger
 	// blocked holds the streams (a job, the printer's events) with an item
 	// left in this pass: their later items wait for the next one.
-	blocked  map[string]bool
+	blocked map[string]bool
+	// reissued holds the ids records got in this pass (see records).
+	reissued map[string]bool
 	left     int
 	unknown  int
 	slow     int // calls left unanswered in time (see goOn)
@@ -376,6 +378,13 @@ func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []st
 			d.log.Warn("hub refused an accounting record; kept", "record", r.ID, "code", r.Code)
 			continue
 		}
+		if d.reissued[r.ID] {
+			// Refused again under its new number: not renumbered again in
+			// this pass, which would go on at once for as long as the hub
+			// refuses (a clone racing for every number); the next pass does.
+			d.log.Warn("the hub refused a reissued record too; kept for the next pass", "record", r.ID)
+			continue
+		}
 		rec, found, err := d.store.ReissueRecord(ctx, r.ID, d.link.LastSeq())
 		if err != nil {
 			return err
@@ -383,6 +392,7 @@ func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []st
 		if found {
 			// A new item, after this page: this pass sends it.
 			reissued++
+			d.reissued[rec.ID] = true
 			d.log.Warn("the hub holds this record id with other content; the record is reissued under a new id",
 				"record", r.ID, "new_id", rec.ID)
 		}
