@@ -461,3 +461,34 @@ func TestFetchSameAttemptSameClaim(t *testing.T) {
 		t.Errorf("another agent's fetch: %+v, want not-releasable", e)
 	}
 }
+
+// A release whose FetchJob was refused (another printer holds the job)
+// has no claim; its failed status, with nothing printed, is refused as
+// stale-claim but raises no status-dropped alert: it drops nothing an
+// administrator must see. A claim-less printed or uncertain one still does.
+func TestClaimlessFailedOfRefusedFetchRaisesNothing(t *testing.T) {
+	h, a, _, first, _ := releaseSetup(t)
+	b := h.mustDial("")
+	b.boot("agent-2")
+	a.fetch(first, "alice")
+	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
+		t.Fatalf("second agent's fetch: %+v, want not-releasable", e)
+	}
+	now := h.clock.Now()
+	if code := b.statusError(protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
+		Reason: "being printed elsewhere", At: now}); code != protocol.DetailStaleClaim {
+		t.Errorf("claim-less failed: %q, want stale-claim", code)
+	}
+	if n := len(h.alertsOf(alertStatusDropped)); n != 0 {
+		t.Errorf("%d status-dropped alerts after a refused fetch's failed, want 0", n)
+	}
+	if code := b.statusError(protocol.JobStatusRequest{JobID: first, State: protocol.JobUncertain, At: now}); code != protocol.DetailStaleClaim {
+		t.Errorf("claim-less uncertain: %q, want stale-claim", code)
+	}
+	if n := len(h.alertsOf(alertStatusDropped)); n != 1 {
+		t.Errorf("%d status-dropped alerts after a claim-less uncertain, want 1", n)
+	}
+	if j := h.getJob(first); j.State != statePrinting {
+		t.Errorf("job %q, want still printing by the first agent", j.State)
+	}
+}

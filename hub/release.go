@@ -228,6 +228,12 @@ func (c *agentConn) statusNotApplied(ctx context.Context, req protocol.JobStatus
 	why := "another release of the job came after it"
 	if req.ClaimID == "" {
 		why = "the agent does not hold the job"
+		if req.State == protocol.JobFailed && req.Impressions == 0 {
+			// A release whose fetch was refused (another printer holds
+			// the job) has no claim: nothing printed, nothing to raise.
+			c.logger().Info("job status refused: the agent does not hold the job", "job", j.ID, "state", req.State)
+			return nil, errStaleClaim()
+		}
 	}
 	return c.dropStatus(ctx, req, errStaleClaim(), why)
 }
