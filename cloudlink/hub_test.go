@@ -52,6 +52,7 @@ type fakeHub struct {
 	auth     []string
 	silent   bool
 	closed   bool
+	conns    int // connections accepted, a refused handshake included
 }
 
 func newFakeHub(t *testing.T, opts hubOpts) *fakeHub {
@@ -86,6 +87,14 @@ func newFakeHub(t *testing.T, opts hubOpts) *fakeHub {
 	h.srv.Listener = ln
 	// Refused TLS handshakes are what some tests are about; keep them quiet.
 	h.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	// Every connection counts, a refused TLS handshake included.
+	h.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			h.mu.Lock()
+			h.conns++
+			h.mu.Unlock()
+		}
+	}
 	if opts.tls {
 		h.srv.TLS = &tls.Config{MaxVersion: opts.tlsMax}
 		h.srv.StartTLS()
@@ -94,6 +103,13 @@ func newFakeHub(t *testing.T, opts hubOpts) *fakeHub {
 	}
 	t.Cleanup(h.Close)
 	return h
+}
+
+// Conns returns how many connections the hub has accepted.
+func (h *fakeHub) Conns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns
 }
 
 // URL is the hub's base URL, prefix included.
