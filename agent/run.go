@@ -25,6 +25,10 @@ import (
 	"github.com/tessera-print/tessera/session"
 )
 
+// hubClockSlack is how far ahead of the agent's wall clock the hub's may be
+// without the agent taking its own clock for wrong.
+const hubClockSlack = time.Minute
+
 // running is a System while it runs: what Run opened, wired and started.
 type running struct {
 	*System
@@ -134,8 +138,10 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		Now:          r.floor.Now,
 		OnOnline:     func(context.Context) { r.kickSync() },
 		OnChange:     func(online bool) { r.sess.SetCloud(online) },
-		// The hub's time bounds now from below (the box may have no RTC).
-		OnServerTime: func(t time.Time) { r.floor.Raise(t, "hub") },
+		// The hub's time bounds now from below (the box may have no RTC),
+		// less a slack: a hub a few seconds ahead must not put a right
+		// clock "behind" at every heartbeat; a box at 1970 is years off.
+		OnServerTime: func(t time.Time) { r.floor.Raise(t.Add(-hubClockSlack), "hub") },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
