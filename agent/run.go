@@ -385,7 +385,7 @@ func (r *running) startLoops(ctx context.Context, goRun func(func())) {
 	goRun(func() { _ = r.link.Run(ctx) })
 	goRun(func() { r.sess.Run(ctx) })
 	goRun(func() { r.watch.run(ctx) })
-	goRun(func() { syncLoop(ctx, r.store, r.link, r.kick, r.log.With("component", "sync")) })
+	goRun(func() { syncLoop(ctx, r.store, r.link, r.kick, r.log.With("component", "sync"), r.opts.Clock) })
 	var sink cardreader.Sink = r.sess
 	if r.cfg.Debounce > 0 {
 		sink = &debounced{next: r.sess, d: cardreader.NewDebouncer(time.Duration(r.cfg.Debounce), r.floor.Now)}

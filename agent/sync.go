@@ -28,8 +28,8 @@ const (
 // syncLoop drains the outbox to the hub whenever it is kicked (a new record,
 // a new connection) and every minute, so nothing waits for the next event.
 // A pass that left items behind is retried with backoff.
-func syncLoop(ctx context.Context, store *offline.Store, link *cloudlink.Link, kick <-chan struct{}, log *slog.Logger) {
-	runSync(ctx, store, link, kick, log, clock.Real{}, cloudlink.NewBackoff(syncMinBackoff, syncMaxBackoff), syncEvery)
+func syncLoop(ctx context.Context, store *offline.Store, link *cloudlink.Link, kick <-chan struct{}, log *slog.Logger, clk clock.Clock) {
+	runSync(ctx, store, link, kick, log, clock.OrReal(clk), cloudlink.NewBackoff(syncMinBackoff, syncMaxBackoff), syncEvery)
 }
 
 func runSync(ctx context.Context, store *offline.Store, link *cloudlink.Link, kick <-chan struct{}, log *slog.Logger,
