@@ -11,52 +11,38 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tessera-print/tessera/clock/clocktest"
 )
 
 const testAdminToken = "test-admin-token-0123456789"
-
-// testClock is a settable clock shared by the hub and the test.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type testHub struct {
 	t     *testing.T
 	s     *Server
 	srv   *httptest.Server
-	clock *testClock
+	clock *clocktest.Clock
 	dir   string
 }
 
 // newTestHub runs a hub on an httptest server; edit adjusts its config.
 func newTestHub(t *testing.T, edit func(*Config)) *testHub {
 	t.Helper()
-	clock := &testClock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
 	dir := t.TempDir()
 	cfg := Config{
 		DataDir:    dir,
 		AdminToken: testAdminToken,
 		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:        clock.Now,
+		Clock:      clk,
 	}
 	if edit != nil {
 		edit(&cfg)
+	}
+	if c, ok := cfg.Clock.(*clocktest.Clock); ok {
+		clk = c // the test's own fake clock
 	}
 	s, err := Open(context.Background(), cfg)
 	if err != nil {
@@ -70,7 +56,7 @@ func newTestHub(t *testing.T, edit func(*Config)) *testHub {
 		}
 		srv.Close()
 	})
-	return &testHub{t: t, s: s, srv: srv, clock: clock, dir: dir}
+	return &testHub{t: t, s: s, srv: srv, clock: clk, dir: dir}
 }
 
 // testWriter sends log lines to t.Log, so they show only for failures.

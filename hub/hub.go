@@ -36,10 +36,8 @@ type Config struct {
 	LockoutWindow   time.Duration
 	Logger          *slog.Logger
 	// Clock is the hub's time: every decision (expiry, claim lapses, a job
-	// left printing in silence) and the janitor's ticker. Nil: Now with the
-	// system's ticker.
+	// left printing in silence) and the janitor's ticker. Nil: the system's.
 	Clock clock.Clock
-	Now   func() time.Time // default time.Now; unused when Clock is set
 }
 
 // Defaults of Config.
@@ -123,12 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Clock != nil {
-		cfg.Now = cfg.Clock.Now
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	jobsDir := filepath.Join(cfg.DataDir, "jobs")
 	if err := os.MkdirAll(jobsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("hub: data directory: %w", err)
@@ -145,11 +138,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		now:     cfg.Now,
+		now:     cfg.Clock.Now,
 		db:      db,
 		key:     key,
 		jobsDir: jobsDir,
-		limiter: &throttle{key: key, db: db, now: cfg.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
+		limiter: &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
 		dummyHash: sync.OnceValues(func() (string, error) {
 			pw, err := randomToken()
 			if err != nil {
@@ -160,7 +153,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		ctx:    sctx,
 		cancel: cancel,
 		conns:  map[string]*agentConn{},
-		absent: newAbsence(cfg.Clock, cfg.Now),
+		absent: newAbsence(cfg.Clock),
 	}
 	if err := s.settleLeftovers(ctx); err != nil {
 		s.Close()
@@ -254,7 +247,7 @@ func (s *Server) routes() http.Handler {
 // janitor runs housekeeping every minute.
 func (s *Server) janitor() {
 	defer s.wg.Done()
-	t, tick := clock.OrReal(s.cfg.Clock).NewTicker(janitorInterval)
+	t, tick := s.cfg.Clock.NewTicker(janitorInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -26,14 +26,16 @@ type absence struct {
 // newAbsence reads the monotonic clock of c when it has one (a fake
 // clock's), else the monotonic reading of now()'s times (the system's;
 // times without one, a test's, give the wall clock's differences).
-func newAbsence(c clock.Clock, now func() time.Time) *absence {
+func newAbsence(c clock.Clock) *absence {
 	a := &absence{gone: map[string]time.Duration{}}
 	if m, ok := c.(interface{ Monotonic() time.Duration }); ok {
 		origin := m.Monotonic()
 		a.mono = func() time.Duration { return m.Monotonic() - origin }
 	} else {
-		origin := now()
-		a.mono = func() time.Duration { return now().Sub(origin) }
+		// A time read from the system's clock carries its monotonic
+		// reading, which Since uses.
+		origin := c.Now()
+		a.mono = func() time.Duration { return c.Since(origin) }
 	}
 	return a
 }

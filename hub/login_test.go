@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -471,7 +472,7 @@ func TestThrottle(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			clock := &testClock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+			clock := clocktest.New(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
 			th := &throttle{db: db, now: clock.Now, limit: 5, window: 5 * time.Minute}
 			ctx := context.Background()
 			for i, st := range tc.steps {
