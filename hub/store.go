@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/tessera-print/tessera/internal/sqlitefile"
 )
 
 // migrations are applied in order; PRAGMA user_version holds how many ran.
@@ -187,42 +187,32 @@ CREATE INDEX claims_updated ON claims(updated_at);
 `,
 }
 
-// dsn builds the driver's connection string. The path is URI-escaped so
-// that a '?', '#' or '%' in a directory name is not read as parameters, a
-// fragment or an escape. Every pragma is in the DSN because the driver
-// applies DSN pragmas to each pooled connection, not just the first.
+// dsn builds the driver's connection string: sqlitefile's (WAL,
+// synchronous=FULL, busy timeout, IMMEDIATE write transactions, the path
+// URI-escaped) with foreign keys on, which the schema's ON DELETE CASCADE
+// needs.
 func dsn(path string) string {
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	// FULL: a commit is on disk before the hub answers. NORMAL (the
-	// driver's default in WAL) can lose acknowledged transactions at a power
-	// cut: accounting records the agent has already deleted, or a fetch's
-	// claim on a job that is printing.
-	q.Set("_synchronous", "FULL")
-	q.Set("_busy_timeout", "5000")
-	q.Set("_foreign_keys", "on")
-	// Write transactions take the lock up front, so two writers never
-	// deadlock upgrading from a shared lock (SQLITE_BUSY despite the timeout).
-	q.Set("_txlock", "immediate")
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	return sqlitefile.DSN(path, sqlitefile.Param{Key: "_foreign_keys", Value: "on"})
 }
 
 // openDB opens (creating if needed) the hub's SQLite database, checks that
 // it runs in WAL mode with synchronous=FULL, and brings its schema up to
-// date.
+// date. The database holds password hashes, card lookups and who printed
+// what: its files are made readable by their owner only, and a file that
+// cannot be restricted is an error.
 func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	if err := createPrivate(abs); err != nil {
+	if err := sqlitefile.CreatePrivate(abs); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
 	db, err := sql.Open("sqlite3", dsn(abs))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
-	if err := checkDurable(ctx, db); err != nil {
+	if err := sqlitefile.CheckDurable(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
@@ -233,59 +223,8 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// createPrivate creates the database file readable by its owner only before
-// SQLite sees it: SQLite would create it with the umask's mode, and it gives
-// the -wal and -shm files the mode of the database file. The database holds
-// password hashes, card lookups and who printed what.
-func createPrivate(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("create file: %w", err)
-	}
-	fi, err := f.Stat()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("stat file: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		// A file an older hub (or someone) created too open.
-		if err := os.Chmod(path, 0o600); err != nil {
-			return fmt.Errorf("restrict file mode: %w", err)
-		}
-	}
-	// A -wal or -shm file left by an older hub keeps its own mode.
-	for _, suffix := range []string{"-wal", "-shm"} {
-		fi, err := os.Stat(path + suffix)
-		if err == nil && fi.Mode().Perm()&0o077 != 0 {
-			if err := os.Chmod(path+suffix, 0o600); err != nil {
-				return fmt.Errorf("restrict file mode: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-// checkDurable refuses a database that does not run as the DSN asks (a
-// driver ignoring a parameter, a filesystem without shared memory).
-func checkDurable(ctx context.Context, db *sql.DB) error {
-	var mode string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("read journal mode: %w", err)
-	}
-	if mode != "wal" {
-		return fmt.Errorf("journal mode is %q, want wal", mode)
-	}
-	var sync int
-	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
-		return fmt.Errorf("read synchronous: %w", err)
-	}
-	if sync != 2 { // 2 is FULL
-		return fmt.Errorf("synchronous is %d, want 2 (FULL)", sync)
-	}
-	return nil
-}
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool { return sqlitefile.IsUnique(err) }
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var version int

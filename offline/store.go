@@ -8,12 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/tessera-print/tessera/internal/sqlitefile"
 )
 
 // Options configures a Store. The zero value is usable.
@@ -60,18 +61,11 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-// dsn builds the driver's connection string. The path goes through URI
-// escaping so that a '?' or '%' in a directory name cannot be read as
-// parameters. Every pragma is in the DSN because the driver applies it to
-// each pooled connection, not just the first.
+// dsn builds the driver's connection string: sqlitefile's (WAL,
+// synchronous=FULL, busy timeout, IMMEDIATE write transactions, the path
+// URI-escaped) with foreign keys on.
 func dsn(path string) string {
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
-	q.Set("_busy_timeout", "5000")
-	q.Set("_foreign_keys", "on")
-	q.Set("_txlock", "immediate")
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	return sqlitefile.DSN(path, sqlitefile.Param{Key: "_foreign_keys", Value: "on"})
 }
 
 // Open opens (creating if needed) the database at path, checks that it runs
@@ -104,60 +98,25 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// createFile makes the parent directory and an empty database file with
-// owner-only permissions before SQLite sees it: SQLite would create it with
-// the umask's mode, and it gives the -wal and -shm files the mode of the
-// database file.
+// createFile makes the parent directory (owner only) and the database
+// file with owner-only permissions before SQLite sees it
+// (sqlitefile.CreatePrivate). The ledger names people; a file someone left
+// too open that cannot be restricted is logged, not refused.
 func createFile(path string, log *slog.Logger) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create directory: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("create file: %w", err)
+	err := sqlitefile.CreatePrivate(path)
+	if errors.Is(err, sqlitefile.ErrNotPrivate) {
+		log.Warn("store file is readable by others and could not be restricted", "path", path, "err", err)
+		return nil
 	}
-	fi, err := f.Stat()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("stat file: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		// The ledger names people; tighten a file someone created too open.
-		if err := os.Chmod(path, 0o600); err != nil {
-			log.Warn("store file is readable by others and could not be restricted", "path", path, "err", err)
-		}
-	}
-	return nil
+	return err
 }
 
 func (s *Store) init(ctx context.Context) error {
-	var mode string
-	// Turning a new file into WAL takes an exclusive lock that the busy
-	// timeout does not wait for; several processes opening the same new
-	// file at once (an agent and a technician's tool) retry briefly.
-	err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
-	for try := 0; busy(err) && try < 50; try++ {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		err = s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
-	}
-	if err != nil {
-		return fmt.Errorf("read journal mode: %w", err)
-	}
-	if mode != "wal" {
-		return fmt.Errorf("journal mode is %q, want wal (is the file on a filesystem without shared memory?)", mode)
-	}
-	var sync int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
-		return fmt.Errorf("read synchronous: %w", err)
-	}
-	if sync != 2 { // 2 is FULL
-		return fmt.Errorf("synchronous is %d, want 2 (FULL)", sync)
+	if err := sqlitefile.CheckDurable(ctx, s.db); err != nil {
+		return err
 	}
 	if err := migrate(ctx, s.db, migrations(), s.now, s.log); err != nil {
 		return err
