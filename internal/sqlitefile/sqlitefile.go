@@ -116,12 +116,10 @@ func CheckDurable(ctx context.Context, db *sql.DB) error {
 	var mode string
 	err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
 	for try := 0; IsBusy(err) && try < busyRetries; try++ {
-		t := time.NewTimer(busyWait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return ctx.Err()
-		case <-t.C:
+		case <-time.After(busyWait):
 		}
 		err = db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
 	}
