@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -299,13 +300,16 @@ func TestClaimMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Submitted an hour before the test hub's clock starts: the janitor,
+	// which runs on that clock, must not expire them as 55 years old.
+	submitted := strconv.FormatInt(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC).UnixNano(), 10)
 	for _, q := range []string{
 		"PRAGMA user_version = 7",
 		"INSERT INTO users (username, created_at, updated_at) VALUES ('alice', 1, 1)",
 		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, printing_agent)
-		 VALUES ('old-job', 'alice', 'n', 1, 1, 0, 0, 'application/pdf', 1, 'x', 'printing', 1, 'agent-1')`,
+		 VALUES ('old-job', 'alice', 'n', 1, 1, 0, 0, 'application/pdf', 1, 'x', 'printing', ` + submitted + `, 'agent-1')`,
 		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, printing_agent)
-		 VALUES ('old-job-2', 'alice', 'n', 1, 1, 0, 0, 'application/pdf', 1, 'x', 'printing', 1, 'agent-1')`,
+		 VALUES ('old-job-2', 'alice', 'n', 1, 1, 0, 0, 'application/pdf', 1, 'x', 'printing', ` + submitted + `, 'agent-1')`,
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
