@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -55,16 +56,30 @@ func (s *debounced) Read(r cardreader.Read) {
 
 func (s *debounced) State(ev cardreader.Event) { s.next.State(ev) }
 
+// openReaders opens the readers specs name; if one fails, those already
+// opened are closed (a tcp-listen reader holds its port from Open).
 func openReaders(specs []string, log *slog.Logger) ([]cardreader.Reader, error) {
 	var out []cardreader.Reader
 	for _, spec := range specs {
 		r, err := readers.Open(spec, log.With("reader", spec))
 		if err != nil {
+			closeReaders(out)
 			return nil, fmt.Errorf("reader: %w", err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// closeReaders releases what the readers hold before they run (a
+// tcp-listen reader's port). A reader that ran has closed it already when
+// its context ended; closing again does no harm.
+func closeReaders(rs []cardreader.Reader) {
+	for _, r := range rs {
+		if c, ok := r.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }
 
 func tlsConfig(caFile string) (*tls.Config, error) {

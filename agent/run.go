@@ -291,6 +291,9 @@ func (r *running) openReaders() error {
 	if err != nil {
 		return err
 	}
+	// Released however Run ends, even if it fails before they run; the
+	// caller's own readers are the caller's.
+	r.undo = append(r.undo, func() { closeReaders(rs) })
 	r.readers = append(rs, r.opts.Readers...)
 	return nil
 }

@@ -124,3 +124,58 @@ func TestBuildOpensNothing(t *testing.T) {
 		t.Fatalf("second Run: %v", err)
 	}
 }
+
+// freeAddr returns a loopback address no one listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestRunFailureClosesReaders: a Run that fails after its card readers
+// were opened (here on a busy panel port) releases their ports too, as it
+// does the store's and the IPP queue's; before, a tcp-listen reader's port
+// stayed bound until the process ended, so the next system could not take it.
+func TestRunFailureClosesReaders(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	readerAddr := freeAddr(t)
+	cfg := baseConfig(t)
+	cfg.Readers = []string{"tcp-listen://" + readerAddr}
+	cfg.PanelListen = busy.Addr().String()
+	sys, err := Build(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if err := sys.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "panel_listen") {
+		t.Fatalf("Run on a busy panel port: %v", err)
+	}
+	ln, err := net.Listen("tcp", readerAddr)
+	if err != nil {
+		t.Fatalf("the reader's port is still bound after Run failed: %v", err)
+	}
+	ln.Close()
+
+	// A second reader whose port is busy: the first one's port is
+	// released too.
+	cfg.PanelListen = "127.0.0.1:0"
+	cfg.Readers = []string{"tcp-listen://" + readerAddr, "tcp-listen://" + busy.Addr().String()}
+	if sys, err = Build(cfg, Options{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if err := sys.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Run with a busy second reader port: %v", err)
+	}
+	if ln, err = net.Listen("tcp", readerAddr); err != nil {
+		t.Fatalf("the first reader's port is still bound after the second failed: %v", err)
+	}
+	ln.Close()
+}
