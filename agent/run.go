@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -371,10 +372,16 @@ func (r *running) startQueue(ctx context.Context, goRun func(func())) *http.Serv
 		return nil
 	}
 	srv := &http.Server{Handler: r.spool.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	r.log.Info("IPP queue listening", "uri", "ipp://"+r.ippLn.Addr().String()+"/ipp/print", "direct", r.cfg.IPPDirect)
+	scheme := "ipp://"
+	if r.ippCert != nil {
+		// Loaded by Build, so a bad key pair was refused with the config.
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*r.ippCert}, MinVersion: tls.VersionTLS12}
+		scheme = "ipps://"
+	}
+	r.log.Info("IPP queue listening", "uri", scheme+r.ippLn.Addr().String()+"/ipp/print", "direct", r.cfg.IPPDirect)
 	serve(goRun, r.log, "IPP queue", func() error {
-		if r.cfg.IPPCertFile != "" {
-			return srv.ServeTLS(r.ippLn, r.cfg.IPPCertFile, r.cfg.IPPKeyFile)
+		if r.ippCert != nil {
+			return srv.ServeTLS(r.ippLn, "", "")
 		}
 		return srv.Serve(r.ippLn)
 	})

@@ -42,6 +42,7 @@ type System struct {
 	ipp     *ipp.Client  // nil: a socket:// printer
 	printer release.Printer
 	hubTLS  *tls.Config
+	ippCert *tls.Certificate // nil: the IPP queue serves plain ipp://
 
 	// What the files the config names hold.
 	deviceToken   string
@@ -101,6 +102,17 @@ func (s *System) readFiles() []error {
 	var err error
 	if s.hubTLS, err = tlsConfig(s.cfg.HubCAFile); err != nil {
 		errs = append(errs, fmt.Errorf("hub_ca_file: %w", err))
+	}
+	// The IPP queue's key pair is loaded now, not when its server starts:
+	// there a bad file would only be logged, and the port left bound but
+	// never served.
+	if s.cfg.IPPListen != "" && s.cfg.IPPCertFile != "" && s.cfg.IPPKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.IPPCertFile, s.cfg.IPPKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ipp_cert_file, ipp_key_file: %w", err))
+		} else {
+			s.ippCert = &cert
+		}
 	}
 	return errs
 }

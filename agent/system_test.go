@@ -54,6 +54,11 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 			c.CUPSPasswordFile = filepath.Join(dir, "no-password")
 			c.DeviceTokenFile = filepath.Join(dir, "no-token")
 		}, []string{"cups_password_file", "device_token_file"}},
+		{"an IPP queue certificate that cannot be loaded", func(c *config.Config) {
+			c.IPPListen = "127.0.0.1:0"
+			c.IPPCertFile = filepath.Join(dir, "no-cert.pem")
+			c.IPPKeyFile = filepath.Join(dir, "no-key.pem")
+		}, []string{"ipp_cert_file"}},
 		{"a printer certificate pin that is not one", func(c *config.Config) {
 			c.PrinterURI = "ipps://127.0.0.1:1/ipp/print"
 			c.PrinterCertSHA256 = "abc"

@@ -1,11 +1,26 @@
 package agent
 
 import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestPrinterCertificatePin(t *testing.T) {
@@ -37,5 +52,62 @@ func TestPrinterCertificatePin(t *testing.T) {
 	}
 	if _, err := httpClient("", "abc"); err == nil {
 		t.Error("a malformed pin was accepted")
+	}
+}
+
+// TestIPPQueueServesTLS: the IPP queue serves the key pair Build loaded
+// from ipp_cert_file and ipp_key_file (a bad one is refused by Build:
+// TestBuildReportsEveryProblem).
+func TestIPPQueueServesTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tessera test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := baseConfig(t)
+	cfg.IPPListen = freeAddr(t)
+	cfg.IPPCertFile, cfg.IPPKeyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for path, b := range map[string]*pem.Block{cfg.IPPCertFile: {Type: "CERTIFICATE", Bytes: der}, cfg.IPPKeyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sys, err := Build(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	sys.opts.Ready = func(addr string) { ready <- addr }
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	conn, err := tls.Dial("tcp", cfg.IPPListen, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("TLS to the IPP queue: %v", err)
+	}
+	defer conn.Close()
+	if got := conn.ConnectionState().PeerCertificates[0].Raw; !bytes.Equal(got, der) {
+		t.Error("the IPP queue served another certificate")
 	}
 }
