@@ -427,3 +427,36 @@ func TestFoundByShortenedName(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusingPrinterSettlesWhileFollowed: a job recovered by its printer
+// job id, reported with no name, is looked for by name; a printer that
+// refuses Get-Jobs for good settles it after maxRefusedLookups refusals
+// here too, although each round hands the job to a follow-up of its own
+// (issue 8, point 7).
+func TestRefusingPrinterSettlesWhileFollowed(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.leftPrinting(t, 41)
+	h.printer.names = map[int]string{41: ""}
+	h.printer.final = ipp.JobState{State: "completed", Terminal: true, Impressions: 5}
+	h.printer.findDown = &ipp.StatusError{Op: "Get-Jobs", Code: 0x0501}
+	if err := h.engine.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	// RecoverLoop's rounds, without its timer.
+	for range 2 * maxRefusedLookups {
+		h.engine.retryUnresolved(ctx)
+		h.engine.Wait()
+	}
+	c, _, _ := h.store.Get(ctx, "hub:7")
+	if c.State != offline.StateUncertain {
+		t.Fatalf("journal state %s after %d questions, want uncertain", c.State, h.printer.finds)
+	}
+	if h.printer.finds != maxRefusedLookups {
+		t.Errorf("asked %d times, want %d", h.printer.finds, maxRefusedLookups)
+	}
+	if n := h.engine.Unresolved(); n != 0 {
+		t.Errorf("Unresolved = %d, want 0", n)
+	}
+}

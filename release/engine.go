@@ -176,8 +176,14 @@ type Engine struct {
 	// follow-up that broke off. Their rows stay sending or printing, so no
 	// one can release them again; RecoverLoop asks the printer again.
 	unresolved map[string]pending
-	gen        uint64        // numbers the entries of unresolved
-	kick       chan struct{} // wakes RecoverLoop when unresolved gains one
+	gen        uint64 // numbers the entries of unresolved
+	// refusals counts, by job id, the printer's permanent refusals to say
+	// where an attempt's job is (see maxRefusedLookups). It is kept apart
+	// from unresolved because a round of RecoverLoop that hands a job to a
+	// follow-up drops its entry there, and the follow-up, refused again,
+	// makes a new one: the count must survive that.
+	refusals map[string]refusal
+	kick     chan struct{} // wakes RecoverLoop when unresolved gains one
 	// leftovers are the releases a previous run left, read by
 	// TakeLeftovers before anything could be released, for Recover.
 	leftovers      []offline.Claim
@@ -194,13 +200,13 @@ type Engine struct {
 type pending struct {
 	claim offline.Claim
 	gen   uint64
-	// refused counts the printer's permanent refusals to say where the
-	// job is (see maxRefusedLookups).
-	refused int
 	// verdict, when set, is the printer's answer the journal could not
 	// record yet: RecoverLoop records it rather than ask the printer.
 	verdict *verdict
 }
+
+// refusal is the count of Engine.refusals for one attempt of a job.
+type refusal struct{ attempt, n int }
 
 // New returns an engine.
 func New(cfg Config) *Engine {
@@ -236,7 +242,7 @@ func New(cfg Config) *Engine {
 	}
 	cfg.RecoverMaxBackoff = max(cfg.RecoverMaxBackoff, cfg.RecoverMinBackoff)
 	e := &Engine{cfg: cfg, sources: map[string]Source{}, direct: &directSource{docs: map[string]*Document{}},
-		unresolved: map[string]pending{}, kick: make(chan struct{}, 1)}
+		unresolved: map[string]pending{}, refusals: map[string]refusal{}, kick: make(chan struct{}, 1)}
 	e.life, e.stop = context.WithCancel(context.Background())
 	for _, src := range cfg.Sources {
 		e.sources[src.Name()] = src

@@ -237,6 +237,7 @@ func (e *Engine) commit(ctx context.Context, log *slog.Logger, claim offline.Cla
 	switch {
 	case errors.Is(err, offline.ErrConflict):
 		log.Info("the release was settled meanwhile", "verdict", v.state, "err", err)
+		e.settled(claim)
 		return true
 	case err != nil:
 		// The page count is lost only if the disk is; say so loudly.
@@ -245,6 +246,7 @@ func (e *Engine) commit(ctx context.Context, log *slog.Logger, claim offline.Cla
 		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StatePrinting, Reason: msgNotSaved})
 		return false
 	}
+	e.settled(claim)
 	e.told(db, log, claim, v)
 	return true
 }

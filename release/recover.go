@@ -103,33 +103,42 @@ func (e *Engine) Unresolved() int {
 // the release is left to RecoverLoop.
 func (e *Engine) unresolvedAgain(ctx context.Context, c offline.Claim, err error) bool {
 	e.mu.Lock()
-	refused := 0
-	cur, ok := e.unresolved[c.JobID]
-	if ok && cur.claim.Attempt == c.Attempt && cur.verdict != nil {
+	if cur, ok := e.unresolved[c.JobID]; ok && cur.claim.Attempt == c.Attempt && cur.verdict != nil {
 		// The printer's answer is known and waits to be recorded: asking
 		// it again could only lose that answer.
 		e.mu.Unlock()
 		return true
 	}
-	if ok && cur.claim.Attempt == c.Attempt {
-		refused = cur.refused
+	r := e.refusals[c.JobID]
+	if r.attempt != c.Attempt {
+		r = refusal{attempt: c.Attempt}
 	}
 	if err != nil && ipp.Permanent(err) {
-		refused++
+		r.n++
+		e.refusals[c.JobID] = r
 	}
 	e.gen++
-	e.unresolved[c.JobID] = pending{claim: c, gen: e.gen, refused: refused}
+	e.unresolved[c.JobID] = pending{claim: c, gen: e.gen}
 	gen := e.gen
 	e.mu.Unlock()
-	if refused >= maxRefusedLookups {
+	if r.n >= maxRefusedLookups {
 		e.cfg.Logger.Warn("the printer keeps refusing to say where the job is; it becomes uncertain",
-			"job", c.JobID, "refusals", refused, "err", err)
+			"job", c.JobID, "refusals", r.n, "err", err)
 		e.dropUnresolved(c.JobID, gen)
 		e.uncertain(ctx, c)
 		return false
 	}
 	e.kickLoop()
 	return true
+}
+
+// settled forgets what was counted of a release that is now settled.
+func (e *Engine) settled(c offline.Claim) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.refusals[c.JobID]; ok && r.attempt == c.Attempt {
+		delete(e.refusals, c.JobID)
+	}
 }
 
 // holdVerdict hands RecoverLoop a printer's answer the journal could not
