@@ -23,9 +23,19 @@ type hubSource struct {
 		Get(ctx context.Context, jobID string) (offline.Claim, bool, error)
 		NoteSourceClaim(ctx context.Context, jobID string, attempt int, claim string) error
 	}
+	// now dates what Report sends: the agent's clock (nil: the system's).
+	now func() time.Time
 }
 
 func (h hubSource) Name() string { return "hub" }
+
+// clock reads the time by the agent's clock.
+func (h hubSource) clock() time.Time {
+	if h.now == nil {
+		return time.Now()
+	}
+	return h.now()
+}
 
 func (h hubSource) List(ctx context.Context, username string) ([]release.Held, error) {
 	jobs, err := h.link.ListJobs(ctx, username)
@@ -97,7 +107,7 @@ func (h hubSource) Report(ctx context.Context, id, state, reason string) error {
 		return nil
 	}
 	return h.link.JobStatus(ctx, protocol.JobStatusRequest{JobID: id, State: state, Reason: reason,
-		At: time.Now().UTC(), ClaimID: c.SourceClaim})
+		At: h.clock().UTC(), ClaimID: c.SourceClaim})
 }
 
 // heldClaim is the hub's claim on a job held outside it (a CUPS job),
