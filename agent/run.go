@@ -137,6 +137,7 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		TLSConfig:    r.hubTLS,
 		Logger:       r.log.With("component", "cloudlink"),
 		Now:          r.floor.Now,
+		Clock:        r.opts.Clock,
 		OnOnline:     func(context.Context) { r.kickSync() },
 		OnChange:     func(online bool) { r.sess.SetCloud(online) },
 		// The hub's time bounds now from below (the box may have no RTC),

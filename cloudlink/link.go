@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	CallTimeout time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Clock runs the heartbeat's ticker and the reconnect delay (nil: the
+	// system's), so a test drives them instead of waiting.
+	Clock clock.Clock
 	// Handlers answer the hub's calls to the agent; they are registered on
 	// every connection.
 	Handlers map[string]protocol.Handler
@@ -90,7 +94,8 @@ type Link struct {
 	cfg     Config
 	logger  *slog.Logger
 	now     func() time.Time
-	base    *url.URL // the hub's base URL, http or https
+	clock   clock.Clock // the heartbeat's ticker, the reconnect delay
+	base    *url.URL    // the hub's base URL, http or https
 	wsURL   string
 	dialer  *websocket.Dialer
 	client  *http.Client
@@ -163,6 +168,7 @@ func New(cfg Config) (*Link, error) {
 		cfg:    cfg,
 		logger: logger,
 		now:    now,
+		clock:  clock.OrReal(cfg.Clock),
 		base:   base,
 		wsURL:  wsURL,
 		dialer: &websocket.Dialer{
@@ -285,11 +291,11 @@ func (l *Link) Run(ctx context.Context) error {
 		}
 		delay := l.backoff.next()
 		l.logger.Warn("hub connection ended; reconnecting", "err", err, "delay", delay.Round(time.Millisecond))
-		t := time.NewTimer(delay)
+		t, fired := l.clock.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-		case <-t.C:
+		case <-fired:
 		}
 	}
 	return nil
@@ -393,7 +399,7 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 // heartbeat beats until the connection ends; a heartbeat that gets no answer
 // in time means the connection is dead even if TCP has not noticed.
 func (l *Link) heartbeat(ctx context.Context, peer *protocol.Peer, interval time.Duration) error {
-	t := time.NewTicker(interval)
+	t, tick := l.clock.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -401,7 +407,7 @@ func (l *Link) heartbeat(ctx context.Context, peer *protocol.Peer, interval time
 			return ctx.Err()
 		case <-peer.Done():
 			return errors.New("connection lost")
-		case <-t.C:
+		case <-tick:
 		}
 		var resp protocol.HeartbeatResponse
 		err := l.callPeer(ctx, peer, protocol.ActionHeartbeat, protocol.HeartbeatRequest{}, &resp)
