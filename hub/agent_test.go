@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -237,13 +238,7 @@ func TestAgentBoot(t *testing.T) {
 		t.Error("replaced connection marked the agent disconnected")
 	}
 	b.peer.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for agents()[0].Connected {
-		if time.Now().After(deadline) {
-			t.Fatal("agent still connected after it left")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "the agent marked disconnected after it left", func() bool { return !agents()[0].Connected })
 }
 
 func TestAgentAuthorize(t *testing.T) {
@@ -620,18 +615,11 @@ func TestAgentIdleTimeout(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a silent agent is still connected")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(t, 5*time.Second, "the silent agent marked disconnected", func() bool {
 		var connected bool
 		h.s.db.QueryRow("SELECT connected FROM agents WHERE id = 'quiet-agent'").Scan(&connected)
-		if !connected {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("agent still marked connected")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return !connected
+	})
 }
 
 // One person badging at two printers at once gets the job printed at one:
@@ -671,20 +659,7 @@ func TestFetchClaimsTheJobForOneAgent(t *testing.T) {
 		t.Fatal("the claim of a connected agent lapsed")
 	}
 	// Once the second printer has been gone that long, the claim lapses.
-	b.peer.Close()
-	<-b.done
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var connected int
-		h.s.db.QueryRow("SELECT connected FROM agents WHERE id = 'agent-2'").Scan(&connected)
-		if connected == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the hub never saw agent-2 go")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.waitDisconnected(b, "agent-2")
 	h.clock.Advance(printingClaimLapse + time.Minute)
 	a.mustCall(protocol.ActionFetchJob, fetch, nil)
 }

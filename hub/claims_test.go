@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -37,18 +38,11 @@ func (h *testHub) waitDisconnected(a *testAgent, id string) {
 	h.t.Helper()
 	a.peer.Close()
 	<-a.done
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(h.t, 5*time.Second, "the hub to see "+id+" go", func() bool {
 		var connected int
 		h.s.db.QueryRow("SELECT connected FROM agents WHERE id = ?", id).Scan(&connected)
-		if connected == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("the hub never saw %s go", id)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return connected == 0
+	})
 }
 
 // A job held outside the hub (a CUPS queue shared by several agents) is

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/clock/clocktest"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -381,21 +382,11 @@ func TestJanitorRunsOnTheHubClock(t *testing.T) {
 	a := h.mustDial("")
 	a.boot("agent-1")
 	a.fetch(id, "alice")
-	// waitFor polls for what the janitor's goroutine does; the clock does
-	// not move while it waits.
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitFor("the janitor's ticker", func() bool { return clk.Timers() > 0 })
+	// The waits poll for what the janitor's goroutine does; the clock does
+	// not move while they wait.
+	testutil.WaitFor(t, 5*time.Second, "the janitor's ticker", func() bool { return clk.Timers() > 0 })
 	clk.Advance(printingOverdue + janitorInterval)
-	waitFor("status-overdue", func() bool { return len(h.alertsOf(alertStatusOverdue)) == 1 })
+	testutil.WaitFor(t, 5*time.Second, "status-overdue", func() bool { return len(h.alertsOf(alertStatusOverdue)) == 1 })
 	if j := h.getJob(id); j.State != stateFailed || j.Reason != overdueReason {
 		t.Errorf("after the janitor: %+v", j)
 	}
