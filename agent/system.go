@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -42,7 +43,10 @@ type System struct {
 	ipp     *ipp.Client  // nil: a socket:// printer
 	printer release.Printer
 	hubTLS  *tls.Config
-	ippCert *tls.Certificate // nil: the IPP queue serves plain ipp://
+	// printerHTTP verifies an ipps:// printer (printer_ca_file,
+	// printer_cert_sha256).
+	printerHTTP *http.Client
+	ippCert     *tls.Certificate // nil: the IPP queue serves plain ipp://
 
 	// What the files the config names hold.
 	deviceToken   string
@@ -102,6 +106,9 @@ func (s *System) readFiles() []error {
 	var err error
 	if s.hubTLS, err = tlsConfig(s.cfg.HubCAFile); err != nil {
 		errs = append(errs, fmt.Errorf("hub_ca_file: %w", err))
+	}
+	if s.printerHTTP, err = httpClient(s.cfg.PrinterCAFile, s.cfg.PrinterCertSHA256); err != nil {
+		errs = append(errs, fmt.Errorf("printer TLS: %w", err))
 	}
 	// The IPP queue's key pair is loaded now, not when its server starts:
 	// there a bad file would only be logged, and the port left bound but
@@ -172,11 +179,11 @@ func (s *System) buildPrinter() error {
 		s.printer = newRawPrinter(raw)
 		return nil
 	}
-	httpc, err := httpClient(cfg.PrinterCAFile, cfg.PrinterCertSHA256)
-	if err != nil {
-		return fmt.Errorf("printer TLS: %w", err)
+	if s.printerHTTP == nil {
+		return nil // refused by readFiles already
 	}
-	if s.ipp, err = ipp.New(cfg.PrinterURI, ipp.Options{HTTPClient: httpc, Logger: s.log}); err != nil {
+	var err error
+	if s.ipp, err = ipp.New(cfg.PrinterURI, ipp.Options{HTTPClient: s.printerHTTP, Logger: s.log}); err != nil {
 		return fmt.Errorf("printer: %w", err)
 	}
 	s.printer = s.ipp

@@ -54,6 +54,15 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 			c.CUPSPasswordFile = filepath.Join(dir, "no-password")
 			c.DeviceTokenFile = filepath.Join(dir, "no-token")
 		}, []string{"cups_password_file", "device_token_file"}},
+		{"the printer's CA file with the config's problems", func(c *config.Config) {
+			c.PrinterURI = "ipps://127.0.0.1:1/ipp/print"
+			c.PrinterCAFile = filepath.Join(dir, "no-printer-ca.pem")
+			c.TimeZone = "Nowhere/Atlantis"
+		}, []string{"no-printer-ca.pem", "time_zone \"Nowhere/Atlantis\""}},
+		{"a printer URI its client refuses, with the config's problems", func(c *config.Config) {
+			c.PrinterURI = "socket://127.0.0.1:9100/queue"
+			c.TimeZone = "Nowhere/Atlantis"
+		}, []string{"want socket://HOST[:PORT]", "time_zone \"Nowhere/Atlantis\""}},
 		{"an IPP queue certificate that cannot be loaded", func(c *config.Config) {
 			c.IPPListen = "127.0.0.1:0"
 			c.IPPCertFile = filepath.Join(dir, "no-cert.pem")

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/tessera-print/tessera/cardreader/cardnum"
 	"github.com/tessera-print/tessera/cardreader/readers"
+	"github.com/tessera-print/tessera/printer/ipp"
+	"github.com/tessera-print/tessera/printer/pjl"
 	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/release"
 )
@@ -322,9 +325,9 @@ func (c Config) Location() (*time.Location, error) {
 
 // validateModules runs the parsers the agent runs at start-up on the keys
 // they read, as caddy has each module validate itself before anything
-// starts: a typo in the SNMP URL, the card pipeline, a reader spec or the
-// user-name rule is reported with every other problem, not at start-up
-// after the store was opened. Nothing is opened but the SNMP pass-phrase
+// starts: a typo in the SNMP URL, the card pipeline, a reader spec, the
+// user-name rule or a printer URI its client refuses is reported with every
+// other problem, not at start-up after the store was opened. Nothing is opened but the SNMP pass-phrase
 // files the URL names, which are only read.
 func (c Config) validateModules() []error {
 	var errs []error
@@ -352,7 +355,30 @@ func (c Config) validateModules() []error {
 	if _, err := release.UserRule(c.UserNameRule); err != nil {
 		errs = append(errs, fmt.Errorf("user_name_rule: %w", err))
 	}
+	if err := c.checkPrinterURI(); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
+}
+
+// checkPrinterURI runs the printer client's own parser on a printer_uri
+// that passed the general check (a socket:// URI with a path, an ipp://
+// one with credentials); the clients open nothing until used.
+func (c Config) checkPrinterURI() error {
+	u, err := url.Parse(c.PrinterURI)
+	if err != nil || u.Host == "" {
+		return nil // reported by Validate
+	}
+	switch u.Scheme {
+	case "socket":
+		_, err = pjl.New(c.PrinterURI, pjl.Options{Logger: slog.New(slog.DiscardHandler)})
+	case "ipp", "ipps", "http", "https":
+		_, err = ipp.New(c.PrinterURI, ipp.Options{Logger: slog.New(slog.DiscardHandler)})
+	}
+	if err != nil {
+		return fmt.Errorf("printer_uri: %w", err)
+	}
+	return nil
 }
 
 // LoginModes are the modes Login may name.

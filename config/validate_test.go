@@ -10,9 +10,9 @@ import (
 // TestValidateGolden: each testdata/validate/NAME.json is loaded and
 // validated; the problems, one a line, must be NAME.errors (empty for a
 // valid config). Several problems are reported at once, the modules'
-// parsers included (SNMP URL, card pipeline, reader specs, user-name rule),
-// as the agent would meet them at start-up. TESSERA_UPDATE_GOLDEN=1
-// rewrites the .errors files.
+// parsers included (SNMP URL, card pipeline, reader specs, user-name rule,
+// the printer client's URI), as the agent would meet them at start-up.
+// TESSERA_UPDATE_GOLDEN=1 rewrites the .errors files.
 func TestValidateGolden(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "validate", "*.json"))
 	if err != nil || len(files) == 0 {
