@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -105,12 +106,17 @@ func TestBuildOpensNothing(t *testing.T) {
 	cfg := baseConfig(t)
 	cfg.Readers = []string{"tcp-listen://" + busy.Addr().String()}
 	cfg.IPPListen = "127.0.0.1:0"
+	cfg.SNMP = "snmp://public@127.0.0.1:1"
+	goroutines := runtime.NumGoroutine()
 	sys, err := Build(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
 	if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Build created the data directory: %v", err)
+	}
+	if n := runtime.NumGoroutine(); n > goroutines {
+		t.Errorf("Build started %d goroutines", n-goroutines)
 	}
 	err = sys.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
