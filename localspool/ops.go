@@ -402,7 +402,7 @@ func (s *Spool) newJob(queue, owner string, t ticket, awaitDocument bool) *job {
 			Version: metaVersion, ID: newID(), JobID: id, Owner: owner, Name: t.name, Format: t.format,
 			Copies: t.copies, Sides: t.sides, ColorMode: t.colorMode, Media: t.media, Created: now,
 		},
-		queue: queue, state: statePending, reason: "job-incoming", created: now,
+		queue: queue, state: statePending, reason: "job-incoming", created: now, received: s.cfg.Clock.Now(),
 		receiving: !awaitDocument,
 	}
 	if awaitDocument {

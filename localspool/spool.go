@@ -110,12 +110,16 @@ const (
 
 // job is a job of either queue, from Create-Job to its end.
 type job struct {
-	m           meta
-	queue       string
-	state       int
-	reason      string // job-state-reasons
-	message     string // job-state-message
-	created     time.Time
+	m       meta
+	queue   string
+	state   int
+	reason  string // job-state-reasons
+	message string // job-state-message
+	created time.Time
+	// received is the Clock's reading when a job came in this run (zero
+	// for one loaded from disk): its age then is measured on the Clock,
+	// whatever is done to the wall clock meanwhile.
+	received    time.Time
 	processing  time.Time
 	completed   time.Time
 	impressions int
@@ -250,7 +254,7 @@ func (s *Spool) sweep() {
 	var expired []*job
 	for _, j := range s.jobs {
 		switch {
-		case j.state == stateHeld && j.readers == 0 && !now.Before(j.created.Add(s.cfg.Expiry)):
+		case j.state == stateHeld && j.readers == 0 && s.age(j, now) >= s.cfg.Expiry:
 			expired = append(expired, j)
 		case j.state == statePending && !j.receiving && !j.deadline.IsZero() && now.After(j.deadline):
 			s.finish(j, stateAborted, "aborted-by-system", "No document arrived.")
@@ -265,8 +269,21 @@ func (s *Spool) sweep() {
 			s.log.Error("cannot delete an expired job", "job", j.m.ID, "err", err)
 			continue
 		}
-		s.log.Info("held job expired", "job", j.m.ID, "job_id", j.m.JobID, "age", now.Sub(j.created).Round(time.Second))
+		s.log.Info("held job expired", "job", j.m.ID, "job_id", j.m.JobID, "age", s.age(j, now).Round(time.Second))
 	}
+}
+
+// age is how long j has been held. A job received in this run is timed on
+// the Clock (the system's is monotonic): a wall clock stepped ahead, as
+// NTP does on a box that started without a real-time clock, must not make
+// a new job look old and delete it. One from an earlier run has only its
+// wall-clock date; now (the agent's clock.Floor) never reads before the
+// time last known, so a clock behind cannot make it look older either.
+func (s *Spool) age(j *job, now time.Time) time.Duration {
+	if !j.received.IsZero() {
+		return s.cfg.Clock.Since(j.received)
+	}
+	return now.Sub(j.created)
 }
 
 // finish ends a job and remembers it for Get-Jobs. s.mu is held.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -347,6 +348,38 @@ func TestExpiry(t *testing.T) {
 	r := ippDo(t, nil, uri, req, nil)
 	if st := r.jobInt(t, "job-state"); st != stateCanceled {
 		t.Fatalf("expired job-state %d", st)
+	}
+}
+
+// TestExpiryIgnoresAWallClockStep: a job received in this run ages by the
+// queue's Clock (monotonic), not by the difference of two readings of Now:
+// on a box that started without a real-time clock, Now (the agent's
+// clock.Floor) reads the last time it knew until NTP steps it days ahead,
+// and a job received meanwhile must not then look days old and be deleted.
+func TestExpiryIgnoresAWallClockStep(t *testing.T) {
+	clk := clocktest.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	step := time.Duration(0) // how far NTP stepped the wall clock
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clk.Now().Add(step)
+	}
+	s := newSpool(t, Config{Clock: clk, Now: now})
+	uri, _ := serve(t, s)
+	holdOne(t, s, uri, "alice", testdata(t, "gs-3-pages.pdf"))
+	clk.Advance(time.Minute)
+	mu.Lock()
+	step = 10 * 24 * time.Hour
+	mu.Unlock()
+	s.sweep()
+	if jobs, _ := s.List(t.Context(), "alice"); len(jobs) != 1 {
+		t.Fatal("a job received a minute ago expired when the wall clock was stepped ahead")
+	}
+	clk.Advance(7 * 24 * time.Hour)
+	s.sweep()
+	if jobs, _ := s.List(t.Context(), "alice"); len(jobs) != 0 {
+		t.Fatal("a job held 7 days did not expire")
 	}
 }
 
