@@ -83,23 +83,18 @@ func startTinyproxy(t *testing.T) (*url.URL, func() string) {
 	})
 
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitErr(t, 5*time.Second, "tinyproxy to listen on "+addr, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
-			_ = c.Close()
-			break
+			return c.Close()
 		}
 		select {
 		case <-exited:
 			t.Fatalf("tinyproxy exited:\n%s", readLog())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tinyproxy did not listen on %s: %v\n%s", addr, err, readLog())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	return &url.URL{Scheme: "http", Host: addr}, readLog
 }
 
