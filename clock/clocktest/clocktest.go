@@ -214,12 +214,17 @@ func (w *waiter) Reset(d time.Duration) bool {
 	if !w.listed {
 		w.c.listLocked(w)
 	}
-	c := w.c
-	w.c.mu.Unlock()
 	if d <= 0 && w.period == 0 {
-		// Due already: fire as add does.
-		c.advanceTo(c.Monotonic())
+		// Due already: fire as add does, a function in its own goroutine
+		// (never in the caller of Reset, which may hold a lock it takes).
+		w.active = false
+		if w.fn != nil {
+			go w.fn()
+		} else {
+			send(w.ch, w.c.now)
+		}
 	}
+	w.c.mu.Unlock()
 	return was
 }
 

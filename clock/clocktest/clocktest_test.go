@@ -1,6 +1,7 @@
 package clocktest_test
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,5 +128,36 @@ func TestDueAtOnce(t *testing.T) {
 	}
 	done := make(chan struct{})
 	c.AfterFunc(-time.Second, func() { close(done) })
+	<-done
+}
+
+// TestAfterFuncResetDueRunsInItsOwnGoroutine: an AfterFunc reset to a
+// duration already due runs its function in its own goroutine, as a new one
+// does and as time.Timer's does, not in the caller of Reset: a component
+// that resets its timer while holding a lock the function takes must not
+// deadlock under the fake only.
+func TestAfterFuncResetDueRunsInItsOwnGoroutine(t *testing.T) {
+	clk := clocktest.New(time.Unix(0, 0))
+	var mu sync.Mutex
+	done := make(chan struct{})
+	timer := clk.AfterFunc(time.Hour, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		close(done)
+	})
+	reset := make(chan bool, 1)
+	go func() {
+		mu.Lock()
+		defer mu.Unlock()
+		reset <- timer.Reset(0)
+	}()
+	select {
+	case was := <-reset:
+		if !was {
+			t.Error("Reset of an armed AfterFunc reported it not armed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reset(0) ran the function in its caller, which holds the lock the function takes")
+	}
 	<-done
 }
