@@ -167,8 +167,8 @@ func Dev(build ...string) Version {
 }
 
 // Current is the version of the running program: stamped (the value the
-// Makefile sets with -ldflags) if it parses, else a development version
-// from the VCS revision the Go toolchain recorded. A stamp that does not
+// Makefile sets with -ldflags) if it parses, else what the Go toolchain
+// recorded (see fromBuildInfo). A stamp that does not
 // parse is a build mistake; it sorts as development, below every release,
 // so it can never pass for a newer version.
 func Current(stamped string) Version {
@@ -179,10 +179,18 @@ func Current(stamped string) Version {
 	if !ok {
 		return Dev()
 	}
-	return fromBuildInfo(info.Settings)
+	return fromBuildInfo(info.Main.Version, info.Settings)
 }
 
-func fromBuildInfo(settings []debug.BuildSetting) Version {
+// fromBuildInfo is the version the toolchain recorded: the module's own
+// when it is a release (go install …@v0.2.0 builds from the tag, with no
+// VCS to read), else a development version from the VCS revision. A
+// pseudo-version or a "+dirty" one is development: it must not sort above
+// the release it follows.
+func fromBuildInfo(mainVersion string, settings []debug.BuildSetting) Version {
+	if v, err := Parse(mainVersion); err == nil && v.IsRelease() && len(v.Build) == 0 && strings.HasPrefix(mainVersion, "v") {
+		return v
+	}
 	var rev string
 	var dirty bool
 	for _, s := range settings {

@@ -130,17 +130,25 @@ func TestCurrent(t *testing.T) {
 }
 
 func TestFromBuildInfo(t *testing.T) {
+	rev := []debug.BuildSetting{{Key: "vcs.revision", Value: "75d4cc4a1b2c3d4e5f60718293a4b5c6d7e8f901"}}
 	tests := []struct {
+		main     string // the module's version the toolchain recorded
 		settings []debug.BuildSetting
 		want     string
 	}{
-		{nil, "0.0.0-dev"},
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "75d4cc4a1b2c3d4e5f60718293a4b5c6d7e8f901"}}, "0.0.0-dev+75d4cc4a1b2c"},
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "75d4cc4"}, {Key: "vcs.modified", Value: "true"}}, "0.0.0-dev+75d4cc4.dirty"},
+		{"", nil, "0.0.0-dev"},
+		{"(devel)", rev, "0.0.0-dev+75d4cc4a1b2c"},
+		{"", []debug.BuildSetting{{Key: "vcs.revision", Value: "75d4cc4"}, {Key: "vcs.modified", Value: "true"}}, "0.0.0-dev+75d4cc4.dirty"},
+		// go install …@v0.2.0: built from the release tag, no VCS.
+		{"v0.2.0", nil, "0.2.0"},
+		// A pseudo-version (a commit after v0.2.0) or a dirty tree is
+		// development, never above the release it follows.
+		{"v0.2.1-0.20261207025250-75d4cc4a1b2c", rev, "0.0.0-dev+75d4cc4a1b2c"},
+		{"v0.2.0+dirty", rev, "0.0.0-dev+75d4cc4a1b2c"},
 	}
 	for _, tc := range tests {
-		if got := fromBuildInfo(tc.settings).String(); got != tc.want {
-			t.Errorf("fromBuildInfo(%v) = %s, want %s", tc.settings, got, tc.want)
+		if got := fromBuildInfo(tc.main, tc.settings).String(); got != tc.want {
+			t.Errorf("fromBuildInfo(%q, %v) = %s, want %s", tc.main, tc.settings, got, tc.want)
 		}
 	}
 }
