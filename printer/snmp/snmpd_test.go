@@ -398,7 +398,11 @@ func TestPrinterDisappearsMidWalk(t *testing.T) {
 				s = v3Settings(d.Addr, *tc.user)
 			}
 			s.Bulk = tc.bulk
-			s.Timeout, s.Retries, s.Deadline = 500*time.Millisecond, 1, 5*time.Second
+			// The test snmpd's pass script forks a shell per object: a
+			// request of 60 values takes a second or more, so a shorter
+			// timeout lost the walk's first answer (the printer seemed
+			// gone before the walk) on a loaded machine.
+			s.Timeout, s.Retries, s.Deadline = 4*time.Second, 0, 10*time.Second
 			c := newClient(t, s)
 			var once sync.Once
 			walks := 0
