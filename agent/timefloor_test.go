@@ -75,3 +75,53 @@ func TestTimeFloorNeverSavedLower(t *testing.T) {
 		t.Fatalf("saved %q %v, want %s", v, err, high.Format(time.RFC3339Nano))
 	}
 }
+
+// TestTimeFloorNotSavedWhileIdle: a running agent that commits nothing
+// writes no time floor however long it runs (an idle box must not wear its
+// flash), and saves it when it stops.
+func TestTimeFloorNotSavedWhileIdle(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktest.New(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	cfg := baseConfig(t)
+	sys, err := Build(cfg, Options{Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	sys.opts.Ready = func(addr string) { ready <- addr }
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(runCtx) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	st, err := offline.Open(ctx, filepath.Join(cfg.DataDir, "tessera.db"), offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	saved := func() (string, bool) {
+		t.Helper()
+		v, ok, err := st.Setting(ctx, settingTimeFloor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, ok
+	}
+	for range 24 {
+		clk.Advance(time.Hour)
+	}
+	if v, ok := saved(); ok {
+		t.Fatalf("an idle agent saved the time floor: %s", v)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	v, ok := saved()
+	if want := clk.Now().UTC().Format(time.RFC3339Nano); !ok || v != want {
+		t.Fatalf("time floor after stopping = %q (saved %v), want %q", v, ok, want)
+	}
+}
