@@ -29,7 +29,8 @@ type Options struct {
 	BuildTime time.Time
 	Logger    *slog.Logger
 	// Clock is the agent's clock (nil: the system's): the session's, the
-	// IPP queue's, the outbox sync's and the hub link's timers run on it, and the agent reads the time through a
+	// IPP queue's, the outbox sync's, the hub link's and the printer
+	// watch's timers run on it, and the agent reads the time through a
 	// clock.Floor over it, so now is never before what it already knew.
 	Clock clock.Clock
 	// Readers are extra readers (the demo's terminal reader).

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/panel"
@@ -44,6 +45,8 @@ type printerWatch struct {
 	kick  func()
 	log   *slog.Logger
 	now   func() time.Time
+	// clock times the wait between polls (nil: the system's).
+	clock clock.Clock
 
 	mu       sync.Mutex
 	last     *snmp.Reading
@@ -65,16 +68,19 @@ func (w *printerWatch) run(ctx context.Context) {
 			w.expected = v
 		}
 	}
+	clk := clock.OrReal(w.clock)
 	for {
 		if w.snmp != nil {
 			w.pollSNMP(ctx)
 		} else {
 			w.pollIPP(ctx)
 		}
+		t, fired := clk.NewTimer(interval)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(interval):
+		case <-fired:
 		}
 	}
 }

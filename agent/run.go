@@ -155,7 +155,7 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 // listeners and readers, so a busy port fails before anything runs.
 func (r *running) wire(ctx context.Context) error {
 	r.watch = &printerWatch{cfg: r.cfg, ipp: r.ipp, snmp: r.snmp, store: r.store, ident: &r.ident, kick: r.kickSync,
-		log: r.log.With("component", "printer"), now: r.floor.Now}
+		log: r.log.With("component", "printer"), now: r.floor.Now, clock: r.opts.Clock}
 	sources, err := r.sources(ctx)
 	if err != nil {
 		return err

@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/panel"
 	"github.com/tessera-print/tessera/printer/snmp"
@@ -294,4 +296,40 @@ func TestWatchStuckPollDoesNotBlockPanel(t *testing.T) {
 	if p := f.sess.View().Printer; p.State != snmp.StateUnreachable || p.CanPrint {
 		t.Errorf("after the poll gave up the panel shows %q can_print %v, want unreachable", p.State, p.CanPrint)
 	}
+}
+
+// TestWatchPollsOnTheAgentsClock: the watch waits between polls on the
+// agent's clock, so a test moves it instead of waiting out the interval.
+func TestWatchPollsOnTheAgentsClock(t *testing.T) {
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var requests atomic.Int32
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			if _, _, err := conn.ReadFrom(buf); err != nil {
+				return
+			}
+			requests.Add(1)
+		}
+	}()
+	s := shortSettings(conn.LocalAddr().String())
+	s.Deadline = 500 * time.Millisecond
+	f := newWatchFixture(t, s)
+	clk := clocktest.New(time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC))
+	f.w.clock = clk
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.w.run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testutil.WaitFor(t, 5*time.Second, "the first poll's wait on the clock", func() bool { return clk.Timers() > 0 })
+	first := requests.Load()
+	if first == 0 {
+		t.Fatal("no request from the first poll")
+	}
+	clk.Advance(time.Duration(f.w.cfg.SNMPPollInterval))
+	testutil.WaitFor(t, 5*time.Second, "the second poll", func() bool { return requests.Load() > first })
 }
