@@ -171,6 +171,7 @@ func (r *running) wire(ctx context.Context) error {
 		Timeout:       time.Duration(r.cfg.ReleaseTimeout),
 		Logger:        r.log.With("component", "release"),
 		Now:           r.floor.Now,
+		Clock:         r.opts.Clock,
 		OnProgress:    func(p release.Progress) { r.sess.Progress(p) },
 		OnCommitted: func() {
 			r.kickSync()

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/protocol"
@@ -135,6 +136,10 @@ type Config struct {
 	Timeout       time.Duration // bound on one job's follow-up; default 10 min
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// Clock runs the engine's waits: RecoverLoop's rounds and the retries
+	// of a busy or silent printer (nil: the system's). Now, not Clock, is
+	// the time the engine reads (the agent's floor).
+	Clock clock.Clock
 	// OnProgress is called for every state change (from the engine's goroutines).
 	OnProgress func(Progress)
 	// OnCommitted is called after a record is durable (the agent drains its outbox).
@@ -216,6 +221,7 @@ func New(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.PrinterSerial == nil {
 		cfg.PrinterSerial = func() string { return "" }
 	}

@@ -14,6 +14,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/protocol"
@@ -259,6 +260,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with edit applied to the engine's config.
+func newHarnessWith(t *testing.T, edit func(*Config)) *harness {
+	t.Helper()
 	store, err := offline.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), offline.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +283,7 @@ func newHarness(t *testing.T) *harness {
 			owners: map[string]string{},
 		},
 	}
-	h.engine = New(Config{
+	cfg := Config{
 		Sources: []Source{h.hub}, Online: func() bool { return h.hub.online }, SpoolDir: t.TempDir(),
 		Printer: h.printer, Journal: store, Logger: slog.New(slog.DiscardHandler),
 		PrinterSerial: func() string { return "SN1" },
@@ -287,7 +294,11 @@ func newHarness(t *testing.T) *harness {
 			h.progress = append(h.progress, p)
 			h.mu.Unlock()
 		},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h.engine = New(cfg)
 	return h
 }
 
@@ -687,17 +698,10 @@ func TestStopEndsFollowing(t *testing.T) {
 	if err := h.engine.Start(context.Background(), "alice", job, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(t, 5*time.Second, "the job printing", func() bool {
 		c, _, _ := h.store.Get(context.Background(), job.ID)
-		if c.State == offline.StatePrinting {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("state %s, never printing", c.State)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return c.State == offline.StatePrinting
+	})
 	h.engine.Stop()
 	done := make(chan struct{})
 	go func() { h.engine.Wait(); close(done) }()

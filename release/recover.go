@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/printer/ipp"
@@ -186,12 +185,12 @@ func (e *Engine) RecoverLoop(ctx context.Context) error {
 			}
 			continue
 		}
-		t := time.NewTimer(delay)
+		t, fired := e.cfg.Clock.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-t.C:
+		case <-fired:
 		}
 		delay = min(delay*2, e.cfg.RecoverMaxBackoff)
 		e.retryUnresolved(ctx)

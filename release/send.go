@@ -71,9 +71,7 @@ func (e *Engine) send(ctx, until context.Context, claim offline.Claim, job Job, 
 		case err == nil:
 		case errors.Is(err, ipp.ErrBusy) && !errors.Is(err, ipp.ErrMaybeSent) && attempt < 5:
 			e.cfg.Logger.Info("printer busy; retrying", "job", job.ID, "in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
+			if !e.sleep(ctx, backoff) {
 				return printed{}, ctx.Err()
 			}
 			backoff *= 2
@@ -252,9 +250,7 @@ func (e *Engine) printerInfo(ctx context.Context) (ipp.PrinterInfo, error) {
 			return info, err
 		}
 		e.cfg.Logger.Info("printer does not answer; retrying", "in", wait, "err", err)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if !e.sleep(ctx, wait) {
 			return info, err
 		}
 		wait *= 2
@@ -281,5 +277,17 @@ func reasonFor(err error) string {
 		return "The printer took too long to answer."
 	default:
 		return "The job could not be sent to the printer."
+	}
+}
+
+// sleep waits d on the engine's clock; false if ctx ended first.
+func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
+	t, fired := e.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-fired:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
