@@ -2,7 +2,6 @@ package release
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/printer/ipp"
 )
@@ -26,29 +26,10 @@ func (s damagedSource) List(ctx context.Context, username string) ([]Held, error
 		Size: int64(len(s.doc))}}, nil
 }
 func (s damagedSource) Open(ctx context.Context, id, username string) (*Document, error) {
-	return &Document{Body: io.NopCloser(&damagedBody{doc: s.doc}), Size: int64(len(s.doc)), Format: "application/pdf"}, nil
+	return &Document{Body: io.NopCloser(&testutil.DamagedReader{Doc: s.doc}), Size: int64(len(s.doc)), Format: "application/pdf"}, nil
 }
 func (s damagedSource) Printed(ctx context.Context, id, username string, keep bool) error { return nil }
 func (s damagedSource) Delete(ctx context.Context, id, username string) error             { return nil }
-
-type damagedBody struct {
-	doc []byte
-	off int
-}
-
-var errDamaged = errors.New("sha256 differs from the announced one")
-
-func (d *damagedBody) Read(p []byte) (int, error) {
-	if d.off == len(d.doc) {
-		return 0, errDamaged
-	}
-	n := copy(p, d.doc[d.off:])
-	d.off += n
-	if d.off == len(d.doc) {
-		return n, errDamaged
-	}
-	return n, nil
-}
 
 // TestDamagedDocumentOnIPPEveprinter: a document of the right length with
 // the wrong bytes, released to a real ippeveprinter, is neither printed nor

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // TestIPPEveprinter runs the client against the real ippeveprinter of
@@ -134,29 +135,6 @@ func token() string {
 	return hex.EncodeToString(b)
 }
 
-// damagedBody hands over a whole document and reports that it was not the
-// right one only with its last bytes (as cloudlink's verifier did), or only
-// on the read after them (a source that checks at its end).
-type damagedBody struct {
-	doc     []byte
-	off     int
-	atProbe bool
-}
-
-var errDamaged = errors.New("sha256 differs from the announced one")
-
-func (d *damagedBody) Read(p []byte) (int, error) {
-	if d.off == len(d.doc) {
-		return 0, errDamaged
-	}
-	n := copy(p, d.doc[d.off:])
-	d.off += n
-	if d.off == len(d.doc) && !d.atProbe {
-		return n, errDamaged
-	}
-	return n, nil
-}
-
 // TestIPPEveprinterDamagedDocument: a document whose source fails at its
 // very end (a hash mismatch found at EOF) is cut off before the printer has
 // all of it: Print fails with ErrDocument, and the printer neither keeps
@@ -178,8 +156,8 @@ func TestIPPEveprinterDamagedDocument(t *testing.T) {
 			}
 			name := "tessera-it-" + token()
 			_, err = c.Print(t.Context(), Job{Name: name, User: "alice", Format: "application/pdf",
-				Size: int64(len(doc)), Body: &damagedBody{doc: doc, atProbe: tc.atProbe}})
-			if !errors.Is(err, ErrDocument) || !errors.Is(err, errDamaged) {
+				Size: int64(len(doc)), Body: &testutil.DamagedReader{Doc: doc, AtProbe: tc.atProbe}})
+			if !errors.Is(err, ErrDocument) || !errors.Is(err, testutil.ErrDamaged) {
 				t.Errorf("Print = %v, want ErrDocument with the source's error", err)
 			}
 			st, found, err := c.FindJob(t.Context(), name, "alice")

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -487,29 +489,6 @@ func TestEndOfAnotherJobIgnored(t *testing.T) {
 	}
 }
 
-// damagedBody hands over a whole document and says it is not the right one
-// only with its last bytes (as a download whose hash is checked at its end
-// did), or only on the read after them.
-type damagedBody struct {
-	doc     []byte
-	off     int
-	atProbe bool
-}
-
-var errDamaged = errors.New("sha256 differs from the announced one")
-
-func (d *damagedBody) Read(p []byte) (int, error) {
-	if d.off == len(d.doc) {
-		return 0, errDamaged
-	}
-	n := copy(p, d.doc[d.off:])
-	d.off += n
-	if d.off == len(d.doc) && !d.atProbe {
-		return n, errDamaged
-	}
-	return n, nil
-}
-
 // TestDamagedDocumentWithheld: a document whose source fails at its very
 // end never reaches the printer whole: its last bytes and the trailer are
 // held back (issue 8, point 5). Recorded printer: silent-hold.txt.
@@ -530,9 +509,9 @@ func TestDamagedDocumentWithheld(t *testing.T) {
 			// otherwise be waited for 10 minutes.
 			c, _ := New(p.uri(), Options{Logger: quietLogger(), JobTimeout: time.Second})
 			j := testJob("JOB 14993", doc)
-			j.Body = &damagedBody{doc: doc, atProbe: tc.atProbe}
+			j.Body = &testutil.DamagedReader{Doc: doc, AtProbe: tc.atProbe}
 			_, err := c.Print(context.Background(), j)
-			if !errors.Is(err, errDamaged) {
+			if !errors.Is(err, testutil.ErrDamaged) {
 				t.Fatalf("Print = %v, want the source's error", err)
 			}
 			got := p.received()
