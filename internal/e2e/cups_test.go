@@ -26,20 +26,7 @@ func TestCUPSHeldJob(t *testing.T) {
 	id := fmt.Sprintf("cups:%d", cupsID)
 
 	agentDir := t.TempDir()
-	a := startAgent(t, bin, agentDir, h.url, printer.URI, "", "", "--cups", cups.URL)
-	a.waitSession(t, "online", func(v sessionView) error {
-		if v.Cloud != "online" {
-			return fmt.Errorf("cloud %q", v.Cloud)
-		}
-		return nil
-	})
-	a.swipe(t, rawCard)
-	a.waitSession(t, "the CUPS job is listed", func(v sessionView) error {
-		if jobState(v, id) != "held" {
-			return fmt.Errorf("%+v", v.Jobs)
-		}
-		return nil
-	})
+	a := startCUPSAgent(t, bin, agentDir, h.url, printer.URI, cups.URL, id)
 	releaseOnce(t, a, h, printer, id, "frank", doc)
 	// The job left CUPS.
 	a.post(t, "/api/v1/refresh", "")

@@ -32,21 +32,7 @@ func TestCUPSJobAtTwoPrintersPrintsOnce(t *testing.T) {
 
 	var agents []*agent
 	for _, p := range printers {
-		a := startAgent(t, bin, t.TempDir(), h.url, p.URI, "", "", "--cups", cups.URL)
-		a.waitSession(t, "online", func(v sessionView) error {
-			if v.Cloud != "online" {
-				return fmt.Errorf("cloud %q", v.Cloud)
-			}
-			return nil
-		})
-		a.swipe(t, rawCard)
-		a.waitSession(t, "the CUPS job is listed", func(v sessionView) error {
-			if jobState(v, id) != "held" {
-				return fmt.Errorf("%+v", v.Jobs)
-			}
-			return nil
-		})
-		agents = append(agents, a)
+		agents = append(agents, startCUPSAgent(t, bin, t.TempDir(), h.url, p.URI, cups.URL, id))
 	}
 
 	// Both at once.
@@ -140,23 +126,8 @@ func TestCUPSWithoutHub(t *testing.T) {
 	cupsID := cups.Submit(t, "frank", document)
 	id := fmt.Sprintf("cups:%d", cupsID)
 
-	shared := startAgent(t, bin, t.TempDir(), h.url, printers[0].URI, "", "", "--cups", cups.URL)
-	only := startAgent(t, bin, t.TempDir(), h.url, printers[1].URI, "", "", "--cups-exclusive", "--cups", cups.URL)
-	for _, a := range []*agent{shared, only} {
-		a.waitSession(t, "online", func(v sessionView) error {
-			if v.Cloud != "online" {
-				return fmt.Errorf("cloud %q", v.Cloud)
-			}
-			return nil
-		})
-		a.swipe(t, rawCard)
-		a.waitSession(t, "the CUPS job is listed", func(v sessionView) error {
-			if jobState(v, id) != "held" {
-				return fmt.Errorf("%+v", v.Jobs)
-			}
-			return nil
-		})
-	}
+	shared := startCUPSAgent(t, bin, t.TempDir(), h.url, printers[0].URI, cups.URL, id)
+	only := startCUPSAgent(t, bin, t.TempDir(), h.url, printers[1].URI, cups.URL, id, "--cups-exclusive")
 	h.kill(syscall.SIGTERM)
 	for _, a := range []*agent{shared, only} {
 		a.waitSession(t, "offline", func(v sessionView) error {

@@ -363,6 +363,28 @@ func jobState(v sessionView, id string) string {
 	return ""
 }
 
+// startCUPSAgent starts an agent releasing from the CUPS queue at cupsURL
+// (extra: more flags), waits until it is online, swipes the card and waits
+// until the session lists the CUPS job id as held.
+func startCUPSAgent(t testing.TB, bin binaries, dir, hubURL, printerURI, cupsURL, id string, extra ...string) *agent {
+	t.Helper()
+	a := startAgent(t, bin, dir, hubURL, printerURI, "", "", append(extra, "--cups", cupsURL)...)
+	a.waitSession(t, "online", func(v sessionView) error {
+		if v.Cloud != "online" {
+			return fmt.Errorf("cloud %q", v.Cloud)
+		}
+		return nil
+	})
+	a.swipe(t, rawCard)
+	a.waitSession(t, "the CUPS job is listed", func(v sessionView) error {
+		if jobState(v, id) != "held" {
+			return fmt.Errorf("%+v", v.Jobs)
+		}
+		return nil
+	})
+	return a
+}
+
 // releaseOnce releases job id and checks the whole outcome: printed in the
 // session, the printer kept exactly the document, the hub holds one record
 // of its 3 pages for owner.
