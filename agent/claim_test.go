@@ -6,10 +6,24 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/tessera-print/tessera/cloudlink"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
 )
+
+// hubJobSetup opens the agent's journal and a real hub holding one job of
+// alice's (jobID), connected as the agent connects, with the hub source
+// the engine releases that job from.
+func hubJobSetup(t *testing.T) (*offline.Store, *realHub, *cloudlink.Link, hubSource, string) {
+	t.Helper()
+	store := openStore(t)
+	h := newRealHub(t)
+	jobID := h.uploadJob("alice")
+	agentID, _ := store.AgentID(context.Background())
+	link := connectLink(t, h.srv.URL, agentID)
+	return store, h, link, hubSource{link: link, journal: store}, jobID
+}
 
 // openAttempt claims the next attempt of job id and opens its document at
 // the hub as the engine does: the fetch's claim is noted in the journal
@@ -46,12 +60,7 @@ func openAttempt(t *testing.T, store *offline.Store, src hubSource, id string) o
 // applies.
 func TestStaleFailedStatusDoesNotFreeNewerAttempt(t *testing.T) {
 	ctx := context.Background()
-	store := openStore(t)
-	h := newRealHub(t)
-	jobID := h.uploadJob("alice")
-	agentID, _ := store.AgentID(ctx)
-	link := connectLink(t, h.srv.URL, agentID)
-	src := hubSource{link: link, journal: store}
+	store, h, link, src, jobID := hubJobSetup(t)
 	log := slog.New(slog.DiscardHandler)
 
 	first := openAttempt(t, store, src, jobID)
@@ -95,12 +104,7 @@ func TestStaleFailedStatusDoesNotFreeNewerAttempt(t *testing.T) {
 // names the job's current claim and is applied, not dropped as stale.
 func TestRefetchInOneAttemptKeepsTheClaim(t *testing.T) {
 	ctx := context.Background()
-	store := openStore(t)
-	h := newRealHub(t)
-	jobID := h.uploadJob("alice")
-	agentID, _ := store.AgentID(ctx)
-	link := connectLink(t, h.srv.URL, agentID)
-	src := hubSource{link: link, journal: store}
+	store, h, link, src, jobID := hubJobSetup(t)
 
 	c := openAttempt(t, store, src, jobID) // fetch 1, noted
 	// The re-open's fetch: granted, then the agent dies before noting it.

@@ -3,13 +3,11 @@ package agent
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/tessera-print/tessera/hub"
 	"github.com/tessera-print/tessera/internal/testenv"
 	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/release"
@@ -25,21 +23,9 @@ import (
 // printer printed the altered document, and it was charged.
 func TestDamagedDownloadIsNeverPrinted(t *testing.T) {
 	ctx := context.Background()
-	dataDir := t.TempDir()
-	s, err := hub.Open(ctx, hub.Config{DataDir: dataDir, AdminToken: realHubToken, OpenEnrollment: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		_ = s.Close()
-		srv.Close()
-	})
-	h := &realHub{t: t, srv: srv}
+	h := newRealHub(t)
 	jobID := h.uploadJob("alice")
-	path := filepath.Join(dataDir, "jobs", jobID)
+	path := filepath.Join(h.dir, "jobs", jobID)
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("the hub's stored document: %v", err)
@@ -51,7 +37,7 @@ func TestDamagedDownloadIsNeverPrinted(t *testing.T) {
 
 	store := openStore(t)
 	agentID, _ := store.AgentID(ctx)
-	link := connectLink(t, srv.URL, agentID)
+	link := connectLink(t, h.srv.URL, agentID)
 	printer := testenv.StartIPPEveprinter(t)
 	client, err := ipp.New(printer.URI, ipp.Options{PollInterval: 20 * time.Millisecond})
 	if err != nil {

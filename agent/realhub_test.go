@@ -22,11 +22,13 @@ const realHubToken = "agent-test-admin-token-0123456789"
 type realHub struct {
 	t   *testing.T
 	srv *httptest.Server
+	dir string // the hub's data directory
 }
 
 func newRealHub(t *testing.T) *realHub {
 	t.Helper()
-	s, err := hub.Open(context.Background(), hub.Config{DataDir: t.TempDir(), AdminToken: realHubToken,
+	dir := t.TempDir()
+	s, err := hub.Open(context.Background(), hub.Config{DataDir: dir, AdminToken: realHubToken,
 		OpenEnrollment: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +39,7 @@ func newRealHub(t *testing.T) *realHub {
 		_ = s.Close()
 		srv.Close()
 	})
-	return &realHub{t: t, srv: srv}
+	return &realHub{t: t, srv: srv, dir: dir}
 }
 
 func (h *realHub) do(method, path, contentType string, body io.Reader) (int, []byte) {

@@ -65,6 +65,16 @@ func (l *statusLog) add(r protocol.JobStatusRequest) {
 	l.reqs = append(l.reqs, r)
 }
 
+// record answers a JobStatus call as the hub does, noting its request.
+func (l *statusLog) record(p json.RawMessage) (any, error) {
+	var req protocol.JobStatusRequest
+	if err := json.Unmarshal(p, &req); err != nil {
+		return nil, err
+	}
+	l.add(req)
+	return struct{}{}, nil
+}
+
 func (l *statusLog) all() []protocol.JobStatusRequest {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -87,12 +97,7 @@ func TestDrainKeepsItemOnTemporaryRefusal(t *testing.T) {
 		if refuse {
 			return nil, internalError()
 		}
-		var req protocol.JobStatusRequest
-		if err := json.Unmarshal(p, &req); err != nil {
-			return nil, err
-		}
-		got.add(req)
-		return struct{}{}, nil
+		return got.record(p)
 	})
 	link := hub.connect(t, "agt-1")
 	failJob(t, store, "hub:42")
@@ -163,12 +168,7 @@ func TestDrainGoesPastUnknownKinds(t *testing.T) {
 	hub := newScriptHub(t)
 	var got statusLog
 	hub.Handle(protocol.ActionJobStatus, func(_ context.Context, p json.RawMessage) (any, error) {
-		var req protocol.JobStatusRequest
-		if err := json.Unmarshal(p, &req); err != nil {
-			return nil, err
-		}
-		got.add(req)
-		return struct{}{}, nil
+		return got.record(p)
 	})
 	link := hub.connect(t, "agt-1")
 	if err := drain(ctx, store, link, slog.New(slog.DiscardHandler)); err != nil {

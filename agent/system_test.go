@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/internal/testenv"
 )
 
 // baseConfig is a valid config whose data directory does not exist yet.
@@ -148,13 +150,7 @@ func TestBuildOpensNothing(t *testing.T) {
 // freeAddr returns a loopback address no one listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }
 
 // TestRunFailureClosesReaders: a Run that fails after its card readers

@@ -21,6 +21,8 @@ import (
 
 	"github.com/OpenPrinting/goipp"
 	goipp2 "github.com/phin1x/go-ipp"
+
+	"github.com/tessera-print/tessera/internal/testenv"
 )
 
 func TestBackoff(t *testing.T) {
@@ -70,13 +72,7 @@ func count(ops []goipp.Op, op goipp.Op) int {
 // closedAddr is a loopback address where nothing listens: connecting to
 // it is refused by the kernel.
 func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }
 
 func TestPrintRetriesRefusedConnection(t *testing.T) {
