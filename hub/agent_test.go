@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -696,4 +697,36 @@ func TestUncertainJobStaysWithItsAgent(t *testing.T) {
 		t.Fatal("another printer's failed status freed an uncertain job")
 	}
 	a.mustCall(protocol.ActionFetchJob, fetch, nil) // the owner confirmed a reprint there
+}
+
+// An agent's calls run at once on its connection, a repeated Boot among
+// them: the handlers read the agent's id under its lock (go test -race).
+func TestAgentIDReadUnderLock(t *testing.T) {
+	h, a, _, first, _ := releaseSetup(t)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			if err := a.call(protocol.ActionBoot, protocol.BootRequest{AgentID: "agent-1"}, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := a.call(protocol.ActionListJobs, protocol.ListJobsRequest{Username: "alice"}, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := a.call(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if j := h.getJob(first); j.State != statePrinting {
+		t.Errorf("job %s", j.State)
+	}
 }

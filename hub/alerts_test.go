@@ -124,3 +124,34 @@ func TestAlerts(t *testing.T) {
 		t.Errorf("without the admin token: %d", r.status)
 	}
 }
+
+// An administrator's tool watching for alerts sees each once, even when
+// alerts are not raised in the order of their times: the hub's clock set
+// back (an NTP correction), or two raised at once, the later-timed one
+// stored first. It polls with the next of its last page, which is there
+// for every page that has alerts.
+func TestAlertsWatchMissesNone(t *testing.T) {
+	h := newTestHub(t, nil)
+	ctx := t.Context()
+	raise := func(msg string) {
+		t.Helper()
+		if err := h.s.raiseAlert(ctx, h.s.db, alert{code: alertStatusDropped, message: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raise("first")
+	page := h.alerts("")
+	if len(page.Alerts) != 1 || page.Next == "" {
+		t.Fatalf("first poll: %+v; a watcher needs a cursor to poll from", page)
+	}
+	h.clock.Advance(-time.Minute)
+	raise("second, timed before the first")
+	page = h.alerts("?cursor=" + page.Next)
+	if len(page.Alerts) != 1 || page.Alerts[0].Message != "second, timed before the first" || page.Next == "" {
+		t.Fatalf("second poll: %+v", page)
+	}
+	next := page.Next
+	if page = h.alerts("?cursor=" + next); len(page.Alerts) != 0 || page.Next != "" {
+		t.Errorf("poll with nothing new: %+v, want no alerts and no next (the watcher keeps its cursor)", page)
+	}
+}

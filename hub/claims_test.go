@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -175,4 +176,106 @@ func TestClaimJobValidation(t *testing.T) {
 		t.Errorf("ReleaseClaim without claim_id: %q, want FormationViolation", code)
 	}
 	a.claim("cups:" + strings.Repeat("x", maxClaimKey-len("cups:")))
+}
+
+// heldElsewhere checks that another agent's claims on alice's hub job and
+// on a key hold against this agent.
+func (a *testAgent) heldElsewhere(jobID, key, when string) {
+	a.t.Helper()
+	if e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
+		a.t.Errorf("fetch %s: %+v, want not-releasable", when, e)
+	}
+	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {
+		a.t.Errorf("claim %s: %q, want claimed", when, code)
+	}
+}
+
+// A claim lapses only when the agent has been gone for printingClaimLapse
+// on the hub's monotonic clock too: a wall clock stepped forward (NTP
+// correcting a hub box whose clock was hours behind) must not hand a job
+// that prints at one printer to another.
+func TestClaimLapseOnTheMonotonicClock(t *testing.T) {
+	clk := clocktest.New(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+	h := newTestHub(t, func(c *Config) { c.OpenEnrollment = true; c.Clock = clk })
+	h.createUser(map[string]any{"username": "alice"})
+	id := h.uploadJob(map[string]string{"owner": "alice", "name": "n"}, "default.pdf", readTestdata(t, "default.pdf"))
+	a, b := h.mustDial(""), h.mustDial("")
+	a.boot("agent-1")
+	b.boot("agent-2")
+	clk.Advance(2 * printingClaimLapse) // the hub has run a while
+	const key = "cups:urn:uuid:5e1b7a4e-0000-4000-8000-000000000001"
+	b.fetch(id, "alice")
+	b.claim(key)
+	h.waitDisconnected(b, "agent-2")
+
+	clk.Set(clk.Now().Add(3 * time.Hour))
+	a.heldElsewhere(id, key, "after the wall clock stepped forward")
+
+	// Gone that long on both clocks, the claims lapse.
+	clk.Advance(printingClaimLapse + time.Minute)
+	a.fetch(id, "alice")
+	a.claim(key)
+}
+
+// A hub that starts knows nothing, on its monotonic clock, of how long
+// agents were gone before: no claim lapses in its first printingClaimLapse,
+// however far back its wall clock puts their last word (the hub restarted
+// at once, its clock hours ahead).
+func TestClaimLapseAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	clk := clocktest.New(start)
+	h := newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true; c.Clock = clk })
+	h.createUser(map[string]any{"username": "alice"})
+	id := h.uploadJob(map[string]string{"owner": "alice", "name": "n"}, "default.pdf", readTestdata(t, "default.pdf"))
+	b := h.mustDial("")
+	b.boot("agent-2")
+	const key = "cups:urn:uuid:5e1b7a4e-0000-4000-8000-000000000002"
+	b.fetch(id, "alice")
+	b.claim(key)
+	h.waitDisconnected(b, "agent-2")
+	h.srv.CloseClientConnections()
+	if err := h.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	clk = clocktest.New(start.Add(3 * time.Hour))
+	h = newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true; c.Clock = clk })
+	a := h.mustDial("")
+	a.boot("agent-1")
+	a.heldElsewhere(id, key, "right after the restart")
+	clk.Advance(printingClaimLapse + time.Minute)
+	a.fetch(id, "alice")
+	a.claim(key)
+}
+
+// A claim its agent keeps (an uncertain CUPS job, which sends no
+// ReleaseClaim) is not purged while that agent is heard from: purging it
+// would let another printer print the job.
+func TestClaimOfLiveAgentNotPurged(t *testing.T) {
+	h := openHub(t)
+	a, b := h.mustDial(""), h.mustDial("")
+	a.boot("agent-1")
+	b.boot("agent-2")
+	const key = "cups:urn:uuid:5e1b7a4e-0000-4000-8000-000000000003"
+	b.claim(key)
+	h.clock.Advance(claimRetention + time.Hour)
+	b.mustCall(protocol.ActionHeartbeat, struct{}{}, nil)
+	if err := h.s.housekeeping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {
+		t.Errorf("another agent's claim after %v: %q, want claimed", claimRetention, code)
+	}
+	// Its agent gone long enough for the claim to lapse, it is purged.
+	h.waitDisconnected(b, "agent-2")
+	h.clock.Advance(printingClaimLapse + time.Minute)
+	if err := h.s.housekeeping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	h.s.db.QueryRow("SELECT COUNT(*) FROM claims").Scan(&n)
+	if n != 0 {
+		t.Errorf("%d claims left after their agent lapsed", n)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +109,145 @@ func TestAccountingRecordConflict(t *testing.T) {
 	r := h.mustStatus(h.admin(http.MethodGet, "/api/v1/accounting", nil), http.StatusOK)
 	if n := strings.Count(string(r.body), `"id":`); n != 4 {
 		t.Errorf("%d records stored, want 4: %s", n, r.body)
+	}
+}
+
+// A record sent without a usable time is only a resend of a stored record
+// whose time was itself replaced by the time received: a stored record with
+// its own time and a new one without any are two records, and acknowledging
+// the second as a resend would lose it.
+func TestRecordConflictWithoutTime(t *testing.T) {
+	h := openHub(t)
+	a := h.mustDial("")
+	a.boot("agent-1")
+	at := time.Date(2025, 3, 1, 8, 59, 0, 0, time.UTC)
+	rec := func(seq int64, at time.Time) protocol.Record {
+		return protocol.Record{ID: "agent-1:" + string(rune('0'+seq)), AgentID: "agent-1", Seq: seq, Owner: "alice",
+			Type: protocol.RecordCopy, Pages: 1, Copies: 1, At: at}
+	}
+	send := func(recs ...protocol.Record) (accepted, refused string) {
+		t.Helper()
+		var resp protocol.AccountingResponse
+		a.mustCall(protocol.ActionAccounting, protocol.AccountingRequest{Records: recs}, &resp)
+		var ref []string
+		for _, r := range resp.Refused {
+			ref = append(ref, r.ID+" "+r.Code)
+		}
+		return strings.Join(resp.Accepted, ","), strings.Join(ref, ",")
+	}
+	send(rec(1, at), rec(2, time.Time{}))
+	h.clock.Advance(time.Minute)
+
+	tests := []struct {
+		name          string
+		rec           protocol.Record
+		wantAccepted  string
+		wantRefused   string
+		wantConflicts int
+	}{
+		{"stored with its time, sent again without", rec(1, time.Time{}), "", "agent-1:1 record-conflict", 1},
+		{"stored with the time received, sent again without", rec(2, time.Time{}), "agent-1:2", "", 1},
+		{"stored with the time received, sent again with a time", rec(2, at), "", "agent-1:2 record-conflict", 2},
+		{"stored with its time, sent again with it", rec(1, at), "agent-1:1", "", 2},
+	}
+	for _, tc := range tests {
+		acc, ref := send(tc.rec)
+		if acc != tc.wantAccepted || ref != tc.wantRefused {
+			t.Errorf("%s: accepted %q refused %q, want %q and %q", tc.name, acc, ref, tc.wantAccepted, tc.wantRefused)
+		}
+		if n := len(h.alertsOf(alertRecordConflict)); n != tc.wantConflicts {
+			t.Errorf("%s: %d record-conflict alerts, want %d", tc.name, n, tc.wantConflicts)
+		}
+	}
+}
+
+// Batches from one agent arriving at once (a resend crossing the first
+// send's answer) store and charge each record once, refuse nothing, and
+// a conflicting record among them is refused whichever batch comes first.
+func TestAccountingBatchesAtOnce(t *testing.T) {
+	h := openHub(t)
+	h.createUser(map[string]any{"username": "alice", "policy": map[string]any{"quota_pages": 1000}})
+	a := h.mustDial("")
+	a.boot("agent-1")
+	at := h.clock.Now().Add(-time.Minute)
+	var recs []protocol.Record
+	for seq := int64(1); seq <= 20; seq++ {
+		recs = append(recs, protocol.Record{ID: fmt.Sprintf("agent-1:%d", seq), AgentID: "agent-1", Seq: seq,
+			Owner: "alice", Type: protocol.RecordPrint, Pages: 2, Copies: 1, At: at})
+	}
+	other := recs[19]
+	other.Pages = 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted, refused := 0, 0
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := recs
+			if i == 7 {
+				batch = append(recs[:19:19], other)
+			}
+			var resp protocol.AccountingResponse
+			if err := a.call(protocol.ActionAccounting, protocol.AccountingRequest{Records: batch}, &resp); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			accepted += len(resp.Accepted)
+			refused += len(resp.Refused)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	// The batch with the other record first: it is stored, the seven
+	// others' refused; else the other record is the one refused.
+	if accepted+refused != 8*20 || refused != 1 && refused != 7 {
+		t.Errorf("accepted %d, refused %d", accepted, refused)
+	}
+	if got := h.balance("alice"); got != fmt.Sprint(1000-20*2) && got != fmt.Sprint(1000-19*2-3) {
+		t.Errorf("balance %s: charged more than once", got)
+	}
+	if n := len(h.alertsOf(alertRecordConflict)); n != 1 {
+		t.Errorf("%d record-conflict alerts, want 1", n)
+	}
+}
+
+// Every field of a record survives the store, so a resend compares equal:
+// a field added to protocol.Record and not stored would make every resend
+// a record-conflict (and the agent would keep and reissue printed pages).
+func TestRecordResendEveryField(t *testing.T) {
+	h := openHub(t)
+	a := h.mustDial("")
+	a.boot("agent-1")
+	var r protocol.Record
+	v := reflect.ValueOf(&r).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x" + v.Type().Field(i).Name)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(int64(i + 2))
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Struct:
+			if f.Type() != reflect.TypeOf(time.Time{}) {
+				t.Fatalf("field %s of a type this test does not fill", v.Type().Field(i).Name)
+			}
+			f.Set(reflect.ValueOf(time.Date(2025, 2, 28, 17, 4, 5, 123456789, time.FixedZone("", 3600))))
+		default:
+			t.Fatalf("field %s of a kind this test does not fill", v.Type().Field(i).Name)
+		}
+	}
+	r.AgentID, r.Seq = "agent-1", 9
+	r.ID, r.Type = "agent-1:9", protocol.RecordCopy
+	for i := range 2 {
+		var resp protocol.AccountingResponse
+		a.mustCall(protocol.ActionAccounting, protocol.AccountingRequest{Records: []protocol.Record{r}}, &resp)
+		if len(resp.Accepted) != 1 || len(resp.Refused) != 0 {
+			t.Errorf("send %d: %+v", i+1, resp)
+		}
 	}
 }
 
