@@ -155,3 +155,27 @@ func TestAlertsWatchMissesNone(t *testing.T) {
 		t.Errorf("poll with nothing new: %+v, want no alerts and no next (the watcher keeps its cursor)", page)
 	}
 }
+
+// A listing without limit returns 100 alerts, and limit goes up to 1000
+// (issue 8 point 13).
+func TestAlertsDefaultLimit(t *testing.T) {
+	h := newTestHub(t, nil)
+	for i := range defaultAlertLimit + 1 {
+		if err := h.s.raiseAlert(t.Context(), h.s.db, alert{code: alertStatusDropped, message: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if defaultAlertLimit != 100 || maxAlertLimit != 1000 {
+		t.Errorf("limits %d and %d, want 100 by default and 1000 at most", defaultAlertLimit, maxAlertLimit)
+	}
+	p := h.alerts("")
+	if len(p.Alerts) != 100 || p.Next == "" {
+		t.Fatalf("default page: %d alerts, next %q; want 100 and a next", len(p.Alerts), p.Next)
+	}
+	if rest := h.alerts("?cursor=" + url.QueryEscape(p.Next)).Alerts; len(rest) != 1 || rest[0].Message != "100" {
+		t.Errorf("second page: %+v, want the 101st alert", rest)
+	}
+	if got := h.alerts("?limit=1000").Alerts; len(got) != 101 {
+		t.Errorf("limit 1000: %d alerts, want 101", len(got))
+	}
+}
