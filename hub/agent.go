@@ -2,16 +2,13 @@ package hub
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 	"unicode"
@@ -143,7 +140,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		protocol.ActionClaimJob:     c.claimJob,
 		protocol.ActionReleaseClaim: c.releaseClaim,
 	} {
-		c.peer.Handle(action, c.internal(action, c.booted(h)))
+		c.peer.Handle(action, c.internal(action, c.booted(c.limited(action, h))))
 	}
 	err = c.peer.Run(s.ctx)
 	c.disconnected(err)
@@ -441,141 +438,6 @@ func (c *agentConn) deleteJob(ctx context.Context, payload json.RawMessage) (any
 		return nil, err
 	}
 	return protocol.DeleteJobResponse{}, nil
-}
-
-func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (any, error) {
-	var req protocol.AccountingRequest
-	if err := protocol.Decode(payload, &req); err != nil {
-		return nil, err
-	}
-	agentID := c.id()
-	received := c.s.now()
-	var resp protocol.AccountingResponse
-	charged := 0
-	err := c.s.inTx(ctx, func(tx *sql.Tx) error {
-		resp, charged = protocol.AccountingResponse{Accepted: []string{}}, 0
-		for _, r := range req.Records {
-			if r.AgentID != agentID || r.ID != r.AgentID+":"+strconv.FormatInt(r.Seq, 10) {
-				c.logger().Warn("accounting record refused: id is not agent_id:seq of this agent", "record", r.ID)
-				continue
-			}
-			out, err := c.s.storeRecord(ctx, tx, r, received)
-			if err != nil {
-				return fmt.Errorf("record %s: %w", r.ID, err)
-			}
-			switch out {
-			case recordConflict:
-				c.logger().Warn("accounting record refused: its id is stored with other content", "record", r.ID)
-				resp.Refused = append(resp.Refused, protocol.RefusedRecord{ID: r.ID, Code: protocol.DetailRecordConflict})
-				continue
-			case recordCharged:
-				charged++
-			}
-			resp.Accepted = append(resp.Accepted, r.ID)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("accounting: %w", err)
-	}
-	c.logger().Info("accounting stored", "records", len(req.Records), "accepted", len(resp.Accepted),
-		"refused", len(resp.Refused), "quota_charged", charged)
-	return resp, nil
-}
-
-// What storeRecord did with a record.
-type recordOutcome int
-
-const (
-	recordStored   recordOutcome = iota // stored now, nothing to charge
-	recordCharged                       // stored now and charged to a quota
-	recordResent                        // already stored with the same content
-	recordConflict                      // its id is stored with other content: refused
-)
-
-// storeRecord stores one accounting record in tx and charges it. A record
-// whose id is already stored is a resend when its content is the same, and
-// a conflict (alert record-conflict) when it is not: an agent restored from
-// a backup reissues sequence numbers, and acknowledging its new record
-// under an old id would lose it.
-func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, r protocol.Record, received time.Time) (recordOutcome, error) {
-	at := r.At
-	if !storableTime(at) {
-		s.log.Warn("accounting record without a usable time; using the time received", "record", r.ID)
-		at = received
-	}
-	res, err := tx.ExecContext(ctx,
-		`INSERT OR IGNORE INTO accounting (id, agent_id, seq, owner, job_id, type, pages, copies, color,
-		   duplex, offline, printer_serial, at, received_at, unreconciled)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.AgentID, r.Seq, r.Owner, r.JobID, r.Type, r.Pages, r.Copies, boolInt(r.Color),
-		boolInt(r.Duplex), boolInt(r.Offline), r.PrinterSerial, nanos(at), nanos(received), boolInt(r.Unreconciled))
-	if err != nil {
-		return 0, err
-	}
-	stored, err := res.RowsAffected()
-	if err != nil {
-		return 0, err
-	}
-	if stored == 0 {
-		return s.storedRecordAgain(ctx, tx, r)
-	}
-	// Only a record stored now is charged: a resent one was charged when it
-	// was first stored, and in the same transaction, so a crash cannot store
-	// a record without its charge or the reverse. Offline records are
-	// charged like the others.
-	if r.Type != protocol.RecordPrint {
-		return recordStored, nil
-	}
-	ok, err := chargeQuota(ctx, tx, r.Owner, r.Pages)
-	if err != nil || !ok {
-		return recordStored, err
-	}
-	return recordCharged, nil
-}
-
-// storedRecordAgain compares a record with the one stored under its id.
-func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.Record) (recordOutcome, error) {
-	var old protocol.Record
-	var at, receivedAt int64
-	err := tx.QueryRowContext(ctx, `SELECT id, agent_id, seq, owner, job_id, type, pages, copies, color, duplex,
-		  offline, printer_serial, at, received_at, unreconciled FROM accounting WHERE id = ?`, r.ID).Scan(
-		&old.ID, &old.AgentID, &old.Seq, &old.Owner, &old.JobID, &old.Type, &old.Pages, &old.Copies, &old.Color,
-		&old.Duplex, &old.Offline, &old.PrinterSerial, &at, &receivedAt, &old.Unreconciled)
-	if err != nil {
-		return 0, fmt.Errorf("read the stored record: %w", err)
-	}
-	old.At = fromNanos(at)
-	// storeRecord writes the time received as both at and received_at when
-	// a record comes without a usable time: equal to the nanosecond, they
-	// say the stored record came without one.
-	if sameRecord(old, at == receivedAt, r) {
-		return recordResent, nil
-	}
-	received, _ := json.Marshal(r)
-	sum := sha256.Sum256(received)
-	err = s.raiseAlert(ctx, tx, alert{code: alertRecordConflict, agentID: r.AgentID,
-		message: fmt.Sprintf("accounting record %s was sent again with other content; the stored one is kept "+
-			"and the new one is refused (an agent restored from a backup or a cloned SD card?)", r.ID),
-		data: map[string]any{"record_id": r.ID, "stored": old, "received": r},
-		once: r.ID + " " + hex.EncodeToString(sum[:])})
-	if err != nil {
-		return 0, err
-	}
-	return recordConflict, nil
-}
-
-// sameRecord reports whether a resent record is the stored one, field by
-// field. A record with a usable time matches only the same time. One
-// without matches only a stored record that came without one too
-// (timeless: its time is the time received): a stored record with its own
-// time is another record, and taking this one for a resend would lose it.
-func sameRecord(stored protocol.Record, timeless bool, r protocol.Record) bool {
-	if storableTime(r.At) && !r.At.Equal(stored.At) || !storableTime(r.At) && !timeless {
-		return false
-	}
-	stored.At, r.At = time.Time{}, time.Time{}
-	return stored == r
 }
 
 func (c *agentConn) printerEvent(ctx context.Context, payload json.RawMessage) (any, error) {

@@ -185,6 +185,12 @@ CREATE TABLE claims (
 );
 CREATE INDEX claims_updated ON claims(updated_at);
 `,
+	// 9: login tokens and device-token binding (the trust issue).
+	`SELECT 1;`,
+	// 10: the basis of accounting records (the trust issue).
+	`SELECT 1;`,
+	// 11: login throttles per agent and hub-wide (the trust issue).
+	`SELECT 1;`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

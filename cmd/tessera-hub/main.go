@@ -122,6 +122,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", hub.DefaultLockoutFailures, "consecutive failed PIN or password checks that lock a user out")
 	fs.DurationVar(&c.LockoutWindow, "lockout-window", hub.DefaultLockoutWindow, "how long failures count and a lockout lasts")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
+	addLimitFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
