@@ -13,6 +13,10 @@ import (
 	"github.com/tessera-print/tessera/protocol"
 )
 
+// RecordCaps bound the pages charged on an agent's own authority (basis
+// device); zero fields take defaults.
+type RecordCaps struct{}
+
 func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (any, error) {
 	var req protocol.AccountingRequest
 	if err := protocol.Decode(payload, &req); err != nil {

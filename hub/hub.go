@@ -34,7 +34,13 @@ type Config struct {
 	// user lock that user out for LockoutWindow; defaults 5 and 5 minutes.
 	LockoutFailures int
 	LockoutWindow   time.Duration
-	Logger          *slog.Logger
+	// LoginTTL is how long a login_token lives (see docs/protocol.md).
+	LoginTTL time.Duration
+	// Limits bound what one agent, or all together, may ask of the hub.
+	Limits Limits
+	// RecordCaps bound what records on the agent's own authority are charged.
+	RecordCaps RecordCaps
+	Logger     *slog.Logger
 	// Clock is the hub's time: every decision (expiry, claim lapses, a job
 	// left printing in silence) and the janitor's ticker. Nil: the system's.
 	Clock clock.Clock

@@ -129,6 +129,9 @@ type AuthorizeResponse struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	User   *User  `json:"user,omitempty"`
+	// RetryAfter, with reason locked, is how many seconds until the hub
+	// takes another attempt.
+	RetryAfter int `json:"retry_after_s,omitempty"`
 }
 
 // RegisterCardRequest binds an unknown card to the user who proves who they

@@ -123,6 +123,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&c.LockoutWindow, "lockout-window", hub.DefaultLockoutWindow, "how long failures count and a lockout lasts")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
 	addLimitFlags(fs, c)
+	addRecordFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
