@@ -259,7 +259,29 @@ type Record struct {
 	// 9100: a negative or implausible counter delta): Pages is 0 and the
 	// record says why, so it is never taken for a zero-page job.
 	Unreconciled bool `json:"unreconciled,omitempty"`
+	// Basis says on what authority the agent reports the record
+	// (Basis*): a hub job it claimed (ClaimID), an online session the
+	// hub opened at it (LoginToken), or its own word (device). The hub
+	// checks claim and login records against what it issued to this
+	// agent; device records, and any record that does not match, are
+	// stored and charged but flagged, and left uncharged beyond the
+	// hub's caps (docs/protocol.md, "Accounting: basis"). An empty basis
+	// (an agent older than the field) counts as device.
+	Basis string `json:"basis"`
+	// ClaimID is the claim_id of the FetchJob or ClaimJob the job was
+	// printed under (basis claim).
+	ClaimID string `json:"claim_id,omitempty"`
+	// LoginToken is the login_token of the online session the record was
+	// made in (basis login). The hub keeps only its hash.
+	LoginToken string `json:"login_token,omitempty"`
 }
+
+// Record bases (Record.Basis).
+const (
+	BasisClaim  = "claim"
+	BasisLogin  = "login"
+	BasisDevice = "device"
+)
 
 // Record types.
 const (

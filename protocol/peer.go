@@ -64,6 +64,10 @@ const (
 	DetailRecordConflict = "record-conflict"
 	// DetailTooManyCards: RegisterCard for a user at the card limit.
 	DetailTooManyCards = "too-many-cards"
+	// DetailClaimedElsewhere: an accounting record for a hub job whose
+	// claim is another agent's (in AccountingResponse.Refused): no agent
+	// reports for a job it did not print. Permanent for that id.
+	DetailClaimedElsewhere = "claimed-elsewhere"
 )
 
 // Permanent reports whether the other side refused the call for good:
@@ -81,7 +85,7 @@ func (e *Error) Permanent() bool {
 		code, _ := e.Details["code"].(string)
 		switch code {
 		case DetailNotFound, DetailNotReleasable, DetailStaleClaim, DetailClaimed,
-			DetailRecordConflict, DetailTooManyCards:
+			DetailRecordConflict, DetailTooManyCards, DetailClaimedElsewhere:
 			return true
 		}
 	}
