@@ -2,27 +2,103 @@ package hub
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
 )
 
-// IssueAgentToken registers an agent id with a new device token and returns
-// the token, which the agent presents as "Authorization: Bearer TOKEN".
-// Issuing again replaces the previous token. It is the hook full enrollment
-// will build on.
+// ErrAgentExists is returned when an agent id is already known: it has a
+// device token, or it booted without one under open enrollment. Its token
+// is never replaced, so a stolen admin token cannot silently take over a
+// printer's identity, and a mistyped id does not cut a working agent off.
+var ErrAgentExists = errors.New("agent id already exists")
+
+// ErrInvalidAgentID is returned for an id an agent could not boot with.
+var ErrInvalidAgentID = errors.New("invalid agent id")
+
+// IssueAgentToken registers a new agent id with a new device token and
+// returns the token, which the agent presents as "Authorization: Bearer
+// TOKEN". Only its hash is stored. An id that exists already gives
+// ErrAgentExists.
 func (s *Server) IssueAgentToken(ctx context.Context, agentID string) (string, error) {
+	return issueAgentToken(ctx, s.db, s.now(), agentID)
+}
+
+// AddAgent registers a new agent in the hub data directory dataDir (created
+// if missing) and returns its device token, as IssueAgentToken does. A hub
+// may be serving the directory meanwhile: the database is shared safely
+// (WAL, busy timeout) and the running hub accepts the token at once. It
+// starts nothing (no janitor) and closes the database before returning.
+func AddAgent(ctx context.Context, dataDir, agentID string) (string, error) {
 	if !validAgentID(agentID) {
-		return "", fmt.Errorf("issue agent token: invalid agent id %q", agentID)
+		return "", fmt.Errorf("add agent %q: %w", agentID, ErrInvalidAgentID)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("add agent: data directory: %w", err)
+	}
+	db, err := openDB(ctx, filepath.Join(dataDir, "hub.db"))
+	if err != nil {
+		return "", fmt.Errorf("add agent: %w", err)
+	}
+	tok, err := issueAgentToken(ctx, db, time.Now(), agentID)
+	if cerr := db.Close(); err == nil && cerr != nil {
+		return "", fmt.Errorf("add agent: close database: %w", cerr)
+	}
+	return tok, err
+}
+
+// issueAgentToken inserts agentID with the hash of a new token, unless the
+// id exists.
+func issueAgentToken(ctx context.Context, db *sql.DB, now time.Time, agentID string) (string, error) {
+	if !validAgentID(agentID) {
+		return "", fmt.Errorf("issue agent token %q: %w", agentID, ErrInvalidAgentID)
 	}
 	tok, err := randomToken()
 	if err != nil {
 		return "", fmt.Errorf("issue agent token: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx,
-		`INSERT INTO agents (id, token_hash, created_at) VALUES (?, ?, ?)
-		 ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash`,
-		agentID, tokenHash(tok), nanos(s.now()))
+	res, err := db.ExecContext(ctx,
+		"INSERT INTO agents (id, token_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		agentID, tokenHash(tok), nanos(now))
 	if err != nil {
 		return "", fmt.Errorf("issue agent token %s: %w", agentID, err)
 	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", fmt.Errorf("issue agent token %s: %w", agentID, err)
+	} else if n == 0 {
+		return "", fmt.Errorf("issue agent token %s: %w", agentID, ErrAgentExists)
+	}
 	return tok, nil
+}
+
+// addAgent answers POST /api/v1/agents {"id": "..."}: 201 {"id", "token"}
+// with the device token, shown this once; 409 for an id that exists, 400 for
+// an id an agent could not boot with.
+func (s *Server) addAgent(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if err := decodeStrict(http.MaxBytesReader(w, r.Body, 4096), "agent document", &req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge("agent document larger than %d bytes", mbe.Limit)
+		}
+		return errBadRequest("%v", err)
+	}
+	tok, err := s.IssueAgentToken(r.Context(), req.ID)
+	switch {
+	case errors.Is(err, ErrInvalidAgentID):
+		return errBadRequest("id: 1 to %d characters, no spaces or control characters", maxAgentID)
+	case errors.Is(err, ErrAgentExists):
+		return errConflict("agent %q exists", req.ID)
+	case err != nil:
+		return err
+	}
+	s.log.Info("agent added", "agent", req.ID)
+	writeJSON(w, http.StatusCreated, map[string]string{"id": req.ID, "token": tok})
+	return nil
 }

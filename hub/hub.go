@@ -234,6 +234,7 @@ func (s *Server) routes() http.Handler {
 
 	rt.handle(http.MethodGet, "/api/v1/accounting", s.api(s.listAccounting), adm)
 	rt.handle(http.MethodGet, "/api/v1/agents", s.api(s.listAgents), adm)
+	rt.handle(http.MethodPost, "/api/v1/agents", s.api(s.addAgent), adm)
 	rt.handle(http.MethodGet, "/api/v1/printer-events", s.api(s.listPrinterEvents), adm)
 	rt.handle(http.MethodGet, "/api/v1/alerts", s.api(s.listAlerts), adm)
 
