@@ -49,8 +49,9 @@ const (
 	// DetailNotFound: the job does not exist (any more) or is not the
 	// user's. Permanent.
 	DetailNotFound = "not-found"
-	// DetailNotReleasable: the job is not in a state that can be fetched
-	// (details.state says which). Permanent for this call.
+	// DetailNotReleasable: the job is not in a state that can be fetched,
+	// or deleted (a printed or deleted job; details.state says which).
+	// Permanent for this call.
 	DetailNotReleasable = "not-releasable"
 	// DetailStaleClaim: a JobStatus about a claim that is no longer the
 	// job's current one. Permanent.
@@ -68,6 +69,12 @@ const (
 	// claim is another agent's (in AccountingResponse.Refused): no agent
 	// reports for a job it did not print. Permanent for that id.
 	DetailClaimedElsewhere = "claimed-elsewhere"
+	// DetailLoginRequired: ListJobs, FetchJob or DeleteJob without a
+	// login_token that this agent holds for this user and that is live
+	// (missing, unknown, another agent's or user's, ended by Logout,
+	// expired; FetchJob takes an ended one until it expires). Permanent:
+	// the person logs in again.
+	DetailLoginRequired = "login-required"
 )
 
 // Permanent reports whether the other side refused the call for good:
@@ -85,7 +92,7 @@ func (e *Error) Permanent() bool {
 		code, _ := e.Details["code"].(string)
 		switch code {
 		case DetailNotFound, DetailNotReleasable, DetailStaleClaim, DetailClaimed,
-			DetailRecordConflict, DetailTooManyCards, DetailClaimedElsewhere:
+			DetailRecordConflict, DetailTooManyCards, DetailClaimedElsewhere, DetailLoginRequired:
 			return true
 		}
 	}
@@ -116,6 +123,11 @@ type Peer struct {
 	// IdleTimeout closes the connection when nothing arrives for this long
 	// (zero: never). Set it before Run.
 	IdleTimeout time.Duration
+	// MaxInFlight bounds the other side's CALLs being handled at once
+	// (zero: no bound). A CALL beyond it is answered at once with a
+	// temporary InternalError instead of waiting to be read, so the results
+	// of this side's own calls keep flowing. Set it before Run.
+	MaxInFlight int
 
 	handlers map[string]Handler
 
@@ -124,6 +136,7 @@ type Peer struct {
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[string]chan frame
+	running int // calls of the other side being handled
 	closed  bool
 	done    chan struct{}
 }
@@ -232,9 +245,13 @@ func (p *Peer) dispatch(ctx context.Context, data []byte, wg *sync.WaitGroup) er
 		if !ok {
 			return p.writeError(id, &Error{Code: CodeNotImplemented, Description: "unknown action " + strconv.Quote(action)})
 		}
+		if !p.startCall() {
+			return p.writeError(id, &Error{Code: CodeInternalError, Description: "too many calls in flight; retry later"})
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer p.endCall()
 			res, err := h(ctx, raw[3])
 			if err != nil {
 				var perr *Error
@@ -265,6 +282,24 @@ func (p *Peer) dispatch(ctx context.Context, data []byte, wg *sync.WaitGroup) er
 		p.logger.Warn("unknown frame type; ignored", "type", typ)
 	}
 	return nil
+}
+
+// startCall counts a CALL of the other side in, or reports that
+// MaxInFlight are running already.
+func (p *Peer) startCall() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.MaxInFlight > 0 && p.running >= p.MaxInFlight {
+		return false
+	}
+	p.running++
+	return true
+}
+
+func (p *Peer) endCall() {
+	p.mu.Lock()
+	p.running--
+	p.mu.Unlock()
 }
 
 func (p *Peer) deliver(id string, f frame) {
@@ -347,10 +382,16 @@ func (p *Peer) Call(ctx context.Context, action string, req, resp any) error {
 }
 
 // Decode unmarshals a CALL payload strictly, answering a FormationViolation
-// for a payload that does not fit v.
+// for a payload that does not fit v or, for a request with a Validate method
+// (protocol/limits.go), that exceeds one of its caps.
 func Decode(payload json.RawMessage, v any) error {
 	if err := json.Unmarshal(payload, v); err != nil {
 		return &Error{Code: CodeFormationViolation, Description: err.Error()}
+	}
+	if val, ok := v.(validator); ok {
+		if err := val.Validate(); err != nil {
+			return &Error{Code: CodeFormationViolation, Description: err.Error()}
+		}
 	}
 	return nil
 }
