@@ -45,6 +45,27 @@ type Option func(*Server)
 // WithTechnician enables the technician's actions.
 func WithTechnician(t Technician) Option { return func(s *Server) { s.tech = t } }
 
+// WithHosts lists the names (host names or IP addresses, without a port)
+// the panel answers at; empty: the loopback names (DefaultHosts).
+func WithHosts(hosts []string) Option {
+	return func(s *Server) {
+		if len(hosts) > 0 {
+			s.hosts = normalizeHosts(hosts)
+		}
+	}
+}
+
+// WithToken makes the panel answer only a browser paired with token
+// (docs/panel-api.md, "Pointing a printer's browser at the panel"); the
+// panel must then be served over HTTPS, as its cookie is Secure.
+func WithToken(token string) Option {
+	return func(s *Server) {
+		if token != "" {
+			s.cookie = cookieValue(token)
+		}
+	}
+}
+
 // Server is the panel's HTTP handler.
 type Server struct {
 	tech     Technician
@@ -52,6 +73,9 @@ type Server struct {
 	logger   *slog.Logger
 	upgrader websocket.Upgrader
 	mux      *http.ServeMux
+	hosts    map[string]bool // the Host names served, lower case, no brackets
+	cookie   string          // the paired browser's cookie value; "": no token
+	origin   *http.CrossOriginProtection
 }
 
 // maxBody bounds a request body; panel requests are small.
@@ -59,13 +83,13 @@ const maxBody = 64 << 10
 
 // New returns the panel server.
 func New(sessions Sessions, logger *slog.Logger, opts ...Option) *Server {
-	s := &Server{sessions: sessions, logger: logger, mux: http.NewServeMux()}
+	s := &Server{sessions: sessions, logger: logger, mux: http.NewServeMux(),
+		hosts: normalizeHosts(DefaultHosts), origin: http.NewCrossOriginProtection()}
 	for _, o := range opts {
 		o(s)
 	}
-	// The default CheckOrigin refuses cross-origin pages, so a page elsewhere
-	// cannot drive a panel it does not serve.
-	s.upgrader = websocket.Upgrader{HandshakeTimeout: 5 * time.Second}
+	// A page elsewhere cannot subscribe to a panel it was not served by.
+	s.upgrader = websocket.Upgrader{HandshakeTimeout: 5 * time.Second, CheckOrigin: sameOrigin}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /api/v1/session", s.getSession)
 	s.mux.HandleFunc("POST /api/v1/release", s.release)
@@ -88,8 +112,12 @@ func New(sessions Sessions, logger *slog.Logger, opts ...Option) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: the guards of guard.go, then the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.guard(w, r) {
+		s.mux.ServeHTTP(w, r)
+	}
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -105,12 +133,14 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.sessions.View())
 }
 
-// decode reads a small JSON body strictly, answering 400 when it cannot.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+// decode reads a small JSON body strictly, answering 400 when it cannot;
+// the decoder's words are for the log, not for the person.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", "The request is not valid JSON: "+err.Error())
+		s.logger.Debug("panel request refused", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusBadRequest, "bad-request", "The request could not be read: it must be a JSON object with the documented fields.")
 		return false
 	}
 	return true
@@ -120,7 +150,7 @@ func (s *Server) pin(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		PIN string `json:"pin"`
 	}
-	if decode(w, r, &req) {
+	if s.decode(w, r, &req) {
 		s.loginResult(w, s.sessions.SubmitPIN(r.Context(), req.PIN))
 	}
 }
@@ -132,14 +162,14 @@ type credentials struct {
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req credentials
-	if decode(w, r, &req) {
+	if s.decode(w, r, &req) {
 		s.loginResult(w, s.sessions.Login(r.Context(), req.Username, req.Password))
 	}
 }
 
 func (s *Server) registerCard(w http.ResponseWriter, r *http.Request) {
 	var req credentials
-	if decode(w, r, &req) {
+	if s.decode(w, r, &req) {
 		s.loginResult(w, s.sessions.RegisterCard(r.Context(), req.Username, req.Password))
 	}
 }
@@ -192,7 +222,7 @@ func (s *Server) acceptPrinter(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		PIN string `json:"pin"`
 	}
-	if !decode(w, r, &req) {
+	if !s.decode(w, r, &req) {
 		return
 	}
 	serial, err := s.tech.AcceptPrinter(r.Context(), req.PIN)
@@ -201,7 +231,8 @@ func (s *Server) acceptPrinter(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "bad-pin", "Wrong technician PIN.")
 	case err != nil:
 		s.logger.Warn("accept printer failed", "err", err)
-		writeError(w, http.StatusConflict, "not-possible", "The printer could not be accepted: "+err.Error())
+		writeError(w, http.StatusConflict, "not-possible", "The printer could not be accepted: its serial number could not be read. "+
+			"Check that the printer is on and read over SNMP, then try again; the agent's log says more.")
 	default:
 		writeJSON(w, http.StatusOK, map[string]string{"serial": serial})
 	}
@@ -209,7 +240,7 @@ func (s *Server) acceptPrinter(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	var req session.ReleaseRequest
-	if !decode(w, r, &req) {
+	if !s.decode(w, r, &req) {
 		return
 	}
 	if !req.All && len(req.Jobs) == 0 {
@@ -275,7 +306,19 @@ func (s *Server) actionError(w http.ResponseWriter, err error) {
 	}
 }
 
+// The events websocket's limits: the panel's page sends nothing but pongs
+// and a close, so anything larger than wsReadLimit ends the connection; a
+// client that answers no ping for wsPongWait is gone.
+const (
+	wsReadLimit  = 4 << 10
+	wsPingEvery  = 30 * time.Second
+	wsPongWait   = wsPingEvery + 15*time.Second
+	wsWriteLimit = 10 * time.Second
+)
+
 // events pushes the session as JSON at connect and after every change.
+// The connection outlives the server's timeouts (it is hijacked), so its
+// deadlines are set here.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -286,25 +329,29 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	gone := make(chan struct{})
 	go func() {
-		// Read to notice the client leaving (and to answer pings).
+		// Read to notice the client leaving, to answer its pings and to
+		// take its pongs, each of which extends the read deadline.
 		defer close(gone)
+		ws.SetReadLimit(wsReadLimit)
+		_ = ws.SetReadDeadline(time.Now().Add(wsPongWait))
+		ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(wsPongWait)) })
 		for {
 			if _, _, err := ws.ReadMessage(); err != nil {
 				return
 			}
 		}
 	}()
-	ping := time.NewTicker(30 * time.Second)
+	ping := time.NewTicker(wsPingEvery)
 	defer ping.Stop()
 	for {
-		_ = ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		_ = ws.SetWriteDeadline(time.Now().Add(wsWriteLimit))
 		if err := ws.WriteJSON(s.sessions.View()); err != nil {
 			return
 		}
 		select {
 		case <-changes:
 		case <-ping.C:
-			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteLimit)); err != nil {
 				return
 			}
 			continue

@@ -90,8 +90,11 @@ func TestAPI(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := &fakeSessions{view: session.View{State: "idle"}, results: tc.results, err: tc.err}
 			srv := New(fs, slog.New(slog.DiscardHandler))
-			rec := httptest.NewRecorder()
-			srv.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+			var headers []string
+			if tc.method == "POST" {
+				headers = append(headers, "Content-Type: application/json")
+			}
+			rec := send(srv, tc.method, tc.path, tc.body, headers...)
 			if rec.Code != tc.wantStatus {
 				t.Fatalf("HTTP %d, want %d: %s", rec.Code, tc.wantStatus, rec.Body)
 			}
