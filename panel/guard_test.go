@@ -38,7 +38,9 @@ func send(srv http.Handler, method, path, body string, headers ...string) *httpt
 
 func errorCode(t *testing.T, rec *httptest.ResponseRecorder) (code, message string) {
 	t.Helper()
-	var body struct{ Error struct{ Code, Message string } }
+	var body struct {
+		Error struct{ Code, Message string }
+	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("body %q: %v", rec.Body, err)
 	}
