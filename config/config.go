@@ -82,6 +82,11 @@ type Config struct {
 	// IPPCertFile and IPPKeyFile serve the queue over TLS (ipps://).
 	IPPCertFile string `json:"ipp_cert_file"`
 	IPPKeyFile  string `json:"ipp_key_file"`
+	// IPPBodyTimeout ends a request whose body (a document streaming in)
+	// sends nothing for this long; each byte that arrives extends it.
+	IPPBodyTimeout Duration `json:"ipp_body_timeout"`
+	// IPPMaxConnections caps the queue's connections open at once.
+	IPPMaxConnections int `json:"ipp_max_connections"`
 	// TechnicianPINFile holds the technician PIN (set at provisioning; no
 	// default): without it the technician's actions are off.
 	TechnicianPINFile string `json:"technician_pin_file"`
@@ -125,8 +130,19 @@ type Config struct {
 	// LockoutDelay is the wait after a first failure; it doubles with each
 	// further failure until the lock.
 	LockoutDelay Duration `json:"lockout_delay"`
-	// PanelListen is the panel's HTTP address; loopback by default.
+	// PanelListen is the panel's HTTP address; loopback by default. Any
+	// other address needs the panel's token, certificate and key.
 	PanelListen string `json:"panel_listen"`
+	// PanelHosts are the names (host names or IP addresses, no port) the
+	// panel answers at: the Host a browser sends must be one of them.
+	PanelHosts []string `json:"panel_hosts"`
+	// PanelTokenFile holds the token that pairs a printer's browser with
+	// the panel; with PanelCertFile and PanelKeyFile the panel serves HTTPS.
+	PanelTokenFile string `json:"panel_token_file"`
+	PanelCertFile  string `json:"panel_cert_file"`
+	PanelKeyFile   string `json:"panel_key_file"`
+	// PanelMaxConnections caps the panel's connections open at once.
+	PanelMaxConnections int `json:"panel_max_connections"`
 	// SessionTimeout logs the user out after this much inactivity.
 	SessionTimeout Duration `json:"session_timeout"`
 	// JobOrder lists jobs "newest" or "oldest" first.
@@ -151,26 +167,30 @@ type Config struct {
 // flags leave out.
 func Default() Config {
 	return Config{
-		DataDir:           "/var/lib/tessera",
-		PanelListen:       "127.0.0.1:8631",
-		SessionTimeout:    Duration(60 * time.Second),
-		JobOrder:          "newest",
-		Debounce:          Duration(2 * time.Second),
-		Login:             []string{"card"},
-		PINMinLength:      4,
-		LockoutFailures:   5,
-		LockoutTime:       Duration(300 * time.Second),
-		LockoutDelay:      Duration(time.Second),
-		SNMPPollInterval:  Duration(60 * time.Second),
-		CUPSOperator:      "root",
-		UserNameRule:      "strip-domain,strip-realm,lower",
-		JobExpiry:         Duration(7 * 24 * time.Hour),
-		IPPMaxJobMiB:      512,
-		IPPSpoolQuotaMiB:  2048,
-		IPPFreeReserveMiB: 256,
-		ReleaseTimeout:    Duration(10 * time.Minute),
-		LogLevel:          "info",
-		LogFormat:         "text",
+		DataDir:             "/var/lib/tessera",
+		PanelListen:         "127.0.0.1:8631",
+		PanelHosts:          []string{"localhost", "127.0.0.1", "[::1]"},
+		PanelMaxConnections: 32,
+		IPPBodyTimeout:      Duration(30 * time.Second),
+		IPPMaxConnections:   64,
+		SessionTimeout:      Duration(60 * time.Second),
+		JobOrder:            "newest",
+		Debounce:            Duration(2 * time.Second),
+		Login:               []string{"card"},
+		PINMinLength:        4,
+		LockoutFailures:     5,
+		LockoutTime:         Duration(300 * time.Second),
+		LockoutDelay:        Duration(time.Second),
+		SNMPPollInterval:    Duration(60 * time.Second),
+		CUPSOperator:        "root",
+		UserNameRule:        "strip-domain,strip-realm,lower",
+		JobExpiry:           Duration(7 * 24 * time.Hour),
+		IPPMaxJobMiB:        512,
+		IPPSpoolQuotaMiB:    2048,
+		IPPFreeReserveMiB:   256,
+		ReleaseTimeout:      Duration(10 * time.Minute),
+		LogLevel:            "info",
+		LogFormat:           "text",
 	}
 }
 
@@ -252,17 +272,8 @@ func (c Config) Validate() error {
 		!slices.Contains([]string{"ipp", "ipps", "http", "https", "socket"}, u.Scheme) {
 		errs = append(errs, fmt.Errorf("printer_uri %q: want ipp://HOST[:PORT]/PATH, ipps://HOST[:PORT]/PATH or socket://HOST[:PORT]", c.PrinterURI))
 	}
-	if _, _, err := net.SplitHostPort(c.PanelListen); err != nil {
-		errs = append(errs, fmt.Errorf("panel_listen %q: %w", c.PanelListen, err))
-	}
-	if c.IPPListen != "" {
-		if _, _, err := net.SplitHostPort(c.IPPListen); err != nil {
-			errs = append(errs, fmt.Errorf("ipp_listen %q: %w", c.IPPListen, err))
-		}
-	}
-	if (c.IPPCertFile == "") != (c.IPPKeyFile == "") {
-		errs = append(errs, errors.New("ipp_cert_file and ipp_key_file go together"))
-	}
+	errs = append(errs, c.validatePanel()...)
+	errs = append(errs, c.validateQueue()...)
 	if c.JobExpiry <= 0 {
 		errs = append(errs, errors.New("job_expiry: must be positive"))
 	}
@@ -379,6 +390,98 @@ func (c Config) checkPrinterURI() error {
 		return fmt.Errorf("printer_uri: %w", err)
 	}
 	return nil
+}
+
+// validatePanel checks the panel's listener: a panel another machine can
+// reach is paired with a token and served over HTTPS, and answers only
+// at the names panel_hosts lists.
+func (c Config) validatePanel() []error {
+	var errs []error
+	host, _, err := net.SplitHostPort(c.PanelListen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("panel_listen %q: %w", c.PanelListen, err))
+	}
+	set := 0
+	for _, f := range []string{c.PanelTokenFile, c.PanelCertFile, c.PanelKeyFile} {
+		if f != "" {
+			set++
+		}
+	}
+	if set != 0 && set != 3 {
+		errs = append(errs, errors.New("panel_token_file, panel_cert_file and panel_key_file go together: the token's cookie is sent over HTTPS only"))
+	}
+	if err == nil && !loopbackHost(host) && set != 3 {
+		errs = append(errs, fmt.Errorf("panel_listen %q is not loopback: a panel other machines can reach needs panel_token_file, panel_cert_file and panel_key_file (docs/panel-api.md)", c.PanelListen))
+	}
+	if len(c.PanelHosts) == 0 {
+		errs = append(errs, errors.New("panel_hosts: name at least one host the panel answers at"))
+	}
+	remote := false
+	for _, h := range c.PanelHosts {
+		name := strings.Trim(h, "[]")
+		if !validHostName(name) {
+			errs = append(errs, fmt.Errorf("panel_hosts: %q is not a host name or IP address (no scheme, port or wildcard)", h))
+			continue
+		}
+		remote = remote || !loopbackHost(name)
+	}
+	if err == nil && !loopbackHost(host) && !remote {
+		errs = append(errs, errors.New("panel_hosts: list the names or addresses the printer's browser uses to reach the panel: the loopback names alone answer no other machine"))
+	}
+	if c.PanelMaxConnections < 1 {
+		errs = append(errs, errors.New("panel_max_connections: must be 1 or more"))
+	}
+	return errs
+}
+
+// validateQueue checks the IPP queue's listener: Basic credentials are
+// taken over TLS only.
+func (c Config) validateQueue() []error {
+	var errs []error
+	if c.IPPListen != "" {
+		if _, _, err := net.SplitHostPort(c.IPPListen); err != nil {
+			errs = append(errs, fmt.Errorf("ipp_listen %q: %w", c.IPPListen, err))
+		}
+	}
+	if (c.IPPCertFile == "") != (c.IPPKeyFile == "") {
+		errs = append(errs, errors.New("ipp_cert_file and ipp_key_file go together"))
+	}
+	if c.IPPAuth && (c.IPPCertFile == "" || c.IPPKeyFile == "") {
+		errs = append(errs, errors.New("ipp_auth needs ipp_cert_file and ipp_key_file: passwords are never taken over plain ipp://"))
+	}
+	if time.Duration(c.IPPBodyTimeout) < time.Second {
+		errs = append(errs, errors.New("ipp_body_timeout: must be 1s or more"))
+	}
+	if c.IPPMaxConnections < 1 {
+		errs = append(errs, errors.New("ipp_max_connections: must be 1 or more"))
+	}
+	return errs
+}
+
+// loopbackHost reports whether a listen or Host name is loopback only:
+// localhost or a loopback IP ("" and 0.0.0.0 are every interface).
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validHostName reports whether h is an IP address or a DNS name.
+func validHostName(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // LoginModes are the modes Login may name.
