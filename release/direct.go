@@ -64,6 +64,9 @@ func (d *directSource) Delete(ctx context.Context, id, username string) error   
 // to its end and charged, for up to Config.Timeout, whatever ctx does: a
 // job the printer has is never left printed but uncharged.
 func (e *Engine) PrintNow(ctx context.Context, d Direct) (int, error) {
+	if err := copiesFor(Job{Pages: d.Pages, Copies: max(d.Copies, 1)}, Options{}); err != nil {
+		return 0, fmt.Errorf("print now: %w", err)
+	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	id := "direct:" + hex.EncodeToString(b)

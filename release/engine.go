@@ -384,6 +384,9 @@ func (e *Engine) Start(ctx context.Context, username string, job Job, opts Optio
 	if _, _, err := e.source(job.ID); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
+	if err := copiesFor(job, opts); err != nil {
+		return fmt.Errorf("release %s: %w", job.ID, err)
+	}
 	claim := e.cfg.Journal.Claim
 	if opts.Confirm {
 		claim = e.cfg.Journal.ClaimAgain
