@@ -568,11 +568,11 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 	started := 0
 	for _, c := range r.choices {
 		job, ok := r.jobs[c.ID]
-		copies := job.Copies
-		if c.Copies > 0 {
-			copies = c.Copies
+		pages, why := releasePages(c, job)
+		if ok && why != "" {
+			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: why})
+			continue
 		}
-		pages := job.Pages * max(copies, 1)
 		if res, refused := m.refusal(c, job, ok, started, pages, left); refused {
 			results = append(results, res)
 			continue
