@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,14 +33,25 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tessera-hub:", err)
-		os.Exit(2)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode is 1 for an agent id that exists (agent add), which a script may
+// want to tell from a mistake, and 2 for every other error.
+func exitCode(err error) int {
+	if errors.Is(err, hub.ErrAgentExists) {
+		return 1
+	}
+	return 2
 }
 
 const usage = `usage: tessera-hub <command> [flags]
 
 commands:
   serve     run the hub (tessera-hub serve --help for flags)
+  agent add ID --data DIR
+            enroll an agent: print its new device token on stdout
   version   print the version
 `
 
@@ -53,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr, getenv)
+	case "agent":
+		return agentCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tessera-hub %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
@@ -90,17 +102,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer h.Close()
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := net.Listen("tcp", f.ln.addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	return runServer(ctx, h, ln, f.cfg.DataDir, logger)
+	return runServer(ctx, h, ln, &f.ln, f.cfg.DataDir, logger)
 }
 
 // serveFlags are serve's flags: the hub's config and what serve itself uses.
 type serveFlags struct {
-	cfg                      hub.Config
-	listen, tokenFile, level string
+	cfg              hub.Config
+	ln               listenFlags
+	tokenFile, level string
 }
 
 // parseServe reads serve's flags and checks them.
@@ -109,10 +122,10 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.SetOutput(stderr)
 	f := &serveFlags{}
 	c := &f.cfg
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on, HOST:PORT (port 0: any free port)")
+	f.ln.register(fs)
 	fs.StringVar(&c.DataDir, "data", "", "data directory: database, job documents, keys (required)")
 	fs.StringVar(&f.tokenFile, "admin-token-file", "", "file holding the admin API token (default: $"+hub.AdminTokenEnv+", else DATA/admin-token, generated)")
-	fs.BoolVar(&c.OpenEnrollment, "open-enrollment", false, "accept agents that connect without a device token")
+	fs.BoolVar(&c.OpenEnrollment, "open-enrollment", false, "accept agents that connect without a device token (loopback --listen only: demos, tests)")
 	fs.DurationVar(&c.JobExpiry, "job-expiry", hub.DefaultJobExpiry, "held jobs older than this expire")
 	fs.Int64Var(&c.MaxUpload, "max-upload", hub.DefaultMaxUpload, "largest document accepted, in bytes")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat", hub.DefaultHeartbeatInterval, "heartbeat interval told to agents")
@@ -154,22 +167,19 @@ func (f *serveFlags) check() error {
 	case c.LockoutWindow <= 0:
 		return errors.New("serve: --lockout-window must be positive")
 	}
-	if _, _, err := net.SplitHostPort(f.listen); err != nil {
-		return fmt.Errorf("serve: --listen %q: want HOST:PORT", f.listen)
-	}
-	return nil
+	return f.ln.check(c.OpenEnrollment)
 }
 
 // runServer serves the hub on ln until ctx ends, then shuts down.
-func runServer(ctx context.Context, h *hub.Server, ln net.Listener, dataDir string, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+func runServer(ctx context.Context, h *hub.Server, ln net.Listener, lf *listenFlags, dataDir string, logger *slog.Logger) error {
+	srv := lf.server(h.Handler(), logger)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("hub listening", "addr", "http://"+ln.Addr().String(), "data", dataDir, "version", version.Current(buildVersion).String())
+	go func() { errc <- lf.serve(srv, ln) }()
+	logger.Info("hub listening", "addr", lf.scheme()+"://"+ln.Addr().String(), "data", dataDir,
+		"max_conns", lf.maxConns, "version", version.Current(buildVersion).String())
+	if lf.behindTLSProxy && lf.cert == nil {
+		logger.Info("plain http behind a TLS proxy (--behind-tls-proxy): agents' client certificates need TLS at the hub or a proxy in TCP mode")
+	}
 
 	select {
 	case err := <-errc:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -34,7 +35,7 @@ func buildHub(t *testing.T) string {
 	return bin
 }
 
-var listeningRe = regexp.MustCompile(`msg="hub listening" addr=(http://\S+)`)
+var listeningRe = regexp.MustCompile(`msg="hub listening" addr=(https?://\S+)`)
 
 func TestServeBinary(t *testing.T) {
 	bin := buildHub(t)
@@ -154,6 +155,7 @@ func TestServeBinary(t *testing.T) {
 func TestBadUsage(t *testing.T) {
 	bin := buildHub(t)
 	dir := t.TempDir()
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
 	tests := []struct {
 		name string
 		args []string
@@ -173,10 +175,35 @@ func TestBadUsage(t *testing.T) {
 		{"bad temporary validity", []string{"serve", "--data", dir, "--temporary-validity", "0s"}, "--temporary-validity must be positive"},
 		{"bad registration switch", []string{"serve", "--data", dir, "--card-registration=maybe"}, "invalid boolean value"},
 		{"missing token file", []string{"serve", "--data", dir, "--admin-token-file", filepath.Join(dir, "none")}, "read admin token file"},
+		// Issue 9 points 1, 10 and 11: what a hub on a network must have.
+		{"open enrollment on all interfaces, plain http", []string{"serve", "--data", dir, "--listen", "0.0.0.0:0", "--open-enrollment"}, "--open-enrollment needs a loopback --listen"},
+		{"open enrollment on all interfaces", []string{"serve", "--data", dir, "--listen", "0.0.0.0:0", "--open-enrollment", "--behind-tls-proxy"}, "--open-enrollment needs a loopback --listen"},
+		{"open enrollment on an empty host", []string{"serve", "--data", dir, "--listen", ":0", "--open-enrollment", "--behind-tls-proxy"}, "--open-enrollment needs a loopback --listen"},
+		{"open enrollment on a name", []string{"serve", "--data", dir, "--listen", "hub.example:0", "--open-enrollment", "--behind-tls-proxy"}, "--open-enrollment needs a loopback --listen"},
+		{"plain http on all interfaces", []string{"serve", "--data", dir, "--listen", "0.0.0.0:0"}, "--listen 0.0.0.0:0 is not loopback: give --tls-cert and --tls-key, or --behind-tls-proxy"},
+		{"certificate without key", []string{"serve", "--data", dir, "--tls-cert", filepath.Join(dir, "c.pem")}, "--tls-cert and --tls-key go together"},
+		{"key without certificate", []string{"serve", "--data", dir, "--tls-key", filepath.Join(dir, "k.pem")}, "--tls-cert and --tls-key go together"},
+		{"bad key pair", []string{"serve", "--data", dir, "--tls-cert", garbage, "--tls-key", garbage}, "--tls-cert/--tls-key: "},
+		{"no connections", []string{"serve", "--data", dir, "--max-conns", "0"}, "--max-conns must be at least 1"},
+		{"no header timeout", []string{"serve", "--data", dir, "--read-header-timeout", "0s"}, "--read-header-timeout must be positive"},
+		{"no read timeout", []string{"serve", "--data", dir, "--read-timeout", "0s"}, "--read-timeout must be positive"},
+		{"no write timeout", []string{"serve", "--data", dir, "--write-timeout", "-1s"}, "--write-timeout must be positive"},
+		{"no idle timeout", []string{"serve", "--data", dir, "--idle-timeout", "0s"}, "--idle-timeout must be positive"},
+		{"agent without subcommand", []string{"agent"}, "agent: want a subcommand: add"},
+		{"agent add without id", []string{"agent", "add", "--data", dir}, "agent add: want one agent ID"},
+		{"agent add without data", []string{"agent", "add", "printer-1"}, "agent add: --data DIR is required"},
+		{"agent add bad id", []string{"agent", "add", "two words", "--data", dir}, "invalid agent id"},
+		{"agent add two ids", []string{"agent", "add", "p1", "p2", "--data", dir}, "agent add: want one agent ID"},
+	}
+	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := exec.Command(bin, tc.args...).CombinedOutput()
+			// A refusal that did not happen would serve forever.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, tc.args...).CombinedOutput()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 				t.Fatalf("exit %v, want 2; output:\n%s", err, out)
