@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -12,10 +13,6 @@ import (
 
 	"github.com/tessera-print/tessera/protocol"
 )
-
-// RecordCaps bound the pages charged on an agent's own authority (basis
-// device); zero fields take defaults.
-type RecordCaps struct{}
 
 func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (any, error) {
 	var req protocol.AccountingRequest
@@ -42,6 +39,10 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 				c.logger().Warn("accounting record refused: its id is stored with other content", "record", r.ID)
 				resp.Refused = append(resp.Refused, protocol.RefusedRecord{ID: r.ID, Code: protocol.DetailRecordConflict})
 				continue
+			case recordClaimedElsewhere:
+				c.logger().Warn("accounting record refused: its job is claimed by another agent", "record", r.ID, "job", r.JobID)
+				resp.Refused = append(resp.Refused, protocol.RefusedRecord{ID: r.ID, Code: protocol.DetailClaimedElsewhere})
+				continue
 			case recordCharged:
 				charged++
 			}
@@ -61,38 +62,58 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 type recordOutcome int
 
 const (
-	recordStored   recordOutcome = iota // stored now, nothing to charge
-	recordCharged                       // stored now and charged to a quota
-	recordResent                        // already stored with the same content
-	recordConflict                      // its id is stored with other content: refused
+	recordStored           recordOutcome = iota // stored now, nothing to charge
+	recordCharged                               // stored now and charged to a quota
+	recordResent                                // already stored with the same content
+	recordConflict                              // its id is stored with other content: refused
+	recordClaimedElsewhere                      // for a job another agent claimed: refused
 )
 
 // storeRecord stores one accounting record in tx and charges it. A record
 // whose id is already stored is a resend when its content is the same, and
 // a conflict (alert record-conflict) when it is not: an agent restored from
 // a backup reissues sequence numbers, and acknowledging its new record
-// under an old id would lose it.
+// under an old id would lose it. A new record is stored with the basis the
+// hub finds for it (checkBasis), or refused for a job another agent
+// claimed; one out of bounds or beyond the caps is stored uncharged.
 func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, r protocol.Record, received time.Time) (recordOutcome, error) {
 	at := r.At
 	if !storableTime(at) {
 		s.log.Warn("accounting record without a usable time; using the time received", "record", r.ID)
 		at = received
 	}
-	res, err := tx.ExecContext(ctx,
-		`INSERT OR IGNORE INTO accounting (id, agent_id, seq, owner, job_id, type, pages, copies, color,
-		   duplex, offline, printer_serial, at, received_at, unreconciled)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.AgentID, r.Seq, r.Owner, r.JobID, r.Type, r.Pages, r.Copies, boolInt(r.Color),
-		boolInt(r.Duplex), boolInt(r.Offline), r.PrinterSerial, nanos(at), nanos(received), boolInt(r.Unreconciled))
-	if err != nil {
+	var stored bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM accounting WHERE id = ?)", r.ID).Scan(&stored); err != nil {
 		return 0, err
 	}
-	stored, err := res.RowsAffected()
-	if err != nil {
-		return 0, err
-	}
-	if stored == 0 {
+	if stored {
+		// Checked before the basis: a resend is acknowledged whatever
+		// happened to its job since, or the agent would send it forever.
 		return s.storedRecordAgain(ctx, tx, r)
+	}
+	check, err := s.checkBasis(ctx, tx, r.AgentID, r)
+	if err != nil {
+		return 0, err
+	}
+	if check.problem != "" {
+		s.log.Warn("accounting record's basis does not match", "record", r.ID, "basis", r.Basis, "problem", check.problem)
+		if err := s.alertBasis(ctx, tx, r, at, check); err != nil {
+			return 0, err
+		}
+	}
+	if check.refusal != "" {
+		return recordClaimedElsewhere, nil
+	}
+	why, err := s.overCap(ctx, tx, r, check.basis, at)
+	if err != nil {
+		return 0, err
+	}
+	if err := insertRecord(ctx, tx, r, check.basis, at, received, why != ""); err != nil {
+		return 0, err
+	}
+	if why != "" {
+		s.log.Warn("accounting record left uncharged", "record", r.ID, "reason", why)
+		return recordStored, s.alertCap(ctx, tx, r, at, why)
 	}
 	// Only a record stored now is charged: a resent one was charged when it
 	// was first stored, and in the same transaction, so a crash cannot store
@@ -108,14 +129,31 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, r protocol.Record,
 	return recordCharged, nil
 }
 
+// insertRecord writes a new record; a login token is kept only hashed.
+func insertRecord(ctx context.Context, tx *sql.Tx, r protocol.Record, basis string, at, received time.Time, uncharged bool) error {
+	var login []byte
+	if r.LoginToken != "" {
+		login = tokenHash(r.LoginToken)
+	}
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO accounting (id, agent_id, seq, owner, job_id, type, pages, copies, color,
+		   duplex, offline, printer_serial, at, received_at, unreconciled, basis, claim_id, login_token_hash, uncharged)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.AgentID, r.Seq, r.Owner, r.JobID, r.Type, r.Pages, r.Copies, boolInt(r.Color),
+		boolInt(r.Duplex), boolInt(r.Offline), r.PrinterSerial, nanos(at), nanos(received), boolInt(r.Unreconciled),
+		basis, r.ClaimID, login, boolInt(uncharged))
+	return err
+}
+
 // storedRecordAgain compares a record with the one stored under its id.
 func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.Record) (recordOutcome, error) {
 	var old protocol.Record
 	var at, receivedAt int64
+	var login []byte
 	err := tx.QueryRowContext(ctx, `SELECT id, agent_id, seq, owner, job_id, type, pages, copies, color, duplex,
-		  offline, printer_serial, at, received_at, unreconciled FROM accounting WHERE id = ?`, r.ID).Scan(
+		  offline, printer_serial, at, received_at, unreconciled, claim_id, login_token_hash FROM accounting WHERE id = ?`, r.ID).Scan(
 		&old.ID, &old.AgentID, &old.Seq, &old.Owner, &old.JobID, &old.Type, &old.Pages, &old.Copies, &old.Color,
-		&old.Duplex, &old.Offline, &old.PrinterSerial, &at, &receivedAt, &old.Unreconciled)
+		&old.Duplex, &old.Offline, &old.PrinterSerial, &at, &receivedAt, &old.Unreconciled, &old.ClaimID, &login)
 	if err != nil {
 		return 0, fmt.Errorf("read the stored record: %w", err)
 	}
@@ -123,7 +161,7 @@ func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.R
 	// storeRecord writes the time received as both at and received_at when
 	// a record comes without a usable time: equal to the nanosecond, they
 	// say the stored record came without one.
-	if sameRecord(old, at == receivedAt, r) {
+	if sameRecord(old, login, at == receivedAt, r) {
 		return recordResent, nil
 	}
 	received, _ := json.Marshal(r)
@@ -131,7 +169,7 @@ func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.R
 	err = s.raiseAlert(ctx, tx, alert{code: alertRecordConflict, agentID: r.AgentID,
 		message: fmt.Sprintf("accounting record %s was sent again with other content; the stored one is kept "+
 			"and the new one is refused (an agent restored from a backup or a cloned SD card?)", r.ID),
-		data: map[string]any{"record_id": r.ID, "stored": old, "received": r},
+		data: map[string]any{"record_id": r.ID, "stored": old, "received": redacted(r)},
 		once: r.ID + " " + hex.EncodeToString(sum[:])})
 	if err != nil {
 		return 0, err
@@ -144,10 +182,21 @@ func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.R
 // without matches only a stored record that came without one too
 // (timeless: its time is the time received): a stored record with its own
 // time is another record, and taking this one for a resend would lose it.
-func sameRecord(stored protocol.Record, timeless bool, r protocol.Record) bool {
+// The login token is compared by its hash (storedLogin), the only form
+// stored; the basis is what the agent claimed, not content: the stored
+// basis is what the hub found it to be.
+func sameRecord(stored protocol.Record, storedLogin []byte, timeless bool, r protocol.Record) bool {
 	if storableTime(r.At) && !r.At.Equal(stored.At) || !storableTime(r.At) && !timeless {
 		return false
 	}
+	var login []byte
+	if r.LoginToken != "" {
+		login = tokenHash(r.LoginToken)
+	}
+	if !bytes.Equal(login, storedLogin) {
+		return false
+	}
 	stored.At, r.At = time.Time{}, time.Time{}
+	r.Basis, r.LoginToken = "", ""
 	return stored == r
 }

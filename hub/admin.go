@@ -29,6 +29,10 @@ type recordView struct {
 	At            time.Time `json:"at"`
 	ReceivedAt    time.Time `json:"received_at"`
 	Unreconciled  bool      `json:"unreconciled"`
+	// Basis is what the hub found the record stands on (claim, login,
+	// device); Charged is false for a record it left uncharged (record-cap).
+	Basis   string `json:"basis"`
+	Charged bool   `json:"charged"`
 }
 
 func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
@@ -48,7 +52,7 @@ func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
 	args = append(args, limit+1)
 	rows, err := s.db.QueryContext(r.Context(),
 		`SELECT n, id, agent_id, seq, owner, job_id, pages, copies, color, duplex, type, offline, printer_serial, at, received_at,
-		   unreconciled
+		   unreconciled, basis, uncharged = 0
 		 FROM accounting WHERE `+strings.Join(where, " AND ")+` ORDER BY n LIMIT ?`, args...)
 	if err != nil {
 		return fmt.Errorf("list accounting: %w", err)
@@ -60,7 +64,7 @@ func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
 		var v recordView
 		var n, at, received int64
 		if err := rows.Scan(&n, &v.ID, &v.AgentID, &v.Seq, &v.Owner, &v.JobID, &v.Pages, &v.Copies, &v.Color,
-			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received, &v.Unreconciled); err != nil {
+			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received, &v.Unreconciled, &v.Basis, &v.Charged); err != nil {
 			return fmt.Errorf("list accounting: %w", err)
 		}
 		v.At, v.ReceivedAt = fromNanos(at), fromNanos(received)

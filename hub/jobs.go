@@ -40,8 +40,11 @@ const (
 )
 
 const (
-	maxJobName   = 255
-	maxCopies    = 999
+	maxJobName = 255
+	maxCopies  = 999
+	// maxJobPages bounds a job's pages, given or counted: with maxCopies,
+	// pages × copies stays below maxQuota, so no product overflows.
+	maxJobPages  = 1_000_000
 	maxFieldSize = 4 << 10
 	// multipartSlack bounds everything in an upload besides the file itself.
 	multipartSlack = 1 << 20
@@ -168,13 +171,17 @@ func (s *Server) saveUpload(part *multipart.Part, max int64) (*upload, error) {
 	}()
 	h := sha256.New()
 	head := &headWriter{}
-	n, err := io.Copy(io.MultiWriter(f, h, head), io.LimitReader(part, max+1))
+	src := &sourceReader{r: io.LimitReader(part, max+1)}
+	n, err := io.Copy(io.MultiWriter(f, h, head), src)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, errTooLarge("file larger than %d bytes", max)
 		}
-		return nil, errBadRequest("reading the file part: %v", err)
+		if src.err == nil { // writing failed: the hub's fault, logged, not told
+			return nil, fmt.Errorf("save upload: %w", err)
+		}
+		return nil, errBadRequest("the file part is cut short or malformed")
 	}
 	if n > max {
 		return nil, errTooLarge("file larger than %d bytes", max)
@@ -197,7 +204,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload+multipartSlack)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return errBadRequest("want a multipart/form-data body: %v", err)
+		return errBadRequest("want a multipart/form-data body with its boundary")
 	}
 	var up *upload
 	defer func() {
@@ -216,7 +223,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 			if errors.As(err, &mbe) {
 				return errTooLarge("request larger than %d bytes", mbe.Limit)
 			}
-			return errBadRequest("multipart body: %v", err)
+			return errBadRequest("the multipart body is cut short or malformed")
 		}
 		name := part.FormName()
 		switch name {
@@ -238,7 +245,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 			b, err := io.ReadAll(io.LimitReader(part, maxFieldSize+1))
 			part.Close()
 			if err != nil {
-				return errBadRequest("multipart field %q: %v", name, err)
+				return errBadRequest("multipart field %q is cut short or malformed", name)
 			}
 			if len(b) > maxFieldSize {
 				return errBadRequest("field %q longer than %d bytes", name, maxFieldSize)
@@ -293,12 +300,15 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v, ok := fields["pages"]; ok {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return errInvalid("pages: a positive integer")
+		if err != nil || n < 1 || n > maxJobPages {
+			return errInvalid("pages: an integer from 1 to %d", maxJobPages)
 		}
 		j.Pages = n
 	} else if j.Format == formatPDF {
 		j.Pages = s.countPages(up.tmp, up.size)
+	}
+	if j.Pages > maxJobPages {
+		return errInvalid("the document has %d pages, more than %d", j.Pages, maxJobPages)
 	}
 	var exists bool
 	if err := s.db.QueryRowContext(r.Context(), "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)", j.Owner).Scan(&exists); err != nil {

@@ -283,10 +283,19 @@ func TestQuotaAccounting(t *testing.T) {
 	if got := h.balance("alice"); got != "-15" {
 		t.Errorf("after a resend on a new connection: %s", got)
 	}
-	// An absurd page count cannot overflow the balance.
+	// An absurd page count on the agent's own word is stored, uncharged
+	// (beyond RecordCaps.PerRecord; TestRecordCaps).
 	b.sendRecords(printRecord(10, "alice", 1<<62, false))
-	if got := h.balance("alice"); got != fmt.Sprint(-15-maxQuota) {
+	if got := h.balance("alice"); got != "-15" {
 		t.Errorf("absurd pages: %s", got)
+	}
+	// Charged all the same (a claim's record), it cannot overflow the balance.
+	err := h.s.inTx(t.Context(), func(tx *sql.Tx) error {
+		_, err := chargeQuota(t.Context(), tx, "alice", 1<<62)
+		return err
+	})
+	if got := h.balance("alice"); err != nil || got != fmt.Sprint(-15-maxQuota) {
+		t.Errorf("absurd pages charged: %s, %v", got, err)
 	}
 	var count int
 	h.s.db.QueryRow("SELECT COUNT(*) FROM accounting WHERE owner = 'alice'").Scan(&count)

@@ -185,12 +185,73 @@ CREATE TABLE claims (
 );
 CREATE INDEX claims_updated ON claims(updated_at);
 `,
-	// 9: login tokens and device-token binding (the trust issue).
-	`SELECT 1;`,
-	// 10: the basis of accounting records (the trust issue).
-	`SELECT 1;`,
-	// 11: login throttles per agent and hub-wide (the trust issue).
-	`SELECT 1;`,
+	// 9: login tokens (the trust issue): what an agent acts on for a
+	// person, bound to the agent and the user, kept only as a hash; ended_at
+	// is set by Logout. Rows are kept 30 days past expiry (accounting checks
+	// login records against them). The device-token binding of point 4
+	// needs no schema: agents.token_hash is set at an id's first Boot.
+	`
+CREATE TABLE login_tokens (
+	token_hash BLOB PRIMARY KEY,
+	agent_id   TEXT NOT NULL,
+	username   TEXT NOT NULL,
+	issued_at  INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	ended_at   INTEGER
+);
+CREATE INDEX login_tokens_expiry ON login_tokens(expires_at);
+`,
+	// 10: the basis of accounting records (the trust issue). basis: what
+	// the hub found the record stands on (claim, login, device);
+	// claim_id and login_token_hash: what the agent named (the token only
+	// hashed); uncharged: left uncharged by the hub (beyond a cap, or
+	// copies out of bounds). accounting_device_hour sums an agent's
+	// device pages per hour of their own time. claim_log: every claim
+	// the hub issued, kept like the records that may name it (a job's
+	// claim_id holds only the current one, claims only a key's current
+	// one), filled by triggers on the two places a claim is issued so
+	// no claim escapes it; the current claims are copied in.
+	`
+ALTER TABLE accounting ADD COLUMN basis TEXT NOT NULL DEFAULT 'device';
+ALTER TABLE accounting ADD COLUMN claim_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounting ADD COLUMN login_token_hash BLOB;
+ALTER TABLE accounting ADD COLUMN uncharged INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX accounting_device_hour ON accounting(agent_id, at) WHERE basis = 'device';
+CREATE TABLE claim_log (
+	claim_id  TEXT PRIMARY KEY,
+	agent_id  TEXT NOT NULL,
+	job_id    TEXT NOT NULL DEFAULT '',
+	key       TEXT NOT NULL DEFAULT '',
+	owner     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX claim_log_job ON claim_log(job_id, agent_id) WHERE job_id != '';
+CREATE TRIGGER jobs_claim_log AFTER UPDATE OF claim_id ON jobs
+WHEN NEW.claim_id != '' AND NEW.printing_agent != '' BEGIN
+	INSERT OR IGNORE INTO claim_log (claim_id, agent_id, job_id, owner)
+	VALUES (NEW.claim_id, NEW.printing_agent, NEW.id, NEW.owner);
+END;
+CREATE TRIGGER claims_insert_log AFTER INSERT ON claims BEGIN
+	INSERT OR IGNORE INTO claim_log (claim_id, agent_id, key) VALUES (NEW.claim_id, NEW.agent_id, NEW.key);
+END;
+CREATE TRIGGER claims_update_log AFTER UPDATE OF claim_id ON claims BEGIN
+	INSERT OR IGNORE INTO claim_log (claim_id, agent_id, key) VALUES (NEW.claim_id, NEW.agent_id, NEW.key);
+END;
+INSERT OR IGNORE INTO claim_log (claim_id, agent_id, job_id, owner)
+	SELECT claim_id, printing_agent, id, owner FROM jobs WHERE claim_id != '' AND printing_agent != '';
+INSERT OR IGNORE INTO claim_log (claim_id, agent_id, key) SELECT claim_id, agent_id, key FROM claims;
+`,
+	// 11: login throttles per agent and hub-wide (the trust issue). The
+	// per-agent lockout, shaped as login_failures so one throttle serves
+	// both: username names the counter (a keyed hash of the agent id). The
+	// hub-wide rate lives in memory.
+	`
+CREATE TABLE agent_login_failures (
+	username     TEXT PRIMARY KEY,
+	failures     INTEGER NOT NULL,
+	first_at     INTEGER NOT NULL,
+	locked_until INTEGER
+);
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,
