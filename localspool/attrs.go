@@ -165,7 +165,7 @@ func (c *request) jobAttributes(j *job) goipp.Attributes {
 		goipp.MakeAttr("media", goipp.TagKeyword, goipp.String(cmp.Or(j.m.Media, defaultMedia))),
 		goipp.MakeAttr("job-k-octets", goipp.TagInteger, goipp.Integer(min((j.m.Size+1023)/1024, 1<<31-1))),
 		goipp.MakeAttr("job-impressions", goipp.TagInteger, goipp.Integer(min(int64(j.m.Pages)*int64(j.m.Copies), 1<<31-1))),
-		goipp.MakeAttr("job-impressions-completed", goipp.TagInteger, goipp.Integer(j.impressions)),
+		goipp.MakeAttr("job-impressions-completed", goipp.TagInteger, goipp.Integer(min(int64(j.impressions), 1<<31-1))),
 		goipp.MakeAttr("job-printer-up-time", goipp.TagInteger, goipp.Integer(ippserver.UpTime(s.started, s.now()))),
 		goipp.MakeAttr("time-at-creation", goipp.TagInteger, goipp.Integer(ippserver.UpTime(s.started, j.created))),
 		processing,
