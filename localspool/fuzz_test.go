@@ -38,7 +38,7 @@ func FuzzHandler(f *testing.F) {
 		_, err := io.Copy(io.Discard, j.Body)
 		return 1, err
 	}
-	open := func(name string, users func(string, string) bool) *Spool {
+	open := func(name string, users func(context.Context, string, string) error) *Spool {
 		s, err := New(Config{Dir: filepath.Join(dir, name), KeyFile: filepath.Join(dir, name+".key"),
 			MaxJobSize: 4096, Quota: 8 << 20, Direct: direct, Users: users})
 		if err != nil {
@@ -50,7 +50,7 @@ func FuzzHandler(f *testing.F) {
 	// Spools shared by all inputs of a worker, so that jobs from earlier
 	// inputs are there for later ones to query and cancel.
 	open1 := open("open", nil)
-	auth := open("auth", func(u, p string) bool { return u == "alice" && p == "pw" })
+	auth := open("auth", checkUsers("alice", "pw"))
 	handlers := []http.Handler{open1.Handler(), auth.Handler()}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {

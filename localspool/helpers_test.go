@@ -201,3 +201,13 @@ func spoolFiles(t testing.TB, s *Spool) []string {
 	}
 	return names
 }
+
+// checkUsers is a Config.Users accepting one user and password.
+func checkUsers(user, password string) func(context.Context, string, string) error {
+	return func(ctx context.Context, u, p string) error {
+		if u == user && p == password {
+			return nil
+		}
+		return ErrBadCredentials
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/OpenPrinting/goipp"
 
@@ -30,21 +31,21 @@ func (s *Spool) Handler() http.Handler {
 	return mux
 }
 
-// errAuth asks the HTTP layer for a 401 challenge.
-var errAuth = errors.New("authentication required")
-
 func (s *Spool) serveIPP(w http.ResponseWriter, r *http.Request, queue string) {
-	body := bufio.NewReaderSize(r.Body, 64<<10)
+	// A body that stops arriving (a stalled Print-Job) is cut after
+	// BodyTimeout of silence, a slow one is read whole.
+	rc := http.NewResponseController(w)
+	body := bufio.NewReaderSize(ippserver.StallReader(rc, r.Body, s.cfg.BodyTimeout), 64<<10)
 	req, ok := ippserver.ReadRequest(w, r, body, s.log)
 	if !ok {
 		return
 	}
-	c := &request{s: s, queue: queue, req: req, doc: body, secure: r.TLS != nil, hr: r}
+	c := &request{s: s, queue: queue, req: req, doc: body, secure: r.TLS != nil, hr: r, addr: remoteIP(r)}
 	c.base = printerURI(r, queue)
 	resp := c.handle()
-	if resp == nil { // errAuth
-		w.Header().Set("WWW-Authenticate", `Basic realm="Tessera", charset="UTF-8"`)
-		http.Error(w, "authentication required", http.StatusUnauthorized)
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	if resp == nil {
+		writeAuthError(w, c.authErr)
 		return
 	}
 	ippserver.WriteResponse(w, resp, body, s.log)
@@ -91,6 +92,10 @@ type request struct {
 	secure bool
 	hr     *http.Request
 	user   string // the authenticated user, or requesting-user-name
+	// addr is the client's IP address: without authentication, a job is
+	// the business of the address that submitted it only.
+	addr    string
+	authErr error // why handle returned nil
 }
 
 // handle answers one decoded request; nil asks for authentication.
@@ -104,7 +109,8 @@ func (c *request) handle() *goipp.Message {
 	if err == nil {
 		err = c.authenticate(op)
 	}
-	if errors.Is(err, errAuth) {
+	if errors.Is(err, errAuth) || errors.Is(err, errAuthUnavailable) {
+		c.authErr = err
 		return nil
 	}
 	if err == nil {
@@ -136,28 +142,6 @@ func (c *request) handle() *goipp.Message {
 		ie.Msg = ippserver.Truncate(ie.Msg, 255)
 	}
 	return ippserver.Answer(c.req, groups, unsupported, err, c.s.log)
-}
-
-// authenticate settles who is asking. With Config.Users, every operation
-// but Get-Printer-Attributes (which clients need before they can print)
-// takes Basic credentials, and the authenticated name is the user.
-func (c *request) authenticate(op goipp.Op) error {
-	if c.s.cfg.Users == nil {
-		c.user = c.opString("requesting-user-name", "")
-		return nil
-	}
-	user, pass, ok := c.hr.BasicAuth()
-	if ok && user != "" && c.s.cfg.Users(user, pass) {
-		c.user = user
-		return nil
-	}
-	if op == goipp.OpGetPrinterAttributes {
-		return nil
-	}
-	if ok {
-		c.s.log.Info("IPP authentication failed", "user", user, "remote", c.hr.RemoteAddr)
-	}
-	return errAuth
 }
 
 func (c *request) opAttr(name string) (goipp.Attribute, bool) {

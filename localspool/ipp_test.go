@@ -88,7 +88,7 @@ func TestTLS(t *testing.T) {
 // TestBasicAuth: every operation but Get-Printer-Attributes needs
 // credentials, and the authenticated user owns the job.
 func TestBasicAuth(t *testing.T) {
-	s := newSpool(t, Config{Users: func(u, p string) bool { return u == "carol" && p == "pw" }})
+	s := newSpool(t, Config{Users: checkUsers("carol", "pw")})
 	uri, _ := serve(t, s)
 	doc := testdata(t, "gs-3-pages.pdf")
 	pj := func() *goipp.Message {
@@ -121,20 +121,32 @@ func TestBasicAuth(t *testing.T) {
 	}
 }
 
-// TestGetJobsPrivacy: users see their own jobs only; an operator sees all
-// and may cancel them.
+// TestGetJobsPrivacy: users see their own jobs only; an operator, who
+// must be authenticated (a requesting-user-name is anyone's word), sees
+// all and may cancel them.
 func TestGetJobsPrivacy(t *testing.T) {
-	s := newSpool(t, Config{Operator: func(u string) bool { return u == "root" }})
+	s := newSpool(t, Config{Operator: func(u string) bool { return u == "root" },
+		Users: func(ctx context.Context, u, p string) error {
+			if p != "pw" {
+				return ErrBadCredentials
+			}
+			return nil
+		}})
 	uri, _ := serve(t, s)
 	doc := testdata(t, "gs-3-pages.pdf")
-	holdOne(t, s, uri, "alice", doc)
-	holdOne(t, s, uri, "bob", doc)
+	for _, user := range []string{"alice", "bob"} {
+		req := ippRequest(goipp.OpPrintJob, uri, "")
+		req.Operation.Add(goipp.MakeAttr("document-format", goipp.TagMimeType, goipp.String("application/pdf")))
+		if r := ippDo(t, nil, uri, req, doc, user, "pw"); r.Status != 0 {
+			t.Fatalf("Print-Job as %s: HTTP %d %v", user, r.HTTP, r.Status)
+		}
+	}
 	count := func(user string, attrs ...goipp.Attribute) int {
-		req := ippRequest(goipp.OpGetJobs, uri, user)
+		req := ippRequest(goipp.OpGetJobs, uri, "")
 		for _, a := range attrs {
 			req.Operation.Add(a)
 		}
-		r := ippDo(t, nil, uri, req, nil)
+		r := ippDo(t, nil, uri, req, nil, user, "pw")
 		if r.Status != 0 {
 			t.Fatalf("Get-Jobs as %s: %v", user, r.Status)
 		}
@@ -149,13 +161,13 @@ func TestGetJobsPrivacy(t *testing.T) {
 	if n := count("root", goipp.MakeAttr("my-jobs", goipp.TagBoolean, goipp.Boolean(true))); n != 0 {
 		t.Errorf("the operator's own jobs: %d", n)
 	}
-	if n := count("", goipp.MakeAttr("which-jobs", goipp.TagKeyword, goipp.String("all"))); n != 0 {
-		t.Errorf("an anonymous client sees %d jobs", n)
+	if r := ippDo(t, nil, uri, ippRequest(goipp.OpGetJobs, uri, "root"), nil); r.HTTP != http.StatusUnauthorized {
+		t.Errorf("an anonymous client naming the operator: HTTP %d", r.HTTP)
 	}
 	cancel := func(user string, id int) goipp.Status {
-		req := ippRequest(goipp.OpCancelJob, uri, user)
+		req := ippRequest(goipp.OpCancelJob, uri, "")
 		req.Operation.Add(goipp.MakeAttr("job-id", goipp.TagInteger, goipp.Integer(id)))
-		return ippDo(t, nil, uri, req, nil).Status
+		return ippDo(t, nil, uri, req, nil, user, "pw").Status
 	}
 	if st := cancel("bob", 1); st != goipp.StatusErrorNotAuthorized {
 		t.Errorf("bob cancels alice's job: %v", st)

@@ -432,7 +432,7 @@ func writeTest(t *testing.T, content string) string {
 // requesting-user-name says, and wrong credentials print nothing.
 func TestIPPToolBasicAuth(t *testing.T) {
 	tool := testenv.Require(t, "ipptool")
-	s := newSpool(t, Config{Users: func(u, p string) bool { return u == "carol" && p == "s3cret" }})
+	s := newSpool(t, Config{Users: checkUsers("carol", "s3cret")})
 	held, _ := serve(t, s)
 	withUser := func(userinfo string) string { return strings.Replace(held, "ipp://", "ipp://"+userinfo+"@", 1) }
 	pdf := testdataPath(t, "gs-3-pages.pdf")

@@ -167,7 +167,7 @@ func (c *request) printJob() (goipp.Groups, goipp.Attributes, error) {
 	if err := c.s.accepting(c.queue); err != nil {
 		return nil, unsupported, err
 	}
-	j := c.s.newJob(c.queue, owner, t, false)
+	j := c.s.newJob(c.queue, owner, c.addr, t, false)
 	if err := c.s.receiveInto(j, c.doc, true); err != nil {
 		return nil, unsupported, err
 	}
@@ -189,7 +189,7 @@ func (c *request) createJob() (goipp.Groups, goipp.Attributes, error) {
 	if err := c.s.accepting(c.queue); err != nil {
 		return nil, unsupported, err
 	}
-	j := c.s.newJob(c.queue, owner, t, true)
+	j := c.s.newJob(c.queue, owner, c.addr, t, true)
 	return c.jobCreated(j), unsupported, nil
 }
 
@@ -261,10 +261,22 @@ func (c *request) targetJob() (*job, error) {
 	if !ok || j.queue != c.queue {
 		return nil, ippserver.Errorf(goipp.StatusErrorNotFound, "job %d does not exist", id)
 	}
-	if !s.sameUser(j.m.Owner, c.user) && !s.isOperator(c.user) {
-		return nil, ippserver.Errorf(goipp.StatusErrorNotAuthorized, "job %d belongs to someone else", id)
+	if !c.owns(j) && !s.isOperator(c.user) {
+		return nil, ippserver.Errorf(goipp.StatusErrorNotAuthorized, "job %d is not yours", id)
 	}
 	return j, nil
+}
+
+// owns reports whether the requester is j's owner: authenticated as its
+// owner, or, without authentication (where requesting-user-name is the
+// workstation's word), naming its owner from the address that submitted
+// it, so another workstation naming the owner can neither see nor cancel
+// the job.
+func (c *request) owns(j *job) bool {
+	if !c.s.sameUser(j.m.Owner, c.user) {
+		return false
+	}
+	return c.s.cfg.Users != nil || (c.addr != "" && j.m.Addr == c.addr)
 }
 
 func (c *request) cancelJob() error {
@@ -332,7 +344,8 @@ func (c *request) getJobs() (goipp.Groups, goipp.Attributes, error) {
 		}
 	}
 	// Without my-jobs an operator sees every job; anyone else sees only
-	// their own: job names are personal data.
+	// their own (owns: without authentication, from the submitting
+	// address): job names are personal data.
 	everyone := c.s.isOperator(c.user)
 	if a, ok := c.opAttr("my-jobs"); ok {
 		if b, _ := ippserver.BoolValue(a); b {
@@ -346,7 +359,7 @@ func (c *request) getJobs() (goipp.Groups, goipp.Attributes, error) {
 	defer s.mu.Unlock()
 	var jobs []*job
 	for _, j := range s.jobs {
-		if j.queue != c.queue || (!everyone && !s.sameUser(j.m.Owner, c.user)) {
+		if j.queue != c.queue || (!everyone && !c.owns(j)) {
 			continue
 		}
 		done := j.state >= stateCanceled
@@ -391,7 +404,7 @@ func (s *Spool) accepting(queue string) error {
 
 // newJob creates a job: a Create-Job's waits for its Send-Document (and
 // times out), a Print-Job's is receiving its document already.
-func (s *Spool) newJob(queue, owner string, t ticket, awaitDocument bool) *job {
+func (s *Spool) newJob(queue, owner, addr string, t ticket, awaitDocument bool) *job {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -399,7 +412,7 @@ func (s *Spool) newJob(queue, owner string, t ticket, awaitDocument bool) *job {
 	s.nextID++
 	j := &job{
 		m: meta{
-			Version: metaVersion, ID: newID(), JobID: id, Owner: owner, Name: t.name, Format: t.format,
+			Version: metaVersion, ID: newID(), JobID: id, Owner: owner, Addr: addr, Name: t.name, Format: t.format,
 			Copies: t.copies, Sides: t.sides, ColorMode: t.colorMode, Media: t.media, Created: now,
 		},
 		queue: queue, state: statePending, reason: "job-incoming", created: now, received: s.cfg.Clock.Now(),
@@ -558,7 +571,7 @@ func (s *Spool) runDirect(ctx context.Context, cancel context.CancelFunc, j *job
 		canceled()
 	case err != nil:
 		s.log.Warn("direct job failed", "job_id", m.JobID, "owner", m.Owner, "err", err)
-		end(stateAborted, "aborted-by-system", ippserver.Truncate("Printing failed: "+err.Error(), 255))
+		end(stateAborted, "aborted-by-system", directFailure(err))
 	default:
 		s.mu.Lock()
 		j.impressions = n
@@ -566,6 +579,17 @@ func (s *Spool) runDirect(ctx context.Context, cancel context.CancelFunc, j *job
 		end(stateCompleted, "job-completed-successfully", "Printed.")
 		s.log.Info("direct job printed", "job_id", m.JobID, "owner", m.Owner, "impressions", n)
 	}
+}
+
+// directFailure is a failed direct job's job-state-message: the engine's
+// words for a printer that cannot print, else nothing of the error, whose
+// text is internal (the log has it).
+func directFailure(err error) string {
+	var nr *release.NotReady
+	if errors.As(err, &nr) {
+		return ippserver.Truncate("Not printed: "+nr.Reason, 255)
+	}
+	return "Printing failed; the print service's log says why."
 }
 
 func stateName(state int) string {

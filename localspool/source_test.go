@@ -40,7 +40,7 @@ func TestOwnerNamesNormalisedBothSides(t *testing.T) {
 			if jobs, err := s.List(ctx, session); err != nil || len(jobs) != 1 || jobs[0].ID != id {
 				t.Errorf("Spool.List(%q) = %+v, %v", session, jobs, err)
 			}
-			if jobs, err := engine.Jobs(ctx, session, false); err != nil || len(jobs) != 1 || jobs[0].ID != "local:"+id ||
+			if jobs, err := engine.Jobs(ctx, release.Who{Username: session}, false); err != nil || len(jobs) != 1 || jobs[0].ID != "local:"+id ||
 				jobs[0].Owner != `CORP\Alice` {
 				t.Errorf("Engine.Jobs(%q) = %+v, %v", session, jobs, err)
 			}
@@ -59,7 +59,7 @@ func TestOwnerNamesNormalisedBothSides(t *testing.T) {
 			t.Errorf("Open as %q: %v", other, err)
 		}
 	}
-	if err := engine.Delete(t.Context(), "Alice", "local:"+id); err != nil {
+	if err := engine.Delete(t.Context(), release.Who{Username: "Alice"}, "local:"+id); err != nil {
 		t.Errorf("Delete as Alice: %v", err)
 	}
 }

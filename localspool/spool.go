@@ -35,12 +35,21 @@ type Config struct {
 	// Formats is document-format-supported (the printer's, as the agent
 	// knows them): application/pdf and application/octet-stream when empty.
 	Formats []string
-	// Users checks IPP Basic authentication; the authenticated user then
-	// owns the job and requesting-user-name is ignored for ownership. Nil:
-	// no authentication, requesting-user-name names the owner. Basic
-	// credentials cross the network in the clear unless the agent serves
-	// the handler over TLS.
-	Users func(user, password string) bool
+	// Users checks IPP Basic authentication: nil accepts, an error
+	// refuses (401), one wrapping ErrAuthUnavailable says the check cannot
+	// be made now (503, so the workstation retries rather than asking for
+	// a password again). A success is remembered for authCacheTTL. The
+	// authenticated user then owns the job and requesting-user-name is
+	// ignored for ownership. Nil: no authentication, requesting-user-name
+	// names the owner, and a job is visible and cancellable only from the
+	// address that submitted it. Basic credentials cross the network in
+	// the clear unless the handler is served over TLS (the agent's config
+	// refuses ipp_auth without it).
+	Users func(ctx context.Context, user, password string) error
+	// BodyTimeout cuts a request whose body sends nothing for this long
+	// (each byte that arrives extends it), and bounds writing the answer:
+	// 30 s when zero.
+	BodyTimeout time.Duration
 	// Direct, when set, serves /ipp/direct: a queue whose jobs print at
 	// once through this callback, one at a time. It returns the
 	// impressions printed; the agent charges DirectJob.Owner.
@@ -50,8 +59,9 @@ type Config struct {
 	// name they are given through it, both sides, so a name reaches them
 	// normalised or not. Nil: names are compared as they are.
 	Normalize func(user string) string
-	// Operator reports whether an (authenticated or requesting) user may
-	// see and cancel every job over IPP. Nil: nobody may.
+	// Operator reports whether an authenticated user may see and cancel
+	// every job over IPP (a requesting-user-name is anyone's word, so it
+	// never makes an operator). Nil: nobody may.
 	Operator func(user string) bool
 	Logger   *slog.Logger
 	// Clock is the queue's time, the janitor's ticker included (nil: the
@@ -73,10 +83,11 @@ type DirectJob struct {
 }
 
 const (
-	defaultMaxJobSize = 512 << 20
-	defaultQuota      = 2 << 30
-	defaultReserve    = 256 << 20
-	defaultExpiry     = 7 * 24 * time.Hour
+	defaultMaxJobSize  = 512 << 20
+	defaultQuota       = 2 << 30
+	defaultReserve     = 256 << 20
+	defaultExpiry      = 7 * 24 * time.Hour
+	defaultBodyTimeout = 30 * time.Second
 	// maxHistory bounds the finished jobs remembered for Get-Jobs.
 	maxHistory = 500
 	// maxActive bounds the jobs not yet finished (held, waiting for a
@@ -143,6 +154,7 @@ type Spool struct {
 	uuid         string
 	freeSpace    func() (int64, error)
 	janitorEvery time.Duration
+	auth         *authCache
 
 	ctx  context.Context // direct jobs run under it; Close cancels it
 	stop context.CancelFunc
@@ -175,6 +187,9 @@ func New(cfg Config) (*Spool, error) {
 	}
 	if cfg.Expiry <= 0 {
 		cfg.Expiry = defaultExpiry
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = defaultBodyTimeout
 	}
 	if len(cfg.Formats) == 0 {
 		cfg.Formats = []string{"application/pdf", "application/octet-stream"}
@@ -209,7 +224,7 @@ func New(cfg Config) (*Spool, error) {
 		cfg: cfg, log: cfg.Logger, now: cfg.Now, identity: id, recipient: id.Recipient(),
 		janitorEvery: min(time.Minute, max(cfg.Expiry/4, time.Second)),
 		ctx:          ctx, stop: stop, slot: make(chan struct{}, 1),
-		jobs: map[int]*job{}, held: map[string]*job{}, nextID: 1,
+		jobs: map[int]*job{}, held: map[string]*job{}, nextID: 1, auth: newAuthCache(cfg.Clock),
 	}
 	s.freeSpace = func() (int64, error) { return statfsFree(cfg.Dir) }
 	s.started = s.now()
@@ -340,8 +355,9 @@ func (s *Spool) sameUser(owner, user string) bool {
 	return user != "" && s.normalize(owner) == s.normalize(user)
 }
 
+// isOperator reports whether an authenticated user is an operator.
 func (s *Spool) isOperator(user string) bool {
-	return user != "" && s.cfg.Operator != nil && s.cfg.Operator(user)
+	return user != "" && s.cfg.Users != nil && s.cfg.Operator != nil && s.cfg.Operator(user)
 }
 
 // Name is the spool's prefix in job ids.

@@ -30,10 +30,12 @@ const (
 // meta is what a held job's metadata file holds. It never holds document
 // content.
 type meta struct {
-	Version   int       `json:"v"`
-	ID        string    `json:"id"`     // the Source id
-	JobID     int       `json:"job_id"` // the IPP job-id
-	Owner     string    `json:"owner"`
+	Version int    `json:"v"`
+	ID      string `json:"id"`     // the Source id
+	JobID   int    `json:"job_id"` // the IPP job-id
+	Owner   string `json:"owner"`
+	// Addr is the IP address that submitted the job (older jobs: none).
+	Addr      string    `json:"addr,omitempty"`
 	Name      string    `json:"name"`
 	Format    string    `json:"format"`
 	Size      int64     `json:"size"` // plaintext bytes
