@@ -25,12 +25,13 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 	charged := 0
 	err := c.s.inTx(ctx, func(tx *sql.Tx) error {
 		resp, charged = protocol.AccountingResponse{Accepted: []string{}}, 0
+		tally := deviceTally{}
 		for _, r := range req.Records {
 			if r.AgentID != agentID || r.ID != r.AgentID+":"+strconv.FormatInt(r.Seq, 10) {
 				c.logger().Warn("accounting record refused: id is not agent_id:seq of this agent", "record", r.ID)
 				continue
 			}
-			out, err := c.s.storeRecord(ctx, tx, r, received)
+			out, err := c.s.storeRecord(ctx, tx, tally, r, received)
 			if err != nil {
 				return fmt.Errorf("record %s: %w", r.ID, err)
 			}
@@ -76,7 +77,7 @@ const (
 // under an old id would lose it. A new record is stored with the basis the
 // hub finds for it (checkBasis), or refused for a job another agent
 // claimed; one out of bounds or beyond the caps is stored uncharged.
-func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, r protocol.Record, received time.Time) (recordOutcome, error) {
+func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally deviceTally, r protocol.Record, received time.Time) (recordOutcome, error) {
 	at := r.At
 	if !storableTime(at) {
 		s.log.Warn("accounting record without a usable time; using the time received", "record", r.ID)
@@ -104,7 +105,7 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, r protocol.Record,
 	if check.refusal != "" {
 		return recordClaimedElsewhere, nil
 	}
-	why, err := s.overCap(ctx, tx, r, check.basis, at)
+	why, err := s.overCap(ctx, tx, tally, r, check.basis, at)
 	if err != nil {
 		return 0, err
 	}

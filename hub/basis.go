@@ -161,11 +161,35 @@ func loginMatches(ctx context.Context, tx *sql.Tx, agentID string, r protocol.Re
 	return ok, nil
 }
 
+// deviceTally holds, for one Accounting call (one transaction, which holds
+// the database's write lock), the device pages charged per agent and hour:
+// each hour is summed from the database once, then counted on, so a batch
+// costs one sum per hour, not one per record.
+type deviceTally map[string]int64
+
+// pages returns the device pages charged to agentID in hour, summing the
+// stored records the first time.
+func (t deviceTally) pages(ctx context.Context, tx *sql.Tx, agentID string, hour time.Time) (int64, error) {
+	key := agentID + " " + hour.Format(time.RFC3339)
+	if n, ok := t[key]; ok {
+		return n, nil
+	}
+	var sum int64
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(pages), 0) FROM accounting
+		WHERE agent_id = ? AND basis = 'device' AND at >= ? AND at < ? AND uncharged = 0 AND type = ? AND unreconciled = 0`,
+		agentID, nanos(hour), nanos(hour.Add(time.Hour)), protocol.RecordPrint).Scan(&sum)
+	if err != nil {
+		return 0, fmt.Errorf("device pages of %s at %s: %w", agentID, hour.Format(time.RFC3339), err)
+	}
+	t[key] = sum
+	return sum, nil
+}
+
 // overCap says why a record about to be stored is left uncharged, if it
 // is: copies or pages out of bounds (whatever its basis), or, on the
-// agent's own authority, beyond a cap. The per-hour sum reads the records
-// already stored in tx, this batch's included.
-func (s *Server) overCap(ctx context.Context, tx *sql.Tx, r protocol.Record, basis string, at time.Time) (string, error) {
+// agent's own authority, beyond a cap. A device record within the caps is
+// counted in tally.
+func (s *Server) overCap(ctx context.Context, tx *sql.Tx, tally deviceTally, r protocol.Record, basis string, at time.Time) (string, error) {
 	caps := s.cfg.RecordCaps.withDefaults()
 	switch {
 	case r.Copies < 1 || r.Copies > maxRecordCopies:
@@ -178,17 +202,15 @@ func (s *Server) overCap(ctx context.Context, tx *sql.Tx, r protocol.Record, bas
 		return fmt.Sprintf("%d pages on the agent's own authority, above the cap of %d per record", r.Pages, caps.PerRecord), nil
 	}
 	hour := hourOf(at)
-	var sum int64
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(pages), 0) FROM accounting
-		WHERE agent_id = ? AND basis = 'device' AND at >= ? AND at < ? AND uncharged = 0 AND type = ? AND unreconciled = 0`,
-		r.AgentID, nanos(hour), nanos(hour.Add(time.Hour)), protocol.RecordPrint).Scan(&sum)
+	sum, err := tally.pages(ctx, tx, r.AgentID, hour)
 	if err != nil {
-		return "", fmt.Errorf("device pages of %s at %s: %w", r.AgentID, hour.Format(time.RFC3339), err)
+		return "", err
 	}
 	if sum+int64(r.Pages) > int64(caps.PerAgentHour) {
 		return fmt.Sprintf("%d device pages in the hour from %s with this record, above the cap of %d per agent and hour",
 			sum+int64(r.Pages), hour.Format(time.RFC3339), caps.PerAgentHour), nil
 	}
+	tally[r.AgentID+" "+hour.Format(time.RFC3339)] = sum + int64(r.Pages)
 	return "", nil
 }
 
