@@ -27,6 +27,7 @@ func TestPermanent(t *testing.T) {
 		{"not releasable", generic(DetailNotReleasable), true},
 		{"stale claim", generic(DetailStaleClaim), true},
 		{"claimed", generic(DetailClaimed), true},
+		{"claimed elsewhere", generic(DetailClaimedElsewhere), true},
 		{"wrapped permanent", fmt.Errorf("job status 4: %w", generic(DetailNotFound)), true},
 		{"closed connection", ErrClosed, false},
 		{"timeout", context.DeadlineExceeded, false},
