@@ -259,56 +259,9 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	if up == nil {
 		return errInvalid("file is required")
 	}
-	j := jobView{Owner: fields["owner"], Name: fields["name"], DelegatedBy: fields["delegated_by"], Media: fields["media"], Copies: 1, Format: up.format,
-		Size: up.size, SHA256: up.sha256, State: stateHeld, SubmittedAt: s.now().UTC()}
-	if j.Name == "" {
-		j.Name = strings.TrimSpace(filepath.Base(up.filename))
-		if j.Name == "." || j.Name == "/" {
-			j.Name = ""
-		}
-	}
-	if j.Owner == "" {
-		return errInvalid("owner is required")
-	}
-	if j.Name == "" {
-		return errInvalid("name is required (or a file name in the file part)")
-	}
-	if !utf8.ValidString(j.Name) || utf8.RuneCountInString(j.Name) > maxJobName {
-		return errInvalid("name: at most %d characters", maxJobName)
-	}
-	if v, ok := fields["copies"]; ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxCopies {
-			return errInvalid("copies: an integer from 1 to %d", maxCopies)
-		}
-		j.Copies = n
-	}
-	for _, b := range []struct {
-		name string
-		dst  *bool
-	}{{"color", &j.Color}, {"duplex", &j.Duplex}} {
-		if v, ok := fields[b.name]; ok {
-			x, err := strconv.ParseBool(v)
-			if err != nil {
-				return errInvalid("%s: true or false", b.name)
-			}
-			*b.dst = x
-		}
-	}
-	if !validMedia(j.Media) {
-		return errInvalid("media: an IPP media keyword such as iso_a4_210x297mm")
-	}
-	if v, ok := fields["pages"]; ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxJobPages {
-			return errInvalid("pages: an integer from 1 to %d", maxJobPages)
-		}
-		j.Pages = n
-	} else if j.Format == formatPDF {
-		j.Pages = s.countPages(up.tmp, up.size)
-	}
-	if j.Pages > maxJobPages {
-		return errInvalid("the document has %d pages, more than %d", j.Pages, maxJobPages)
+	j, err := s.jobFromFields(fields, up)
+	if err != nil {
+		return err
 	}
 	var exists bool
 	if err := s.db.QueryRowContext(r.Context(), "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)", j.Owner).Scan(&exists); err != nil {
@@ -338,6 +291,64 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("job uploaded", "job", j.ID, "owner", j.Owner, "format", j.Format, "size", j.Size, "pages", j.Pages)
 	writeJSON(w, http.StatusCreated, map[string]string{"id": j.ID})
 	return nil
+}
+
+// jobFromFields is the job an upload describes: its fields checked (copies
+// 1 to maxCopies, pages 1 to maxJobPages, so pages × copies cannot
+// overflow), its pages counted when not given.
+func (s *Server) jobFromFields(fields map[string]string, up *upload) (jobView, error) {
+	j := jobView{Owner: fields["owner"], Name: fields["name"], DelegatedBy: fields["delegated_by"], Media: fields["media"], Copies: 1, Format: up.format,
+		Size: up.size, SHA256: up.sha256, State: stateHeld, SubmittedAt: s.now().UTC()}
+	if j.Name == "" {
+		j.Name = strings.TrimSpace(filepath.Base(up.filename))
+		if j.Name == "." || j.Name == "/" {
+			j.Name = ""
+		}
+	}
+	if j.Owner == "" {
+		return j, errInvalid("owner is required")
+	}
+	if j.Name == "" {
+		return j, errInvalid("name is required (or a file name in the file part)")
+	}
+	if !utf8.ValidString(j.Name) || utf8.RuneCountInString(j.Name) > maxJobName {
+		return j, errInvalid("name: at most %d characters", maxJobName)
+	}
+	if v, ok := fields["copies"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxCopies {
+			return j, errInvalid("copies: an integer from 1 to %d", maxCopies)
+		}
+		j.Copies = n
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"color", &j.Color}, {"duplex", &j.Duplex}} {
+		if v, ok := fields[b.name]; ok {
+			x, err := strconv.ParseBool(v)
+			if err != nil {
+				return j, errInvalid("%s: true or false", b.name)
+			}
+			*b.dst = x
+		}
+	}
+	if !validMedia(j.Media) {
+		return j, errInvalid("media: an IPP media keyword such as iso_a4_210x297mm")
+	}
+	if v, ok := fields["pages"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxJobPages {
+			return j, errInvalid("pages: an integer from 1 to %d", maxJobPages)
+		}
+		j.Pages = n
+	} else if j.Format == formatPDF {
+		j.Pages = s.countPages(up.tmp, up.size)
+	}
+	if j.Pages > maxJobPages {
+		return j, errInvalid("the document has %d pages, more than %d", j.Pages, maxJobPages)
+	}
+	return j, nil
 }
 
 // countPages counts a PDF's pages; 0 (unknown) when it cannot, since a
