@@ -3,40 +3,98 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/netlimit"
 	"github.com/tessera-print/tessera/localspool"
 	"github.com/tessera-print/tessera/panel"
-	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/release"
 )
 
-// The agent's listeners: the panel and its own IPP queue.
+// The agent's listeners: the panel and its own IPP queue. Each has
+// timeouts (a client that sends nothing is dropped), a cap on its
+// connections open at once (netlimit), and bounded headers.
 
-// openPanel binds the panel's port.
+const (
+	// maxHeaderBytes bounds a request's headers on both listeners.
+	maxHeaderBytes = 64 << 10
+	// The panel's requests and answers are small; its websocket is
+	// hijacked, which clears these deadlines, and keeps its own (panel).
+	panelReadHeaderTimeout = 10 * time.Second
+	panelReadTimeout       = 30 * time.Second
+	panelWriteTimeout      = 30 * time.Second
+	panelIdleTimeout       = 2 * time.Minute
+	// The queue's bodies are documents of up to ipp_max_job_mib: no
+	// timeout on a whole request, but ipp_body_timeout of silence
+	// (localspool, per request).
+	ippReadHeaderTimeout = 10 * time.Second
+	ippIdleTimeout       = time.Minute
+)
+
+// readPanelFiles reads the panel's pairing token and key pair (a panel
+// other machines reach; config requires all three together). The token is
+// a secret: never logged.
+func (s *System) readPanelFiles() []error {
+	var errs []error
+	if s.cfg.PanelTokenFile != "" {
+		b, err := os.ReadFile(s.cfg.PanelTokenFile)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("panel_token_file: %w", err))
+		case len(strings.TrimSpace(string(b))) < 16:
+			errs = append(errs, errors.New("panel_token_file: the token needs at least 16 characters (e.g. openssl rand -hex 16)"))
+		default:
+			s.panelToken = strings.TrimSpace(string(b))
+		}
+	}
+	if s.cfg.PanelCertFile != "" && s.cfg.PanelKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.PanelCertFile, s.cfg.PanelKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("panel_cert_file, panel_key_file: %w", err))
+		} else {
+			s.panelCert = &cert
+		}
+	}
+	return errs
+}
+
+// openPanel binds the panel's port: capped at panel_max_connections, and
+// HTTPS when the panel has a certificate.
 func (r *running) openPanel() error {
-	ln, err := net.Listen("tcp", r.cfg.PanelListen)
+	tcp, err := net.Listen("tcp", r.cfg.PanelListen)
 	if err != nil {
 		return fmt.Errorf("panel_listen: %w", err)
+	}
+	ln := netlimit.Listen(tcp, r.cfg.PanelMaxConnections)
+	if r.panelCert != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*r.panelCert}, MinVersion: tls.VersionTLS12})
 	}
 	r.panelLn = ln
 	r.undo = append(r.undo, func() { ln.Close() })
 	return nil
 }
 
-// panelServer is the panel's HTTP server, with the technician's actions
-// when a PIN was provisioned.
+// panelServer is the panel's HTTP server: the names it answers at, its
+// pairing token, and the technician's actions when a PIN was provisioned.
 func (r *running) panelServer() *http.Server {
-	var opts []panel.Option
+	opts := []panel.Option{panel.WithHosts(r.cfg.PanelHosts)}
+	if r.panelToken != "" {
+		opts = append(opts, panel.WithToken(r.panelToken))
+	}
 	if r.technicianPIN != "" {
 		opts = append(opts, panel.WithTechnician(&technician{pin: r.technicianPIN, watch: r.watch, locks: r.store,
 			now: r.floor.Now, p: r.lockPolicy()}))
 	}
-	return &http.Server{Handler: panel.New(r.sess, r.log.With("component", "panel"), opts...), ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: panel.New(r.sess, r.log.With("component", "panel"), opts...),
+		ReadHeaderTimeout: panelReadHeaderTimeout, ReadTimeout: panelReadTimeout, WriteTimeout: panelWriteTimeout,
+		IdleTimeout: panelIdleTimeout, MaxHeaderBytes: maxHeaderBytes}
 }
 
 // openSpool opens the agent's own IPP queue: a job source, and with
@@ -48,6 +106,7 @@ func (r *running) openSpool(ctx context.Context) error {
 		Expiry: time.Duration(cfg.JobExpiry), Normalize: r.userRule,
 		MaxJobSize: cfg.IPPMaxJobMiB << 20, Quota: cfg.IPPSpoolQuotaMiB << 20, Reserve: cfg.IPPFreeReserveMiB << 20,
 		Logger: r.log.With("component", "ipp"), Clock: r.opts.Clock, Now: r.floor.Now,
+		BodyTimeout: time.Duration(cfg.IPPBodyTimeout),
 	}
 	// Never take what the printer cannot print; a printer that does not
 	// answer now must not hold up the start.
@@ -57,12 +116,9 @@ func (r *running) openSpool(ctx context.Context) error {
 	}
 	cancel()
 	if cfg.IPPAuth {
-		scfg.Users = func(user, password string) bool {
-			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			resp, err := r.link.Authorize(actx, protocol.AuthorizeRequest{Username: user, Password: password})
-			return err == nil && resp.Status == protocol.AuthAccepted
-		}
+		a := &ippAuth{authorize: r.link.Authorize, locks: r.store, p: r.lockPolicy(), secret: r.deviceKey,
+			now: r.floor.Now, log: r.log.With("component", "ipp")}
+		scfg.Users = a.check
 	}
 	if cfg.IPPDirect {
 		scfg.Direct = func(ctx context.Context, j localspool.DirectJob) (int, error) {
@@ -76,10 +132,11 @@ func (r *running) openSpool(ctx context.Context) error {
 	}
 	r.spool = spool
 	r.undo = append(r.undo, func() { spool.Close() })
-	ln, err := net.Listen("tcp", cfg.IPPListen)
+	tcp, err := net.Listen("tcp", cfg.IPPListen)
 	if err != nil {
 		return fmt.Errorf("ipp_listen: %w", err)
 	}
+	ln := netlimit.Listen(tcp, cfg.IPPMaxConnections)
 	r.ippLn = ln
 	r.undo = append(r.undo, func() { ln.Close() })
 	return nil
@@ -91,7 +148,8 @@ func (r *running) startQueue(ctx context.Context, goRun func(func())) *http.Serv
 	if r.spool == nil {
 		return nil
 	}
-	srv := &http.Server{Handler: r.spool.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: r.spool.Handler(), ReadHeaderTimeout: ippReadHeaderTimeout,
+		IdleTimeout: ippIdleTimeout, MaxHeaderBytes: maxHeaderBytes}
 	scheme := "ipp://"
 	if r.ippCert != nil {
 		// Loaded by Build, so a bad key pair was refused with the config.

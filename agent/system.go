@@ -47,6 +47,10 @@ type System struct {
 	// printer_cert_sha256).
 	printerHTTP *http.Client
 	ippCert     *tls.Certificate // nil: the IPP queue serves plain ipp://
+	// panelCert serves the panel over HTTPS; nil: plain HTTP (loopback).
+	// panelToken pairs a printer's browser ("": no pairing). listeners.go.
+	panelCert  *tls.Certificate
+	panelToken string
 
 	// What the files the config names hold.
 	deviceToken   string
@@ -104,6 +108,7 @@ func (s *System) readFiles() []error {
 		errs = append(errs, errors.New("technician_pin_file: the technician PIN needs at least 6 digits"))
 	}
 	var err error
+	errs = append(errs, s.readPanelFiles()...)
 	if s.hubTLS, err = tlsConfig(s.cfg.HubCAFile); err != nil {
 		errs = append(errs, fmt.Errorf("hub_ca_file: %w", err))
 	}
