@@ -81,6 +81,14 @@ func (r *running) openPanel() error {
 	return nil
 }
 
+// panelURL is where the panel listens, for the log.
+func (r *running) panelURL() string {
+	if r.panelCert != nil {
+		return "https://" + r.panelLn.Addr().String()
+	}
+	return "http://" + r.panelLn.Addr().String()
+}
+
 // panelServer is the panel's HTTP server: the names it answers at, its
 // pairing token, and the technician's actions when a PIN was provisioned.
 func (r *running) panelServer() *http.Server {

@@ -270,7 +270,7 @@ func (r *running) run(ctx context.Context) error {
 	serve(goRun, r.log, "panel server", func() error { return srv.Serve(r.panelLn) })
 	ippSrv := r.startQueue(runCtx, goRun)
 	r.startLoops(runCtx, goRun)
-	r.log.Info("panel listening", "addr", "http://"+r.panelLn.Addr().String())
+	r.log.Info("panel listening", "addr", r.panelURL())
 	r.log.Info("agent running", "version", r.opts.Version, "printer", r.cfg.PrinterURI, "hub", r.cfg.HubURL)
 	if r.opts.Ready != nil {
 		r.opts.Ready(r.panelLn.Addr().String())
