@@ -23,9 +23,17 @@
 // the commit marker. At start, documents without metadata and temporary files
 // are removed, so a power cut never leaves a half job that looks whole.
 //
+// Who may act on a job. With Config.Users (ipp_auth), the authenticated
+// user owns the job; a success is remembered for a minute. Without it,
+// requesting-user-name is the workstation's word, so a job is also tied to
+// the IP address that submitted it (kept, encrypted, in its metadata): its
+// details, Get-Jobs listing, Send-Document and Cancel-Job are for that
+// name from that address only (docs/local-queue.md, Trust).
+//
 // Requests come from the network and are untrusted: they are decoded with
 // github.com/OpenPrinting/goipp (as printer/virtual does; what every IPP
 // server here shares is in internal/ippserver), with the attributes bounded
 // to 64 KiB and the document bounded by MaxJobSize, the spool quota and the
-// free-space reserve while it streams.
+// free-space reserve while it streams, and cut when it stalls for
+// BodyTimeout.
 package localspool
