@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tessera-print/tessera/internal/jsonerr"
 )
 
 // Error codes of the admin API's error body, one per HTTP status.
@@ -236,15 +238,42 @@ func decodeCursor(c string) (int64, error) {
 }
 
 // decodeStrict decodes one JSON document of what into v: unknown fields,
-// wrong types and trailing data are all errors.
+// wrong types and trailing data are all errors. The error's text says what
+// is wrong in the API's words (no Go type names), so a caller may send it.
 func decodeStrict(r io.Reader, what string, v any) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return &decodeError{msg: what + ": " + jsonerr.Describe(err), err: err}
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%s: trailing data", what)
 	}
 	return nil
+}
+
+// decodeError is a document that did not decode. Its text is for the
+// client; it wraps the decoder's error for errors.As (a body too large).
+type decodeError struct {
+	msg string
+	err error
+}
+
+func (e *decodeError) Error() string { return e.msg }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// sourceReader keeps the error of its reader, so that a copy failing can
+// tell the client's fault (a body cut short: 400) from the hub's own (a
+// full disk: 500, logged, its text never sent).
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/tessera-print/tessera/internal/jsonerr"
 )
 
 // Bounds of one bulk import.
@@ -96,11 +98,11 @@ func bodyError(err error, i int) error {
 		return errTooLarge("import larger than %d bytes", mbe.Limit)
 	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), i < 0:
 		if i >= 0 {
-			return errBadRequest("import: malformed JSON in users[%d]: %v", i, err)
+			return errBadRequest("import: malformed JSON in users[%d]: %s", i, jsonerr.Describe(err))
 		}
-		return errBadRequest("import: malformed JSON: %v", err)
+		return errBadRequest("import: malformed JSON: %s", jsonerr.Describe(err))
 	}
-	return errEntry(i, "%v", err)
+	return errEntry(i, "%s", jsonerr.Describe(err))
 }
 
 // importUsers creates or updates many users in one transaction: all of them,

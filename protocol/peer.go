@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/tessera-print/tessera/internal/jsonerr"
 )
 
 // Message type ids of the three frames, as in OCPP-J.
@@ -386,7 +388,8 @@ func (p *Peer) Call(ctx context.Context, action string, req, resp any) error {
 // (protocol/limits.go), that exceeds one of its caps.
 func Decode(payload json.RawMessage, v any) error {
 	if err := json.Unmarshal(payload, v); err != nil {
-		return &Error{Code: CodeFormationViolation, Description: err.Error()}
+		// In words, without the Go type names of json's text (issue 9 point 12).
+		return &Error{Code: CodeFormationViolation, Description: jsonerr.Describe(err)}
 	}
 	if val, ok := v.(validator); ok {
 		if err := val.Validate(); err != nil {
