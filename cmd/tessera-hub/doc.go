@@ -1,9 +1,13 @@
 // Command tessera-hub is Tessera's reference hub (the cloud side).
 //
 //	tessera-hub serve --listen HOST:PORT --data DIR [--admin-token-file FILE] [--open-enrollment]
+//	                  [--tls-cert FILE --tls-key FILE | --behind-tls-proxy]
+//	                  [--read-header-timeout 10s] [--read-timeout 1m] [--write-timeout 1m]
+//	                  [--idle-timeout 2m] [--max-conns 20000]
 //	                  [--card-registration=true] [--temporary-validity 24h] [--pin-min-length 4]
 //	                  [--lockout-failures 5] [--lockout-window 5m]
+//	tessera-hub agent add ID --data DIR
 //	tessera-hub version
 //
-// docs/hub-api.md describes its HTTP API.
+// docs/hub-api.md describes its flags and its HTTP API.
 package main
