@@ -11,8 +11,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/tessera-print/tessera/internal/netlimit"
 )
 
 // Defaults of the listener's flags. The connection cap leaves room for
@@ -51,7 +52,7 @@ func (l *listenFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.readTimeout, "read-timeout", defaultReadTimeout, "longest a request body may stall (a body that keeps arriving may take longer)")
 	fs.DurationVar(&l.writeTimeout, "write-timeout", defaultWriteTimeout, "longest a response may stall on a client that does not read (a response that keeps moving may take longer)")
 	fs.DurationVar(&l.idleTimeout, "idle-timeout", defaultIdleTimeout, "longest a kept-alive connection waits for its next request")
-	fs.IntVar(&l.maxConns, "max-conns", defaultMaxConns, "most connections open at once (agent websockets included); more are closed at once")
+	fs.IntVar(&l.maxConns, "max-conns", defaultMaxConns, "most connections open at once (agent websockets included); more wait until one closes")
 }
 
 // check refuses a listener the hub must not run with and loads the TLS key
@@ -130,7 +131,7 @@ func (l *listenFlags) server(h http.Handler, logger *slog.Logger) *http.Server {
 
 // serve serves srv on ln, with TLS when the flags gave a key pair.
 func (l *listenFlags) serve(srv *http.Server, ln net.Listener) error {
-	ln = newLimitListener(ln, l.maxConns)
+	ln = netlimit.Listen(ln, l.maxConns)
 	if l.cert != nil {
 		return srv.ServeTLS(ln, "", "")
 	}
@@ -188,45 +189,3 @@ func (w *movingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (w *movingWriter) Flush() { _ = w.rc.Flush() }
 
 func (w *movingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) { return w.rc.Hijack() }
-
-// limitListener caps the connections open at once. Past the cap a new
-// connection is closed as soon as it is accepted rather than left waiting
-// in the kernel's backlog: an agent backs off and retries, an admin client
-// sees the refusal at once, and the backlog stays free for the moment a
-// place opens.
-type limitListener struct {
-	net.Listener
-	sem chan struct{}
-}
-
-func newLimitListener(ln net.Listener, max int) net.Listener {
-	return &limitListener{Listener: ln, sem: make(chan struct{}, max)}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case l.sem <- struct{}{}:
-			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-		default:
-			c.Close()
-		}
-	}
-}
-
-// limitConn gives its place back once, at its first Close.
-type limitConn struct {
-	net.Conn
-	release func()
-	once    sync.Once
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}

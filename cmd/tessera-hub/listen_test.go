@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -181,58 +180,36 @@ func TestServeAccepts(t *testing.T) {
 	}
 }
 
-// The connection cap: past --max-conns open connections, a new one is closed
-// at once (the agent's backoff retries it), and its place is free again when
-// one closes.
-func TestLimitListener(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
+// The connection cap reaches the listener: with --max-conns 1, a second
+// connection is not served while the first is open (internal/netlimit's
+// own tests cover the cap itself).
+func TestServeMaxConns(t *testing.T) {
+	addr := startServe(t, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--max-conns", "1")
+	host := strings.TrimPrefix(addr, "http://")
+	first, err := net.Dial("tcp", host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := newLimitListener(inner, 2)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
-	dial := func() net.Conn {
-		t.Helper()
-		c, err := net.Dial("tcp", inner.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
+	defer first.Close()
+	fmt.Fprint(first, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := first.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("first connection: %v", err)
 	}
-	accept := func() net.Conn {
-		t.Helper()
-		select {
-		case c := <-accepted:
-			t.Cleanup(func() { c.Close() })
-			return c
-		case <-time.After(10 * time.Second):
-			t.Fatal("connection not accepted")
-			return nil
-		}
+	second, err := net.Dial("tcp", host) // the kernel completes the handshake
+	if err != nil {
+		t.Fatal(err)
 	}
-	dial()
-	first := accept()
-	dial()
-	accept()
-	third := dial()
-	_ = third.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := third.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("third connection: read %d, %v; want it closed", n, err)
+	defer second.Close()
+	fmt.Fprint(second, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	_ = second.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n, err := second.Read(make([]byte, 1)); n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("second connection served while the first is open: %d, %v", n, err)
 	}
 	first.Close()
-	dial()
-	accept()
+	_ = second.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := second.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("second connection after the first closed: %v", err)
+	}
 }
 
 // Bodies and responses may take as long as they keep moving; one that stalls
