@@ -14,13 +14,15 @@ const (
 	MaxIDLength = 256
 	// MaxUsernameLength bounds a username (the hub's own are at most 64).
 	MaxUsernameLength = 256
-	// MaxCardLength bounds a card number after the agent's pipeline.
-	MaxCardLength = 128
+	// MaxCardLength bounds a card number after the agent's pipeline (the
+	// hub's own are at most 128; a longer one is merely unknown).
+	MaxCardLength = 256
 	// MaxPINLength bounds a typed PIN (the hub's PINs are at most 16 digits;
 	// a longer one is merely wrong, so there is room to say so).
 	MaxPINLength = 64
-	// MaxPasswordLength bounds a typed password, as the hub's own passwords.
-	MaxPasswordLength = 1024
+	// MaxPasswordLength bounds a typed password (the hub's own are at most
+	// 1024 bytes; a longer one is merely wrong).
+	MaxPasswordLength = 4096
 	// MaxWordLength bounds names from a fixed vocabulary: kinds, states,
 	// statuses, record types, capabilities, versions.
 	MaxWordLength = 64
@@ -127,7 +129,9 @@ func (r JobStatusRequest) Validate() error {
 func (r Record) Validate() error {
 	return checkFields(field{"id", r.ID, MaxIDLength}, field{"agent_id", r.AgentID, MaxIDLength},
 		field{"job_id", r.JobID, MaxIDLength}, field{"owner", r.Owner, MaxUsernameLength},
-		field{"type", r.Type, MaxWordLength}, field{"printer_serial", r.PrinterSerial, MaxTextLength})
+		field{"type", r.Type, MaxWordLength}, field{"printer_serial", r.PrinterSerial, MaxTextLength},
+		field{"basis", r.Basis, MaxWordLength}, field{"claim_id", r.ClaimID, MaxIDLength},
+		field{"login_token", r.LoginToken, MaxIDLength})
 }
 
 // Validate checks an AccountingRequest: the batch size and every record.

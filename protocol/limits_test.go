@@ -65,6 +65,8 @@ func TestDecodeCapsFields(t *testing.T) {
 		{"record job", AccountingRequest{Records: []Record{rec(func(r *Record) { r.JobID = long(MaxIDLength + 1) })}}, &AccountingRequest{}, true},
 		{"record type", AccountingRequest{Records: []Record{rec(func(r *Record) { r.Type = long(MaxWordLength + 1) })}}, &AccountingRequest{}, true},
 		{"record serial", AccountingRequest{Records: []Record{rec(func(r *Record) { r.PrinterSerial = long(MaxTextLength + 1) })}}, &AccountingRequest{}, true},
+		{"record basis", AccountingRequest{Records: []Record{rec(func(r *Record) { r.Basis = long(MaxWordLength + 1) })}}, &AccountingRequest{}, true},
+		{"record login token", AccountingRequest{Records: []Record{rec(func(r *Record) { r.LoginToken = long(MaxIDLength + 1) })}}, &AccountingRequest{}, true},
 		{"claim key", ClaimJobRequest{Key: long(MaxIDLength + 1)}, &ClaimJobRequest{}, true},
 		{"release claim id", ReleaseClaimRequest{Key: "k", ClaimID: long(MaxIDLength + 1)}, &ReleaseClaimRequest{}, true},
 		{"event as the agent sends it", PrinterEventRequest{Kind: "status", Status: "idle", Reasons: []string{"none"},
