@@ -14,23 +14,23 @@ import (
 
 // hubJobSetup opens the agent's journal and a real hub holding one job of
 // alice's (jobID), connected as the agent connects, with the hub source
-// the engine releases that job from.
-func hubJobSetup(t *testing.T) (*offline.Store, *realHub, *cloudlink.Link, hubSource, string) {
+// the engine releases that job from, and alice's login token at the agent.
+func hubJobSetup(t *testing.T) (*offline.Store, *realHub, *cloudlink.Link, hubSource, string, string) {
 	t.Helper()
 	store := openStore(t)
 	h := newRealHub(t)
 	jobID := h.uploadJob("alice")
 	agentID, _ := store.AgentID(context.Background())
 	link := connectLink(t, h.srv.URL, agentID)
-	return store, h, link, hubSource{link: link, journal: store}, jobID
+	return store, h, link, hubSource{link: link, journal: store}, jobID, h.login(link, "alice")
 }
 
 // openAttempt claims the next attempt of job id and opens its document at
-// the hub as the engine does: the fetch's claim is noted in the journal
-// before anything is sent.
-func openAttempt(t *testing.T, store *offline.Store, src hubSource, id string) offline.Claim {
+// the hub as the engine does, in the session of login token tok: the
+// fetch's claim is noted in the journal before anything is sent.
+func openAttempt(t *testing.T, store *offline.Store, src hubSource, id, tok string) offline.Claim {
 	t.Helper()
-	ctx := context.Background()
+	ctx := release.WithLoginToken(context.Background(), tok)
 	c, err := store.Claim(ctx, release.HubPrefix+id, "alice", false)
 	if err != nil {
 		t.Fatal(err)
@@ -60,15 +60,15 @@ func openAttempt(t *testing.T, store *offline.Store, src hubSource, id string) o
 // applies.
 func TestStaleFailedStatusDoesNotFreeNewerAttempt(t *testing.T) {
 	ctx := context.Background()
-	store, h, link, src, jobID := hubJobSetup(t)
+	store, h, link, src, jobID, tok := hubJobSetup(t)
 	log := slog.New(slog.DiscardHandler)
 
-	first := openAttempt(t, store, src, jobID)
+	first := openAttempt(t, store, src, jobID, tok)
 	if err := store.Fail(ctx, first.JobID, "The printer stayed busy."); err != nil {
 		t.Fatal(err)
 	}
 	// Not drained yet: attempt 2 fetches first.
-	openAttempt(t, store, src, jobID)
+	openAttempt(t, store, src, jobID, tok)
 	if err := store.MarkPrinting(ctx, first.JobID, 7); err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +104,11 @@ func TestStaleFailedStatusDoesNotFreeNewerAttempt(t *testing.T) {
 // names the job's current claim and is applied, not dropped as stale.
 func TestRefetchInOneAttemptKeepsTheClaim(t *testing.T) {
 	ctx := context.Background()
-	store, h, link, src, jobID := hubJobSetup(t)
+	store, h, link, src, jobID, tok := hubJobSetup(t)
 
-	c := openAttempt(t, store, src, jobID) // fetch 1, noted
+	c := openAttempt(t, store, src, jobID, tok) // fetch 1, noted
 	// The re-open's fetch: granted, then the agent dies before noting it.
+	// It needs no login token: this attempt holds the job's claim.
 	doc, err := src.Open(ctx, jobID, "alice")
 	if err != nil {
 		t.Fatal(err)

@@ -45,11 +45,12 @@ func TestDamagedDownloadIsNeverPrinted(t *testing.T) {
 	}
 	engine := release.New(release.Config{Sources: []release.Source{hubSource{link: link, journal: store}},
 		Printer: client, Journal: store, Logger: slog.New(slog.DiscardHandler), Timeout: time.Minute})
-	jobs, err := engine.Jobs(ctx, "alice", false)
+	who := release.Who{Username: "alice", LoginToken: h.login(link, "alice")}
+	jobs, err := engine.Jobs(ctx, who, false)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("Jobs = %+v, %v", jobs, err)
 	}
-	if err := engine.Start(ctx, "alice", jobs[0], release.Options{}); err != nil {
+	if err := engine.Start(ctx, who, jobs[0], release.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	engine.Wait()

@@ -14,7 +14,10 @@ import (
 	"github.com/tessera-print/tessera/release/cupssource"
 )
 
-// hubSource adapts the cloud link to the release engine's job source.
+// hubSource adapts the cloud link to the release engine's job source. It
+// acts for the person by the login token the engine passes in the context
+// (release.LoginToken): the hub lists, hands out and deletes a user's jobs
+// only for a session it opened at this agent.
 type hubSource struct {
 	link *cloudlink.Link
 	// journal tells Report the claim of the attempt it reports on, and
@@ -38,7 +41,7 @@ func (h hubSource) clock() time.Time {
 }
 
 func (h hubSource) List(ctx context.Context, username string) ([]release.Held, error) {
-	jobs, err := h.link.ListJobs(ctx, username)
+	jobs, err := h.link.ListJobs(ctx, username, release.LoginToken(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +62,8 @@ func (h hubSource) Open(ctx context.Context, id, username string) (*release.Docu
 	if err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", id, err)
 	}
-	d, err := h.link.Fetch(ctx, id, username, c.PrinterJobName)
+	d, err := h.link.Fetch(ctx, protocol.FetchJobRequest{JobID: id, Username: username, Attempt: c.PrinterJobName,
+		LoginToken: release.LoginToken(ctx)})
 	if err != nil {
 		return nil, h.noteFailedFetch(ctx, id, err)
 	}
@@ -91,7 +95,7 @@ func (h hubSource) noteFailedFetch(ctx context.Context, id string, err error) er
 func (h hubSource) Printed(ctx context.Context, id, username string, keep bool) error { return nil }
 
 func (h hubSource) Delete(ctx context.Context, id, username string) error {
-	return h.link.DeleteJob(ctx, id, username)
+	return h.link.DeleteJob(ctx, id, username, release.LoginToken(ctx))
 }
 
 // Report tells the hub at once that a release is under way, naming the

@@ -12,7 +12,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/tessera-print/tessera/cloudlink"
 	"github.com/tessera-print/tessera/hub"
+	"github.com/tessera-print/tessera/protocol"
 )
 
 const realHubToken = "agent-test-admin-token-0123456789"
@@ -92,6 +94,21 @@ func (h *realHub) uploadJob(owner string) string {
 		h.t.Fatalf("upload: %d %s", code, body)
 	}
 	return j.ID
+}
+
+// login gives user a card and logs them in at the agent of link, as a
+// badge at its reader does; it returns the session's login token.
+func (h *realHub) login(link *cloudlink.Link, user string) string {
+	h.t.Helper()
+	card := "CARD-" + user
+	if code, body := h.admin(http.MethodPut, "/api/v1/users/"+user, map[string]any{"cards": []string{card}}); code != http.StatusOK {
+		h.t.Fatalf("card for %s: %d %s", user, code, body)
+	}
+	resp, err := link.Authorize(context.Background(), protocol.AuthorizeRequest{Card: card})
+	if err != nil || resp.Status != protocol.AuthAccepted || resp.LoginToken == "" {
+		h.t.Fatalf("login of %s: %+v, %v", user, resp, err)
+	}
+	return resp.LoginToken
 }
 
 // jobState is the hub's state of job id.

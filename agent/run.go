@@ -126,18 +126,21 @@ func (r *running) kickSync() {
 // made later, and bounds the clock from below with the hub's time.
 func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 	link, err := cloudlink.New(cloudlink.Config{
-		HubURL:       r.cfg.HubURL,
-		AgentID:      agentID,
-		DeviceToken:  r.deviceToken,
-		Version:      r.opts.Version,
-		Capabilities: []string{"release", "accounting", "ipp"},
-		Printer:      func() protocol.Printer { return *r.ident.Load() },
-		TLSConfig:    r.hubTLS,
-		Logger:       r.log.With("component", "cloudlink"),
-		Now:          r.floor.Now,
-		Clock:        r.opts.Clock,
-		OnOnline:     func(context.Context) { r.kickSync() },
-		OnChange:     func(online bool) { r.sess.SetCloud(online) },
+		HubURL:      r.cfg.HubURL,
+		AgentID:     agentID,
+		DeviceToken: r.deviceToken,
+		// Under open enrollment the hub binds this id to a token at the
+		// first Boot: kept at once, every later connection presents it.
+		OnDeviceToken: func(tok string) error { return saveDeviceToken(r.tokenPath, tok) },
+		Version:       r.opts.Version,
+		Capabilities:  []string{"release", "accounting", "ipp"},
+		Printer:       func() protocol.Printer { return *r.ident.Load() },
+		TLSConfig:     r.hubTLS,
+		Logger:        r.log.With("component", "cloudlink"),
+		Now:           r.floor.Now,
+		Clock:         r.opts.Clock,
+		OnOnline:      func(context.Context) { r.kickSync() },
+		OnChange:      func(online bool) { r.sess.SetCloud(online) },
 		// The hub's time bounds now from below (the box may have no RTC),
 		// less a slack: a hub a few seconds ahead must not put a right
 		// clock "behind" at every heartbeat; a box at 1970 is years off.
@@ -272,6 +275,10 @@ func (r *running) run(ctx context.Context) error {
 	r.startLoops(runCtx, goRun)
 	r.log.Info("panel listening", "addr", r.panelURL())
 	r.log.Info("agent running", "version", r.opts.Version, "printer", r.cfg.PrinterURI, "hub", r.cfg.HubURL)
+	if plainRemoteHub(r.cfg.HubURL) {
+		r.log.Warn("the hub is reached without TLS over the network: the device token, login tokens and documents cross it in clear; use an https:// hub_url",
+			"hub", r.cfg.HubURL)
+	}
 	if r.opts.Ready != nil {
 		r.opts.Ready(r.panelLn.Addr().String())
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tessera-print/tessera/cloudlink"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -158,9 +159,11 @@ func TestRestoredAgentAgainstHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	agentID, _ := store.AgentID(ctx)
+	var deviceToken string // the hub binds the id at its first Boot
 	syncOnce := func(s *offline.Store) {
 		t.Helper()
-		link := connectLink(t, h.srv.URL, agentID)
+		link := connectLinkConfig(t, cloudlink.Config{HubURL: h.srv.URL, AgentID: agentID, Version: "test",
+			DeviceToken: deviceToken, OnDeviceToken: func(tok string) error { deviceToken = tok; return nil }})
 		if err := drain(ctx, s, link, log); err != nil {
 			t.Errorf("drain: %v", err)
 		}

@@ -73,6 +73,16 @@ func runSync(ctx context.Context, store *offline.Store, link *cloudlink.Link, ki
 // hubJobID turns the agent's job id ("hub:42") into the hub's ("42").
 func hubJobID(id string) string { return strings.TrimPrefix(id, release.HubPrefix) }
 
+// recordClaimID is the claim_id a record of basis claim sends: a hub job's
+// as it is, a CUPS job's out of the journal's encoding of its hub claim
+// (see heldClaim).
+func recordClaimID(journaled string) string {
+	if c, ok := decodeHeldClaim(journaled); ok {
+		return c.ClaimID
+	}
+	return journaled
+}
+
 // drainPage is how many outbox items one read takes.
 const drainPage = 100
 
@@ -164,6 +174,7 @@ func (d *drainer) page(ctx context.Context, items []offline.Item) error {
 				continue
 			}
 			r.JobID = hubJobID(r.JobID)
+			r.ClaimID = recordClaimID(r.ClaimID)
 			recs = append(recs, r)
 			recKeys = append(recKeys, it.Key)
 		case offline.KindJobStatus:

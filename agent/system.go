@@ -53,7 +53,9 @@ type System struct {
 	panelToken string
 
 	// What the files the config names hold.
-	deviceToken   string
+	deviceToken string
+	// tokenPath is where the device token is kept (deviceTokenPath).
+	tokenPath     string
 	cupsPassword  string
 	technicianPIN string // "": the technician's actions are off
 }
@@ -100,14 +102,17 @@ func (s *System) readFiles() []error {
 		*dst = strings.TrimSpace(string(b))
 		return true
 	}
-	secret("device_token_file", s.cfg.DeviceTokenFile, &s.deviceToken)
+	s.tokenPath = deviceTokenPath(s.cfg)
+	var err error
+	if s.deviceToken, err = readDeviceToken(s.tokenPath); err != nil {
+		errs = append(errs, fmt.Errorf("device_token_file: %w", err))
+	}
 	secret("cups_password_file", s.cfg.CUPSPasswordFile, &s.cupsPassword)
 	// A file that is there but holds too short a PIN (or none) is refused,
 	// never taken as "technician actions off".
 	if secret("technician_pin_file", s.cfg.TechnicianPINFile, &s.technicianPIN) && len(s.technicianPIN) < 6 {
 		errs = append(errs, errors.New("technician_pin_file: the technician PIN needs at least 6 digits"))
 	}
-	var err error
 	errs = append(errs, s.readPanelFiles()...)
 	if s.hubTLS, err = tlsConfig(s.cfg.HubCAFile); err != nil {
 		errs = append(errs, fmt.Errorf("hub_ca_file: %w", err))

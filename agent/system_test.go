@@ -43,7 +43,7 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 		want []string
 	}{
 		{"files and config together", func(c *config.Config) {
-			c.DeviceTokenFile = filepath.Join(dir, "no-token")
+			c.DeviceTokenFile = dir // a directory: unreadable as a token
 			c.HubCAFile = filepath.Join(dir, "no-ca.pem")
 			c.TechnicianPINFile = shortPIN
 			c.CardPipeline = "hex2dec|hexx"
@@ -55,7 +55,7 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 			[]string{"technician PIN needs at least 6 digits"}},
 		{"files only", func(c *config.Config) {
 			c.CUPSPasswordFile = filepath.Join(dir, "no-password")
-			c.DeviceTokenFile = filepath.Join(dir, "no-token")
+			c.DeviceTokenFile = dir // a directory: unreadable as a token
 		}, []string{"cups_password_file", "device_token_file"}},
 		{"the printer's CA file with the config's problems", func(c *config.Config) {
 			c.PrinterURI = "ipps://127.0.0.1:1/ipp/print"

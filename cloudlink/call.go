@@ -56,10 +56,12 @@ func (l *Link) RegisterCard(ctx context.Context, req protocol.RegisterCardReques
 	return resp, err
 }
 
-// ListJobs returns a user's held jobs at the hub, oldest first.
-func (l *Link) ListJobs(ctx context.Context, username string) ([]protocol.Job, error) {
+// ListJobs returns a user's held jobs at the hub, oldest first. loginToken
+// is the login_token of the user's session here (the hub requires it).
+func (l *Link) ListJobs(ctx context.Context, username, loginToken string) ([]protocol.Job, error) {
 	var resp protocol.ListJobsResponse
-	if err := l.Call(ctx, protocol.ActionListJobs, protocol.ListJobsRequest{Username: username}, &resp); err != nil {
+	req := protocol.ListJobsRequest{Username: username, LoginToken: loginToken}
+	if err := l.Call(ctx, protocol.ActionListJobs, req, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Jobs, nil
@@ -70,9 +72,15 @@ func (l *Link) JobStatus(ctx context.Context, req protocol.JobStatusRequest) err
 	return l.Call(ctx, protocol.ActionJobStatus, req, nil)
 }
 
-// DeleteJob deletes a held job at its owner's request.
-func (l *Link) DeleteJob(ctx context.Context, jobID, username string) error {
-	return l.Call(ctx, protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: jobID, Username: username}, nil)
+// DeleteJob deletes a held job at its owner's request, in the session of
+// loginToken.
+func (l *Link) DeleteJob(ctx context.Context, jobID, username, loginToken string) error {
+	return l.Call(ctx, protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: jobID, Username: username, LoginToken: loginToken}, nil)
+}
+
+// Logout ends a login_token at the hub (the session at the printer ended).
+func (l *Link) Logout(ctx context.Context, loginToken string) error {
+	return l.Call(ctx, protocol.ActionLogout, protocol.LogoutRequest{LoginToken: loginToken}, nil)
 }
 
 // SendRecords sends accounting records and returns the hub's answer: the

@@ -52,11 +52,12 @@ func FetchClaim(err error) string {
 
 // Fetch asks the hub for a one-time download of a job's document and opens
 // it. ctx bounds the whole download, reading the body included.
-// attempt names the release attempt (unique per attempt): a fetch again
-// within it gets the attempt's claim back.
-func (l *Link) Fetch(ctx context.Context, jobID, username, attempt string) (*Document, error) {
+// freq.Attempt names the release attempt (unique per attempt): a fetch again
+// within it gets the attempt's claim back; freq.LoginToken is the session's
+// that released the job.
+func (l *Link) Fetch(ctx context.Context, freq protocol.FetchJobRequest) (*Document, error) {
+	jobID := freq.JobID
 	var fr protocol.FetchJobResponse
-	freq := protocol.FetchJobRequest{JobID: jobID, Username: username, Attempt: attempt}
 	if err := l.Call(ctx, protocol.ActionFetchJob, freq, &fr); err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", jobID, err)
 	}
@@ -81,9 +82,9 @@ func (l *Link) Fetch(ctx context.Context, jobID, username, attempt string) (*Doc
 	switch {
 	case fr.Token != "":
 		req.Header.Set("Authorization", "Bearer "+fr.Token)
-	case l.cfg.DeviceToken != "" && sameOrigin(u, l.base):
+	case l.DeviceToken() != "" && sameOrigin(u, l.base):
 		// The device token is for the hub only, never for a host it points to.
-		req.Header.Set("Authorization", "Bearer "+l.cfg.DeviceToken)
+		req.Header.Set("Authorization", "Bearer "+l.DeviceToken())
 	}
 	resp, err := l.client.Do(req)
 	if err != nil {

@@ -98,7 +98,7 @@ func TestFetchStreamsLargeDocument(t *testing.T) {
 	l, _ := startLink(t, Config{HubURL: hub.URL()})
 	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 
-	d, err := l.Fetch(context.Background(), "job1", "alice", "")
+	d, err := l.Fetch(context.Background(), protocol.FetchJobRequest{JobID: "job1", Username: "alice"})
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -151,7 +151,7 @@ func TestFetchResolvesURLs(t *testing.T) {
 			})
 			l, _ := startLink(t, Config{HubURL: hub.URL()})
 			testutil.WaitFor(t, 5*time.Second, "online", l.Online)
-			d, err := l.Fetch(context.Background(), "j", "u", "")
+			d, err := l.Fetch(context.Background(), protocol.FetchJobRequest{JobID: "j", Username: "u"})
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
@@ -273,7 +273,7 @@ func TestFetchDetectsBadDownloads(t *testing.T) {
 			}
 			l, _ := startLink(t, Config{HubURL: hub.URL()})
 			testutil.WaitFor(t, 5*time.Second, "online", l.Online)
-			d, err := l.Fetch(context.Background(), "jx", "u", "")
+			d, err := l.Fetch(context.Background(), protocol.FetchJobRequest{JobID: "jx", Username: "u"})
 			if tt.wantOpen != "" {
 				if err == nil || !containsAll(err.Error(), tt.wantOpen, "jx") {
 					t.Fatalf("Fetch err = %v, want %q", err, tt.wantOpen)
@@ -326,7 +326,7 @@ func TestFetchDeviceTokenOnlyToTheHub(t *testing.T) {
 	l, _ := startLink(t, Config{HubURL: hub.URL(), DeviceToken: "dev"})
 	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
 	for _, job := range []string{"here", "elsewhere"} {
-		d, err := l.Fetch(context.Background(), job, "u", "")
+		d, err := l.Fetch(context.Background(), protocol.FetchJobRequest{JobID: job, Username: "u"})
 		if err != nil {
 			t.Fatalf("Fetch %s: %v", job, err)
 		}
@@ -377,7 +377,7 @@ func TestFetchWithholdsTheEndOfABadDownload(t *testing.T) {
 				})
 				l, _ := startLink(t, Config{HubURL: hub.URL()})
 				testutil.WaitFor(t, 5*time.Second, "online", l.Online)
-				d, err := l.Fetch(context.Background(), "jx", "u", "")
+				d, err := l.Fetch(context.Background(), protocol.FetchJobRequest{JobID: "jx", Username: "u"})
 				if err != nil {
 					t.Fatalf("Fetch: %v", err)
 				}

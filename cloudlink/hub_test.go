@@ -31,6 +31,8 @@ type hubOpts struct {
 	bootStatus    string // default accepted
 	bootReason    string
 	tlsMax        uint16 // highest TLS version the hub offers (0: Go's default)
+	// deviceToken is handed out at a Boot whose connection presented none.
+	deviceToken string
 }
 
 // fakeHub is a minimal hub: the agent websocket (Boot, Heartbeat and any
@@ -179,8 +181,9 @@ func (h *fakeHub) Close() {
 }
 
 func (h *fakeHub) serveWS(w http.ResponseWriter, r *http.Request) {
+	authz := r.Header.Get("Authorization")
 	h.mu.Lock()
-	h.auth = append(h.auth, r.Header.Get("Authorization"))
+	h.auth = append(h.auth, authz)
 	h.mu.Unlock()
 	up := websocket.Upgrader{Subprotocols: []string{protocol.Subprotocol}}
 	if h.opts.noSubprotocol {
@@ -199,12 +202,16 @@ func (h *fakeHub) serveWS(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		h.boots = append(h.boots, req)
 		h.mu.Unlock()
-		return protocol.BootResponse{
+		resp := protocol.BootResponse{
 			Status:            h.opts.bootStatus,
 			Reason:            h.opts.bootReason,
 			HeartbeatInterval: h.opts.interval,
 			ServerTime:        time.Now(),
-		}, nil
+		}
+		if authz == "" {
+			resp.DeviceToken = h.opts.deviceToken
+		}
+		return resp, nil
 	})
 	peer.Handle(protocol.ActionHeartbeat, func(ctx context.Context, _ json.RawMessage) (any, error) {
 		h.mu.Lock()

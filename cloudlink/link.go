@@ -47,10 +47,16 @@ type Config struct {
 	AgentID string
 	// DeviceToken, when set, is sent as "Authorization: Bearer ..." on the
 	// websocket handshake, and on downloads from the hub when the hub did not
-	// hand out a download token of its own.
-	DeviceToken  string
-	Version      string
-	Capabilities []string
+	// hand out a download token of its own. A token the hub hands out at
+	// Boot (open enrollment binds an id at its first Boot) replaces it.
+	DeviceToken string
+	// OnDeviceToken, if set, is given a device token the hub handed out at
+	// Boot, to keep it (0600) before the link uses it: every later
+	// connection of this agent id must present it. An error is logged;
+	// the link uses the token all the same for as long as it runs.
+	OnDeviceToken func(token string) error
+	Version       string
+	Capabilities  []string
 	// Printer gives the identity sent at each Boot (it may change between
 	// connections). Nil sends an empty identity.
 	Printer func() protocol.Printer
@@ -104,7 +110,8 @@ type Link struct {
 	mu      sync.Mutex
 	peer    *protocol.Peer // the connection whose Boot was accepted; nil when offline
 	running bool
-	lastSeq int64 // the hub's last_seq at the last accepted Boot
+	lastSeq int64  // the hub's last_seq at the last accepted Boot
+	token   string // the device token: Config.DeviceToken, then the hub's
 
 	claims claimGate // ClaimJob and ReleaseClaim, one at a time per key
 }
@@ -165,6 +172,7 @@ func New(cfg Config) (*Link, error) {
 	rng := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
 
 	return &Link{
+		token:  cfg.DeviceToken,
 		cfg:    cfg,
 		logger: logger,
 		now:    now,
@@ -257,6 +265,31 @@ func (l *Link) LastSeq() int64 {
 	return l.lastSeq
 }
 
+// DeviceToken is the device token the link presents ("" for none).
+func (l *Link) DeviceToken() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.token
+}
+
+// adoptDeviceToken keeps and uses a device token the hub handed out.
+func (l *Link) adoptDeviceToken(token string) {
+	if strings.ContainsAny(token, "\r\n") {
+		l.logger.Error("the hub handed out a device token that cannot be used; ignored")
+		return
+	}
+	if l.cfg.OnDeviceToken != nil {
+		if err := l.cfg.OnDeviceToken(token); err != nil {
+			l.logger.Error("cannot keep the device token the hub handed out: the next start cannot connect until an administrator issues a new one",
+				"err", err)
+		}
+	}
+	l.mu.Lock()
+	l.token = token
+	l.mu.Unlock()
+	l.logger.Info("the hub bound this agent id to a new device token; it is kept for every later connection")
+}
+
 func (l *Link) currentPeer() *protocol.Peer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -346,8 +379,8 @@ func (l *Link) connectOnce(ctx context.Context) error {
 // dial opens the websocket and insists on the protocol version.
 func (l *Link) dial(ctx context.Context) (*websocket.Conn, error) {
 	h := http.Header{}
-	if l.cfg.DeviceToken != "" {
-		h.Set("Authorization", "Bearer "+l.cfg.DeviceToken)
+	if tok := l.DeviceToken(); tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 	ws, resp, err := l.dialer.DialContext(ctx, l.wsURL, h)
 	if err != nil {
@@ -383,6 +416,9 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 	if resp.Status != protocol.BootAccepted {
 		l.logger.Error("hub rejected boot", "status", resp.Status, "reason", resp.Reason)
 		return 0, fmt.Errorf("boot %s: %s", resp.Status, resp.Reason)
+	}
+	if resp.DeviceToken != "" {
+		l.adoptDeviceToken(resp.DeviceToken)
 	}
 	l.mu.Lock()
 	l.lastSeq = resp.LastSeq

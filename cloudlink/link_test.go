@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -224,7 +225,7 @@ func TestConnectAndBoot(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	jobs, err := l.ListJobs(ctx, "alice")
+	jobs, err := l.ListJobs(ctx, "alice", "login-token")
 	if err != nil || len(jobs) != 1 || jobs[0].Owner != "alice" {
 		t.Errorf("ListJobs = %+v, %v", jobs, err)
 	}
@@ -232,7 +233,7 @@ func TestConnectAndBoot(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(acc.Accepted, []string{"agent-42:1", "agent-42:2"}) {
 		t.Errorf("SendRecords = %v, %v", acc, err)
 	}
-	err = l.DeleteJob(ctx, "j9", "alice")
+	err = l.DeleteJob(ctx, "j9", "alice", "login-token")
 	var perr *protocol.Error
 	if !errors.As(err, &perr) || perr.Description != "job not found" || !strings.Contains(err.Error(), protocol.ActionDeleteJob) {
 		t.Errorf("DeleteJob err = %v, want a *protocol.Error naming the action", err)
@@ -354,14 +355,14 @@ func TestHubGoesAwayAndComesBack(t *testing.T) {
 	hub.Close()
 	// Within the heartbeat deadline: interval + call timeout.
 	testutil.WaitFor(t, 3*time.Second+time.Second, "offline", func() bool { return !l.Online() })
-	_, err := l.ListJobs(context.Background(), "alice")
+	_, err := l.ListJobs(context.Background(), "alice", "")
 	if !errors.Is(err, ErrOffline) {
 		t.Errorf("ListJobs while offline: %v, want ErrOffline", err)
 	}
 	if _, err := l.Authorize(context.Background(), protocol.AuthorizeRequest{Card: "1"}); !errors.Is(err, ErrOffline) {
 		t.Errorf("Authorize while offline: %v, want ErrOffline", err)
 	}
-	if _, err := l.Fetch(context.Background(), "j1", "alice", ""); !errors.Is(err, ErrOffline) {
+	if _, err := l.Fetch(context.Background(), protocol.FetchJobRequest{JobID: "j1", Username: "alice"}); !errors.Is(err, ErrOffline) {
 		t.Errorf("Fetch while offline: %v, want ErrOffline", err)
 	}
 
@@ -451,4 +452,32 @@ func alternates(changes []bool) bool {
 		}
 	}
 	return true
+}
+
+// TestDeviceTokenFromBoot: a device token the hub hands out at Boot is kept
+// (OnDeviceToken) and presented on every later connection.
+func TestDeviceTokenFromBoot(t *testing.T) {
+	hub := newFakeHub(t, hubOpts{deviceToken: "bound-token"})
+	var mu sync.Mutex
+	var kept []string
+	l, _ := startLink(t, Config{HubURL: hub.URL(), OnDeviceToken: func(tok string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		kept = append(kept, tok)
+		return nil
+	}})
+	testutil.WaitFor(t, 5*time.Second, "online", l.Online)
+	if got := l.DeviceToken(); got != "bound-token" {
+		t.Errorf("DeviceToken() = %q", got)
+	}
+	_ = hub.LastPeer().Close()
+	testutil.WaitFor(t, 5*time.Second, "a second connection", func() bool { return len(hub.AuthHeaders()) == 2 && l.Online() })
+	if got := hub.AuthHeaders(); got[0] != "" || got[1] != "Bearer bound-token" {
+		t.Errorf("handshake Authorization = %q, want none then the token", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kept) != 1 || kept[0] != "bound-token" {
+		t.Errorf("kept %q", kept)
+	}
 }

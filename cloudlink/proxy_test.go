@@ -115,7 +115,7 @@ func TestThroughHTTPProxy(t *testing.T) {
 			l, _ := startLink(t, cfg)
 			testutil.WaitFor(t, 5*time.Second, "online through the proxy", l.Online)
 			testutil.WaitFor(t, 3*time.Second, "a heartbeat through the proxy", func() bool { return len(hub.Beats()) > 0 })
-			d, err := l.Fetch(context.Background(), "1", "u", "")
+			d, err := l.Fetch(context.Background(), protocol.FetchJobRequest{JobID: "1", Username: "u"})
 			if err != nil {
 				t.Fatalf("Fetch through the proxy: %v", err)
 			}

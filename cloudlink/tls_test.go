@@ -57,7 +57,7 @@ func TestTLSHubWithItsCA(t *testing.T) {
 	})
 	l, _ := startLink(t, Config{HubURL: hub.URL(), TLSConfig: hubRoots(hub)})
 	testutil.WaitFor(t, 5*time.Second, "online over TLS", l.Online)
-	d, err := l.Fetch(context.Background(), "1", "u", "")
+	d, err := l.Fetch(context.Background(), protocol.FetchJobRequest{JobID: "1", Username: "u"})
 	if err != nil {
 		t.Fatalf("Fetch over TLS: %v", err)
 	}

@@ -51,6 +51,11 @@ type Claim struct {
 	// source has none): every status the journal queues for the attempt
 	// carries it, so a late status of an earlier attempt is told apart.
 	SourceClaim string
+	// LoginToken is the hub's login_token of the session that released
+	// this attempt ("" for none: a direct job, no hub): the hub fetch and
+	// the accounting record of basis login name it, after a restart too.
+	// It is kept only while the attempt is unfinished.
+	LoginToken string
 }
 
 // ErrConflict says that a job cannot move as asked because of its current
@@ -103,7 +108,7 @@ func sanitizeJobID(id string) string {
 	return b.String()
 }
 
-const claimColumns = `job_id, owner, state, attempt, printer_job_name, printer_job_id, keep, reason, impressions, pages, copies, color, duplex, claimed_at, updated_at, source_claim`
+const claimColumns = `job_id, owner, state, attempt, printer_job_name, printer_job_id, keep, reason, impressions, pages, copies, color, duplex, claimed_at, updated_at, source_claim, login_token`
 
 // Settings are the print settings of one release attempt.
 type Settings struct {
@@ -120,7 +125,7 @@ func scanClaim(r rowScanner) (Claim, error) {
 	var state, claimedAt, updatedAt string
 	if err := r.Scan(&c.JobID, &c.Owner, &state, &c.Attempt, &c.PrinterJobName, &c.PrinterJobID,
 		&c.Keep, &c.Reason, &c.Impressions, &c.Settings.Pages, &c.Settings.Copies, &c.Settings.Color,
-		&c.Settings.Duplex, &claimedAt, &updatedAt, &c.SourceClaim); err != nil {
+		&c.Settings.Duplex, &claimedAt, &updatedAt, &c.SourceClaim, &c.LoginToken); err != nil {
 		return Claim{}, err
 	}
 	c.State = State(state)
@@ -188,12 +193,12 @@ func (s *Store) claim(ctx context.Context, jobID, owner string, keep, again bool
 			Keep: keep, Settings: Settings{Copies: 1}, ClaimedAt: now, UpdatedAt: now,
 		}
 		out.PrinterJobName = printerJobName(jobID, out.Attempt, random)
-		_, err = tx.ExecContext(ctx, `INSERT INTO journal (`+claimColumns+`) VALUES (?, ?, ?, ?, ?, 0, ?, '', 0, 0, 1, 0, 0, ?, ?, '')
+		_, err = tx.ExecContext(ctx, `INSERT INTO journal (`+claimColumns+`) VALUES (?, ?, ?, ?, ?, 0, ?, '', 0, 0, 1, 0, 0, ?, ?, '', '')
 			ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, state = excluded.state,
 				attempt = excluded.attempt, printer_job_name = excluded.printer_job_name,
 				printer_job_id = 0, keep = excluded.keep, reason = '', impressions = 0,
 				pages = 0, copies = 1, color = 0, duplex = 0, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at,
-				source_claim = ''`,
+				source_claim = '', login_token = ''`,
 			out.JobID, out.Owner, string(out.State), out.Attempt, out.PrinterJobName, out.Keep,
 			formatTime(now), formatTime(now))
 		return err
@@ -279,6 +284,22 @@ func (s *Store) NoteSourceClaim(ctx context.Context, jobID string, attempt int, 
 	return nil
 }
 
+// NoteLoginToken records the login token of the session that released
+// attempt of jobID, before anything is fetched or sent. A row that moved on
+// to another attempt or settled meanwhile is left alone.
+func (s *Store) NoteLoginToken(ctx context.Context, jobID string, attempt int, token string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE journal SET login_token = ?
+			WHERE job_id = ? AND attempt = ? AND state IN ('claimed', 'sending', 'printing')`,
+			token, jobID, attempt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("note login of %s attempt %d: %w", jobID, attempt, err)
+	}
+	return nil
+}
+
 // MarkPrinting records that the printer accepted the job as printerJobID.
 func (s *Store) MarkPrinting(ctx context.Context, jobID string, printerJobID int) error {
 	err := s.transition(ctx, jobID, StatePrinting, []State{StateClaimed, StateSending, StatePrinting},
@@ -329,7 +350,7 @@ func (s *Store) settle(ctx context.Context, jobID string, to State, reason strin
 			return &ConflictError{Current: cur}
 		}
 		now := s.now()
-		if _, err := tx.ExecContext(ctx, `UPDATE journal SET state = ?, reason = ?, updated_at = ? WHERE job_id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE journal SET state = ?, reason = ?, updated_at = ?, login_token = '' WHERE job_id = ?`,
 			string(to), reason, formatTime(now), jobID); err != nil {
 			return err
 		}

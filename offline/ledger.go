@@ -13,7 +13,7 @@ import (
 
 // CommitPrinted is the durable moment of a release. In one transaction it
 // takes the next sequence number, writes rec to the ledger (filling in ID,
-// AgentID and Seq, and JobID, Owner, Type and At when empty), queues it for
+// AgentID and Seq, and JobID, Owner, Type, At and the basis when empty), queues it for
 // the hub, queues the job's "printed" status, and marks the journal row
 // printed. Only after it returns may the person be told "printed".
 //
@@ -79,13 +79,16 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 		if rec.At.IsZero() {
 			rec.At = now
 		}
+		if rec.Basis == "" {
+			rec.Basis, rec.ClaimID, rec.LoginToken = basisOf(cur)
+		}
 		rec.At = rec.At.UTC()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, id, agent_id, job_id, attempt, owner, type,
-				pages, copies, color, duplex, offline, printer_serial, at, created_at, unreconciled)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				pages, copies, color, duplex, offline, printer_serial, at, created_at, unreconciled, basis, claim_id, login_token)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			rec.Seq, rec.ID, rec.AgentID, jobID, cur.Attempt, rec.Owner, rec.Type,
 			rec.Pages, rec.Copies, rec.Color, rec.Duplex, rec.Offline, rec.PrinterSerial,
-			formatTime(rec.At), formatTime(now), rec.Unreconciled); err != nil {
+			formatTime(rec.At), formatTime(now), rec.Unreconciled, rec.Basis, rec.ClaimID, rec.LoginToken); err != nil {
 			return fmt.Errorf("write ledger: %w", err)
 		}
 		if err := enqueue(ctx, tx, KindAccounting, rec.ID, rec, now); err != nil {
@@ -98,7 +101,7 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 		if err := enqueue(ctx, tx, KindJobStatus, jobStatusKey(jobID, cur.Attempt, to), status, now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE journal SET state = ?, impressions = ?, reason = ?, updated_at = ? WHERE job_id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE journal SET state = ?, impressions = ?, reason = ?, updated_at = ?, login_token = '' WHERE job_id = ?`,
 			string(to), impressions, reason, formatTime(now), jobID); err != nil {
 			return fmt.Errorf("mark %s: %w", to, err)
 		}
@@ -109,6 +112,22 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 		return protocol.Record{}, fmt.Errorf("commit %s %s: %w", to, jobID, err)
 	}
 	return out, nil
+}
+
+// basisOf is the authority a record of row cur's attempt stands on
+// (docs/protocol.md): the source's claim on the attempt (a hub job, a CUPS
+// job claimed at the hub), else the online session that released it (a job
+// of the agent's own queue), else the agent's own word (its direct queue,
+// no hub). A CUPS claim is kept in the agent's encoding; the agent sends
+// its claim_id alone.
+func basisOf(cur Claim) (basis, claimID, loginToken string) {
+	switch {
+	case cur.SourceClaim != "":
+		return protocol.BasisClaim, cur.SourceClaim, ""
+	case cur.LoginToken != "":
+		return protocol.BasisLogin, "", cur.LoginToken
+	}
+	return protocol.BasisDevice, "", ""
 }
 
 // committedStatus is the final status a commit queues for the attempt of
@@ -123,13 +142,14 @@ func committedStatus(cur Claim, to State, impressions int, reason string, at tim
 	return st
 }
 
-const recordColumns = `id, agent_id, seq, COALESCE(job_id, ''), owner, type, pages, copies, color, duplex, offline, printer_serial, at, unreconciled`
+const recordColumns = `id, agent_id, seq, COALESCE(job_id, ''), owner, type, pages, copies, color, duplex, offline, printer_serial, at, unreconciled, basis, claim_id, login_token`
 
 func scanRecord(r rowScanner) (protocol.Record, error) {
 	var rec protocol.Record
 	var at string
 	if err := r.Scan(&rec.ID, &rec.AgentID, &rec.Seq, &rec.JobID, &rec.Owner, &rec.Type, &rec.Pages, &rec.Copies,
-		&rec.Color, &rec.Duplex, &rec.Offline, &rec.PrinterSerial, &at, &rec.Unreconciled); err != nil {
+		&rec.Color, &rec.Duplex, &rec.Offline, &rec.PrinterSerial, &at, &rec.Unreconciled,
+		&rec.Basis, &rec.ClaimID, &rec.LoginToken); err != nil {
 		return protocol.Record{}, err
 	}
 	var err error

@@ -59,6 +59,9 @@ func TestCommitPrinted(t *testing.T) {
 			want.ID = fmt.Sprintf("%s:%d", agent, i+1)
 			want.AgentID = agent
 			want.JobID = jobID
+			if want.Basis == "" {
+				want.Basis = protocol.BasisDevice // a row with neither a source claim nor a login
+			}
 			if want.At.IsZero() {
 				if got.At.IsZero() {
 					t.Error("At not filled in")
@@ -319,5 +322,52 @@ func TestRecords(t *testing.T) {
 	}
 	if recs, _ := s.Records(ctx, 0); len(recs) != 5 {
 		t.Errorf("%d records after ack, want 5", len(recs))
+	}
+}
+
+// TestCommitFillsBasis: a record takes its basis from the attempt's journal
+// row: the source's claim, else the session's login token, else the
+// device's own word; the ledger keeps it, so a reissued record keeps it too,
+// and the journal forgets the token once the release settled.
+func TestCommitFillsBasis(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tests := []struct {
+		job, claim, token string
+		want              protocol.Record
+	}{
+		{"hub:1", "claim-1", "tok-1", protocol.Record{Basis: protocol.BasisClaim, ClaimID: "claim-1"}},
+		{"local:2", "", "tok-2", protocol.Record{Basis: protocol.BasisLogin, LoginToken: "tok-2"}},
+		{"local:3", "", "", protocol.Record{Basis: protocol.BasisDevice}},
+	}
+	for _, tc := range tests {
+		c, err := s.Claim(ctx, tc.job, "alice", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.token != "" {
+			if err := s.NoteLoginToken(ctx, tc.job, c.Attempt, tc.token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tc.claim != "" {
+			if err := s.NoteSourceClaim(ctx, tc.job, c.Attempt, tc.claim); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec, err := s.CommitPrinted(ctx, tc.job, protocol.Record{Pages: 1, Copies: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Basis != tc.want.Basis || rec.ClaimID != tc.want.ClaimID || rec.LoginToken != tc.want.LoginToken {
+			t.Errorf("%s: record basis %q claim %q token %q, want %+v", tc.job, rec.Basis, rec.ClaimID, rec.LoginToken, tc.want)
+		}
+		again, found, err := s.ReissueRecord(ctx, rec.ID, 100)
+		if err != nil || !found || again.Basis != rec.Basis || again.ClaimID != rec.ClaimID || again.LoginToken != rec.LoginToken {
+			t.Errorf("%s: reissued %+v (%v, %v), want the basis of %+v", tc.job, again, found, err, rec)
+		}
+		if row, _, _ := s.Get(ctx, tc.job); row.LoginToken != "" {
+			t.Errorf("%s: the settled row keeps the login token", tc.job)
+		}
 	}
 }

@@ -23,6 +23,7 @@ func migrations() []migration {
 		{version: 3, sql: schemaV3},
 		{version: 4, sql: schemaV4},
 		{version: 5, sql: schemaV5},
+		{version: 6, sql: schemaV6},
 	}
 }
 
@@ -226,4 +227,17 @@ ALTER TABLE ledger ADD COLUMN unreconciled INTEGER NOT NULL DEFAULT 0;
 // under), so every status about the attempt names it, after a restart too.
 const schemaV5 = `
 ALTER TABLE journal ADD COLUMN source_claim TEXT NOT NULL DEFAULT '';
+`
+
+// schemaV6 keeps, per release, the hub's login token of the session that
+// released it, so the fetch and the accounting record name the session
+// after a restart too (cleared when the release settles); and each
+// record's basis (protocol.Record: claim, login, device) with its claim or
+// login token, so a reissued record keeps it. Records from before have
+// none: they are sent as they were (an empty basis counts as device).
+const schemaV6 = `
+ALTER TABLE journal ADD COLUMN login_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN basis TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN claim_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN login_token TEXT NOT NULL DEFAULT '';
 `

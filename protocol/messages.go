@@ -23,6 +23,7 @@ const (
 	ActionPrinterEvent = "PrinterEvent"
 	ActionClaimJob     = "ClaimJob"
 	ActionReleaseClaim = "ReleaseClaim"
+	ActionLogout       = "Logout"
 )
 
 // Printer identifies the printer an agent serves.
@@ -56,6 +57,12 @@ type BootResponse struct {
 	// this agent (0: none). An agent whose own counter is below it (restored
 	// from a backup, a cloned SD card) continues above it.
 	LastSeq int64 `json:"last_seq"`
+	// DeviceToken is set on the first accepted Boot of an agent id that
+	// has no device token yet (open enrollment): the hub keeps only its
+	// hash, and every later connection of this id must present it as
+	// "Authorization: Bearer TOKEN", else its Boot is rejected with
+	// token-required. The agent stores it (0600) before anything else.
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 // HeartbeatRequest carries nothing; its answer carries the hub's clock.
@@ -132,6 +139,11 @@ type AuthorizeResponse struct {
 	// RetryAfter, with reason locked, is how many seconds until the hub
 	// takes another attempt.
 	RetryAfter int `json:"retry_after_s,omitempty"`
+	// LoginToken, set when accepted, is what this agent acts on for the
+	// user: ListJobs, FetchJob and DeleteJob require it. It is bound to
+	// this agent and user, lives the hub's login TTL (default 1 h) and is
+	// ended by Logout. It is a secret: never logged, never shown.
+	LoginToken string `json:"login_token,omitempty"`
 }
 
 // RegisterCardRequest binds an unknown card to the user who proves who they
@@ -148,6 +160,8 @@ type RegisterCardRequest struct {
 // ListJobsRequest asks for a user's held jobs.
 type ListJobsRequest struct {
 	Username string `json:"username"`
+	// LoginToken is the login_token of the user's session at this agent.
+	LoginToken string `json:"login_token"`
 }
 
 // Job is a held job at the hub. ID is the hub's own id, without a source prefix.
@@ -184,6 +198,11 @@ type FetchJobRequest struct {
 	// claim_id back, so a crash between the hub's answer and the agent's
 	// journal cannot leave the attempt's statuses naming an older claim.
 	Attempt string `json:"attempt,omitempty"`
+	// LoginToken is the login_token of the session that released the job:
+	// not expired, though it may have ended (the person released and
+	// logged out). A fetch again within the attempt that holds the job's
+	// claim needs none (a restart, a retried download).
+	LoginToken string `json:"login_token"`
 }
 
 // FetchJobResponse says where to download the document: an HTTP(S) GET of
@@ -206,10 +225,21 @@ type FetchJobResponse struct {
 type DeleteJobRequest struct {
 	JobID    string `json:"job_id"`
 	Username string `json:"username"`
+	// LoginToken is the login_token of the user's session at this agent.
+	LoginToken string `json:"login_token"`
 }
 
 // DeleteJobResponse is empty.
 type DeleteJobResponse struct{}
+
+// LogoutRequest ends a login_token (the session at the printer ended). A
+// token already ended, unknown or another agent's changes nothing.
+type LogoutRequest struct {
+	LoginToken string `json:"login_token"`
+}
+
+// LogoutResponse is empty.
+type LogoutResponse struct{}
 
 // Job states reported by the agent.
 const (

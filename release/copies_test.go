@@ -31,7 +31,7 @@ func TestCopiesBounded(t *testing.T) {
 			h := newHarness(t)
 			h.hub.jobs = []protocol.Job{{ID: "7", Owner: "alice", Name: "a.pdf", Pages: tc.jobPages, Copies: tc.jobCopies}}
 			job := h.job(t)
-			err := h.engine.Start(context.Background(), "alice", job, tc.opts)
+			err := h.engine.Start(context.Background(), Who{Username: "alice"}, job, tc.opts)
 			h.engine.Wait()
 			if !errors.Is(err, ErrCopies) {
 				t.Errorf("Start = %v, want ErrCopies", err)
@@ -50,7 +50,7 @@ func TestCopiesBounded(t *testing.T) {
 	if !errors.Is(err, ErrCopies) || len(h.printer.received) != 0 {
 		t.Errorf("PrintNow of 1000 copies = %v, printer got %d jobs", err, len(h.printer.received))
 	}
-	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{Copies: MaxCopies}); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, h.job(t), Options{Copies: MaxCopies}); err != nil {
 		t.Errorf("Start of %d copies: %v", MaxCopies, err)
 	}
 	h.engine.Wait()

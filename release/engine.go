@@ -67,6 +67,7 @@ type Journal interface {
 	Get(ctx context.Context, jobID string) (offline.Claim, bool, error)
 	MarkSending(ctx context.Context, jobID string, set offline.Settings) error
 	NoteSourceClaim(ctx context.Context, jobID string, attempt int, claim string) error
+	NoteLoginToken(ctx context.Context, jobID string, attempt int, token string) error
 	MarkPrinting(ctx context.Context, jobID string, printerJobID int) error
 	Fail(ctx context.Context, jobID, reason string) error
 	Unfinished(ctx context.Context) ([]offline.Claim, error)
@@ -315,7 +316,9 @@ const (
 // oldestFirst. Jobs the journal knows as in flight carry that state. A
 // source that fails is logged and left out; only when every source fails
 // is it an error.
-func (e *Engine) Jobs(ctx context.Context, username string, oldestFirst bool) ([]Job, error) {
+func (e *Engine) Jobs(ctx context.Context, who Who, oldestFirst bool) ([]Job, error) {
+	username := who.Username
+	ctx = WithLoginToken(ctx, who.LoginToken)
 	var jobs []Job
 	var errs []error
 	for _, src := range e.cfg.Sources {
@@ -377,10 +380,12 @@ func (e *Engine) Jobs(ctx context.Context, username string, oldestFirst bool) ([
 	return jobs, nil
 }
 
-// Start claims job for username and prints it in the background. The claim
-// is synchronous and exactly once: a job already being released or printed
-// returns an *offline.ConflictError carrying its current state.
-func (e *Engine) Start(ctx context.Context, username string, job Job, opts Options) error {
+// Start claims job for who and prints it in the background. The claim is
+// synchronous and exactly once: a job already being released or printed
+// returns an *offline.ConflictError carrying its current state. The
+// session's login token is journaled with the claim, before anything is
+// fetched: the fetch and the accounting record name it, after a restart too.
+func (e *Engine) Start(ctx context.Context, who Who, job Job, opts Options) error {
 	if _, _, err := e.source(job.ID); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
@@ -391,8 +396,11 @@ func (e *Engine) Start(ctx context.Context, username string, job Job, opts Optio
 	if opts.Confirm {
 		claim = e.cfg.Journal.ClaimAgain
 	}
-	c, err := claim(ctx, job.ID, username, opts.Keep)
+	c, err := claim(ctx, job.ID, who.Username, opts.Keep)
 	if err != nil {
+		return fmt.Errorf("release %s: %w", job.ID, err)
+	}
+	if err := e.noteLogin(ctx, &c, who.LoginToken); err != nil {
 		return fmt.Errorf("release %s: %w", job.ID, err)
 	}
 	e.cfg.OnProgress(Progress{JobID: job.ID, State: StateQueued})
@@ -407,16 +415,33 @@ func (e *Engine) Start(ctx context.Context, username string, job Job, opts Optio
 	return nil
 }
 
+// noteLogin journals the session's login token with claim c. Should the
+// journal refuse, nothing was fetched or sent yet: the claim is failed, so
+// the job stays held and can be released again.
+func (e *Engine) noteLogin(ctx context.Context, c *offline.Claim, token string) error {
+	if token == "" {
+		return nil
+	}
+	if err := e.cfg.Journal.NoteLoginToken(ctx, c.JobID, c.Attempt, token); err != nil {
+		if ferr := e.cfg.Journal.Fail(context.WithoutCancel(ctx), c.JobID, "The job could not be started. Try again in a moment."); ferr != nil {
+			e.cfg.Logger.Error("claim left unfinished; it is failed at the next start", "job", c.JobID, "err", ferr)
+		}
+		return err
+	}
+	c.LoginToken = token
+	return nil
+}
+
 // Wait blocks until every release in flight has ended.
 func (e *Engine) Wait() { e.wg.Wait() }
 
 // Delete removes a held job at its source.
-func (e *Engine) Delete(ctx context.Context, username, jobID string) error {
+func (e *Engine) Delete(ctx context.Context, who Who, jobID string) error {
 	src, id, err := e.source(jobID)
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
-	if err := src.Delete(ctx, id, e.userFor(src, username)); err != nil {
+	if err := src.Delete(WithLoginToken(ctx, who.LoginToken), id, e.userFor(src, who.Username)); err != nil {
 		return fmt.Errorf("delete %s: %w", jobID, err)
 	}
 	return nil

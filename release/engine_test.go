@@ -33,6 +33,8 @@ type fakeHub struct {
 	unsized  bool     // Open answers Size -1, as CUPS does
 	docErr   error    // the document's read after its last byte fails with it, if set
 	listedAs []string // the user names List was given
+	claim    string   // the claim Open answers with ("" for none)
+	tokens   []string // "List TOKEN", "Open TOKEN", "Delete TOKEN": the login tokens in the calls' contexts
 }
 
 func (h *fakeHub) Name() string { return "hub" }
@@ -41,6 +43,7 @@ func (h *fakeHub) List(ctx context.Context, username string) ([]Held, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.listedAs = append(h.listedAs, username)
+	h.tokens = append(h.tokens, "List "+LoginToken(ctx))
 	var out []Held
 	for _, j := range h.jobs {
 		out = append(out, Held{ID: j.ID, Owner: j.Owner, Name: j.Name, Pages: j.Pages, Copies: j.Copies,
@@ -64,6 +67,7 @@ func (h *fakeHub) Open(ctx context.Context, jobID, username string) (*Document, 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.fetches++
+	h.tokens = append(h.tokens, "Open "+LoginToken(ctx))
 	size := int64(len(h.doc))
 	if h.unsized {
 		size = -1
@@ -72,7 +76,7 @@ func (h *fakeHub) Open(ctx context.Context, jobID, username string) (*Document, 
 	if h.docErr != nil {
 		body = io.MultiReader(body, iotest.ErrReader(h.docErr))
 	}
-	return &Document{Body: io.NopCloser(body), Size: size, Format: h.format}, nil
+	return &Document{Body: io.NopCloser(body), Size: size, Format: h.format, Claim: h.claim}, nil
 }
 
 func (h *fakeHub) JobStatus(ctx context.Context, req protocol.JobStatusRequest) error {
@@ -83,6 +87,9 @@ func (h *fakeHub) JobStatus(ctx context.Context, req protocol.JobStatusRequest) 
 }
 
 func (h *fakeHub) Delete(ctx context.Context, jobID, username string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tokens = append(h.tokens, "Delete "+LoginToken(ctx))
 	h.deleted = append(h.deleted, jobID)
 	return nil
 }
@@ -304,7 +311,7 @@ func newHarnessWith(t *testing.T, edit func(*Config)) *harness {
 
 func (h *harness) job(t *testing.T) Job {
 	t.Helper()
-	jobs, err := h.engine.Jobs(context.Background(), "alice", false)
+	jobs, err := h.engine.Jobs(context.Background(), Who{Username: "alice"}, false)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("Jobs = %v, %v", jobs, err)
 	}
@@ -328,7 +335,7 @@ func TestReleasePrintsAndCharges(t *testing.T) {
 	if job.ID != "hub:7" || job.State != StateHeld {
 		t.Fatalf("job = %+v", job)
 	}
-	if err := h.engine.Start(ctx, "alice", job, Options{Copies: 2, Color: "mono"}); err != nil {
+	if err := h.engine.Start(ctx, Who{Username: "alice"}, job, Options{Copies: 2, Color: "mono"}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -360,7 +367,7 @@ func TestReleasePrintsAndCharges(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 	// The printed job is refused a second time, with its state.
-	err = h.engine.Start(ctx, "alice", job, Options{})
+	err = h.engine.Start(ctx, Who{Username: "alice"}, job, Options{})
 	var conflict *offline.ConflictError
 	if !errors.As(err, &conflict) || conflict.Current.State != offline.StatePrinted {
 		t.Fatalf("second release: %v", err)
@@ -373,7 +380,7 @@ func TestReleasePrintsAndCharges(t *testing.T) {
 func TestColourIsNeverForced(t *testing.T) {
 	h := newHarness(t)
 	h.hub.jobs[0].Color = false
-	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{Color: "color"}); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, h.job(t), Options{Color: "color"}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -389,7 +396,7 @@ func TestPrinterAbortKeepsJobHeld(t *testing.T) {
 	h := newHarness(t)
 	h.printer.final = ipp.JobState{State: "aborted", Terminal: true, Impressions: 1}
 	ctx := context.Background()
-	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+	if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -403,7 +410,7 @@ func TestPrinterAbortKeepsJobHeld(t *testing.T) {
 	// A new login after a restart lists it from the journal alone.
 	restarted := New(Config{Sources: []Source{h.hub}, Printer: h.printer, Journal: h.store,
 		Logger: slog.New(slog.DiscardHandler)})
-	if jobs, err := restarted.Jobs(ctx, "alice", false); err != nil || len(jobs) != 1 || jobs[0].Reason != reason {
+	if jobs, err := restarted.Jobs(ctx, Who{Username: "alice"}, false); err != nil || len(jobs) != 1 || jobs[0].Reason != reason {
 		t.Errorf("after a restart: %+v, %v; want reason %q", jobs, err, reason)
 	}
 	items, _ := h.store.Pending(ctx, 0)
@@ -417,7 +424,7 @@ func TestPrinterAbortKeepsJobHeld(t *testing.T) {
 		t.Errorf("outbox %+v, want one failed status", items)
 	}
 	// It may be released again.
-	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+	if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 		t.Errorf("release after failure: %v", err)
 	}
 	h.engine.Wait()
@@ -429,7 +436,7 @@ func TestPrinterAbortKeepsJobHeld(t *testing.T) {
 func TestUnsupportedFormatIsRefusedBeforeSending(t *testing.T) {
 	h := newHarness(t)
 	h.hub.format = "application/postscript"
-	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{}); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -445,7 +452,7 @@ func TestUnsupportedFormatIsRefusedBeforeSending(t *testing.T) {
 func TestBusyPrinterGetsTheDocumentAgain(t *testing.T) {
 	h := newHarness(t)
 	h.printer.busy = 1
-	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{}); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -464,7 +471,7 @@ func TestConcurrentStartsClaimOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if h.engine.Start(context.Background(), "alice", job, Options{}) == nil {
+			if h.engine.Start(context.Background(), Who{Username: "alice"}, job, Options{}) == nil {
 				mu.Lock()
 				wins++
 				mu.Unlock()
@@ -542,7 +549,7 @@ func TestPrinterNotReadyKeepsJobHeld(t *testing.T) {
 	h := newHarness(t)
 	h.engine.cfg.Check = func(ctx context.Context) error { return &NotReady{Reason: "Paper jam."} }
 	ctx := context.Background()
-	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+	if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -561,7 +568,7 @@ func TestPrinterNotReadyKeepsJobHeld(t *testing.T) {
 func TestDocumentOfUnknownLengthIsSpooled(t *testing.T) {
 	h := newHarness(t)
 	h.hub.unsized = true
-	if err := h.engine.Start(context.Background(), "alice", h.job(t), Options{}); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -579,7 +586,7 @@ func TestDelegatedJobsShowTheirSender(t *testing.T) {
 	}
 	defer store.Close()
 	e := New(Config{Sources: []Source{src}, Journal: store, Logger: slog.New(slog.DiscardHandler)})
-	jobs, err := e.Jobs(context.Background(), "alice", true)
+	jobs, err := e.Jobs(context.Background(), Who{Username: "alice"}, true)
 	if err != nil || len(jobs) != 1 || jobs[0].Name != "bob**minutes.pdf" || jobs[0].ID != "local:9" {
 		t.Fatalf("jobs %+v %v", jobs, err)
 	}
@@ -601,7 +608,7 @@ func TestJamChargesOnlyWhatPrinted(t *testing.T) {
 	h := newHarness(t)
 	h.printer.final = ipp.JobState{State: "aborted", Terminal: true, Impressions: 1, Reasons: []string{"media-jam"}}
 	ctx := context.Background()
-	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+	if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -612,7 +619,7 @@ func TestJamChargesOnlyWhatPrinted(t *testing.T) {
 	if job := h.job(t); job.State != StateHeld {
 		t.Errorf("a job cut short is %q, want held", job.State)
 	}
-	if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+	if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 		t.Errorf("release again after a jam: %v", err)
 	}
 	h.engine.Wait()
@@ -635,7 +642,7 @@ func TestPrinterWakingUpStillPrints(t *testing.T) {
 	h := newHarness(t)
 	h.printer.asleep = 2
 	job := h.job(t)
-	if err := h.engine.Start(context.Background(), "alice", job, Options{}); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, job, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -650,7 +657,7 @@ func TestUnreconciledIsRecordedAsSuch(t *testing.T) {
 	h := newHarness(t)
 	h.printer.final = ipp.JobState{State: "completed", Terminal: true, Reasons: []string{ReasonUnreconciled}}
 	job := h.job(t)
-	if err := h.engine.Start(context.Background(), "alice", job, Options{}); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, job, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -695,7 +702,7 @@ func TestStopEndsFollowing(t *testing.T) {
 	h := newHarness(t)
 	h.printer.waitGate = make(chan struct{}) // the printer never says the job ended
 	job := h.job(t)
-	if err := h.engine.Start(context.Background(), "alice", job, Options{}); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, job, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 5*time.Second, "the job printing", func() bool {

@@ -50,7 +50,7 @@ func (h *harness) refused(t *testing.T, state offline.State) {
 	}
 	for _, opts := range tries {
 		var conflict *offline.ConflictError
-		err := h.engine.Start(context.Background(), "alice", job, opts)
+		err := h.engine.Start(context.Background(), Who{Username: "alice"}, job, opts)
 		if !errors.As(err, &conflict) || conflict.Current.State != state {
 			t.Errorf("release %+v: %v; want refused while %s", opts, err, state)
 		}
@@ -127,7 +127,7 @@ func TestLostPrintAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			tc.prepare(h)
-			if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+			if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 				t.Fatal(err)
 			}
 			h.engine.Wait()
@@ -161,7 +161,7 @@ func TestFollowBreaksOff(t *testing.T) {
 				<-loop
 				h.engine.Wait()
 			}()
-			if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+			if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 				t.Fatal(err)
 			}
 			// Followed again by RecoverLoop, and still not over.

@@ -185,6 +185,10 @@ type verdict struct {
 // unreconciled; a job it ended early at 0 impressions may have printed
 // pages all the same (printers that count nothing say 0), so it is
 // uncertain, unless the engine itself cut its document off.
+//
+// The record's basis (claim, login or device) is filled in by the journal
+// when it commits the record, from the attempt's row: the source's claim is
+// noted there when the document is opened, after this claim was read.
 func (e *Engine) verdictOn(log *slog.Logger, claim offline.Claim, p printed, st ipp.JobState) verdict {
 	rec := protocol.Record{JobID: claim.JobID, Owner: claim.Owner, Type: protocol.RecordPrint, Copies: p.copies,
 		Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),

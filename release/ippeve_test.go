@@ -52,11 +52,11 @@ func TestDamagedDocumentOnIPPEveprinter(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	engine := New(Config{Sources: []Source{damagedSource{doc: doc}}, Printer: client, Journal: store,
 		Logger: slog.New(slog.DiscardHandler), Timeout: time.Minute})
-	jobs, err := engine.Jobs(ctx, "alice", false)
+	jobs, err := engine.Jobs(ctx, Who{Username: "alice"}, false)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("Jobs = %v, %v", jobs, err)
 	}
-	if err := engine.Start(ctx, "alice", jobs[0], Options{}); err != nil {
+	if err := engine.Start(ctx, Who{Username: "alice"}, jobs[0], Options{}); err != nil {
 		t.Fatal(err)
 	}
 	engine.Wait()
@@ -68,7 +68,7 @@ func TestDamagedDocumentOnIPPEveprinter(t *testing.T) {
 	if recs, _ := store.RecordsForJob(ctx, "hub:7"); len(recs) != 0 {
 		t.Errorf("the damaged job was charged: %+v", recs)
 	}
-	if jobs, _ := engine.Jobs(ctx, "alice", false); len(jobs) != 1 || jobs[0].State != StateHeld {
+	if jobs, _ := engine.Jobs(ctx, Who{Username: "alice"}, false); len(jobs) != 1 || jobs[0].State != StateHeld {
 		t.Errorf("listed %+v, want held", jobs)
 	}
 	st, found, err := client.FindJob(ctx, c.PrinterJobName, "alice")

@@ -121,7 +121,7 @@ func (e *Engine) sendOnce(ctx context.Context, claim offline.Claim, job Job, p p
 	if err != nil {
 		return 0, err
 	}
-	doc, err := src.Open(ctx, srcID, e.userFor(src, claim.Owner))
+	doc, err := src.Open(WithLoginToken(ctx, claim.LoginToken), srcID, e.userFor(src, claim.Owner))
 	if err != nil {
 		return 0, fmt.Errorf("open document: %w", err)
 	}

@@ -22,8 +22,37 @@ type Held struct {
 	Media       string // IPP media keyword asked for, "" for the printer's default
 }
 
+// Who is the person a release acts for: their user name and, for a session
+// the hub opened, its login_token ("" offline, for a direct job, or without
+// a hub). The token is a secret: never logged.
+type Who struct {
+	Username   string
+	LoginToken string
+}
+
+// loginKey keys the login token in a context.
+type loginKey struct{}
+
+// WithLoginToken is ctx carrying the session's login token to a source.
+func WithLoginToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, loginKey{}, token)
+}
+
+// LoginToken is the login token the engine passes a source with a call
+// (see Source), "" for none.
+func LoginToken(ctx context.Context) string {
+	tok, _ := ctx.Value(loginKey{}).(string)
+	return tok
+}
+
 // Source is a place where jobs are held for release: the hub, a CUPS server
 // holding jobs, or the agent's own IPP endpoint.
+//
+// The engine calls List, Open and Delete with the session's login token in
+// ctx (LoginToken): a source that acts for the person elsewhere (the hub,
+// which requires it) passes it on; the others ignore it. It travels in the
+// context rather than as a parameter so that every source keeps the
+// interface it has; the engine, which owns the calls, always sets it.
 type Source interface {
 	// Name is the source's prefix in job ids: "hub", "cups", "local".
 	Name() string

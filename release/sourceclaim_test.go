@@ -33,7 +33,7 @@ func TestEngineRecordsSourceClaim(t *testing.T) {
 		src := claimingHub{fakeHub: h.hub, claim: "claim-xyz"}
 		h.engine.sources["hub"] = src
 		ctx := context.Background()
-		if err := h.engine.Start(ctx, "alice", h.job(t), Options{}); err != nil {
+		if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
 			t.Fatal(err)
 		}
 		h.engine.Wait()

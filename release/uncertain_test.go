@@ -71,7 +71,7 @@ func TestUncertainJobs(t *testing.T) {
 				t.Errorf("release all would take a job listed %q", job.State)
 			}
 			var conflict *offline.ConflictError
-			if err := h.engine.Start(ctx, "alice", job, Options{}); !errors.As(err, &conflict) ||
+			if err := h.engine.Start(ctx, Who{Username: "alice"}, job, Options{}); !errors.As(err, &conflict) ||
 				conflict.Current.State != offline.StateUncertain {
 				t.Fatalf("release without confirmation: %v", err)
 			}
@@ -84,7 +84,7 @@ func TestUncertainJobs(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if h.engine.Start(ctx, "alice", job, Options{Confirm: true}) == nil {
+					if h.engine.Start(ctx, Who{Username: "alice"}, job, Options{Confirm: true}) == nil {
 						mu.Lock()
 						wins++
 						mu.Unlock()
@@ -102,7 +102,7 @@ func TestUncertainJobs(t *testing.T) {
 			if job := h.job(t); job.State != StatePrinted {
 				t.Errorf("listed %q after the confirmed print", job.State)
 			}
-			if err := h.engine.Start(ctx, "alice", job, Options{Confirm: true}); !errors.As(err, &conflict) ||
+			if err := h.engine.Start(ctx, Who{Username: "alice"}, job, Options{Confirm: true}); !errors.As(err, &conflict) ||
 				conflict.Current.State != offline.StatePrinted {
 				t.Errorf("a confirmation after it printed: %v", err)
 			}
@@ -113,7 +113,7 @@ func TestUncertainJobs(t *testing.T) {
 // release starts the listed job and waits for its end.
 func release(t *testing.T, h *harness, opts Options) {
 	t.Helper()
-	if err := h.engine.Start(context.Background(), "alice", h.job(t), opts); err != nil {
+	if err := h.engine.Start(context.Background(), Who{Username: "alice"}, h.job(t), opts); err != nil {
 		t.Fatal(err)
 	}
 	h.engine.Wait()
@@ -149,7 +149,7 @@ func TestRecoverLoop(t *testing.T) {
 	}
 	for _, opts := range []Options{{}, {Confirm: true}} {
 		var conflict *offline.ConflictError
-		if err := h.engine.Start(ctx, "alice", job, opts); !errors.As(err, &conflict) {
+		if err := h.engine.Start(ctx, Who{Username: "alice"}, job, opts); !errors.As(err, &conflict) {
 			t.Errorf("release %+v of an unresolved job: %v", opts, err)
 		}
 	}

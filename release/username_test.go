@@ -62,11 +62,11 @@ func TestEngineNormalisesUserNames(t *testing.T) {
 			cups := &byNormalName{}
 			e := New(Config{Sources: []Source{h.hub, cups}, Printer: h.printer, Journal: h.store,
 				Logger: slog.New(slog.DiscardHandler), NormalizeUser: rule})
-			jobs, err := e.Jobs(context.Background(), session, false)
+			jobs, err := e.Jobs(context.Background(), Who{Username: session}, false)
 			if err != nil || len(jobs) != 2 {
 				t.Fatalf("Jobs(%q) = %+v, %v; want the hub's and the CUPS job", session, jobs, err)
 			}
-			if err := e.Delete(context.Background(), session, "cups:3"); err != nil {
+			if err := e.Delete(context.Background(), Who{Username: session}, "cups:3"); err != nil {
 				t.Errorf("Delete: %v", err)
 			}
 			if got := fmt.Sprint(cups.given); got != "[alice alice]" {

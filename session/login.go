@@ -230,6 +230,18 @@ func refusal(reason string) *LoginError {
 	}
 }
 
+// hubRefusal maps a refused AuthorizeResponse to words. A refusal by the
+// hub's throttle that says when it takes another attempt says "wait", as
+// the device's own delay does, with the time.
+func hubRefusal(resp protocol.AuthorizeResponse, now time.Time) *LoginError {
+	if resp.Reason == protocol.ReasonLocked && resp.RetryAfter > 0 {
+		n := resp.RetryAfter
+		return &LoginError{Code: "wait", Until: now.Add(time.Duration(n) * time.Second),
+			Message: fmt.Sprintf("Too many attempts. Please wait %d second%s before trying again.", n, plural(n))}
+	}
+	return refusal(resp.Reason)
+}
+
 // validPIN checks the PIN's form before anything is asked.
 func (m *Manager) validPIN(pin string) *LoginError {
 	if len(pin) < m.cfg.PINMinLength || len(pin) > 16 || strings.Trim(pin, "0123456789") != "" {
@@ -286,10 +298,10 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 	}
 	if resp.Status != protocol.AuthAccepted || resp.User == nil {
 		m.cfg.Logger.Info("PIN refused", "key", key, "reason", resp.Reason)
-		return m.failed(ctx, key, refusal(resp.Reason))
+		return m.failed(ctx, key, hubRefusal(resp, m.cfg.Now()))
 	}
 	m.succeeded(ctx, key)
-	m.activate(ctx, *resp.User, card, m.cfg.Logger)
+	m.activate(ctx, *resp.User, resp.LoginToken, card, m.cfg.Logger)
 	return nil
 }
 
@@ -316,14 +328,14 @@ func (m *Manager) Login(ctx context.Context, username, password string) error {
 	default:
 		return &LoginError{Code: "wrong-state", Message: "Someone is already logged in."}
 	}
-	user, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
+	user, token, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
 		return m.cfg.Auth.Authorize(ctx, protocol.AuthorizeRequest{Username: username, Password: password})
 	})
 	if err != nil {
 		return err
 	}
 	m.succeeded(ctx, m.userKey(username))
-	m.activate(ctx, user, "", m.cfg.Logger)
+	m.activate(ctx, user, token, "", m.cfg.Logger)
 	return nil
 }
 
@@ -343,7 +355,7 @@ func (m *Manager) RegisterCard(ctx context.Context, username, password string) e
 	if state != StateRegisterOffered || card == "" {
 		return &LoginError{Code: "wrong-state", Message: "Read the card to register first."}
 	}
-	user, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
+	user, token, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
 		return m.cfg.Auth.RegisterCard(ctx, protocol.RegisterCardRequest{Card: card, Username: username, Password: password})
 	})
 	if err != nil {
@@ -356,52 +368,55 @@ func (m *Manager) RegisterCard(ctx context.Context, username, password string) e
 	m.cfg.Logger.Info("card registered", "user", user.Username)
 	if m.cardNeedsPIN() {
 		// The password alone is not the login here: the user's count is
-		// left for the PIN's success to clear.
+		// left for the PIN's success to clear, and the registration's
+		// token is ended (the PIN's acceptance brings the session's own).
+		m.endLogin(token)
 		m.askPIN(user, card)
 		m.cfg.Logger.Info("PIN required after registration", "user", user.Username)
 		return nil
 	}
 	m.succeeded(ctx, m.userKey(username))
-	m.activate(ctx, user, card, m.cfg.Logger)
+	m.activate(ctx, user, token, card, m.cfg.Logger)
 	return nil
 }
 
 // passwordCall runs a hub call that checks a password, with the lockout of
-// the user named. The caller holds the attempt (beginAttempt) and, on
-// success, decides whether the user's count is cleared.
+// the user named, and returns the user and their login token. The caller
+// holds the attempt (beginAttempt) and, on success, decides whether the
+// user's count is cleared.
 func (m *Manager) passwordCall(ctx context.Context, username, password string,
-	call func(context.Context) (protocol.AuthorizeResponse, error)) (protocol.User, error) {
+	call func(context.Context) (protocol.AuthorizeResponse, error)) (protocol.User, string, error) {
 	if strings.TrimSpace(username) == "" || password == "" {
-		return protocol.User{}, &LoginError{Code: "invalid", Message: "Enter your username and password."}
+		return protocol.User{}, "", &LoginError{Code: "invalid", Message: "Enter your username and password."}
 	}
 	key := m.userKey(username)
 	if le := m.checkLocks(ctx, key); le != nil {
-		return protocol.User{}, le
+		return protocol.User{}, "", le
 	}
 	if !m.cfg.Auth.Online() {
-		return protocol.User{}, &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
+		return protocol.User{}, "", &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
 	}
 	resp, err := call(ctx)
 	var perr *protocol.Error
 	switch {
 	case errors.As(err, &perr) && perr.Details["code"] == "too-many-cards":
-		return protocol.User{}, &LoginError{Code: "too-many-cards",
+		return protocol.User{}, "", &LoginError{Code: "too-many-cards",
 			Message: "You already have as many cards as allowed. Ask your administrator to remove one."}
 	case errors.As(err, &perr):
 		// The hub answered, and refused: it is not unreachable.
 		m.cfg.Logger.Warn("the hub refused the request", "err", err)
-		return protocol.User{}, &LoginError{Code: "refused", Message: "This cannot be done here. Ask your administrator."}
+		return protocol.User{}, "", &LoginError{Code: "refused", Message: "This cannot be done here. Ask your administrator."}
 	case err != nil:
 		m.cfg.Logger.Warn("password check failed", "err", err)
-		return protocol.User{}, &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
+		return protocol.User{}, "", &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
 	}
 	if resp.Status != protocol.AuthAccepted || resp.User == nil {
 		m.cfg.Logger.Info("password refused", "key", key, "reason", resp.Reason)
-		le := refusal(resp.Reason)
+		le := hubRefusal(resp, m.cfg.Now())
 		if le.Code == "bad-credentials" {
-			return protocol.User{}, m.failed(ctx, key, le)
+			return protocol.User{}, "", m.failed(ctx, key, le)
 		}
-		return protocol.User{}, le
+		return protocol.User{}, "", le
 	}
-	return *resp.User, nil
+	return *resp.User, resp.LoginToken, nil
 }

@@ -80,10 +80,13 @@ type View struct {
 	AutoReleaseAt *time.Time `json:"auto_release_at,omitempty"`
 }
 
-// Authorizer says who a card belongs to (the cloud link).
+// Authorizer says who a card belongs to (the cloud link). An accepted
+// answer carries the login token the session acts on at the hub; Logout
+// ends it there.
 type Authorizer interface {
 	Authorize(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error)
 	RegisterCard(ctx context.Context, req protocol.RegisterCardRequest) (protocol.AuthorizeResponse, error)
+	Logout(ctx context.Context, loginToken string) error
 	Online() bool
 }
 
@@ -102,11 +105,12 @@ type Converter interface {
 	Convert(raw string) (string, error)
 }
 
-// Releaser is the release engine.
+// Releaser is the release engine. Who carries the session's login token:
+// the hub acts only for the person logged in at this agent.
 type Releaser interface {
-	Jobs(ctx context.Context, username string, oldestFirst bool) ([]release.Job, error)
-	Start(ctx context.Context, username string, job release.Job, opts release.Options) error
-	Delete(ctx context.Context, username, jobID string) error
+	Jobs(ctx context.Context, who release.Who, oldestFirst bool) ([]release.Job, error)
+	Start(ctx context.Context, who release.Who, job release.Job, opts release.Options) error
+	Delete(ctx context.Context, who release.Who, jobID string) error
 }
 
 // Config wires a Manager.
@@ -163,6 +167,9 @@ type Manager struct {
 	mu   sync.Mutex
 	view View
 	card string // converted number of the logged-in or pending card; memory only
+	// loginToken is the hub's login token of the active session: memory
+	// only, never in the View, never logged.
+	loginToken string
 	// pending is the user whose card was read while the PIN is asked for.
 	pending     *protocol.User
 	lockedUntil time.Time
@@ -369,21 +376,14 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		return
 	}
 	if resp.Status != protocol.AuthAccepted || resp.User == nil {
-		log.Info("card refused", "card", cardreader.Masked(card), "reason", resp.Reason)
-		if resp.Reason == protocol.ReasonUnknownCard {
-			logRenderings(log, r.Value)
-			m.offerRegistration(card)
-			return
-		}
-		msg := "This card is not accepted. Ask your administrator."
-		if resp.Reason == protocol.ReasonExpired {
-			msg = "This card has expired. Ask your administrator to renew it."
-		}
-		m.notice("card-refused", msg)
+		m.cardRefused(log, r.Value, card, resp)
 		return
 	}
 	user := *resp.User
 	if m.cardNeedsPIN() {
+		// The badge alone is not the login here: its token is ended, and
+		// the PIN's acceptance brings the session's own.
+		m.endLogin(resp.LoginToken)
 		if lerr := m.checkLock(ctx, m.userKey(user.Username)); lerr != nil {
 			m.notice(lerr.Code, lerr.Message)
 			return
@@ -392,7 +392,40 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		log.Info("card accepted; PIN required", "user", user.Username)
 		return
 	}
-	m.activate(ctx, user, card, log)
+	m.activate(ctx, user, resp.LoginToken, card, log)
+}
+
+// cardRefused tells the person why the hub refused their card, or offers to
+// register an unknown one.
+func (m *Manager) cardRefused(log *slog.Logger, raw, card string, resp protocol.AuthorizeResponse) {
+	log.Info("card refused", "card", cardreader.Masked(card), "reason", resp.Reason)
+	switch resp.Reason {
+	case protocol.ReasonUnknownCard:
+		logRenderings(log, raw)
+		m.offerRegistration(card)
+	case protocol.ReasonExpired:
+		m.notice("card-refused", "This card has expired. Ask your administrator to renew it.")
+	case protocol.ReasonLocked:
+		le := hubRefusal(resp, m.cfg.Now())
+		m.notice(le.Code, le.Message)
+	default:
+		m.notice("card-refused", "This card is not accepted. Ask your administrator.")
+	}
+}
+
+// endLogin ends a login token at the hub, in the background: best effort
+// (an unended token expires by itself), and never holding up the panel.
+func (m *Manager) endLogin(token string) {
+	if token == "" {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := m.cfg.Auth.Logout(ctx, token); err != nil {
+			m.cfg.Logger.Info("the hub was not told of the logout; the login ends by itself", "err", err)
+		}
+	}()
 }
 
 // cardNeedsPIN reports whether a badge logs in only with its owner's PIN.
@@ -440,14 +473,19 @@ func autoReleasable(j release.Job) bool {
 	return j.State == release.StateHeld || j.State == release.StateFailed
 }
 
-// activate starts the session of user, listing their jobs.
-func (m *Manager) activate(ctx context.Context, user protocol.User, card string, log *slog.Logger) {
-	jobs, err := m.cfg.Jobs.Jobs(ctx, user.Username, m.cfg.OldestFirst)
+// activate starts the session of user, listing their jobs; token is the
+// login token the hub accepted them with.
+func (m *Manager) activate(ctx context.Context, user protocol.User, token, card string, log *slog.Logger) {
+	jobs, err := m.cfg.Jobs.Jobs(ctx, release.Who{Username: user.Username, LoginToken: token}, m.cfg.OldestFirst)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if old := m.loginToken; old != "" && old != token {
+		m.endLogin(old)
+	}
 	m.view.State = StateActive
 	m.view.User = &user
 	m.view.Notice = nil
+	m.loginToken = token
 	m.card = card
 	m.pending = nil
 	m.lastUse = m.cfg.Now()
@@ -480,6 +518,8 @@ func (m *Manager) Logout(ctx context.Context) {
 	if m.view.User != nil {
 		m.cfg.Logger.Info("logged out", "user", m.view.User.Username)
 	}
+	m.endLogin(m.loginToken)
+	m.loginToken = ""
 	m.view.State = StateIdle
 	m.view.User = nil
 	m.view.Jobs = []release.Job{}
@@ -500,10 +540,11 @@ func (m *Manager) Refresh(ctx context.Context) error {
 		return ErrNoSession
 	}
 	user := m.view.User.Username
+	who := release.Who{Username: user, LoginToken: m.loginToken}
 	m.lastUse = m.cfg.Now()
 	m.autoAt = time.Time{} // any action of the person cancels it
 	m.mu.Unlock()
-	jobs, err := m.cfg.Jobs.Jobs(ctx, user, m.cfg.OldestFirst)
+	jobs, err := m.cfg.Jobs.Jobs(ctx, who, m.cfg.OldestFirst)
 	if err != nil {
 		return fmt.Errorf("list jobs: %w", err)
 	}
@@ -578,7 +619,7 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 			continue
 		}
 		color, duplex := printSettings(c, job, r.policy)
-		err := m.cfg.Jobs.Start(ctx, r.user, job, release.Options{Copies: c.Copies, Color: color, Duplex: duplex, Keep: c.Keep, Confirm: c.Confirm})
+		err := m.cfg.Jobs.Start(ctx, release.Who{Username: r.user, LoginToken: r.token}, job, release.Options{Copies: c.Copies, Color: color, Duplex: duplex, Keep: c.Keep, Confirm: c.Confirm})
 		res := m.startResult(c.ID, err)
 		if err == nil {
 			started++
@@ -597,6 +638,7 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 // releaseRequest is what Release reads of the session, under its lock.
 type releaseRequest struct {
 	user    string
+	token   string // the session's login token
 	jobs    map[string]release.Job
 	choices []Choice
 	policy  protocol.Policy
@@ -613,7 +655,7 @@ func (m *Manager) takeRequest(req ReleaseRequest) (releaseRequest, error) {
 	}
 	m.lastUse = m.cfg.Now()
 	m.autoAt = time.Time{}
-	r := releaseRequest{user: m.view.User.Username, jobs: make(map[string]release.Job, len(m.view.Jobs)), choices: req.Jobs}
+	r := releaseRequest{user: m.view.User.Username, token: m.loginToken, jobs: make(map[string]release.Job, len(m.view.Jobs)), choices: req.Jobs}
 	for _, j := range m.view.Jobs {
 		r.jobs[j.ID] = j
 	}
@@ -726,7 +768,7 @@ func (m *Manager) Delete(ctx context.Context, jobID string) error {
 		m.mu.Unlock()
 		return ErrNoSession
 	}
-	user := m.view.User.Username
+	who := release.Who{Username: m.view.User.Username, LoginToken: m.loginToken}
 	m.lastUse = m.cfg.Now()
 	m.autoAt = time.Time{} // any action of the person cancels it
 	found := false
@@ -737,7 +779,7 @@ func (m *Manager) Delete(ctx context.Context, jobID string) error {
 	if !found {
 		return ErrNoJob
 	}
-	if err := m.cfg.Jobs.Delete(ctx, user, jobID); err != nil {
+	if err := m.cfg.Jobs.Delete(ctx, who, jobID); err != nil {
 		return err
 	}
 	m.mu.Lock()

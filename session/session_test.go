@@ -28,10 +28,37 @@ type fakeAuth struct {
 	err    error
 	asked  []string
 	gate   chan struct{} // when set, Authorize waits for it
-	mu     sync.Mutex
+	// lockedFor, when set, refuses every Authorize as the hub's throttle
+	// does: locked, retry after that many seconds.
+	lockedFor int
+	mu        sync.Mutex
+	issued    int      // login tokens handed out: tok-1, tok-2, ...
+	loggedOut []string // the tokens Logout ended
 }
 
 func (a *fakeAuth) Online() bool { return a.online }
+
+// accept is an accepted answer for user with a new login token.
+func (a *fakeAuth) accept(user protocol.User) protocol.AuthorizeResponse {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.issued++
+	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &user, LoginToken: fmt.Sprintf("tok-%d", a.issued)}
+}
+
+func (a *fakeAuth) Logout(ctx context.Context, token string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.loggedOut = append(a.loggedOut, token)
+	return nil
+}
+
+// endedTokens is what Logout was given so far.
+func (a *fakeAuth) endedTokens() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.loggedOut...)
+}
 
 func (a *fakeAuth) RegisterCard(ctx context.Context, req protocol.RegisterCardRequest) (protocol.AuthorizeResponse, error) {
 	if req.Username == "full" {
@@ -44,7 +71,7 @@ func (a *fakeAuth) RegisterCard(ctx context.Context, req protocol.RegisterCardRe
 	a.mu.Lock()
 	a.cards[req.Card] = protocol.User{Username: "carol"}
 	a.mu.Unlock()
-	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &protocol.User{Username: "carol"}}, nil
+	return a.accept(protocol.User{Username: "carol"}), nil
 }
 
 func (a *fakeAuth) Authorize(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error) {
@@ -58,10 +85,13 @@ func (a *fakeAuth) Authorize(ctx context.Context, req protocol.AuthorizeRequest)
 	if a.err != nil {
 		return protocol.AuthorizeResponse{}, a.err
 	}
+	if a.lockedFor > 0 {
+		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonLocked, RetryAfter: a.lockedFor}, nil
+	}
 	switch {
 	case req.Username != "":
 		if req.Username == "carol" && req.Password == "correct horse" {
-			return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &protocol.User{Username: "carol"}}, nil
+			return a.accept(protocol.User{Username: "carol"}), nil
 		}
 		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonBadCredentials}, nil
 	case req.PIN != "" && req.Card != "":
@@ -72,13 +102,15 @@ func (a *fakeAuth) Authorize(ctx context.Context, req protocol.AuthorizeRequest)
 		if req.PIN != "48261537" {
 			return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonUnknownPIN}, nil
 		}
-		return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &protocol.User{Username: "alice"}}, nil
+		return a.accept(protocol.User{Username: "alice"}), nil
 	}
+	a.mu.Lock()
 	u, ok := a.cards[req.Card]
+	a.mu.Unlock()
 	if !ok {
 		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: protocol.ReasonUnknownCard}, nil
 	}
-	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &u}, nil
+	return a.accept(u), nil
 }
 
 type fakeJobs struct {
@@ -86,13 +118,23 @@ type fakeJobs struct {
 	jobs    []release.Job
 	started []release.Options
 	claimed map[string]bool
+	// calls are "Jobs USER TOKEN", "Start USER TOKEN", "Delete USER TOKEN".
+	calls []string
 }
 
-func (f *fakeJobs) Jobs(ctx context.Context, username string, oldestFirst bool) ([]release.Job, error) {
+func (f *fakeJobs) called(call string, who release.Who) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call+" "+who.Username+" "+who.LoginToken)
+}
+
+func (f *fakeJobs) Jobs(ctx context.Context, who release.Who, oldestFirst bool) ([]release.Job, error) {
+	f.called("Jobs", who)
 	return append([]release.Job(nil), f.jobs...), nil
 }
 
-func (f *fakeJobs) Start(ctx context.Context, username string, job release.Job, opts release.Options) error {
+func (f *fakeJobs) Start(ctx context.Context, who release.Who, job release.Job, opts release.Options) error {
+	f.called("Start", who)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.claimed[job.ID] {
@@ -103,7 +145,10 @@ func (f *fakeJobs) Start(ctx context.Context, username string, job release.Job, 
 	return nil
 }
 
-func (f *fakeJobs) Delete(ctx context.Context, username, jobID string) error { return nil }
+func (f *fakeJobs) Delete(ctx context.Context, who release.Who, jobID string) error {
+	f.called("Delete", who)
+	return nil
+}
 
 type fixture struct {
 	m      *Manager

@@ -94,6 +94,8 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.String("config", path, "config file (JSON; see docs/config.md)")
 	cfg.Flags(fs)
+	fs.StringVar(&cfg.DeviceTokenFile, "device-token-file", cfg.DeviceTokenFile,
+		"file holding the agent's device token (config device_token_file; default DATA/device-token)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
