@@ -117,6 +117,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		protocol.ActionPrinterEvent: c.printerEvent,
 		protocol.ActionClaimJob:     c.claimJob,
 		protocol.ActionReleaseClaim: c.releaseClaim,
+		protocol.ActionLogout:       c.logout,
 	} {
 		c.peer.Handle(action, c.internal(action, c.booted(c.limited(action, h))))
 	}
@@ -189,36 +190,18 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 	if cur := c.id(); cur != "" && cur != req.AgentID {
 		return reject(bootReasonAlreadyBooted)
 	}
-	if c.tokenAgent == "" {
-		// An open-enrollment connection must not take over an agent that
-		// holds a device token.
-		var hasToken bool
-		err := s.db.QueryRowContext(ctx, "SELECT token_hash IS NOT NULL FROM agents WHERE id = ?", req.AgentID).Scan(&hasToken)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
-		}
-		if hasToken {
-			return reject(bootReasonTokenRequired)
-		}
-	}
 	lastSeq, err := s.lastSeq(ctx, req.AgentID)
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
 	}
-	caps := req.Capabilities
-	if caps == nil {
-		caps = []string{}
-	}
-	capsJSON, _ := json.Marshal(caps)
-	printerJSON, _ := json.Marshal(req.Printer)
-	_, err = s.db.ExecContext(ctx,
-		`INSERT INTO agents (id, version, capabilities, printer, connected, last_seen, created_at)
-		 VALUES (?, ?, ?, ?, 1, ?, ?)
-		 ON CONFLICT (id) DO UPDATE SET version = excluded.version, capabilities = excluded.capabilities,
-		   printer = excluded.printer, connected = 1, last_seen = excluded.last_seen`,
-		req.AgentID, req.Version, string(capsJSON), string(printerJSON), nanos(now), nanos(now))
+	deviceToken, bound, err := c.recordBoot(ctx, req, now, c.id() == req.AgentID)
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
+	}
+	if !bound {
+		// An open-enrollment connection must not take over an agent that
+		// holds a device token.
+		return reject(bootReasonTokenRequired)
 	}
 	c.mu.Lock()
 	c.agentID = req.AgentID
@@ -234,9 +217,53 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 		old.logger().Info("agent reconnected; closing the older connection")
 		_ = old.peer.Close()
 	}
-	c.logger().Info("agent booted", "version", req.Version, "printer", req.Printer.URI, "last_seq", lastSeq)
+	c.logger().Info("agent booted", "version", req.Version, "printer", req.Printer.URI, "last_seq", lastSeq,
+		"device_token_issued", deviceToken != "")
 	return protocol.BootResponse{Status: protocol.BootAccepted, HeartbeatInterval: s.heartbeatSeconds(),
-		ServerTime: now.UTC(), LastSeq: lastSeq}, nil
+		ServerTime: now.UTC(), LastSeq: lastSeq, DeviceToken: deviceToken}, nil
+}
+
+// recordBoot writes the agent's row for an accepted Boot. A connection
+// that presented the id's device token just updates it. One without (open
+// enrollment) binds the id: it is accepted only while the id has no token,
+// and gets a new one, stored as its hash in the same statement, so that of
+// two connections booting as a new id only one binds it. ok is false when
+// the id is bound already. again is a Boot on a connection already booted
+// as this id: it proved itself then, and binds nothing now.
+func (c *agentConn) recordBoot(ctx context.Context, req protocol.BootRequest, now time.Time, again bool) (token string, ok bool, err error) {
+	caps := req.Capabilities
+	if caps == nil {
+		caps = []string{}
+	}
+	capsJSON, _ := json.Marshal(caps)
+	printerJSON, _ := json.Marshal(req.Printer)
+	if c.tokenAgent != "" || again {
+		_, err = c.s.db.ExecContext(ctx,
+			`INSERT INTO agents (id, version, capabilities, printer, connected, last_seen, created_at)
+			 VALUES (?, ?, ?, ?, 1, ?, ?)
+			 ON CONFLICT (id) DO UPDATE SET version = excluded.version, capabilities = excluded.capabilities,
+			   printer = excluded.printer, connected = 1, last_seen = excluded.last_seen`,
+			req.AgentID, req.Version, string(capsJSON), string(printerJSON), nanos(now), nanos(now))
+		return "", err == nil, err
+	}
+	if token, err = randomToken(); err != nil {
+		return "", false, err
+	}
+	res, err := c.s.db.ExecContext(ctx,
+		`INSERT INTO agents (id, token_hash, version, capabilities, printer, connected, last_seen, created_at)
+		 VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, version = excluded.version,
+		   capabilities = excluded.capabilities, printer = excluded.printer, connected = 1, last_seen = excluded.last_seen
+		 WHERE agents.token_hash IS NULL`,
+		req.AgentID, tokenHash(token), req.Version, string(capsJSON), string(printerJSON), nanos(now), nanos(now))
+	if err != nil {
+		return "", false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return "", false, err
+	}
+	return token, true, nil
 }
 
 // lastSeq is the highest accounting sequence the hub holds for an agent (0:
@@ -303,15 +330,16 @@ func (c *agentConn) authorize(ctx context.Context, payload json.RawMessage) (any
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation,
 			Description: "give card, pin, card and pin, or username and password"}
 	}
-	res, err := c.s.authorize(ctx, mode, req)
+	res, err := c.s.authorize(ctx, c.id(), mode, req)
 	if err != nil {
 		return nil, fmt.Errorf("authorize by %s: %w", mode, err)
 	}
-	return c.answer("authorize", mode, res), nil
+	return c.answer(ctx, "authorize", mode, res)
 }
 
-// answer logs a login's outcome and turns it into the protocol's answer.
-func (c *agentConn) answer(event, mode string, res loginResult) protocol.AuthorizeResponse {
+// answer logs a login's outcome and turns it into the protocol's answer;
+// an accepted one carries a new login token for this agent and user.
+func (c *agentConn) answer(ctx context.Context, event, mode string, res loginResult) (protocol.AuthorizeResponse, error) {
 	if res.reason != "" {
 		log := c.logger()
 		if res.acc.id != 0 {
@@ -319,11 +347,15 @@ func (c *agentConn) answer(event, mode string, res loginResult) protocol.Authori
 			log = log.With("username", res.acc.user.Username)
 		}
 		log.Info(event+" rejected", "by", mode, "reason", res.reason)
-		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: res.reason}
+		return protocol.AuthorizeResponse{Status: protocol.AuthRejected, Reason: res.reason, RetryAfter: res.retryAfter}, nil
 	}
-	c.logger().Info(event+" accepted", "by", mode, "username", res.acc.user.Username)
 	user := res.acc.user
-	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &user}
+	tok, err := c.s.issueLoginToken(ctx, c.id(), user.Username)
+	if err != nil {
+		return protocol.AuthorizeResponse{}, fmt.Errorf("%s by %s: %w", event, mode, err)
+	}
+	c.logger().Info(event+" accepted", "by", mode, "username", user.Username)
+	return protocol.AuthorizeResponse{Status: protocol.AuthAccepted, User: &user, LoginToken: tok}, nil
 }
 
 // registerCard binds an unknown card to the person who proves who they are
@@ -340,7 +372,7 @@ func (c *agentConn) registerCard(ctx context.Context, payload json.RawMessage) (
 	if err := validRegistration(req); err != nil {
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: err.Error()}
 	}
-	res, err := c.s.registerCard(ctx, req)
+	res, err := c.s.registerCard(ctx, c.id(), req)
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
 		c.logger().Info("card registration rejected", "username", req.Username, "reason", perr.Details["code"])
@@ -349,7 +381,7 @@ func (c *agentConn) registerCard(ctx context.Context, payload json.RawMessage) (
 	if err != nil {
 		return nil, err
 	}
-	return c.answer("card registration", modePassword, res), nil
+	return c.answer(ctx, "card registration", modePassword, res)
 }
 
 func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any, error) {
@@ -357,9 +389,11 @@ func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any,
 	if err := protocol.Decode(payload, &req); err != nil {
 		return nil, err
 	}
-	if req.Username == "" {
-		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "username required"}
+	user, err := c.s.loginUser(ctx, req.LoginToken, c.id(), req.Username, false)
+	if err != nil {
+		return nil, err
 	}
+	req.Username = user
 	// A job left printing in silence is listed again at once, not at the
 	// janitor's next round. A failure to settle it leaves it to the janitor:
 	// it does not cost the person their list.
@@ -408,10 +442,31 @@ func (c *agentConn) deleteJob(ctx context.Context, payload json.RawMessage) (any
 	if err := protocol.Decode(payload, &req); err != nil {
 		return nil, err
 	}
-	j, err := c.ownedJob(ctx, req.JobID, req.Username)
+	user, err := c.s.loginUser(ctx, req.LoginToken, c.id(), req.Username, false)
 	if err != nil {
 		return nil, err
 	}
+	j, err := c.ownedJob(ctx, req.JobID, user)
+	if err != nil {
+		return nil, err
+	}
+	// A printed, deleted or expired job is history: deleting it would
+	// rewrite it. The state is checked in the UPDATE itself, so a printed
+	// status arriving meanwhile is not overwritten.
+	var state string
+	err = c.s.db.QueryRowContext(ctx, "UPDATE jobs SET state = ?, reason = ? WHERE id = ? AND state IN (?, ?, ?) RETURNING state",
+		stateDeleted, "deleted by its owner", j.ID, stateHeld, stateFailed, statePrinting).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		if j, err = c.s.job(ctx, j.ID); err != nil {
+			return nil, fmt.Errorf("delete job %s: %w", req.JobID, err)
+		}
+		return nil, &protocol.Error{Code: protocol.CodeGenericError, Description: "job is " + j.State,
+			Details: map[string]any{"code": protocol.DetailNotReleasable, "state": j.State}}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete job %s: %w", j.ID, err)
+	}
+	// markDeleted again: it also drops the download tokens and the document.
 	if err := c.s.markDeleted(ctx, j.ID, "deleted by its owner"); err != nil {
 		return nil, err
 	}

@@ -27,8 +27,33 @@ import (
 // testAgent is a real websocket client speaking the protocol to the hub.
 type testAgent struct {
 	t    *testing.T
+	h    *testHub
 	peer *protocol.Peer
 	done chan struct{} // closed when Run has returned
+	id   string        // the id of its last accepted Boot
+
+	mu sync.Mutex
+}
+
+// tokenFor is a login token of user at this agent, as an accepted login
+// would have issued it.
+func (a *testAgent) tokenFor(user string) string {
+	a.t.Helper()
+	a.mu.Lock()
+	id := a.id
+	a.mu.Unlock()
+	// A fresh one each time: tests move the hub's clock past LoginTTL.
+	tok, err := a.h.s.issueLoginToken(context.Background(), id, user)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return tok
+}
+
+// as is req with this agent's login token of its user.
+func (a *testAgent) as(req protocol.FetchJobRequest) protocol.FetchJobRequest {
+	req.LoginToken = a.tokenFor(req.Username)
+	return req
 }
 
 func (h *testHub) wsURL() string {
@@ -50,7 +75,7 @@ func (h *testHub) dial(token string) (*testAgent, *http.Response, error) {
 	if ws.Subprotocol() != protocol.Subprotocol {
 		h.t.Errorf("negotiated subprotocol %q", ws.Subprotocol())
 	}
-	a := &testAgent{t: h.t, peer: protocol.NewPeer(ws, slog.New(slog.NewTextHandler(testWriter{h.t}, nil))), done: make(chan struct{})}
+	a := &testAgent{t: h.t, h: h, peer: protocol.NewPeer(ws, slog.New(slog.NewTextHandler(testWriter{h.t}, nil))), done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
 		_ = a.peer.Run(context.Background())
@@ -90,6 +115,16 @@ func (a *testAgent) boot(id string) protocol.BootResponse {
 	var resp protocol.BootResponse
 	a.mustCall(protocol.ActionBoot, protocol.BootRequest{AgentID: id, Version: "1.2.3", Capabilities: []string{"pdf", "duplex"},
 		Printer: protocol.Printer{URI: "ipp://printer/ipp/print", MakeModel: "Acme 1", Serial: "SN1"}}, &resp)
+	if resp.Status == protocol.BootAccepted {
+		a.mu.Lock()
+		a.id = id
+		a.mu.Unlock()
+		if resp.DeviceToken != "" {
+			a.h.mu.Lock()
+			a.h.deviceTokens[id] = resp.DeviceToken
+			a.h.mu.Unlock()
+		}
+	}
 	return resp
 }
 
@@ -223,13 +258,13 @@ func TestAgentBoot(t *testing.T) {
 	}
 	g := got[0]
 	if g.ID != "agent-1" || !g.Connected || g.Version != "1.2.3" || g.Printer.Serial != "SN1" ||
-		strings.Join(g.Capabilities, ",") != "pdf,duplex" || g.LastSeen == nil || g.HasToken {
+		strings.Join(g.Capabilities, ",") != "pdf,duplex" || g.LastSeen == nil || !g.HasToken {
 		t.Errorf("agent %+v", g)
 	}
 
-	// A reconnect replaces the older connection.
-	b := h.mustDial("")
-	b.boot("agent-1")
+	// A reconnect (with the device token its first Boot bound the id
+	// to) replaces the older connection.
+	b := h.reconnect("agent-1")
 	select {
 	case <-a.done:
 	case <-time.After(5 * time.Second):
@@ -270,6 +305,10 @@ func TestAgentAuthorize(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got protocol.AuthorizeResponse
 			a.mustCall(protocol.ActionAuthorize, tc.req, &got)
+			if (got.LoginToken != "") != (got.Status == protocol.AuthAccepted) {
+				t.Errorf("login token %q with status %s", got.LoginToken, got.Status)
+			}
+			got.LoginToken = ""
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v %+v, want %+v %+v", got, got.User, tc.want, tc.want.User)
 			}
@@ -308,7 +347,7 @@ func releaseSetup(t *testing.T) (*testHub, *testAgent, []byte, string, string) {
 func (a *testAgent) listJobs(user string) []protocol.Job {
 	a.t.Helper()
 	var resp protocol.ListJobsResponse
-	a.mustCall(protocol.ActionListJobs, protocol.ListJobsRequest{Username: user}, &resp)
+	a.mustCall(protocol.ActionListJobs, protocol.ListJobsRequest{Username: user, LoginToken: a.tokenFor(user)}, &resp)
 	return resp.Jobs
 }
 
@@ -357,12 +396,12 @@ func TestAgentListFetchDownload(t *testing.T) {
 	if len(a.listJobs("nobody")) != 0 {
 		t.Error("jobs for an unknown user")
 	}
-	if e := a.callError(protocol.ActionListJobs, protocol.ListJobsRequest{}); e.Code != protocol.CodeFormationViolation {
-		t.Errorf("no username: %v", e)
+	if code := a.refusedCode(protocol.ActionListJobs, protocol.ListJobsRequest{}); code != protocol.DetailLoginRequired {
+		t.Errorf("no username nor token: %v", code)
 	}
 
 	var fr protocol.FetchJobResponse
-	a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}, &fr)
+	a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: a.tokenFor("alice")}, &fr)
 	if fr.URL != "/agent/v1/jobs/"+first+"/document" || fr.Size != int64(len(doc)) || fr.SHA256 != hex.EncodeToString(sum[:]) ||
 		fr.Format != formatPDF || !fr.ExpiresAt.Equal(h.clock.Now().Add(15*time.Minute)) || len(fr.Token) < 32 {
 		t.Errorf("FetchJob %+v", fr)
@@ -401,7 +440,7 @@ func TestAgentListFetchDownload(t *testing.T) {
 		"unknown job": {JobID: "nope", Username: "alice"},
 		"wrong owner": {JobID: first, Username: "bob"},
 	} {
-		e := a.callError(protocol.ActionFetchJob, req)
+		e := a.callError(protocol.ActionFetchJob, a.as(req))
 		if e.Code != protocol.CodeGenericError || e.Description != "job not found" || e.Details["code"] != "not-found" {
 			t.Errorf("%s: %+v", name, e)
 		}
@@ -436,7 +475,7 @@ func TestAgentJobStatus(t *testing.T) {
 	if _, err := os.Stat(docPath(first)); !os.IsNotExist(err) {
 		t.Errorf("printed document kept: %v", err)
 	}
-	e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"})
+	e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: a.tokenFor("alice")})
 	if e.Details["code"] != "not-releasable" {
 		t.Errorf("fetch of a printed job: %+v", e)
 	}
@@ -474,11 +513,11 @@ func TestAgentJobStatus(t *testing.T) {
 
 func TestAgentDeleteJob(t *testing.T) {
 	h, a, _, first, second := releaseSetup(t)
-	e := a.callError(protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "bob"})
+	e := a.callError(protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "bob", LoginToken: a.tokenFor("bob")})
 	if e.Code != protocol.CodeGenericError || e.Details["code"] != "not-found" {
 		t.Errorf("delete by another user: %+v", e)
 	}
-	a.mustCall(protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "alice"}, nil)
+	a.mustCall(protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "alice", LoginToken: a.tokenFor("alice")}, nil)
 	if j := h.getJob(first); j.State != stateDeleted {
 		t.Errorf("state %q", j.State)
 	}
@@ -631,18 +670,18 @@ func TestFetchClaimsTheJobForOneAgent(t *testing.T) {
 	b := h.mustDial("")
 	b.boot("agent-2")
 	fetch := protocol.FetchJobRequest{JobID: first, Username: "alice"}
-	a.mustCall(protocol.ActionFetchJob, fetch, nil)
+	a.mustCall(protocol.ActionFetchJob, a.as(fetch), nil)
 	if j := h.getJob(first); j.State != statePrinting {
 		t.Fatalf("after a fetch: %q, want printing", j.State)
 	}
-	if e := b.callError(protocol.ActionFetchJob, fetch); e == nil || e.Details["code"] != "not-releasable" {
+	if e := b.callError(protocol.ActionFetchJob, b.as(fetch)); e == nil || e.Details["code"] != "not-releasable" {
 		t.Fatalf("second printer's fetch: %+v, want not-releasable", e)
 	}
-	a.mustCall(protocol.ActionFetchJob, fetch, nil) // the same agent again: a retry
+	a.mustCall(protocol.ActionFetchJob, a.as(fetch), nil) // the same agent again: a retry
 	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed,
 		Reason: "media-jam", At: h.clock.Now()}, nil)
-	b.mustCall(protocol.ActionFetchJob, fetch, nil) // failed at the first: the second may print it
-	if e := a.callError(protocol.ActionFetchJob, fetch); e == nil {
+	b.mustCall(protocol.ActionFetchJob, b.as(fetch), nil) // failed at the first: the second may print it
+	if e := a.callError(protocol.ActionFetchJob, a.as(fetch)); e == nil {
 		t.Fatal("the first printer took back a job the second is printing")
 	}
 	// The refused printer (an agent from before claims) reports its release
@@ -656,13 +695,13 @@ func TestFetchClaimsTheJobForOneAgent(t *testing.T) {
 	}
 	// A connected agent keeps its claim however long the job takes.
 	h.clock.Advance(printingClaimLapse + time.Minute)
-	if e := a.callError(protocol.ActionFetchJob, fetch); e == nil {
+	if e := a.callError(protocol.ActionFetchJob, a.as(fetch)); e == nil {
 		t.Fatal("the claim of a connected agent lapsed")
 	}
 	// Once the second printer has been gone that long, the claim lapses.
 	h.waitDisconnected(b, "agent-2")
 	h.clock.Advance(printingClaimLapse + time.Minute)
-	a.mustCall(protocol.ActionFetchJob, fetch, nil)
+	a.mustCall(protocol.ActionFetchJob, a.as(fetch), nil)
 }
 
 // An uncertain job stays with the agent that sent it: its owner confirms a
@@ -672,7 +711,7 @@ func TestUncertainJobStaysWithItsAgent(t *testing.T) {
 	b := h.mustDial("")
 	b.boot("agent-2")
 	fetch := protocol.FetchJobRequest{JobID: first, Username: "alice"}
-	a.mustCall(protocol.ActionFetchJob, fetch, nil)
+	a.mustCall(protocol.ActionFetchJob, a.as(fetch), nil)
 	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobUncertain,
 		Reason: "The printer did not say whether it printed.", At: h.clock.Now()}, nil)
 	if j := h.getJob(first); j.State != stateFailed {
@@ -681,7 +720,7 @@ func TestUncertainJobStaysWithItsAgent(t *testing.T) {
 	if got := jobIDs(b.listJobs("alice")); got != second {
 		t.Errorf("another printer lists %s, want only %s", got, second)
 	}
-	if e := b.callError(protocol.ActionFetchJob, fetch); e == nil {
+	if e := b.callError(protocol.ActionFetchJob, b.as(fetch)); e == nil {
 		t.Fatal("another printer fetched an uncertain job")
 	}
 	if got := jobIDs(a.listJobs("alice")); !strings.Contains(got, first) {
@@ -693,10 +732,10 @@ func TestUncertainJobStaysWithItsAgent(t *testing.T) {
 		Reason: "refused", At: h.clock.Now()}); code != protocol.DetailStaleClaim {
 		t.Errorf("the other printer's failed status: %q, want stale-claim", code)
 	}
-	if e := b.callError(protocol.ActionFetchJob, fetch); e == nil {
+	if e := b.callError(protocol.ActionFetchJob, b.as(fetch)); e == nil {
 		t.Fatal("another printer's failed status freed an uncertain job")
 	}
-	a.mustCall(protocol.ActionFetchJob, fetch, nil) // the owner confirmed a reprint there
+	a.mustCall(protocol.ActionFetchJob, a.as(fetch), nil) // the owner confirmed a reprint there
 }
 
 // An agent's calls run at once on its connection, a repeated Boot among
@@ -714,13 +753,13 @@ func TestAgentIDReadUnderLock(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			if err := a.call(protocol.ActionListJobs, protocol.ListJobsRequest{Username: "alice"}, nil); err != nil {
+			if err := a.call(protocol.ActionListJobs, protocol.ListJobsRequest{Username: "alice", LoginToken: a.tokenFor("alice")}, nil); err != nil {
 				t.Error(err)
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			if err := a.call(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}, nil); err != nil {
+			if err := a.call(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: a.tokenFor("alice")}, nil); err != nil {
 				t.Error(err)
 			}
 		}()

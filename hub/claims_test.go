@@ -148,8 +148,7 @@ func TestClaimJobLapses(t *testing.T) {
 	if ca == cb {
 		t.Error("the lapsed claim's id was reused")
 	}
-	b2 := h.mustDial("")
-	b2.boot("agent-2")
+	b2 := h.reconnect("agent-2")
 	if code := b2.refusal(protocol.ActionReleaseClaim, protocol.ReleaseClaimRequest{Key: key, ClaimID: cb}); code != protocol.DetailStaleClaim {
 		t.Errorf("release of the lapsed claim: %q, want stale-claim", code)
 	}
@@ -182,7 +181,7 @@ func TestClaimJobValidation(t *testing.T) {
 // on a key hold against this agent.
 func (a *testAgent) heldElsewhere(jobID, key, when string) {
 	a.t.Helper()
-	if e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
+	if e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: "alice", LoginToken: a.tokenFor("alice")}); e.Details["code"] != protocol.DetailNotReleasable {
 		a.t.Errorf("fetch %s: %+v, want not-releasable", when, e)
 	}
 	if code := a.refusal(protocol.ActionClaimJob, protocol.ClaimJobRequest{Key: key}); code != protocol.DetailClaimed {

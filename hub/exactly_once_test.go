@@ -98,7 +98,7 @@ func TestAccountingRecordConflict(t *testing.T) {
 		t.Errorf("alert %+v, data %s", alerts[0], alerts[0].Data)
 	}
 
-	b := h.mustDial("")
+	b := h.mustDial(h.deviceToken("agent-1"))
 	if got := b.boot("agent-1"); got.LastSeq != 4 {
 		t.Errorf("boot again: last_seq %d, want 4", got.LastSeq)
 	}
@@ -254,7 +254,7 @@ func TestRecordResendEveryField(t *testing.T) {
 func (a *testAgent) fetch(jobID, user string) protocol.FetchJobResponse {
 	a.t.Helper()
 	var fr protocol.FetchJobResponse
-	a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: user}, &fr)
+	a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: jobID, Username: user, LoginToken: a.tokenFor(user)}, &fr)
 	return fr
 }
 
@@ -395,7 +395,7 @@ func TestSilentPrintingJobOverdue(t *testing.T) {
 	if got := jobIDs(b.listJobs("alice")); got != second {
 		t.Errorf("another agent lists %s, want only %s", got, second)
 	}
-	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}); e.Details["code"] != "not-releasable" {
+	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: b.tokenFor("alice")}); e.Details["code"] != "not-releasable" {
 		t.Errorf("another agent's fetch: %+v", e)
 	}
 	overdue := h.alertsOf(alertStatusOverdue)
@@ -489,7 +489,7 @@ func TestJobStatusRacesFetch(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var fr protocol.FetchJobResponse
-			if err := a.call(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}, &fr); err != nil {
+			if err := a.call(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: a.tokenFor("alice")}, &fr); err != nil {
 				t.Errorf("round %d: fetch: %v", round, err)
 			}
 			fresh = fr.ClaimID
@@ -538,7 +538,7 @@ func TestJanitorRunsOnTheHubClock(t *testing.T) {
 func TestJobStatusOnDeletedJob(t *testing.T) {
 	h, a, _, first, _ := releaseSetup(t)
 	claim := a.fetch(first, "alice").ClaimID
-	a.mustCall(protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "alice"}, nil)
+	a.mustCall(protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "alice", LoginToken: a.tokenFor("alice")}, nil)
 	now := h.clock.Now()
 	for _, req := range []protocol.JobStatusRequest{
 		{JobID: first, State: protocol.JobSending, ClaimID: claim, At: now},
@@ -566,7 +566,7 @@ func TestFetchSameAttemptSameClaim(t *testing.T) {
 	fetch := func(attempt string) string {
 		t.Helper()
 		var fr protocol.FetchJobResponse
-		a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", Attempt: attempt}, &fr)
+		a.mustCall(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: a.tokenFor("alice"), Attempt: attempt}, &fr)
 		if fr.ClaimID == "" {
 			t.Fatalf("fetch in attempt %q: no claim_id", attempt)
 		}
@@ -591,7 +591,7 @@ func TestFetchSameAttemptSameClaim(t *testing.T) {
 	// Another agent's fetch naming the same attempt gets nothing of it.
 	b := h.mustDial("")
 	b.boot("agent-2")
-	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice",
+	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: b.tokenFor("alice"),
 		Attempt: "tessera-1-2-def"}); e.Details["code"] != protocol.DetailNotReleasable {
 		t.Errorf("another agent's fetch: %+v, want not-releasable", e)
 	}
@@ -606,7 +606,7 @@ func TestClaimlessFailedOfRefusedFetchRaisesNothing(t *testing.T) {
 	b := h.mustDial("")
 	b.boot("agent-2")
 	a.fetch(first, "alice")
-	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}); e.Details["code"] != protocol.DetailNotReleasable {
+	if e := b.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: b.tokenFor("alice")}); e.Details["code"] != protocol.DetailNotReleasable {
 		t.Fatalf("second agent's fetch: %+v, want not-releasable", e)
 	}
 	now := h.clock.Now()

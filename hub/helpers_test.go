@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,28 @@ type testHub struct {
 	srv   *httptest.Server
 	clock *clocktest.Clock
 	dir   string
+	// deviceTokens are the device tokens the hub handed out at Boot, by
+	// agent id (reconnect dials with them).
+	mu           sync.Mutex
+	deviceTokens map[string]string
+}
+
+// deviceToken is the device token the hub handed agent id ("" for none).
+func (h *testHub) deviceToken(id string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.deviceTokens[id]
+}
+
+// reconnect is agent id connecting again, with the device token the hub
+// handed it at its first Boot, booted.
+func (h *testHub) reconnect(id string) *testAgent {
+	h.t.Helper()
+	a := h.mustDial(h.deviceToken(id))
+	if resp := a.boot(id); resp.Status != "accepted" {
+		h.t.Fatalf("boot of %s again: %+v", id, resp)
+	}
+	return a
 }
 
 // newTestHub runs a hub on an httptest server; edit adjusts its config.
@@ -56,7 +79,7 @@ func newTestHub(t *testing.T, edit func(*Config)) *testHub {
 		}
 		srv.Close()
 	})
-	return &testHub{t: t, s: s, srv: srv, clock: clk, dir: dir}
+	return &testHub{t: t, s: s, srv: srv, clock: clk, dir: dir, deviceTokens: map[string]string{}}
 }
 
 // testWriter sends log lines to t.Log, so they show only for failures.

@@ -55,6 +55,7 @@ const (
 	DefaultPINMinLength      = 4
 	DefaultLockoutFailures   = 5
 	DefaultLockoutWindow     = 5 * time.Minute
+	DefaultLoginTTL          = time.Hour
 
 	// MaxPINLength is the longest PIN, and the largest PINMinLength.
 	MaxPINLength = 16
@@ -123,6 +124,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.LockoutWindow <= 0 {
 		cfg.LockoutWindow = DefaultLockoutWindow
+	}
+	if cfg.LoginTTL <= 0 {
+		cfg.LoginTTL = DefaultLoginTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -318,7 +322,7 @@ func (s *Server) expire(ctx context.Context) error {
 	if err := s.limiter.purge(ctx); err != nil {
 		return err
 	}
-	return nil
+	return s.purgeLoginTokens(ctx)
 }
 
 // removeStaleUploads deletes temporary upload files a crash left behind.

@@ -277,8 +277,7 @@ func TestQuotaAccounting(t *testing.T) {
 		t.Errorf("authorize: %+v", got.User)
 	}
 	// A reconnect (a new connection of the same agent) resending everything changes nothing.
-	b := h.mustDial("")
-	b.boot("agent-1")
+	b := h.reconnect("agent-1")
 	b.sendRecords(append(batch, printRecord(8, "alice", 20, false), printRecord(9, "alice", 80, true))...)
 	if got := h.balance("alice"); got != "-15" {
 		t.Errorf("after a resend on a new connection: %s", got)

@@ -39,6 +39,9 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	if err := protocol.Decode(payload, &req); err != nil {
 		return nil, err
 	}
+	if err := c.fetchAuthority(ctx, &req); err != nil {
+		return nil, err
+	}
 	j, err := c.ownedJob(ctx, req.JobID, req.Username)
 	if err != nil {
 		return nil, err
@@ -82,6 +85,27 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 	c.logger().Info("job fetch granted", "job", j.ID, "username", req.Username, "claim", claimID)
 	return protocol.FetchJobResponse{URL: documentURL(j.ID), Token: tok, Size: j.Size, SHA256: j.SHA256,
 		Format: j.Format, ExpiresAt: expires, ClaimID: claimID}, nil
+}
+
+// fetchAuthority checks that the agent may fetch for req.Username, and
+// names the user from the token when the request does not: a login token of
+// this agent and user that has not expired (one Logout ended still counts,
+// see logintokens.go), or, without one, the claim this agent holds on the
+// job in this very attempt.
+func (c *agentConn) fetchAuthority(ctx context.Context, req *protocol.FetchJobRequest) error {
+	user, err := c.s.loginUser(ctx, req.LoginToken, c.id(), req.Username, true)
+	var perr *protocol.Error
+	if errors.As(err, &perr) && req.Username != "" {
+		held, herr := c.holdsAttempt(ctx, req.JobID, req.Username, req.Attempt)
+		if herr != nil || held {
+			return herr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	req.Username = user
+	return nil
 }
 
 // claimJob makes the job printing by agentID in one conditional UPDATE and

@@ -15,6 +15,7 @@ func TestAgentCallErrorsAreTemporary(t *testing.T) {
 	h, a, _, first, _ := releaseSetup(t)
 	h.s.cfg.CardRegistration = true
 	claim := a.fetch(first, "alice").ClaimID
+	tok := a.tokenFor("alice")
 	now := h.clock.Now()
 	calls := []struct {
 		action string
@@ -23,13 +24,13 @@ func TestAgentCallErrorsAreTemporary(t *testing.T) {
 		{protocol.ActionHeartbeat, struct{}{}},
 		{protocol.ActionAuthorize, protocol.AuthorizeRequest{Card: "C-ALICE"}},
 		{protocol.ActionRegisterCard, protocol.RegisterCardRequest{Card: "C-NEW", Username: "alice", Password: "pw"}},
-		{protocol.ActionListJobs, protocol.ListJobsRequest{Username: "alice"}},
-		{protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice"}},
+		{protocol.ActionListJobs, protocol.ListJobsRequest{Username: "alice", LoginToken: tok}},
+		{protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: tok}},
 		{protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobSending, ClaimID: claim, At: now}},
 		{protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobPrinted, Impressions: 1, ClaimID: claim, At: now}},
 		{protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: first, State: protocol.JobFailed, ClaimID: "stale", At: now}},
 		{protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: "unknown", State: protocol.JobUncertain, ClaimID: claim, At: now}},
-		{protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "alice"}},
+		{protocol.ActionDeleteJob, protocol.DeleteJobRequest{JobID: first, Username: "alice", LoginToken: tok}},
 		{protocol.ActionAccounting, protocol.AccountingRequest{Records: []protocol.Record{{ID: "agent-1:1", AgentID: "agent-1", Seq: 1,
 			Owner: "alice", Type: protocol.RecordPrint, Pages: 1, Copies: 1, At: now}}}},
 		{protocol.ActionPrinterEvent, protocol.PrinterEventRequest{Kind: "status", At: now}},
