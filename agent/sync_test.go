@@ -282,3 +282,18 @@ func TestSyncLoopRetriesAfterBackoff(t *testing.T) {
 		t.Errorf("JobStatus called %d times, want 2", n)
 	}
 }
+
+// TestRecordClaimID: a record of basis claim names the hub's claim_id: a
+// hub job's as the journal holds it, a CUPS job's out of the journal's
+// encoding of its hub claim.
+func TestRecordClaimID(t *testing.T) {
+	for journaled, want := range map[string]string{
+		"":       "",
+		"c-1234": "c-1234",
+		heldClaim{Key: "cups:uuid-1", ClaimID: "c-9"}.encode(): "c-9",
+	} {
+		if got := recordClaimID(journaled); got != want {
+			t.Errorf("recordClaimID(%q) = %q, want %q", journaled, got, want)
+		}
+	}
+}
