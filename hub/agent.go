@@ -104,6 +104,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent}
 	c.peer = protocol.NewPeer(ws, log)
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
+	c.peer.MaxInFlight = s.cfg.Limits.MaxInFlight
 	c.peer.Handle(protocol.ActionBoot, c.internal(protocol.ActionBoot, c.boot))
 	for action, h := range map[string]protocol.Handler{
 		protocol.ActionHeartbeat:    c.heartbeat,

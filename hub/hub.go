@@ -75,6 +75,7 @@ type Server struct {
 	key     []byte // HMAC key of card and PIN lookups
 	jobsDir string
 	limiter *throttle
+	guard   *guard // the limits on agents (limits.go)
 	// dummyHash is verified against when a username is unknown, so that a
 	// wrong username costs what a wrong password costs.
 	dummyHash func() (string, error)
@@ -132,6 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Clock = clock.OrReal(cfg.Clock)
+	cfg.Limits = cfg.Limits.withDefaults()
 	jobsDir := filepath.Join(cfg.DataDir, "jobs")
 	if err := os.MkdirAll(jobsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("hub: data directory: %w", err)
@@ -153,6 +155,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		key:     key,
 		jobsDir: jobsDir,
 		limiter: &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
+		guard:   newGuard(cfg.Limits, cfg.Clock, key, db),
 		dummyHash: sync.OnceValues(func() (string, error) {
 			pw, err := randomToken()
 			if err != nil {
@@ -320,6 +323,9 @@ func (s *Server) expire(ctx context.Context) error {
 		return fmt.Errorf("purge download tokens: %w", err)
 	}
 	if err := s.limiter.purge(ctx); err != nil {
+		return err
+	}
+	if err := s.guard.agents.purge(ctx); err != nil {
 		return err
 	}
 	return s.purgeLoginTokens(ctx)

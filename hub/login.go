@@ -47,24 +47,31 @@ type account struct {
 type loginResult struct {
 	acc    account
 	reason string // empty when accepted
+	// retryAfter, with reason locked, is the seconds until another
+	// attempt is taken (0: unknown, the answer leaves it out).
+	retryAfter int
 }
 
 func refused(reason string) loginResult { return loginResult{reason: reason} }
 
 func refusedFor(acc account, reason string) loginResult { return loginResult{acc: acc, reason: reason} }
 
-// authorize answers an AuthorizeRequest whose mode loginMode has named.
-// Refusals are results; errors are failures of the hub itself.
-func (s *Server) authorize(ctx context.Context, mode string, req protocol.AuthorizeRequest) (loginResult, error) {
+// authorize answers an AuthorizeRequest whose mode loginMode has named, at
+// agent. Refusals are results; errors are failures of the hub itself. A
+// login with a secret is a guess (guessing); a card alone is not, but
+// unknown cards are throttled per agent.
+func (s *Server) authorize(ctx context.Context, agent, mode string, req protocol.AuthorizeRequest) (loginResult, error) {
 	switch mode {
 	case modeCard:
-		return s.loginCard(ctx, req.Card)
+		return s.cardThrottled(agent, func() (loginResult, error) { return s.loginCard(ctx, req.Card) })
 	case modePIN:
-		return s.loginPIN(ctx, req.PIN)
+		return s.guessing(ctx, agent, func() (loginResult, error) { return s.loginPIN(ctx, req.PIN) })
 	case modeCardPIN:
-		return s.loginCardPIN(ctx, req.Card, req.PIN)
+		return s.cardThrottled(agent, func() (loginResult, error) {
+			return s.guessing(ctx, agent, func() (loginResult, error) { return s.loginCardPIN(ctx, req.Card, req.PIN) })
+		})
 	case modePassword:
-		return s.checkPassword(ctx, req.Username, req.Password)
+		return s.guessing(ctx, agent, func() (loginResult, error) { return s.checkPassword(ctx, req.Username, req.Password) })
 	}
 	return loginResult{}, fmt.Errorf("authorize: unknown mode %q", mode)
 }
@@ -172,13 +179,18 @@ func (s *Server) loginCardPIN(ctx context.Context, card, pin string) (loginResul
 }
 
 // verifyFor verifies secret against hash (the dummy hash, and a refusal,
-// when hash is empty) for a known account, under the lockout: a locked user
+// when hash is empty) for a known account, under the lockout (and, as every
+// login with a secret, in a slot of the hashing gate: guessing): a locked user
 // is refused without a verification, a failure counts, a success resets.
 // An expiry is only reported to someone who knew the secret.
 func (s *Server) verifyFor(ctx context.Context, acc account, hash, secret string, expires sql.NullInt64, wrong string) (loginResult, error) {
-	if err := s.limiter.begin(ctx, acc.user.Username); errors.Is(err, errLocked) {
-		return refusedFor(acc, protocol.ReasonLocked), nil
-	} else if err != nil {
+	err := s.limiter.begin(ctx, acc.user.Username)
+	if locked := (*lockedError)(nil); errors.As(err, &locked) {
+		res := refusedFor(acc, protocol.ReasonLocked)
+		res.retryAfter = retryAfter(locked.until.Sub(s.now()))
+		return res, nil
+	}
+	if err != nil {
 		return loginResult{}, err
 	}
 	ok, err := s.verify(hash, secret)
@@ -264,8 +276,8 @@ func validRegistration(req protocol.RegisterCardRequest) error {
 // registerCard binds a card to the user who proves who they are with their
 // password. A card already theirs is accepted as it is (an expiry stays); a
 // card bound to anyone else is card-taken, expired or not.
-func (s *Server) registerCard(ctx context.Context, req protocol.RegisterCardRequest) (loginResult, error) {
-	res, err := s.checkPassword(ctx, req.Username, req.Password)
+func (s *Server) registerCard(ctx context.Context, agent string, req protocol.RegisterCardRequest) (loginResult, error) {
+	res, err := s.guessing(ctx, agent, func() (loginResult, error) { return s.checkPassword(ctx, req.Username, req.Password) })
 	if err != nil || res.reason != "" {
 		return res, err
 	}

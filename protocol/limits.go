@@ -9,9 +9,11 @@ import (
 // a payload beyond any of them is a FormationViolation (permanent), so
 // each is far above what a real agent sends (docs/protocol.md, Limits).
 const (
-	// MaxIDLength bounds every id and key: agent ids, job ids, record ids,
-	// claim ids, claim keys, attempt names, login and device tokens.
+	// MaxIDLength bounds every id: agent ids, job ids, record ids, claim
+	// ids, attempt names, login tokens.
 	MaxIDLength = 256
+	// MaxKeyLength bounds a ClaimJob key (the hub's own bound).
+	MaxKeyLength = 512
 	// MaxUsernameLength bounds a username (the hub's own are at most 64).
 	MaxUsernameLength = 256
 	// MaxCardLength bounds a card number after the agent's pipeline (the
@@ -105,18 +107,24 @@ func (r RegisterCardRequest) Validate() error {
 
 // Validate checks a ListJobsRequest against the caps.
 func (r ListJobsRequest) Validate() error {
-	return checkFields(field{"username", r.Username, MaxUsernameLength})
+	return checkFields(field{"username", r.Username, MaxUsernameLength}, field{"login_token", r.LoginToken, MaxIDLength})
 }
 
 // Validate checks a FetchJobRequest against the caps.
 func (r FetchJobRequest) Validate() error {
 	return checkFields(field{"job_id", r.JobID, MaxIDLength}, field{"username", r.Username, MaxUsernameLength},
-		field{"attempt", r.Attempt, MaxIDLength})
+		field{"attempt", r.Attempt, MaxIDLength}, field{"login_token", r.LoginToken, MaxIDLength})
 }
 
 // Validate checks a DeleteJobRequest against the caps.
 func (r DeleteJobRequest) Validate() error {
-	return checkFields(field{"job_id", r.JobID, MaxIDLength}, field{"username", r.Username, MaxUsernameLength})
+	return checkFields(field{"job_id", r.JobID, MaxIDLength}, field{"username", r.Username, MaxUsernameLength},
+		field{"login_token", r.LoginToken, MaxIDLength})
+}
+
+// Validate checks a LogoutRequest against the caps.
+func (r LogoutRequest) Validate() error {
+	return checkFields(field{"login_token", r.LoginToken, MaxIDLength})
 }
 
 // Validate checks a JobStatusRequest against the caps.
@@ -149,12 +157,12 @@ func (r AccountingRequest) Validate() error {
 
 // Validate checks a ClaimJobRequest against the caps.
 func (r ClaimJobRequest) Validate() error {
-	return checkFields(field{"key", r.Key, MaxIDLength})
+	return checkFields(field{"key", r.Key, MaxKeyLength})
 }
 
 // Validate checks a ReleaseClaimRequest against the caps.
 func (r ReleaseClaimRequest) Validate() error {
-	return checkFields(field{"key", r.Key, MaxIDLength}, field{"claim_id", r.ClaimID, MaxIDLength})
+	return checkFields(field{"key", r.Key, MaxKeyLength}, field{"claim_id", r.ClaimID, MaxIDLength})
 }
 
 // Validate checks a PrinterEventRequest against the caps; data is measured
