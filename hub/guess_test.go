@@ -104,3 +104,79 @@ func sameLogin(got, want protocol.AuthorizeResponse) bool {
 	}
 	return reflect.DeepEqual(got, want)
 }
+
+// TestAgentLockout: failed guesses at one agent, whatever the mode and
+// whoever they name, lock that agent's logins with a secret for the
+// window; a success does not reset the count; another agent is not
+// locked.
+func TestAgentLockout(t *testing.T) {
+	h, a, _ := loginHub(t, func(c *Config) { c.CardRegistration = true })
+	wrong := []func() protocol.AuthorizeResponse{
+		func() protocol.AuthorizeResponse { return a.authorize(protocol.AuthorizeRequest{PIN: "14725836"}) },
+		func() protocol.AuthorizeResponse { return a.authorize(protocol.AuthorizeRequest{Card: bobCard, PIN: "14725836"}) },
+		func() protocol.AuthorizeResponse {
+			return a.authorize(protocol.AuthorizeRequest{Username: "nobody", Password: "wrong password"})
+		},
+		func() protocol.AuthorizeResponse {
+			return a.register(protocol.RegisterCardRequest{Card: newCard, Username: "nobody2", Password: "wrong password"})
+		},
+	}
+	for i := range DefaultAgentLockFailures - 1 {
+		if got := wrong[i%len(wrong)](); got.Reason == protocol.ReasonLocked || got.Status != protocol.AuthRejected {
+			t.Fatalf("failure %d: %+v", i, got)
+		}
+	}
+	alice := protocol.AuthorizeRequest{Card: aliceCard, PIN: alicePIN}
+	if got := a.authorize(alice); got.Status != protocol.AuthAccepted {
+		t.Fatalf("alice before the limit: %+v", got)
+	}
+	if got := wrong[0](); got.Reason != protocol.ReasonUnknownPIN {
+		t.Fatalf("the failure that reaches the limit: %+v", got)
+	}
+	got := a.authorize(alice)
+	if got.Reason != protocol.ReasonLocked || got.RetryAfter != int(DefaultAgentLockWindow/time.Second) {
+		t.Fatalf("alice at the locked agent: %+v, want locked for the window", got)
+	}
+	if got := a.authorize(protocol.AuthorizeRequest{Card: aliceCard}); got.Status != protocol.AuthAccepted {
+		t.Errorf("a card alone at the locked agent: %+v", got)
+	}
+	b := h.mustDial("")
+	b.boot("agent-2")
+	if got := b.authorize(alice); got.Status != protocol.AuthAccepted {
+		t.Errorf("alice at another agent: %+v", got)
+	}
+	h.clock.Advance(DefaultAgentLockWindow)
+	if got := a.authorize(alice); got.Status != protocol.AuthAccepted {
+		t.Errorf("alice after the window: %+v", got)
+	}
+}
+
+// TestUnknownCardsThrottled: a flood of unknown cards at one agent is an
+// enumeration of card numbers: beyond the burst every card there is
+// refused locked with retry_after_s, known ones too; another agent is not
+// throttled, and the rate refills on the hub's clock.
+func TestUnknownCardsThrottled(t *testing.T) {
+	h, a, _ := loginHub(t, nil)
+	for i := range DefaultUnknownCardBurst {
+		if got := a.authorize(protocol.AuthorizeRequest{Card: fmt.Sprintf("GUESS-%06d", i)}); got.Reason != protocol.ReasonUnknownCard {
+			t.Fatalf("unknown card %d: %+v", i, got)
+		}
+	}
+	for _, card := range []string{"GUESS-999999", aliceCard} {
+		if got := a.authorize(protocol.AuthorizeRequest{Card: card}); got.Reason != protocol.ReasonLocked || got.RetryAfter <= 0 {
+			t.Fatalf("card beyond the burst: %+v, want locked with retry_after_s", got)
+		}
+	}
+	if got := a.authorize(protocol.AuthorizeRequest{Card: "GUESS-999999", PIN: alicePIN}); got.Reason != protocol.ReasonLocked {
+		t.Errorf("unknown card and PIN beyond the burst: %+v", got)
+	}
+	b := h.mustDial("")
+	b.boot("agent-2")
+	if got := b.authorize(protocol.AuthorizeRequest{Card: aliceCard}); got.Status != protocol.AuthAccepted {
+		t.Errorf("alice at another agent: %+v", got)
+	}
+	h.clock.Advance(time.Duration(float64(time.Second) / DefaultUnknownCardRate))
+	if got := a.authorize(protocol.AuthorizeRequest{Card: aliceCard}); got.Status != protocol.AuthAccepted {
+		t.Errorf("alice once the rate refilled: %+v", got)
+	}
+}

@@ -113,10 +113,15 @@ func (t *throttle) succeeded(ctx context.Context, username string) error {
 
 // forgive takes back the failure begin counted for an attempt that turned
 // out not to be a failed guess (a success at an agent, whose count no
-// success resets; a hub too busy to verify). A lock already set stays.
+// success resets). The lock that attempt set, when it reached the limit,
+// goes with it: while a lock holds begin counts nothing, so a count at the
+// limit is that attempt's.
 func (t *throttle) forgive(ctx context.Context, username string) error {
-	_, err := t.db.ExecContext(ctx, "UPDATE "+t.tbl()+" SET failures = failures - 1 WHERE username = ? AND failures > 0 AND locked_until IS NULL",
-		t.id(username))
+	_, err := t.db.ExecContext(ctx,
+		"UPDATE "+t.tbl()+` SET failures = failures - 1,
+		   locked_until = CASE WHEN failures - 1 < ? THEN NULL ELSE locked_until END
+		 WHERE username = ? AND failures > 0`,
+		t.limit, t.id(username))
 	if err != nil {
 		return fmt.Errorf("forgive a failure of %s: %w", username, err)
 	}
