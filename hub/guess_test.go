@@ -113,7 +113,9 @@ func TestAgentLockout(t *testing.T) {
 	h, a, _ := loginHub(t, func(c *Config) { c.CardRegistration = true })
 	wrong := []func() protocol.AuthorizeResponse{
 		func() protocol.AuthorizeResponse { return a.authorize(protocol.AuthorizeRequest{PIN: "14725836"}) },
-		func() protocol.AuthorizeResponse { return a.authorize(protocol.AuthorizeRequest{Card: bobCard, PIN: "14725836"}) },
+		func() protocol.AuthorizeResponse {
+			return a.authorize(protocol.AuthorizeRequest{Card: bobCard, PIN: "14725836"})
+		},
 		func() protocol.AuthorizeResponse {
 			return a.authorize(protocol.AuthorizeRequest{Username: "nobody", Password: "wrong password"})
 		},
