@@ -52,17 +52,6 @@ func (g *hashGate) do(ctx context.Context, f func() error) error {
 	return f()
 }
 
-// hashBounded is hashSecret in a slot of the hashing gate.
-func (s *Server) hashBounded(ctx context.Context, secret string) (string, error) {
-	var h string
-	err := s.guard.hashes.do(ctx, func() error {
-		var err error
-		h, err = hashSecret(secret)
-		return err
-	})
-	return h, err
-}
-
 // hashBusy is the answer to an agent whose login found the hub's hashing
 // busy: temporary, the agent retries.
 func hashBusy() *protocol.Error {
