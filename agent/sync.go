@@ -353,7 +353,8 @@ func (d *drainer) goOn(ctx context.Context, err error) bool {
 // records sends a page's accounting records. Only what the hub accepts
 // leaves the outbox; a record it refuses because it holds the id with other
 // content (a restored or cloned agent reused the number) is reissued under
-// a new number, so its pages are charged, once.
+// a new number, so its pages are charged, once. One refused for a job
+// another agent claimed is dropped.
 func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []string) error {
 	if len(recs) == 0 {
 		return nil
@@ -383,8 +384,20 @@ func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []st
 		return err
 	}
 	d.log.Info("accounting records synced", "sent", len(recs), "acknowledged", len(resp.Accepted))
-	reissued := 0
+	reissued, dropped := 0, 0
 	for _, r := range resp.Refused {
+		if r.Code == protocol.DetailClaimedElsewhere {
+			// Refused for good (a job another agent claimed); the hub keeps
+			// the record in its record-basis alert, so dropping it here
+			// loses nothing, and sending it again could never succeed.
+			if err := d.store.Ack(ctx, r.ID); err != nil {
+				return err
+			}
+			dropped++
+			d.log.Warn("hub refused an accounting record for a job another agent claimed; dropped (the hub alerts with it)",
+				"record", r.ID)
+			continue
+		}
 		if r.Code != protocol.DetailRecordConflict {
 			d.log.Warn("hub refused an accounting record; kept", "record", r.ID, "code", r.Code)
 			continue
@@ -408,7 +421,7 @@ func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []st
 				"record", r.ID, "new_id", rec.ID)
 		}
 	}
-	if n := len(recs) - len(resp.Accepted) - reissued; n > 0 {
+	if n := len(recs) - len(resp.Accepted) - reissued - dropped; n > 0 {
 		d.left += n
 		if d.firstErr == nil {
 			d.firstErr = fmt.Errorf("hub did not accept %d of %d records", n, len(recs))

@@ -54,3 +54,39 @@ func TestDrainReissuesOncePerPass(t *testing.T) {
 		t.Errorf("pending %v, want the reissued record kept", keys)
 	}
 }
+
+// A record the hub refuses as claimed-elsewhere (a hub job another agent
+// claimed, which this one never did) is refused for good: the hub keeps
+// it in its record-basis alert. The agent drops it instead of sending it
+// again on every pass for ever, and what else the batch held goes on.
+func TestDrainDropsClaimedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	hub := newScriptHub(t)
+	hub.Handle(protocol.ActionAccounting, func(_ context.Context, p json.RawMessage) (any, error) {
+		var req protocol.AccountingRequest
+		if err := json.Unmarshal(p, &req); err != nil {
+			return nil, err
+		}
+		resp := protocol.AccountingResponse{Accepted: []string{}}
+		for _, r := range req.Records {
+			if r.JobID == "hub:taken" || r.JobID == "taken" {
+				resp.Refused = append(resp.Refused, protocol.RefusedRecord{ID: r.ID, Code: protocol.DetailClaimedElsewhere})
+				continue
+			}
+			resp.Accepted = append(resp.Accepted, r.ID)
+		}
+		return resp, nil
+	})
+	agentID, _ := store.AgentID(ctx)
+	link := hub.connect(t, agentID)
+	printJob(t, store, "hub:taken", 1)
+	printJob(t, store, "hub:mine", 1)
+
+	if err := drain(ctx, store, link, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if keys := pendingKeys(t, store); len(keys) != 0 {
+		t.Errorf("pending %v after the pass, want none: the claimed-elsewhere record dropped, the other acknowledged", keys)
+	}
+}
