@@ -17,6 +17,9 @@ import (
 // printer's identity, and a mistyped id does not cut a working agent off.
 var ErrAgentExists = errors.New("agent id already exists")
 
+// ErrNoSuchAgent is returned when a new token is asked for an unknown id.
+var ErrNoSuchAgent = errors.New("no such agent")
+
 // ErrInvalidAgentID is returned for an id an agent could not boot with.
 var ErrInvalidAgentID = errors.New("invalid agent id")
 
@@ -49,6 +52,37 @@ func AddAgent(ctx context.Context, dataDir, agentID string) (string, error) {
 		return "", fmt.Errorf("add agent: close database: %w", cerr)
 	}
 	return tok, err
+}
+
+// NewAgentToken gives the known agent agentID a new device token in the hub
+// data directory dataDir and returns it; the old token stops working at
+// once (a connection open with it stays until it ends). It is for an agent
+// whose token file was lost or whose storage was replaced, and needs the
+// data directory: a stolen admin token cannot take a printer's identity
+// over with it. An unknown id gives ErrNoSuchAgent.
+func NewAgentToken(ctx context.Context, dataDir, agentID string) (string, error) {
+	if !validAgentID(agentID) {
+		return "", fmt.Errorf("new agent token %q: %w", agentID, ErrInvalidAgentID)
+	}
+	db, err := openDB(ctx, filepath.Join(dataDir, "hub.db"))
+	if err != nil {
+		return "", fmt.Errorf("new agent token: %w", err)
+	}
+	defer db.Close()
+	tok, err := randomToken()
+	if err != nil {
+		return "", fmt.Errorf("new agent token: %w", err)
+	}
+	res, err := db.ExecContext(ctx, "UPDATE agents SET token_hash = ? WHERE id = ?", tokenHash(tok), agentID)
+	if err != nil {
+		return "", fmt.Errorf("new agent token %s: %w", agentID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", fmt.Errorf("new agent token %s: %w", agentID, err)
+	} else if n == 0 {
+		return "", fmt.Errorf("new agent token %s: %w", agentID, ErrNoSuchAgent)
+	}
+	return tok, nil
 }
 
 // issueAgentToken inserts agentID with the hash of a new token, unless the

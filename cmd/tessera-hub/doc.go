@@ -5,8 +5,9 @@
 //	                  [--read-header-timeout 10s] [--read-timeout 1m] [--write-timeout 1m]
 //	                  [--idle-timeout 2m] [--max-conns 20000]
 //	                  [--card-registration=true] [--temporary-validity 24h] [--pin-min-length 4]
-//	                  [--lockout-failures 5] [--lockout-window 5m]
+//	                  [--lockout-failures 5] [--lockout-window 5m] [--login-ttl 1h]
 //	tessera-hub agent add ID --data DIR
+//	tessera-hub agent new-token ID --data DIR
 //	tessera-hub version
 //
 // docs/hub-api.md describes its flags and its HTTP API.

@@ -52,6 +52,8 @@ commands:
   serve     run the hub (tessera-hub serve --help for flags)
   agent add ID --data DIR
             enroll an agent: print its new device token on stdout
+  agent new-token ID --data DIR
+            give an enrolled agent a new device token (the old one stops working)
   version   print the version
 `
 
@@ -134,6 +136,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&c.PINMinLength, "pin-min-length", hub.DefaultPINMinLength, fmt.Sprintf("shortest PIN accepted, 4 to %d", hub.MaxPINLength))
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", hub.DefaultLockoutFailures, "consecutive failed PIN or password checks that lock a user out")
 	fs.DurationVar(&c.LockoutWindow, "lockout-window", hub.DefaultLockoutWindow, "how long failures count and a lockout lasts")
+	fs.DurationVar(&c.LoginTTL, "login-ttl", hub.DefaultLoginTTL, "lifetime of a login_token an agent gets at a login (Logout ends it sooner)")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
 	addLimitFlags(fs, c)
 	addRecordFlags(fs, c)
@@ -166,6 +169,8 @@ func (f *serveFlags) check() error {
 		return errors.New("serve: --lockout-failures must be at least 1")
 	case c.LockoutWindow <= 0:
 		return errors.New("serve: --lockout-window must be positive")
+	case c.LoginTTL <= 0:
+		return errors.New("serve: --login-ttl must be positive")
 	}
 	return f.ln.check(c.OpenEnrollment)
 }

@@ -189,6 +189,8 @@ func TestBadUsage(t *testing.T) {
 		{"no read timeout", []string{"serve", "--data", dir, "--read-timeout", "0s"}, "--read-timeout must be positive"},
 		{"no write timeout", []string{"serve", "--data", dir, "--write-timeout", "-1s"}, "--write-timeout must be positive"},
 		{"no idle timeout", []string{"serve", "--data", dir, "--idle-timeout", "0s"}, "--idle-timeout must be positive"},
+		{"no login lifetime", []string{"serve", "--data", dir, "--login-ttl", "0s"}, "--login-ttl must be positive"},
+		{"agent new-token without data", []string{"agent", "new-token", "printer-1"}, "agent new-token: --data DIR is required"},
 		{"agent without subcommand", []string{"agent"}, "agent: want a subcommand: add"},
 		{"agent add without id", []string{"agent", "add", "--data", dir}, "agent add: want one agent ID"},
 		{"agent add without data", []string{"agent", "add", "printer-1"}, "agent add: --data DIR is required"},
