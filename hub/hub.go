@@ -36,6 +36,10 @@ type Config struct {
 	LockoutWindow   time.Duration
 	// LoginTTL is how long a login_token lives (see docs/protocol.md).
 	LoginTTL time.Duration
+	// LogoutGrace is how long after Logout a login_token still takes
+	// FetchJob (never past its expiry): the engine fetches after the person
+	// released and walked away.
+	LogoutGrace time.Duration
 	// Limits bound what one agent, or all together, may ask of the hub.
 	Limits Limits
 	// RecordCaps bound what records on the agent's own authority are charged.
@@ -56,6 +60,7 @@ const (
 	DefaultLockoutFailures   = 5
 	DefaultLockoutWindow     = 5 * time.Minute
 	DefaultLoginTTL          = time.Hour
+	DefaultLogoutGrace       = 5 * time.Minute
 
 	// MaxPINLength is the longest PIN, and the largest PINMinLength.
 	MaxPINLength = 16
@@ -128,6 +133,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.LoginTTL <= 0 {
 		cfg.LoginTTL = DefaultLoginTTL
+	}
+	if cfg.LogoutGrace <= 0 {
+		cfg.LogoutGrace = DefaultLogoutGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

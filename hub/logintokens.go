@@ -18,8 +18,10 @@ import (
 // did not log in at it. It is random, kept only as its hash, lives
 // Config.LoginTTL and is ended by Logout.
 //
-// FetchJob takes a token Logout ended until it expires: people release and
-// walk away, and the agent fetches the document after the session ended.
+// FetchJob takes a token Logout ended for Config.LogoutGrace after the
+// logout, never past its expiry: people release and walk away, and the
+// agent fetches the document after the session ended. Not longer: an agent
+// could otherwise claim every held job of a person long after they left.
 // A fetch again within the attempt that already holds the job's claim needs
 // no token at all (a restart, a retried download: the claim is the
 // authority then).
@@ -51,7 +53,8 @@ func (s *Server) issueLoginToken(ctx context.Context, agentID, username string) 
 
 // loginUser checks a login token for agentID and returns the user it names.
 // username, when set, must be that user. ended accepts a token that Logout
-// ended (a fetch after the session, see above); an expired one never is.
+// ended less than LogoutGrace ago (a fetch after the session, see above);
+// an expired one never is.
 // Every refusal is login-required: which check failed is not told.
 func (s *Server) loginUser(ctx context.Context, token, agentID, username string, ended bool) (string, error) {
 	if token == "" {
@@ -68,9 +71,11 @@ func (s *Server) loginUser(ctx context.Context, token, agentID, username string,
 	if err != nil {
 		return "", fmt.Errorf("login token: %w", err)
 	}
+	now := s.now()
 	switch {
-	case agent != agentID, username != "" && username != owner,
-		!s.now().Before(fromNanos(expires)), endedAt.Valid && !ended:
+	case agent != agentID, username != "" && username != owner, !now.Before(fromNanos(expires)):
+		return "", errLoginRequired()
+	case endedAt.Valid && (!ended || !now.Before(fromNanos(endedAt.Int64).Add(s.cfg.LogoutGrace))):
 		return "", errLoginRequired()
 	}
 	return owner, nil

@@ -101,8 +101,8 @@ func TestJobsNeedLogin(t *testing.T) {
 }
 
 // TestLoginTokenLifetime: Logout ends a token for listing and deleting; a
-// fetch still takes it until it expires (the person released and walked
-// away); after LoginTTL nothing takes it; a fetch again within the attempt
+// fetch still takes it for a while (the person released and walked away,
+// see TestLogoutGrace); after LoginTTL nothing takes it; a fetch again within the attempt
 // that holds the job's claim needs no token.
 func TestLoginTokenLifetime(t *testing.T) {
 	h, a, _, first, second, alice, _, _ := tokenSetup(t)
@@ -152,6 +152,44 @@ func TestLoginTokenLifetime(t *testing.T) {
 	}
 	h.clock.Advance(2 * time.Hour)
 	testutil.WaitFor(t, 5*time.Second, "the janitor purges expired login tokens", func() bool { return count() == 0 })
+}
+
+// TestLogoutGrace: a token Logout ended still takes FetchJob for
+// Config.LogoutGrace after the logout (the engine fetches after the person
+// walked away), not after it, and never past its expiry; a fetch again
+// within the attempt that holds the claim needs no token. Before, an ended
+// token took FetchJob for its whole life: an agent could claim every held
+// job of a person for an hour after they left.
+func TestLogoutGrace(t *testing.T) {
+	h, a, _, first, second, alice, _, _ := tokenSetup(t)
+	const grace = 5 * time.Minute // the default
+	fetch := func(job, tok, attempt string) protocol.FetchJobRequest {
+		return protocol.FetchJobRequest{JobID: job, Username: "alice", LoginToken: tok, Attempt: attempt}
+	}
+	a.mustCall(protocol.ActionLogout, protocol.LogoutRequest{LoginToken: alice}, nil)
+	h.clock.Advance(grace - time.Second)
+	var fr protocol.FetchJobResponse
+	a.mustCall(protocol.ActionFetchJob, fetch(first, alice, "attempt-1"), &fr)
+	h.clock.Advance(time.Second)
+	if code := a.refusedCode(protocol.ActionFetchJob, fetch(second, alice, "attempt-2")); code != protocol.DetailLoginRequired {
+		t.Errorf("FetchJob with a token ended %v ago: %q, want %s", grace, code, protocol.DetailLoginRequired)
+	}
+	if j := h.getJob(second); j.State != stateHeld {
+		t.Errorf("a refused fetch changed the job: %+v", j)
+	}
+	var again protocol.FetchJobResponse
+	a.mustCall(protocol.ActionFetchJob, fetch(first, "", "attempt-1"), &again)
+	if again.ClaimID != fr.ClaimID {
+		t.Errorf("claim %s, want %s", again.ClaimID, fr.ClaimID)
+	}
+	// Ended a minute before its expiry: the grace does not outlive it.
+	late := a.login("C-ALICE")
+	h.clock.Advance(DefaultLoginTTL - time.Minute)
+	a.mustCall(protocol.ActionLogout, protocol.LogoutRequest{LoginToken: late}, nil)
+	h.clock.Advance(time.Minute)
+	if code := a.refusedCode(protocol.ActionFetchJob, fetch(second, late, "attempt-3")); code != protocol.DetailLoginRequired {
+		t.Errorf("FetchJob with an ended token past its expiry: %q", code)
+	}
 }
 
 func (a *testAgent) listJobsAs(tok string) []protocol.Job {

@@ -89,8 +89,8 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 
 // fetchAuthority checks that the agent may fetch for req.Username, and
 // names the user from the token when the request does not: a login token of
-// this agent and user that has not expired (one Logout ended still counts,
-// see logintokens.go), or, without one, the claim this agent holds on the
+// this agent and user that has not expired (one Logout ended counts for
+// Config.LogoutGrace, see logintokens.go), or, without one, the claim this agent holds on the
 // job in this very attempt.
 func (c *agentConn) fetchAuthority(ctx context.Context, req *protocol.FetchJobRequest) error {
 	user, err := c.s.loginUser(ctx, req.LoginToken, c.id(), req.Username, true)

@@ -6,6 +6,7 @@
 //	                  [--idle-timeout 2m] [--max-conns 20000]
 //	                  [--card-registration=true] [--temporary-validity 24h] [--pin-min-length 4]
 //	                  [--lockout-failures 5] [--lockout-window 5m] [--login-ttl 1h]
+//	                  [--logout-grace 5m]
 //	tessera-hub agent add ID --data DIR
 //	tessera-hub agent new-token ID --data DIR
 //	tessera-hub version

@@ -137,6 +137,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", hub.DefaultLockoutFailures, "consecutive failed PIN or password checks that lock a user out")
 	fs.DurationVar(&c.LockoutWindow, "lockout-window", hub.DefaultLockoutWindow, "how long failures count and a lockout lasts")
 	fs.DurationVar(&c.LoginTTL, "login-ttl", hub.DefaultLoginTTL, "lifetime of a login_token an agent gets at a login (Logout ends it sooner)")
+	fs.DurationVar(&c.LogoutGrace, "logout-grace", hub.DefaultLogoutGrace, "how long after Logout a login_token still takes FetchJob (never past its expiry)")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
 	addLimitFlags(fs, c)
 	addRecordFlags(fs, c)
@@ -171,6 +172,8 @@ func (f *serveFlags) check() error {
 		return errors.New("serve: --lockout-window must be positive")
 	case c.LoginTTL <= 0:
 		return errors.New("serve: --login-ttl must be positive")
+	case c.LogoutGrace <= 0:
+		return errors.New("serve: --logout-grace must be positive")
 	}
 	return f.ln.check(c.OpenEnrollment)
 }

@@ -190,6 +190,7 @@ func TestBadUsage(t *testing.T) {
 		{"no write timeout", []string{"serve", "--data", dir, "--write-timeout", "-1s"}, "--write-timeout must be positive"},
 		{"no idle timeout", []string{"serve", "--data", dir, "--idle-timeout", "0s"}, "--idle-timeout must be positive"},
 		{"no login lifetime", []string{"serve", "--data", dir, "--login-ttl", "0s"}, "--login-ttl must be positive"},
+		{"no logout grace", []string{"serve", "--data", dir, "--logout-grace", "0s"}, "--logout-grace must be positive"},
 		{"agent new-token without data", []string{"agent", "new-token", "printer-1"}, "agent new-token: --data DIR is required"},
 		{"agent without subcommand", []string{"agent"}, "agent: want a subcommand: add"},
 		{"agent add without id", []string{"agent", "add", "--data", dir}, "agent add: want one agent ID"},
