@@ -36,6 +36,8 @@ type agentConn struct {
 	// tokenAgent is the agent id the device token names; empty for an agent
 	// accepted by open enrollment.
 	tokenAgent string
+	// bootKey is the call bucket Boot takes from (limits.go).
+	bootKey string
 
 	mu      sync.Mutex
 	agentID string // set by an accepted Boot
@@ -101,11 +103,11 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return // the Upgrader has answered
 	}
 	log := s.log.With("remote", r.RemoteAddr)
-	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent}
+	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr)}
 	c.peer = protocol.NewPeer(ws, log)
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
 	c.peer.MaxInFlight = s.cfg.Limits.MaxInFlight
-	c.peer.Handle(protocol.ActionBoot, c.internal(protocol.ActionBoot, c.boot))
+	c.peer.Handle(protocol.ActionBoot, c.internal(protocol.ActionBoot, c.limitedBoot(c.boot)))
 	for action, h := range map[string]protocol.Handler{
 		protocol.ActionHeartbeat:    c.heartbeat,
 		protocol.ActionAuthorize:    c.authorize,

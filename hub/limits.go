@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"math"
+	"net"
 	"runtime"
 	"sync"
 	"time"
@@ -143,6 +144,36 @@ func (c *agentConn) limited(action string, h protocol.Handler) protocol.Handler 
 		}
 		return h(ctx, payload)
 	}
+}
+
+// limitedBoot applies the call rate to Boot, which writes the agents table
+// each time. Before Boot the connection names no agent, so the bucket is
+// the device token's agent id's (the same its calls take from later), or,
+// under open enrollment, the remote host's: a new connection does not
+// refill it.
+func (c *agentConn) limitedBoot(h protocol.Handler) protocol.Handler {
+	return func(ctx context.Context, payload json.RawMessage) (any, error) {
+		g := c.s.guard
+		if ok, _ := g.calls.take(c.bootKey, g.clock.Now()); !ok {
+			c.log.Warn("boot over the call rate", "token_agent", c.tokenAgent)
+			return nil, errRateLimited()
+		}
+		return h(ctx, payload)
+	}
+}
+
+// bootKey names the call bucket of a connection's Boots: its device
+// token's agent id, else its remote host. A space, which no agent id
+// holds, keeps hosts apart from ids.
+func bootKey(tokenAgent, remoteAddr string) string {
+	if tokenAgent != "" {
+		return tokenAgent
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	return "host " + host
 }
 
 // bucket is a token bucket: tokens at a moment.

@@ -61,3 +61,47 @@ func TestAgentFieldCaps(t *testing.T) {
 		t.Errorf("%d oversized rows stored", n)
 	}
 }
+
+// TestBootRateLimited: Boots beyond the call burst are refused with a
+// temporary error until the hub's clock refills the bucket: the device
+// token's agent id's, or, under open enrollment without a token, the
+// remote host's. Before, Boot alone bypassed the call rate, and each one
+// writes the agents table.
+func TestBootRateLimited(t *testing.T) {
+	const burst = 5
+	h := newTestHub(t, func(c *Config) {
+		c.OpenEnrollment = true
+		c.Limits.CallRate, c.Limits.CallBurst = 1, burst
+	})
+	token, err := h.s.IssueAgentToken(t.Context(), "enrolled-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, token, id string }{
+		{"device token", token, "enrolled-1"},
+		{"open enrollment", "", "corridor-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := h.mustDial(tc.token)
+			for i := range burst {
+				if resp := a.boot(tc.id); resp.Status != protocol.BootAccepted {
+					t.Fatalf("boot %d: %+v", i, resp)
+				}
+			}
+			err := a.call(protocol.ActionBoot, protocol.BootRequest{AgentID: tc.id}, nil)
+			var perr *protocol.Error
+			if !errors.As(err, &perr) || perr.Code != protocol.CodeInternalError || perr.Permanent() {
+				t.Fatalf("boot beyond the burst: %v, want a temporary InternalError", err)
+			}
+			// Another connection from the same place shares the bucket.
+			b := h.mustDial(tc.token)
+			if err := b.call(protocol.ActionBoot, protocol.BootRequest{AgentID: tc.id + "-other"}, nil); !errors.As(err, &perr) || perr.Permanent() {
+				t.Errorf("boot on a new connection beyond the burst: %v, want a temporary error", err)
+			}
+			h.clock.Advance(time.Second)
+			if resp := a.boot(tc.id); resp.Status != protocol.BootAccepted {
+				t.Errorf("boot after the bucket refilled: %+v", resp)
+			}
+		})
+	}
+}
