@@ -57,7 +57,7 @@ func (l *listenFlags) register(fs *flag.FlagSet) {
 
 // check refuses a listener the hub must not run with and loads the TLS key
 // pair. openEnrollment: anyone who reaches the port becomes an agent, so
-// only a loopback address may offer it.
+// only a loopback address may offer it, and never behind a proxy.
 func (l *listenFlags) check(openEnrollment bool) error {
 	host, _, err := net.SplitHostPort(l.addr)
 	if err != nil {
@@ -78,6 +78,10 @@ func (l *listenFlags) check(openEnrollment bool) error {
 		return errors.New("serve: --tls-cert and --tls-key go together")
 	case openEnrollment && !isLoopback(host):
 		return fmt.Errorf("serve: --open-enrollment needs a loopback --listen (127.0.0.0/8, ::1, localhost), not %q: anyone reaching the port would become an agent; enroll agents with `tessera-hub agent add`", l.addr)
+	case openEnrollment && l.behindTLSProxy:
+		// A loopback listen behind a proxy is reached from wherever the
+		// proxy is: the internet, typically.
+		return errors.New("serve: --open-enrollment cannot go with --behind-tls-proxy: a proxy in front would open enrollment to everyone it serves; enroll agents with `tessera-hub agent add`")
 	case !isLoopback(host) && l.tlsCert == "" && !l.behindTLSProxy:
 		return fmt.Errorf("serve: --listen %s is not loopback: give --tls-cert and --tls-key, or --behind-tls-proxy if a proxy terminates TLS", l.addr)
 	}

@@ -180,6 +180,7 @@ func TestBadUsage(t *testing.T) {
 		{"open enrollment on all interfaces", []string{"serve", "--data", dir, "--listen", "0.0.0.0:0", "--open-enrollment", "--behind-tls-proxy"}, "--open-enrollment needs a loopback --listen"},
 		{"open enrollment on an empty host", []string{"serve", "--data", dir, "--listen", ":0", "--open-enrollment", "--behind-tls-proxy"}, "--open-enrollment needs a loopback --listen"},
 		{"open enrollment on a name", []string{"serve", "--data", dir, "--listen", "hub.example:0", "--open-enrollment", "--behind-tls-proxy"}, "--open-enrollment needs a loopback --listen"},
+		{"open enrollment behind a proxy", []string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--open-enrollment", "--behind-tls-proxy"}, "--open-enrollment cannot go with --behind-tls-proxy"},
 		{"plain http on all interfaces", []string{"serve", "--data", dir, "--listen", "0.0.0.0:0"}, "--listen 0.0.0.0:0 is not loopback: give --tls-cert and --tls-key, or --behind-tls-proxy"},
 		{"certificate without key", []string{"serve", "--data", dir, "--tls-cert", filepath.Join(dir, "c.pem")}, "--tls-cert and --tls-key go together"},
 		{"key without certificate", []string{"serve", "--data", dir, "--tls-key", filepath.Join(dir, "k.pem")}, "--tls-cert and --tls-key go together"},
