@@ -401,8 +401,10 @@ func TestPrinterDisappearsMidWalk(t *testing.T) {
 			// The test snmpd's pass script forks a shell per object: a
 			// request of 60 values takes a second or more, so a shorter
 			// timeout lost the walk's first answer (the printer seemed
-			// gone before the walk) on a loaded machine.
-			s.Timeout, s.Retries, s.Deadline = 4*time.Second, 0, 10*time.Second
+			// gone before the walk) on a loaded machine: 4 s was still
+			// too short with other test binaries running beside it (a
+			// getnext of 39 objects took more than 4 s).
+			s.Timeout, s.Retries, s.Deadline = 8*time.Second, 0, 20*time.Second
 			c := newClient(t, s)
 			var once sync.Once
 			walks := 0
