@@ -1,7 +1,10 @@
 package hub
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,7 +52,11 @@ func TestPasswordHashingBounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var resp protocol.AuthorizeResponse
-			if err := a.call(protocol.ActionAuthorize, protocol.AuthorizeRequest{Username: "alice", Password: alicePassword}, &resp); err != nil {
+			// 64 argon2id in turns of two take a while on a loaded
+			// machine: wait for the answers, however slow, not 10 s.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := a.peer.Call(ctx, protocol.ActionAuthorize, protocol.AuthorizeRequest{Username: "alice", Password: alicePassword}, &resp); err != nil {
 				t.Errorf("Authorize: %v", err)
 			}
 			answers <- resp
@@ -104,5 +111,35 @@ func TestHashingBusyIsTemporary(t *testing.T) {
 	h.s.db.QueryRow("SELECT COUNT(*) FROM login_failures").Scan(&n)
 	if n != 0 {
 		t.Errorf("%d failure counters after a busy refusal and a success", n)
+	}
+}
+
+// TestImportHashingBounded: concurrent admin imports hash their passwords
+// and PINs through the hub's hashing gate, so they never run more than
+// HashConcurrency argon2id computations at once. Before, each import
+// started one hashing worker per CPU of its own, outside the gate.
+func TestImportHashingBounded(t *testing.T) {
+	const slots, imports, users = 1, 3, 3
+	h := newTestHub(t, func(c *Config) { c.Limits = Limits{HashConcurrency: slots} })
+	var hc hashCounter
+	h.s.guard.hashes.hook = hc.hook
+	var wg sync.WaitGroup
+	for i := range imports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var docs []map[string]any
+			for j := range users {
+				docs = append(docs, map[string]any{"username": fmt.Sprintf("i%du%d", i, j),
+					"password": "correct horse battery", "pins": []string{fmt.Sprint(581937 + 1013*(i*users+j))}})
+			}
+			if r := h.admin(http.MethodPost, importPath, map[string]any{"users": docs}); r.status != http.StatusOK {
+				t.Errorf("import %d: %d %s", i, r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := hc.peak.Load(); p > slots || p == 0 {
+		t.Fatalf("%d hashes at once through the gate, want 1 to %d", p, slots)
 	}
 }

@@ -136,8 +136,8 @@ func (s *Server) importUsers(w http.ResponseWriter, r *http.Request) error {
 		names[i], changes[i] = name, c
 	}
 	// Every entry is valid: only now spend the argon2id time.
-	if err := hashAll(r.Context(), changes); err != nil {
-		return fmt.Errorf("import: %w", err)
+	if err := s.hashAll(r.Context(), changes); err != nil {
+		return fmt.Errorf("import: %w", adminHashError(err))
 	}
 	res, err := s.storeImport(r.Context(), names, changes, now)
 	if err != nil {
@@ -148,21 +148,24 @@ func (s *Server) importUsers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// hashAll hashes the passwords and PINs of changes on every CPU: argon2id
-// takes tens of milliseconds each, and each hash is single-threaded.
-func hashAll(ctx context.Context, changes []userChange) error {
+// hashAll hashes the passwords and PINs of changes on up to every CPU:
+// argon2id takes tens of milliseconds each, and each hash is
+// single-threaded. Each user's hashes take a slot of the hub's hashing gate
+// (hashing.go), as logins and the other admin requests do, so concurrent
+// imports stay within --hash-concurrency.
+func (s *Server) hashAll(ctx context.Context, changes []userChange) error {
 	todo := make(chan int)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 	)
-	for range runtime.GOMAXPROCS(0) {
+	for range min(runtime.GOMAXPROCS(0), s.cfg.Limits.HashConcurrency) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range todo {
-				if err := changes[i].hash(); err != nil {
+				if err := s.guard.hashes.do(ctx, changes[i].hash); err != nil {
 					mu.Lock()
 					firstErr = cmpErr(firstErr, fmt.Errorf("users[%d]: %w", i, err))
 					mu.Unlock()
