@@ -25,7 +25,7 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 	charged := 0
 	err := c.s.inTx(ctx, func(tx *sql.Tx) error {
 		resp, charged = protocol.AccountingResponse{Accepted: []string{}}, 0
-		tally := deviceTally{}
+		tally := capTally{}
 		for _, r := range req.Records {
 			if r.AgentID != agentID || r.ID != r.AgentID+":"+strconv.FormatInt(r.Seq, 10) {
 				c.logger().Warn("accounting record refused: id is not agent_id:seq of this agent", "record", r.ID)
@@ -77,7 +77,7 @@ const (
 // under an old id would lose it. A new record is stored with the basis the
 // hub finds for it (checkBasis), or refused for a job another agent
 // claimed; one out of bounds or beyond the caps is stored uncharged.
-func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally deviceTally, r protocol.Record, received time.Time) (recordOutcome, error) {
+func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, r protocol.Record, received time.Time) (recordOutcome, error) {
 	at := r.At
 	if !storableTime(at) {
 		s.log.Warn("accounting record without a usable time; using the time received", "record", r.ID)
@@ -96,25 +96,30 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally deviceTally,
 	if err != nil {
 		return 0, err
 	}
+	hour, note := capHour(at, received, s.cfg.RecordCaps.withDefaults().MaxAge)
 	if check.problem != "" {
 		s.log.Warn("accounting record's basis does not match", "record", r.ID, "basis", r.Basis, "problem", check.problem)
-		if err := s.alertBasis(ctx, tx, r, at, check); err != nil {
+		if err := s.alertBasis(ctx, tx, r, hour, check); err != nil {
 			return 0, err
 		}
 	}
 	if check.refusal != "" {
 		return recordClaimedElsewhere, nil
 	}
-	why, err := s.overCap(ctx, tx, tally, r, check.basis, at)
+	why, counted, err := s.overCap(ctx, tx, tally, r, check, hour, note)
 	if err != nil {
 		return 0, err
 	}
-	if err := insertRecord(ctx, tx, r, check.basis, at, received, why != ""); err != nil {
+	var capped *time.Time
+	if counted {
+		capped = &hour
+	}
+	if err := insertRecord(ctx, tx, r, check.basis, at, received, capped, why != ""); err != nil {
 		return 0, err
 	}
 	if why != "" {
 		s.log.Warn("accounting record left uncharged", "record", r.ID, "reason", why)
-		return recordStored, s.alertCap(ctx, tx, r, at, why)
+		return recordStored, s.alertCap(ctx, tx, r, hour, why)
 	}
 	// Only a record stored now is charged: a resent one was charged when it
 	// was first stored, and in the same transaction, so a crash cannot store
@@ -131,18 +136,25 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally deviceTally,
 }
 
 // insertRecord writes a new record; a login token is kept only hashed.
-func insertRecord(ctx context.Context, tx *sql.Tx, r protocol.Record, basis string, at, received time.Time, uncharged bool) error {
+// capHour is the hour it counts in under the per-agent cap, nil when it
+// does not count.
+func insertRecord(ctx context.Context, tx *sql.Tx, r protocol.Record, basis string, at, received time.Time,
+	capHour *time.Time, uncharged bool) error {
 	var login []byte
 	if r.LoginToken != "" {
 		login = tokenHash(r.LoginToken)
 	}
+	var hour any
+	if capHour != nil {
+		hour = nanos(*capHour)
+	}
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO accounting (id, agent_id, seq, owner, job_id, type, pages, copies, color,
-		   duplex, offline, printer_serial, at, received_at, unreconciled, basis, claim_id, login_token_hash, uncharged)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		   duplex, offline, printer_serial, at, received_at, unreconciled, basis, claim_id, login_token_hash, uncharged, cap_hour)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.AgentID, r.Seq, r.Owner, r.JobID, r.Type, r.Pages, r.Copies, boolInt(r.Color),
 		boolInt(r.Duplex), boolInt(r.Offline), r.PrinterSerial, nanos(at), nanos(received), boolInt(r.Unreconciled),
-		basis, r.ClaimID, login, boolInt(uncharged))
+		basis, r.ClaimID, login, boolInt(uncharged), hour)
 	return err
 }
 

@@ -136,11 +136,12 @@ func TestRecordBasis(t *testing.T) {
 				t.Errorf("record: %s, want %s", got, tc.want)
 			}
 			// One alert per agent and hour for records that do not match:
-			// the hour moves on for each case.
+			// the hour moves back for each case (within RecordCaps.MaxAge,
+			// so each record keeps its own hour).
 			if alerted := len(b.alertsOf(alertRecordBasis)) > before; alerted != tc.wantAlert {
 				t.Errorf("record-basis alert raised: %v, want %v", alerted, tc.wantAlert)
 			}
-			b.at = b.at.Add(time.Hour)
+			b.at = b.at.Add(-time.Hour)
 		})
 	}
 	// Records on a basis that does not match are charged (as device);
@@ -205,8 +206,8 @@ func TestRecordBasisLogin(t *testing.T) {
 
 // Point 3: device records beyond the cap per record, or beyond the cap
 // per agent and hour of their own time, are stored and accepted but left
-// uncharged, with one record-cap alert per agent and hour; claim records
-// are not capped.
+// uncharged, with one record-cap alert per agent and hour. (Claim and
+// login records: TestRecordClaimCaps.)
 func TestRecordCaps(t *testing.T) {
 	b := newBasisHub(t, RecordCaps{PerRecord: 100, PerAgentHour: 250})
 	dev := func(seq int64, pages int, at time.Time) protocol.Record {
@@ -224,8 +225,8 @@ func TestRecordCaps(t *testing.T) {
 		{dev(3, 100, h9.Add(2*time.Minute)), "device"},         // 150 this hour
 		{dev(4, 100, h9.Add(59*time.Minute)), "device"},        // 250 this hour
 		{dev(5, 1, h9.Add(30*time.Minute)), "device uncharged"},
-		{dev(6, 100, h9.Add(time.Hour)), "device"}, // the next hour
-		{b.rec("agent-1", 7, protocol.BasisClaim, b.cupsClaim, "cups:1", "bob", 5000), "claim"},
+		{dev(6, 100, h9.Add(time.Hour)), "device"},                                           // the next hour
+		{b.rec("agent-1", 7, protocol.BasisClaim, b.cupsClaim, "cups:1", "bob", 5), "claim"}, // hour 08:00
 	}
 	for _, tc := range tests {
 		if resp := b.a1.records(tc.rec); len(resp.Accepted) != 1 {
@@ -239,7 +240,7 @@ func TestRecordCaps(t *testing.T) {
 	if resp := b.a1.records(dev(2, 101, h9.Add(time.Minute)), dev(5, 1, h9.Add(30*time.Minute))); len(resp.Accepted) != 2 {
 		t.Errorf("resend: %+v", resp)
 	}
-	if got := b.balance("bob"); got != fmt.Sprint(100000-50-100-100-100-5000) {
+	if got := b.balance("bob"); got != fmt.Sprint(100000-50-100-100-100-5) {
 		t.Errorf("bob's balance %s", got)
 	}
 	alerts := b.alertsOf(alertRecordCap)
@@ -353,5 +354,164 @@ func TestClaimLogMigration(t *testing.T) {
 		if got := h.storedBasis(id); got != "claim" {
 			t.Errorf("record %s: %s, want claim", id, got)
 		}
+	}
+	// The job's pages × copies bound what its claim charges outside the
+	// per-agent cap.
+	var impressions int
+	if err := h.s.db.QueryRow("SELECT impressions FROM claim_log WHERE claim_id = 'c-old'").Scan(&impressions); err != nil || impressions != 1 {
+		t.Errorf("c-old's impressions %d (%v), want 1", impressions, err)
+	}
+}
+
+// capCase is a record sent alone and what the hub should make of it.
+type capCase struct {
+	name string
+	rec  protocol.Record
+	want string // storedBasis
+}
+
+// sendCaps sends each case's record in order and checks that it is
+// accepted and stored as wanted.
+func (b *basisHub) sendCaps(t *testing.T, a *testAgent, tests []capCase) {
+	t.Helper()
+	for _, tc := range tests {
+		if resp := a.records(tc.rec); len(resp.Accepted) != 1 {
+			t.Errorf("%s: record %s not accepted: %+v", tc.name, tc.rec.ID, resp)
+		}
+		if got := b.storedBasis(tc.rec.ID); got != tc.want {
+			t.Errorf("%s: record %s of %d pages: %s, want %s", tc.name, tc.rec.ID, tc.rec.Pages, got, tc.want)
+		}
+	}
+}
+
+// Point 3 (review): an unreconciled record has no pages (the agent could
+// not count them). One that says it has is stored uncharged with
+// record-cap, and the caps apply to unreconciled records as to any other.
+// Before the fix an unreconciled record skipped every cap and was charged
+// its pages: 'unreconciled 5000: device, want device uncharged'.
+func TestRecordUnreconciledCapped(t *testing.T) {
+	b := newBasisHub(t, RecordCaps{PerRecord: 100, PerAgentHour: 250})
+	unrec := func(seq int64, pages int) protocol.Record {
+		r := b.rec("agent-1", seq, protocol.BasisDevice, "", "", "bob", pages)
+		r.Unreconciled = true
+		return r
+	}
+	b.sendCaps(t, b.a1, []capCase{
+		{"unreconciled 0", unrec(1, 0), "device"},
+		{"unreconciled 5000", unrec(2, 5000), "device uncharged"},
+		{"unreconciled 50", unrec(3, 50), "device uncharged"},
+	})
+	if got := b.balance("bob"); got != "100000" {
+		t.Errorf("bob's balance %s, want 100000", got)
+	}
+	if len(b.alertsOf(alertRecordCap)) != 1 {
+		t.Errorf("record-cap alerts: %+v", b.alertsOf(alertRecordCap))
+	}
+}
+
+// Point 3 (review): the per-agent-hour cap cannot be dodged by choosing
+// at. A record whose at is more than MaxAge before the time received, or
+// more than an hour after it, counts in the hour received (and the alert
+// says so); an offline backlog within MaxAge keeps its own hours. Before
+// the fix every record of a past hour was charged: 'a year ago, hour 3:
+// device, want device uncharged'.
+func TestRecordCapHourReceived(t *testing.T) {
+	b := newBasisHub(t, RecordCaps{PerRecord: 100, PerAgentHour: 250, MaxAge: 48 * time.Hour})
+	now := b.clock.Now()
+	dev := func(seq int64, at time.Time) protocol.Record {
+		r := b.rec("agent-1", seq, protocol.BasisDevice, "", "", "bob", 100)
+		r.At = at
+		return r
+	}
+	yearAgo := now.AddDate(-1, 0, 0)
+	b.sendCaps(t, b.a1, []capCase{
+		// A backlog within MaxAge: each in its own hour, all charged.
+		{"backlog 47h", dev(1, now.Add(-47*time.Hour)), "device"},
+		{"backlog 30h", dev(2, now.Add(-30*time.Hour)), "device"},
+		{"backlog 3h", dev(3, now.Add(-3*time.Hour)), "device"},
+		{"backlog 2h", dev(4, now.Add(-2*time.Hour)), "device"},
+		// Beyond MaxAge, or in the future: the hour received (09:00), 250.
+		{"a year ago, hour 1", dev(5, yearAgo), "device"},
+		{"a year ago, hour 2", dev(6, yearAgo.Add(time.Hour)), "device"},
+		{"a year ago, hour 3", dev(7, yearAgo.Add(2*time.Hour)), "device uncharged"},
+		{"49h ago", dev(8, now.Add(-49*time.Hour)), "device uncharged"},
+		{"2h ahead", dev(9, now.Add(2*time.Hour)), "device uncharged"},
+		{"the year 2200", dev(10, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)), "device uncharged"},
+		// Within an hour ahead: its own hour (10:00), which is empty.
+		{"1h ahead", dev(11, now.Add(time.Hour)), "device"},
+	})
+	if got := b.balance("bob"); got != fmt.Sprint(100000-7*100) {
+		t.Errorf("bob's balance %s, want %d", got, 100000-7*100)
+	}
+	alerts := b.alertsOf(alertRecordCap)
+	if len(alerts) != 1 || !strings.Contains(string(alerts[0].Data), "received") ||
+		!strings.Contains(string(alerts[0].Data), `"hour":"2025-03-01T09:00:00Z"`) {
+		t.Errorf("record-cap alerts: %+v", alerts)
+	}
+}
+
+// Point 3 (review): claim and login records are capped too. Every record
+// is capped per record; a hub job's claim charges one record, of at most
+// the job's pages × copies outside the hour cap; a CUPS claim (the hub
+// does not know its owner) and a login are counted and capped like
+// device. None is refused. Before the fix no claim or login record was
+// capped: 'hub claim beyond the record cap: claim, want claim uncharged',
+// 'the same claim again: claim, want claim uncharged', 'CUPS claim, third
+// 40: claim, want claim uncharged', 'login beyond the record cap: login,
+// want login uncharged' ('bob's balance 99367, want 99780').
+func TestRecordClaimCaps(t *testing.T) {
+	b := newBasisHub(t, RecordCaps{PerRecord: 100, PerAgentHour: 100})
+	upload := func(pages, copies string) string {
+		return b.testHub.uploadJob(map[string]string{"owner": "bob", "name": "n", "pages": pages, "copies": copies},
+			"default.pdf", readTestdata(t, "default.pdf"))
+	}
+	big, small := upload("1000", "1"), upload("10", "2")
+	bigClaim := b.claimHubJob(big, "agent-1", "1")
+	smallClaim := b.claimHubJob(small, "agent-1", "1")
+	smallClaim2 := b.claimHubJob(small, "agent-1", "2")
+	smallClaim3 := b.claimHubJob(small, "agent-1", "3")
+	if _, err := b.s.db.Exec(`INSERT INTO login_tokens (token_hash, agent_id, username, issued_at, expires_at)
+		VALUES (?, 'agent-1', 'bob', ?, ?)`, tokenHash("tok"), b.clock.Now().UnixNano(), b.clock.Now().Add(time.Hour).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	login := func(seq int64, pages int) protocol.Record {
+		r := b.rec("agent-1", seq, protocol.BasisLogin, "", "", "bob", pages)
+		r.LoginToken = "tok"
+		return r
+	}
+	claim := func(seq int64, claim, job string, pages int) protocol.Record {
+		return b.rec("agent-1", seq, protocol.BasisClaim, claim, job, "bob", pages)
+	}
+	charged := claim(2, smallClaim, small, 20)
+	b.sendCaps(t, b.a1, []capCase{
+		{"hub claim beyond the record cap", claim(1, bigClaim, big, 101), "claim uncharged"},
+		// 20 pages: the job's 10 × 2; not counted in the hour (cap 100).
+		{"hub claim, the job's size", charged, "claim"},
+		{"the same claim again", claim(3, smallClaim, small, 20), "claim uncharged"},
+		{"the same claim, 1 page", claim(4, smallClaim, small, 1), "claim uncharged"},
+		// More than the job's 20 (copies chosen at the panel?): counted in
+		// the hour like device.
+		{"hub claim beyond its job, 60", claim(5, smallClaim2, small, 60), "claim"},
+		{"CUPS claim, 41", claim(6, b.cupsClaim, "cups:1", 41), "claim uncharged"},
+		{"hub claim beyond its job, 50", claim(7, smallClaim3, small, 50), "claim uncharged"},
+	})
+	b.at = b.at.Add(-time.Hour) // the next hour back: empty
+	b.sendCaps(t, b.a1, []capCase{
+		{"CUPS claim, first 40", claim(8, b.cupsClaim, "cups:2", 40), "claim"},
+		{"CUPS claim, second 40", claim(9, b.cupsClaim, "cups:3", 40), "claim"},
+		{"CUPS claim, third 40", claim(10, b.cupsClaim, "cups:4", 40), "claim uncharged"},
+	})
+	b.at = b.at.Add(-time.Hour)
+	b.sendCaps(t, b.a1, []capCase{
+		{"login beyond the record cap", login(11, 101), "login uncharged"},
+		{"login, first 60", login(12, 60), "login"},
+		{"login, second 60", login(13, 60), "login uncharged"},
+	})
+	// A resend of a charged claim record is a resend, not a second record.
+	if resp := b.a1.records(charged); len(resp.Accepted) != 1 || len(resp.Refused) != 0 {
+		t.Errorf("resend: %+v", resp)
+	}
+	if want := fmt.Sprint(100000 - 20 - 60 - 40 - 40 - 60); b.balance("bob") != want {
+		t.Errorf("bob's balance %s, want %s", b.balance("bob"), want)
 	}
 }

@@ -205,30 +205,40 @@ CREATE INDEX login_tokens_expiry ON login_tokens(expires_at);
 	// the hub found the record stands on (claim, login, device);
 	// claim_id and login_token_hash: what the agent named (the token only
 	// hashed); uncharged: left uncharged by the hub (beyond a cap, or
-	// copies out of bounds). accounting_device_hour sums an agent's
-	// device pages per hour of their own time. claim_log: every claim
-	// the hub issued, kept like the records that may name it (a job's
-	// claim_id holds only the current one, claims only a key's current
-	// one), filled by triggers on the two places a claim is issued so
-	// no claim escapes it; the current claims are copied in.
+	// out of bounds); cap_hour: the hour a record counts in under the
+	// per-agent cap (NULL when it does not count), which the hub picks
+	// (its own at, or the time received when at is too far off), so it
+	// is stored rather than derived (records stored before count in the
+	// hour of their at, as device records did). accounting_claim finds
+	// the record charged on a claim. claim_log: every claim the hub issued, kept
+	// like the records that may name it (a job's claim_id holds only the
+	// current one, claims only a key's current one), filled by triggers
+	// on the two places a claim is issued so no claim escapes it; for a
+	// hub job with its pages × copies when claimed (impressions), what a
+	// record on the claim is charged at most outside the per-agent cap;
+	// the current claims are copied in.
 	`
 ALTER TABLE accounting ADD COLUMN basis TEXT NOT NULL DEFAULT 'device';
 ALTER TABLE accounting ADD COLUMN claim_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE accounting ADD COLUMN login_token_hash BLOB;
 ALTER TABLE accounting ADD COLUMN uncharged INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX accounting_device_hour ON accounting(agent_id, at) WHERE basis = 'device';
+ALTER TABLE accounting ADD COLUMN cap_hour INTEGER;
+CREATE INDEX accounting_cap_hour ON accounting(agent_id, cap_hour) WHERE cap_hour IS NOT NULL;
+CREATE INDEX accounting_claim ON accounting(claim_id) WHERE claim_id != '';
+UPDATE accounting SET cap_hour = at - at % 3600000000000 WHERE type = 'print';
 CREATE TABLE claim_log (
-	claim_id  TEXT PRIMARY KEY,
-	agent_id  TEXT NOT NULL,
-	job_id    TEXT NOT NULL DEFAULT '',
-	key       TEXT NOT NULL DEFAULT '',
-	owner     TEXT NOT NULL DEFAULT ''
+	claim_id    TEXT PRIMARY KEY,
+	agent_id    TEXT NOT NULL,
+	job_id      TEXT NOT NULL DEFAULT '',
+	key         TEXT NOT NULL DEFAULT '',
+	owner       TEXT NOT NULL DEFAULT '',
+	impressions INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX claim_log_job ON claim_log(job_id, agent_id) WHERE job_id != '';
 CREATE TRIGGER jobs_claim_log AFTER UPDATE OF claim_id ON jobs
 WHEN NEW.claim_id != '' AND NEW.printing_agent != '' BEGIN
-	INSERT OR IGNORE INTO claim_log (claim_id, agent_id, job_id, owner)
-	VALUES (NEW.claim_id, NEW.printing_agent, NEW.id, NEW.owner);
+	INSERT OR IGNORE INTO claim_log (claim_id, agent_id, job_id, owner, impressions)
+	VALUES (NEW.claim_id, NEW.printing_agent, NEW.id, NEW.owner, NEW.pages * NEW.copies);
 END;
 CREATE TRIGGER claims_insert_log AFTER INSERT ON claims BEGIN
 	INSERT OR IGNORE INTO claim_log (claim_id, agent_id, key) VALUES (NEW.claim_id, NEW.agent_id, NEW.key);
@@ -236,8 +246,8 @@ END;
 CREATE TRIGGER claims_update_log AFTER UPDATE OF claim_id ON claims BEGIN
 	INSERT OR IGNORE INTO claim_log (claim_id, agent_id, key) VALUES (NEW.claim_id, NEW.agent_id, NEW.key);
 END;
-INSERT OR IGNORE INTO claim_log (claim_id, agent_id, job_id, owner)
-	SELECT claim_id, printing_agent, id, owner FROM jobs WHERE claim_id != '' AND printing_agent != '';
+INSERT OR IGNORE INTO claim_log (claim_id, agent_id, job_id, owner, impressions)
+	SELECT claim_id, printing_agent, id, owner, pages * copies FROM jobs WHERE claim_id != '' AND printing_agent != '';
 INSERT OR IGNORE INTO claim_log (claim_id, agent_id, key) SELECT claim_id, agent_id, key FROM claims;
 `,
 	// 11: login throttles per agent and hub-wide (the trust issue). The
