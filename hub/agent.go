@@ -378,7 +378,13 @@ func (c *agentConn) registerCard(ctx context.Context, payload json.RawMessage) (
 	res, err := c.s.registerCard(ctx, c.id(), req)
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
-		c.logger().Info("card registration rejected", "username", req.Username, "reason", perr.Details["code"])
+		log := c.logger()
+		if res.acc.id != 0 {
+			// A user the store knows; never a username merely typed (a
+			// refusal such as hash-busy comes before any check).
+			log = log.With("username", res.acc.user.Username)
+		}
+		log.Info("card registration rejected", "reason", perr.Details["code"])
 		return nil, err
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,6 +112,47 @@ func TestHashingBusyIsTemporary(t *testing.T) {
 	h.s.db.QueryRow("SELECT COUNT(*) FROM login_failures").Scan(&n)
 	if n != 0 {
 		t.Errorf("%d failure counters after a busy refusal and a success", n)
+	}
+}
+
+// TestBusyRegistrationLogsNoUsername: a RegisterCard refused because
+// every hashing slot is busy, before any check, does not log the username
+// typed (people type their password there too). Before, every refusal of
+// RegisterCard logged it.
+func TestBusyRegistrationLogsNoUsername(t *testing.T) {
+	const typed = "typed-not-a-user-5521"
+	h, a, logs := loginHub(t, func(c *Config) { c.Limits = Limits{HashConcurrency: 1}; c.CardRegistration = true })
+	hold, held := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	defer release() // a failure must not leave the hub's Close waiting on the hook
+	var once sync.Once
+	h.s.guard.hashes.hook = func(start bool) {
+		if start {
+			once.Do(func() { close(held); <-hold })
+		}
+	}
+	first := make(chan error, 1)
+	go func() {
+		first <- a.call(protocol.ActionAuthorize, protocol.AuthorizeRequest{Username: "alice", Password: alicePassword}, nil)
+	}()
+	<-held
+	timers := h.clock.Timers()
+	refused := make(chan error, 1)
+	go func() {
+		refused <- a.call(protocol.ActionRegisterCard, protocol.RegisterCardRequest{Card: newCard, Username: typed, Password: "wrong password"}, nil)
+	}()
+	testutil.WaitFor(t, 10*time.Second, "the registration waiting for a slot", func() bool { return h.clock.Timers() > timers })
+	h.clock.Advance(DefaultHashWait)
+	var perr *protocol.Error
+	if err := <-refused; !errors.As(err, &perr) || perr.Permanent() {
+		t.Fatalf("registration with every slot busy: %v, want a temporary error", err)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("first login: %v", err)
+	}
+	if strings.Contains(logs.String(), typed) {
+		t.Errorf("the hub logged the typed username %q", typed)
 	}
 }
 

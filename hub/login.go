@@ -275,7 +275,8 @@ func validRegistration(req protocol.RegisterCardRequest) error {
 
 // registerCard binds a card to the user who proves who they are with their
 // password. A card already theirs is accepted as it is (an expiry stays); a
-// card bound to anyone else is card-taken, expired or not.
+// card bound to anyone else is card-taken, expired or not. A too-many-cards
+// refusal comes with the result that names the user (for the log).
 func (s *Server) registerCard(ctx context.Context, agent string, req protocol.RegisterCardRequest) (loginResult, error) {
 	res, err := s.guessing(ctx, agent, func() (loginResult, error) { return s.checkPassword(ctx, req.Username, req.Password) })
 	if err != nil || res.reason != "" {
@@ -315,7 +316,7 @@ func (s *Server) registerCard(ctx context.Context, agent string, req protocol.Re
 		return loginResult{}, fmt.Errorf("register card for %s: %w", req.Username, err)
 	}
 	if tooMany {
-		return loginResult{}, errTooManyCards()
+		return res, errTooManyCards()
 	}
 	return res, nil
 }

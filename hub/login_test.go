@@ -327,7 +327,7 @@ func TestRegisterCardLimits(t *testing.T) {
 		}
 	})
 	t.Run("too many cards", func(t *testing.T) {
-		h, a, _ := loginHub(t, func(c *Config) { c.CardRegistration = true })
+		h, a, logs := loginHub(t, func(c *Config) { c.CardRegistration = true })
 		cards := make([]string, maxCredsCount)
 		for i := range cards {
 			cards[i] = fmt.Sprintf("FULL-CARD-%04d", i)
@@ -336,6 +336,10 @@ func TestRegisterCardLimits(t *testing.T) {
 		e := a.callError(protocol.ActionRegisterCard, protocol.RegisterCardRequest{Card: newCard, Username: "bob", Password: bobPassword})
 		if e.Code != protocol.CodeGenericError || e.Details["code"] != "too-many-cards" {
 			t.Errorf("%+v", e)
+		}
+		// The user was found: the log names them.
+		if !regexp.MustCompile(`msg="card registration rejected" .*username=bob .*reason=too-many-cards`).MatchString(logs.String()) {
+			t.Errorf("the refusal's log line does not name bob")
 		}
 	})
 	t.Run("before Boot", func(t *testing.T) {
