@@ -28,11 +28,13 @@ import (
 // hash a password every few seconds.
 type ippAuth struct {
 	authorize func(context.Context, protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error)
-	locks     session.Locks
-	p         offline.LockPolicy
-	secret    []byte // the device key, as the session's Config.Secret
-	now       func() time.Time
-	log       *slog.Logger
+	// logout ends the login token an accepted check brings (the hub's Logout).
+	logout func(ctx context.Context, loginToken string) error
+	locks  session.Locks
+	p      offline.LockPolicy
+	secret []byte // the device key, as the session's Config.Secret
+	now    func() time.Time
+	log    *slog.Logger
 
 	// mu is held from reading the counts to recording the outcome, so
 	// parallel attempts do not all pass before a failure is counted.
@@ -53,6 +55,24 @@ func userLockKey(secret []byte, username string) string {
 	h := hmac.New(sha256.New, secret)
 	h.Write([]byte(strings.ToLower(strings.TrimSpace(username))))
 	return "user:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// endLogin ends the login token an accepted check brought: the queue
+// needs only the answer, and a live token would let this agent list, fetch
+// and delete the person's jobs for its whole life. In the background and
+// best effort, as the session ends its own (an unended token expires by
+// itself).
+func (a *ippAuth) endLogin(token string) {
+	if token == "" || a.logout == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ippAuthTimeout)
+		defer cancel()
+		if err := a.logout(ctx, token); err != nil {
+			a.log.Info("the hub was not told to end an IPP check's login; it ends by itself", "err", err)
+		}
+	}()
 }
 
 // check is localspool's Config.Users. The typed name is never logged.
@@ -78,6 +98,7 @@ func (a *ippAuth) check(ctx context.Context, user, password string) error {
 	}
 	switch {
 	case resp.Status == protocol.AuthAccepted:
+		a.endLogin(resp.LoginToken)
 		if err := a.locks.ResetFailures(ctx, userKey); err != nil {
 			a.log.Error("cannot reset login failures", "err", err)
 		}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/localspool"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
@@ -99,4 +101,42 @@ func TestIPPAuthUsesTheDeviceLockout(t *testing.T) {
 	if err := a.check(ctx, "carol", "pw"); err != nil {
 		t.Fatalf("right password after the lock: %v", err)
 	}
+}
+
+// TestIPPAuthEndsItsLoginToken: a successful IPP check leaves no live
+// login token at the hub: the queue only needs the answer, so the agent
+// ends the token the hub issued at once (in the background, best effort).
+// Before, every check minted a token that stayed live for an hour.
+func TestIPPAuthEndsItsLoginToken(t *testing.T) {
+	ctx := context.Background()
+	h := newRealHub(t)
+	if code, body := h.admin(http.MethodPost, "/api/v1/users", map[string]any{"username": "carol", "password": "carol's password"}); code != http.StatusCreated {
+		t.Fatalf("create carol: %d %s", code, body)
+	}
+	link := connectLink(t, h.srv.URL, "ipp-agent")
+	store, err := offline.Open(ctx, filepath.Join(t.TempDir(), "t.db"), offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	issued := make(chan string, 1)
+	authorize := func(ctx context.Context, req protocol.AuthorizeRequest) (protocol.AuthorizeResponse, error) {
+		resp, err := link.Authorize(ctx, req)
+		issued <- resp.LoginToken
+		return resp, err
+	}
+	a := &ippAuth{authorize: authorize, logout: link.Logout, locks: store, p: offline.LockPolicy{MaxFailures: 3, LockFor: time.Minute},
+		secret: []byte("0123456789abcdef0123456789abcdef"), now: time.Now, log: slog.New(slog.DiscardHandler)}
+	if err := a.check(ctx, "carol", "carol's password"); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	tok := <-issued
+	if tok == "" {
+		t.Fatal("the hub issued no login token")
+	}
+	testutil.WaitFor(t, 10*time.Second, "the IPP check's login token ended at the hub", func() bool {
+		_, err := link.ListJobs(ctx, "carol", tok)
+		var perr *protocol.Error
+		return errors.As(err, &perr) && perr.Details["code"] == protocol.DetailLoginRequired
+	})
 }

@@ -124,7 +124,7 @@ func (r *running) openSpool(ctx context.Context) error {
 	}
 	cancel()
 	if cfg.IPPAuth {
-		a := &ippAuth{authorize: r.link.Authorize, locks: r.store, p: r.lockPolicy(), secret: r.deviceKey,
+		a := &ippAuth{authorize: r.link.Authorize, logout: r.link.Logout, locks: r.store, p: r.lockPolicy(), secret: r.deviceKey,
 			now: r.floor.Now, log: r.log.With("component", "ipp")}
 		scfg.Users = a.check
 	}
