@@ -33,6 +33,10 @@ func TestCommands(t *testing.T) {
 		{"invalid config lists all", []string{"run", "--config=" + cfg}, "job_order", ""},
 		{"bad pipeline", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
 			"--panel-listen", "127.0.0.1:0", "--card-pipeline", "hex2dec|hexx"}, "card_pipeline", ""},
+		// The flag names the file, overriding the config: a directory
+		// there is refused as device_token_file before anything starts.
+		{"device token file", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
+			"--panel-listen", "127.0.0.1:0", "--device-token-file", t.TempDir()}, "device_token_file", ""},
 		{"qr login", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
 			"--login", "card,qr"}, "login: qr needs the cloud-link work", ""},
 	}
