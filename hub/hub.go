@@ -101,47 +101,10 @@ type Server struct {
 // Open opens (creating if needed) the hub's data directory and starts its
 // janitor. Close releases it.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.DataDir == "" {
-		return nil, errors.New("hub: DataDir is required")
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if strings.TrimSpace(cfg.AdminToken) == "" {
-		return nil, errors.New("hub: AdminToken is required")
-	}
-	if cfg.JobExpiry <= 0 {
-		cfg.JobExpiry = DefaultJobExpiry
-	}
-	if cfg.MaxUpload <= 0 {
-		cfg.MaxUpload = DefaultMaxUpload
-	}
-	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if cfg.TemporaryValidity <= 0 {
-		cfg.TemporaryValidity = DefaultTemporaryValidity
-	}
-	if cfg.PINMinLength == 0 {
-		cfg.PINMinLength = DefaultPINMinLength
-	}
-	if cfg.PINMinLength < minPINMinLength || cfg.PINMinLength > MaxPINLength {
-		return nil, fmt.Errorf("hub: PINMinLength %d: want %d to %d", cfg.PINMinLength, minPINMinLength, MaxPINLength)
-	}
-	if cfg.LockoutFailures <= 0 {
-		cfg.LockoutFailures = DefaultLockoutFailures
-	}
-	if cfg.LockoutWindow <= 0 {
-		cfg.LockoutWindow = DefaultLockoutWindow
-	}
-	if cfg.LoginTTL <= 0 {
-		cfg.LoginTTL = DefaultLoginTTL
-	}
-	if cfg.LogoutGrace <= 0 {
-		cfg.LogoutGrace = DefaultLogoutGrace
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	cfg.Clock = clock.OrReal(cfg.Clock)
-	cfg.Limits = cfg.Limits.withDefaults()
 	jobsDir := filepath.Join(cfg.DataDir, "jobs")
 	if err := os.MkdirAll(jobsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("hub: data directory: %w", err)
@@ -154,8 +117,24 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
+	s := newServer(cfg, key, db, jobsDir)
+	if err := s.settleLeftovers(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if cfg.OpenEnrollment {
+		s.log.Warn("open enrollment: agents connecting without a device token are accepted")
+	}
+	s.handler = s.routes()
+	s.wg.Add(1)
+	go s.janitor()
+	return s, nil
+}
+
+// newServer wires a Server over its open store; Open starts it.
+func newServer(cfg Config, key []byte, db *sql.DB, jobsDir string) *Server {
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
+	return &Server{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		now:     cfg.Clock.Now,
@@ -176,17 +155,53 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		conns:  map[string]*agentConn{},
 		absent: newAbsence(cfg.Clock),
 	}
-	if err := s.settleLeftovers(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("hub: %w", err)
+}
+
+// withDefaults fills the zero fields of cfg with their defaults and refuses
+// values the hub cannot run with.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.DataDir == "" {
+		return cfg, errors.New("hub: DataDir is required")
 	}
-	if cfg.OpenEnrollment {
-		s.log.Warn("open enrollment: agents connecting without a device token are accepted")
+	if strings.TrimSpace(cfg.AdminToken) == "" {
+		return cfg, errors.New("hub: AdminToken is required")
 	}
-	s.handler = s.routes()
-	s.wg.Add(1)
-	go s.janitor()
-	return s, nil
+	if cfg.JobExpiry <= 0 {
+		cfg.JobExpiry = DefaultJobExpiry
+	}
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = DefaultMaxUpload
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.TemporaryValidity <= 0 {
+		cfg.TemporaryValidity = DefaultTemporaryValidity
+	}
+	if cfg.PINMinLength == 0 {
+		cfg.PINMinLength = DefaultPINMinLength
+	}
+	if cfg.PINMinLength < minPINMinLength || cfg.PINMinLength > MaxPINLength {
+		return cfg, fmt.Errorf("hub: PINMinLength %d: want %d to %d", cfg.PINMinLength, minPINMinLength, MaxPINLength)
+	}
+	if cfg.LockoutFailures <= 0 {
+		cfg.LockoutFailures = DefaultLockoutFailures
+	}
+	if cfg.LockoutWindow <= 0 {
+		cfg.LockoutWindow = DefaultLockoutWindow
+	}
+	if cfg.LoginTTL <= 0 {
+		cfg.LoginTTL = DefaultLoginTTL
+	}
+	if cfg.LogoutGrace <= 0 {
+		cfg.LogoutGrace = DefaultLogoutGrace
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
+	cfg.Limits = cfg.Limits.withDefaults()
+	return cfg, nil
 }
 
 // settleLeftovers puts right, at start, what a crash or an upgrade left,

@@ -17,9 +17,10 @@ import (
 // serve (DNS rebinding), a browser not paired with its token, and a write
 // another site's page could send (not JSON, or cross-origin).
 
-// DefaultHosts are the names a panel answers at unless WithHosts names
-// others: the loopback names, with any port.
-var DefaultHosts = []string{"localhost", "127.0.0.1", "[::1]"}
+// DefaultHosts returns the names a panel answers at unless WithHosts names
+// others: the loopback names, with any port. A function, so no caller can
+// change what every panel answers at.
+func DefaultHosts() []string { return []string{"localhost", "127.0.0.1", "[::1]"} }
 
 // cookieName is the paired browser's cookie.
 const cookieName = "tessera_panel"

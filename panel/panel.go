@@ -46,7 +46,7 @@ type Option func(*Server)
 func WithTechnician(t Technician) Option { return func(s *Server) { s.tech = t } }
 
 // WithHosts lists the names (host names or IP addresses, without a port)
-// the panel answers at; empty: the loopback names (DefaultHosts).
+// the panel answers at; empty: the loopback names (DefaultHosts()).
 func WithHosts(hosts []string) Option {
 	return func(s *Server) {
 		if len(hosts) > 0 {
@@ -84,7 +84,7 @@ const maxBody = 64 << 10
 // New returns the panel server.
 func New(sessions Sessions, logger *slog.Logger, opts ...Option) *Server {
 	s := &Server{sessions: sessions, logger: logger, mux: http.NewServeMux(),
-		hosts: normalizeHosts(DefaultHosts), origin: http.NewCrossOriginProtection()}
+		hosts: normalizeHosts(DefaultHosts()), origin: http.NewCrossOriginProtection()}
 	for _, o := range opts {
 		o(s)
 	}
