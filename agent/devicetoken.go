@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/internal/loopback"
 )
 
 // deviceTokenPath is where the agent's device token is kept: config
@@ -96,10 +96,5 @@ func plainRemoteHub(hubURL string) bool {
 	default:
 		return false
 	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
+	return !loopback.Host(u.Hostname())
 }

@@ -3,16 +3,9 @@ package agent
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -23,33 +16,8 @@ import (
 	"github.com/OpenPrinting/goipp"
 
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
-
-// selfSigned writes a key pair for 127.0.0.1 into dir.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tessera test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for path, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile
-}
 
 // startSystem builds and runs an agent until the test ends; it returns
 // the panel's address.
@@ -86,7 +54,7 @@ func TestPanelPairedOverHTTPS(t *testing.T) {
 	dir := t.TempDir()
 	const token = "0123456789abcdef0123456789abcdef"
 	cfg := baseConfig(t)
-	cfg.PanelCertFile, cfg.PanelKeyFile = selfSigned(t, dir)
+	cfg.PanelCertFile, cfg.PanelKeyFile, _ = testutil.SelfSignedCert(t, dir)
 	cfg.PanelTokenFile = filepath.Join(dir, "token")
 	if err := os.WriteFile(cfg.PanelTokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -135,7 +103,7 @@ func TestPanelPairedOverHTTPS(t *testing.T) {
 func TestPanelTokenTooShort(t *testing.T) {
 	dir := t.TempDir()
 	cfg := baseConfig(t)
-	cfg.PanelCertFile, cfg.PanelKeyFile = selfSigned(t, dir)
+	cfg.PanelCertFile, cfg.PanelKeyFile, _ = testutil.SelfSignedCert(t, dir)
 	cfg.PanelTokenFile = filepath.Join(dir, "token")
 	if err := os.WriteFile(cfg.PanelTokenFile, []byte("1234\n"), 0o600); err != nil {
 		t.Fatal(err)

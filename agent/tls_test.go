@@ -3,24 +3,16 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 func TestPrinterCertificatePin(t *testing.T) {
@@ -59,29 +51,10 @@ func TestPrinterCertificatePin(t *testing.T) {
 // from ipp_cert_file and ipp_key_file (a bad one is refused by Build:
 // TestBuildReportsEveryProblem).
 func TestIPPQueueServesTLS(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tessera test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
 	cfg := baseConfig(t)
 	cfg.IPPListen = freeAddr(t)
-	cfg.IPPCertFile, cfg.IPPKeyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for path, b := range map[string]*pem.Block{cfg.IPPCertFile: {Type: "CERTIFICATE", Bytes: der}, cfg.IPPKeyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	var cert *x509.Certificate
+	cfg.IPPCertFile, cfg.IPPKeyFile, cert = testutil.SelfSignedCert(t, t.TempDir())
 	sys, err := Build(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
@@ -107,7 +80,7 @@ func TestIPPQueueServesTLS(t *testing.T) {
 		t.Fatalf("TLS to the IPP queue: %v", err)
 	}
 	defer conn.Close()
-	if got := conn.ConnectionState().PeerCertificates[0].Raw; !bytes.Equal(got, der) {
+	if got := conn.ConnectionState().PeerCertificates[0].Raw; !bytes.Equal(got, cert.Raw) {
 		t.Error("the IPP queue served another certificate")
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tessera-print/tessera/cardreader/cardnum"
 	"github.com/tessera-print/tessera/cardreader/readers"
+	"github.com/tessera-print/tessera/internal/loopback"
 	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/printer/pjl"
 	"github.com/tessera-print/tessera/printer/snmp"
@@ -410,7 +411,7 @@ func (c Config) validatePanel() []error {
 	if set != 0 && set != 3 {
 		errs = append(errs, errors.New("panel_token_file, panel_cert_file and panel_key_file go together: the token's cookie is sent over HTTPS only"))
 	}
-	if err == nil && !loopbackHost(host) && set != 3 {
+	if err == nil && !loopback.Host(host) && set != 3 {
 		errs = append(errs, fmt.Errorf("panel_listen %q is not loopback: a panel other machines can reach needs panel_token_file, panel_cert_file and panel_key_file (docs/panel-api.md)", c.PanelListen))
 	}
 	if len(c.PanelHosts) == 0 {
@@ -423,9 +424,9 @@ func (c Config) validatePanel() []error {
 			errs = append(errs, fmt.Errorf("panel_hosts: %q is not a host name or IP address (no scheme, port or wildcard)", h))
 			continue
 		}
-		remote = remote || !loopbackHost(name)
+		remote = remote || !loopback.Host(name)
 	}
-	if err == nil && !loopbackHost(host) && !remote {
+	if err == nil && !loopback.Host(host) && !remote {
 		errs = append(errs, errors.New("panel_hosts: list the names or addresses the printer's browser uses to reach the panel: the loopback names alone answer no other machine"))
 	}
 	if c.PanelMaxConnections < 1 {
@@ -456,16 +457,6 @@ func (c Config) validateQueue() []error {
 		errs = append(errs, errors.New("ipp_max_connections: must be 1 or more"))
 	}
 	return errs
-}
-
-// loopbackHost reports whether a listen or Host name is loopback only:
-// localhost or a loopback IP ("" and 0.0.0.0 are every interface).
-func loopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validHostName reports whether h is an IP address or a DNS name.

@@ -10,9 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/loopback"
 	"github.com/tessera-print/tessera/internal/netlimit"
 )
 
@@ -76,13 +76,13 @@ func (l *listenFlags) check(openEnrollment bool) error {
 		return errors.New("serve: --idle-timeout must be positive")
 	case (l.tlsCert == "") != (l.tlsKey == ""):
 		return errors.New("serve: --tls-cert and --tls-key go together")
-	case openEnrollment && !isLoopback(host):
+	case openEnrollment && !loopback.Host(host):
 		return fmt.Errorf("serve: --open-enrollment needs a loopback --listen (127.0.0.0/8, ::1, localhost), not %q: anyone reaching the port would become an agent; enroll agents with `tessera-hub agent add`", l.addr)
 	case openEnrollment && l.behindTLSProxy:
 		// A loopback listen behind a proxy is reached from wherever the
 		// proxy is: the internet, typically.
 		return errors.New("serve: --open-enrollment cannot go with --behind-tls-proxy: a proxy in front would open enrollment to everyone it serves; enroll agents with `tessera-hub agent add`")
-	case !isLoopback(host) && l.tlsCert == "" && !l.behindTLSProxy:
+	case !loopback.Host(host) && l.tlsCert == "" && !l.behindTLSProxy:
 		return fmt.Errorf("serve: --listen %s is not loopback: give --tls-cert and --tls-key, or --behind-tls-proxy if a proxy terminates TLS", l.addr)
 	}
 	if l.tlsCert != "" {
@@ -93,17 +93,6 @@ func (l *listenFlags) check(openEnrollment bool) error {
 		l.cert = &cert
 	}
 	return nil
-}
-
-// isLoopback reports whether host reaches this machine only. An empty host
-// or 0.0.0.0 listens on every interface; a name other than localhost may
-// resolve anywhere.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // scheme is the scheme clients use to reach the listener.

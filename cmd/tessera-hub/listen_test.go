@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,36 +22,6 @@ import (
 	"github.com/tessera-print/tessera/internal/testenv"
 	"github.com/tessera-print/tessera/internal/testutil"
 )
-
-// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
-func writeCert(t *testing.T) (certFile, keyFile string, cert *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tessera hub test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for path, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile, cert
-}
 
 // startServe runs `tessera-hub serve ARGS` in this process until the test
 // ends and returns the address it logged.
@@ -102,7 +65,7 @@ func startServe(t *testing.T, args ...string) string {
 // device token, and its websocket outlives the listener's read, write and
 // idle timeouts.
 func TestServeTLS(t *testing.T) {
-	certFile, keyFile, cert := writeCert(t)
+	certFile, keyFile, cert := testutil.SelfSignedCert(t, t.TempDir())
 	data := t.TempDir()
 	token, err := hub.AddAgent(t.Context(), data, "printer-1")
 	if err != nil {
@@ -160,7 +123,7 @@ func TestServeTLS(t *testing.T) {
 // The listener flags a hub may start with: a network address needs TLS at
 // the hub or a proxy's word, open enrollment needs a loopback address.
 func TestServeAccepts(t *testing.T) {
-	certFile, keyFile, _ := writeCert(t)
+	certFile, keyFile, _ := testutil.SelfSignedCert(t, t.TempDir())
 	dir := t.TempDir()
 	tests := [][]string{
 		{"--listen", "127.0.0.1:0", "--open-enrollment"},

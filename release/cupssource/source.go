@@ -22,6 +22,7 @@ import (
 
 	"github.com/OpenPrinting/goipp"
 
+	"github.com/tessera-print/tessera/internal/loopback"
 	"github.com/tessera-print/tessera/release"
 )
 
@@ -197,18 +198,10 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Claimer == nil {
 		s.log.Warn("CUPS jobs are released without a claim across agents: no other agent may release from this queue (cups_exclusive)")
 	}
-	if cfg.Password != "" && scheme == "http" && !isLoopback(u.Hostname()) {
+	if cfg.Password != "" && scheme == "http" && !loopback.Host(u.Hostname()) {
 		s.log.Warn("the CUPS operator's password travels unencrypted; use ipps://", "host", u.Hostname())
 	}
 	return s, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name is the source's prefix in job ids.
