@@ -31,10 +31,10 @@ func BenchmarkSync100k(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
-				peer, agentID, done := benchAgent(b, bc.limits)
+				peer, _, done := benchAgent(b, bc.limits)
 				start := time.Now().UTC().Add(-100_000 * time.Second)
 				b.StartTimer()
-				syncRecords(b, peer, agentID, start, 100_000, 100)
+				syncRecords(b, peer, benchAgentID, start, 100_000, 100)
 				b.StopTimer()
 				done()
 				b.StartTimer()
@@ -43,16 +43,18 @@ func BenchmarkSync100k(b *testing.B) {
 	}
 }
 
+// benchAgentID is the agent benchAgent connects.
+const benchAgentID = "bench-agent"
+
 // benchAgent opens a hub with limits and connects one booted agent to it;
 // done closes both.
-func benchAgent(b *testing.B, limits Limits) (*protocol.Peer, string, func()) {
+func benchAgent(b *testing.B, limits Limits) (*protocol.Peer, *Server, func()) {
 	b.Helper()
 	s, err := Open(b.Context(), Config{DataDir: b.TempDir(), AdminToken: testAdminToken, Limits: limits})
 	if err != nil {
 		b.Fatal(err)
 	}
-	const agentID = "bench-agent"
-	tok, err := s.IssueAgentToken(b.Context(), agentID)
+	tok, err := s.IssueAgentToken(b.Context(), benchAgentID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,10 +69,10 @@ func benchAgent(b *testing.B, limits Limits) (*protocol.Peer, string, func()) {
 	ran := make(chan struct{})
 	go func() { defer close(ran); _ = peer.Run(context.Background()) }()
 	var boot protocol.BootResponse
-	if err := peer.Call(b.Context(), protocol.ActionBoot, protocol.BootRequest{AgentID: agentID, Version: "bench"}, &boot); err != nil || boot.Status != protocol.BootAccepted {
+	if err := peer.Call(b.Context(), protocol.ActionBoot, protocol.BootRequest{AgentID: benchAgentID, Version: "bench"}, &boot); err != nil || boot.Status != protocol.BootAccepted {
 		b.Fatalf("boot: %v %+v", err, boot)
 	}
-	return peer, agentID, func() {
+	return peer, s, func() {
 		peer.Close()
 		<-ran
 		srv.Close()
