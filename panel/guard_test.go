@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,13 +184,20 @@ func TestEventsReadLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Small enough to sit in the socket buffers whole, so the close
-	// frame is read back rather than a reset.
-	if err := ws.WriteMessage(websocket.TextMessage, make([]byte, 16<<10)); err != nil {
-		t.Fatal(err)
+	// frame is usually read back; but the panel may close as soon as it
+	// has read the frame's header, and the rest of the write then meets a
+	// reset: the connection is cut either way, which is what counts.
+	werr := ws.WriteMessage(websocket.TextMessage, make([]byte, 16<<10))
+	if werr != nil && !errors.Is(werr, syscall.ECONNRESET) && !errors.Is(werr, syscall.EPIPE) {
+		t.Fatal(werr)
 	}
 	_, _, err = ws.ReadMessage()
-	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
-		t.Fatalf("after a 16 KiB message: %v, want the connection closed with 1009 (message too big)", err)
+	switch {
+	case websocket.IsCloseError(err, websocket.CloseMessageTooBig):
+	case werr != nil && err != nil:
+		// Cut before the close frame could be read back.
+	default:
+		t.Fatalf("after a 16 KiB message: %v (write: %v), want the connection closed with 1009 (message too big)", err, werr)
 	}
 }
 
