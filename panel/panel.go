@@ -14,7 +14,7 @@ import (
 	"github.com/tessera-print/tessera/session"
 )
 
-//go:embed index.html
+//go:embed web/index.html
 var indexHTML []byte
 
 // Sessions is what the panel shows and acts on (session.Manager).
