@@ -219,6 +219,7 @@ func (r *running) newSession() *session.Manager {
 		Auth:         r.link,
 		Jobs:         r.engine,
 		Timeout:      time.Duration(cfg.SessionTimeout),
+		SecondBadge:  cfg.SecondBadge,
 		OldestFirst:  cfg.JobOrder == "oldest",
 		MaxJobs:      cfg.MaxJobsPerRelease,
 		AutoRelease:  time.Duration(cfg.AutoRelease),

@@ -148,6 +148,9 @@ type Config struct {
 	SessionTimeout Duration `json:"session_timeout"`
 	// JobOrder lists jobs "newest" or "oldest" first.
 	JobOrder string `json:"job_order"`
+	// SecondBadge is what a badge read during a session does: "logout"
+	// ends the session, "ignore" does nothing.
+	SecondBadge string `json:"second_badge"`
 	// AutoRelease releases all held jobs this long after login, unless the
 	// person cancels or acts first (0: off).
 	AutoRelease Duration `json:"auto_release"`
@@ -176,6 +179,7 @@ func Default() Config {
 		IPPMaxConnections:   64,
 		SessionTimeout:      Duration(60 * time.Second),
 		JobOrder:            "newest",
+		SecondBadge:         "logout",
 		Debounce:            Duration(2 * time.Second),
 		Login:               []string{"card"},
 		PINMinLength:        4,
@@ -295,6 +299,9 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateLogin()...)
 	errs = append(errs, c.validateModules()...)
+	if !slices.Contains([]string{"logout", "ignore"}, c.SecondBadge) {
+		errs = append(errs, fmt.Errorf("second_badge %q: want logout or ignore", c.SecondBadge))
+	}
 	if !slices.Contains([]string{"newest", "oldest"}, c.JobOrder) {
 		errs = append(errs, fmt.Errorf("job_order %q: want newest or oldest", c.JobOrder))
 	}

@@ -29,7 +29,8 @@ func TestLoadAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.DataDir != "/d" || len(cfg.Readers) != 2 || cfg.Readers[0] != "tcp-listen://127.0.0.1:7001" ||
-		time.Duration(cfg.SessionTimeout) != 90*time.Second || cfg.JobOrder != "oldest" || cfg.PanelListen != "127.0.0.1:8631" {
+		time.Duration(cfg.SessionTimeout) != 90*time.Second || cfg.JobOrder != "oldest" || cfg.PanelListen != "127.0.0.1:8631" ||
+		cfg.SecondBadge != "logout" {
 		t.Fatalf("config %+v", cfg)
 	}
 }
@@ -52,6 +53,7 @@ func TestRejects(t *testing.T) {
 		{"bad hub scheme", `{"hub_url":"ftp://h:1","printer_uri":"ipp://p/ipp"}`, "hub_url"},
 		{"bad printer scheme", `{"hub_url":"http://h:1","printer_uri":"lpd://p/q"}`, "printer_uri"},
 		{"bad order", `{"hub_url":"http://h:1","printer_uri":"ipp://p/ipp","job_order":"random"}`, "job_order"},
+		{"bad second badge", `{"hub_url":"http://h:1","printer_uri":"ipp://p/ipp","second_badge":"switch"}`, "second_badge"},
 		// Login and reader rules; ok is a config that passes, so each case
 		// fails for its one key.
 		{"qr login", ok(`"login":["qr"]`), "login: qr needs the cloud-link work"},

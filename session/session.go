@@ -78,7 +78,29 @@ type View struct {
 	// AutoReleaseAt is when the held jobs release by themselves, unless
 	// the person cancels (POST /api/v1/auto-release/cancel) or acts first.
 	AutoReleaseAt *time.Time `json:"auto_release_at,omitempty"`
+	// ExpiresInMS is ExpiresAt as milliseconds from now, read on the
+	// agent's monotonic clock: the page counts down from it with its own
+	// timer, whatever the printer's browser thinks the time is.
+	ExpiresInMS *int64 `json:"expires_in_ms,omitempty"`
+	// Notifications are messages for everyone at the printer (never nil).
+	Notifications []Notification `json:"notifications"`
 }
+
+// Notification is a message shown on the panel until dismissed or expired
+// (the cloud link fills them).
+type Notification struct {
+	ID    string `json:"id"`
+	Level string `json:"level"` // info or warning
+	// Text is in the device's language already.
+	Text      string    `json:"text"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Notification levels.
+const (
+	LevelInfo    = "info"
+	LevelWarning = "warning"
+)
 
 // Authorizer says who a card belongs to (the cloud link). An accepted
 // answer carries the login token the session acts on at the hub; Logout
@@ -115,10 +137,14 @@ type Releaser interface {
 
 // Config wires a Manager.
 type Config struct {
-	Auth        Authorizer
-	Convert     Converter
-	Jobs        Releaser
-	Timeout     time.Duration // inactivity logout; default 60 s
+	Auth    Authorizer
+	Convert Converter
+	Jobs    Releaser
+	Timeout time.Duration // inactivity logout; default 60 s
+	// SecondBadge is what a badge read during a session does (config
+	// second_badge): SecondBadgeLogout (the default) ends the session,
+	// whose badge it is, SecondBadgeIgnore does nothing.
+	SecondBadge string
 	OldestFirst bool
 	MaxJobs     int // per release; 0: no cap
 	NoticeFor   time.Duration
@@ -146,10 +172,18 @@ type Config struct {
 	Now func() time.Time
 }
 
+// What a badge read during a session does (Config.SecondBadge).
+const (
+	SecondBadgeLogout = "logout"
+	SecondBadgeIgnore = "ignore"
+)
+
 // Errors of panel actions.
 var (
 	ErrNoSession = errors.New("no one is logged in")
 	ErrNoJob     = errors.New("no such job in this session")
+	// ErrNoNotification is a dismissal of a notification not shown.
+	ErrNoNotification = errors.New("no such notification")
 )
 
 // Manager owns the session. It is safe for concurrent use.
@@ -180,6 +214,8 @@ type Manager struct {
 	queued      *cardreader.Read // a read that came during a login, handled after it
 	readers     map[string]bool
 	subs        map[chan struct{}]struct{}
+	// notes are the notifications shown, oldest first.
+	notes []Notification
 }
 
 // New returns a Manager with an idle session.
@@ -189,6 +225,9 @@ func New(cfg Config) *Manager {
 	}
 	if cfg.NoticeFor == 0 {
 		cfg.NoticeFor = 15 * time.Second
+	}
+	if cfg.SecondBadge == "" {
+		cfg.SecondBadge = SecondBadgeLogout
 	}
 	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
@@ -220,10 +259,13 @@ func (m *Manager) View() View {
 	// Copies, never nil: the panel API promises lists.
 	v.Jobs = append([]release.Job{}, v.Jobs...)
 	v.Readers = append([]Reader{}, v.Readers...)
+	v.Notifications = m.liveNotifications()
 	switch v.State {
 	case StateActive, StatePINRequired, StateRegisterOffered:
 		exp := m.lastUse.Add(m.cfg.Timeout)
 		v.ExpiresAt = &exp
+		left := max(exp.Sub(m.cfg.Now()).Milliseconds(), 0)
+		v.ExpiresInMS = &left
 	case StateLocked:
 		until := m.lockedUntil
 		v.LockedUntil = &until
@@ -349,14 +391,17 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 	}
 	m.mu.Lock()
 	switch {
-	case m.view.State == StateActive && card == m.card:
+	case m.view.State == StateActive && m.cfg.SecondBadge == SecondBadgeIgnore:
 		m.mu.Unlock()
-		log.Info("same card again: logging out")
-		m.Logout(ctx)
+		log.Info("a badge during a session; ignored (second_badge ignore)", "card", cardreader.Masked(card))
 		return
 	case m.view.State == StateActive:
+		// Anyone's badge ends it: the person leaving, or the next one
+		// in line, whose own badge then logs them in.
+		same := card == m.card
 		m.mu.Unlock()
-		log.Info("another card during a session; ignored", "card", cardreader.Masked(card))
+		log.Info("a badge during a session: logging out (second_badge logout)", "same_card", same)
+		m.Logout(ctx)
 		return
 	case m.view.State == StatePINRequired && card == m.card:
 		m.mu.Unlock()
@@ -825,6 +870,9 @@ func (m *Manager) Run(ctx context.Context) {
 		m.mu.Lock()
 		if m.view.Notice != nil && now.Sub(m.noticeAt) > m.cfg.NoticeFor {
 			m.view.Notice = nil
+			m.changed()
+		}
+		if m.pruneNotifications(now) {
 			m.changed()
 		}
 		expired := m.view.State == StateActive && now.Sub(m.lastUse) > m.cfg.Timeout && !m.releasing()

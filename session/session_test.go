@@ -643,3 +643,39 @@ func TestReadDuringLoginIsHandledAfter(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSecondBadge: a badge read during a session ends it (second_badge
+// logout, the default), the session's own or anyone's, or does nothing
+// (ignore).
+func TestSecondBadge(t *testing.T) {
+	tests := []struct {
+		name, mode, second string
+		wantState          string
+	}{
+		{"default, same card", "", "946EBD28", StateIdle},
+		{"default, another card", "", "946EBD29", StateIdle},
+		{"logout, another card", "logout", "946EBD29", StateIdle},
+		{"ignore, same card", "ignore", "946EBD28", StateActive},
+		{"ignore, another card", "ignore", "946EBD29", StateActive},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.auth.cards["2490285353"] = protocol.User{Username: "bob"}
+			if tc.mode != "" {
+				f.m.cfg.SecondBadge = tc.mode // before any read: the reader's goroutine sees it
+			}
+			f.swipe(t, "946EBD28", func(v View) bool { return v.State == StateActive })
+			v := f.swipe(t, tc.second, func(v View) bool { return v.State == tc.wantState })
+			if tc.wantState == StateIdle && (v.User != nil || len(v.Jobs) != 0) {
+				t.Errorf("after the second badge %+v", v)
+			}
+			if tc.wantState == StateActive && v.User.Username != "alice" {
+				t.Errorf("the second badge changed the user: %+v", v.User)
+			}
+			if n := len(f.auth.asked); n != 1 {
+				t.Errorf("the hub was asked %d times, want once: a badge during a session logs no one in", n)
+			}
+		})
+	}
+}
