@@ -97,8 +97,9 @@ func (r *running) panelServer() *http.Server {
 		opts = append(opts, panel.WithToken(r.panelToken))
 	}
 	if r.technicianPIN != "" {
+		src := &techSources{link: r.link, hubURL: r.cfg.HubURL, sess: r.sess, store: r.store, version: r.opts.Version, ring: r.logRing}
 		opts = append(opts, panel.WithTechnician(&technician{pin: r.technicianPIN, watch: r.watch, locks: r.store,
-			now: r.floor.Now, p: r.lockPolicy()}))
+			now: r.floor.Now, p: r.lockPolicy(), src: src}))
 	}
 	return &http.Server{Handler: panel.New(r.sess, r.log.With("component", "panel"), opts...),
 		ReadHeaderTimeout: panelReadHeaderTimeout, ReadTimeout: panelReadTimeout, WriteTimeout: panelWriteTimeout,

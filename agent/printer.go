@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/offline"
-	"github.com/tessera-print/tessera/panel"
 	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
@@ -49,6 +47,7 @@ type printerWatch struct {
 	clock clock.Clock
 
 	mu       sync.Mutex
+	poll     chan struct{} // wakes the loop to read now (pollChan)
 	last     *snmp.Reading
 	expected string // serial this agent serves
 	wrong    bool   // an alert about a replaced printer is raised
@@ -69,6 +68,7 @@ func (w *printerWatch) run(ctx context.Context) {
 		}
 	}
 	clk := clock.OrReal(w.clock)
+	poll := w.pollChan()
 	for {
 		if w.snmp != nil {
 			w.pollSNMP(ctx)
@@ -81,6 +81,8 @@ func (w *printerWatch) run(ctx context.Context) {
 			t.Stop()
 			return
 		case <-fired:
+		case <-poll:
+			t.Stop()
 		}
 	}
 }
@@ -308,48 +310,5 @@ func (w *printerWatch) check(ctx context.Context) error {
 		}
 		return &release.NotReady{Reason: "The printer cannot print right now: " + strings.Join(words, ", ") + "."}
 	}
-	return nil
-}
-
-// technician checks the technician PIN before a technician's action, with
-// a lockout of its own (key "technician", the users' policy).
-type technician struct {
-	pin   string
-	watch *printerWatch
-	locks *offline.Store
-	p     offline.LockPolicy
-	now   func() time.Time
-
-	// mu is held from reading the lock to recording the outcome: parallel
-	// requests would otherwise all pass the check before any failure is
-	// counted.
-	mu sync.Mutex
-}
-
-func (t *technician) AcceptPrinter(ctx context.Context, pin string) (string, error) {
-	if err := t.checkPIN(ctx, pin); err != nil {
-		return "", err
-	}
-	return t.watch.acceptSerial(ctx)
-}
-
-func (t *technician) checkPIN(ctx context.Context, pin string) error {
-	const key = "technician"
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	l, err := t.locks.Failures(ctx, key, t.p)
-	if err != nil {
-		return err
-	}
-	if blocked, _ := l.Blocked(t.now()); blocked {
-		return panel.ErrBadPIN
-	}
-	if subtle.ConstantTimeCompare([]byte(pin), []byte(t.pin)) != 1 {
-		if _, err := t.locks.RecordFailure(ctx, key, t.p); err != nil {
-			return err
-		}
-		return panel.ErrBadPIN
-	}
-	_ = t.locks.ResetFailures(ctx, key)
 	return nil
 }

@@ -58,6 +58,9 @@ type System struct {
 	tokenPath     string
 	cupsPassword  string
 	technicianPIN string // "": the technician's actions are off
+
+	// logRing keeps the last log lines for the technician menu.
+	logRing *logRing
 }
 
 // Build builds the agent cfg describes, or returns every problem at once
@@ -71,7 +74,8 @@ func Build(cfg config.Config, opts Options) (*System, error) {
 		// release, never mistaken for one.
 		opts.Version = version.Current("").String()
 	}
-	s := &System{cfg: cfg, opts: opts, log: opts.Logger}
+	ring := newLogRing(logRingLines)
+	s := &System{cfg: cfg, opts: opts, log: slog.New(ring.tee(opts.Logger.Handler())), logRing: ring}
 	var errs []error
 	// The files are read even when the config is invalid: the operator
 	// then learns of a missing token file with the rest.

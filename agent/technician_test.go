@@ -26,11 +26,17 @@ func TestTechnicianPINGuessesAreBounded(t *testing.T) {
 	defer store.Close()
 	p := offline.LockPolicy{MaxFailures: 3, LockFor: 5 * time.Minute}
 	tech := &technician{pin: "90210333", watch: &printerWatch{}, locks: store, p: p, now: clock}
+	accept := func(pin string) (string, error) {
+		if err := tech.CheckPIN(ctx, pin); err != nil {
+			return "", err
+		}
+		return tech.AcceptPrinter(ctx)
+	}
 
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			if _, err := tech.AcceptPrinter(ctx, "11112222"); !errors.Is(err, panel.ErrBadPIN) {
+			if _, err := accept("11112222"); !errors.Is(err, panel.ErrBadPIN) {
 				t.Errorf("wrong PIN: %v, want ErrBadPIN", err)
 			}
 		})
@@ -44,12 +50,12 @@ func TestTechnicianPINGuessesAreBounded(t *testing.T) {
 		t.Fatalf("after %d parallel wrong PINs: %+v, want %d failures and locked", n, l, p.MaxFailures)
 	}
 	// Locked, the right PIN is refused too.
-	if _, err := tech.AcceptPrinter(ctx, "90210333"); !errors.Is(err, panel.ErrBadPIN) {
+	if _, err := accept("90210333"); !errors.Is(err, panel.ErrBadPIN) {
 		t.Fatalf("right PIN while locked: %v, want ErrBadPIN", err)
 	}
 	// After the lock, it passes to the action (which fails here: no SNMP).
 	now = now.Add(p.LockFor)
-	if _, err := tech.AcceptPrinter(ctx, "90210333"); err == nil || errors.Is(err, panel.ErrBadPIN) {
+	if _, err := accept("90210333"); err == nil || errors.Is(err, panel.ErrBadPIN) {
 		t.Fatalf("right PIN after the lock: %v, want the action's own error", err)
 	}
 }

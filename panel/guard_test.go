@@ -1,7 +1,6 @@
 package panel
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -224,7 +223,7 @@ func TestEventsHostAndOrigin(t *testing.T) {
 func TestErrorsSayNothingInternal(t *testing.T) {
 	const js = "Content-Type: application/json"
 	fs := &fakeSessions{view: session.View{State: "idle"}}
-	tech := failingTech{errors.New("read serial: snmp: request timeout (after 1 retries) from 10.1.2.3:161")}
+	tech := &fakeTech{pin: "123456", acceptErr: errors.New("read serial: snmp: request timeout (after 1 retries) from 10.1.2.3:161")}
 	srv := New(fs, slog.New(slog.DiscardHandler), WithTechnician(tech))
 	tests := []struct {
 		name, path, body string
@@ -249,10 +248,4 @@ func TestErrorsSayNothingInternal(t *testing.T) {
 			}
 		})
 	}
-}
-
-type failingTech struct{ err error }
-
-func (f failingTech) AcceptPrinter(ctx context.Context, pin string) (string, error) {
-	return "", f.err
 }
