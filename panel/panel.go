@@ -2,9 +2,10 @@ package panel
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -13,9 +14,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/tessera-print/tessera/session"
 )
-
-//go:embed web/index.html
-var indexHTML []byte
 
 // Sessions is what the panel shows and acts on (session.Manager).
 type Sessions interface {
@@ -29,7 +27,20 @@ type Sessions interface {
 	Login(ctx context.Context, username, password string) error
 	RegisterCard(ctx context.Context, username, password string) error
 	CancelAutoRelease()
+	// Activity is a tap on the page: the auto-logout starts again.
+	Activity()
+	// DismissNotification hides a notification; session.ErrNoNotification
+	// when there is none with that id.
+	DismissNotification(id string) error
 }
+
+// Technician is what the technician's actions need. ErrBadPIN refuses.
+type Technician interface {
+	AcceptPrinter(ctx context.Context, pin string) (serial string, err error)
+}
+
+// ErrBadPIN is a wrong (or locked) technician PIN.
+var ErrBadPIN = errors.New("wrong technician PIN")
 
 // Option configures a Server.
 type Option func(*Server)
@@ -68,6 +79,7 @@ type Server struct {
 	hosts    map[string]bool // the Host names served, lower case, no brackets
 	cookie   string          // the paired browser's cookie value; "": no token
 	origin   *http.CrossOriginProtection
+	page     assets // the page's files, compressed at start
 }
 
 // maxBody bounds a request body; panel requests are small.
@@ -76,7 +88,7 @@ const maxBody = 64 << 10
 // New returns the panel server.
 func New(sessions Sessions, logger *slog.Logger, opts ...Option) *Server {
 	s := &Server{sessions: sessions, logger: logger, mux: http.NewServeMux(),
-		hosts: normalizeHosts(DefaultHosts()), origin: http.NewCrossOriginProtection()}
+		hosts: normalizeHosts(DefaultHosts()), origin: http.NewCrossOriginProtection(), page: mustLoadPage()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -96,8 +108,11 @@ func New(sessions Sessions, logger *slog.Logger, opts ...Option) *Server {
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
 	s.mux.HandleFunc("POST /api/v1/register-card", s.registerCard)
 	s.mux.HandleFunc("GET /api/v1/events", s.events)
-	s.technicianRoutes()
+	s.mux.HandleFunc("POST /api/v1/technician/accept-printer", s.acceptPrinter)
+	s.mux.HandleFunc("POST /api/v1/activity", s.activity)
+	s.mux.HandleFunc("POST /api/v1/notifications/{id}/dismiss", s.dismiss)
 	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.HandleFunc("GET /static/{path...}", s.static)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not-found", "No such page.")
 	})
@@ -115,10 +130,33 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// mustLoadPage prepares the embedded page; it cannot fail but for a
+// broken build, which must not start.
+func mustLoadPage() assets {
+	sub, err := fs.Sub(web, "web")
+	if err != nil {
+		panic(fmt.Sprintf("panel: embedded page: %v", err))
+	}
+	page, err := loadAssets(sub)
+	if err != nil {
+		panic(fmt.Sprintf("panel: embedded page: %v", err))
+	}
+	return page
+}
+
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'; connect-src 'self'")
-	_, _ = w.Write(indexHTML)
+	w.Header().Set("Content-Security-Policy", pagePolicy(r.Host))
+	s.page["/"].serve(w, r)
+}
+
+// static serves the page's other files; index.html only at /.
+func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+	a := s.page[staticPrefix+r.PathValue("path")]
+	if a == nil {
+		writeError(w, http.StatusNotFound, "not-found", "No such page.")
+		return
+	}
+	a.serve(w, r)
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
@@ -204,6 +242,32 @@ func (s *Server) loginResult(w http.ResponseWriter, err error) {
 	}
 }
 
+// acceptPrinter is the technician confirming a replaced printer: its
+// serial becomes the one this agent serves.
+func (s *Server) acceptPrinter(w http.ResponseWriter, r *http.Request) {
+	if s.tech == nil {
+		writeError(w, http.StatusNotFound, "not-found", "No technician PIN is set on this device.")
+		return
+	}
+	var req struct {
+		PIN string `json:"pin"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	serial, err := s.tech.AcceptPrinter(r.Context(), req.PIN)
+	switch {
+	case errors.Is(err, ErrBadPIN):
+		writeError(w, http.StatusUnauthorized, "bad-pin", "Wrong technician PIN.")
+	case err != nil:
+		s.logger.Warn("accept printer failed", "err", err)
+		writeError(w, http.StatusConflict, "not-possible", "The printer could not be accepted: its serial number could not be read. "+
+			"Check that the printer is on and read over SNMP, then try again; the agent's log says more.")
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"serial": serial})
+	}
+}
+
 func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	var req session.ReleaseRequest
 	if !s.decode(w, r, &req) {
@@ -252,6 +316,25 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// activity is a tap anywhere on the page. Like logout, its body is not
+// read: the guard has checked it is JSON.
+func (s *Server) activity(w http.ResponseWriter, r *http.Request) {
+	s.sessions.Activity()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) dismiss(w http.ResponseWriter, r *http.Request) {
+	err := s.sessions.DismissNotification(r.PathValue("id"))
+	switch {
+	case errors.Is(err, session.ErrNoNotification):
+		writeError(w, http.StatusNotFound, "not-found", "This message is no longer shown.")
+	case err != nil:
+		s.actionError(w, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,15 @@ type fakeSessions struct {
 	results []session.Result
 	err     error
 	subs    []chan struct{}
+	taps    int // Activity calls
+}
+
+// DismissNotification knows one notification, "n1".
+func (f *fakeSessions) DismissNotification(id string) error {
+	if id != "n1" {
+		return session.ErrNoNotification
+	}
+	return nil
 }
 
 func (f *fakeSessions) View() session.View { f.mu.Lock(); defer f.mu.Unlock(); return f.view }
@@ -38,6 +47,7 @@ func (f *fakeSessions) Delete(ctx context.Context, jobID string) error  { return
 func (f *fakeSessions) Refresh(ctx context.Context) error               { return f.err }
 func (f *fakeSessions) Logout(ctx context.Context)                      {}
 func (f *fakeSessions) CancelAutoRelease()                              {}
+func (f *fakeSessions) Activity()                                       { f.mu.Lock(); f.taps++; f.mu.Unlock() }
 func (f *fakeSessions) SubmitPIN(ctx context.Context, pin string) error { return f.err }
 func (f *fakeSessions) Login(ctx context.Context, u, p string) error    { return f.err }
 func (f *fakeSessions) RegisterCard(ctx context.Context, u, p string) error {
@@ -76,6 +86,9 @@ func TestAPI(t *testing.T) {
 		{"delete unknown", "DELETE", "/api/v1/jobs/hub:9", "", nil, session.ErrNoJob, 404, "not-found"},
 		{"delete ok", "DELETE", "/api/v1/jobs/hub:1", "", nil, nil, 204, ""},
 		{"logout", "POST", "/api/v1/logout", "", nil, nil, 204, ""},
+		{"activity", "POST", "/api/v1/activity", "{}", nil, nil, 204, ""},
+		{"dismiss", "POST", "/api/v1/notifications/n1/dismiss", "{}", nil, nil, 204, ""},
+		{"dismiss unknown", "POST", "/api/v1/notifications/n9/dismiss", "{}", nil, nil, 404, "not-found"},
 		{"unknown path", "GET", "/nope", "", nil, nil, 404, "not-found"},
 		{"index", "GET", "/", "", nil, nil, 200, ""},
 		{"pin ok", "POST", "/api/v1/pin", `{"pin":"48261537"}`, nil, nil, 200, ""},
