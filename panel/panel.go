@@ -34,14 +34,6 @@ type Sessions interface {
 	DismissNotification(id string) error
 }
 
-// Technician is what the technician's actions need. ErrBadPIN refuses.
-type Technician interface {
-	AcceptPrinter(ctx context.Context, pin string) (serial string, err error)
-}
-
-// ErrBadPIN is a wrong (or locked) technician PIN.
-var ErrBadPIN = errors.New("wrong technician PIN")
-
 // Option configures a Server.
 type Option func(*Server)
 
@@ -108,7 +100,7 @@ func New(sessions Sessions, logger *slog.Logger, opts ...Option) *Server {
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
 	s.mux.HandleFunc("POST /api/v1/register-card", s.registerCard)
 	s.mux.HandleFunc("GET /api/v1/events", s.events)
-	s.mux.HandleFunc("POST /api/v1/technician/accept-printer", s.acceptPrinter)
+	s.technicianRoutes()
 	s.mux.HandleFunc("POST /api/v1/activity", s.activity)
 	s.mux.HandleFunc("POST /api/v1/notifications/{id}/dismiss", s.dismiss)
 	s.mux.HandleFunc("GET /{$}", s.index)
@@ -239,32 +231,6 @@ func (s *Server) loginResult(w http.ResponseWriter, err error) {
 		writeJSON(w, status, body)
 	default:
 		s.actionError(w, err)
-	}
-}
-
-// acceptPrinter is the technician confirming a replaced printer: its
-// serial becomes the one this agent serves.
-func (s *Server) acceptPrinter(w http.ResponseWriter, r *http.Request) {
-	if s.tech == nil {
-		writeError(w, http.StatusNotFound, "not-found", "No technician PIN is set on this device.")
-		return
-	}
-	var req struct {
-		PIN string `json:"pin"`
-	}
-	if !s.decode(w, r, &req) {
-		return
-	}
-	serial, err := s.tech.AcceptPrinter(r.Context(), req.PIN)
-	switch {
-	case errors.Is(err, ErrBadPIN):
-		writeError(w, http.StatusUnauthorized, "bad-pin", "Wrong technician PIN.")
-	case err != nil:
-		s.logger.Warn("accept printer failed", "err", err)
-		writeError(w, http.StatusConflict, "not-possible", "The printer could not be accepted: its serial number could not be read. "+
-			"Check that the printer is on and read over SNMP, then try again; the agent's log says more.")
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"serial": serial})
 	}
 }
 
