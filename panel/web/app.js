@@ -1,0 +1,731 @@
+// Tessera panel: the page at the printer. ES5 only, no framework, no build
+// step: it runs in the embedded browsers of printers from 2013 on. Every
+// screen is drawn by render(state) from the session the agent serves
+// (docs/panel-api.md), whether it came over the websocket or by polling, so
+// the two paths can never disagree. Text comes from the catalogues in
+// /static/i18n/; a key is always a quoted literal in a call of t, or of N
+// where it is only named: panel/i18n_test.go finds the keys by these forms.
+(function () {
+  'use strict';
+
+  var LANGS = { en: 1, fr: 1, de: 1, cs: 1 };
+  var PIN_MAX = 16;
+  var SUMMARY_MS = 8000;
+  var ERR_MS = 8000;
+  var ACTIVITY_MS = 5000;
+  var LAYOUTS = {
+    en: ['1234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm'],
+    fr: ['1234567890', 'azertyuiop', 'qsdfghjklm', 'wxcvbn'],
+    de: ['1234567890', 'qwertzuiop', 'asdfghjkl', 'yxcvbnm'],
+    cs: ['1234567890', 'qwertzuiop', 'asdfghjkl', 'yxcvbnm'],
+    sym: ['1234567890', '!@#$%&*()', '-_=+.,;:/?', '\'"<>[]{}~\\']
+  };
+  var PRINTER_STATES = {
+    ready: N('printer.ready'), idle: N('printer.ready'), printing: N('printer.printing'),
+    processing: N('printer.printing'), 'warming-up': N('printer.warming_up'),
+    sleeping: N('printer.sleeping'), attention: N('printer.attention'),
+    unreachable: N('printer.unreachable'), stopped: N('printer.stopped')
+  };
+  var JOB_STATES = {
+    held: N('job.held'), queued: N('job.queued'), sending: N('job.sending'),
+    printing: N('job.printing'), printed: N('job.printed'), failed: N('job.failed'),
+    uncertain: N('job.uncertain')
+  };
+  var SOURCES = { hub: N('source.hub'), local: N('source.local'), cups: N('source.cups') };
+  var ICONS = {
+    hub: 'M7 18h10a4 4 0 0 0 .5-8 6 6 0 0 0-11.3 1.5A3.3 3.3 0 0 0 7 18z',
+    local: 'M4 11l8-7 8 7v9h-5v-6H9v6H4z',
+    cups: 'M7 4h10v4H7zM4 9h16v8h-3v3H7v-3H4zM9 15v3h6v-3z'
+  };
+
+  // app is the page's one piece of state besides the session: what the
+  // person is typing or has selected, which the session does not hold.
+  var app = {
+    state: null, lang: 'en', cat: {}, skew: 0, expAt: 0,
+    downSince: 0, wsDelay: 500, poll: /[?&]poll=1/.test(location.search),
+    lastActivity: 0, listSig: '',
+    ui: freshUI(), summary: null, summaryUntil: 0, err: '', errUntil: 0
+  };
+
+  function freshUI() {
+    return { mode: '', pin: '', user: '', pass: '', field: 'user', shift: false, sym: false,
+      sel: {}, opts: {}, optFor: '', confirmDelete: false };
+  }
+
+  // N marks a key that is looked up later; it returns the key itself.
+  function N(key) { return key; }
+
+  function $(id) { return document.getElementById(id); }
+
+  function plural(lang, n) {
+    if (lang === 'cs') { return n === 1 ? 'one' : (n >= 2 && n <= 4 ? 'few' : 'other'); }
+    if (lang === 'fr') { return n === 0 || n === 1 ? 'one' : 'other'; }
+    return n === 1 ? 'one' : 'other';
+  }
+
+  function lookup(key) {
+    var c = app.cat[app.lang];
+    if (c && c.hasOwnProperty(key)) { return c[key]; }
+    c = app.cat.en;
+    if (c && c.hasOwnProperty(key)) { return c[key]; }
+    return key;
+  }
+
+  // t returns the text of key with {name} replaced from vars; a plural
+  // entry ({"one": ..., "few": ..., "other": ...}) is chosen by vars.n.
+  function t(key, vars) {
+    var s = lookup(key);
+    if (typeof s === 'object') {
+      var n = vars && typeof vars.n === 'number' ? vars.n : 0;
+      s = s[plural(app.lang, n)] || s.other;
+    }
+    return String(s).replace(/\{(\w+)\}/g, function (m, k) {
+      if (!vars || !vars.hasOwnProperty(k)) { return m; }
+      return typeof vars[k] === 'number' ? num(vars[k]) : String(vars[k]);
+    });
+  }
+
+  // num writes an integer with the catalogue's thousands separator.
+  function num(n) {
+    var neg = n < 0, s = String(Math.abs(Math.round(n))), out = '';
+    while (s.length > 3) { out = t('fmt.group') + s.slice(-3) + out; s = s.slice(0, -3); }
+    return (neg ? '-' : '') + s + out;
+  }
+
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+
+  function time(ms) {
+    var d = new Date(ms), h = d.getHours();
+    return t('fmt.time', { H: pad(h), M: pad(d.getMinutes()), h12: String(h % 12 || 12),
+      ap: h < 12 ? t('fmt.am') : t('fmt.pm') });
+  }
+
+  function date(ms) {
+    var d = new Date(ms);
+    return t('fmt.date', { d: String(d.getDate()), mo: String(d.getMonth() + 1), y: String(d.getFullYear()) });
+  }
+
+  function ago(iso) {
+    var at = Date.parse(iso);
+    if (isNaN(at)) { return ''; }
+    var s = Math.max(0, Math.floor((Date.now() - at) / 1000));
+    if (s < 60) { return t('time.now'); }
+    if (s < 3600) { return t('time.min_ago', { n: Math.floor(s / 60) }); }
+    if (s < 86400) { return t('time.h_ago', { n: Math.floor(s / 3600) }); }
+    return date(at) + ' ' + time(at);
+  }
+
+  // serverTime turns an RFC 3339 time of the agent into this browser's
+  // clock: a printer's clock can be minutes off.
+  function serverTime(iso) { var v = Date.parse(iso); return isNaN(v) ? 0 : v - app.skew; }
+
+  function secsLeft(ms) { return Math.max(0, Math.ceil((ms - Date.now()) / 1000)); }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+
+  function button(cls, act, text, data) {
+    var b = el('button', 'btn ' + cls, text);
+    b.setAttribute('data-act', act);
+    if (data) { b.setAttribute('data-id', data); }
+    return b;
+  }
+
+  function show(node, on) { if (on) { node.removeAttribute('hidden'); } else { node.setAttribute('hidden', ''); } }
+
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+
+  function icon(path, label) {
+    var ns = 'http://www.w3.org/2000/svg';
+    var svg = document.createElementNS(ns, 'svg'), p = document.createElementNS(ns, 'path');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('class', 'icon');
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', label);
+    p.setAttribute('d', path);
+    svg.appendChild(p);
+    return svg;
+  }
+
+  // --- talking to the agent ---------------------------------------------
+
+  function request(method, path, body, done) {
+    var x = new XMLHttpRequest();
+    x.open(method, path, true);
+    if (method !== 'GET' && method !== 'DELETE') { x.setRequestHeader('Content-Type', 'application/json'); }
+    x.onreadystatechange = function () {
+      if (x.readyState !== 4) { return; }
+      var data = null;
+      try { data = x.responseText ? JSON.parse(x.responseText) : null; } catch (e) { data = null; }
+      if (done) { done(x.status, data); }
+    };
+    x.send(method === 'GET' || method === 'DELETE' ? null : JSON.stringify(body || {}));
+  }
+
+  // post sends a write; a session in the answer is drawn at once (the
+  // websocket brings it too, a moment later), a refusal is said in words.
+  function post(path, body, ok) {
+    request('POST', path, body, function (status, data) {
+      if (status >= 200 && status < 300) {
+        if (data && data.state) { render(data); }
+        if (ok) { ok(data); }
+        return;
+      }
+      failed(status, data);
+    });
+  }
+
+  function failed(status, data) {
+    var e = data && data.error;
+    var msg = e && e.message ? e.message : (status === 0 ? t('err.network') : t('err.generic'));
+    if (data && data.until) { msg += ' ' + t('err.until', { time: time(serverTime(data.until)) }); }
+    say(msg);
+  }
+
+  function say(msg) {
+    app.err = msg;
+    app.errUntil = Date.now() + ERR_MS;
+    if (app.state) { render(app.state); }
+  }
+
+  function down() { if (!app.downSince) { app.downSince = Date.now(); } }
+
+  function up() { app.downSince = 0; }
+
+  function connect() {
+    if (app.poll || !window.WebSocket) { pollOnce(); return; }
+    var ws;
+    try {
+      ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/events');
+    } catch (e) {
+      retry();
+      return;
+    }
+    ws.onopen = function () { app.wsDelay = 500; up(); };
+    ws.onmessage = function (ev) {
+      var s;
+      try { s = JSON.parse(ev.data); } catch (e) { return; }
+      up();
+      render(s);
+    };
+    ws.onclose = retry;
+  }
+
+  // retry reconnects with a growing delay, up to 10 s; the banner says
+  // "reconnecting" once the page has been cut off for 2 s.
+  function retry() {
+    down();
+    setTimeout(connect, app.wsDelay);
+    app.wsDelay = Math.min(app.wsDelay * 2, 10000);
+  }
+
+  function pollOnce() {
+    request('GET', '/api/v1/session', null, function (status, data) {
+      if (status === 200 && data) { up(); render(data); } else { down(); }
+      setTimeout(pollOnce, 1000);
+    });
+  }
+
+  function loadCatalogue(lang) {
+    if (app.cat[lang] !== undefined) { return; }
+    app.cat[lang] = null;
+    request('GET', '/static/i18n/' + lang + '.json', null, function (status, data) {
+      app.cat[lang] = status === 200 && data ? data : {};
+      app.listSig = '';
+      translateStatic();
+      if (app.state) { render(app.state); }
+    });
+  }
+
+  function translateStatic() {
+    var nodes = document.querySelectorAll('[data-i18n]');
+    for (var i = 0; i < nodes.length; i++) { nodes[i].textContent = t(nodes[i].getAttribute('data-i18n')); }
+    document.documentElement.setAttribute('lang', app.lang);
+  }
+
+  // --- render ------------------------------------------------------------
+
+  // language: the user's own once signed in, the device's otherwise.
+  function language(s) {
+    var l = s.user && s.state === 'active' && s.user.language;
+    if (l && LANGS[l.slice(0, 2)]) { return l.slice(0, 2); }
+    l = s.language || '';
+    return LANGS[l.slice(0, 2)] ? l.slice(0, 2) : 'en';
+  }
+
+  function render(s) {
+    var prev = app.state;
+    app.state = s;
+    if (typeof s.expires_in_ms === 'number') {
+      app.expAt = Date.now() + s.expires_in_ms;
+      if (s.expires_at) { app.skew = Date.parse(s.expires_at) - app.expAt; }
+    } else {
+      app.expAt = 0;
+    }
+    if (prev && prev.state === 'active' && s.state !== 'active') { loggedOut(prev); }
+    if (s.state !== 'active') {
+      // The jobs of someone who left must not stay one frame longer.
+      clear($('jobs'));
+      app.listSig = '';
+      app.ui.sel = {};
+      app.ui.opts = {};
+      app.ui.optFor = '';
+      app.ui.confirmDelete = false;
+    }
+    if (prev && prev.state !== s.state) { app.ui.pin = ''; app.ui.pass = ''; }
+    var lang = language(s);
+    if (lang !== app.lang) { app.lang = lang; app.listSig = ''; loadCatalogue(lang); translateStatic(); }
+    renderHeader(s);
+    renderBanners(s);
+    renderScreen(s);
+    renderDialog(s);
+  }
+
+  function loggedOut(prev) {
+    var color = 0, mono = 0;
+    (prev.jobs || []).forEach(function (j) {
+      if (j.state !== 'printed') { return; }
+      var p = (j.pages || 0) * (j.copies || 1);
+      if (j.color) { color += p; } else { mono += p; }
+    });
+    app.ui = freshUI();
+    app.summary = color + mono > 0 ? { color: color, mono: mono } : null;
+    app.summaryUntil = Date.now() + SUMMARY_MS;
+  }
+
+  function renderHeader(s) {
+    var p = s.printer || {};
+    $('printer-name').textContent = p.name || 'Tessera';
+    $('printer-loc').textContent = p.location || '';
+    var pill = $('printer-state');
+    var words = t(PRINTER_STATES[p.state] || N('printer.unknown'));
+    if (p.messages && p.messages.length) { words += ': ' + p.messages.join(', '); }
+    pill.textContent = words;
+    var sev = p.can_print === false || p.state === 'unreachable' || p.state === 'stopped' ? 'bad'
+      : (p.state === 'attention' || (p.reasons && p.reasons.length) ? 'warn' : 'ok');
+    pill.className = 'pill ' + sev;
+    var active = s.state === 'active' && s.user;
+    $('who').textContent = active ? (s.user.full_name || s.user.username) : '';
+    show($('logout'), !!active);
+  }
+
+  function banner(box, cls, text) { box.appendChild(el('div', 'banner ' + cls, text)); }
+
+  function renderBanners(s) {
+    var box = $('banners');
+    clear(box);
+    if (app.downSince && Date.now() - app.downSince >= 2000) { banner(box, 'warn', t('banner.reconnecting')); }
+    if (s.cloud === 'offline') { banner(box, 'bad', t('banner.offline')); }
+    (s.readers || []).forEach(function (r) {
+      if (!r.attached) { banner(box, 'warn', t('banner.reader', { name: r.name })); }
+    });
+    if (s.notice && s.notice.message) { banner(box, 'info', s.notice.message); }
+    if (app.err && Date.now() < app.errUntil) { banner(box, 'bad', app.err); } else { app.err = ''; }
+  }
+
+  function screenOf(s) {
+    if (s.state === 'active') { return 'jobs'; }
+    if (s.state === 'pin-required') { return 'pin'; }
+    if (s.state === 'register-offered') { return 'form'; }
+    if (s.state === 'locked') { return 'locked'; }
+    if (app.summary && Date.now() < app.summaryUntil) { return 'summary'; }
+    if (app.ui.mode === 'pin') { return 'pin'; }
+    if (app.ui.mode === 'password') { return 'form'; }
+    return 'idle';
+  }
+
+  function renderScreen(s) {
+    var name = screenOf(s), all = ['idle', 'pin', 'form', 'locked', 'jobs', 'summary'];
+    for (var i = 0; i < all.length; i++) { show($('scr-' + all[i]), all[i] === name); }
+    ({ idle: renderIdle, pin: renderPin, form: renderForm, locked: renderLocked,
+      jobs: renderJobs, summary: renderSummary })[name](s);
+  }
+
+  function has(list, v) { return (list || []).indexOf(v) >= 0; }
+
+  function renderIdle(s) {
+    var login = s.login || [];
+    show($('idle-swipe'), has(login, 'card') || has(login, 'card+pin'));
+    show($('idle-pin'), has(login, 'pin'));
+    show($('idle-pw'), has(login, 'password'));
+    var box = $('notifications');
+    clear(box);
+    (s.notifications || []).forEach(function (n) {
+      var li = el('li', 'note ' + (n.level === 'warning' ? 'warn' : 'info'));
+      li.appendChild(el('span', 'level', t(n.level === 'warning' ? N('note.warning') : N('note.info'))));
+      li.appendChild(el('span', 'text', n.text));
+      var b = button('ghost', 'dismiss', t('act.dismiss'), n.id);
+      li.appendChild(b);
+      box.appendChild(li);
+    });
+  }
+
+  function renderPin(s) {
+    var name = s.user ? (s.user.full_name || s.user.username) : '';
+    $('pin-title').textContent = name ? t('pin.title_user', { name: name }) : t('pin.title');
+    var dots = $('pin-dots');
+    clear(dots);
+    for (var i = 0; i < app.ui.pin.length; i++) { dots.appendChild(el('span', 'dot')); }
+    if (!app.ui.pin.length) { dots.appendChild(el('span', 'hint', t('pin.enter'))); }
+    var pad = $('pin-pad');
+    if (pad.getAttribute('data-lang') === app.lang) { return; }
+    pad.setAttribute('data-lang', app.lang);
+    clear(pad);
+    '123456789'.split('').forEach(function (d) { pad.appendChild(key(d, 'digit')); });
+    pad.appendChild(button('', 'pin-back', t('act.backspace')));
+    pad.appendChild(key('0', 'digit'));
+    pad.appendChild(button('primary', 'pin-ok', t('act.ok')));
+    pad.appendChild(button('wide', 'cancel', t('act.cancel')));
+  }
+
+  function key(k, act) {
+    var b = button('key', act, k);
+    b.setAttribute('data-k', k);
+    return b;
+  }
+
+  function renderForm(s) {
+    var reg = s.state === 'register-offered';
+    $('form-title').textContent = t(reg ? N('reg.title') : N('form.title'));
+    $('form-help').textContent = reg ? t('reg.help') : '';
+    $('f-user-v').textContent = app.ui.user;
+    $('f-pass-v').textContent = new Array(app.ui.pass.length + 1).join('\u2022');
+    $('f-user').className = 'field' + (app.ui.field === 'user' ? ' on' : '');
+    $('f-pass').className = 'field' + (app.ui.field === 'pass' ? ' on' : '');
+    renderKeyboard();
+  }
+
+  function renderKeyboard() {
+    var kb = $('kbd'), rows = LAYOUTS[app.ui.sym ? 'sym' : app.lang] || LAYOUTS.en;
+    var sig = app.lang + app.ui.sym + app.ui.shift;
+    if (kb.getAttribute('data-sig') === sig) { return; }
+    kb.setAttribute('data-sig', sig);
+    clear(kb);
+    rows.forEach(function (r) {
+      var row = el('div', 'row');
+      r.split('').forEach(function (c) { row.appendChild(key(app.ui.shift ? c.toUpperCase() : c, 'type')); });
+      kb.appendChild(row);
+    });
+    var last = el('div', 'row');
+    last.appendChild(button('key mod' + (app.ui.shift ? ' on' : ''), 'shift', t('kbd.shift')));
+    last.appendChild(button('key mod', 'sym', app.ui.sym ? t('kbd.letters') : t('kbd.symbols')));
+    var space = key(' ', 'type');
+    space.className += ' space';
+    space.textContent = t('kbd.space');
+    last.appendChild(space);
+    last.appendChild(key('@', 'type'));
+    last.appendChild(key('.', 'type'));
+    last.appendChild(button('key mod', 'type-back', t('act.backspace')));
+    kb.appendChild(last);
+  }
+
+  function renderLocked(s) {
+    var at = s.locked_until ? serverTime(s.locked_until) : 0;
+    $('locked-text').textContent = at ? t('locked.until', { time: time(at), n: Math.ceil(secsLeft(at) / 60) }) : '';
+  }
+
+  function renderSummary() {
+    var sm = app.summary;
+    $('summary-text').textContent = t('summary.pages', { n: sm.color + sm.mono }) + ' ' +
+      t('summary.split', { color: sm.color, mono: sm.mono });
+  }
+
+  // --- the job list --------------------------------------------------------
+
+  function policy(s) { return (s.user && s.user.policy) || {}; }
+
+  function selectable(j) { return j.state === 'held' || j.state === 'failed'; }
+
+  function optsOf(j) {
+    var o = app.ui.opts[j.id];
+    return o || { copies: j.copies || 1, mono: false, duplex: j.duplex };
+  }
+
+  function pagesOf(j) { return (j.pages || 0) * optsOf(j).copies; }
+
+  function forcedDuplex(j, pol) { return pol.duplex_above > 0 && j.pages > pol.duplex_above; }
+
+  // plan says, for the selection in list order, the pages it costs and which
+  // jobs do not fit the quota (the agent releases the ones that fit).
+  function plan(s) {
+    var pol = policy(s), q = typeof pol.quota_pages === 'number' ? pol.quota_pages : null;
+    var out = { pages: 0, count: 0, quota: q, nofit: {}, unknown: {} };
+    var used = 0;
+    (s.jobs || []).forEach(function (j) {
+      if (q !== null && selectable(j) && !j.pages) { out.unknown[j.id] = true; }
+      if (q !== null && selectable(j) && pagesOf(j) > q) { out.nofit[j.id] = true; }
+      if (!app.ui.sel[j.id] || !selectable(j)) { return; }
+      out.count++;
+      out.pages += pagesOf(j);
+      if (q !== null && j.pages) {
+        if (used + pagesOf(j) > q) { out.nofit[j.id] = true; } else { used += pagesOf(j); }
+      }
+    });
+    out.used = used;
+    return out;
+  }
+
+  function renderJobs(s) {
+    var jobs = s.jobs || [], pl = plan(s), pol = policy(s);
+    for (var id in app.ui.sel) {
+      if (app.ui.sel.hasOwnProperty(id) && !jobs.some(function (j) { return j.id === id && selectable(j); })) {
+        delete app.ui.sel[id];
+      }
+    }
+    $('cost').textContent = pl.count ? (pl.quota === null ? t('cost.pages', { n: pl.pages })
+      : t('cost.quota', { pages: t('cost.pages', { n: pl.pages }), n: Math.max(0, pl.quota - pl.used) }))
+      : t('cost.none');
+    $('quota').textContent = pl.quota === null ? '' : t('quota.left', { n: pl.quota });
+    var any = jobs.some(selectable);
+    show($('jobs-empty'), !jobs.length);
+    $('a-release').disabled = !pl.count;
+    $('a-keep').disabled = !pl.count;
+    $('a-delete').disabled = !pl.count;
+    $('a-all').disabled = !any;
+    $('sel-all').disabled = !any;
+    var sig = JSON.stringify([jobs, app.ui.sel, app.ui.opts, app.lang, pol, Math.floor(Date.now() / 60000)]);
+    if (sig === app.listSig) { return; }
+    app.listSig = sig;
+    var list = $('jobs'), top = list.scrollTop;
+    clear(list);
+    jobs.forEach(function (j) { list.appendChild(jobItem(j, pl, pol)); });
+    list.scrollTop = top;
+  }
+
+  function jobItem(j, pl, pol) {
+    var o = optsOf(j), sel = !!app.ui.sel[j.id];
+    var li = el('li', 'job' + (sel ? ' sel' : '') + (pl.nofit[j.id] ? ' nofit' : ''));
+    if (selectable(j)) { li.setAttribute('data-act', 'toggle'); li.setAttribute('data-id', j.id); }
+    var check = el('span', 'check' + (selectable(j) ? '' : ' off'), sel ? '\u2713' : '');
+    check.setAttribute('role', 'checkbox');
+    check.setAttribute('aria-checked', sel ? 'true' : 'false');
+    check.setAttribute('aria-label', t('jobs.select'));
+    li.appendChild(check);
+    li.appendChild(icon(ICONS[j.source] || ICONS.local, t(SOURCES[j.source] || N('source.local'))));
+    var body = el('div', 'body'), name = j.name || '', from = '';
+    var star = name.indexOf('**');
+    if (star > 0) { from = name.slice(0, star); name = name.slice(star + 2); }
+    body.appendChild(el('div', 'jname', name));
+    var meta = [j.pages ? t('job.pages', { n: j.pages }) : t('job.pages_unknown'), t('job.copies', { n: o.copies }),
+      t(j.color && !o.mono && !pol.force_mono ? N('job.color') : N('job.mono')),
+      t(o.duplex || forcedDuplex(j, pol) ? N('job.duplex') : N('job.simplex')), ago(j.submitted_at)];
+    if (from) { meta.unshift(t('job.from', { name: from })); }
+    body.appendChild(el('div', 'meta', meta.join(' \u00b7 ')));
+    var notes = [];
+    if (pol.force_mono && j.color) { notes.push(t('job.forced_mono')); }
+    if (forcedDuplex(j, pol) && !j.duplex) { notes.push(t('job.forced_duplex')); }
+    if (pl.unknown[j.id]) { notes.push(t('job.unknown_pages')); } else if (pl.nofit[j.id]) { notes.push(t('job.nofit')); }
+    if (notes.length) { body.appendChild(el('div', 'note-line', notes.join(' \u00b7 '))); }
+    li.appendChild(body);
+    var st = el('div', 'state');
+    st.appendChild(el('span', 'chip st-' + j.state, t(JOB_STATES[j.state] || N('job.held'))));
+    if (j.reason) { st.appendChild(el('span', 'reason', j.reason)); }
+    li.appendChild(st);
+    if (j.state === 'uncertain') { li.appendChild(button('', 'confirm', t('act.confirm_reprint'), j.id)); }
+    if (selectable(j)) { li.appendChild(button('ghost', 'options', t('act.options'), j.id)); }
+    return li;
+  }
+
+  // --- dialogs -----------------------------------------------------------
+
+  function renderDialog(s) {
+    var d = $('dialog'), active = s.state === 'active';
+    clear(d);
+    var kind = '';
+    if (active && s.auto_release_at) { kind = 'auto'; } else if (active && app.expAt && app.expAt - Date.now() <= 10000) {
+      kind = 'idle';
+    } else if (active && app.ui.confirmDelete) { kind = 'delete'; } else if (active && app.ui.optFor) { kind = 'opts'; }
+    show($('overlay'), !!kind);
+    $('overlay').className = 'overlay' + (kind === 'idle' ? ' tap' : '');
+    if (kind === 'auto') {
+      d.appendChild(el('h2', '', t('auto.title', { n: secsLeft(serverTime(s.auto_release_at)) })));
+      d.appendChild(button('huge danger', 'auto-cancel', t('act.cancel')));
+    } else if (kind === 'idle') {
+      d.appendChild(el('h2', '', t('idle.countdown', { n: secsLeft(app.expAt) })));
+      d.appendChild(el('p', '', t('idle.tap')));
+    } else if (kind === 'delete') {
+      d.appendChild(el('h2', '', t('delete.confirm', { n: plan(s).count })));
+      d.appendChild(button('danger', 'delete-yes', t('act.delete')));
+      d.appendChild(button('', 'delete-no', t('act.cancel')));
+    } else if (kind === 'opts') {
+      options(s, d);
+    }
+  }
+
+  function options(s, d) {
+    var j = null, pol = policy(s);
+    (s.jobs || []).forEach(function (x) { if (x.id === app.ui.optFor) { j = x; } });
+    if (!j) { app.ui.optFor = ''; show($('overlay'), false); return; }
+    var o = optsOf(j);
+    d.appendChild(el('h2', 'jname', j.name));
+    var row = el('div', 'opt');
+    row.appendChild(el('span', 'lbl', t('opt.copies')));
+    row.appendChild(button('key', 'copies-minus', '\u2212'));
+    row.appendChild(el('span', 'copies', num(o.copies)));
+    row.appendChild(button('key', 'copies-plus', '+'));
+    d.appendChild(row);
+    var monoWhy = !j.color ? t('opt.already_mono') : (pol.force_mono ? t('job.forced_mono') : '');
+    d.appendChild(toggle('opt-mono', t('opt.mono'), o.mono || !j.color || !!pol.force_mono, monoWhy));
+    var dupWhy = forcedDuplex(j, pol) ? t('opt.forced_duplex', { n: pol.duplex_above }) : '';
+    d.appendChild(toggle('opt-duplex', t('opt.duplex'), o.duplex || !!dupWhy, dupWhy));
+    d.appendChild(button('primary', 'opt-done', t('act.done')));
+  }
+
+  function toggle(act, label, on, why) {
+    var row = el('div', 'opt');
+    var b = button('toggle' + (on ? ' on' : ''), act, label + ': ' + t(on ? N('opt.on') : N('opt.off')));
+    b.setAttribute('aria-pressed', on ? 'true' : 'false');
+    b.disabled = !!why;
+    row.appendChild(b);
+    if (why) { row.appendChild(el('span', 'why', why)); }
+    return row;
+  }
+
+  // --- actions -------------------------------------------------------------
+
+  function selectedJobs(keep, confirmID) {
+    var out = [];
+    (app.state.jobs || []).forEach(function (j) {
+      if (confirmID ? j.id !== confirmID : !(app.ui.sel[j.id] && selectable(j))) { return; }
+      var o = optsOf(j), r = { id: j.id, copies: o.copies, duplex: o.duplex };
+      if (o.mono) { r.color = 'mono'; }
+      if (keep) { r.keep = true; }
+      if (confirmID) { r.confirm = true; }
+      out.push(r);
+    });
+    return out;
+  }
+
+  function released(data) {
+    app.ui.sel = {};
+    var held = [];
+    ((data && data.jobs) || []).forEach(function (r) {
+      if (r.state !== 'queued' && r.reason) { held.push(r.reason); }
+    });
+    if (held.length) { say(held.join(' ')); } else if (app.state) { render(app.state); }
+  }
+
+  function job(id) {
+    var found = null;
+    ((app.state && app.state.jobs) || []).forEach(function (j) { if (j.id === id) { found = j; } });
+    return found;
+  }
+
+  function setOpt(id, f) {
+    var j = job(id);
+    if (!j) { return; }
+    var o = optsOf(j);
+    f(o);
+    app.ui.opts[id] = o;
+  }
+
+  function submitForm() {
+    var reg = app.state.state === 'register-offered';
+    var body = { username: app.ui.user, password: app.ui.pass };
+    app.ui.pass = '';
+    post(reg ? '/api/v1/register-card' : '/api/v1/login', body, function () {
+      app.ui = freshUI();
+      if (reg) { say(t('reg.done')); }
+    });
+  }
+
+  var ACTIONS = {
+    'mode-pin': function () { app.ui.mode = 'pin'; app.ui.pin = ''; },
+    'mode-password': function () { app.ui.mode = 'password'; app.ui.field = 'user'; },
+    cancel: function () {
+      if (app.state.state === 'idle') { app.ui = freshUI(); } else { post('/api/v1/logout', {}); }
+    },
+    logout: function () { post('/api/v1/logout', {}); },
+    digit: function (b) { if (app.ui.pin.length < PIN_MAX) { app.ui.pin += b.getAttribute('data-k'); } },
+    'pin-back': function () { app.ui.pin = app.ui.pin.slice(0, -1); },
+    'pin-ok': function () {
+      var pin = app.ui.pin;
+      app.ui.pin = '';
+      if (pin) { post('/api/v1/pin', { pin: pin }, function () { app.ui.mode = ''; }); }
+    },
+    'focus-user': function () { app.ui.field = 'user'; },
+    'focus-pass': function () { app.ui.field = 'pass'; },
+    type: function (b) { app.ui[app.ui.field] += b.getAttribute('data-k'); app.ui.shift = false; },
+    'type-back': function () { app.ui[app.ui.field] = app.ui[app.ui.field].slice(0, -1); },
+    shift: function () { app.ui.shift = !app.ui.shift; },
+    sym: function () { app.ui.sym = !app.ui.sym; },
+    'form-submit': function () {
+      if (app.ui.field === 'user' && !app.ui.pass) { app.ui.field = 'pass'; return; }
+      submitForm();
+    },
+    dismiss: function (b) {
+      post('/api/v1/notifications/' + encodeURIComponent(b.getAttribute('data-id')) + '/dismiss', {});
+    },
+    toggle: function (b) { var id = b.getAttribute('data-id'); if (app.ui.sel[id]) { delete app.ui.sel[id]; } else { app.ui.sel[id] = true; } },
+    'select-all': function () {
+      var all = true, jobs = (app.state.jobs || []).filter(selectable);
+      jobs.forEach(function (j) { all = all && !!app.ui.sel[j.id]; });
+      app.ui.sel = {};
+      if (!all) { jobs.forEach(function (j) { app.ui.sel[j.id] = true; }); }
+    },
+    release: function () { post('/api/v1/release', { jobs: selectedJobs(false) }, released); },
+    'release-keep': function () { post('/api/v1/release', { jobs: selectedJobs(true) }, released); },
+    'release-all': function () { post('/api/v1/release', { all: true }, released); },
+    confirm: function (b) { post('/api/v1/release', { jobs: selectedJobs(false, b.getAttribute('data-id')) }, released); },
+    refresh: function () { post('/api/v1/refresh', {}); },
+    'delete': function () { app.ui.confirmDelete = true; },
+    'delete-no': function () { app.ui.confirmDelete = false; },
+    'delete-yes': function () {
+      app.ui.confirmDelete = false;
+      selectedJobs(false).forEach(function (r) {
+        request('DELETE', '/api/v1/jobs/' + encodeURIComponent(r.id), null, function (status, data) {
+          if (status !== 204) { failed(status, data); }
+        });
+        delete app.ui.sel[r.id];
+      });
+    },
+    options: function (b) { app.ui.optFor = b.getAttribute('data-id'); },
+    'copies-minus': function () { setOpt(app.ui.optFor, function (o) { o.copies = Math.max(1, o.copies - 1); }); },
+    'copies-plus': function () { setOpt(app.ui.optFor, function (o) { o.copies = Math.min(999, o.copies + 1); }); },
+    'opt-mono': function () { setOpt(app.ui.optFor, function (o) { o.mono = !o.mono; }); },
+    'opt-duplex': function () { setOpt(app.ui.optFor, function (o) { o.duplex = !o.duplex; }); },
+    'opt-done': function () { app.ui.optFor = ''; },
+    'auto-cancel': function () { post('/api/v1/auto-release/cancel', {}); },
+    'summary-close': function () { app.summary = null; }
+  };
+
+  // One listener for every tap: buttons name their action in data-act (no
+  // inline handlers, which the page's Content-Security-Policy forbids).
+  function onTap(ev) {
+    var s = app.state;
+    if (s && s.state === 'active') { activity(); }
+    var n = ev.target;
+    while (n && n !== document && !(n.getAttribute && n.getAttribute('data-act'))) { n = n.parentNode; }
+    if (!n || n === document || n.disabled) { return; }
+    var f = ACTIONS[n.getAttribute('data-act')];
+    if (!f || !s) { return; }
+    f(n);
+    render(app.state);
+  }
+
+  // activity tells the agent someone is still there (it resets the
+  // auto-logout); at most every few seconds, but always in the countdown.
+  function activity() {
+    var now = Date.now(), counting = app.expAt && app.expAt - now <= 10000;
+    if (!counting && now - app.lastActivity < ACTIVITY_MS) { return; }
+    app.lastActivity = now;
+    if (counting) { app.expAt = 0; }
+    request('POST', '/api/v1/activity', {}, null);
+  }
+
+  function tick() {
+    if (!app.state) { return; }
+    renderBanners(app.state);
+    renderScreen(app.state);
+    renderDialog(app.state);
+  }
+
+  document.addEventListener('click', onTap, false);
+  setInterval(tick, 1000);
+  loadCatalogue('en');
+  connect();
+}());
