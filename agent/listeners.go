@@ -97,7 +97,8 @@ func (r *running) panelServer() *http.Server {
 		opts = append(opts, panel.WithToken(r.panelToken))
 	}
 	if r.technicianPIN != "" {
-		src := &techSources{link: r.link, hubURL: r.cfg.HubURL, sess: r.sess, store: r.store, version: r.opts.Version, ring: r.logRing}
+		src := &techSources{link: r.link, hubURL: r.cfg.HubURL, sess: r.sess, store: r.store, version: r.opts.Version, ring: r.logRing,
+			seen: &r.linkSeen}
 		opts = append(opts, panel.WithTechnician(&technician{pin: r.technicianPIN, watch: r.watch, locks: r.store,
 			now: r.floor.Now, p: r.lockPolicy(), src: src}))
 	}

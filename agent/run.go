@@ -46,6 +46,8 @@ type running struct {
 	ippLn   net.Listener
 	panelLn net.Listener
 	readers []cardreader.Reader
+	// linkSeen is when the hub link last came online (techview.go).
+	linkSeen linkSeen
 
 	// undo closes what was opened, latest first, however Run ends.
 	undo []func()
@@ -140,7 +142,7 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		Now:           r.floor.Now,
 		Clock:         r.opts.Clock,
 		OnOnline:      func(context.Context) { r.kickSync() },
-		OnChange:      func(online bool) { r.sess.SetCloud(online) },
+		OnChange:      func(online bool) { r.sess.SetCloud(online); r.linkSeen.note(online, r.floor.Now()) },
 		// The hub's time bounds now from below (the box may have no RTC),
 		// less a slack: a hub a few seconds ahead must not put a right
 		// clock "behind" at every heartbeat; a box at 1970 is years off.

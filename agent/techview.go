@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tessera-print/tessera/cloudlink"
@@ -22,6 +23,29 @@ type techSources struct {
 	store   *offline.Store
 	version string
 	ring    *logRing
+	seen    *linkSeen
+}
+
+// linkSeen remembers when the hub link last came online, for the
+// technician's "last connected".
+type linkSeen struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (l *linkSeen) note(online bool, now time.Time) {
+	if !online {
+		return
+	}
+	l.mu.Lock()
+	l.at = now
+	l.mu.Unlock()
+}
+
+func (l *linkSeen) last() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.at
 }
 
 // errNoView is the view asked of a technician built without its sources.
@@ -43,7 +67,7 @@ func (t *technician) View(ctx context.Context) (panel.TechView, error) {
 		return panel.TechView{}, fmt.Errorf("technician view: %w", err)
 	}
 	v := panel.TechView{Version: src.version, AgentID: id, Readers: techReaders(src.sess.View()),
-		Cloud: panel.TechCloud{Online: src.link.Online(), HubURL: safeURL(src.hubURL)},
+		Cloud: panel.TechCloud{Online: src.link.Online(), HubURL: safeURL(src.hubURL), LastConnected: timeOrNil(src.seen.last())},
 		Sync:  panel.TechSync{Pending: st.Pending, LastSuccess: timeOrNil(st.LastAck), OldestPending: timeOrNil(st.Oldest)},
 		Log:   src.ring.Lines()}
 	t.watch.mu.Lock()
