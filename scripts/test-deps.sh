@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test-deps.sh installs, with apt-get, only the Debian packages the tests need
-# that are missing, starts D-Bus and avahi once, and downloads the Go modules.
+# that are missing, starts D-Bus and avahi once, installs the npm test tools
+# (package.json) and downloads the Go modules.
 # A machine that already has everything never touches apt, so `make test` on a
 # ready machine stays offline from Debian and fast.
 set -euo pipefail
@@ -30,6 +31,8 @@ checks=(
 	"qemu-user-static|/usr/bin/qemu-aarch64-static"
 	"file|/usr/bin/file"
 	"procps|/usr/bin/ps"
+	"nodejs|/usr/bin/node"
+	"nodejs|/usr/bin/npm"
 )
 
 missing=()
@@ -90,6 +93,25 @@ else
 		echo "test-deps: D-Bus or avahi-daemon is not running and only root can start them" >&2
 		exit 1
 	fi
+fi
+
+# The panel's test tools from npm (package.json pins them; package-lock.json
+# holds the exact tree): es-check for the served scripts, axe-core for the
+# browser tests. Into ./node_modules, only when missing or not the pinned
+# version. In CI (CI=true) a failure fails; elsewhere the tests that need
+# them skip, so a machine without npm can still run the rest.
+npm_version() { node -p "require('./node_modules/$1/package.json').version" 2>/dev/null || true; }
+if [ "$(npm_version es-check)" != "9.8.1" ] || [ "$(npm_version axe-core)" != "4.14.1" ] || [ ! -x node_modules/.bin/es-check ]; then
+	if command -v npm >/dev/null && npm ci --no-audit --no-fund; then
+		echo "test-deps: npm tools installed"
+	elif [ "${CI-}" = "true" ]; then
+		echo "test-deps: npm ci failed (or npm is missing): es-check and axe-core are needed" >&2
+		exit 1
+	else
+		echo "test-deps: npm tools missing; the es-check and browser tests will skip" >&2
+	fi
+else
+	echo "test-deps: npm tools present"
 fi
 
 go mod download
