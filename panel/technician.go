@@ -135,6 +135,14 @@ func (t *techTokens) oldestLocked() string {
 	return oldest
 }
 
+// end ends tok (a technician leaving the menu); an unknown token is
+// nothing to end.
+func (t *techTokens) end(tok string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.exp, tok)
+}
+
 // valid reports whether tok is a live token; the comparison takes the same
 // time whichever token it meets first.
 func (t *techTokens) valid(tok string) bool {
@@ -172,6 +180,7 @@ func (s *Server) technicianRoutes() {
 	s.mux.HandleFunc("GET /api/v1/technician", a.enabled(a.authorized(a.view)))
 	s.mux.HandleFunc("POST /api/v1/technician/poll", a.enabled(a.authorized(a.poll)))
 	s.mux.HandleFunc("POST /api/v1/technician/test", a.enabled(a.authorized(a.test)))
+	s.mux.HandleFunc("POST /api/v1/technician/logout", a.enabled(a.logout))
 }
 
 // enabled answers 404 when no technician PIN is set on this device.
@@ -224,6 +233,13 @@ func (a *techAPI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp.UTC()})
+}
+
+// logout ends the request's token, so the menu left on a shared screen
+// cannot be reopened by the next person; 204 whether or not it was live.
+func (a *techAPI) logout(w http.ResponseWriter, r *http.Request) {
+	a.tokens.end(bearer(r))
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // checkPIN answers the refusal when pin is not the technician PIN.

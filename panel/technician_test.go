@@ -192,6 +192,23 @@ func TestTechnicianView(t *testing.T) {
 	}
 }
 
+// Logging out ends the token at once, well before it would expire.
+func TestTechnicianLogout(t *testing.T) {
+	tech := &fakeTech{pin: "90210333", now: time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)}
+	srv := newTechServer(tech)
+	tok := techLogin(t, srv, "90210333")
+	other := techLogin(t, srv, "90210333")
+	if rec := send(srv, "POST", "/api/v1/technician/logout", `{}`, jsonType, "Authorization: Bearer "+tok); rec.Code != http.StatusNoContent {
+		t.Fatalf("logout: HTTP %d", rec.Code)
+	}
+	if c := send(srv, "GET", "/api/v1/technician", "", "Authorization: Bearer "+tok).Code; c != http.StatusUnauthorized {
+		t.Fatalf("after logout: HTTP %d, want 401", c)
+	}
+	if c := send(srv, "GET", "/api/v1/technician", "", "Authorization: Bearer "+other).Code; c != http.StatusOK {
+		t.Fatalf("another token after the logout: HTTP %d, want 200", c)
+	}
+}
+
 // Wrong PINs at the login go to the Technician's lockout, one check each;
 // once it locks, the right PIN is refused too.
 func TestTechnicianLoginLockout(t *testing.T) {
