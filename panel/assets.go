@@ -154,16 +154,13 @@ func etagMatches(header, etag string) bool {
 // pagePolicy is the page's Content-Security-Policy for a request at host
 // (the Host header, already checked by the guard): the agent's own origin
 // only. The websocket's ws: and wss: addresses are listed explicitly, as
-// older WebKit does not count them as 'self'.
+// older WebKit does not count them as 'self'. No inline script or style:
+// the page's code is in app.js, its styles in style.css
+// (TestPageHasNoInlineCode).
 func pagePolicy(host string) string {
-	return "default-src 'self'; script-src 'self'" + inlinePolicy + "; style-src 'self'" + inlinePolicy +
-		"; img-src 'self' data:; connect-src 'self'" + wsSources(host) +
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'" + wsSources(host) +
 		"; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }
-
-// inlinePolicy is what the page's inline code needs: nothing once every
-// script is in app.js and every style in style.css.
-const inlinePolicy = " 'unsafe-inline'"
 
 // wsSources is " ws://HOST wss://HOST" for a Host header, rebuilt from its
 // name and a numeric port so nothing else of the header reaches the policy.
