@@ -230,12 +230,16 @@
     });
   }
 
-  function loadCatalogue(lang) {
+  function loadCatalogue(lang, done) {
     if (app.cat[lang] !== undefined) { return; }
     app.cat[lang] = null;
     request('GET', '/static/i18n/' + lang + '.json', null, function (status, data) {
       app.cat[lang] = status === 200 && data ? data : {};
+      // Drawn once per language: draw them again with the words now here.
       app.listSig = '';
+      $('kbd').removeAttribute('data-sig');
+      $('pin-pad').removeAttribute('data-lang');
+      if (done) { done(); }
       translateStatic();
       if (app.state) { render(app.state); }
     });
@@ -726,6 +730,6 @@
 
   document.addEventListener('click', onTap, false);
   setInterval(tick, 1000);
-  loadCatalogue('en');
-  connect();
+  // The first state is drawn with words: English is the fallback of all.
+  loadCatalogue('en', connect);
 }());
