@@ -264,12 +264,9 @@
   function render(s) {
     var prev = app.state;
     app.state = s;
-    if (typeof s.expires_in_ms === 'number') {
-      app.expAt = Date.now() + s.expires_in_ms;
-      if (s.expires_at) { app.skew = Date.parse(s.expires_at) - app.expAt; }
-    } else {
-      app.expAt = 0;
-    }
+    // Drawn again for the page's own sake (a tap), the times read when the
+    // state came still hold.
+    if (s !== prev) { readTimes(s); }
     if (prev && prev.state === 'active' && s.state !== 'active') { loggedOut(prev); }
     if (s.state !== 'active') {
       // The jobs of someone who left must not stay one frame longer.
@@ -287,6 +284,14 @@
     renderBanners(s);
     renderScreen(s);
     renderDialog(s);
+  }
+
+  // readTimes notes when the session ends by itself (expires_in_ms, on the
+  // agent's clock) and how far this browser's clock is from the agent's.
+  function readTimes(s) {
+    if (typeof s.expires_in_ms !== 'number') { app.expAt = 0; return; }
+    app.expAt = Date.now() + s.expires_in_ms;
+    if (s.expires_at) { app.skew = Date.parse(s.expires_at) - app.expAt; }
   }
 
   function loggedOut(prev) {
@@ -701,7 +706,7 @@
   // inline handlers, which the page's Content-Security-Policy forbids).
   function onTap(ev) {
     var s = app.state;
-    if (s && s.state === 'active') { activity(); }
+    if (s && s.state === 'active' && activity()) { render(s); }
     var n = ev.target;
     while (n && n !== document && !(n.getAttribute && n.getAttribute('data-act'))) { n = n.parentNode; }
     if (!n || n === document || n.disabled) { return; }
@@ -712,13 +717,15 @@
   }
 
   // activity tells the agent someone is still there (it resets the
-  // auto-logout); at most every few seconds, but always in the countdown.
+  // auto-logout); at most every few seconds, but always in the countdown,
+  // which it closes at once (it says so: the caller draws again).
   function activity() {
     var now = Date.now(), counting = app.expAt && app.expAt - now <= 10000;
-    if (!counting && now - app.lastActivity < ACTIVITY_MS) { return; }
+    if (!counting && now - app.lastActivity < ACTIVITY_MS) { return false; }
     app.lastActivity = now;
     if (counting) { app.expAt = 0; }
     request('POST', '/api/v1/activity', {}, null);
+    return counting;
   }
 
   function tick() {
