@@ -222,6 +222,7 @@ func (r *running) newSession() *session.Manager {
 		Jobs:         r.engine,
 		Timeout:      time.Duration(cfg.SessionTimeout),
 		SecondBadge:  cfg.SecondBadge,
+		Language:     cfg.Language,
 		OldestFirst:  cfg.JobOrder == "oldest",
 		MaxJobs:      cfg.MaxJobsPerRelease,
 		AutoRelease:  time.Duration(cfg.AutoRelease),

@@ -151,6 +151,9 @@ type Config struct {
 	// SecondBadge is what a badge read during a session does: "logout"
 	// ends the session, "ignore" does nothing.
 	SecondBadge string `json:"second_badge"`
+	// Language is the device's language: the panel speaks it before login
+	// and after logout (the user's own in between). One of Languages.
+	Language string `json:"language"`
 	// AutoRelease releases all held jobs this long after login, unless the
 	// person cancels or acts first (0: off).
 	AutoRelease Duration `json:"auto_release"`
@@ -167,6 +170,10 @@ type Config struct {
 	LogFormat string `json:"log_format"`
 }
 
+// Languages are the languages the panel has a message catalogue for
+// (panel/web/i18n: a panel test keeps the two lists the same).
+var Languages = []string{"en", "fr", "de", "cs"}
+
 // Default returns the configuration used for every key the file and the
 // flags leave out.
 func Default() Config {
@@ -180,6 +187,7 @@ func Default() Config {
 		SessionTimeout:      Duration(60 * time.Second),
 		JobOrder:            "newest",
 		SecondBadge:         "logout",
+		Language:            "en",
 		Debounce:            Duration(2 * time.Second),
 		Login:               []string{"card"},
 		PINMinLength:        4,
@@ -299,6 +307,9 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateLogin()...)
 	errs = append(errs, c.validateModules()...)
+	if !slices.Contains(Languages, c.Language) {
+		errs = append(errs, fmt.Errorf("language %q: want one of %s", c.Language, strings.Join(Languages, ", ")))
+	}
 	if !slices.Contains([]string{"logout", "ignore"}, c.SecondBadge) {
 		errs = append(errs, fmt.Errorf("second_badge %q: want logout or ignore", c.SecondBadge))
 	}

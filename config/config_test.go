@@ -30,7 +30,7 @@ func TestLoadAndFlags(t *testing.T) {
 	}
 	if cfg.DataDir != "/d" || len(cfg.Readers) != 2 || cfg.Readers[0] != "tcp-listen://127.0.0.1:7001" ||
 		time.Duration(cfg.SessionTimeout) != 90*time.Second || cfg.JobOrder != "oldest" || cfg.PanelListen != "127.0.0.1:8631" ||
-		cfg.SecondBadge != "logout" {
+		cfg.SecondBadge != "logout" || cfg.Language != "en" {
 		t.Fatalf("config %+v", cfg)
 	}
 }
@@ -54,6 +54,7 @@ func TestRejects(t *testing.T) {
 		{"bad printer scheme", `{"hub_url":"http://h:1","printer_uri":"lpd://p/q"}`, "printer_uri"},
 		{"bad order", `{"hub_url":"http://h:1","printer_uri":"ipp://p/ipp","job_order":"random"}`, "job_order"},
 		{"bad second badge", `{"hub_url":"http://h:1","printer_uri":"ipp://p/ipp","second_badge":"switch"}`, "second_badge"},
+		{"language without a catalogue", ok(`"language":"xx"`), `language "xx": want one of en, fr, de, cs`},
 		// Login and reader rules; ok is a config that passes, so each case
 		// fails for its one key.
 		{"qr login", ok(`"login":["qr"]`), "login: qr needs the cloud-link work"},

@@ -84,6 +84,9 @@ type View struct {
 	ExpiresInMS *int64 `json:"expires_in_ms,omitempty"`
 	// Notifications are messages for everyone at the printer (never nil).
 	Notifications []Notification `json:"notifications"`
+	// Language is the device's language (config language): the panel's
+	// before login and after logout; the user's own is user.language.
+	Language string `json:"language"`
 }
 
 // Notification is a message shown on the panel until dismissed or expired
@@ -145,6 +148,8 @@ type Config struct {
 	// second_badge): SecondBadgeLogout (the default) ends the session,
 	// whose badge it is, SecondBadgeIgnore does nothing.
 	SecondBadge string
+	// Language is the device's language (config language; default en).
+	Language    string
 	OldestFirst bool
 	MaxJobs     int // per release; 0: no cap
 	NoticeFor   time.Duration
@@ -229,6 +234,9 @@ func New(cfg Config) *Manager {
 	if cfg.SecondBadge == "" {
 		cfg.SecondBadge = SecondBadgeLogout
 	}
+	if cfg.Language == "" {
+		cfg.Language = "en"
+	}
 	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
 		cfg.Now = cfg.Clock.Now
@@ -260,6 +268,7 @@ func (m *Manager) View() View {
 	v.Jobs = append([]release.Job{}, v.Jobs...)
 	v.Readers = append([]Reader{}, v.Readers...)
 	v.Notifications = m.liveNotifications()
+	v.Language = m.cfg.Language
 	switch v.State {
 	case StateActive, StatePINRequired, StateRegisterOffered:
 		exp := m.lastUse.Add(m.cfg.Timeout)

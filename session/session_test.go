@@ -679,3 +679,17 @@ func TestSecondBadge(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceLanguage: the view names the device's language (config
+// language), which the panel speaks before login and again after logout;
+// the user's own is in user.language.
+func TestDeviceLanguage(t *testing.T) {
+	f := newFixture(t)
+	if v := f.m.View(); v.Language != "en" {
+		t.Errorf("default language %q, want en", v.Language)
+	}
+	m := New(Config{Auth: f.auth, Jobs: f.jobs, Clock: f.clock, Logger: slog.New(slog.DiscardHandler), Language: "fr"})
+	if v := m.View(); v.Language != "fr" {
+		t.Errorf("language %q, want fr", v.Language)
+	}
+}
