@@ -329,7 +329,9 @@
     clear(box);
     if (app.downSince && Date.now() - app.downSince >= 2000) { banner(box, 'warn', t('banner.reconnecting')); }
     if (s.cloud === 'offline') { banner(box, 'bad', t('banner.offline')); }
-    (s.readers || []).forEach(function (r) {
+    // A reader unplugged matters to whoever is about to badge, not to the
+    // person already signed in, whose job list needs the room.
+    (s.state === 'active' ? [] : s.readers || []).forEach(function (r) {
       if (!r.attached) { banner(box, 'warn', t('banner.reader', { name: r.name })); }
     });
     if (s.notice && s.notice.message) { banner(box, 'info', s.notice.message); }
