@@ -13,6 +13,8 @@
   var SUMMARY_MS = 8000;
   var ERR_MS = 8000;
   var ACTIVITY_MS = 5000;
+  var TECH_MS = 5000;
+  var LOG_LINES = 30;
   var LAYOUTS = {
     en: ['1234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm'],
     fr: ['1234567890', 'azertyuiop', 'qsdfghjklm', 'wxcvbn'],
@@ -43,7 +45,7 @@
   var app = {
     state: null, lang: 'en', cat: {}, skew: 0, expAt: 0,
     downSince: 0, wsDelay: 500, poll: /[?&]poll=1/.test(location.search),
-    lastActivity: 0, listSig: '',
+    lastActivity: 0, listSig: '', tech: null,
     ui: freshUI(), summary: null, summaryUntil: 0, err: '', errUntil: 0
   };
 
@@ -153,9 +155,11 @@
 
   // --- talking to the agent ---------------------------------------------
 
-  function request(method, path, body, done) {
+  // request sends one XHR; token, when given, is a technician's (Bearer).
+  function request(method, path, body, done, token) {
     var x = new XMLHttpRequest();
     x.open(method, path, true);
+    if (token) { x.setRequestHeader('Authorization', 'Bearer ' + token); }
     if (method !== 'GET' && method !== 'DELETE') { x.setRequestHeader('Content-Type', 'application/json'); }
     x.onreadystatechange = function () {
       if (x.readyState !== 4) { return; }
@@ -339,21 +343,24 @@
   }
 
   function screenOf(s) {
+    if (app.tech && (s.state === 'idle' || s.state === 'locked')) { return 'tech'; }
+    if (app.tech) { techClose(); }
     if (s.state === 'active') { return 'jobs'; }
     if (s.state === 'pin-required') { return 'pin'; }
     if (s.state === 'register-offered') { return 'form'; }
     if (s.state === 'locked') { return 'locked'; }
     if (app.summary && Date.now() < app.summaryUntil) { return 'summary'; }
-    if (app.ui.mode === 'pin') { return 'pin'; }
+    if (app.ui.mode === 'pin' || app.ui.mode === 'tech-pin') { return 'pin'; }
     if (app.ui.mode === 'password') { return 'form'; }
     return 'idle';
   }
 
   function renderScreen(s) {
-    var name = screenOf(s), all = ['idle', 'pin', 'form', 'locked', 'jobs', 'summary'];
+    var name = screenOf(s), all = ['idle', 'pin', 'form', 'locked', 'jobs', 'summary', 'tech'];
     for (var i = 0; i < all.length; i++) { show($('scr-' + all[i]), all[i] === name); }
+    show($('tech-btn'), name === 'idle');
     ({ idle: renderIdle, pin: renderPin, form: renderForm, locked: renderLocked,
-      jobs: renderJobs, summary: renderSummary })[name](s);
+      jobs: renderJobs, summary: renderSummary, tech: renderTech })[name](s);
   }
 
   function has(list, v) { return (list || []).indexOf(v) >= 0; }
@@ -377,7 +384,8 @@
 
   function renderPin(s) {
     var name = s.user ? (s.user.full_name || s.user.username) : '';
-    $('pin-title').textContent = name ? t('pin.title_user', { name: name }) : t('pin.title');
+    $('pin-title').textContent = app.ui.mode === 'tech-pin' ? t('tech.pin')
+      : (name ? t('pin.title_user', { name: name }) : t('pin.title'));
     var dots = $('pin-dots');
     clear(dots);
     for (var i = 0; i < app.ui.pin.length; i++) { dots.appendChild(el('span', 'dot')); }
@@ -596,6 +604,115 @@
     return row;
   }
 
+  // --- the technician menu ------------------------------------------------
+
+  // The menu lives beside the session: a PIN gives a token (10 minutes) that
+  // every technician request carries; closing the menu ends it at once.
+  function techLogin(pin) {
+    request('POST', '/api/v1/technician/login', { pin: pin }, function (status, data) {
+      if (status !== 200 || !data || !data.token) { failed(status, data); return; }
+      app.ui.mode = '';
+      app.tech = { token: data.token, view: null, results: [], at: 0, sig: '' };
+      techLoad();
+    });
+  }
+
+  function techLoad() {
+    var tech = app.tech;
+    tech.at = Date.now();
+    request('GET', '/api/v1/technician', null, function (status, data) {
+      if (app.tech !== tech) { return; }
+      if (status === 401) { app.tech = null; failed(status, data); return; }
+      if (status === 200 && data) { tech.view = data; } else { failed(status, data); }
+      if (app.state) { render(app.state); }
+    }, tech.token);
+  }
+
+  function techPost(what, ok) {
+    var tech = app.tech;
+    request('POST', '/api/v1/technician/' + what, {}, function (status, data) {
+      if (status < 200 || status >= 300) { failed(status, data); return; }
+      if (ok && app.tech === tech) { ok(data); }
+      if (app.state) { render(app.state); }
+    }, tech.token);
+  }
+
+  function techClose() {
+    if (!app.tech) { return; }
+    request('POST', '/api/v1/technician/logout', {}, null, app.tech.token);
+    app.tech = null;
+    app.ui = freshUI();
+  }
+
+  function section(box, title) {
+    var d = el('div', 'card');
+    d.appendChild(el('h2', '', title));
+    box.appendChild(d);
+    return d;
+  }
+
+  function line(box, text, cls) { box.appendChild(el('div', 'line' + (cls ? ' ' + cls : ''), text)); }
+
+  function level(box, name, pct, text) {
+    var row = el('div', 'level-row');
+    row.appendChild(el('span', 'lname', name));
+    var out = el('span', 'meter'), fill = el('span', 'fill');
+    fill.style.width = (typeof pct === 'number' ? Math.max(0, Math.min(100, pct)) : 0) + '%';
+    out.appendChild(fill);
+    row.appendChild(out);
+    row.appendChild(el('span', 'lval', typeof pct === 'number' ? pct + ' %' : (text || '?')));
+    box.appendChild(row);
+  }
+
+  function when(iso) { return iso ? date(serverTime(iso)) + ' ' + time(serverTime(iso)) : t('tech.never'); }
+
+  function renderTech() {
+    var v = app.tech.view, sig = JSON.stringify([v, app.tech.results, app.lang]);
+    if (sig === app.tech.sig) { return; }
+    app.tech.sig = sig;
+    var box = $('tech-body');
+    clear(box);
+    if (!v) { return; }
+    techPrinter(section(box, t('tech.printer')), v.printer);
+    var c = section(box, t('tech.links'));
+    line(c, t('tech.cloud') + ': ' + t(v.cloud && v.cloud.online ? N('tech.online') : N('tech.offline')) +
+      (v.cloud && v.cloud.hub_url ? ' (' + v.cloud.hub_url + ')' : ''), v.cloud && v.cloud.online ? 'good' : 'badl');
+    line(c, t('tech.last_connected', { time: when(v.cloud && v.cloud.last_connected) }));
+    var sy = v.sync || {};
+    line(c, t('tech.pending', { n: sy.pending || 0 }) + (sy.oldest_pending ? ' · ' + t('tech.oldest', { time: when(sy.oldest_pending) }) : ''));
+    line(c, t('tech.last_sync', { time: when(sy.last_success) }));
+    (v.readers || []).forEach(function (r) {
+      var ok = r.state === 'attached';
+      line(c, r.name + ': ' + t(ok ? N('tech.attached') : N('tech.unplugged')), ok ? 'good' : 'badl');
+    });
+    line(c, t('tech.version', { version: v.version || '', id: v.agent_id || '' }));
+    if (app.tech.results.length) {
+      var r = section(box, t('tech.results'));
+      app.tech.results.forEach(function (x) {
+        line(r, x.name + ': ' + t(x.ok ? N('tech.ok') : N('tech.failed')) + (x.message ? ' — ' + x.message : ''), x.ok ? 'good' : 'badl');
+      });
+    }
+    var lg = section(box, t('tech.log'));
+    lg.className += ' wide';
+    lg.appendChild(el('pre', 'log', (v.log || []).slice(-LOG_LINES).join('\n')));
+  }
+
+  function techPrinter(box, p) {
+    if (!p) { line(box, t('tech.no_snmp')); return; }
+    line(box, [p.vendor, p.model, p.serial].join(' '));
+    line(box, p.status || '', p.can_print ? 'good' : 'badl');
+    (p.reasons || []).forEach(function (r) { line(box, r.message, r.blocking ? 'badl' : ''); });
+    (p.supplies || []).forEach(function (x) { level(box, x.description || x.type, x.percent, x.level_text); });
+    (p.trays || []).forEach(function (x) {
+      level(box, (x.name || x.description) + (x.size ? ' (' + x.size + ')' : ''), x.percent, x.level_text || x.status);
+    });
+    (p.alerts || []).forEach(function (a) { line(box, a.description || a.code_name, a.severity === 'critical' ? 'badl' : ''); });
+    var counters = p.counters || {};
+    for (var k in counters) {
+      if (counters.hasOwnProperty(k)) { line(box, k + ': ' + num(counters[k])); }
+    }
+  }
+
   // --- actions -------------------------------------------------------------
 
   function selectedJobs(keep, confirmID) {
@@ -656,6 +773,7 @@
     'pin-ok': function () {
       var pin = app.ui.pin;
       app.ui.pin = '';
+      if (pin && app.ui.mode === 'tech-pin') { techLogin(pin); return; }
       if (pin) { post('/api/v1/pin', { pin: pin }, function () { app.ui.mode = ''; }); }
     },
     'focus-user': function () { app.ui.field = 'user'; },
@@ -701,7 +819,16 @@
     'opt-duplex': function () { setOpt(app.ui.optFor, function (o) { o.duplex = !o.duplex; }); },
     'opt-done': function () { app.ui.optFor = ''; },
     'auto-cancel': function () { post('/api/v1/auto-release/cancel', {}); },
-    'summary-close': function () { app.summary = null; }
+    'summary-close': function () { app.summary = null; },
+    'mode-tech': function () { app.ui.mode = 'tech-pin'; app.ui.pin = ''; },
+    'tech-poll': function () { techPost('poll', function () { say(t('tech.polled')); }); },
+    'tech-test': function () {
+      techPost('test', function (data) { app.tech.results = (data && data.results) || []; app.tech.sig = ''; });
+    },
+    'tech-accept': function () {
+      techPost('accept-printer', function (data) { say(t('tech.accepted', { serial: (data && data.serial) || '' })); });
+    },
+    'tech-close': function () { techClose(); }
   };
 
   // One listener for every tap: buttons name their action in data-act (no
@@ -732,6 +859,7 @@
 
   function tick() {
     if (!app.state) { return; }
+    if (app.tech && Date.now() - app.tech.at >= TECH_MS) { techLoad(); }
     renderBanners(app.state);
     renderScreen(app.state);
     renderDialog(app.state);
