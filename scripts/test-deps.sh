@@ -33,6 +33,7 @@ checks=(
 	"procps|/usr/bin/ps"
 	"nodejs|/usr/bin/node"
 	"nodejs|/usr/bin/npm"
+	"chromium|/usr/bin/chromium"
 )
 
 missing=()
