@@ -1,15 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -78,24 +81,55 @@ func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Actio
 // two held jobs of hers, and an agent whose hub link is online.
 func panelStack(t *testing.T) (*agent, *testenv.IPPEve, []string) {
 	t.Helper()
+	return panelStackWith(t, nil, nil)
+}
+
+// panelStackWith is panelStack with more keys for alice's hub account
+// (language, pins) and for the agent's config (login, session_timeout).
+func panelStackWith(t *testing.T, user, config map[string]any) (*agent, *testenv.IPPEve, []string) {
+	t.Helper()
+	a, _, printer, names := panelStackHub(t, user, config)
+	return a, printer, names
+}
+
+// panelStackHub is panelStackWith that also returns the hub, for a test
+// that restarts the agent.
+func panelStackHub(t *testing.T, user, config map[string]any) (*agent, *hub, *testenv.IPPEve, []string) {
+	t.Helper()
 	testenv.StartDNSSD(t)
 	printer := testenv.StartIPPEveprinter(t)
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "")
-	h.createUser(t, "alice", cardNum)
+	account := map[string]any{"username": "alice", "full_name": "Alice", "cards": []string{cardNum}}
+	for k, v := range user {
+		account[k] = v
+	}
+	body, _ := json.Marshal(account)
+	if code := h.admin(t, "POST", "/api/v1/users", bytes.NewReader(body), "application/json", nil); code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("create user alice: HTTP %d", code)
+	}
 	doc := readDocument(t)
 	names := []string{"browser-quarterly.pdf", "browser-minutes.pdf"}
 	for _, n := range names {
 		h.upload(t, "alice", n, doc)
 	}
-	a := startAgent(t, bin, t.TempDir(), h.url, printer.URI, "", "")
+	var extra []string
+	if config != nil {
+		data, _ := json.Marshal(config)
+		path := filepath.Join(t.TempDir(), "panel.json")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		extra = []string{"--config", path}
+	}
+	a := startAgent(t, bin, t.TempDir(), h.url, printer.URI, "", "", extra...)
 	a.waitSession(t, "cloud online", func(v sessionView) error {
 		if v.Cloud != "online" || v.State != "idle" {
 			return fmt.Errorf("cloud %q state %q", v.Cloud, v.State)
 		}
 		return nil
 	})
-	return a, printer, names
+	return a, h, printer, names
 }
 
 // waitJobs waits until the job list shows n jobs.
@@ -205,4 +239,112 @@ func TestPanelBrowserAxe(t *testing.T) {
 	a.swipe(t, rawCard)
 	run(t, ctx, "job list after the badge", chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(2))
 	axeCheck(t, ctx, src, "jobs")
+}
+
+// text reads the visible text of sel.
+func text(sel string, out *string) chromedp.Action {
+	return chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).innerText`, sel), out)
+}
+
+// TestPanelBrowserLanguage: alice's hub language is fr; after her badge
+// the page is in French (html lang, the Log out button's words), and at
+// logout it returns to the device language (config default en).
+func TestPanelBrowserLanguage(t *testing.T) {
+	a, _, _ := panelStackWith(t, map[string]any{"language": "fr"}, nil)
+	ctx := browser(t)
+	run(t, ctx, "idle screen in English", chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
+		chromedp.Poll(`document.documentElement.lang === 'en'`, nil))
+
+	a.swipe(t, rawCard)
+	var logout string
+	run(t, ctx, "job list in French",
+		chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(2),
+		chromedp.Poll(`document.documentElement.lang === 'fr' && document.getElementById('logout').textContent === 'Se déconnecter'`, nil),
+		text("#logout", &logout))
+	if logout != "Se déconnecter" {
+		t.Fatalf("Log out button %q, want the French words", logout)
+	}
+
+	run(t, ctx, "back to English at logout",
+		chromedp.Click("#logout", chromedp.ByQuery),
+		chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
+		chromedp.Poll(`document.documentElement.lang === 'en' && document.getElementById('logout').textContent === 'Sign out'`, nil))
+}
+
+// typePIN taps pin's digits on the page's PIN pad, then OK.
+func typePIN(pin string) chromedp.Action {
+	var steps chromedp.Tasks
+	for _, d := range pin {
+		steps = append(steps, chromedp.Click(fmt.Sprintf(`#pin-pad button[data-k="%c"]`, d), chromedp.ByQuery))
+	}
+	return append(steps, chromedp.Click(`#pin-pad button[data-act="pin-ok"]`, chromedp.ByQuery))
+}
+
+// TestPanelBrowserCardPIN: with login card+pin the badge brings the PIN
+// pad; a wrong PIN is said in a banner and the pad stays; the right one
+// shows the job list.
+func TestPanelBrowserCardPIN(t *testing.T) {
+	a, _, _ := panelStackWith(t, map[string]any{"pins": []string{"2580"}}, map[string]any{"login": []string{"card+pin"}})
+	ctx := browser(t)
+	run(t, ctx, "idle screen", chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
+
+	a.swipe(t, rawCard)
+	var said string
+	run(t, ctx, "wrong PIN",
+		chromedp.WaitVisible("#scr-pin", chromedp.ByQuery),
+		chromedp.WaitVisible(`#pin-pad button[data-act="pin-ok"]`, chromedp.ByQuery),
+		typePIN("7391"),
+		chromedp.WaitVisible("#banners .banner.bad", chromedp.ByQuery),
+		text("#banners .banner.bad", &said))
+	t.Logf("wrong PIN: %q", said)
+	if !strings.Contains(strings.ToLower(said), "pin") {
+		t.Fatalf("banner after a wrong PIN %q does not say the PIN was wrong", said)
+	}
+	run(t, ctx, "right PIN", chromedp.WaitVisible("#scr-pin", chromedp.ByQuery), typePIN("2580"),
+		chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(2))
+}
+
+// TestPanelBrowserAutoLogout: with session_timeout 3 s and no tap, the
+// page returns to idle by itself and no job name is left in the DOM.
+func TestPanelBrowserAutoLogout(t *testing.T) {
+	a, _, names := panelStackWith(t, nil, map[string]any{"session_timeout": "3s"})
+	ctx := browser(t)
+	run(t, ctx, "idle screen", chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
+
+	a.swipe(t, rawCard)
+	var html string
+	run(t, ctx, "job list, then idle after the timeout",
+		chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(2),
+		chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
+		chromedp.Evaluate(`document.body.innerHTML`, &html))
+	for _, n := range names {
+		if strings.Contains(html, strings.TrimSuffix(n, ".pdf")) {
+			t.Errorf("job name %s still in the DOM after auto-logout", n)
+		}
+	}
+}
+
+// TestPanelBrowserPolling: the page opened with ?poll=1 never opens the
+// websocket and still follows the session: a badge shows the job list.
+func TestPanelBrowserPolling(t *testing.T) {
+	a, _, _ := panelStack(t)
+	ctx := browser(t)
+	// Count websockets the page opens: none on the polling path.
+	run(t, ctx, "idle screen over polling",
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			_, err := page.AddScriptToEvaluateOnNewDocument(
+				`window.__ws = 0; var W = window.WebSocket; window.WebSocket = function (u) { window.__ws++; return new W(u); };`).Do(ctx)
+			return err
+		}),
+		chromedp.Navigate(a.panel+"/?poll=1"),
+		chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
+
+	a.swipe(t, rawCard)
+	var opened int
+	run(t, ctx, "job list over polling",
+		chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(2),
+		chromedp.Evaluate(`window.__ws`, &opened))
+	if opened != 0 {
+		t.Fatalf("the polling page opened %d websockets", opened)
+	}
 }
