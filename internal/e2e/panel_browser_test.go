@@ -348,3 +348,32 @@ func TestPanelBrowserPolling(t *testing.T) {
 		t.Fatalf("the polling page opened %d websockets", opened)
 	}
 }
+
+// TestPanelBrowserReconnect: the agent stops under the open page, which
+// says it is reconnecting; the agent starts again on the same addresses
+// and the page reconnects by itself (the banner goes) and follows the new
+// state: a badge shows the job list.
+func TestPanelBrowserReconnect(t *testing.T) {
+	a, h, printer, _ := panelStackHub(t, nil, nil)
+	ctx := browser(t)
+	run(t, ctx, "idle screen", chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
+
+	// The reader-unplugged banner is a warning too: look for the words.
+	const reconnecting = `document.getElementById('banners').innerText.indexOf('Reconnecting') >= 0`
+	stopAgent(t, a)
+	run(t, ctx, "reconnecting banner", chromedp.Poll(reconnecting, nil))
+
+	addr := strings.TrimPrefix(a.panel, "http://")
+	a = startAgent(t, build(t), a.dir, h.url, printer.URI, addr, a.reader)
+	// A badge before the hub link is back would be refused: wait for it.
+	a.waitSession(t, "cloud online again", func(v sessionView) error {
+		if v.Cloud != "online" {
+			return fmt.Errorf("cloud %q", v.Cloud)
+		}
+		return nil
+	})
+	a.swipe(t, rawCard)
+	run(t, ctx, "job list after the reconnect",
+		chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(2),
+		chromedp.Poll("!("+reconnecting+")", nil))
+}
