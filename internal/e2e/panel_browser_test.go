@@ -305,7 +305,8 @@ func TestPanelBrowserCardPIN(t *testing.T) {
 }
 
 // TestPanelBrowserAutoLogout: with session_timeout 3 s and no tap, the
-// page returns to idle by itself and no job name is left in the DOM.
+// page shows the countdown (the last 10 s: all of it here), returns to idle
+// by itself and no job name is left in the DOM.
 func TestPanelBrowserAutoLogout(t *testing.T) {
 	a, _, names := panelStackWith(t, nil, map[string]any{"session_timeout": "3s"})
 	ctx := browser(t)
@@ -313,8 +314,9 @@ func TestPanelBrowserAutoLogout(t *testing.T) {
 
 	a.swipe(t, rawCard)
 	var html string
-	run(t, ctx, "job list, then idle after the timeout",
+	run(t, ctx, "job list with the countdown, then idle after the timeout",
 		chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(2),
+		chromedp.Poll(`document.getElementById('dialog').innerText.indexOf('You will be signed out in') >= 0`, nil),
 		chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
 		chromedp.Evaluate(`document.body.innerHTML`, &html))
 	for _, n := range names {
