@@ -36,7 +36,7 @@ ifneq ($(origin CI),undefined)
 export CI
 endif
 
-.PHONY: help build demo deps test cross bench lint fuzz clean version
+.PHONY: help build demo deps test cross bench lint fuzz screens clean version
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -88,6 +88,11 @@ lint: ## gofmt, go vet (linux and darwin), staticcheck
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# The PNGs are committed: a change to the page shows in review as pictures.
+screens: ## every panel screen, en and fr, at 800x480 and 1024x600, into panel/testdata/screens/
+	rm -f panel/testdata/screens/*.png
+	TESSERA_SCREENS=$(CURDIR)/panel/testdata/screens $(GO) test -count=1 -run '^TestPanelScreens$$' -timeout 10m ./internal/e2e/
 
 fuzz: ## run every Fuzz target for FUZZTIME (default 30s)
 	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh $(PKGS)
