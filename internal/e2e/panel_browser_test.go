@@ -280,11 +280,13 @@ func typePIN(pin string) chromedp.Action {
 	return append(steps, chromedp.Click(`#pin-pad button[data-act="pin-ok"]`, chromedp.ByQuery))
 }
 
-// TestPanelBrowserCardPIN: with login card+pin the badge brings the PIN
-// pad; a wrong PIN is said in a banner and the pad stays; the right one
-// shows the job list.
+// TestPanelBrowserCardPIN: with login card+pin on a French device the
+// badge brings the PIN pad in French; a wrong PIN is said in a banner in
+// French (the agent's own message is English) and the pad stays; the
+// right one shows the job list.
 func TestPanelBrowserCardPIN(t *testing.T) {
-	a, _, _ := panelStackWith(t, map[string]any{"pins": []string{"2580"}}, map[string]any{"login": []string{"card+pin"}})
+	a, _, _ := panelStackWith(t, map[string]any{"pins": []string{"2580"}},
+		map[string]any{"login": []string{"card+pin"}, "language": "fr"})
 	ctx := browser(t)
 	run(t, ctx, "idle screen", chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
 
@@ -292,13 +294,13 @@ func TestPanelBrowserCardPIN(t *testing.T) {
 	var said string
 	run(t, ctx, "wrong PIN",
 		chromedp.WaitVisible("#scr-pin", chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById('pin-title').textContent === 'Alice, saisissez votre code'`, nil),
 		chromedp.WaitVisible(`#pin-pad button[data-act="pin-ok"]`, chromedp.ByQuery),
 		typePIN("7391"),
 		chromedp.WaitVisible("#banners .banner.bad", chromedp.ByQuery),
 		text("#banners .banner.bad", &said))
-	t.Logf("wrong PIN: %q", said)
-	if !strings.Contains(strings.ToLower(said), "pin") {
-		t.Fatalf("banner after a wrong PIN %q does not say the PIN was wrong", said)
+	if said != "Code erroné. Veuillez réessayer." {
+		t.Fatalf("banner after a wrong PIN %q, want the French words for it", said)
 	}
 	run(t, ctx, "right PIN", chromedp.WaitVisible("#scr-pin", chromedp.ByQuery), typePIN("2580"),
 		chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(2))

@@ -185,9 +185,22 @@
 
   function failed(status, data) {
     var e = data && data.error;
-    var msg = e && e.message ? e.message : (status === 0 ? t('err.network') : t('err.generic'));
+    var msg = errWords(e && e.code) || (e && e.message ? e.message : (status === 0 ? t('err.network') : t('err.generic')));
     if (data && data.until) { msg += ' ' + t('err.until', { time: time(serverTime(data.until)) }); }
     say(msg);
+  }
+
+  // errWords: the agent's messages are English; the refusals people meet
+  // at the printer every day are said in the page's language instead.
+  function errWords(code) {
+    switch (code) {
+      case 'wrong-pin': return t('err.wrong_pin');
+      case 'unknown-pin': return t('err.unknown_pin');
+      case 'bad-credentials': return t('err.bad_credentials');
+      case 'expired': return t('err.expired');
+      case 'locked': return t('err.locked');
+    }
+    return '';
   }
 
   function say(msg) {
