@@ -223,6 +223,7 @@ func (r *running) newSession() *session.Manager {
 		Timeout:      time.Duration(cfg.SessionTimeout),
 		SecondBadge:  cfg.SecondBadge,
 		Language:     cfg.Language,
+		Theme:        cfg.Theme,
 		OldestFirst:  cfg.JobOrder == "oldest",
 		MaxJobs:      cfg.MaxJobsPerRelease,
 		AutoRelease:  time.Duration(cfg.AutoRelease),

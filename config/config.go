@@ -154,6 +154,10 @@ type Config struct {
 	// Language is the device's language: the panel speaks it before login
 	// and after logout (the user's own in between). One of Languages.
 	Language string `json:"language"`
+	// Theme is the panel's look: "standard" or "high-contrast" (for
+	// people with low vision; each person can still switch it for their
+	// own session). One of Themes.
+	Theme string `json:"theme"`
 	// AutoRelease releases all held jobs this long after login, unless the
 	// person cancels or acts first (0: off).
 	AutoRelease Duration `json:"auto_release"`
@@ -174,6 +178,10 @@ type Config struct {
 // (panel/web/i18n: a panel test keeps the two lists the same).
 var Languages = []string{"en", "fr", "de", "cs"}
 
+// Themes are the panel's looks (panel/web/style.css: high-contrast is the
+// class hc on the page's body).
+var Themes = []string{"standard", "high-contrast"}
+
 // Default returns the configuration used for every key the file and the
 // flags leave out.
 func Default() Config {
@@ -188,6 +196,7 @@ func Default() Config {
 		JobOrder:            "newest",
 		SecondBadge:         "logout",
 		Language:            "en",
+		Theme:               "standard",
 		Debounce:            Duration(2 * time.Second),
 		Login:               []string{"card"},
 		PINMinLength:        4,
@@ -309,6 +318,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateModules()...)
 	if !slices.Contains(Languages, c.Language) {
 		errs = append(errs, fmt.Errorf("language %q: want one of %s", c.Language, strings.Join(Languages, ", ")))
+	}
+	if !slices.Contains(Themes, c.Theme) {
+		errs = append(errs, fmt.Errorf("theme %q: want one of %s", c.Theme, strings.Join(Themes, ", ")))
 	}
 	if !slices.Contains([]string{"logout", "ignore"}, c.SecondBadge) {
 		errs = append(errs, fmt.Errorf("second_badge %q: want logout or ignore", c.SecondBadge))

@@ -55,6 +55,10 @@ func TestRejects(t *testing.T) {
 		{"bad order", `{"hub_url":"http://h:1","printer_uri":"ipp://p/ipp","job_order":"random"}`, "job_order"},
 		{"bad second badge", `{"hub_url":"http://h:1","printer_uri":"ipp://p/ipp","second_badge":"switch"}`, "second_badge"},
 		{"language without a catalogue", ok(`"language":"xx"`), `language "xx": want one of en, fr, de, cs`},
+		{"unknown theme", ok(`"theme":"dark"`), `theme "dark": want one of standard, high-contrast`},
+		{"theme spelled otherwise", ok(`"theme":"high_contrast"`), `theme "high_contrast"`},
+		{"theme in capitals", ok(`"theme":"Standard"`), `theme "Standard"`},
+		{"empty theme", ok(`"theme":""`), `theme "": want one of`},
 		// Login and reader rules; ok is a config that passes, so each case
 		// fails for its one key.
 		{"qr login", ok(`"login":["qr"]`), "login: qr needs the cloud-link work"},
@@ -100,6 +104,9 @@ func TestAccepts(t *testing.T) {
 		{"one lockout failure", ok(`"lockout_failures":1`), func(c Config) bool { return c.LockoutFailures == 1 }},
 		{"time zone default is the system's", ok(""), func(c Config) bool { l, err := c.Location(); return err == nil && l == time.Local }},
 		{"time zone", ok(`"time_zone":"Europe/Paris"`), func(c Config) bool { l, err := c.Location(); return err == nil && l.String() == "Europe/Paris" }},
+		{"theme default", ok(""), func(c Config) bool { return c.Theme == "standard" }},
+		{"theme standard", ok(`"theme":"standard"`), func(c Config) bool { return c.Theme == "standard" }},
+		{"theme high-contrast", ok(`"theme":"high-contrast"`), func(c Config) bool { return c.Theme == "high-contrast" }},
 		{"time zone UTC", ok(`"time_zone":"UTC"`), func(c Config) bool { l, err := c.Location(); return err == nil && l == time.UTC }},
 	}
 	for _, tc := range tests {

@@ -87,6 +87,9 @@ type View struct {
 	// Language is the device's language (config language): the panel's
 	// before login and after logout; the user's own is user.language.
 	Language string `json:"language"`
+	// Theme is the device's look (config theme): standard or
+	// high-contrast; a person may switch it on the page for their session.
+	Theme string `json:"theme"`
 }
 
 // Notification is a message shown on the panel until dismissed or expired
@@ -149,7 +152,9 @@ type Config struct {
 	// whose badge it is, SecondBadgeIgnore does nothing.
 	SecondBadge string
 	// Language is the device's language (config language; default en).
-	Language    string
+	Language string
+	// Theme is the device's look (config theme; default standard).
+	Theme       string
 	OldestFirst bool
 	MaxJobs     int // per release; 0: no cap
 	NoticeFor   time.Duration
@@ -237,6 +242,9 @@ func New(cfg Config) *Manager {
 	if cfg.Language == "" {
 		cfg.Language = "en"
 	}
+	if cfg.Theme == "" {
+		cfg.Theme = "standard"
+	}
 	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.Now == nil {
 		cfg.Now = cfg.Clock.Now
@@ -269,6 +277,7 @@ func (m *Manager) View() View {
 	v.Readers = append([]Reader{}, v.Readers...)
 	v.Notifications = m.liveNotifications()
 	v.Language = m.cfg.Language
+	v.Theme = m.cfg.Theme
 	switch v.State {
 	case StateActive, StatePINRequired, StateRegisterOffered:
 		exp := m.lastUse.Add(m.cfg.Timeout)

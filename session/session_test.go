@@ -693,3 +693,20 @@ func TestDeviceLanguage(t *testing.T) {
 		t.Errorf("language %q, want fr", v.Language)
 	}
 }
+
+// TestDeviceTheme: the view names the device's look (config theme),
+// standard unless configured; the page draws high-contrast from it.
+func TestDeviceTheme(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct{ theme, want string }{
+		{"", "standard"},
+		{"standard", "standard"},
+		{"high-contrast", "high-contrast"},
+	}
+	for _, tc := range tests {
+		m := New(Config{Auth: f.auth, Jobs: f.jobs, Clock: f.clock, Logger: slog.New(slog.DiscardHandler), Theme: tc.theme})
+		if v := m.View(); v.Theme != tc.want {
+			t.Errorf("theme %q: view says %q, want %q", tc.theme, v.Theme, tc.want)
+		}
+	}
+}

@@ -15,6 +15,9 @@
   var ACTIVITY_MS = 5000;
   var TECH_MS = 5000;
   var LOG_LINES = 30;
+  // A contrast chosen at the idle screen by someone who then walks away
+  // lasts this long without a tap.
+  var THEME_IDLE_MS = 60000;
   var LAYOUTS = {
     en: ['1234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm'],
     fr: ['1234567890', 'azertyuiop', 'qsdfghjklm', 'wxcvbn'],
@@ -45,7 +48,7 @@
   var app = {
     state: null, lang: 'en', cat: {}, skew: 0, expAt: 0,
     downSince: 0, wsDelay: 500, poll: /[?&]poll=1/.test(location.search),
-    lastActivity: 0, listSig: '', tech: null,
+    lastActivity: 0, listSig: '', tech: null, hc: null, lastTap: 0,
     ui: freshUI(), summary: null, summaryUntil: 0, err: '', errUntil: 0
   };
 
@@ -295,8 +298,12 @@
       app.ui.confirmDelete = false;
     }
     if (prev && prev.state !== s.state) { app.ui.pin = ''; app.ui.pass = ''; }
+    // The contrast a person chose is theirs: when their session (or its
+    // prompt) ends, the page goes back to the device's theme.
+    if (prev && prev.state !== 'idle' && s.state === 'idle') { app.hc = null; }
     var lang = language(s);
     if (lang !== app.lang) { app.lang = lang; app.listSig = ''; loadCatalogue(lang); translateStatic(); }
+    renderTheme(s);
     renderHeader(s);
     renderBanners(s);
     renderScreen(s);
@@ -321,6 +328,16 @@
     app.ui = freshUI();
     app.summary = color + mono > 0 ? { color: color, mono: mono } : null;
     app.summaryUntil = Date.now() + SUMMARY_MS;
+  }
+
+  // highContrast: the person's own choice (app.hc) while they are at the
+  // printer, else the device's theme (config theme).
+  function highContrast(s) { return app.hc !== null ? app.hc : s.theme === 'high-contrast'; }
+
+  function renderTheme(s) {
+    var hc = highContrast(s);
+    document.body.className = hc ? 'hc' : '';
+    $('theme-btn').setAttribute('aria-pressed', hc ? 'true' : 'false');
   }
 
   function renderHeader(s) {
@@ -833,6 +850,7 @@
     'opt-done': function () { app.ui.optFor = ''; },
     'auto-cancel': function () { post('/api/v1/auto-release/cancel', {}); },
     'summary-close': function () { app.summary = null; },
+    theme: function () { app.hc = !highContrast(app.state); },
     'mode-tech': function () { app.ui.mode = 'tech-pin'; app.ui.pin = ''; },
     'tech-poll': function () { techPost('poll', function () { say(t('tech.polled')); }); },
     'tech-test': function () {
@@ -849,6 +867,7 @@
   function onTap(ev) {
     var s = app.state;
     if (s && s.state === 'active' && activity()) { render(s); }
+    app.lastTap = Date.now();
     var n = ev.target;
     while (n && n !== document && !(n.getAttribute && n.getAttribute('data-act'))) { n = n.parentNode; }
     if (!n || n === document || n.disabled) { return; }
@@ -873,6 +892,10 @@
   function tick() {
     if (!app.state) { return; }
     if (app.tech && Date.now() - app.tech.at >= TECH_MS) { techLoad(); }
+    if (app.hc !== null && app.state.state === 'idle' && Date.now() - app.lastTap >= THEME_IDLE_MS) {
+      app.hc = null;
+      render(app.state);
+    }
     renderBanners(app.state);
     renderScreen(app.state);
     renderDialog(app.state);
