@@ -121,7 +121,7 @@ func (m *Manager) record(ctx context.Context, key string, refusal *LoginError) *
 			m.view.State = StateLocked
 			m.view.User = nil
 			m.lockedUntil = l.LockedUntil
-			m.setNotice(le.Code, le.Message)
+			m.setRefusal(le)
 			m.changed()
 			m.mu.Unlock()
 		}
@@ -170,7 +170,7 @@ func (m *Manager) restoreDeviceLock(ctx context.Context) {
 	if m.view.State == StateIdle {
 		m.view.State = StateLocked
 		m.lockedUntil = l.LockedUntil
-		m.setNotice("locked", lockError(l, m.cfg.Now()).Message)
+		m.setRefusal(lockError(l, m.cfg.Now()))
 		m.changed()
 	}
 }

@@ -30,9 +30,14 @@ const (
 )
 
 // Notice is a message for the person at the printer, in words.
+// Code is stable: the panel says each code in the page's language (every
+// code has words in panel/web/i18n: a panel test reads the codes from this
+// package's sources), Message in English only where it does not know one.
 type Notice struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Until is set for wait and locked: when the next attempt is accepted.
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // Printer is the printer state the panel shows.
@@ -324,6 +329,23 @@ func (m *Manager) setNotice(code, msg string) {
 	m.noticeAt = m.cfg.Now()
 }
 
+// setRefusal shows a refused login as the notice, with its time. m.mu is
+// held.
+func (m *Manager) setRefusal(le *LoginError) {
+	m.setNotice(le.Code, le.Message)
+	if !le.Until.IsZero() {
+		until := le.Until
+		m.view.Notice.Until = &until
+	}
+}
+
+func (m *Manager) refused(le *LoginError) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.setRefusal(le)
+	m.changed()
+}
+
 // SetCloud records whether the hub is reachable.
 func (m *Manager) SetCloud(online bool) {
 	m.mu.Lock()
@@ -448,7 +470,7 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		// the PIN's acceptance brings the session's own.
 		m.endLogin(resp.LoginToken)
 		if lerr := m.checkLock(ctx, m.userKey(user.Username)); lerr != nil {
-			m.notice(lerr.Code, lerr.Message)
+			m.refused(lerr)
 			return
 		}
 		m.askPIN(user, card)
@@ -467,10 +489,9 @@ func (m *Manager) cardRefused(log *slog.Logger, raw, card string, resp protocol.
 		logRenderings(log, raw)
 		m.offerRegistration(card)
 	case protocol.ReasonExpired:
-		m.notice("card-refused", "This card has expired. Ask your administrator to renew it.")
+		m.notice("expired", "This card has expired. Ask your administrator to renew it.")
 	case protocol.ReasonLocked:
-		le := hubRefusal(resp, m.cfg.Now())
-		m.notice(le.Code, le.Message)
+		m.refused(hubRefusal(resp, m.cfg.Now()))
 	default:
 		m.notice("card-refused", "This card is not accepted. Ask your administrator.")
 	}

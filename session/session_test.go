@@ -437,6 +437,10 @@ func TestPINOnlyLocksTheDevice(t *testing.T) {
 	if v := f.m.View(); v.State != StateLocked || v.LockedUntil == nil {
 		t.Fatalf("device not locked: %+v", v)
 	}
+	// The notice carries the time too: the page says it in its own words.
+	if v := f.m.View(); v.Notice == nil || v.Notice.Code != "locked" || v.Notice.Until == nil || !v.Notice.Until.Equal(*v.LockedUntil) {
+		t.Fatalf("notice %+v, want locked until %v", v.Notice, v.LockedUntil)
+	}
 	if code := loginCode(f.m.SubmitPIN(ctx, "48261537")); code != "locked" {
 		t.Fatalf("PIN while the device is locked: %s", code)
 	}
@@ -446,8 +450,8 @@ func TestPINOnlyLocksTheDevice(t *testing.T) {
 	// After a restart, the panel shows the lock at once.
 	restarted := New(f.m.cfg)
 	restarted.restoreDeviceLock(ctx)
-	if v := restarted.View(); v.State != StateLocked || v.LockedUntil == nil {
-		t.Fatalf("after a restart: %+v, want locked", v)
+	if v := restarted.View(); v.State != StateLocked || v.LockedUntil == nil || v.Notice == nil || v.Notice.Until == nil {
+		t.Fatalf("after a restart: %+v, want locked with the time in the notice", v)
 	}
 }
 

@@ -36,6 +36,19 @@
     printing: N('job.printing'), printed: N('job.printed'), failed: N('job.failed'),
     uncertain: N('job.uncertain')
   };
+  // The agent's notice and refusal codes (session package): each is said
+  // from the catalogues; panel/notice_test.go keeps this list complete.
+  var CODES = {
+    'card-not-accepted': N('notice.card-not-accepted'), 'card-unreadable': N('notice.card-unreadable'),
+    'cloud-unreachable': N('notice.cloud-unreachable'), 'card-unknown': N('notice.card-unknown'),
+    'card-refused': N('notice.card-refused'), 'jobs-unavailable': N('notice.jobs-unavailable'),
+    unavailable: N('notice.unavailable'), 'wrong-pin': N('notice.wrong-pin'), 'unknown-pin': N('notice.unknown-pin'),
+    expired: N('notice.expired'), 'card-taken': N('notice.card-taken'),
+    'registration-disabled': N('notice.registration-disabled'), locked: N('notice.locked'),
+    'bad-credentials': N('notice.bad-credentials'), invalid: N('notice.invalid'), 'not-allowed': N('notice.not-allowed'),
+    'wrong-state': N('notice.wrong-state'), 'too-many-cards': N('notice.too-many-cards'), refused: N('notice.refused'),
+    wait: N('notice.wait')
+  };
   var SOURCES = { hub: N('source.hub'), local: N('source.local'), cups: N('source.cups') };
   var ICONS = {
     hub: 'M7 18h10a4 4 0 0 0 .5-8 6 6 0 0 0-11.3 1.5A3.3 3.3 0 0 0 7 18z',
@@ -188,22 +201,19 @@
 
   function failed(status, data) {
     var e = data && data.error;
-    var msg = errWords(e && e.code) || (e && e.message ? e.message : (status === 0 ? t('err.network') : t('err.generic')));
-    if (data && data.until) { msg += ' ' + t('err.until', { time: time(serverTime(data.until)) }); }
+    var msg = codeWords(e && e.code, data && data.until) ||
+      (e && e.message ? e.message : (status === 0 ? t('err.network') : t('err.generic')));
     say(msg);
   }
 
-  // errWords: the agent's messages are English; the refusals people meet
-  // at the printer every day are said in the page's language instead.
-  function errWords(code) {
-    switch (code) {
-      case 'wrong-pin': return t('err.wrong_pin');
-      case 'unknown-pin': return t('err.unknown_pin');
-      case 'bad-credentials': return t('err.bad_credentials');
-      case 'expired': return t('err.expired');
-      case 'locked': return t('err.locked');
-    }
-    return '';
+  // codeWords says a notice or a refusal of the agent (whose messages are
+  // English) in the page's language, with the time it names (until, RFC
+  // 3339); '' for a code the page does not know, whose message is shown.
+  function codeWords(code, until) {
+    if (!code || !CODES.hasOwnProperty(code)) { return ''; }
+    var at = until ? serverTime(until) : 0;
+    if (code === 'wait') { return t(CODES.wait, { n: Math.max(1, secsLeft(at)) }); }
+    return t(CODES[code]) + (at ? ' ' + t('err.until', { time: time(at) }) : '');
   }
 
   function say(msg) {
@@ -368,7 +378,10 @@
     (s.state === 'active' ? [] : s.readers || []).forEach(function (r) {
       if (!r.attached) { banner(box, 'warn', t('banner.reader', { name: r.name })); }
     });
-    if (s.notice && s.notice.message) { banner(box, 'info', s.notice.message); }
+    if (s.notice) {
+      var words = codeWords(s.notice.code, s.notice.until) || s.notice.message;
+      if (words) { banner(box, 'info', words); }
+    }
     if (app.err && Date.now() < app.errUntil) { banner(box, 'bad', app.err); } else { app.err = ''; }
   }
 
