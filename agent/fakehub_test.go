@@ -74,7 +74,7 @@ func (h *scriptHub) serve(w http.ResponseWriter, r *http.Request) {
 			ServerTime: time.Now(), LastSeq: h.lastSeq}, nil
 	})
 	for _, a := range []string{protocol.ActionHeartbeat, protocol.ActionJobStatus, protocol.ActionAccounting,
-		protocol.ActionPrinterEvent, protocol.ActionClaimJob, protocol.ActionReleaseClaim, protocol.ActionFetchJob} {
+		protocol.ActionPrinterEvent, protocol.ActionClaimJob, protocol.ActionReleaseClaim, protocol.ActionFetchJob, protocol.ActionListJobs} {
 		peer.Handle(a, func(ctx context.Context, p json.RawMessage) (any, error) {
 			h.mu.Lock()
 			h.calls[a]++

@@ -568,14 +568,13 @@
     check.setAttribute('aria-label', t('jobs.select'));
     li.appendChild(check);
     li.appendChild(icon(ICONS[j.source] || ICONS.local, t(SOURCES[j.source] || N('source.local'))));
-    var body = el('div', 'body'), name = j.name || '', from = '';
-    var star = name.indexOf('**');
-    if (star > 0) { from = name.slice(0, star); name = name.slice(star + 2); }
-    body.appendChild(el('div', 'jname', name));
+    // A delegated job is named Sender**Name by the agent and shown so
+    // (the spec's form): the sender stays in sight when a long name is cut.
+    var body = el('div', 'body');
+    body.appendChild(el('div', 'jname', j.name || ''));
     var meta = [j.pages ? t('job.pages', { n: j.pages }) : t('job.pages_unknown'), t('job.copies', { n: o.copies }),
       t(j.color && !o.mono && !pol.force_mono ? N('job.color') : N('job.mono')),
       t(o.duplex || forcedDuplex(j, pol) ? N('job.duplex') : N('job.simplex')), ago(j.submitted_at)];
-    if (from) { meta.unshift(t('job.from', { name: from })); }
     body.appendChild(el('div', 'meta', meta.join(' \u00b7 ')));
     var notes = [];
     if (pol.force_mono && j.color) { notes.push(t('job.forced_mono')); }
