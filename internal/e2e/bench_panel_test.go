@@ -39,7 +39,10 @@ import (
 // page's monotonic clock cannot creep in. A release is timed in the page's
 // own clock alone: the tap is a click dispatched by script at a recorded
 // instant. Go waits for a recorded figure with a promise, never by polling
-// the page while it draws.
+// the page while it draws (its only polls come before a tap or after the
+// figures are in). "Painted" is the end of the main thread's work on the
+// frame (script, style, layout, paint records); rasterising and compositing
+// follow on other threads and are not in the figure.
 
 const (
 	panelBenchJobs   = 50 // held at the hub, as the issue asks
@@ -488,12 +491,12 @@ func BenchmarkPanelLogin(b *testing.B) {
 	peer, pctx := hubPeer(b, r.h)
 	for b.Loop() {
 		r.openPage(b)
+		// The hub's part right after each page login: both see the same
+		// load on a shared machine.
 		for range panelBenchRounds {
 			t := r.loginPainted(b)
 			msg, dom, page = append(msg, t.msg), append(dom, t.dom), append(page, t.painted)
 			r.logout(b, true)
-		}
-		for range panelBenchRounds {
 			hubOnly = append(hubOnly, loginHub(b, peer, pctx))
 		}
 		r.closePage(b)
