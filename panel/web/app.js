@@ -593,9 +593,11 @@
 
   // --- dialogs -----------------------------------------------------------
 
+  // renderDialog runs every second (the countdowns): it draws into a spare
+  // element and patch keeps the nodes that did not change, so that a tap on
+  // a button is not lost to its replacement between press and release.
   function renderDialog(s) {
-    var d = $('dialog'), active = s.state === 'active';
-    clear(d);
+    var d = el('div'), active = s.state === 'active';
     var kind = '';
     if (active && s.auto_release_at) { kind = 'auto'; } else if (active && app.expAt && app.expAt - Date.now() <= 10000) {
       kind = 'idle';
@@ -615,6 +617,18 @@
     } else if (kind === 'opts') {
       options(s, d);
     }
+    patch($('dialog'), d);
+  }
+
+  // patch makes box hold next's children, keeping each one already drawn
+  // the same.
+  function patch(box, next) {
+    var i = 0;
+    while (next.firstChild) {
+      var n = next.removeChild(next.firstChild), cur = box.childNodes[i++];
+      if (!cur) { box.appendChild(n); } else if (!cur.isEqualNode(n)) { box.replaceChild(n, cur); }
+    }
+    while (box.childNodes.length > i) { box.removeChild(box.lastChild); }
   }
 
   function options(s, d) {
