@@ -48,6 +48,13 @@ func needTool(t *testing.T, path, what string) {
 // printer panel) and returns its context, bounded by browserLimit.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	return browserFor(t, browserLimit)
+}
+
+// browserFor is browser bounded by limit instead, for a test that walks
+// many screens or waits out the hub link's reconnect.
+func browserFor(t *testing.T, limit time.Duration) context.Context {
+	t.Helper()
 	needTool(t, chromiumPath, "Chromium")
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
@@ -61,7 +68,7 @@ func browser(t *testing.T) context.Context {
 	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(cancelBrowser)
-	ctx, cancel := context.WithTimeout(bctx, browserLimit)
+	ctx, cancel := context.WithTimeout(bctx, limit)
 	t.Cleanup(cancel)
 	if err := chromedp.Run(ctx, chromedp.EmulateViewport(800, 480)); err != nil {
 		t.Fatalf("start Chromium: %v", err)
@@ -93,13 +100,13 @@ func panelStackWith(t *testing.T, user, config map[string]any) (*agent, *testenv
 }
 
 // panelStackHub is panelStackWith that also returns the hub, for a test
-// that restarts the agent.
-func panelStackHub(t *testing.T, user, config map[string]any) (*agent, *hub, *testenv.IPPEve, []string) {
+// that restarts the agent or the hub (hubArgs: more flags of the hub).
+func panelStackHub(t *testing.T, user, config map[string]any, hubArgs ...string) (*agent, *hub, *testenv.IPPEve, []string) {
 	t.Helper()
 	testenv.StartDNSSD(t)
 	printer := testenv.StartIPPEveprinter(t)
 	bin := build(t)
-	h := startHub(t, bin, t.TempDir(), "")
+	h := startHub(t, bin, t.TempDir(), "", hubArgs...)
 	account := map[string]any{"username": "alice", "full_name": "Alice", "cards": []string{cardNum}}
 	for k, v := range user {
 		account[k] = v
@@ -199,21 +206,25 @@ type axeViolation struct {
 	Targets [][]string `json:"targets"`
 }
 
-// axeCheck loads axe-core into the page and fails on any WCAG 2.0/2.1 A or
-// AA violation in what is on screen now.
+// axeCheck loads axe-core into the page (once per page load: it is half a
+// megabyte) and fails on any WCAG 2.0/2.1 A or AA violation in what is on
+// screen now.
 func axeCheck(t *testing.T, ctx context.Context, src []byte, screen string) {
 	t.Helper()
 	var loaded bool
 	var out string
+	run(t, ctx, "axe-core in the page", chromedp.Evaluate(`typeof axe === 'object'`, &loaded))
+	if !loaded {
+		run(t, ctx, "load axe", chromedp.Evaluate(string(src)+"\n;typeof axe === 'object'", &loaded))
+	}
+	if !loaded {
+		t.Fatal("axe-core did not load into the page")
+	}
 	run(t, ctx, "axe on "+screen,
-		chromedp.Evaluate(string(src)+"\n;typeof axe === 'object'", &loaded),
 		chromedp.Evaluate(`axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
 			.then(function (r) { return JSON.stringify(r.violations.map(function (v) {
 				return {id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(function (n) { return n.target; })};
 			})); })`, &out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
-	if !loaded {
-		t.Fatal("axe-core did not load into the page")
-	}
 	var vs []axeViolation
 	if err := json.Unmarshal([]byte(out), &vs); err != nil {
 		t.Fatalf("axe result %q: %v", out, err)
