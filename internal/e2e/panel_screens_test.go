@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tessera-print/tessera/cloudlink"
@@ -270,7 +271,7 @@ func techIdentity(t *testing.T, a *agent) (version, id string) {
 // tapped on the pad, then the menu: printer status, connections (hub link,
 // sync, readers), version and agent id, the log; "Read printer" and "Test
 // links" say what they did; the PIN typed is nowhere in the page; Close
-// returns to idle.
+// returns to idle and ends the page's token.
 func TestPanelBrowserTechnician(t *testing.T) {
 	t.Parallel()
 	a, _, _ := panelStackWith(t, nil, techPINConfig(t))
@@ -278,6 +279,16 @@ func TestPanelBrowserTechnician(t *testing.T) {
 	ctx := browser(t)
 	var body, log string
 	run(t, ctx, "technician menu",
+		// Note the page's Bearer token, to see that Close ends it.
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			_, err := page.AddScriptToEvaluateOnNewDocument(`window.bearer = '';
+				var set = XMLHttpRequest.prototype.setRequestHeader;
+				XMLHttpRequest.prototype.setRequestHeader = function (k, v) {
+					if (k === 'Authorization') { window.bearer = v; }
+					return set.apply(this, arguments);
+				};`).Do(ctx)
+			return err
+		}),
 		chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
 		chromedp.Click("#tech-btn", chromedp.ByQuery), chromedp.WaitVisible("#scr-pin", chromedp.ByQuery),
 		chromedp.Poll(`document.getElementById('pin-title').textContent === 'Technician PIN'`, nil),
@@ -318,8 +329,34 @@ func TestPanelBrowserTechnician(t *testing.T) {
 	if strings.Contains(html, techPIN) {
 		t.Error("the technician PIN typed shows in the page")
 	}
+	var bearer string
+	run(t, ctx, "the page's token", chromedp.Evaluate(`window.bearer`, &bearer))
+	if code := techGet(t, a, bearer); !strings.HasPrefix(bearer, "Bearer ") || code != http.StatusOK {
+		t.Fatalf("the page's Authorization %q: HTTP %d, want a live Bearer token", bearer, code)
+	}
 	run(t, ctx, "close", chromedp.Click(`#scr-tech button[data-act="tech-close"]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
+	// The next person at the printer cannot reopen the menu with it.
+	testutil.WaitErr(t, 5*time.Second, "the page's token ended by Close", func() error {
+		if code := techGet(t, a, bearer); code != http.StatusUnauthorized {
+			return fmt.Errorf("GET /api/v1/technician with it: HTTP %d", code)
+		}
+		return nil
+	})
+}
+
+// techGet reads the technician view with the Authorization header auth
+// and returns the status.
+func techGet(t *testing.T, a *agent, auth string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", a.panel+"/api/v1/technician", nil)
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestPanelBrowserTapResetsAutoLogout: with session_timeout 5 s, a tap
