@@ -420,25 +420,28 @@ const smallTargets = `(function () {
 	return out;
 })()`
 
-// screenCheck checks each screen the walk reaches in one theme: the page
-// shows that theme, axe-core finds no WCAG 2.0/2.1 A or AA violation, and
-// no target is under 48x48 px.
+// screenCheck checks each screen the walk reaches in one theme and
+// language: the page shows them, axe-core finds no WCAG 2.0/2.1 A or AA
+// violation, and no target is under 48x48 px.
 type screenCheck struct {
 	t     *testing.T
 	ctx   context.Context
 	axe   []byte
 	theme string // the device's (config theme)
+	lang  string // the device's and the user's
 }
 
 // check checks the screen on show, named screen in failures.
 func (c screenCheck) check(screen string) {
 	c.t.Helper()
 	var hc bool
+	var lang string
 	var small []string
-	run(c.t, c.ctx, "theme and target sizes on the "+screen+" screen",
-		chromedp.Evaluate(`document.body.className === 'hc'`, &hc), chromedp.Evaluate(smallTargets, &small))
-	if hc != (c.theme == "high-contrast") {
-		c.t.Errorf("%s screen: body class hc %v in theme %s", screen, hc, c.theme)
+	run(c.t, c.ctx, "theme, language and target sizes on the "+screen+" screen",
+		chromedp.Evaluate(`document.body.className === 'hc'`, &hc),
+		chromedp.Evaluate(`document.documentElement.lang`, &lang), chromedp.Evaluate(smallTargets, &small))
+	if hc != (c.theme == "high-contrast") || lang != c.lang {
+		c.t.Errorf("%s screen: body class hc %v, lang %q in theme %s, language %s", screen, hc, lang, c.theme, c.lang)
 	}
 	if len(small) > 0 {
 		c.t.Errorf("%s screen: %d targets under 48x48 px: %s", screen, len(small), strings.Join(small, ", "))
@@ -447,9 +450,9 @@ func (c screenCheck) check(screen string) {
 }
 
 // TestPanelBrowserAxeEveryScreen: in the standard theme and in the
-// high-contrast one (config theme), every screen of the page passes
-// screenCheck: axe-core finds no A or AA violation and every target is at
-// least 48x48 px.
+// high-contrast one (config theme), and in French (the longest words of
+// the catalogues), every screen of the page passes screenCheck: axe-core
+// finds no A or AA violation and every target is at least 48x48 px.
 func TestPanelBrowserAxeEveryScreen(t *testing.T) {
 	t.Parallel()
 	needTool(t, axePath, "axe-core")
@@ -457,30 +460,33 @@ func TestPanelBrowserAxeEveryScreen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, theme := range []string{"standard", "high-contrast"} {
-		t.Run(theme, func(t *testing.T) {
-			// Two stacks at once: starting one is most of the time.
+	for _, w := range []struct{ theme, lang string }{
+		{"standard", "en"}, {"high-contrast", "en"}, {"standard", "fr"},
+	} {
+		t.Run(w.theme+"-"+w.lang, func(t *testing.T) {
+			// Stacks at once: starting one is most of the time.
 			t.Parallel()
-			walkScreens(t, src, theme)
+			walkScreens(t, src, w.theme, w.lang)
 		})
 	}
 }
 
 // walkScreens walks every screen on one stack and one page load
 // (card+pin and password logins, auto-release, the technician PIN, a lock
-// after 3 failures, the device's theme) and checks each one: idle, the PIN
+// after 3 failures, the device's theme, alice and the device speaking
+// lang) and checks each one: idle, the PIN
 // pad, the technician menu, the keyboard, card registration, the
 // auto-release countdown, the job list, job options, release progress,
 // the logout summary, locked, and the offline banner.
-func walkScreens(t *testing.T, src []byte, theme string) {
+func walkScreens(t *testing.T, src []byte, theme, lang string) {
 	const pin = "2468"
 	config := techPINConfig(t)
 	for k, v := range map[string]any{"login": []string{"card+pin", "password"}, "auto_release": "60s",
-		"lockout_failures": 3, "lockout_time": "10m", "theme": theme} {
+		"lockout_failures": 3, "lockout_time": "10m", "theme": theme, "language": lang} {
 		config[k] = v
 	}
-	a, h, _, names := panelStackHub(t, map[string]any{"pins": []string{pin}, "password": "tessera2580"}, config)
-	c := screenCheck{t: t, ctx: browserFor(t, 2*browserLimit), axe: src, theme: theme}
+	a, h, _, names := panelStackHub(t, map[string]any{"pins": []string{pin}, "password": "tessera2580", "language": lang}, config)
+	c := screenCheck{t: t, ctx: browserFor(t, 2*browserLimit), axe: src, theme: theme, lang: lang}
 	run(t, c.ctx, "idle", chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
 	c.check("idle")
 
@@ -489,7 +495,8 @@ func walkScreens(t *testing.T, src []byte, theme string) {
 	c.check("PIN pad")
 	run(t, c.ctx, "technician menu", typePIN(techPIN), chromedp.WaitVisible("#scr-tech", chromedp.ByQuery),
 		chromedp.Click(`#scr-tech button[data-act="tech-test"]`, chromedp.ByQuery),
-		chromedp.Poll(`document.getElementById('tech-body').innerText.indexOf('Connection tests') >= 0`, nil))
+		// Printer, connections, the tests' results, log.
+		chromedp.Poll(`document.querySelectorAll('#tech-body .card').length === 4`, nil))
 	c.check("technician menu")
 	run(t, c.ctx, "keyboard", chromedp.Click(`#scr-tech button[data-act="tech-close"]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
@@ -500,7 +507,7 @@ func walkScreens(t *testing.T, src []byte, theme string) {
 
 	a.swipe(t, "0BADCAFE")
 	run(t, c.ctx, "card registration", chromedp.WaitVisible("#scr-form", chromedp.ByQuery),
-		chromedp.Poll(`document.getElementById('form-title').textContent === 'Register this badge'`, nil))
+		chromedp.Poll(`document.getElementById('form-help').textContent !== ''`, nil))
 	c.check("registration")
 	run(t, c.ctx, "registration cancelled", chromedp.Click(`#scr-form button[data-act="cancel"]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
@@ -549,6 +556,25 @@ func walkScreens(t *testing.T, src []byte, theme string) {
 	c.check("locked")
 
 	h.kill(syscall.SIGTERM)
-	run(t, c.ctx, "offline banner", chromedp.Poll(offlineBanner, nil))
+	run(t, c.ctx, "offline banner", chromedp.Poll(fmt.Sprintf(`document.getElementById('banners').innerText.indexOf(%q) >= 0`,
+		catalogueText(t, lang, "banner.offline")), nil))
 	c.check("offline banner")
+}
+
+// catalogueText is the page's text of key in lang, from its catalogue.
+func catalogueText(t *testing.T, lang, key string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "panel", "web", "i18n", lang+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cat map[string]any
+	if err := json.Unmarshal(data, &cat); err != nil {
+		t.Fatalf("catalogue %s: %v", lang, err)
+	}
+	text, ok := cat[key].(string)
+	if !ok {
+		t.Fatalf("catalogue %s has no text %s", lang, key)
+	}
+	return text
 }
