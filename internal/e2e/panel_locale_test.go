@@ -86,15 +86,20 @@ func TestPanelBrowserLocaleFormats(t *testing.T) {
 	cases := []struct {
 		lang string
 		want []string
+		all  []string // after Select all: 9 pages fit, the 1,234-page job stays held
 	}{
 		{"en", []string{"Quota: 1,234 pages left", "1 page", "3 pages", "5 pages", "1,234 pages",
-			"1 min ago", "3 min ago", "5 min ago", "1/5/2026 9:07 AM"}},
+			"1 min ago", "3 min ago", "5 min ago", "1/5/2026 9:07 AM"},
+			[]string{"9 pages — 1,225 left", "1 job stays held: not enough quota"}},
 		{"fr", []string{"Quota : 1" + nb + "234 pages restantes", "1 page", "3 pages", "5 pages",
-			"il y a 1 min", "il y a 5 min", "5/1/2026 09:07"}},
+			"il y a 1 min", "il y a 5 min", "5/1/2026 09:07"},
+			[]string{"9 pages — il en restera 1" + nb + "225", "1 travail reste en attente"}},
 		{"de", []string{"Kontingent: 1.234 Seiten übrig", "1 Seite", "3 Seiten", "5 Seiten", "1.234 Seiten",
-			"vor 1 Min.", "vor 5 Min.", "5.1.2026 09:07"}},
+			"vor 1 Min.", "vor 5 Min.", "5.1.2026 09:07"},
+			[]string{"9 Seiten", "1.225", "1 Auftrag bleibt angehalten"}},
 		{"cs", []string{"Kvóta: zbývá 1" + nb + "234 stran", "1 strana", "3 strany", "5 stran", "1" + nb + "234 stran",
-			"před 1 minutou", "před 3 minutami", "před 5 minutami", "5. 1. 2026 09:07"}},
+			"před 1 minutou", "před 3 minutami", "před 5 minutami", "5. 1. 2026 09:07"},
+			[]string{"9 stran", "1" + nb + "225", "1 úloha zůstane pozastavena"}},
 	}
 	for _, c := range cases {
 		lang = c.lang
@@ -107,6 +112,16 @@ func TestPanelBrowserLocaleFormats(t *testing.T) {
 		for _, w := range c.want {
 			if !strings.Contains(page, w) {
 				t.Errorf("%s: page lacks %q:\n%s", c.lang, w, page)
+			}
+		}
+		var sum string
+		run(t, ctx, c.lang+": Select all",
+			chromedp.Click("#sel-all", chromedp.ByQuery),
+			chromedp.Poll(`document.querySelectorAll('#jobs li.job.sel').length === 4`, nil),
+			chromedp.Evaluate(`document.querySelector('.sum').innerText`, &sum))
+		for _, w := range c.all {
+			if !strings.Contains(sum, w) {
+				t.Errorf("%s: the selection's cost lacks %q: %q", c.lang, w, sum)
 			}
 		}
 	}

@@ -516,7 +516,7 @@
   // jobs do not fit the quota (the agent releases the ones that fit).
   function plan(s) {
     var pol = policy(s), q = typeof pol.quota_pages === 'number' ? pol.quota_pages : null;
-    var out = { pages: 0, count: 0, quota: q, nofit: {}, unknown: {} };
+    var out = { pages: 0, count: 0, quota: q, nofit: {}, unknown: {}, held: 0 };
     var used = 0;
     (s.jobs || []).forEach(function (j) {
       if (q !== null && selectable(j) && !j.pages) { out.unknown[j.id] = true; }
@@ -524,8 +524,13 @@
       if (!app.ui.sel[j.id] || !selectable(j)) { return; }
       out.count++;
       out.pages += pagesOf(j);
-      if (q !== null && j.pages) {
-        if (used + pagesOf(j) > q) { out.nofit[j.id] = true; } else { used += pagesOf(j); }
+      if (q === null) { return; }
+      // What the agent will keep held: a count not known, or beyond what is left.
+      if (!j.pages || used + pagesOf(j) > q) {
+        if (j.pages) { out.nofit[j.id] = true; }
+        out.held++;
+      } else {
+        used += pagesOf(j);
       }
     });
     out.used = used;
@@ -539,10 +544,13 @@
         delete app.ui.sel[id];
       }
     }
+    // Under a quota the cost is what will print; what stays held is said
+    // in place of the quota line, so neither is cut at 800 px.
     $('cost').textContent = pl.count ? (pl.quota === null ? t('cost.pages', { n: pl.pages })
-      : t('cost.quota', { pages: t('cost.pages', { n: pl.pages }), n: Math.max(0, pl.quota - pl.used) }))
+      : t('cost.quota', { pages: t('cost.pages', { n: pl.used }), n: Math.max(0, pl.quota - pl.used) }))
       : t('cost.none');
-    $('quota').textContent = pl.quota === null ? '' : t('quota.left', { n: pl.quota });
+    $('quota').textContent = pl.quota === null ? '' : (pl.held ? t('cost.held', { n: pl.held }) : t('quota.left', { n: pl.quota }));
+    $('quota').className = pl.held ? 'quota warn' : 'quota';
     var any = jobs.some(selectable);
     show($('jobs-empty'), !jobs.length);
     $('a-release').disabled = !pl.count;
