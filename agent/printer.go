@@ -100,7 +100,8 @@ func (w *printerWatch) pollIPP(ctx context.Context) {
 			p.Name = info.Name
 		}
 		p.State, p.Model, p.Serial = info.State, info.MakeAndModel, info.SerialNumber
-		p.Reasons = append(p.Reasons, info.StateReasons...)
+		// The SNMP reading's codes, which the panel says in every language.
+		p.Reasons = ippReasons(info.StateReasons)
 		p.Messages = []string{}
 		p.CanPrint = info.AcceptingJobs && info.State != "stopped"
 		w.ident.Store(&protocol.Printer{URI: w.cfg.PrinterURI, MakeModel: info.MakeAndModel, Serial: info.SerialNumber})
@@ -271,7 +272,7 @@ func (w *printerWatch) check(ctx context.Context) error {
 	q, err := w.snmp.Check(ctx)
 	if err != nil {
 		w.log.Info("pre-release check: printer does not answer", "err", err)
-		return &release.NotReady{Reason: "The printer does not answer. Please try again in a moment."}
+		return &release.NotReady{Reason: "The printer does not answer. Please try again in a moment.", Code: "printer-" + snmp.ReasonUnreachable}
 	}
 	if q.Serial != "" {
 		// A replaced printer is reported now, not at the next poll.
@@ -291,24 +292,30 @@ func (w *printerWatch) check(ctx context.Context) error {
 	switch {
 	case wrong || (q.Serial != "" && expected != "" && q.Serial != expected):
 		w.log.Warn("pre-release check: wrong printer", "expected", expected, "found", q.Serial)
-		return &release.NotReady{Reason: "This is not the printer this agent serves. Please call a technician."}
+		return &release.NotReady{Reason: "This is not the printer this agent serves. Please call a technician.", Code: "printer-wrong-printer"}
 	case q.Serial == "" && expected != "":
 		// The printer once said who it is and now does not: it may be
 		// another one. Sending would be a guess.
 		w.log.Warn("pre-release check: the printer reports no serial", "expected", expected)
-		return &release.NotReady{Reason: "The printer does not say which printer it is. Please try again in a moment, or call a technician."}
+		return &release.NotReady{Reason: "The printer does not say which printer it is. Please try again in a moment, or call a technician.", Code: "no-serial"}
 	}
 	if !q.Status.CanPrint {
+		// The code is the first blocking state's (printer-media-jam), so
+		// the panel says "Paper jam" in the person's language.
 		var words []string
+		code := "not-ready"
 		for _, r := range q.Status.Reasons {
 			if r.Blocking {
+				if len(words) == 0 {
+					code = "printer-" + r.Code
+				}
 				words = append(words, r.Message)
 			}
 		}
 		if len(words) == 0 {
 			words = []string{"it is " + q.Status.State}
 		}
-		return &release.NotReady{Reason: "The printer cannot print right now: " + strings.Join(words, ", ") + "."}
+		return &release.NotReady{Reason: "The printer cannot print right now: " + strings.Join(words, ", ") + ".", Code: code}
 	}
 	return nil
 }

@@ -91,6 +91,11 @@ type Job struct {
 	Media       string    `json:"media,omitempty"`
 	State       string    `json:"state"`
 	Reason      string    `json:"reason,omitempty"`
+	// ReasonCode says Reason for the panel, in the person's language
+	// (reason.go); ReasonN is its number (the pages of a job cut short).
+	// A reason read back from the journal after a restart may have none.
+	ReasonCode string `json:"reason_code,omitempty"`
+	ReasonN    int    `json:"reason_n,omitempty"`
 }
 
 // Job states the engine reports; "held" is a job waiting for release.
@@ -121,6 +126,8 @@ type Progress struct {
 	JobID       string
 	State       string
 	Reason      string
+	ReasonCode  string // see Job
+	ReasonN     int
 	Impressions int
 }
 
@@ -164,8 +171,14 @@ type Config struct {
 }
 
 // NotReady is a printer that must not get a job now, in words for the
-// person at the printer.
-type NotReady struct{ Reason string }
+// person at the printer, and as a code the panel says in their language
+// (printer-KEYWORD for a printer state such as printer-media-jam; see
+// reason.go), with its number if it has one.
+type NotReady struct {
+	Reason string
+	Code   string
+	N      int
+}
 
 func (e *NotReady) Error() string { return "printer not ready: " + e.Reason }
 
@@ -296,22 +309,6 @@ var (
 // recorded with no pages, never charged a guess.
 const ReasonUnreconciled = "unreconciled"
 
-const msgUncertain = "The printer did not confirm whether this job printed."
-
-// msgDamaged is the reason of a job whose document could not be read whole
-// from its source (a download whose hash did not match): it was cut off
-// before the printer had all of it.
-const msgDamaged = "The document arrived damaged, so it was not printed. Release it again; ask for help if this lasts."
-
-// msgNotSaved is shown while a printer's answer waits to be recorded.
-const msgNotSaved = "The printer's answer could not be saved yet; it is saved again."
-
-// Reasons shown while a release waits for the printer to say more.
-const (
-	msgChecking      = "The printer did not confirm it took this job; it is being asked again."
-	msgStillPrinting = "The printer has this job and has not said it finished; it is being asked again."
-)
-
 // Jobs lists a user's held jobs from every source, newest first unless
 // oldestFirst. Jobs the journal knows as in flight carry that state. A
 // source that fails is logged and left out; only when every source fails
@@ -348,7 +345,7 @@ func (e *Engine) Jobs(ctx context.Context, who Who, oldestFirst bool) ([]Job, er
 				case offline.StateFailed:
 					// Still held; after a refresh or a new login the person
 					// still reads why the last release failed.
-					j.Reason = c.Reason
+					j.setWhy(whyOfText(c.Reason))
 				case offline.StatePrinted:
 					if !c.Keep {
 						j.State = StatePrinted
@@ -357,7 +354,8 @@ func (e *Engine) Jobs(ctx context.Context, who Who, oldestFirst bool) ([]Job, er
 					j.State = StateQueued
 				case offline.StateUncertain:
 					j.State = StateUncertain
-					j.Reason = c.Reason + " Print it again?"
+					j.setWhy(whyOfText(c.Reason))
+					j.Reason += msgAgain
 				default:
 					j.State = string(c.State)
 				}

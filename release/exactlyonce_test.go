@@ -177,7 +177,7 @@ func TestFollowBreaksOff(t *testing.T) {
 				t.Errorf("listed %q, want printing", job.State)
 			}
 			h.mu.Lock()
-			told := slices.Contains(h.progress, Progress{JobID: "hub:7", State: StatePrinting, Reason: msgStillPrinting})
+			told := slices.Contains(h.progress, Progress{JobID: "hub:7", State: StatePrinting, Reason: msgStillPrinting, ReasonCode: CodeAsking})
 			h.mu.Unlock()
 			if !told {
 				t.Errorf("progress %v; the panel was not told the job is still on the printer", h.states())

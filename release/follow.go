@@ -3,7 +3,6 @@ package release
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -30,7 +29,7 @@ func (e *Engine) lookUp(ctx context.Context, log *slog.Logger, claim offline.Cla
 	switch {
 	case err != nil:
 		log.Error("journal unreadable; the job stays sending and is asked about again", "err", err)
-		e.keepUnresolved(actx, claim, StateSending, msgChecking, err)
+		e.keepUnresolved(actx, claim, StateSending, whyChecking, err)
 		return
 	case !found || c.Attempt != claim.Attempt:
 		log.Error("the release's journal row changed under it", "found", found, "attempt", c.Attempt)
@@ -40,7 +39,7 @@ func (e *Engine) lookUp(ctx context.Context, log *slog.Logger, claim offline.Cla
 	switch where {
 	case unknownYet:
 		log.Warn("the printer could not say whether it has the job; asking again later", "err", err)
-		e.keepUnresolved(actx, c, StateSending, msgChecking, err)
+		e.keepUnresolved(actx, c, StateSending, whyChecking, err)
 	case onPrinter:
 		log.Info("the printer has the job", "printer_job", id)
 		e.report(actx, c.JobID, protocol.JobPrinting, "")
@@ -115,7 +114,7 @@ func (e *Engine) waited(ctx context.Context, log *slog.Logger, claim offline.Cla
 		// Timed out (a jam longer than the release's time), the printer
 		// gone, the agent stopping: the job is still the printer's.
 		log.Warn("lost track of the job on the printer; it stays printing and is followed again", "err", err)
-		e.keepUnresolved(ctx, claim, StatePrinting, msgStillPrinting, err)
+		e.keepUnresolved(ctx, claim, StatePrinting, whyStillPrinting, err)
 		return st, false
 	}
 	e.uncertain(ctx, claim)
@@ -143,7 +142,7 @@ func (e *Engine) whose(ctx context.Context, log *slog.Logger, claim offline.Clai
 		log.Warn("the printer cannot be asked for the job by name; it becomes uncertain")
 	case err != nil:
 		log.Warn("cannot ask the printer for the job by name; asking again later", "err", err)
-		e.keepUnresolved(fctx, claim, StatePrinting, msgStillPrinting, err)
+		e.keepUnresolved(fctx, claim, StatePrinting, whyStillPrinting, err)
 		return 0, false
 	case !ok:
 		log.Warn("the printer job is another's and ours is not listed; it becomes uncertain", "reported", st.Name)
@@ -176,7 +175,7 @@ type verdict struct {
 	state  offline.State // printed, failed or uncertain
 	charge bool          // rec is recorded: a printed job, or the pages of one cut short
 	rec    protocol.Record
-	reason string // why it failed, or is uncertain
+	why    Why // why it failed, or is uncertain
 }
 
 // verdictOn turns the printer's last word on a job into what is recorded.
@@ -198,13 +197,12 @@ func (e *Engine) verdictOn(log *slog.Logger, claim offline.Claim, p printed, st 
 		// Cut short (a jam, a cancel at the printer): charge what printed,
 		// and the job stays held to be printed again.
 		rec.Pages = st.Impressions
-		reason := fmt.Sprintf("The printer stopped the job after %d pages (%s); only those were charged.", st.Impressions, st.State)
-		return verdict{state: offline.StateFailed, charge: true, rec: rec, reason: reason}
+		return verdict{state: offline.StateFailed, charge: true, rec: rec, why: stopped(st.Impressions, st.State)}
 	case st.State != "completed" && p.incomplete:
-		return verdict{state: offline.StateFailed, reason: msgDamaged}
+		return verdict{state: offline.StateFailed, why: whyDamaged}
 	case st.State != "completed":
 		log.Warn("the printer ended the job without counting a page; it may have printed some", "end", st.State)
-		return verdict{state: offline.StateUncertain, reason: msgUncertain}
+		return verdict{state: offline.StateUncertain, why: whyUncertain}
 	}
 	rec.Pages = st.Impressions
 	rec.Unreconciled = slices.Contains(st.Reasons, ReasonUnreconciled)
@@ -232,11 +230,11 @@ func (e *Engine) commit(ctx context.Context, log *slog.Logger, claim offline.Cla
 	case v.state == offline.StatePrinted:
 		_, err = e.cfg.Journal.CommitPrinted(db, claim.JobID, v.rec)
 	case v.state == offline.StateFailed && v.charge:
-		_, err = e.cfg.Journal.CommitPartial(db, claim.JobID, v.rec, v.reason)
+		_, err = e.cfg.Journal.CommitPartial(db, claim.JobID, v.rec, v.why.Text)
 	case v.state == offline.StateFailed:
-		err = e.cfg.Journal.Fail(db, claim.JobID, v.reason)
+		err = e.cfg.Journal.Fail(db, claim.JobID, v.why.Text)
 	default:
-		err = e.cfg.Journal.MarkUncertain(db, claim.JobID, v.reason)
+		err = e.cfg.Journal.MarkUncertain(db, claim.JobID, v.why.Text)
 	}
 	switch {
 	case errors.Is(err, offline.ErrConflict):
@@ -247,7 +245,7 @@ func (e *Engine) commit(ctx context.Context, log *slog.Logger, claim offline.Cla
 		// The page count is lost only if the disk is; say so loudly.
 		log.Error("the printer's answer could not be recorded; it is kept and recorded again", "verdict", v.state, "err", err)
 		e.holdVerdict(claim, v)
-		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StatePrinting, Reason: msgNotSaved})
+		e.cfg.OnProgress(progress(claim.JobID, StatePrinting, whyNotSaved))
 		return false
 	}
 	e.settled(claim)
@@ -263,9 +261,13 @@ func (e *Engine) told(ctx context.Context, log *slog.Logger, claim offline.Claim
 		log.Info("job printed", "impressions", v.rec.Pages, "unreconciled", v.rec.Unreconciled)
 		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StatePrinted, Impressions: v.rec.Pages})
 	case v.state == offline.StateFailed:
-		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StateFailed, Reason: v.reason, Impressions: v.rec.Pages})
+		p := progress(claim.JobID, StateFailed, v.why)
+		p.Impressions = v.rec.Pages
+		e.cfg.OnProgress(p)
 	default:
-		e.cfg.OnProgress(Progress{JobID: claim.JobID, State: StateUncertain, Reason: v.reason + " Print it again?"})
+		p := progress(claim.JobID, StateUncertain, v.why)
+		p.Reason += msgAgain
+		e.cfg.OnProgress(p)
 	}
 	e.cfg.OnCommitted()
 	if v.state != offline.StatePrinted {
@@ -287,20 +289,20 @@ func (e *Engine) told(ctx context.Context, log *slog.Logger, claim offline.Claim
 // (sending or printing, so it cannot be released again) and hands it to
 // RecoverLoop; err is why the printer could not tell. A printer that
 // refused to tell maxRefusedLookups times makes it uncertain instead.
-func (e *Engine) keepUnresolved(ctx context.Context, c offline.Claim, state, reason string, err error) {
+func (e *Engine) keepUnresolved(ctx context.Context, c offline.Claim, state string, why Why, err error) {
 	if e.unresolvedAgain(ctx, c, err) {
-		e.cfg.OnProgress(Progress{JobID: c.JobID, State: state, Reason: reason})
+		e.cfg.OnProgress(progress(c.JobID, state, why))
 	}
 }
 
 // uncertain keeps a job held that may or may not have printed.
 func (e *Engine) uncertain(ctx context.Context, c offline.Claim) {
-	e.commit(ctx, e.cfg.Logger.With("job", c.JobID), c, verdict{state: offline.StateUncertain, reason: msgUncertain})
+	e.commit(ctx, e.cfg.Logger.With("job", c.JobID), c, verdict{state: offline.StateUncertain, why: whyUncertain})
 }
 
 // fail keeps a job held that did not print, saying why.
-func (e *Engine) fail(ctx context.Context, c offline.Claim, reason string) {
-	e.commit(ctx, e.cfg.Logger.With("job", c.JobID), c, verdict{state: offline.StateFailed, reason: reason})
+func (e *Engine) fail(ctx context.Context, c offline.Claim, why Why) {
+	e.commit(ctx, e.cfg.Logger.With("job", c.JobID), c, verdict{state: offline.StateFailed, why: why})
 }
 
 // report tells a source that wants it of a release's progress at once; it

@@ -10,8 +10,6 @@ import (
 	"github.com/tessera-print/tessera/printer/ipp"
 )
 
-const msgInterrupted = "The release was interrupted. Please release the job again."
-
 // maxRefusedLookups bounds how many times a printer that refuses for good
 // to say where a job is (HTTP 401, client-error-not-authorized,
 // server-error-operation-not-supported: see ipp.Permanent) is asked
@@ -56,7 +54,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 		switch c.State {
 		case offline.StateClaimed:
 			e.cfg.Logger.Info("release interrupted before sending; job stays held", "job", c.JobID)
-			e.fail(ctx, c, msgInterrupted)
+			e.fail(ctx, c, whyInterrupted)
 			continue
 		case offline.StateSending, offline.StatePrinting:
 		default:
@@ -288,7 +286,7 @@ func (e *Engine) locate(ctx context.Context, log *slog.Logger, c offline.Claim, 
 		return 0, decided, nil
 	case !found && incomplete:
 		log.Info("the document was cut off and the printer has no job of it; job stays held")
-		e.fail(ctx, c, msgDamaged)
+		e.fail(ctx, c, whyDamaged)
 		return 0, decided, nil
 	case !found:
 		log.Warn("interrupted job not on the printer, which may have printed and forgotten it; it becomes uncertain")

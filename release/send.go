@@ -258,25 +258,25 @@ func (e *Engine) printerInfo(ctx context.Context) (ipp.PrinterInfo, error) {
 }
 
 // reasonFor turns an error into words for the person at the printer.
-func reasonFor(err error) string {
+func reasonFor(err error) Why {
 	var nr *NotReady
 	switch {
 	case errors.As(err, &nr):
-		return nr.Reason
+		return Why{Text: nr.Reason, Code: nr.Code, N: nr.N}
 	case errors.Is(err, errNotJournaled):
-		return "The job could not be started. Try again in a moment."
+		return Why{Text: msgNotStarted, Code: CodeNotSent}
 	case errors.Is(err, ipp.ErrDocument):
-		return msgDamaged
+		return whyDamaged
 	case errors.Is(err, ipp.ErrFormatUnsupported):
-		return "This printer cannot print this kind of document."
+		return Why{Text: msgFormat, Code: CodeFormat}
 	case errors.Is(err, ipp.ErrBusy):
-		return "The printer stayed busy. Try again in a moment."
+		return Why{Text: msgBusy, Code: CodeBusy}
 	case errors.Is(err, ipp.ErrNotAccepting):
-		return "The printer is not taking jobs right now. Ask for help if this lasts."
+		return Why{Text: msgNotAccepting, Code: CodeBusy}
 	case errors.Is(err, context.DeadlineExceeded):
-		return "The printer took too long to answer."
+		return Why{Text: msgTimeout, Code: CodeBusy}
 	default:
-		return "The job could not be sent to the printer."
+		return Why{Text: msgSendFailed, Code: CodeNotSent}
 	}
 }
 

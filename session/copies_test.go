@@ -20,13 +20,13 @@ func TestReleaseCopiesBounded(t *testing.T) {
 		want   Result
 		left   int
 	}{
-		{"copies of 2^62+1", 4611686018427387905, Result{ID: "hub:1", State: release.StateHeld, Reason: why}, 5},
-		{"1000 copies", 1000, Result{ID: "hub:1", State: release.StateHeld, Reason: why}, 5},
-		{"negative copies", -2, Result{ID: "hub:1", State: release.StateHeld, Reason: why}, 5},
+		{"copies of 2^62+1", 4611686018427387905, Result{ID: "hub:1", State: release.StateHeld, Reason: why, ReasonCode: "copies-range", ReasonN: 999}, 5},
+		{"1000 copies", 1000, Result{ID: "hub:1", State: release.StateHeld, Reason: why, ReasonCode: "copies-range", ReasonN: 999}, 5},
+		{"negative copies", -2, Result{ID: "hub:1", State: release.StateHeld, Reason: why, ReasonCode: "copies-range", ReasonN: 999}, 5},
 		{"as submitted", 0, Result{ID: "hub:1", State: release.StateQueued}, 3},
 		{"two copies", 2, Result{ID: "hub:1", State: release.StateQueued}, 1},
 		{"three copies: beyond the quota", 3, Result{ID: "hub:1", State: release.StateHeld,
-			Reason: "Not enough quota: this job needs 6 pages, 5 left."}, 5},
+			Reason: "Not enough quota: this job needs 6 pages, 5 left.", ReasonCode: "quota", ReasonN: 6}, 5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

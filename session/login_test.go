@@ -254,7 +254,7 @@ func TestUnknownPageCount(t *testing.T) {
 	}{
 		{"page quota", &protocol.Policy{QuotaPages: &five}, []Result{
 			{ID: "cups:7", State: release.StateHeld,
-				Reason: "The number of pages of this job is not known, so it cannot be checked against your page quota."},
+				Reason: "The number of pages of this job is not known, so it cannot be checked against your page quota.", ReasonCode: "pages-unknown"},
 			{ID: "hub:2", State: release.StateQueued},
 		}},
 		{"no policy", nil, []Result{{ID: "cups:7", State: release.StateQueued}, {ID: "hub:2", State: release.StateQueued}}},

@@ -661,10 +661,14 @@ type ReleaseRequest struct {
 
 // Result is the outcome of the request for one job.
 type Result struct {
-	ID       string `json:"id"`
-	State    string `json:"state"`
-	Reason   string `json:"reason"`
-	Conflict bool   `json:"-"`
+	ID     string `json:"id"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	// ReasonCode says Reason for the panel in the person's language
+	// (reason.CODE in panel/web/i18n), with its number ReasonN.
+	ReasonCode string `json:"reason_code,omitempty"`
+	ReasonN    int    `json:"reason_n,omitempty"`
+	Conflict   bool   `json:"-"`
 }
 
 // Release starts the chosen jobs. Each job is claimed before Release
@@ -678,7 +682,7 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 		reason := "Printing is not allowed at this time. Allowed: " + describeWindows(r.policy.Windows) + "."
 		results := make([]Result, 0, len(r.choices))
 		for _, c := range r.choices {
-			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: reason})
+			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: reason, ReasonCode: "outside-hours"})
 		}
 		return results, nil
 	}
@@ -694,8 +698,8 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 	for _, c := range r.choices {
 		job, ok := r.jobs[c.ID]
 		pages, why := releasePages(c, job)
-		if ok && why != "" {
-			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: why})
+		if ok && why.Text != "" {
+			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: why.Text, ReasonCode: why.Code, ReasonN: why.N})
 			continue
 		}
 		if res, refused := m.refusal(c, job, ok, started, pages, left); refused {
@@ -760,20 +764,21 @@ func (m *Manager) takeRequest(req ReleaseRequest) (releaseRequest, error) {
 // refusal says why choice c is not started, if it is not: a job not
 // listed, the cap on one release, the page quota (pages for it, left).
 func (m *Manager) refusal(c Choice, job release.Job, listed bool, started, pages int, left *int) (Result, bool) {
-	held := func(reason string) (Result, bool) {
-		return Result{ID: c.ID, State: release.StateHeld, Reason: reason}, true
+	held := func(reason, code string, n int) (Result, bool) {
+		return Result{ID: c.ID, State: release.StateHeld, Reason: reason, ReasonCode: code, ReasonN: n}, true
 	}
 	switch {
 	case !listed:
-		return Result{ID: c.ID, State: "unknown", Reason: "This job is not in your list."}, true
+		return Result{ID: c.ID, State: "unknown", Reason: "This job is not in your list.", ReasonCode: "not-in-list"}, true
 	case m.cfg.MaxJobs > 0 && started >= m.cfg.MaxJobs:
-		return held(fmt.Sprintf("At most %d jobs can be released at once.", m.cfg.MaxJobs))
+		return held(fmt.Sprintf("At most %d jobs can be released at once.", m.cfg.MaxJobs), "max-jobs", m.cfg.MaxJobs)
 	case left != nil && job.Pages <= 0:
 		// A job whose length is unknown (a CUPS job still held, a local
 		// job that is not PDF) would fit any quota.
-		return held("The number of pages of this job is not known, so it cannot be checked against your page quota.")
+		return held("The number of pages of this job is not known, so it cannot be checked against your page quota.", "pages-unknown", 0)
 	case left != nil && pages > *left:
-		return held(fmt.Sprintf("Not enough quota: this job needs %d pages, %d left.", pages, max(*left, 0)))
+		// The number is the pages it needs; the page shows the quota left.
+		return held(fmt.Sprintf("Not enough quota: this job needs %d pages, %d left.", pages, max(*left, 0)), "quota", pages)
 	}
 	return Result{}, false
 }
@@ -804,17 +809,17 @@ func (m *Manager) startResult(id string, err error) Result {
 	case errors.As(err, &conflict) && conflict.Current.State == offline.StateUncertain:
 		// Not a conflict: a question for the owner, answered by
 		// releasing again with confirm.
-		return Result{ID: id, State: release.StateUncertain,
+		return Result{ID: id, State: release.StateUncertain, ReasonCode: release.CodeUncertain,
 			Reason: "The printer did not say whether this job printed. Release it again with confirmation to print it again."}
 	case errors.As(err, &conflict):
 		state := string(conflict.Current.State)
 		if conflict.Current.State == offline.StateClaimed {
 			state = release.StateQueued // the panel's name for it
 		}
-		return Result{ID: id, State: state, Reason: "This job is already being released or was printed.", Conflict: true}
+		return Result{ID: id, State: state, Reason: "This job is already being released or was printed.", ReasonCode: "conflict", Conflict: true}
 	case err != nil:
 		m.cfg.Logger.Warn("release refused", "job", id, "err", err)
-		return Result{ID: id, State: release.StateHeld, Reason: "This job cannot be released."}
+		return Result{ID: id, State: release.StateHeld, Reason: "This job cannot be released.", ReasonCode: "cannot-release"}
 	}
 	return Result{ID: id, State: release.StateQueued}
 }
@@ -887,6 +892,7 @@ func (m *Manager) Progress(p release.Progress) {
 		if m.view.Jobs[i].ID == p.JobID {
 			m.view.Jobs[i].State = p.State
 			m.view.Jobs[i].Reason = p.Reason
+			m.view.Jobs[i].ReasonCode, m.view.Jobs[i].ReasonN = p.ReasonCode, p.ReasonN
 			m.lastUse = m.cfg.Now()
 			m.changed()
 			return

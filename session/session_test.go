@@ -276,7 +276,7 @@ func TestReleaseResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(res); got != "[{hub:1 queued  false} {hub:9 unknown This job is not in your list. false}]" {
+	if got := fmt.Sprint(res); got != "[{hub:1 queued   0 false} {hub:9 unknown This job is not in your list. not-in-list 0 false}]" {
 		t.Errorf("results %s", got)
 	}
 	if f.jobs.started[0].Color != "" {

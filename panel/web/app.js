@@ -36,6 +36,32 @@
     printing: N('job.printing'), printed: N('job.printed'), failed: N('job.failed'),
     uncertain: N('job.uncertain')
   };
+  // reason_code words (panel/reason_test.go keeps REASONS and PRINTER_REASONS
+  // complete); printer-KEYWORD says a printer.reasons keyword's.
+  var REASONS = {
+    stopped: N('reason.stopped'), damaged: N('reason.damaged'), uncertain: N('reason.uncertain'),
+    asking: N('reason.asking'), 'not-sent': N('reason.not-sent'), 'format-unsupported': N('reason.format-unsupported'),
+    busy: N('reason.busy'), 'claimed-elsewhere': N('reason.claimed-elsewhere'), 'no-claim': N('reason.no-claim'),
+    'no-serial': N('reason.no-serial'), 'not-ready': N('reason.not-ready'), 'outside-hours': N('reason.outside-hours'),
+    'copies-range': N('reason.copies-range'), 'too-long': N('reason.too-long'), 'not-in-list': N('reason.not-in-list'),
+    'max-jobs': N('reason.max-jobs'), 'pages-unknown': N('job.unknown_pages'), quota: N('job.nofit'),
+    conflict: N('reason.conflict'), 'cannot-release': N('reason.cannot-release')
+  };
+  var PRINTER_REASONS = {
+    'media-jam': N('printer.reason.media-jam'), 'no-paper': N('printer.reason.no-paper'),
+    'input-tray-empty': N('printer.reason.no-paper'), 'media-request': N('printer.reason.no-paper'),
+    'low-paper': N('printer.reason.low-paper'), 'no-toner': N('printer.reason.no-toner'),
+    'marker-supply-missing': N('printer.reason.no-toner'), 'low-toner': N('printer.reason.low-toner'),
+    'door-open': N('printer.reason.door-open'), 'output-full': N('printer.reason.output-full'),
+    'output-near-full': N('printer.reason.output-near-full'), 'input-tray-missing': N('printer.reason.input-tray-missing'),
+    'output-tray-missing': N('printer.reason.input-tray-missing'), 'waste-full': N('printer.reason.waste-full'),
+    'wrong-printer': N('printer.reason.wrong-printer'), unreachable: N('printer.unreachable'),
+    offline: N('printer.stopped'), 'warming-up': N('printer.warming_up'), sleeping: N('printer.sleeping'),
+    'service-requested': N('printer.attention'), 'critical-alert': N('printer.attention'),
+    warning: N('printer.attention'), testing: N('printer.attention'), 'overdue-maintenance': N('printer.attention'),
+    'waste-near-full': N('printer.attention'), 'part-end-of-life': N('printer.attention'),
+    'part-near-end-of-life': N('printer.attention')
+  };
   // The agent's notice and refusal codes (session package): each is said
   // from the catalogues; panel/notice_test.go keeps this list complete.
   var CODES = {
@@ -351,13 +377,36 @@
     $('theme-btn').setAttribute('aria-pressed', hc ? 'true' : 'false');
   }
 
+  // printerWords: the printer's reasons, each known one from the catalogues,
+  // else the agent's (English) message; each once, none the state's own.
+  function printerWords(p, state) {
+    var out = [state], r = p.reasons || [], m = p.messages || [], i, w;
+    for (i = 0; i < Math.max(r.length, m.length); i++) {
+      w = PRINTER_REASONS.hasOwnProperty(r[i]) ? t(PRINTER_REASONS[r[i]]) : m[i];
+      if (w && out.indexOf(w) < 0) { out.push(w); }
+    }
+    return out.slice(1);
+  }
+
+  // reasonWords: a job's or a release result's reason from its reason_code,
+  // the English reason only for a code the page does not know.
+  function reasonWords(x) {
+    var c = x.reason_code || '', k = c.slice(8);
+    if (REASONS.hasOwnProperty(c)) { return t(REASONS[c], { n: x.reason_n || 0 }); }
+    if (c.indexOf('printer-') === 0 && PRINTER_REASONS.hasOwnProperty(k)) {
+      return t('reason.printer', { what: t(PRINTER_REASONS[k]) });
+    }
+    return x.reason || '';
+  }
+
   function renderHeader(s) {
     var p = s.printer || {};
     $('printer-name').textContent = p.name || 'Tessera';
     $('printer-loc').textContent = p.location || '';
     var pill = $('printer-state');
     var words = t(PRINTER_STATES[p.state] || N('printer.unknown'));
-    if (p.messages && p.messages.length) { words += ': ' + p.messages.join(', '); }
+    var why = printerWords(p, words);
+    if (why.length) { words += ': ' + why.join(', '); }
     pill.textContent = words;
     var sev = p.can_print === false || p.state === 'unreachable' || p.state === 'stopped' ? 'bad'
       : (p.state === 'attention' || (p.reasons && p.reasons.length) ? 'warn' : 'ok');
@@ -627,10 +676,13 @@
     if (forcedDuplex(j, pol) && !j.duplex) { notes.push(t('job.forced_duplex')); }
     if (pl.unknown[j.id]) { notes.push(t('job.unknown_pages')); } else if (pl.nofit[j.id]) { notes.push(t('job.nofit')); }
     if (notes.length) { body.appendChild(el('div', 'note-line', notes.join(' \u00b7 '))); }
+    // The reason has its own line under the meta line and wraps (two
+    // lines at most), never cut: a failed job says why in full.
+    var why = reasonWords(j);
+    if (why) { body.appendChild(el('div', 'reason', why)); }
     li.appendChild(body);
     var st = el('div', 'state');
     st.appendChild(el('span', 'chip st-' + j.state, t(JOB_STATES[j.state] || N('job.held'))));
-    if (j.reason) { st.appendChild(el('span', 'reason', j.reason)); }
     li.appendChild(st);
     if (j.state === 'uncertain') { li.appendChild(button('', 'confirm', t('act.confirm_reprint'), j.id)); }
     if (selectable(j)) { li.appendChild(button('ghost', 'options', t('act.options'), j.id)); }
@@ -834,7 +886,8 @@
     app.ui.sel = {};
     var held = [];
     ((data && data.jobs) || []).forEach(function (r) {
-      if (r.state !== 'queued' && r.reason) { held.push(r.reason); }
+      var why = r.state !== 'queued' ? reasonWords(r) : '';
+      if (why) { held.push(why); }
     });
     if (held.length) { say(held.join(' ')); } else if (app.state) { render(app.state); }
   }

@@ -419,10 +419,10 @@ func (s *Source) claim(ctx context.Context, job jobRef) (string, error) {
 	switch {
 	case errors.Is(err, ErrClaimed):
 		s.log.Info("job claimed by another agent; not released here", "job", job.id)
-		return "", fmt.Errorf("%w: %w", err, &release.NotReady{Reason: msgClaimed})
+		return "", fmt.Errorf("%w: %w", err, &release.NotReady{Reason: msgClaimed, Code: "claimed-elsewhere"})
 	case err != nil:
 		s.log.Warn("job could not be claimed; not released", "job", job.id, "err", err)
-		return "", fmt.Errorf("%w: %w: %w", ErrNoClaim, err, &release.NotReady{Reason: msgNoClaim})
+		return "", fmt.Errorf("%w: %w: %w", ErrNoClaim, err, &release.NotReady{Reason: msgNoClaim, Code: "no-claim"})
 	case claim == "":
 		return "", fmt.Errorf("%w: the claim is empty", ErrNoClaim)
 	}
