@@ -405,9 +405,9 @@
     $('printer-loc').textContent = p.location || '';
     var pill = $('printer-state');
     var words = t(PRINTER_STATES[p.state] || N('printer.unknown'));
+    // The reasons alone when there are some: they say more, and fit at 800 px.
     var why = printerWords(p, words);
-    if (why.length) { words += ': ' + why.join(', '); }
-    pill.textContent = words;
+    pill.textContent = why.length ? why.join(', ') : words;
     var sev = p.can_print === false || p.state === 'unreachable' || p.state === 'stopped' ? 'bad'
       : (p.state === 'attention' || (p.reasons && p.reasons.length) ? 'warn' : 'ok');
     pill.className = 'pill ' + sev;
