@@ -7,6 +7,24 @@ import (
 	"github.com/tessera-print/tessera/printer/snmp"
 )
 
+// blocking is the code of the first state keeping the printer from
+// printing, as the last SNMP reading said ("" for none, or without SNMP):
+// the release engine says a job the printer stopped by it.
+func (w *printerWatch) blocking() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil {
+		return ""
+	}
+	for _, r := range w.last.Status.Reasons {
+		// An unreachable SNMP agent says nothing of why a job stopped.
+		if r.Blocking && r.Code != snmp.ReasonUnreachable {
+			return r.Code
+		}
+	}
+	return ""
+}
+
 // ippReasons turns an IPP printer's printer-state-reasons keywords (RFC
 // 8011 §5.4.12, with their -report, -warning or -error suffix) into the
 // reason codes the SNMP reading gives (media-empty-error is no-paper), so

@@ -45,3 +45,27 @@ func TestIPPReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchBlocking: the release engine is told the first state that keeps
+// the printer from printing, never a warning, nor an SNMP agent that did
+// not answer (it says nothing of why a job stopped).
+func TestWatchBlocking(t *testing.T) {
+	tests := []struct {
+		name string
+		last *snmp.Reading
+		want string
+	}{
+		{"never read", nil, ""},
+		{"a jam after a warning", &snmp.Reading{Status: snmp.Status{Reasons: []snmp.Reason{
+			{Code: snmp.ReasonLowToner}, {Code: snmp.ReasonMediaJam, Blocking: true}, {Code: snmp.ReasonDoorOpen, Blocking: true}}}},
+			snmp.ReasonMediaJam},
+		{"warnings only", &snmp.Reading{Status: snmp.Status{Reasons: []snmp.Reason{{Code: snmp.ReasonLowToner}}}}, ""},
+		{"unreachable", &snmp.Reading{Status: snmp.Unreachable()}, ""},
+	}
+	for _, tc := range tests {
+		w := &printerWatch{last: tc.last}
+		if got := w.blocking(); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -165,6 +165,7 @@ func (r *running) wire(ctx context.Context) error {
 	}
 	r.engine = release.New(release.Config{
 		Check:         r.watch.check,
+		Explain:       r.watch.blocking,
 		Sources:       sources,
 		Online:        r.link.Online,
 		SpoolDir:      r.cfg.DataDir,

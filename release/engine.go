@@ -155,6 +155,10 @@ type Config struct {
 	// Check, if set, runs before a document is sent: a *NotReady keeps the
 	// job held and tells the person why (wrong printer, paper jam, ...).
 	Check func(ctx context.Context) error
+	// Explain, if set, is the printer state that keeps the printer from
+	// printing now (a reason code such as media-jam; "" for none), as last
+	// read, without asking the printer: a job it stopped is said by it.
+	Explain func() string
 	// SpoolDir holds a document of unknown length while it is sent (the
 	// printer needs the length); default os.TempDir().
 	SpoolDir string

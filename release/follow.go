@@ -197,7 +197,13 @@ func (e *Engine) verdictOn(log *slog.Logger, claim offline.Claim, p printed, st 
 		// Cut short (a jam, a cancel at the printer): charge what printed,
 		// and the job stays held to be printed again.
 		rec.Pages = st.Impressions
-		return verdict{state: offline.StateFailed, charge: true, rec: rec, why: stopped(st.Impressions, st.State)}
+		why := stopped(st.Impressions, st.State)
+		if e.cfg.Explain != nil {
+			if code := e.cfg.Explain(); code != "" {
+				why.Code = "printer-" + code // the jam, said with the pages (N)
+			}
+		}
+		return verdict{state: offline.StateFailed, charge: true, rec: rec, why: why}
 	case st.State != "completed" && p.incomplete:
 		return verdict{state: offline.StateFailed, why: whyDamaged}
 	case st.State != "completed":

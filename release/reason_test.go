@@ -103,6 +103,17 @@ func TestFailedJobReasonCode(t *testing.T) {
 		t.Errorf("listed %+v, want the reason %q with code %s, 1", job, last.Reason, CodeStopped)
 	}
 
+	// The printer's state at the end says why it stopped, with the pages.
+	h = newHarnessWith(t, func(c *Config) { c.Explain = func() string { return "media-jam" } })
+	h.printer.final = ipp.JobState{State: "aborted", Terminal: true, Impressions: 2}
+	if err := h.engine.Start(ctx, Who{Username: "alice"}, h.job(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Wait()
+	if last := h.progress[len(h.progress)-1]; last.ReasonCode != "printer-media-jam" || last.ReasonN != 2 {
+		t.Errorf("last progress %+v, want printer-media-jam, 2", last)
+	}
+
 	h = newHarness(t)
 	h.engine.cfg.Check = func(ctx context.Context) error {
 		return &NotReady{Reason: "The printer cannot print right now: Paper jam.", Code: "printer-media-jam"}

@@ -33,6 +33,7 @@ func reasonSession(lang string, now time.Time) []byte {
 			job("jam", "failed", "The printer cannot print right now: Paper jam.", "printer-media-jam", 0),
 			job("damaged", "failed", "The document arrived damaged, so it was not printed. Release it again; ask for help if this lasts.", "damaged", 0),
 			job("unknown", "failed", "A reason the page has no words for.", "some-future-code", 0),
+			job("jam-stopped", "failed", "The printer stopped the job after 2 pages (aborted); only those were charged.", "printer-media-jam", 2),
 		},
 	}
 	b, _ := json.Marshal(s)
@@ -59,10 +60,12 @@ func TestPanelBrowserReasonWords(t *testing.T) {
 	}{
 		{"fr", []string{"Bourrage papier", "Toner bas"}, []string{"Arrêté après 3 pages ; seules celles-ci sont facturées.",
 			"L'imprimante n'a pas confirmé l'impression. Réimprimer ?", "Bourrage papier : impression impossible.",
-			"Le document est arrivé endommagé. Relancez-le.", "A reason the page has no words for."}},
+			"Le document est arrivé endommagé. Relancez-le.", "A reason the page has no words for.",
+			"Bourrage papier : impression impossible. Arrêté après 2 pages ; seules celles-ci sont facturées."}},
 		{"cs", []string{"Uvíznutý papír", "Dochází toner"}, []string{"Zastaveno po 3 stranách; účtovány jen ty.",
 			"Tiskárna nepotvrdila tisk. Vytisknout znovu?", "Uvíznutý papír: nelze tisknout.",
-			"Dokument dorazil poškozený. Uvolněte ho znovu.", "A reason the page has no words for."}},
+			"Dokument dorazil poškozený. Uvolněte ho znovu.", "A reason the page has no words for.",
+			"Uvíznutý papír: nelze tisknout. Zastaveno po 2 stranách; účtovány jen ty."}},
 	}
 	type line struct {
 		Text    string  `json:"text"`
@@ -76,7 +79,7 @@ func TestPanelBrowserReasonWords(t *testing.T) {
 		var got []line
 		run(t, ctx, c.lang+": job list",
 			chromedp.Navigate(a.panel+"/?poll=1"),
-			chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(5),
+			chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(6),
 			chromedp.Poll(`document.documentElement.lang === '`+c.lang+`'`, nil),
 			chromedp.Evaluate(`document.getElementById('printer-state').textContent`, &pill),
 			chromedp.Evaluate(`Array.prototype.map.call(document.querySelectorAll('#jobs li.job'), function (li) {

@@ -391,10 +391,11 @@
   // reasonWords: a job's or a release result's reason from its reason_code,
   // the English reason only for a code the page does not know.
   function reasonWords(x) {
-    var c = x.reason_code || '', k = c.slice(8);
-    if (REASONS.hasOwnProperty(c)) { return t(REASONS[c], { n: x.reason_n || 0 }); }
+    var c = x.reason_code || '', k = c.slice(8), n = x.reason_n || 0;
+    if (REASONS.hasOwnProperty(c)) { return t(REASONS[c], { n: n }); }
     if (c.indexOf('printer-') === 0 && PRINTER_REASONS.hasOwnProperty(k)) {
-      return t('reason.printer', { what: t(PRINTER_REASONS[k]) });
+      // n: the pages printed before the printer stopped the job.
+      return t('reason.printer', { what: t(PRINTER_REASONS[k]) }) + (n ? ' ' + t(REASONS.stopped, { n: n }) : '');
     }
     return x.reason || '';
   }
