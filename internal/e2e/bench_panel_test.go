@@ -139,42 +139,6 @@ const benchWSJS = `(function () {
   window.WebSocket.prototype = W.prototype;
 })();`
 
-// benchBrowser is browser for a benchmark: the same Chromium at 800x480,
-// bounded by panelBenchLimit (a pass takes minutes, not a test's minute).
-func benchBrowser(b *testing.B) context.Context {
-	b.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			b.Fatalf("Chromium missing (%s): CI=true needs it", chromiumPath)
-		}
-		b.Skipf("Chromium missing (%s); run scripts/test-deps.sh", chromiumPath)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(800, 480),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	b.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	b.Cleanup(cancelBrowser)
-	ctx, cancel := context.WithTimeout(bctx, panelBenchLimit)
-	b.Cleanup(cancel)
-	runTB(b, ctx, "start Chromium", chromedp.EmulateViewport(800, 480))
-	return ctx
-}
-
-// runTB is run for any testing.TB.
-func runTB(tb testing.TB, ctx context.Context, what string, steps ...chromedp.Action) {
-	tb.Helper()
-	if err := chromedp.Run(ctx, steps...); err != nil {
-		tb.Fatalf("%s: %v", what, err)
-	}
-}
-
 // awaitPromise makes an Evaluate wait for the promise its expression returns.
 func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
 
@@ -219,7 +183,7 @@ func startPanelRig(b *testing.B) *panelRig {
 		return err
 	})
 	b.Cleanup(func() { r.reader.Close() })
-	r.ctx = benchBrowser(b)
+	r.ctx = browserFor(b, panelBenchLimit)
 	r.openPage(b)
 	return r
 }
@@ -230,13 +194,13 @@ func (r *panelRig) openPage(b *testing.B) {
 	b.Helper()
 	var ok bool
 	if !r.wsHooked {
-		runTB(b, r.ctx, "websocket hook", chromedp.ActionFunc(func(ctx context.Context) error {
+		run(b, r.ctx, "websocket hook", chromedp.ActionFunc(func(ctx context.Context) error {
 			_, err := page.AddScriptToEvaluateOnNewDocument(benchWSJS).Do(ctx)
 			return err
 		}))
 		r.wsHooked = true
 	}
-	runTB(b, r.ctx, "idle screen", chromedp.Navigate(r.a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
+	run(b, r.ctx, "idle screen", chromedp.Navigate(r.a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
 		chromedp.Evaluate(benchPageJS, &ok))
 	if !ok {
 		b.Fatal("window.__bench not installed")
@@ -247,7 +211,7 @@ func (r *panelRig) openPage(b *testing.B) {
 // not share the machine with its drawing.
 func (r *panelRig) closePage(b *testing.B) {
 	b.Helper()
-	runTB(b, r.ctx, "leave the page", chromedp.Navigate("about:blank"))
+	run(b, r.ctx, "leave the page", chromedp.Navigate("about:blank"))
 }
 
 func (r *panelRig) waitIdle(b *testing.B) {
@@ -275,7 +239,7 @@ func (r *panelRig) logout(b *testing.B, page bool) {
 		b.Fatalf("logout: HTTP %d %v", code, body)
 	}
 	if page {
-		runTB(b, r.ctx, "idle after logout", chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
+		run(b, r.ctx, "idle after logout", chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
 	}
 	r.waitIdle(b)
 }
@@ -288,7 +252,7 @@ func (r *panelRig) pageOffset(b *testing.B) float64 {
 	for range 3 {
 		var page float64
 		before := time.Now()
-		runTB(b, r.ctx, "page clock", chromedp.Evaluate(`__bench.now()`, &page))
+		run(b, r.ctx, "page clock", chromedp.Evaluate(`__bench.now()`, &page))
 		after := time.Now()
 		if rtt := float64(after.Sub(before).Microseconds()) / 1000; rtt < best {
 			best = rtt
@@ -306,11 +270,11 @@ func (r *panelRig) loginPainted(b *testing.B) loginTimes {
 	b.Helper()
 	offset := r.pageOffset(b)
 	var armed bool
-	runTB(b, r.ctx, "arm", chromedp.Evaluate(fmt.Sprintf(`__bench.arm({list: __bench.listShown(%d)})`, panelBenchJobs), &armed))
+	run(b, r.ctx, "arm", chromedp.Evaluate(fmt.Sprintf(`__bench.arm({list: __bench.listShown(%d)})`, panelBenchJobs), &armed))
 	start := time.Now()
 	r.badge(b)
 	var at, dom, got float64
-	runTB(b, r.ctx, "job list painted", chromedp.Evaluate(`__bench.result('list')`, &at, awaitPromise),
+	run(b, r.ctx, "job list painted", chromedp.Evaluate(`__bench.result('list')`, &at, awaitPromise),
 		chromedp.Evaluate(`__bench.at['list:dom']`, &dom),
 		chromedp.Evaluate(fmt.Sprintf(`__bench.firstMsg(function (s) { return s.state === 'active' && (s.jobs || []).length === %d; })`,
 			panelBenchJobs), &got))
@@ -537,7 +501,7 @@ var (
 func (r *panelRig) releasePainted(b *testing.B, name string) releaseTimes {
 	b.Helper()
 	id := r.ids[name]
-	runTB(b, r.ctx, "select "+name,
+	run(b, r.ctx, "select "+name,
 		chromedp.Evaluate(fmt.Sprintf(`document.querySelector('#jobs li.job[data-id=%q]').click(); true`, id), nil),
 		chromedp.Poll(`document.querySelectorAll('#jobs li.job.sel').length === 1 && !document.getElementById('a-release').disabled`, nil))
 	tap := fmt.Sprintf(`(function () {
@@ -547,7 +511,7 @@ func (r *panelRig) releasePainted(b *testing.B, name string) releaseTimes {
   return t;
 })()`, name, jsList(pastHeld), jsList(printingOn))
 	var t0, tq, tp, tm, ta, td float64
-	runTB(b, r.ctx, "release "+name, chromedp.Evaluate(tap, &t0),
+	run(b, r.ctx, "release "+name, chromedp.Evaluate(tap, &t0),
 		chromedp.Evaluate(`__bench.result('queued')`, &tq, awaitPromise),
 		chromedp.Evaluate(`__bench.at['queued:dom']`, &td),
 		chromedp.Evaluate(`__bench.result('printing')`, &tp, awaitPromise),
@@ -556,7 +520,7 @@ func (r *panelRig) releasePainted(b *testing.B, name string) releaseTimes {
 })`, id, jsList(pastHeld)), &tm),
 		chromedp.Evaluate(`__bench.answered('/api/v1/release')`, &ta))
 	// Printed before the next release, so that releases do not overlap.
-	runTB(b, r.ctx, name+" printed", chromedp.Poll(fmt.Sprintf(`__bench.stateIs(%q, ['printed'])()`, name), nil,
+	run(b, r.ctx, name+" printed", chromedp.Poll(fmt.Sprintf(`__bench.stateIs(%q, ['printed'])()`, name), nil,
 		chromedp.WithPollingInterval(50*time.Millisecond)))
 	if tm == 0 || ta == 0 {
 		b.Fatalf("release %s: no websocket message past held (%v) or no answer (%v) seen by the page", name, tm, ta)
@@ -619,7 +583,7 @@ func BenchmarkPanelRelease(b *testing.B) {
 		pass++
 		r.openPage(b)
 		r.badge(b)
-		runTB(b, r.ctx, "job list", chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(panelBenchJobs))
+		run(b, r.ctx, "job list", chromedp.WaitVisible("#scr-jobs", chromedp.ByQuery), waitJobs(panelBenchJobs))
 		for i := range panelBenchRounds {
 			page = append(page, r.releasePainted(b, r.names[i]))
 		}

@@ -33,7 +33,7 @@ const (
 
 // needTool skips when path is missing, or fails under CI=true, where a
 // missing tool must never pass silently.
-func needTool(t *testing.T, path, what string) {
+func needTool(t testing.TB, path, what string) {
 	t.Helper()
 	if _, err := os.Stat(path); err == nil {
 		return
@@ -46,14 +46,14 @@ func needTool(t *testing.T, path, what string) {
 
 // browser starts a headless Chromium for one test at 800x480 (the smallest
 // printer panel) and returns its context, bounded by browserLimit.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	return browserFor(t, browserLimit)
 }
 
 // browserFor is browser bounded by limit instead, for a test that walks
 // many screens or waits out the hub link's reconnect.
-func browserFor(t *testing.T, limit time.Duration) context.Context {
+func browserFor(t testing.TB, limit time.Duration) context.Context {
 	t.Helper()
 	needTool(t, chromiumPath, "Chromium")
 	opts := []chromedp.ExecAllocatorOption{
@@ -77,7 +77,7 @@ func browserFor(t *testing.T, limit time.Duration) context.Context {
 }
 
 // run runs the browser steps and fails the test with what on error.
-func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action) {
+func run(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action) {
 	t.Helper()
 	if err := chromedp.Run(ctx, steps...); err != nil {
 		t.Fatalf("%s: %v", what, err)
