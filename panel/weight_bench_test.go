@@ -7,13 +7,17 @@ import "testing"
 // start (so ns/op is that start-up cost, reading and gzipping it all),
 // plain ("bytes") and as sent to a browser that takes gzip ("gzip-bytes":
 // the gzip body, or the plain one when gzip does not make it smaller).
-// `make bench` prints both, so a change that fattens the page shows beside
-// the 100 KB budget TestPageWeight enforces.
+// "loaded-bytes" is the page as one browser loads it at most (the three
+// largest catalogues, not all four), the figure TestPageWeight holds to
+// 100,000 bytes. `make bench` prints all three, so a change that fattens
+// the page shows beside its budget.
 func BenchmarkPageWeight(b *testing.B) {
 	var plain, gz int
 	for i := 0; i < b.N; i++ {
 		plain, gz = pageWeight(mustLoadPage())
 	}
+	loaded, _ := loadedWeight(b)
+	b.ReportMetric(float64(loaded), "loaded-bytes")
 	b.ReportMetric(float64(plain), "bytes")
 	b.ReportMetric(float64(gz), "gzip-bytes")
 }
