@@ -48,8 +48,13 @@ func reasonSession(lang string, now time.Time) []byte {
 func TestPanelBrowserReasonWords(t *testing.T) {
 	a, _, _ := panelStack(t)
 	ctx := browser(t)
-	lang := "fr"
-	answerSession(ctx, func() []byte { return reasonSession(lang, time.Now()) })
+	lang, idle := "fr", false
+	answerSession(ctx, func() []byte {
+		if idle {
+			return idleJamSession(lang)
+		}
+		return reasonSession(lang, time.Now())
+	})
 	run(t, ctx, "session answered by the test",
 		network.SetCacheDisabled(true),
 		fetch.Enable().WithPatterns([]*fetch.RequestPattern{{URLPattern: "*/api/v1/session*"}}))
@@ -112,4 +117,36 @@ func TestPanelBrowserReasonWords(t *testing.T) {
 			}
 		}
 	}
+
+	// Idle: whoever walks up reads the printer's state and reasons in full,
+	// where the header's pill may cut them.
+	idle = true
+	for _, c := range cases {
+		lang = c.lang
+		var status string
+		var clipped bool
+		run(t, ctx, c.lang+": idle with a paper jam",
+			chromedp.Navigate(a.panel+"/?poll=1"),
+			chromedp.WaitVisible("#idle-printer", chromedp.ByQuery),
+			chromedp.Poll(`document.documentElement.lang === '`+c.lang+`'`, nil),
+			chromedp.Evaluate(`document.getElementById('idle-printer').textContent`, &status),
+			chromedp.Evaluate(`(function (e) { return e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1; })(document.getElementById('idle-printer'))`, &clipped))
+		for _, w := range c.pill {
+			if !strings.Contains(status, w) || clipped {
+				t.Errorf("%s: the idle screen's printer status %q (clipped %v) lacks %q", c.lang, status, clipped, w)
+			}
+		}
+	}
+}
+
+// idleJamSession is the idle screen of a device speaking lang whose printer
+// has a paper jam and low toner.
+func idleJamSession(lang string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"state": "idle", "cloud": "online", "login": []string{"card"}, "language": lang,
+		"theme": "standard", "notifications": []any{}, "readers": []any{}, "jobs": []any{},
+		"printer": map[string]any{"name": "Floor 2", "state": "attention", "can_print": false,
+			"reasons": []string{"media-jam", "low-toner"}, "messages": []string{"Paper jam", "Toner low"}},
+	})
+	return b
 }

@@ -400,18 +400,23 @@
     return x.reason || '';
   }
 
+  // printerStatus: the printer's state in words, its reasons in words, and
+  // the severity the colour says (never the colour alone).
+  function printerStatus(p) {
+    var words = t(PRINTER_STATES[p.state] || N('printer.unknown'));
+    var sev = p.can_print === false || p.state === 'unreachable' || p.state === 'stopped' ? 'bad'
+      : (p.state === 'attention' || (p.reasons && p.reasons.length) ? 'warn' : 'ok');
+    return { words: words, why: printerWords(p, words), sev: sev };
+  }
+
   function renderHeader(s) {
-    var p = s.printer || {};
+    var p = s.printer || {}, st = printerStatus(p);
     $('printer-name').textContent = p.name || 'Tessera';
     $('printer-loc').textContent = p.location || '';
     var pill = $('printer-state');
-    var words = t(PRINTER_STATES[p.state] || N('printer.unknown'));
     // The reasons alone when there are some: they say more, and fit at 800 px.
-    var why = printerWords(p, words);
-    pill.textContent = why.length ? why.join(', ') : words;
-    var sev = p.can_print === false || p.state === 'unreachable' || p.state === 'stopped' ? 'bad'
-      : (p.state === 'attention' || (p.reasons && p.reasons.length) ? 'warn' : 'ok');
-    pill.className = 'pill ' + sev;
+    pill.textContent = st.why.length ? st.why.join(', ') : st.words;
+    pill.className = 'pill ' + st.sev;
     var active = s.state === 'active' && s.user;
     $('who').textContent = active ? (s.user.full_name || s.user.username) : '';
     show($('logout'), !!active);
@@ -460,7 +465,12 @@
   function has(list, v) { return (list || []).indexOf(v) >= 0; }
 
   function renderIdle(s) {
-    var login = s.login || [];
+    var login = s.login || [], st = printerStatus(s.printer || {});
+    // Whoever walks up reads in full what the header's pill may have cut.
+    var ps = $('idle-printer');
+    ps.textContent = st.sev === 'ok' ? '' : st.words + (st.why.length ? ': ' + st.why.join(', ') : '');
+    ps.className = 'pstate ' + st.sev;
+    show(ps, st.sev !== 'ok');
     show($('idle-swipe'), has(login, 'card') || has(login, 'card+pin'));
     show($('idle-pin'), has(login, 'pin'));
     show($('idle-pw'), has(login, 'password'));
