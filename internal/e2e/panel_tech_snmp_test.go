@@ -27,7 +27,8 @@ type techPrinter struct {
 }
 
 // TestPanelBrowserTechnicianSNMP: with the printer read over SNMP (a real
-// Ricoh MP C3002's recording served by snmpsim), the technician menu shows
+// Ricoh MP C3002's recording served by snmpsim) on a French device, the
+// technician menu says the printer's state and reasons in French, shows
 // each supply the reading has, with a level bar as wide as its percentage
 // (then the trays'), and the counters; axe-core finds no A/AA violation on it.
 func TestPanelBrowserTechnicianSNMP(t *testing.T) {
@@ -35,6 +36,7 @@ func TestPanelBrowserTechnicianSNMP(t *testing.T) {
 	sim := testenv.StartSNMPSim(t, testenv.SNMPRecordings(t))
 	config := techPINConfig(t)
 	config["snmp"] = "snmp://ricoh_mpc3002@" + sim + "?version=2c&timeout=2s"
+	config["language"] = "fr"
 	a, _, _ := panelStackWith(t, nil, config)
 	want := techReading(t, a)
 	if len(want.Supplies) == 0 {
@@ -75,6 +77,21 @@ func TestPanelBrowserTechnicianSNMP(t *testing.T) {
 		if s.Percent != nil && (b.Width < float64(*s.Percent)-1 || b.Width > float64(*s.Percent)+1) {
 			t.Errorf("bar %q is %.0f%% wide, the reading says %d%%", name, b.Width, *s.Percent)
 		}
+	}
+	// The reading's state and reasons are keywords: the menu says them in
+	// the device's language (the recording is ready, with a warning).
+	for _, w := range []string{catalogueText(t, "fr", "printer.ready"), catalogueText(t, "fr", "printer.attention")} {
+		if !strings.Contains(body, w) {
+			t.Errorf("the menu lacks %q:\n%s", w, body)
+		}
+	}
+	for _, english := range []string{"ready", "The printer reports a warning"} {
+		if strings.Contains(body, english+"\n") {
+			t.Errorf("the menu says %q in English:\n%s", english, body)
+		}
+	}
+	if !strings.Contains(bars[0].Value, "\u00a0%") {
+		t.Errorf("a level in French is %q, want a no-break space before %%", bars[0].Value)
 	}
 	for k := range want.Counters {
 		if !strings.Contains(body, k) {

@@ -825,7 +825,7 @@
     fill.style.width = (typeof pct === 'number' ? Math.max(0, Math.min(100, pct)) : 0) + '%';
     out.appendChild(fill);
     row.appendChild(out);
-    row.appendChild(el('span', 'lval', typeof pct === 'number' ? pct + ' %' : (text || '?')));
+    row.appendChild(el('span', 'lval', typeof pct === 'number' ? t('fmt.pct', { n: pct }) : (text || '?')));
     box.appendChild(row);
   }
 
@@ -865,8 +865,10 @@
   function techPrinter(box, p) {
     if (!p) { line(box, t('tech.no_snmp')); return; }
     line(box, [p.vendor, p.model, p.serial].join(' '));
-    line(box, p.status || '', p.can_print ? 'good' : 'badl');
-    (p.reasons || []).forEach(function (r) { line(box, r.message, r.blocking ? 'badl' : ''); });
+    line(box, PRINTER_STATES.hasOwnProperty(p.status) ? t(PRINTER_STATES[p.status]) : p.status || '', p.can_print ? 'good' : 'badl');
+    (p.reasons || []).forEach(function (r) {
+      line(box, PRINTER_REASONS.hasOwnProperty(r.code) ? t(PRINTER_REASONS[r.code]) : r.message, r.blocking ? 'badl' : '');
+    });
     (p.supplies || []).forEach(function (x) { level(box, x.description || x.type, x.percent, x.level_text); });
     (p.trays || []).forEach(function (x) {
       level(box, (x.name || x.description) + (x.size ? ' (' + x.size + ')' : ''), x.percent, x.level_text || x.status);
