@@ -90,7 +90,7 @@ func TestPanelBrowserLocaleFormats(t *testing.T) {
 	}{
 		{"en", []string{"Quota: 1,234 pages left", "1 page", "3 pages", "5 pages", "1,234 pages",
 			"1 min ago", "3 min ago", "5 min ago", "1/5/2026 9:07 AM"},
-			[]string{"9 pages — 1,225 left", "1 job stays held: not enough quota"}},
+			[]string{"9 pages — 1,225 left", "1 job stays held (quota)"}},
 		{"fr", []string{"Quota : 1" + nb + "234 pages restantes", "1 page", "3 pages", "5 pages",
 			"il y a 1 min", "il y a 5 min", "5/1/2026 09:07"},
 			[]string{"9 pages — il en restera 1" + nb + "225", "1 travail reste en attente"}},

@@ -434,7 +434,10 @@
     (s.state === 'active' ? [] : s.readers || []).forEach(function (r) {
       if (!r.attached) { banner(box, 'warn', t('banner.reader', { name: r.name })); }
     });
-    if (s.notice) {
+    // A notice the screen itself says (the lock, the registration offer)
+    // is not said twice.
+    var said = { locked: s.state === 'locked', 'card-unknown': s.state === 'register-offered' };
+    if (s.notice && !said[s.notice.code]) {
       var words = codeWords(s.notice.code, s.notice.until) || s.notice.message;
       if (words) { banner(box, 'info', words); }
     }
@@ -468,7 +471,7 @@
     var login = s.login || [], st = printerStatus(s.printer || {});
     // Whoever walks up reads in full what the header's pill may have cut.
     var ps = $('idle-printer');
-    ps.textContent = st.sev === 'ok' ? '' : st.words + (st.why.length ? ': ' + st.why.join(', ') : '');
+    ps.textContent = st.sev === 'ok' ? '' : st.words + (st.why.length ? t('fmt.colon') + st.why.join(', ') : '');
     ps.className = 'pstate ' + st.sev;
     show(ps, st.sev !== 'ok');
     show($('idle-swipe'), has(login, 'card') || has(login, 'card+pin'));
@@ -761,7 +764,7 @@
 
   function toggle(act, label, on, why) {
     var row = el('div', 'opt');
-    var b = button('toggle' + (on ? ' on' : ''), act, label + ': ' + t(on ? N('opt.on') : N('opt.off')));
+    var b = button('toggle' + (on ? ' on' : ''), act, label + t('fmt.colon') + t(on ? N('opt.on') : N('opt.off')));
     b.setAttribute('aria-pressed', on ? 'true' : 'false');
     b.disabled = !!why;
     row.appendChild(b);
@@ -840,7 +843,7 @@
     if (!v) { return; }
     techPrinter(section(box, t('tech.printer')), v.printer);
     var c = section(box, t('tech.links'));
-    line(c, t('tech.cloud') + ': ' + t(v.cloud && v.cloud.online ? N('tech.online') : N('tech.offline')) +
+    line(c, t('tech.cloud') + t('fmt.colon') + t(v.cloud && v.cloud.online ? N('tech.online') : N('tech.offline')) +
       (v.cloud && v.cloud.hub_url ? ' (' + v.cloud.hub_url + ')' : ''), v.cloud && v.cloud.online ? 'good' : 'badl');
     line(c, t('tech.last_connected', { time: when(v.cloud && v.cloud.last_connected) }));
     var sy = v.sync || {};
@@ -848,13 +851,13 @@
     line(c, t('tech.last_sync', { time: when(sy.last_success) }));
     (v.readers || []).forEach(function (r) {
       var ok = r.state === 'attached';
-      line(c, r.name + ': ' + t(ok ? N('tech.attached') : N('tech.unplugged')), ok ? 'good' : 'badl');
+      line(c, r.name + t('fmt.colon') + t(ok ? N('tech.attached') : N('tech.unplugged')), ok ? 'good' : 'badl');
     });
     line(c, t('tech.version', { version: v.version || '', id: v.agent_id || '' }));
     if (app.tech.results.length) {
       var r = section(box, t('tech.results'));
       app.tech.results.forEach(function (x) {
-        line(r, x.name + ': ' + t(x.ok ? N('tech.ok') : N('tech.failed')) + (x.message ? ' — ' + x.message : ''), x.ok ? 'good' : 'badl');
+        line(r, x.name + t('fmt.colon') + t(x.ok ? N('tech.ok') : N('tech.failed')) + (x.message ? ' — ' + x.message : ''), x.ok ? 'good' : 'badl');
       });
     }
     var lg = section(box, t('tech.log'));
@@ -876,7 +879,7 @@
     (p.alerts || []).forEach(function (a) { line(box, a.description || a.code_name, a.severity === 'critical' ? 'badl' : ''); });
     var counters = p.counters || {};
     for (var k in counters) {
-      if (counters.hasOwnProperty(k)) { line(box, k + ': ' + num(counters[k])); }
+      if (counters.hasOwnProperty(k)) { line(box, k + t('fmt.colon') + num(counters[k])); }
     }
   }
 
