@@ -96,6 +96,9 @@ type Job struct {
 	// A reason read back from the journal after a restart may have none.
 	ReasonCode string `json:"reason_code,omitempty"`
 	ReasonN    int    `json:"reason_n,omitempty"`
+	// Printed is the impressions the printer counted for a job printed
+	// in this session (0: not printed, or not counted).
+	Printed int `json:"printed,omitempty"`
 }
 
 // Job states the engine reports; "held" is a job waiting for release.

@@ -85,3 +85,26 @@ func TestOutsideHoursReasonCode(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintedPagesShown: a printed job carries the impressions the printer
+// counted, for the panel to say ("3 pages printed"); other states do not.
+func TestPrintedPagesShown(t *testing.T) {
+	f := newFixture(t)
+	f.auth.cards["2490285352"] = protocol.User{Username: "alice"}
+	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StateActive })
+	for _, p := range []release.Progress{
+		{JobID: "hub:1", State: release.StatePrinting, Impressions: 5},
+		{JobID: "hub:1", State: release.StatePrinted, Impressions: 3},
+	} {
+		f.m.Progress(p)
+		for _, j := range f.m.View().Jobs {
+			want := 0
+			if p.State == release.StatePrinted {
+				want = p.Impressions
+			}
+			if j.ID == "hub:1" && j.Printed != want {
+				t.Errorf("after %s: job printed %d, want %d", p.State, j.Printed, want)
+			}
+		}
+	}
+}

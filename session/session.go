@@ -893,6 +893,9 @@ func (m *Manager) Progress(p release.Progress) {
 			m.view.Jobs[i].State = p.State
 			m.view.Jobs[i].Reason = p.Reason
 			m.view.Jobs[i].ReasonCode, m.view.Jobs[i].ReasonN = p.ReasonCode, p.ReasonN
+			if p.State == release.StatePrinted {
+				m.view.Jobs[i].Printed = p.Impressions
+			}
 			m.lastUse = m.cfg.Now()
 			m.changed()
 			return

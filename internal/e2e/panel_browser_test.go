@@ -146,8 +146,8 @@ func waitJobs(n int) chromedp.Action {
 
 // TestPanelBrowserReleaseAndLogout: a badge on the TCP reader shows the
 // job list; both jobs selected and released print on ippeveprinter and the
-// page shows them printed; the page's own Log out button returns to idle
-// with no job name left anywhere in the DOM.
+// page shows them printed, with the pages the printer counted; the page's
+// own Log out button returns to idle with no job name left in the DOM.
 func TestPanelBrowserReleaseAndLogout(t *testing.T) {
 	a, printer, names := panelStack(t)
 	ctx := browser(t)
@@ -168,7 +168,10 @@ func TestPanelBrowserReleaseAndLogout(t *testing.T) {
 		chromedp.Click("#sel-all", chromedp.ByQuery),
 		chromedp.Poll(`document.querySelectorAll('#jobs li.job.sel').length === 2`, nil),
 		chromedp.Click("#a-release", chromedp.ByQuery),
-		chromedp.Poll(`document.querySelectorAll('#jobs .chip.st-printed').length === 2`, nil))
+		chromedp.Poll(`document.querySelectorAll('#jobs .chip.st-printed').length === 2`, nil),
+		// With the pages the printer counted (the document has 3).
+		chromedp.Poll(`Array.prototype.filter.call(document.querySelectorAll('#jobs .done'),
+			function (d) { return d.textContent === '3 pages printed'; }).length === 2`, nil))
 	testutil.WaitErr(t, 10*time.Second, "two documents kept by the printer", func() error {
 		kept, _ := filepath.Glob(filepath.Join(printer.Spool, "*.pdf"))
 		if len(kept) != 2 {

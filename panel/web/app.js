@@ -694,6 +694,7 @@
     // lines at most), never cut: a failed job says why in full.
     var why = reasonWords(j);
     if (why) { body.appendChild(el('div', 'reason', why)); }
+    if (j.state === 'printed' && j.printed) { body.appendChild(el('div', 'done', t('job.printed_n', { n: j.printed }))); }
     li.appendChild(body);
     var st = el('div', 'state');
     st.appendChild(el('span', 'chip st-' + j.state, t(JOB_STATES[j.state] || N('job.held'))));
