@@ -157,7 +157,6 @@ func shootLanguage(t *testing.T, dir, lang string) {
 	a := st.agent(t, map[string]any{"login": []string{"card+pin", "password"}, "session_timeout": "20s",
 		"lockout_failures": 3, "lockout_time": "10m", "technician_pin_file": pinFile})
 	r := holdReader(t, a)
-	shootTechnician(t, a, s)
 	shootSession(t, a, r, s, st.printer)
 	shootQuota(t, a, r, st, s)
 	shootSignIn(t, a, r, s)
@@ -167,6 +166,16 @@ func shootLanguage(t *testing.T, dir, lang string) {
 	shootContrast(t, hc, holdReader(t, hc), s)
 	hc.kill(syscall.SIGTERM)
 
+	// The technician menu with a real printer's SNMP reading (the Ricoh MP
+	// C3002 recording served by snmpsim): supplies, trays, counters.
+	sim := testenv.StartSNMPSim(t, testenv.SNMPRecordings(t))
+	tech := st.agent(t, map[string]any{"technician_pin_file": pinFile,
+		"snmp": "snmp://ricoh_mpc3002@" + sim + "?version=2c&timeout=2s"})
+	holdReader(t, tech)
+	shootTechnician(t, tech, s)
+	tech.kill(syscall.SIGTERM)
+
+	// Last: the auto-release, whose hub is then stopped (offline).
 	auto := st.agent(t, map[string]any{"login": []string{"card+pin", "password"}, "auto_release": "60s"})
 	shootAutoRelease(t, auto, holdReader(t, auto), st.hub, s)
 }
@@ -193,13 +202,14 @@ func (st screensStack) agent(t *testing.T, cfg map[string]any) *agent {
 }
 
 // shootTechnician: the technician menu, behind its PIN from the idle
-// screen's Technician button.
+// screen's Technician button, once it shows the printer's SNMP reading.
 func shootTechnician(t *testing.T, a *agent, s shooter) {
 	ctx := screensBrowser(t)
 	run(t, ctx, "technician menu", chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
 		chromedp.Click("#tech-btn", chromedp.ByQuery), chromedp.WaitVisible("#scr-pin", chromedp.ByQuery),
 		typePIN(screensTechPIN), chromedp.WaitVisible("#scr-tech", chromedp.ByQuery),
-		chromedp.Poll(`document.querySelectorAll('#tech-body .log').length === 1`, nil))
+		chromedp.Poll(`document.querySelectorAll('#tech-body .log').length === 1`, nil),
+		chromedp.Poll(`document.querySelectorAll('#tech-body .level-row').length > 0`, nil))
 	s.shoot(ctx, "technician")
 	run(t, ctx, "technician menu closed", chromedp.Click(`#scr-tech button[data-act="tech-close"]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#scr-idle", chromedp.ByQuery))
