@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -44,8 +45,13 @@ func reasonSession(lang string, now time.Time) []byte {
 // in the user's language from its code (the English reason only for a code
 // it does not know), on its own line under the job's meta line, in at most
 // two lines and never cut; and the header says the printer's reasons in
-// the user's language.
+// the user's language. axe-core finds no A/AA violation on these screens.
 func TestPanelBrowserReasonWords(t *testing.T) {
+	needTool(t, axePath, "axe-core")
+	axe, err := os.ReadFile(axePath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, _, _ := panelStack(t)
 	ctx := browser(t)
 	lang, idle := "fr", false
@@ -103,6 +109,7 @@ func TestPanelBrowserReasonWords(t *testing.T) {
 		if strings.Contains(pill, "Paper jam") {
 			t.Errorf("%s: the printer's status is in English: %q", c.lang, pill)
 		}
+		axeCheck(t, ctx, axe, c.lang+" job list with failed and uncertain jobs")
 		if len(got) != len(c.reasons) {
 			t.Fatalf("%s: %d jobs drawn, want %d", c.lang, len(got), len(c.reasons))
 		}
@@ -131,6 +138,7 @@ func TestPanelBrowserReasonWords(t *testing.T) {
 			chromedp.Poll(`document.documentElement.lang === '`+c.lang+`'`, nil),
 			chromedp.Evaluate(`document.getElementById('idle-printer').textContent`, &status),
 			chromedp.Evaluate(`(function (e) { return e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1; })(document.getElementById('idle-printer'))`, &clipped))
+		axeCheck(t, ctx, axe, c.lang+" idle screen of a jammed printer")
 		for _, w := range c.pill {
 			if !strings.Contains(status, w) || clipped {
 				t.Errorf("%s: the idle screen's printer status %q (clipped %v) lacks %q", c.lang, status, clipped, w)
