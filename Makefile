@@ -36,7 +36,7 @@ ifneq ($(origin CI),undefined)
 export CI
 endif
 
-.PHONY: help build demo deps test cross bench lint fuzz screens clean version
+.PHONY: help build demo deps test cross bench soak lint fuzz screens clean version
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | \
@@ -78,6 +78,10 @@ cross: ## build the agent for linux/arm (v7), linux/arm64 and linux/amd64 into d
 
 bench: ## every benchmark, 5 runs each, then per-benchmark medians
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 90m $(PKGS) | $(GO) run ./scripts/benchsummary
+
+# make test kills the ledger's writer 8 times (TestPowerCut); the soak, 200.
+soak: ## long runs: the ledger's writer killed 200 times (TestPowerCut)
+	TESSERA_SOAK_KILLS=200 $(GO) test -count=1 -run '^TestPowerCut$$' -timeout 60m -v ./offline/ | grep -E '^(---|ok|FAIL|PASS)|records committed'
 
 # The second vet type-checks every package for a developer's Mac: code that
 # needs Linux lives in _linux.go files beside an _other.go (cgo is off when

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,7 +93,7 @@ func TestPowerCut(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "agent.db")
 	committed := map[string]string{} // record id -> job id, over all rounds
 	acking := map[string]bool{}      // outbox keys that may have been acknowledged
-	const rounds = 8
+	rounds := soakKills(t, 8)
 	for round := range rounds {
 		lines := runAndKill(t, path, round)
 		for _, l := range lines {
@@ -259,11 +260,31 @@ func checkAfterCut(t *testing.T, path string, round int, committed map[string]st
 		t.Errorf("round %d: %d records, newest seq %v, counter %d: want 1..counter without holes",
 			round, len(recs), firstSeq(recs), counter)
 	}
+	perJob := map[string]string{}
 	for _, r := range recs {
 		if c, _, _ := s.Get(ctx, r.JobID); c.State != StatePrinted {
 			t.Errorf("round %d: record %s in the ledger but job %s is %s", round, r.ID, r.JobID, c.State)
 		}
+		// Exactly once: one record per job, however often the writer died.
+		if other, dup := perJob[r.JobID]; dup {
+			t.Errorf("round %d: job %s has two records, %s and %s", round, r.JobID, other, r.ID)
+		}
+		perJob[r.JobID] = r.ID
 	}
+}
+
+// soakKills is how many times TestPowerCut kills its writer: def in
+// make test, TESSERA_SOAK_KILLS under make soak (200).
+func soakKills(t *testing.T, def int) int {
+	v := os.Getenv("TESSERA_SOAK_KILLS")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("TESSERA_SOAK_KILLS=%q: want a positive count", v)
+	}
+	return n
 }
 
 func firstSeq(recs []protocol.Record) any {
