@@ -34,6 +34,7 @@ checks=(
 	"nodejs|/usr/bin/node"
 	"nodejs|/usr/bin/npm"
 	"chromium|/usr/bin/chromium"
+	"sqlite3|/usr/bin/sqlite3"
 )
 
 missing=()
