@@ -267,6 +267,8 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodPost, "/api/v1/agents", s.api(s.addAgent), adm)
 	rt.handle(http.MethodGet, "/api/v1/printer-events", s.api(s.listPrinterEvents), adm)
 	rt.handle(http.MethodGet, "/api/v1/alerts", s.api(s.listAlerts), adm)
+	rt.handle(http.MethodGet, "/api/v1/settings", s.api(s.getSettings), adm)
+	rt.handle(http.MethodPut, "/api/v1/settings", s.api(s.putSettings), adm)
 
 	rt.handle(http.MethodGet, protocol.AgentPath, http.HandlerFunc(s.serveAgent), nil)
 	rt.handle(http.MethodGet, "/agent/v1/jobs/{id}/document", s.api(s.serveDocument), nil)

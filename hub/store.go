@@ -262,6 +262,21 @@ CREATE TABLE agent_login_failures (
 	locked_until INTEGER
 );
 `,
+	// 12: hub settings and a user's home agent (the offline issue).
+	// settings holds one row per key, its value as JSON, rather than one
+	// JSON row: a key absent means "the default", so a PUT stores only the
+	// keys it names, a default changed by a later hub reaches the sites
+	// that never set it, and a new setting needs no migration.
+	// users.home_agent: the agent id of the user's home printer, '' for
+	// none; it need not name an enrolled agent.
+	`
+CREATE TABLE settings (
+	key        TEXT PRIMARY KEY,
+	value      TEXT NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+ALTER TABLE users ADD COLUMN home_agent TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

@@ -83,6 +83,9 @@ type userDoc struct {
 	Cards    optional[[]Credential] `json:"cards"`
 	PINs     optional[[]Credential] `json:"pins"`
 	Policy   optional[policyDoc]    `json:"policy"`
+	// HomeAgent is the agent id of the user's home printer ("" or null:
+	// none). It need not name an enrolled agent: one may enrol later.
+	HomeAgent optional[string] `json:"home_agent"`
 }
 
 // decodeUserDoc parses a user document strictly: unknown fields, trailing
@@ -119,6 +122,7 @@ type credential struct {
 // userChange is a validated user document.
 type userChange struct {
 	fullName, language *string
+	homeAgent          *string // "" clears it
 	passwordSet        bool
 	password           string // until hash runs
 	passwordHash       sql.NullString
@@ -165,6 +169,13 @@ func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 			return c, errInvalid("language: a language tag such as \"en\" or \"fr-CH\"")
 		}
 		c.language = &v
+	}
+	if d.HomeAgent.Set {
+		v := d.HomeAgent.Value // null leaves ""
+		if v != "" && !validAgentID(v) {
+			return c, errInvalid("home_agent: an agent id, 1 to %d characters, no spaces or control characters", maxAgentID)
+		}
+		c.homeAgent = &v
 	}
 	if d.Password.Set {
 		c.passwordSet = true
@@ -293,6 +304,7 @@ type userView struct {
 	Cards       []expiryView `json:"cards"`
 	PINs        []expiryView `json:"pins"`
 	Policy      *policyView  `json:"policy"`
+	HomeAgent   string       `json:"home_agent"`
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 }
@@ -330,9 +342,9 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	rules, quota := c.policyColumns()
 	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(r.Context(),
-			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			username, deref(c.fullName), deref(c.language), c.passwordHash, rules, quota, now, now)
+			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			username, deref(c.fullName), deref(c.language), c.passwordHash, rules, quota, deref(c.homeAgent), now, now)
 		if isUnique(err) {
 			return errConflict("user %q already exists", username)
 		}
@@ -405,6 +417,9 @@ func updateUserRow(ctx context.Context, tx *sql.Tx, id int64, c userChange, now 
 	}
 	if c.language != nil {
 		sets, args = append(sets, "language = ?"), append(args, *c.language)
+	}
+	if c.homeAgent != nil {
+		sets, args = append(sets, "home_agent = ?"), append(args, *c.homeAgent)
 	}
 	if c.passwordSet {
 		sets, args = append(sets, "password_hash = ?"), append(args, c.passwordHash)
@@ -516,9 +531,9 @@ func (s *Server) userView(ctx context.Context, username string) (userView, error
 	var pw, rules sql.NullString
 	var quota sql.NullInt64
 	err := s.db.QueryRowContext(ctx,
-		`SELECT id, username, full_name, language, password_hash, policy, quota_pages, created_at, updated_at
+		`SELECT id, username, full_name, language, password_hash, policy, quota_pages, home_agent, created_at, updated_at
 		 FROM users WHERE username = ?`,
-		username).Scan(&id, &v.Username, &v.FullName, &v.Language, &pw, &rules, &quota, &created, &updated)
+		username).Scan(&id, &v.Username, &v.FullName, &v.Language, &pw, &rules, &quota, &v.HomeAgent, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, errNotFound("no user %q", username)
 	}
