@@ -53,7 +53,9 @@ func TestComputeSeparates(t *testing.T) {
 		"key":    func() ([]byte, error) { return Compute(otherKey, cheap, PIN, "1234") },
 		"kind":   func() ([]byte, error) { return Compute(testKey, cheap, Card, "1234") },
 		"secret": func() ([]byte, error) { return Compute(testKey, cheap, PIN, "1235") },
-		"cost":   func() ([]byte, error) { return Compute(testKey, Params{Time: 2, MemoryKiB: 4096, Threads: 1}, PIN, "1234") },
+		"cost": func() ([]byte, error) {
+			return Compute(testKey, Params{Time: 2, MemoryKiB: 4096, Threads: 1}, PIN, "1234")
+		},
 	} {
 		v, err := f()
 		if err != nil {
