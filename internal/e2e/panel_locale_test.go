@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,10 +44,35 @@ func localeSession(lang string, now time.Time) []byte {
 	return b
 }
 
-// answerSession fulfils the page's GET /api/v1/session with the body body()
+// sessionAnswer is the session body the page is given in place of the
+// agent's, chosen by the test as it goes (the browser asks from another
+// goroutine).
+type sessionAnswer struct {
+	mu   sync.Mutex
+	body func() []byte
+}
+
+// set makes f give the next answers.
+func (s *sessionAnswer) set(f func() []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.body = f
+}
+
+func (s *sessionAnswer) get() []byte {
+	s.mu.Lock()
+	f := s.body
+	s.mu.Unlock()
+	if f == nil {
+		return []byte(`{"state": "idle"}`)
+	}
+	return f()
+}
+
+// answerSession fulfils the page's GET /api/v1/session with the body ans
 // gives, so the real page (served by the real agent) renders a session the
 // test chose.
-func answerSession(ctx context.Context, body func() []byte) {
+func answerSession(ctx context.Context, ans *sessionAnswer) {
 	chromedp.ListenTarget(ctx, func(ev any) {
 		e, ok := ev.(*fetch.EventRequestPaused)
 		if !ok {
@@ -61,7 +87,7 @@ func answerSession(ctx context.Context, body func() []byte) {
 			}
 			_ = fetch.FulfillRequest(e.RequestID, 200).
 				WithResponseHeaders([]*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}}).
-				WithBody(base64.StdEncoding.EncodeToString(body())).Do(ectx)
+				WithBody(base64.StdEncoding.EncodeToString(ans.get())).Do(ectx)
 		}()
 	})
 }
@@ -75,8 +101,8 @@ func answerSession(ctx context.Context, body func() []byte) {
 func TestPanelBrowserLocaleFormats(t *testing.T) {
 	a, _, _ := panelStack(t)
 	ctx := browser(t)
-	lang := "en"
-	answerSession(ctx, func() []byte { return localeSession(lang, time.Now()) })
+	ans := &sessionAnswer{}
+	answerSession(ctx, ans)
 	run(t, ctx, "session answered by the test, UTC",
 		emulation.SetTimezoneOverride("UTC"),
 		network.SetCacheDisabled(true),
@@ -102,7 +128,8 @@ func TestPanelBrowserLocaleFormats(t *testing.T) {
 			[]string{"9 stran", "1" + nb + "225", "1 úloha zůstane pozastavena"}},
 	}
 	for _, c := range cases {
-		lang = c.lang
+		lang := c.lang
+		ans.set(func() []byte { return localeSession(lang, time.Now()) })
 		var page string
 		run(t, ctx, c.lang+": job list",
 			chromedp.Navigate(a.panel+"/?poll=1"),

@@ -54,13 +54,8 @@ func TestPanelBrowserReasonWords(t *testing.T) {
 	}
 	a, _, _ := panelStack(t)
 	ctx := browser(t)
-	lang, idle := "fr", false
-	answerSession(ctx, func() []byte {
-		if idle {
-			return idleJamSession(lang)
-		}
-		return reasonSession(lang, time.Now())
-	})
+	ans := &sessionAnswer{}
+	answerSession(ctx, ans)
 	run(t, ctx, "session answered by the test",
 		network.SetCacheDisabled(true),
 		fetch.Enable().WithPatterns([]*fetch.RequestPattern{{URLPattern: "*/api/v1/session*"}}))
@@ -85,7 +80,8 @@ func TestPanelBrowserReasonWords(t *testing.T) {
 		Below   bool    `json:"below"`
 	}
 	for _, c := range cases {
-		lang = c.lang
+		lang := c.lang
+		ans.set(func() []byte { return reasonSession(lang, time.Now()) })
 		var pill string
 		var got []line
 		run(t, ctx, c.lang+": job list",
@@ -127,9 +123,9 @@ func TestPanelBrowserReasonWords(t *testing.T) {
 
 	// Idle: whoever walks up reads the printer's state and reasons in full,
 	// where the header's pill may cut them.
-	idle = true
 	for _, c := range cases {
-		lang = c.lang
+		lang := c.lang
+		ans.set(func() []byte { return idleJamSession(lang) })
 		var status string
 		var clipped bool
 		run(t, ctx, c.lang+": idle with a paper jam",

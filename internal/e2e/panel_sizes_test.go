@@ -42,18 +42,17 @@ func TestPanelBrowserSizes(t *testing.T) {
 	t.Parallel()
 	a, _, _ := panelStack(t)
 	ctx := browser(t)
-	idle := false
-	answerSession(ctx, func() []byte {
-		if idle {
-			return idleJamSession("de")
-		}
-		return reasonSession("de", time.Now())
-	})
+	ans := &sessionAnswer{}
+	answerSession(ctx, ans)
 	run(t, ctx, "session answered by the test", network.SetCacheDisabled(true),
 		fetch.Enable().WithPatterns([]*fetch.RequestPattern{{URLPattern: "*/api/v1/session*"}}))
 	for _, size := range [][2]int64{{800, 480}, {1024, 600}, {1280, 800}} {
 		for _, screen := range []string{"jobs", "idle"} {
-			idle = screen == "idle"
+			if screen == "idle" {
+				ans.set(func() []byte { return idleJamSession("de") })
+			} else {
+				ans.set(func() []byte { return reasonSession("de", time.Now()) })
+			}
 			var bad, small []string
 			run(t, ctx, screen+" screen",
 				emulation.SetDeviceMetricsOverride(size[0], size[1], 1, false),
