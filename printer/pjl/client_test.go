@@ -64,6 +64,9 @@ func TestPrintTranscripts(t *testing.T) {
 		wantDevice []int // codes of Result.Device
 		uncertain  bool
 		deviceErr  int // code of the DeviceError in the error, 0: none
+		// busyTillPlayed: the counter says busy until the fake printer's
+		// script has run to its end (its END sent, or its reset done).
+		busyTillPlayed bool
 	}{
 		{file: "hp-7-37-job-status.txt", want: Result{Pages: 3, Source: "ustatus", Result: "OK"}},
 		{file: "hp-5-13-job-id.txt", want: Result{Pages: 123, Source: "ustatus", Result: "OK"}, wantDevice: []int{10006}},
@@ -72,7 +75,7 @@ func TestPrintTranscripts(t *testing.T) {
 		// A jam: charged the 2 pages the printer says reached the bin.
 		{file: "jam-42203.txt", want: Result{Pages: 2, Source: "ustatus", Result: "OK"}, wantDevice: []int{42203, 10001}},
 		// USTATUS wins over a counter that moved by other means.
-		{file: "hp-7-37-job-status.txt", counter: &fakeCounter{totals: []uint64{1000, 1050}},
+		{file: "hp-7-37-job-status.txt", counter: &fakeCounter{totals: []uint64{1000, 1050}, busyPolls: 5}, busyTillPlayed: true,
 			want: Result{Pages: 3, Source: "ustatus", Result: "OK"}},
 		{file: "hp-7-35-printer-open.txt", jobTimeout: 300 * time.Millisecond,
 			uncertain: true, wantDevice: []int{40021}, deviceErr: 40021},
@@ -101,7 +104,7 @@ func TestPrintTranscripts(t *testing.T) {
 		// counter (busy long enough for the reset to come first; a counter
 		// that settles before a reset is believed).
 		{file: "cut-after-data.txt", uncertain: true},
-		{file: "cut-after-data.txt", counter: &fakeCounter{totals: []uint64{1000, 1003}, busyPolls: 20}, uncertain: true},
+		{file: "cut-after-data.txt", counter: &fakeCounter{totals: []uint64{1000, 1003}, busyPolls: 20}, busyTillPlayed: true, uncertain: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -109,6 +112,9 @@ func TestPrintTranscripts(t *testing.T) {
 			p := startFake(t, tr)
 			opts := Options{Logger: quietLogger(), JobTimeout: tt.jobTimeout, IdlePoll: 5 * time.Millisecond}
 			if tt.counter != nil {
+				if tt.busyTillPlayed {
+					tt.counter.busyUntil = p.played
+				}
 				opts.Counter = tt.counter
 			}
 			c, err := New(p.uri(), opts)

@@ -100,6 +100,7 @@ type fakePrinter struct {
 	jobSeen  chan struct{}
 	jobOnce  sync.Once
 	scriptOK chan error
+	played   chan struct{} // closed once the script has run to its end
 }
 
 const maxRecorded = 16 << 20
@@ -116,6 +117,7 @@ func startFake(t testing.TB, tr transcript) *fakePrinter {
 		gotDone:  make(chan struct{}),
 		jobSeen:  make(chan struct{}),
 		scriptOK: make(chan error, 1),
+		played:   make(chan struct{}),
 	}
 	p.wg.Add(1)
 	go p.serve()
@@ -139,13 +141,16 @@ func (p *fakePrinter) serve() {
 	defer p.wg.Done()
 	conn, err := p.ln.Accept()
 	if err != nil {
+		close(p.played)
 		p.scriptOK <- err
 		return
 	}
 	defer conn.Close()
 	p.wg.Add(1)
 	go p.read(conn)
-	p.scriptOK <- p.play(conn)
+	err = p.play(conn)
+	close(p.played)
+	p.scriptOK <- err
 }
 
 func (p *fakePrinter) read(conn net.Conn) {
@@ -221,6 +226,10 @@ type fakeCounter struct {
 	mu        sync.Mutex
 	totals    []uint64
 	busyPolls int
+	// busyUntil, when set, keeps the printer busy (Idle false) until it
+	// is closed, then busyPolls more polls: a real printer is busy while
+	// it still receives and prints the job, however slow the machine.
+	busyUntil <-chan struct{}
 	totalErr  error // every Total fails with it
 	totalN    int
 	idleN     int
@@ -240,6 +249,13 @@ func (f *fakeCounter) Total(ctx context.Context) (uint64, error) {
 func (f *fakeCounter) Idle(ctx context.Context) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.busyUntil != nil {
+		select {
+		case <-f.busyUntil:
+		default:
+			return false, nil
+		}
+	}
 	f.idleN++
 	return f.idleN > f.busyPolls, nil
 }
