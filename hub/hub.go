@@ -14,13 +14,12 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/clock"
-	"github.com/tessera-print/tessera/offline/verifier"
 	"github.com/tessera-print/tessera/protocol"
 )
 
 // Config configures a hub.
 type Config struct {
-	DataDir           string        // SQLite db, job documents, hub.key, offline.key live here
+	DataDir           string        // SQLite db, job documents, hub.key live here
 	AdminToken        string        // required, non-empty
 	OpenEnrollment    bool          // accept agents that connect without identity
 	JobExpiry         time.Duration // default 7*24h; held jobs older than this become "expired"
@@ -78,8 +77,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	db      *sql.DB
-	key     []byte      // HMAC key of card and PIN lookups
-	offline offlineKeys // the site's offline key and verifier parameters (offline.go)
+	key     []byte // HMAC key of card and PIN lookups
 	jobsDir string
 	limiter *throttle
 	guard   *guard // the limits on agents (limits.go)
@@ -115,19 +113,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	okey, err := loadOfflineKey(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
-	}
-	offline, err := newOfflineKeys(okey, verifier.Default)
-	if err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
-	}
 	db, err := openDB(ctx, filepath.Join(cfg.DataDir, "hub.db"))
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	s := newServer(cfg, key, offline, db, jobsDir)
+	s := newServer(cfg, key, db, jobsDir)
 	if err := s.settleLeftovers(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -142,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // newServer wires a Server over its open store; Open starts it.
-func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir string) *Server {
+func newServer(cfg Config, key []byte, db *sql.DB, jobsDir string) *Server {
 	sctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg:     cfg,
@@ -150,7 +140,6 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir 
 		now:     cfg.Clock.Now,
 		db:      db,
 		key:     key,
-		offline: offline,
 		jobsDir: jobsDir,
 		limiter: &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
 		guard:   newGuard(cfg.Limits, cfg.Clock, key, db),

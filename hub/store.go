@@ -277,31 +277,6 @@ CREATE TABLE settings (
 );
 ALTER TABLE users ADD COLUMN home_agent TEXT NOT NULL DEFAULT '';
 `,
-	// 13: offline verifiers of cards and PINs (the offline issue, hub.go's
-	// offline key). Each row is tied to its credential's row by that row's
-	// lookup key, card_lookup or pin_lookup, with ON DELETE CASCADE: a card
-	// removed, a PIN replaced or a user deleted takes its verifier with it
-	// whatever the path (admin API, import, a later one), and a login can
-	// tell whether its credential has a verifier from the lookup key alone,
-	// without the slow hash. For the same reason the expiry is not copied:
-	// it is the credential's expires_at, read through the join. params is
-	// the JSON of the argon2id parameters the verifier was computed with,
-	// so a change of parameters shows which are stale. UNIQUE (kind,
-	// verifier) is the agent's lookup: one slow hash, then an index.
-	`
-CREATE TABLE offline_verifiers (
-	user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-	kind        TEXT NOT NULL CHECK (kind IN ('card', 'pin')),
-	card_lookup BLOB UNIQUE REFERENCES cards(lookup) ON DELETE CASCADE,
-	pin_lookup  BLOB UNIQUE REFERENCES pins(lookup) ON DELETE CASCADE,
-	verifier    BLOB NOT NULL,
-	params      TEXT NOT NULL,
-	created_at  INTEGER NOT NULL,
-	CHECK ((kind = 'card') = (card_lookup IS NOT NULL) AND (kind = 'pin') = (pin_lookup IS NOT NULL))
-);
-CREATE UNIQUE INDEX offline_verifiers_verifier ON offline_verifiers(kind, verifier);
-CREATE INDEX offline_verifiers_user ON offline_verifiers(user_id);
-`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,
