@@ -35,6 +35,9 @@ const (
 	MaxListLength = 128
 	// MaxEventData bounds a printer event's data, as JSON.
 	MaxEventData = 64 << 10
+	// MaxMediaLength bounds a PWG media name (an IPP keyword: at most 255
+	// octets).
+	MaxMediaLength = 255
 	// MaxAccountingBatch bounds the records of one Accounting call (the
 	// agent sends at most 100).
 	MaxAccountingBatch = 1000
@@ -139,7 +142,8 @@ func (r Record) Validate() error {
 		field{"job_id", r.JobID, MaxIDLength}, field{"owner", r.Owner, MaxUsernameLength},
 		field{"type", r.Type, MaxWordLength}, field{"printer_serial", r.PrinterSerial, MaxTextLength},
 		field{"basis", r.Basis, MaxWordLength}, field{"claim_id", r.ClaimID, MaxIDLength},
-		field{"login_token", r.LoginToken, MaxIDLength})
+		field{"login_token", r.LoginToken, MaxIDLength}, field{"paper_size", r.PaperSize, MaxMediaLength},
+		field{"account", r.Account, MaxUsernameLength})
 }
 
 // Validate checks an AccountingRequest: the batch size and every record.

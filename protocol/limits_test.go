@@ -71,6 +71,12 @@ func TestDecodeCapsFields(t *testing.T) {
 		{"record serial", AccountingRequest{Records: []Record{rec(func(r *Record) { r.PrinterSerial = long(MaxTextLength + 1) })}}, &AccountingRequest{}, true},
 		{"record basis", AccountingRequest{Records: []Record{rec(func(r *Record) { r.Basis = long(MaxWordLength + 1) })}}, &AccountingRequest{}, true},
 		{"record login token", AccountingRequest{Records: []Record{rec(func(r *Record) { r.LoginToken = long(MaxIDLength + 1) })}}, &AccountingRequest{}, true},
+		{"record with every field as the agent sends it", AccountingRequest{Records: []Record{rec(func(r *Record) {
+			r.Sheets, r.PaperSize, r.Clicks, r.StartedAt, r.FinishedAt = 1, "iso_a3_297x420mm", 2, r.At.Add(-time.Minute), r.At
+		})}}, &AccountingRequest{}, false},
+		{"record paper size at its cap", AccountingRequest{Records: []Record{rec(func(r *Record) { r.PaperSize = long(MaxMediaLength) })}}, &AccountingRequest{}, false},
+		{"record paper size", AccountingRequest{Records: []Record{rec(func(r *Record) { r.PaperSize = long(MaxMediaLength + 1) })}}, &AccountingRequest{}, true},
+		{"record account", AccountingRequest{Records: []Record{rec(func(r *Record) { r.Account = long(MaxUsernameLength + 1) })}}, &AccountingRequest{}, true},
 		{"claim key at its cap", ClaimJobRequest{Key: long(MaxKeyLength)}, &ClaimJobRequest{}, false},
 		{"claim key", ClaimJobRequest{Key: long(MaxKeyLength + 1)}, &ClaimJobRequest{}, true},
 		{"release claim id", ReleaseClaimRequest{Key: "k", ClaimID: long(MaxIDLength + 1)}, &ReleaseClaimRequest{}, true},

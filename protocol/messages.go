@@ -304,6 +304,24 @@ type Record struct {
 	// LoginToken is the login_token of the online session the record was
 	// made in (basis login). The hub keeps only its hash.
 	LoginToken string `json:"login_token,omitempty"`
+	// Sheets is the number of sheets of paper used: Pages one-sided,
+	// about half of them two-sided (SheetsFor). 0 when unknown (an
+	// agent older than the field, an unreconciled record).
+	Sheets int `json:"sheets,omitempty"`
+	// PaperSize is the PWG media name of the paper, such as
+	// iso_a4_210x297mm ("" for the printer's default or unknown).
+	PaperSize string `json:"paper_size,omitempty"`
+	// Clicks are the A4-equivalent sides printed, what a service contract
+	// bills: one per side of A4 or smaller, two per side of A3 (ClicksFor).
+	Clicks int `json:"clicks,omitempty"`
+	// Account is the account charged besides the owner; always "" until
+	// accounts exist.
+	Account string `json:"account,omitempty"`
+	// StartedAt and FinishedAt bound the work the record is about (a
+	// release from its start to the printer's last word; a session);
+	// zero when unknown. At stays the record's own time.
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // Record bases (Record.Basis).
@@ -313,12 +331,17 @@ const (
 	BasisDevice = "device"
 )
 
-// Record types.
+// Record types. Copies charge the page quota as prints do; scans and
+// faxes are recorded only.
 const (
-	RecordPrint = "print"
-	RecordCopy  = "copy"
-	RecordScan  = "scan"
-	RecordFax   = "fax"
+	RecordPrint  = "print"
+	RecordCopy   = "copy"
+	RecordScan   = "scan"
+	RecordFaxIn  = "fax-in"  // a fax received: never charged to the person at the panel
+	RecordFaxOut = "fax-out" // a fax sent
+	// RecordFaxLegacy is what agents before fax-in existed called fax-out;
+	// the hub stores it as fax-out.
+	RecordFaxLegacy = "fax"
 )
 
 // AccountingRequest sends a batch of records.
