@@ -337,6 +337,7 @@ func (c *agentConn) authorize(ctx context.Context, payload json.RawMessage) (any
 	if err != nil {
 		return nil, fmt.Errorf("authorize by %s: %w", mode, err)
 	}
+	c.s.learnOffline(ctx, mode, req, res)
 	return c.answer(ctx, "authorize", mode, res)
 }
 

@@ -52,6 +52,22 @@ func (g *hashGate) do(ctx context.Context, f func() error) error {
 	return f()
 }
 
+// tryDo runs f in a slot if one is free now, else returns errHashBusy at
+// once: for work that can wait for another occasion.
+func (g *hashGate) tryDo(f func() error) error {
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		return errHashBusy
+	}
+	defer func() { <-g.slots }()
+	if g.hook != nil {
+		g.hook(true)
+		defer g.hook(false)
+	}
+	return f()
+}
+
 // hashBusy is the answer to an agent whose login found the hub's hashing
 // busy: temporary, the agent retries.
 func hashBusy() *protocol.Error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/clock/clocktest"
+	"github.com/tessera-print/tessera/offline/verifier"
 )
 
 const testAdminToken = "test-admin-token-0123456789"
@@ -60,6 +61,9 @@ func newTestHub(t *testing.T, edit func(*Config)) *testHub {
 		AdminToken: testAdminToken,
 		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Clock:      clk,
+		// The cheapest argon2id there is: the tests check which verifier
+		// is stored, not its cost.
+		testVerifier: &verifier.Params{Time: 1, MemoryKiB: 8, Threads: 1},
 	}
 	if edit != nil {
 		edit(&cfg)

@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/clock"
+	"github.com/tessera-print/tessera/offline/verifier"
 	"github.com/tessera-print/tessera/protocol"
 )
 
 // Config configures a hub.
 type Config struct {
-	DataDir           string        // SQLite db, job documents, hub.key live here
+	DataDir           string        // SQLite db, job documents, hub.key, offline.key live here
 	AdminToken        string        // required, non-empty
 	OpenEnrollment    bool          // accept agents that connect without identity
 	JobExpiry         time.Duration // default 7*24h; held jobs older than this become "expired"
@@ -44,7 +45,16 @@ type Config struct {
 	Limits Limits
 	// RecordCaps bound what records on the agent's own authority are charged.
 	RecordCaps RecordCaps
-	Logger     *slog.Logger
+	// Verifier is the cost of the offline verifiers of cards and PINs
+	// (offline/verifier); zero is verifier.Default. Every agent computes
+	// one per offline login, so it is chosen for the slowest agent
+	// (docs/benchmarks.md: 102 ms on arm64 under qemu for the default).
+	Verifier verifier.Params
+	// testVerifier, set by this package's tests only, is a cost below
+	// verifier.Min: argon2id at 16 MiB for every card and PIN of every
+	// test user made the tests minutes longer under -race.
+	testVerifier *verifier.Params
+	Logger       *slog.Logger
 	// Clock is the hub's time: every decision (expiry, claim lapses, a job
 	// left printing in silence) and the janitor's ticker. Nil: the system's.
 	Clock clock.Clock
@@ -77,7 +87,8 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	db      *sql.DB
-	key     []byte // HMAC key of card and PIN lookups
+	key     []byte      // HMAC key of card and PIN lookups
+	offline offlineKeys // the site's offline key and verifier parameters (offline.go)
 	jobsDir string
 	limiter *throttle
 	guard   *guard // the limits on agents (limits.go)
@@ -113,11 +124,19 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
+	okey, err := loadOfflineKey(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	offline, err := newOfflineKeys(okey, cfg.Verifier)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
 	db, err := openDB(ctx, filepath.Join(cfg.DataDir, "hub.db"))
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	s := newServer(cfg, key, db, jobsDir)
+	s := newServer(cfg, key, offline, db, jobsDir)
 	if err := s.settleLeftovers(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -132,7 +151,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // newServer wires a Server over its open store; Open starts it.
-func newServer(cfg Config, key []byte, db *sql.DB, jobsDir string) *Server {
+func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir string) *Server {
 	sctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg:     cfg,
@@ -140,6 +159,7 @@ func newServer(cfg Config, key []byte, db *sql.DB, jobsDir string) *Server {
 		now:     cfg.Clock.Now,
 		db:      db,
 		key:     key,
+		offline: offline,
 		jobsDir: jobsDir,
 		limiter: &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
 		guard:   newGuard(cfg.Limits, cfg.Clock, key, db),
@@ -201,6 +221,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.Clock = clock.OrReal(cfg.Clock)
 	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Verifier == (verifier.Params{}) {
+		cfg.Verifier = verifier.Default
+	}
+	if err := cfg.Verifier.Validate(); err != nil {
+		return cfg, fmt.Errorf("hub: %w", err)
+	}
+	if cfg.testVerifier != nil {
+		cfg.Verifier = *cfg.testVerifier
+	}
 	return cfg, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/internal/jsonerr"
+	"github.com/tessera-print/tessera/offline/verifier"
 )
 
 // Bounds of one bulk import.
@@ -165,7 +166,7 @@ func (s *Server) hashAll(ctx context.Context, changes []userChange) error {
 		go func() {
 			defer wg.Done()
 			for i := range todo {
-				if err := s.guard.hashes.do(ctx, changes[i].hash); err != nil {
+				if err := s.guard.hashes.do(ctx, func() error { return changes[i].hash(s.offline) }); err != nil {
 					mu.Lock()
 					firstErr = cmpErr(firstErr, fmt.Errorf("users[%d]: %w", i, err))
 					mu.Unlock()
@@ -265,6 +266,9 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 				if err != nil {
 					return err
 				}
+				if err := insertVerifier(ctx, tx, verifier.Card, cr.lookup, cr.verifier, s.offline.json, nanos(now)); err != nil {
+					return err
+				}
 			}
 			for j, cr := range c.pins {
 				_, err := insPIN.ExecContext(ctx, cr.lookup, ids[i], cr.hash, optNanos(cr.expiresAt))
@@ -272,6 +276,9 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 					return errEntry(i, "pins[%d] is used by another user", j)
 				}
 				if err != nil {
+					return err
+				}
+				if err := insertVerifier(ctx, tx, verifier.PIN, cr.lookup, cr.verifier, s.offline.json, nanos(now)); err != nil {
 					return err
 				}
 			}

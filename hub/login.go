@@ -318,5 +318,7 @@ func (s *Server) registerCard(ctx context.Context, agent string, req protocol.Re
 	if tooMany {
 		return res, errTooManyCards()
 	}
+	// The card was seen in clear and bound: it gets its verifier now.
+	s.learnOffline(ctx, modeCard, protocol.AuthorizeRequest{Card: req.Card}, res)
 	return res, nil
 }

@@ -277,6 +277,101 @@ CREATE TABLE settings (
 );
 ALTER TABLE users ADD COLUMN home_agent TEXT NOT NULL DEFAULT '';
 `,
+	// 13: offline verifiers of cards and PINs (the offline issue, hub.go's
+	// offline key). Each row is tied to its credential's row by that row's
+	// lookup key, card_lookup or pin_lookup, with ON DELETE CASCADE: a card
+	// removed, a PIN replaced or a user deleted takes its verifier with it
+	// whatever the path (admin API, import, a later one), and a login can
+	// tell whether its credential has a verifier from the lookup key alone,
+	// without the slow hash. For the same reason the expiry is not copied:
+	// it is the credential's expires_at, read through the join. params is
+	// the JSON of the argon2id parameters the verifier was computed with,
+	// so a change of parameters shows which are stale. UNIQUE (kind,
+	// verifier) is the agent's lookup: one slow hash, then an index.
+	`
+CREATE TABLE offline_verifiers (
+	user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	kind        TEXT NOT NULL CHECK (kind IN ('card', 'pin')),
+	card_lookup BLOB UNIQUE REFERENCES cards(lookup) ON DELETE CASCADE,
+	pin_lookup  BLOB UNIQUE REFERENCES pins(lookup) ON DELETE CASCADE,
+	verifier    BLOB NOT NULL,
+	params      TEXT NOT NULL,
+	created_at  INTEGER NOT NULL,
+	CHECK ((kind = 'card') = (card_lookup IS NOT NULL) AND (kind = 'pin') = (pin_lookup IS NOT NULL))
+);
+CREATE UNIQUE INDEX offline_verifiers_verifier ON offline_verifiers(kind, verifier);
+CREATE INDEX offline_verifiers_user ON offline_verifiers(user_id);
+`,
+	// 14: versions of what agents cache for offline logins (the offline
+	// issue, usersync.go). offline_seq.version is bumped by every change an
+	// agent's cache must see, and the user's offline_version takes the new
+	// value: the agent asks for what changed since the version it holds.
+	// Triggers do the bumping so that no path (admin API, import, quota
+	// charged by a record, a verifier learnt at login, a later one) can
+	// forget it. A deleted user leaves a tombstone; floor is the oldest
+	// version the tombstones still cover (pruned or after a change of
+	// scope, an agent below it gets a full set).
+	`
+CREATE TABLE offline_seq (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	version INTEGER NOT NULL,
+	floor   INTEGER NOT NULL
+);
+INSERT INTO offline_seq (id, version, floor) VALUES (1, 1, 0);
+ALTER TABLE users ADD COLUMN offline_version INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX users_offline_version ON users(offline_version);
+CREATE TABLE offline_tombstones (
+	username   TEXT NOT NULL,
+	home_agent TEXT NOT NULL,
+	version    INTEGER NOT NULL
+);
+CREATE INDEX offline_tombstones_version ON offline_tombstones(version);
+CREATE TRIGGER offline_user_insert AFTER INSERT ON users BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = NEW.id;
+END;
+CREATE TRIGGER offline_user_update AFTER UPDATE OF username, full_name, language, policy, quota_pages, home_agent ON users BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = NEW.id;
+END;
+CREATE TRIGGER offline_user_delete AFTER DELETE ON users BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	INSERT INTO offline_tombstones (username, home_agent, version)
+		VALUES (OLD.username, OLD.home_agent, (SELECT version FROM offline_seq WHERE id = 1));
+END;
+CREATE TRIGGER offline_card_insert AFTER INSERT ON cards BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = NEW.user_id;
+END;
+CREATE TRIGGER offline_card_update AFTER UPDATE ON cards BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id IN (OLD.user_id, NEW.user_id);
+END;
+CREATE TRIGGER offline_card_delete AFTER DELETE ON cards BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = OLD.user_id;
+END;
+CREATE TRIGGER offline_pin_insert AFTER INSERT ON pins BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = NEW.user_id;
+END;
+CREATE TRIGGER offline_pin_update AFTER UPDATE ON pins BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id IN (OLD.user_id, NEW.user_id);
+END;
+CREATE TRIGGER offline_pin_delete AFTER DELETE ON pins BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = OLD.user_id;
+END;
+CREATE TRIGGER offline_verifier_insert AFTER INSERT ON offline_verifiers BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = NEW.user_id;
+END;
+CREATE TRIGGER offline_verifier_delete AFTER DELETE ON offline_verifiers BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = OLD.user_id;
+END;
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

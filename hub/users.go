@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tessera-print/tessera/offline/verifier"
 )
 
 // maxUserBody bounds a user document; a user has a handful of cards and PINs.
@@ -114,8 +116,9 @@ const (
 // credential is a validated card or PIN, ready to store once hashed.
 type credential struct {
 	lookup    []byte
-	secret    string // a PIN until hash runs
+	secret    string // the card or PIN until hash runs
 	hash      string // PINs only
+	verifier  []byte // the offline verifier (offline.go), once hashed
 	expiresAt *time.Time
 }
 
@@ -147,7 +150,7 @@ func (s *Server) validate(ctx context.Context, d userDoc) (userChange, error) {
 	if c.slowHashes() == 0 {
 		return c, nil
 	}
-	return c, adminHashError(s.guard.hashes.do(ctx, c.hash))
+	return c, adminHashError(s.guard.hashes.do(ctx, func() error { return c.hash(s.offline) }))
 }
 
 // check validates a document and computes the card and PIN lookup keys (a
@@ -218,7 +221,7 @@ func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 			if err != nil {
 				return c, err
 			}
-			c.cards = append(c.cards, credential{lookup: lookupKey(s.key, "card", v), expiresAt: exp})
+			c.cards = append(c.cards, credential{lookup: lookupKey(s.key, "card", v), secret: v, expiresAt: exp})
 		}
 	}
 	if d.PINs.Set {
@@ -256,8 +259,9 @@ func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 }
 
 // hash computes the argon2id hashes of the change's password and PINs and
-// forgets them in clear.
-func (c *userChange) hash() error {
+// the offline verifiers of its cards and PINs, and forgets them in clear.
+// Passwords never get a verifier: they are never checked offline.
+func (c *userChange) hash(off offlineKeys) error {
 	if c.password != "" {
 		h, err := hashSecret(c.password)
 		if err != nil {
@@ -271,14 +275,26 @@ func (c *userChange) hash() error {
 		if err != nil {
 			return err
 		}
-		c.pins[i].hash, c.pins[i].secret = h, ""
+		v, err := off.compute(verifier.PIN, c.pins[i].secret)
+		if err != nil {
+			return err
+		}
+		c.pins[i].hash, c.pins[i].verifier, c.pins[i].secret = h, v, ""
+	}
+	for i := range c.cards {
+		v, err := off.compute(verifier.Card, c.cards[i].secret)
+		if err != nil {
+			return err
+		}
+		c.cards[i].verifier, c.cards[i].secret = v, ""
 	}
 	return nil
 }
 
-// slowHashes is how many argon2id hashes hash will compute.
+// slowHashes is how many argon2id hashes hash will compute: a password's,
+// two per PIN (its hash and its verifier), one per card (its verifier).
 func (c *userChange) slowHashes() int {
-	n := len(c.pins)
+	n := 2*len(c.pins) + len(c.cards)
 	if c.password != "" {
 		n++
 	}
@@ -355,7 +371,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return replaceCredentials(r.Context(), tx, id, c)
+		return replaceCredentials(r.Context(), tx, id, c, s.offline.json, nanos(s.now()))
 	})
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
@@ -394,7 +410,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 		if err := updateUserRow(r.Context(), tx, id, c, s.now()); err != nil {
 			return err
 		}
-		return replaceCredentials(r.Context(), tx, id, c)
+		return replaceCredentials(r.Context(), tx, id, c, s.offline.json, nanos(s.now()))
 	})
 	if err != nil {
 		return fmt.Errorf("update user %s: %w", username, err)
@@ -438,9 +454,11 @@ func updateUserRow(ctx context.Context, tx *sql.Tx, id int64, c userChange, now 
 	return err
 }
 
-// replaceCredentials replaces the user's cards and PINs where the change
-// lists them. A lookup key already held by another user is a conflict.
-func replaceCredentials(ctx context.Context, tx *sql.Tx, userID int64, c userChange) error {
+// replaceCredentials replaces the user's cards and PINs, with their offline
+// verifiers, where the change lists them. A lookup key already held by
+// another user is a conflict. Deleting a card or PIN deletes its verifier
+// (migration 13).
+func replaceCredentials(ctx context.Context, tx *sql.Tx, userID int64, c userChange, params string, now int64) error {
 	if c.cardsSet {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM cards WHERE user_id = ?", userID); err != nil {
 			return err
@@ -452,6 +470,9 @@ func replaceCredentials(ctx context.Context, tx *sql.Tx, userID int64, c userCha
 				return errConflict("cards[%d] is bound to another user", i)
 			}
 			if err != nil {
+				return err
+			}
+			if err := insertVerifier(ctx, tx, verifier.Card, cr.lookup, cr.verifier, params, now); err != nil {
 				return err
 			}
 		}
@@ -467,6 +488,9 @@ func replaceCredentials(ctx context.Context, tx *sql.Tx, userID int64, c userCha
 				return errConflict("pins[%d] is used by another user", i)
 			}
 			if err != nil {
+				return err
+			}
+			if err := insertVerifier(ctx, tx, verifier.PIN, cr.lookup, cr.verifier, params, now); err != nil {
 				return err
 			}
 		}

@@ -24,6 +24,7 @@ func migrations() []migration {
 		{version: 4, sql: schemaV4},
 		{version: 5, sql: schemaV5},
 		{version: 6, sql: schemaV6},
+		{version: 7, sql: schemaV7},
 	}
 }
 
@@ -240,4 +241,31 @@ ALTER TABLE journal ADD COLUMN login_token TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN basis TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN claim_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN login_token TEXT NOT NULL DEFAULT '';
+`
+
+// schemaV7 is the credential cache (the offline issue, users.go): the users
+// the hub lets this agent serve offline, and the verifiers of their cards
+// and PINs, looked up by value after one slow hash. user is the
+// protocol.User the hub would answer at an online login, as JSON (no
+// password, no secret). offline_pages are the pages charged here since the
+// hub's balance in user was synced. generation is the full sync that last
+// listed the user: a full sync ends by deleting the users it did not list.
+// The version the cache holds, the site's offline key and the verifiers'
+// parameters are settings rows.
+const schemaV7 = `
+CREATE TABLE cached_users (
+	username      TEXT PRIMARY KEY,
+	user          TEXT NOT NULL,
+	version       INTEGER NOT NULL,
+	generation    INTEGER NOT NULL DEFAULT 0,
+	offline_pages INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE cached_credentials (
+	kind       TEXT NOT NULL CHECK (kind IN ('card', 'pin')),
+	verifier   BLOB NOT NULL,
+	username   TEXT NOT NULL REFERENCES cached_users(username) ON DELETE CASCADE,
+	expires_at TEXT,
+	PRIMARY KEY (kind, verifier)
+) WITHOUT ROWID;
+CREATE INDEX cached_credentials_user ON cached_credentials(username);
 `

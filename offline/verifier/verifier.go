@@ -58,6 +58,22 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// computable says whether argon2id can run with p within what a printer
+// box affords. It is looser than Validate, the policy checked where
+// parameters come from (the hub's config, the agent's sync), so that
+// tests can compute with a trivial cost.
+func (p Params) computable() error {
+	switch {
+	case p.Time < 1 || p.Time > Max.Time:
+		return fmt.Errorf("verifier time %d: want 1 to %d", p.Time, Max.Time)
+	case p.Threads < 1 || p.Threads > Max.Threads:
+		return fmt.Errorf("verifier threads %d: want 1 to %d", p.Threads, Max.Threads)
+	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > Max.MemoryKiB:
+		return fmt.Errorf("verifier memory %d KiB: want %d to %d", p.MemoryKiB, 8*uint32(p.Threads), Max.MemoryKiB)
+	}
+	return nil
+}
+
 // ErrKey is returned for an offline key of the wrong size.
 var ErrKey = errors.New("verifier: the offline key must be 32 bytes")
 
@@ -68,7 +84,7 @@ func Compute(key []byte, p Params, kind Kind, secret string) ([]byte, error) {
 	if len(key) != KeySize {
 		return nil, ErrKey
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.computable(); err != nil {
 		return nil, err
 	}
 	if kind != Card && kind != PIN {

@@ -81,7 +81,7 @@ func TestComputeRefuses(t *testing.T) {
 		{"no key", nil, Default, PIN, "1234"},
 		{"no time", testKey, Params{Time: 0, MemoryKiB: 16384, Threads: 1}, PIN, "1234"},
 		{"too much time", testKey, Params{Time: 17, MemoryKiB: 16384, Threads: 1}, PIN, "1234"},
-		{"too little memory", testKey, Params{Time: 2, MemoryKiB: 1024, Threads: 1}, PIN, "1234"},
+		{"less memory than argon2id needs", testKey, Params{Time: 2, MemoryKiB: 15, Threads: 2}, PIN, "1234"},
 		{"too much memory", testKey, Params{Time: 2, MemoryKiB: 65537, Threads: 1}, PIN, "1234"},
 		{"no thread", testKey, Params{Time: 2, MemoryKiB: 16384, Threads: 0}, PIN, "1234"},
 		{"too many threads", testKey, Params{Time: 2, MemoryKiB: 16384, Threads: 5}, PIN, "1234"},
@@ -92,6 +92,24 @@ func TestComputeRefuses(t *testing.T) {
 			t.Errorf("%s: accepted", c.name)
 		} else if c.name == "short key" && !errors.Is(err, ErrKey) {
 			t.Errorf("%s: %v, want ErrKey", c.name, err)
+		}
+	}
+}
+
+// TestValidateIsThePolicy: Validate refuses a cost below Min that Compute
+// still runs (tests compute with a trivial cost; hub and agent validate
+// the parameters they are given).
+func TestValidateIsThePolicy(t *testing.T) {
+	cheap := Params{Time: 1, MemoryKiB: 8, Threads: 1}
+	if err := cheap.Validate(); err == nil {
+		t.Error("Validate accepts 8 KiB")
+	}
+	if _, err := Compute(testKey, cheap, PIN, "1234"); err != nil {
+		t.Errorf("Compute refuses a cheap cost: %v", err)
+	}
+	for _, p := range []Params{Min, Default, Max} {
+		if err := p.Validate(); err != nil {
+			t.Errorf("Validate(%+v): %v", p, err)
 		}
 	}
 }
