@@ -121,6 +121,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		protocol.ActionClaimJob:     c.claimJob,
 		protocol.ActionReleaseClaim: c.releaseClaim,
 		protocol.ActionLogout:       c.logout,
+		protocol.ActionSyncUsers:    c.syncUsers,
 	} {
 		c.peer.Handle(action, c.internal(action, c.booted(c.limited(action, h))))
 	}

@@ -63,6 +63,12 @@ func (h *testHub) wsURL() string {
 // dial connects with the Tessera subprotocol and, if token is set, a device token.
 func (h *testHub) dial(token string) (*testAgent, *http.Response, error) {
 	h.t.Helper()
+	return h.dialWith(token, nil)
+}
+
+// dialWith is dial with handlers of the hub's calls to the agent.
+func (h *testHub) dialWith(token string, handlers map[string]protocol.Handler) (*testAgent, *http.Response, error) {
+	h.t.Helper()
 	hdr := http.Header{}
 	if token != "" {
 		hdr.Set("Authorization", "Bearer "+token)
@@ -76,6 +82,9 @@ func (h *testHub) dial(token string) (*testAgent, *http.Response, error) {
 		h.t.Errorf("negotiated subprotocol %q", ws.Subprotocol())
 	}
 	a := &testAgent{t: h.t, h: h, peer: protocol.NewPeer(ws, slog.New(slog.NewTextHandler(testWriter{h.t}, nil))), done: make(chan struct{})}
+	for action, hd := range handlers {
+		a.peer.Handle(action, hd)
+	}
 	go func() {
 		defer close(a.done)
 		_ = a.peer.Run(context.Background())

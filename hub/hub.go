@@ -103,7 +103,9 @@ type Server struct {
 
 	connMu sync.Mutex
 	conns  map[string]*agentConn // booted connections by agent id
-	absent *absence              // how long agents have been gone, on the monotonic clock
+	// usersKick wakes announceUsers (usersync.go) after a write.
+	usersKick chan struct{}
+	absent    *absence // how long agents have been gone, on the monotonic clock
 
 	closeOnce sync.Once
 	closeErr  error
@@ -145,8 +147,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.log.Warn("open enrollment: agents connecting without a device token are accepted")
 	}
 	s.handler = s.routes()
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.janitor()
+	go s.announceUsers()
 	return s, nil
 }
 
@@ -154,15 +157,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir string) *Server {
 	sctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		now:     cfg.Clock.Now,
-		db:      db,
-		key:     key,
-		offline: offline,
-		jobsDir: jobsDir,
-		limiter: &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
-		guard:   newGuard(cfg.Limits, cfg.Clock, key, db),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		now:       cfg.Clock.Now,
+		db:        db,
+		key:       key,
+		offline:   offline,
+		jobsDir:   jobsDir,
+		usersKick: make(chan struct{}, 1),
+		limiter:   &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
+		guard:     newGuard(cfg.Limits, cfg.Clock, key, db),
 		dummyHash: sync.OnceValues(func() (string, error) {
 			pw, err := randomToken()
 			if err != nil {

@@ -169,7 +169,9 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		next = cur
-		return nil
+		// A delta cannot say who left an agent's scope, and the TTL
+		// travels with every page: every agent syncs anew.
+		return restartUserSync(r.Context(), tx)
 	})
 	if err != nil {
 		return fmt.Errorf("update settings: %w", err)

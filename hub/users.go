@@ -608,7 +608,13 @@ func (s *Server) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	// Any write may have changed what agents cache (the triggers of
+	// migration 14 know); announceUsers checks the version, cheaply.
+	s.usersChanged()
+	return nil
 }
 
 func deref(p *string) string {
