@@ -148,7 +148,9 @@ func TestSyncUsersFollowsCredentials(t *testing.T) {
 	})
 	step("quota set", func() {
 		h.mustStatus(h.admin(http.MethodPost, "/api/v1/users/bob/quota", map[string]any{"set": 10}), http.StatusOK)
-	}, func(u protocol.CachedUser) bool { return u.Policy != nil && u.Policy.QuotaPages != nil && *u.Policy.QuotaPages == 10 })
+	}, func(u protocol.CachedUser) bool {
+		return u.Policy != nil && u.Policy.QuotaPages != nil && *u.Policy.QuotaPages == 10
+	})
 	step("quota charged by a record", func() {
 		resp := a.records(protocol.Record{ID: "agent-1:1", AgentID: "agent-1", Seq: 1, Owner: "bob", Type: protocol.RecordPrint,
 			Pages: 3, Copies: 1, At: h.clock.Now(), Basis: protocol.BasisDevice})
