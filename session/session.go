@@ -185,6 +185,10 @@ type Config struct {
 	// Now, if set, reads the time instead of Clock.Now (the agent's
 	// clock.Floor).
 	Now func() time.Time
+	// OnSession, if set, is told of each login and logout (the session
+	// meter). It is called with the session's lock held: it must not
+	// block or call the Manager.
+	OnSession func(ev SessionEvent)
 }
 
 // What a badge read during a session does (Config.SecondBadge).
@@ -566,6 +570,7 @@ func (m *Manager) activate(ctx context.Context, user protocol.User, token, card 
 	if old := m.loginToken; old != "" && old != token {
 		m.endLogin(old)
 	}
+	m.tellSession(SessionEnded) // a login over an active session ends it
 	m.view.State = StateActive
 	m.view.User = &user
 	m.view.Notice = nil
@@ -584,6 +589,7 @@ func (m *Manager) activate(ctx context.Context, user protocol.User, token, card 
 	if m.cfg.AutoRelease > 0 && slices.ContainsFunc(m.view.Jobs, autoReleasable) {
 		m.autoAt = m.lastUse.Add(m.cfg.AutoRelease)
 	}
+	m.tellSession(SessionStarted)
 	log.Info("logged in", "user", user.Username, "jobs", len(m.view.Jobs))
 	m.changed()
 }
@@ -602,6 +608,7 @@ func (m *Manager) Logout(ctx context.Context) {
 	if m.view.User != nil {
 		m.cfg.Logger.Info("logged out", "user", m.view.User.Username)
 	}
+	m.tellSession(SessionEnded)
 	m.endLogin(m.loginToken)
 	m.loginToken = ""
 	m.view.State = StateIdle
