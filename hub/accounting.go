@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -78,6 +79,7 @@ const (
 // hub finds for it (checkBasis), or refused for a job another agent
 // claimed; one out of bounds or beyond the caps is stored uncharged.
 func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, r protocol.Record, received time.Time) (recordOutcome, error) {
+	r = normalizeRecord(r)
 	at := r.At
 	if !storableTime(at) {
 		s.log.Warn("accounting record without a usable time; using the time received", "record", r.ID)
@@ -117,6 +119,9 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, r 
 	if err := insertRecord(ctx, tx, r, check.basis, at, received, capped, why != ""); err != nil {
 		return 0, err
 	}
+	if err := s.checkOwner(ctx, tx, r, hour); err != nil {
+		return 0, err
+	}
 	if why != "" {
 		s.log.Warn("accounting record left uncharged", "record", r.ID, "reason", why)
 		return recordStored, s.alertCap(ctx, tx, r, hour, why)
@@ -150,27 +155,98 @@ func insertRecord(ctx context.Context, tx *sql.Tx, r protocol.Record, basis stri
 	}
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO accounting (id, agent_id, seq, owner, job_id, type, pages, copies, color,
-		   duplex, offline, printer_serial, at, received_at, unreconciled, basis, claim_id, login_token_hash, uncharged, cap_hour)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		   duplex, offline, printer_serial, at, received_at, unreconciled, basis, claim_id, login_token_hash, uncharged, cap_hour,
+		   sheets, paper_size, clicks, account, started_at, finished_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.AgentID, r.Seq, r.Owner, r.JobID, r.Type, r.Pages, r.Copies, boolInt(r.Color),
 		boolInt(r.Duplex), boolInt(r.Offline), r.PrinterSerial, nanos(at), nanos(received), boolInt(r.Unreconciled),
-		basis, r.ClaimID, login, boolInt(uncharged), hour)
+		basis, r.ClaimID, login, boolInt(uncharged), hour,
+		r.Sheets, r.PaperSize, r.Clicks, r.Account, recordTime(r.StartedAt), recordTime(r.FinishedAt))
 	return err
+}
+
+// recordTime is a record's optional time as stored: NULL when unknown.
+func recordTime(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: nanos(t), Valid: true}
+}
+
+// timeOf is a stored optional time: the zero time for NULL.
+func timeOf(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromNanos(n.Int64)
+}
+
+// normalizeRecord is a record as the hub stores it, applied alike to a new
+// record and to a resend, so that a resend compares equal to what was
+// stored: an old agent's "fax" is fax-out; a time the store cannot hold
+// (started_at, finished_at) is unknown; negative sheets or clicks are
+// unknown (0); and a print record from an agent older than sheets and
+// clicks gets them from its pages, copies and duplex (SheetsFor, ClicksFor:
+// its paper size is unknown, so one click per side), as migration 15 gave
+// the records stored before.
+func normalizeRecord(r protocol.Record) protocol.Record {
+	r.Type = protocol.NormalizeRecordType(r.Type)
+	r.Sheets, r.Clicks = max(r.Sheets, 0), max(r.Clicks, 0)
+	if !storableTime(r.StartedAt) {
+		r.StartedAt = time.Time{}
+	}
+	if !storableTime(r.FinishedAt) {
+		r.FinishedAt = time.Time{}
+	}
+	if r.Type == protocol.RecordPrint && r.Sheets == 0 && r.Clicks == 0 && r.Pages > 0 && !r.Unreconciled {
+		r.Sheets = protocol.SheetsFor(r.Pages, r.Copies, r.Duplex)
+		r.Clicks = protocol.ClicksFor(r.Pages, r.PaperSize)
+	}
+	return r
+}
+
+// checkOwner raises unknown-owner for a record just stored whose owner is
+// no user of the hub (deleted while the agent was offline, or since the
+// record's session): the record is kept as it came, uncharged, for an
+// administrator to settle. Once per agent, owner and cap hour, so a
+// backlog of an outage is one alert per hour.
+func (s *Server) checkOwner(ctx context.Context, tx *sql.Tx, r protocol.Record, hour time.Time) error {
+	if r.Owner == "" {
+		return nil // fax-in and the like: nobody's
+	}
+	var known bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)", r.Owner).Scan(&known); err != nil {
+		return fmt.Errorf("look up the record's owner: %w", err)
+	}
+	if known {
+		return nil
+	}
+	s.log.Warn("accounting record for a user the hub does not have; stored uncharged", "record", r.ID, "offline", r.Offline)
+	h := hour.Format(time.RFC3339)
+	return s.raiseAlert(ctx, tx, alert{code: alertUnknownOwner, agentID: r.AgentID,
+		message: fmt.Sprintf("agent %s sent record %s for %q, who is not a user of the hub (deleted?); it is stored "+
+			"and charged to nobody; later records of that user from that agent in that hour are not alerted again",
+			r.AgentID, r.ID, r.Owner),
+		data: map[string]any{"record_id": r.ID, "owner": r.Owner, "hour": h, "offline": r.Offline, "record": redacted(r)},
+		once: r.AgentID + " " + r.Owner + " " + h})
 }
 
 // storedRecordAgain compares a record with the one stored under its id.
 func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.Record) (recordOutcome, error) {
 	var old protocol.Record
 	var at, receivedAt int64
+	var started, finished sql.NullInt64
 	var login []byte
 	err := tx.QueryRowContext(ctx, `SELECT id, agent_id, seq, owner, job_id, type, pages, copies, color, duplex,
-		  offline, printer_serial, at, received_at, unreconciled, claim_id, login_token_hash FROM accounting WHERE id = ?`, r.ID).Scan(
+		  offline, printer_serial, at, received_at, unreconciled, claim_id, login_token_hash,
+		  sheets, paper_size, clicks, account, started_at, finished_at FROM accounting WHERE id = ?`, r.ID).Scan(
 		&old.ID, &old.AgentID, &old.Seq, &old.Owner, &old.JobID, &old.Type, &old.Pages, &old.Copies, &old.Color,
-		&old.Duplex, &old.Offline, &old.PrinterSerial, &at, &receivedAt, &old.Unreconciled, &old.ClaimID, &login)
+		&old.Duplex, &old.Offline, &old.PrinterSerial, &at, &receivedAt, &old.Unreconciled, &old.ClaimID, &login,
+		&old.Sheets, &old.PaperSize, &old.Clicks, &old.Account, &started, &finished)
 	if err != nil {
 		return 0, fmt.Errorf("read the stored record: %w", err)
 	}
-	old.At = fromNanos(at)
+	old.At, old.StartedAt, old.FinishedAt = fromNanos(at), timeOf(started), timeOf(finished)
 	// storeRecord writes the time received as both at and received_at when
 	// a record comes without a usable time: equal to the nanosecond, they
 	// say the stored record came without one.
@@ -206,10 +282,48 @@ func sameRecord(stored protocol.Record, storedLogin []byte, timeless bool, r pro
 	if r.LoginToken != "" {
 		login = tokenHash(r.LoginToken)
 	}
-	if !bytes.Equal(login, storedLogin) {
+	if !bytes.Equal(login, storedLogin) || !r.StartedAt.Equal(stored.StartedAt) || !r.FinishedAt.Equal(stored.FinishedAt) {
 		return false
 	}
 	stored.At, r.At = time.Time{}, time.Time{}
+	stored.StartedAt, r.StartedAt, stored.FinishedAt, r.FinishedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	r.Basis, r.LoginToken = "", ""
 	return stored == r
+}
+
+// accountingFilter turns the query of GET /api/v1/accounting into SQL
+// conditions (docs/hub-api.md): owner, job_id, agent_id and type match
+// exactly (type "fax" is fax-out, as stored), offline is true or false,
+// and since (inclusive) and until (exclusive) bound the record's at, in
+// RFC 3339. A malformed value is a 400, never an empty list.
+func accountingFilter(q url.Values) (where []string, args []any, err error) {
+	for _, f := range []struct{ param, column string }{
+		{"owner", "owner"}, {"job_id", "job_id"}, {"agent_id", "agent_id"}, {"type", "type"},
+	} {
+		if v := q.Get(f.param); v != "" {
+			if f.param == "type" {
+				v = protocol.NormalizeRecordType(v)
+			}
+			where, args = append(where, f.column+" = ?"), append(args, v)
+		}
+	}
+	switch v := q.Get("offline"); v {
+	case "":
+	case "true", "false":
+		where, args = append(where, "offline = ?"), append(args, boolInt(v == "true"))
+	default:
+		return nil, nil, errBadRequest("offline must be true or false")
+	}
+	for _, b := range []struct{ param, cond string }{{"since", "at >= ?"}, {"until", "at < ?"}} {
+		v := q.Get(b.param)
+		if v == "" {
+			continue
+		}
+		t, perr := time.Parse(time.RFC3339Nano, v)
+		if perr != nil || !storableTime(t) {
+			return nil, nil, errBadRequest("%s must be a time in RFC 3339, such as 2026-01-31T08:00:00Z", b.param)
+		}
+		where, args = append(where, b.cond), append(args, nanos(t))
+	}
+	return where, args, nil
 }

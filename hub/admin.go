@@ -33,6 +33,14 @@ type recordView struct {
 	// device); Charged is false for a record it left uncharged (record-cap).
 	Basis   string `json:"basis"`
 	Charged bool   `json:"charged"`
+	// Sheets, PaperSize, Clicks, Account, StartedAt and FinishedAt are
+	// the record's (protocol.Record); 0, "" or null when unknown.
+	Sheets     int        `json:"sheets"`
+	PaperSize  string     `json:"paper_size"`
+	Clicks     int        `json:"clicks"`
+	Account    string     `json:"account"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
 }
 
 func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
@@ -40,19 +48,14 @@ func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	where := []string{"n > ?"}
-	args := []any{after}
-	if owner := q.Get("owner"); owner != "" {
-		where, args = append(where, "owner = ?"), append(args, owner)
+	where, args, err := accountingFilter(r.URL.Query())
+	if err != nil {
+		return err
 	}
-	if job := q.Get("job_id"); job != "" {
-		where, args = append(where, "job_id = ?"), append(args, job)
-	}
-	args = append(args, limit+1)
+	where, args = append(where, "n > ?"), append(args, after, limit+1)
 	rows, err := s.db.QueryContext(r.Context(),
 		`SELECT n, id, agent_id, seq, owner, job_id, pages, copies, color, duplex, type, offline, printer_serial, at, received_at,
-		   unreconciled, basis, uncharged = 0
+		   unreconciled, basis, uncharged = 0, sheets, paper_size, clicks, account, started_at, finished_at
 		 FROM accounting WHERE `+strings.Join(where, " AND ")+` ORDER BY n LIMIT ?`, args...)
 	if err != nil {
 		return fmt.Errorf("list accounting: %w", err)
@@ -63,11 +66,14 @@ func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
 	for rows.Next() {
 		var v recordView
 		var n, at, received int64
+		var started, finished sql.NullInt64
 		if err := rows.Scan(&n, &v.ID, &v.AgentID, &v.Seq, &v.Owner, &v.JobID, &v.Pages, &v.Copies, &v.Color,
-			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received, &v.Unreconciled, &v.Basis, &v.Charged); err != nil {
+			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received, &v.Unreconciled, &v.Basis, &v.Charged,
+			&v.Sheets, &v.PaperSize, &v.Clicks, &v.Account, &started, &finished); err != nil {
 			return fmt.Errorf("list accounting: %w", err)
 		}
 		v.At, v.ReceivedAt = fromNanos(at), fromNanos(received)
+		v.StartedAt, v.FinishedAt = nullTime(started), nullTime(finished)
 		records = append(records, v)
 		last = append(last, n)
 	}

@@ -22,6 +22,10 @@ const (
 	// alertStatusOverdue: a job left printing with nothing heard about it
 	// from its agent for printingOverdue; the hub made it failed.
 	alertStatusOverdue = "status-overdue"
+	// alertUnknownOwner: an accounting record for a user the hub does not
+	// have (deleted while the agent was offline): stored, charged to
+	// nobody, never dropped.
+	alertUnknownOwner = "unknown-owner"
 )
 
 const (

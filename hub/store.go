@@ -372,6 +372,28 @@ CREATE TRIGGER offline_verifier_delete AFTER DELETE ON offline_verifiers BEGIN
 	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = OLD.user_id;
 END;
 `,
+	// 15: records (the offline issue, point 5). The record type fax becomes
+	// fax-out (fax-in is new); records gain sheets, paper_size, clicks,
+	// account and the work's started_at and finished_at (NULL: unknown).
+	// Print records stored before get sheets and clicks from their pages as
+	// normalizeRecord gives an old agent's new ones (one click per side: the
+	// paper is unknown), so a resend after the upgrade matches. accounting_at
+	// serves the listing's since and until.
+	`
+UPDATE accounting SET type = 'fax-out' WHERE type = 'fax';
+ALTER TABLE accounting ADD COLUMN sheets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounting ADD COLUMN paper_size TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounting ADD COLUMN clicks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounting ADD COLUMN account TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounting ADD COLUMN started_at INTEGER;
+ALTER TABLE accounting ADD COLUMN finished_at INTEGER;
+UPDATE accounting SET clicks = pages,
+	sheets = CASE WHEN duplex = 0 THEN pages
+		WHEN copies > 1 AND pages % copies = 0 THEN copies * ((pages / copies + 1) / 2)
+		ELSE (pages + 1) / 2 END
+	WHERE type = 'print' AND pages > 0 AND unreconciled = 0;
+CREATE INDEX accounting_at ON accounting(at);
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

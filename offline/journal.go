@@ -108,7 +108,7 @@ func sanitizeJobID(id string) string {
 	return b.String()
 }
 
-const claimColumns = `job_id, owner, state, attempt, printer_job_name, printer_job_id, keep, reason, impressions, pages, copies, color, duplex, claimed_at, updated_at, source_claim, login_token`
+const claimColumns = `job_id, owner, state, attempt, printer_job_name, printer_job_id, keep, reason, impressions, pages, copies, color, duplex, claimed_at, updated_at, source_claim, login_token, media`
 
 // Settings are the print settings of one release attempt.
 type Settings struct {
@@ -116,6 +116,9 @@ type Settings struct {
 	Copies int
 	Color  bool
 	Duplex bool
+	// Media is the paper asked for, a PWG media name ("" for the
+	// printer's default): the record's paper size and clicks.
+	Media string
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -125,7 +128,7 @@ func scanClaim(r rowScanner) (Claim, error) {
 	var state, claimedAt, updatedAt string
 	if err := r.Scan(&c.JobID, &c.Owner, &state, &c.Attempt, &c.PrinterJobName, &c.PrinterJobID,
 		&c.Keep, &c.Reason, &c.Impressions, &c.Settings.Pages, &c.Settings.Copies, &c.Settings.Color,
-		&c.Settings.Duplex, &claimedAt, &updatedAt, &c.SourceClaim, &c.LoginToken); err != nil {
+		&c.Settings.Duplex, &claimedAt, &updatedAt, &c.SourceClaim, &c.LoginToken, &c.Settings.Media); err != nil {
 		return Claim{}, err
 	}
 	c.State = State(state)
@@ -193,12 +196,12 @@ func (s *Store) claim(ctx context.Context, jobID, owner string, keep, again bool
 			Keep: keep, Settings: Settings{Copies: 1}, ClaimedAt: now, UpdatedAt: now,
 		}
 		out.PrinterJobName = printerJobName(jobID, out.Attempt, random)
-		_, err = tx.ExecContext(ctx, `INSERT INTO journal (`+claimColumns+`) VALUES (?, ?, ?, ?, ?, 0, ?, '', 0, 0, 1, 0, 0, ?, ?, '', '')
+		_, err = tx.ExecContext(ctx, `INSERT INTO journal (`+claimColumns+`) VALUES (?, ?, ?, ?, ?, 0, ?, '', 0, 0, 1, 0, 0, ?, ?, '', '', '')
 			ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, state = excluded.state,
 				attempt = excluded.attempt, printer_job_name = excluded.printer_job_name,
 				printer_job_id = 0, keep = excluded.keep, reason = '', impressions = 0,
 				pages = 0, copies = 1, color = 0, duplex = 0, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at,
-				source_claim = '', login_token = ''`,
+				source_claim = '', login_token = '', media = ''`,
 			out.JobID, out.Owner, string(out.State), out.Attempt, out.PrinterJobName, out.Keep,
 			formatTime(now), formatTime(now))
 		return err
@@ -257,8 +260,8 @@ func (s *Store) transition(ctx context.Context, jobID string, to State, from []S
 func (s *Store) MarkSending(ctx context.Context, jobID string, set Settings) error {
 	err := s.transition(ctx, jobID, StateSending, []State{StateClaimed, StateSending},
 		func(tx *sql.Tx, _ Claim, _ time.Time) error {
-			_, err := tx.ExecContext(ctx, `UPDATE journal SET pages = ?, copies = ?, color = ?, duplex = ? WHERE job_id = ?`,
-				set.Pages, max(set.Copies, 1), set.Color, set.Duplex, jobID)
+			_, err := tx.ExecContext(ctx, `UPDATE journal SET pages = ?, copies = ?, color = ?, duplex = ?, media = ? WHERE job_id = ?`,
+				set.Pages, max(set.Copies, 1), set.Color, set.Duplex, set.Media, jobID)
 			return err
 		})
 	if err != nil {

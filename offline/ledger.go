@@ -83,12 +83,15 @@ func (s *Store) commit(ctx context.Context, jobID string, rec protocol.Record, t
 			rec.Basis, rec.ClaimID, rec.LoginToken = basisOf(cur)
 		}
 		rec.At = rec.At.UTC()
+		rec.StartedAt, rec.FinishedAt = utcOrZero(rec.StartedAt), utcOrZero(rec.FinishedAt)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, id, agent_id, job_id, attempt, owner, type,
-				pages, copies, color, duplex, offline, printer_serial, at, created_at, unreconciled, basis, claim_id, login_token)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				pages, copies, color, duplex, offline, printer_serial, at, created_at, unreconciled, basis, claim_id, login_token,
+				sheets, paper_size, clicks, account, started_at, finished_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			rec.Seq, rec.ID, rec.AgentID, jobID, cur.Attempt, rec.Owner, rec.Type,
 			rec.Pages, rec.Copies, rec.Color, rec.Duplex, rec.Offline, rec.PrinterSerial,
-			formatTime(rec.At), formatTime(now), rec.Unreconciled, rec.Basis, rec.ClaimID, rec.LoginToken); err != nil {
+			formatTime(rec.At), formatTime(now), rec.Unreconciled, rec.Basis, rec.ClaimID, rec.LoginToken,
+			rec.Sheets, rec.PaperSize, rec.Clicks, rec.Account, optTime(rec.StartedAt), optTime(rec.FinishedAt)); err != nil {
 			return fmt.Errorf("write ledger: %w", err)
 		}
 		if err := enqueue(ctx, tx, KindAccounting, rec.ID, rec, now); err != nil {
@@ -142,21 +145,54 @@ func committedStatus(cur Claim, to State, impressions int, reason string, at tim
 	return st
 }
 
-const recordColumns = `id, agent_id, seq, COALESCE(job_id, ''), owner, type, pages, copies, color, duplex, offline, printer_serial, at, unreconciled, basis, claim_id, login_token`
+const recordColumns = `id, agent_id, seq, COALESCE(job_id, ''), owner, type, pages, copies, color, duplex, offline, printer_serial, at, unreconciled, basis, claim_id, login_token,
+	sheets, paper_size, clicks, account, started_at, finished_at`
 
 func scanRecord(r rowScanner) (protocol.Record, error) {
 	var rec protocol.Record
-	var at string
+	var at, started, finished string
 	if err := r.Scan(&rec.ID, &rec.AgentID, &rec.Seq, &rec.JobID, &rec.Owner, &rec.Type, &rec.Pages, &rec.Copies,
 		&rec.Color, &rec.Duplex, &rec.Offline, &rec.PrinterSerial, &at, &rec.Unreconciled,
-		&rec.Basis, &rec.ClaimID, &rec.LoginToken); err != nil {
+		&rec.Basis, &rec.ClaimID, &rec.LoginToken,
+		&rec.Sheets, &rec.PaperSize, &rec.Clicks, &rec.Account, &started, &finished); err != nil {
 		return protocol.Record{}, err
 	}
 	var err error
 	if rec.At, err = parseTime(at); err != nil {
 		return protocol.Record{}, err
 	}
+	if rec.StartedAt, err = parseOptTime(started); err != nil {
+		return protocol.Record{}, err
+	}
+	if rec.FinishedAt, err = parseOptTime(finished); err != nil {
+		return protocol.Record{}, err
+	}
 	return rec, nil
+}
+
+// optTime is an optional time as the ledger stores it: "" when unknown.
+func optTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return formatTime(t)
+}
+
+// parseOptTime reads what optTime wrote.
+func parseOptTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return parseTime(s)
+}
+
+// utcOrZero is t in UTC, the zero time left as it is: the record queued is
+// then the one the ledger reads back.
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 func recordForAttempt(ctx context.Context, q queryRower, jobID string, attempt int) (protocol.Record, error) {

@@ -27,9 +27,11 @@ func TestCommitPrinted(t *testing.T) {
 		{
 			name: "full record",
 			in: protocol.Record{Owner: "carol", Type: protocol.RecordPrint, Pages: 4, Copies: 2, Color: true,
-				Duplex: true, Offline: true, PrinterSerial: "SN123", At: at},
+				Duplex: true, Offline: true, PrinterSerial: "SN123", At: at,
+				Sheets: 2, PaperSize: "iso_a3_297x420mm", Clicks: 8, StartedAt: at.Add(-time.Minute), FinishedAt: at},
 			want: protocol.Record{Owner: "carol", Type: protocol.RecordPrint, Pages: 4, Copies: 2, Color: true,
-				Duplex: true, Offline: true, PrinterSerial: "SN123", At: at.UTC()},
+				Duplex: true, Offline: true, PrinterSerial: "SN123", At: at.UTC(),
+				Sheets: 2, PaperSize: "iso_a3_297x420mm", Clicks: 8, StartedAt: at.Add(-time.Minute).UTC(), FinishedAt: at.UTC()},
 			wantImpressions: 4, // pages are impressions, copies included
 		},
 		{

@@ -25,6 +25,7 @@ func migrations() []migration {
 		{version: 5, sql: schemaV5},
 		{version: 6, sql: schemaV6},
 		{version: 7, sql: schemaV7},
+		{version: 8, sql: schemaV8},
 	}
 }
 
@@ -268,4 +269,21 @@ CREATE TABLE cached_credentials (
 	PRIMARY KEY (kind, verifier)
 ) WITHOUT ROWID;
 CREATE INDEX cached_credentials_user ON cached_credentials(username);
+`
+
+// schemaV8 (the offline issue, records): the ledger's records gain
+// sheets, paper size (PWG media name), clicks (A4-equivalent sides),
+// account (empty until accounts exist) and the times the work started
+// and finished ('' when unknown); records from before have 0 and ''
+// (the hub fills sheets and clicks of an old print record from its
+// pages). The journal keeps the paper each attempt asked for, so a
+// release followed after a restart is recorded on the right paper.
+const schemaV8 = `
+ALTER TABLE ledger ADD COLUMN sheets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ledger ADD COLUMN paper_size TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN clicks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ledger ADD COLUMN account TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN started_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN finished_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE journal ADD COLUMN media TEXT NOT NULL DEFAULT '';
 `

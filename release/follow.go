@@ -189,14 +189,16 @@ type verdict struct {
 // when it commits the record, from the attempt's row: the source's claim is
 // noted there when the document is opened, after this claim was read.
 func (e *Engine) verdictOn(log *slog.Logger, claim offline.Claim, p printed, st ipp.JobState) verdict {
+	now := e.cfg.Now().UTC()
 	rec := protocol.Record{JobID: claim.JobID, Owner: claim.Owner, Type: protocol.RecordPrint, Copies: p.copies,
 		Color: p.color, Duplex: p.duplex, Offline: !e.cfg.Online(), PrinterSerial: e.cfg.PrinterSerial(),
-		At: e.cfg.Now().UTC()}
+		At: now, PaperSize: p.media, StartedAt: claim.ClaimedAt, FinishedAt: now}
 	switch {
 	case st.State != "completed" && st.Impressions > 0:
 		// Cut short (a jam, a cancel at the printer): charge what printed,
 		// and the job stays held to be printed again.
 		rec.Pages = st.Impressions
+		p.paper(&rec)
 		why := stopped(st.Impressions, st.State)
 		if e.cfg.Explain != nil {
 			if code := e.cfg.Explain(); code != "" {
@@ -222,7 +224,15 @@ func (e *Engine) verdictOn(log *slog.Logger, claim offline.Claim, p printed, st 
 		log.Warn("the printer counted no impressions and the page count is unknown; recorded unreconciled")
 		rec.Unreconciled = true
 	}
+	p.paper(&rec)
 	return verdict{state: offline.StatePrinted, charge: true, rec: rec}
+}
+
+// paper fills a record's sheets and clicks from its pages, the impressions
+// printed (docs/protocol.md, Records): none for a record without pages.
+func (p printed) paper(rec *protocol.Record) {
+	rec.Sheets = protocol.SheetsFor(rec.Pages, p.copies, p.duplex)
+	rec.Clicks = protocol.ClicksFor(rec.Pages, p.media)
 }
 
 // commit records a verdict. When the journal cannot, the verdict is kept

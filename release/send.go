@@ -21,6 +21,7 @@ type printed struct {
 	copies int
 	color  bool
 	duplex bool
+	media  string // PWG media name asked for, "" for the printer's default
 	// recovered: id was read back from the journal, so the printer may
 	// have given it to another job since (see Engine.whose).
 	recovered bool
@@ -35,7 +36,7 @@ type printed struct {
 func printedFrom(c offline.Claim, id int) printed {
 	set := c.Settings
 	return printed{id: id, pages: set.Pages, copies: max(set.Copies, 1), color: set.Color, duplex: set.Duplex,
-		recovered: c.PrinterJobID != 0 && c.PrinterJobID == id}
+		media: set.Media, recovered: c.PrinterJobID != 0 && c.PrinterJobID == id}
 }
 
 // send streams the document to the printer, re-opening it when the printer
@@ -92,7 +93,7 @@ func (e *Engine) send(ctx, until context.Context, claim offline.Claim, job Job, 
 // settingsFor is what is printed of job: the person's choices over the
 // job's own, and never colour on a printer without it.
 func settingsFor(job Job, opts Options, info ipp.PrinterInfo) printed {
-	p := printed{pages: job.Pages, copies: job.Copies, color: job.Color, duplex: job.Duplex}
+	p := printed{pages: job.Pages, copies: job.Copies, color: job.Color, duplex: job.Duplex, media: job.Media}
 	if opts.Copies > 0 {
 		p.copies = opts.Copies
 	}
@@ -141,7 +142,7 @@ func (e *Engine) sendOnce(ctx context.Context, claim offline.Claim, job Job, p p
 	if !info.Supports(doc.Format) {
 		return 0, fmt.Errorf("%w: %s", ipp.ErrFormatUnsupported, doc.Format)
 	}
-	set := offline.Settings{Pages: job.Pages, Copies: p.copies, Color: p.color, Duplex: p.duplex}
+	set := offline.Settings{Pages: job.Pages, Copies: p.copies, Color: p.color, Duplex: p.duplex, Media: job.Media}
 	body, sent := countRead(doc.Body, func() error { return e.cfg.Journal.MarkSending(ctx, job.ID, set) })
 	ij := ipp.Job{
 		Name: claim.PrinterJobName, User: claim.Owner, Format: doc.Format, Copies: p.copies,
