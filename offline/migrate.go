@@ -26,6 +26,7 @@ func migrations() []migration {
 		{version: 6, sql: schemaV6},
 		{version: 7, sql: schemaV7},
 		{version: 8, sql: schemaV8},
+		{version: 9, sql: schemaV9},
 	}
 }
 
@@ -248,8 +249,7 @@ ALTER TABLE ledger ADD COLUMN login_token TEXT NOT NULL DEFAULT '';
 // the hub lets this agent serve offline, and the verifiers of their cards
 // and PINs, looked up by value after one slow hash. user is the
 // protocol.User the hub would answer at an online login, as JSON (no
-// password, no secret). offline_pages are the pages charged here since the
-// hub's balance in user was synced. generation is the full sync that last
+// password, no secret). generation is the full sync that last
 // listed the user: a full sync ends by deleting the users it did not list.
 // The version the cache holds, the site's offline key and the verifiers'
 // parameters are settings rows.
@@ -258,8 +258,7 @@ CREATE TABLE cached_users (
 	username      TEXT PRIMARY KEY,
 	user          TEXT NOT NULL,
 	version       INTEGER NOT NULL,
-	generation    INTEGER NOT NULL DEFAULT 0,
-	offline_pages INTEGER NOT NULL DEFAULT 0
+	generation    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE cached_credentials (
 	kind       TEXT NOT NULL CHECK (kind IN ('card', 'pin')),
@@ -274,7 +273,8 @@ CREATE INDEX cached_credentials_user ON cached_credentials(username);
 // schemaV8 (the offline issue, records): the ledger's records gain
 // sheets, paper size (PWG media name), clicks (A4-equivalent sides),
 // account (empty until accounts exist) and the times the work started
-// and finished ('' when unknown); records from before have 0 and ''
+// and finished (empty when unknown); records from before have 0 and
+// empty strings
 // (the hub fills sheets and clicks of an old print record from its
 // pages). The journal keeps the paper each attempt asked for, so a
 // release followed after a restart is recorded on the right paper.
@@ -286,4 +286,29 @@ ALTER TABLE ledger ADD COLUMN account TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN started_at TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN finished_at TEXT NOT NULL DEFAULT '';
 ALTER TABLE journal ADD COLUMN media TEXT NOT NULL DEFAULT '';
+`
+
+// schemaV9 is the session meter's table (package meter): one row per
+// panel session, so a session whose printer could not be read at logout
+// is retried after a restart too, and a settled session is never charged
+// twice. start holds the counters read at login as JSON (empty when
+// none could be read); ledger_seq the ledger's sequence at login, so the print
+// check sums the print records made during the session. login_token is
+// kept only while the session is unsettled (its records' basis).
+const schemaV9 = `
+CREATE TABLE meter_sessions (
+	id          TEXT PRIMARY KEY,
+	owner       TEXT NOT NULL,
+	basis       TEXT NOT NULL,
+	login_token TEXT NOT NULL DEFAULT '',
+	offline     INTEGER NOT NULL DEFAULT 0,
+	state       TEXT NOT NULL CHECK (state IN ('open', 'pending', 'done')),
+	started_at  TEXT NOT NULL,
+	ended_at    TEXT NOT NULL DEFAULT '',
+	ledger_seq  INTEGER NOT NULL,
+	start       TEXT NOT NULL DEFAULT '',
+	reason      TEXT NOT NULL DEFAULT '',
+	records     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX meter_sessions_unsettled ON meter_sessions (started_at) WHERE state != 'done';
 `
