@@ -42,6 +42,7 @@ type running struct {
 	watch   *printerWatch
 	engine  *release.Engine
 	sess    *session.Manager
+	meter   *sessionMeter     // nil: no SNMP, copies and scans not charged
 	spool   *localspool.Spool // nil: no IPP queue
 	ippLn   net.Listener
 	panelLn net.Listener
@@ -185,6 +186,9 @@ func (r *running) wire(ctx context.Context) error {
 		},
 		NormalizeUser: r.userRule,
 	})
+	if r.meter, err = r.newMeter(); err != nil {
+		return err
+	}
 	r.sess = r.newSession()
 	r.watch.sess = r.sess
 	if err := r.openReaders(); err != nil {
@@ -239,6 +243,7 @@ func (r *running) newSession() *session.Manager {
 		Locks:        r.store,
 		Secret:       r.deviceKey,
 		LockPolicy:   r.lockPolicy(),
+		OnSession:    r.onSession,
 	})
 }
 
@@ -321,6 +326,9 @@ func (r *running) startLoops(ctx context.Context, goRun func(func())) {
 	goRun(func() { _ = r.link.Run(ctx) })
 	goRun(func() { r.sess.Run(ctx) })
 	goRun(func() { r.watch.run(ctx) })
+	if r.meter != nil {
+		goRun(func() { r.meter.m.Run(ctx) })
+	}
 	goRun(func() { syncLoop(ctx, r.store, r.link, r.kick, r.log.With("component", "sync"), r.opts.Clock) })
 	var sink cardreader.Sink = r.sess
 	if r.cfg.Debounce > 0 {

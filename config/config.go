@@ -104,6 +104,24 @@ type Config struct {
 	SNMP string `json:"snmp"`
 	// SNMPPollInterval is how often the printer is read over SNMP.
 	SNMPPollInterval Duration `json:"snmp_poll_interval"`
+	// MeterIdleWait bounds the session meter's wait for an idle printer
+	// before it reads the counters at login and at logout (meter/).
+	MeterIdleWait Duration `json:"meter_idle_wait"`
+	// MeterMaxPPM is the printer's rated pages per minute: a session's
+	// counter that moved faster is flagged, not charged.
+	MeterMaxPPM int `json:"meter_max_ppm"`
+	// MeterMaxPages caps one session's counter move: beyond, flagged.
+	MeterMaxPages int `json:"meter_max_pages"`
+	// OfflineGrace is how long the hub must be unreachable before logins
+	// are answered from the credential cache (offline mode): a hub restart
+	// does not flip the panel.
+	OfflineGrace Duration `json:"offline_grace"`
+	// UnknownCardUser is who an unknown card is charged to in offline mode
+	// (a cached user); empty refuses unknown cards offline.
+	UnknownCardUser string `json:"unknown_card_user"`
+	// OfflineQuotaPages is how many pages beyond the cached quota balance
+	// a user may print or copy per outage (0: none).
+	OfflineQuotaPages int `json:"offline_quota_pages"`
 	// PrinterSerial is the serial number of the printer this agent serves;
 	// empty: learned at first contact. A different serial refuses releases.
 	PrinterSerial string `json:"printer_serial"`
@@ -204,6 +222,10 @@ func Default() Config {
 		LockoutTime:         Duration(300 * time.Second),
 		LockoutDelay:        Duration(time.Second),
 		SNMPPollInterval:    Duration(60 * time.Second),
+		MeterIdleWait:       Duration(2 * time.Minute),
+		MeterMaxPPM:         120,
+		MeterMaxPages:       5000,
+		OfflineGrace:        Duration(30 * time.Second),
 		CUPSOperator:        "root",
 		UserNameRule:        "strip-domain,strip-realm,lower",
 		JobExpiry:           Duration(7 * 24 * time.Hour),
@@ -316,6 +338,8 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateLogin()...)
 	errs = append(errs, c.validateModules()...)
+	errs = append(errs, c.validateOffline()...)
+	errs = append(errs, c.validateMeter()...)
 	if !slices.Contains(Languages, c.Language) {
 		errs = append(errs, fmt.Errorf("language %q: want one of %s", c.Language, strings.Join(Languages, ", ")))
 	}
