@@ -21,3 +21,10 @@ func IsUnique(err error) bool {
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint &&
 		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
 }
+
+// IsFull reports whether err is SQLite's "database or disk is full"
+// (SQLITE_FULL): the write was refused whole and the database is intact.
+func IsFull(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrFull
+}

@@ -11,3 +11,6 @@ func IsBusy(error) bool { return false }
 
 // IsUnique reports false: no error can be SQLite's.
 func IsUnique(error) bool { return false }
+
+// IsFull reports false: no error can be SQLite's.
+func IsFull(error) bool { return false }
