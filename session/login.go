@@ -288,20 +288,16 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 	if le := m.checkLocks(ctx, key); le != nil {
 		return le
 	}
-	if !m.cfg.Auth.Online() {
-		return &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
-	}
-	resp, err := m.cfg.Auth.Authorize(ctx, req)
-	if err != nil {
-		m.cfg.Logger.Warn("PIN authorization failed", "err", err)
-		return &LoginError{Code: "cloud-unreachable", Message: msgCloudUnreachable}
+	resp, offline, le := m.authorize(ctx, req)
+	if le != nil {
+		return le
 	}
 	if resp.Status != protocol.AuthAccepted || resp.User == nil {
-		m.cfg.Logger.Info("PIN refused", "key", key, "reason", resp.Reason)
+		m.cfg.Logger.Info("PIN refused", "key", key, "reason", resp.Reason, "offline", offline)
 		return m.failed(ctx, key, hubRefusal(resp, m.cfg.Now()))
 	}
 	m.succeeded(ctx, key)
-	m.activate(ctx, *resp.User, resp.LoginToken, card, m.cfg.Logger)
+	m.activate(ctx, *resp.User, resp.LoginToken, card, offline, m.cfg.Logger)
 	return nil
 }
 
@@ -328,6 +324,9 @@ func (m *Manager) Login(ctx context.Context, username, password string) error {
 	default:
 		return &LoginError{Code: "wrong-state", Message: "Someone is already logged in."}
 	}
+	if m.offlineMode() {
+		return errPasswordOffline
+	}
 	user, token, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
 		return m.cfg.Auth.Authorize(ctx, protocol.AuthorizeRequest{Username: username, Password: password})
 	})
@@ -335,7 +334,7 @@ func (m *Manager) Login(ctx context.Context, username, password string) error {
 		return err
 	}
 	m.succeeded(ctx, m.userKey(username))
-	m.activate(ctx, user, token, "", m.cfg.Logger)
+	m.activate(ctx, user, token, "", false, m.cfg.Logger)
 	return nil
 }
 
@@ -354,6 +353,9 @@ func (m *Manager) RegisterCard(ctx context.Context, username, password string) e
 	m.mu.Unlock()
 	if state != StateRegisterOffered || card == "" {
 		return &LoginError{Code: "wrong-state", Message: "Read the card to register first."}
+	}
+	if m.offlineMode() {
+		return errRegistrationOffline
 	}
 	user, token, err := m.passwordCall(ctx, username, password, func(ctx context.Context) (protocol.AuthorizeResponse, error) {
 		return m.cfg.Auth.RegisterCard(ctx, protocol.RegisterCardRequest{Card: card, Username: username, Password: password})
@@ -376,7 +378,7 @@ func (m *Manager) RegisterCard(ctx context.Context, username, password string) e
 		return nil
 	}
 	m.succeeded(ctx, m.userKey(username))
-	m.activate(ctx, user, token, card, m.cfg.Logger)
+	m.activate(ctx, user, token, card, false, m.cfg.Logger)
 	return nil
 }
 

@@ -65,13 +65,19 @@ type Reader struct {
 
 // View is the session as the panel API serves it.
 type View struct {
-	State   string         `json:"state"`
-	User    *protocol.User `json:"user"`
-	Jobs    []release.Job  `json:"jobs"`
-	Notice  *Notice        `json:"notice"`
-	Cloud   string         `json:"cloud"`
-	Printer Printer        `json:"printer"`
-	Readers []Reader       `json:"readers"`
+	State  string         `json:"state"`
+	User   *protocol.User `json:"user"`
+	Jobs   []release.Job  `json:"jobs"`
+	Notice *Notice        `json:"notice"`
+	Cloud  string         `json:"cloud"`
+	// OfflineMode is set while logins are answered from the credential
+	// cache (the hub unreachable beyond offline_grace): the panel says so.
+	OfflineMode bool `json:"offline_mode"`
+	// OfflineSession is set when the session was opened from the cache:
+	// its quota is the cached balance less this agent's unsent pages.
+	OfflineSession bool     `json:"offline_session"`
+	Printer        Printer  `json:"printer"`
+	Readers        []Reader `json:"readers"`
 	// Login lists the login modes this device accepts, so the panel shows
 	// the right screens.
 	Login []string `json:"login"`
@@ -148,7 +154,10 @@ type Releaser interface {
 
 // Config wires a Manager.
 type Config struct {
-	Auth    Authorizer
+	Auth Authorizer
+	// Offline answers logins while the hub cannot be reached (nil: no
+	// offline mode, every login needs the hub).
+	Offline OfflineAuthorizer
 	Convert Converter
 	Jobs    Releaser
 	Timeout time.Duration // inactivity logout; default 60 s
@@ -357,6 +366,7 @@ func (m *Manager) SetCloud(online bool) {
 	m.view.Cloud = "offline"
 	if online {
 		m.view.Cloud = "online"
+		m.view.OfflineMode = false
 	}
 	m.changed()
 }
@@ -453,19 +463,14 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 	}
 	m.mu.Unlock()
 
-	if !m.cfg.Auth.Online() {
-		log.Warn("card read while the cloud is unreachable", "card", cardreader.Masked(card))
-		m.notice("cloud-unreachable", msgCloudUnreachable)
-		return
-	}
-	resp, err := m.cfg.Auth.Authorize(ctx, protocol.AuthorizeRequest{Card: card})
-	if err != nil {
-		log.Warn("authorization failed", "card", cardreader.Masked(card), "err", err)
-		m.notice("cloud-unreachable", msgCloudUnreachable)
+	resp, offline, le := m.authorize(ctx, protocol.AuthorizeRequest{Card: card})
+	if le != nil {
+		log.Warn("card read but no one can say whose it is", "card", cardreader.Masked(card), "code", le.Code)
+		m.refused(le)
 		return
 	}
 	if resp.Status != protocol.AuthAccepted || resp.User == nil {
-		m.cardRefused(log, r.Value, card, resp)
+		m.cardRefused(log, r.Value, card, resp, offline)
 		return
 	}
 	user := *resp.User
@@ -481,13 +486,20 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		log.Info("card accepted; PIN required", "user", user.Username)
 		return
 	}
-	m.activate(ctx, user, resp.LoginToken, card, log)
+	m.activate(ctx, user, resp.LoginToken, card, offline, log)
 }
 
 // cardRefused tells the person why the hub refused their card, or offers to
 // register an unknown one.
-func (m *Manager) cardRefused(log *slog.Logger, raw, card string, resp protocol.AuthorizeResponse) {
-	log.Info("card refused", "card", cardreader.Masked(card), "reason", resp.Reason)
+func (m *Manager) cardRefused(log *slog.Logger, raw, card string, resp protocol.AuthorizeResponse, offline bool) {
+	log.Info("card refused", "card", cardreader.Masked(card), "reason", resp.Reason, "offline", offline)
+	switch {
+	case offline && resp.Reason == protocol.ReasonUnknownCard:
+		// Registration needs the hub: offline, it is refused, never queued.
+		logRenderings(log, raw)
+		m.notice("card-unknown-offline", "This card is not known here, and cannot be registered while the print service is unreachable.")
+		return
+	}
 	switch resp.Reason {
 	case protocol.ReasonUnknownCard:
 		logRenderings(log, raw)
@@ -563,7 +575,7 @@ func autoReleasable(j release.Job) bool {
 
 // activate starts the session of user, listing their jobs; token is the
 // login token the hub accepted them with.
-func (m *Manager) activate(ctx context.Context, user protocol.User, token, card string, log *slog.Logger) {
+func (m *Manager) activate(ctx context.Context, user protocol.User, token, card string, offline bool, log *slog.Logger) {
 	jobs, err := m.cfg.Jobs.Jobs(ctx, release.Who{Username: user.Username, LoginToken: token}, m.cfg.OldestFirst)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -573,6 +585,7 @@ func (m *Manager) activate(ctx context.Context, user protocol.User, token, card 
 	m.tellSession(SessionEnded) // a login over an active session ends it
 	m.view.State = StateActive
 	m.view.User = &user
+	m.view.OfflineSession = offline
 	m.view.Notice = nil
 	m.loginToken = token
 	m.card = card
@@ -939,6 +952,7 @@ func (m *Manager) Run(ctx context.Context) {
 		}
 		m.unlockIfDue()
 		m.mu.Unlock()
+		m.refreshOffline()
 		if auto {
 			m.cfg.Logger.Info("auto-release")
 			if _, err := m.Release(ctx, ReleaseRequest{All: true}); err != nil {
