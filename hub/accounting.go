@@ -130,7 +130,7 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, r 
 	// was first stored, and in the same transaction, so a crash cannot store
 	// a record without its charge or the reverse. Offline records are
 	// charged like the others.
-	if r.Type != protocol.RecordPrint {
+	if !chargesQuota(r.Type) {
 		return recordStored, nil
 	}
 	ok, err := chargeQuota(ctx, tx, r.Owner, r.Pages)

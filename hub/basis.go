@@ -243,8 +243,8 @@ func (t capTally) pages(ctx context.Context, tx *sql.Tx, agentID string, hour ti
 	}
 	var sum int64
 	err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(pages), 0) FROM accounting
-		WHERE agent_id = ? AND cap_hour = ? AND uncharged = 0 AND type = ?`,
-		agentID, nanos(hour), protocol.RecordPrint).Scan(&sum)
+		WHERE agent_id = ? AND cap_hour = ? AND uncharged = 0 AND type IN (?, ?)`,
+		agentID, nanos(hour), protocol.RecordPrint, protocol.RecordCopy).Scan(&sum)
 	if err != nil {
 		return 0, fmt.Errorf("capped pages of %s at %s: %w", agentID, hour.Format(time.RFC3339), err)
 	}
@@ -270,7 +270,7 @@ func (s *Server) overCap(ctx context.Context, tx *sql.Tx, tally capTally, r prot
 		return fmt.Sprintf("pages %d is negative", r.Pages), false, nil
 	case r.Unreconciled && r.Pages != 0:
 		return fmt.Sprintf("%d pages on an unreconciled record, which has none", r.Pages), false, nil
-	case r.Type != protocol.RecordPrint:
+	case !chargesQuota(r.Type):
 		return "", false, nil // never charged
 	case r.Pages > caps.PerRecord:
 		return fmt.Sprintf("%d pages (basis %s), above the cap of %d per record", r.Pages, check.basis, caps.PerRecord), false, nil

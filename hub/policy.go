@@ -245,6 +245,13 @@ func (c *userChange) policyColumns() (sql.NullString, sql.NullInt64) {
 	return rules, quota
 }
 
+// chargesQuota says whether records of type typ take pages from their
+// owner's quota: prints and copies (a copy is a page printed at the
+// panel); scans and faxes never do (issue 11).
+func chargesQuota(typ string) bool {
+	return typ == protocol.RecordPrint || typ == protocol.RecordCopy
+}
+
 // chargeQuota takes a printed record's pages from its owner's balance, in
 // the transaction that stored the record, so each record id is charged
 // exactly once. A user without a quota is not charged; the balance may go

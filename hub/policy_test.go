@@ -242,13 +242,13 @@ func TestQuotaAccounting(t *testing.T) {
 	a := h.mustDial("")
 	a.boot("agent-1")
 
-	copyRec := printRecord(4, "alice", 3, false)
-	copyRec.Type = protocol.RecordCopy
+	scanRec := printRecord(4, "alice", 3, false)
+	scanRec.Type = protocol.RecordScan
 	batch := []protocol.Record{
 		printRecord(1, "alice", 10, false),
 		printRecord(2, "alice", 5, true), // printed while the hub was unreachable: charged too
 		printRecord(3, "bob", 7, false),  // no quota
-		copyRec,                          // not a print
+		scanRec,                          // a scan: never charged (TestQuotaCopies)
 		printRecord(5, "carol", 2, false),
 		printRecord(6, "nobody", 2, false),
 		printRecord(7, "alice", 0, false),
