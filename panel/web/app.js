@@ -68,6 +68,7 @@
     'card-not-accepted': N('notice.card-not-accepted'), 'card-unreadable': N('notice.card-unreadable'),
     'cloud-unreachable': N('notice.cloud-unreachable'), 'card-unknown': N('notice.card-unknown'),
     'card-refused': N('notice.card-refused'), 'jobs-unavailable': N('notice.jobs-unavailable'),
+    'disk-full': N('notice.disk-full'),
     unavailable: N('notice.unavailable'), 'wrong-pin': N('notice.wrong-pin'), 'unknown-pin': N('notice.unknown-pin'),
     expired: N('notice.expired'), 'card-taken': N('notice.card-taken'),
     'registration-disabled': N('notice.registration-disabled'), locked: N('notice.locked'),
