@@ -99,6 +99,12 @@ type Config struct {
 	IPPSpoolQuotaMiB int64 `json:"ipp_spool_quota_mib"`
 	// IPPFreeReserveMiB is the disk space the queue always leaves free.
 	IPPFreeReserveMiB int64 `json:"ipp_free_reserve_mib"`
+	// LedgerRetention is how long the ledger keeps records the hub has
+	// acknowledged; unacknowledged ones are never deleted (config/ledger.go).
+	LedgerRetention Duration `json:"ledger_retention"`
+	// LedgerReserveMiB is the free space below which new sessions are
+	// refused, so the records of what is under way always fit.
+	LedgerReserveMiB int64 `json:"ledger_reserve_mib"`
 	// SNMP is the printer's SNMP address and settings as an snmp:// URL
 	// (secrets only from files); empty: no SNMP, the printer is read over IPP.
 	SNMP string `json:"snmp"`
@@ -232,6 +238,8 @@ func Default() Config {
 		IPPMaxJobMiB:        512,
 		IPPSpoolQuotaMiB:    2048,
 		IPPFreeReserveMiB:   256,
+		LedgerRetention:     Duration(720 * time.Hour),
+		LedgerReserveMiB:    64,
 		ReleaseTimeout:      Duration(10 * time.Minute),
 		LogLevel:            "info",
 		LogFormat:           "text",
@@ -340,6 +348,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateModules()...)
 	errs = append(errs, c.validateOffline()...)
 	errs = append(errs, c.validateMeter()...)
+	errs = append(errs, c.validateLedger()...)
 	if !slices.Contains(Languages, c.Language) {
 		errs = append(errs, fmt.Errorf("language %q: want one of %s", c.Language, strings.Join(Languages, ", ")))
 	}
