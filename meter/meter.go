@@ -165,10 +165,13 @@ func New(cfg Config) (*Meter, error) {
 	if cfg.Source == nil || cfg.Store == nil {
 		return nil, errors.New("meter: a source and a store are required")
 	}
-	if cfg.IdleWait < 0 || cfg.Poll < 0 || cfg.MaxPPM < 0 || cfg.RetryMin < 0 || cfg.RetryMax < cfg.RetryMin {
+	if cfg.IdleWait < 0 || cfg.Poll < 0 || cfg.MaxPPM < 0 || cfg.RetryMin < 0 || cfg.RetryMax < 0 {
 		return nil, errors.New("meter: negative wait, speed or retry")
 	}
 	cfg.fillDefaults()
+	if cfg.RetryMax < cfg.RetryMin {
+		return nil, errors.New("meter: RetryMax below RetryMin")
+	}
 	return &Meter{cfg: cfg, wake: make(chan struct{}, 1), readAt: map[string]time.Time{}}, nil
 }
 

@@ -506,3 +506,46 @@ func TestNoStartAndChains(t *testing.T) {
 		t.Errorf("unsettled sessions %+v, want jack's open one only", p)
 	}
 }
+
+// An agent stopping while the meter waits for an idle printer at logout
+// leaves the session open, unalerted: the next run ends it and charges it.
+func TestStopDuringLogoutWait(t *testing.T) {
+	r := newRig(t, "sharp_mx3570n", nil)
+	r.login("liam", "tok")
+	r.src.add(map[string]int64{"copy": 2})
+	r.src.set(func(f *fakeSource) { f.busy = 1000 })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.m.logout(ctx) }()
+	testutil.WaitFor(t, 10*time.Second, "the wait for an idle printer", func() bool { return r.clk.Timers() > 0 })
+	cancel()
+	<-done
+	if p := r.pending(); len(p) != 1 || p[0].State != offline.MeterOpen {
+		t.Fatalf("sessions %+v, want liam's still open", p)
+	}
+	if codes := r.alerts.codes(); len(codes) != 0 {
+		t.Errorf("alerts %v while stopping", codes)
+	}
+	r.src.set(func(f *fakeSource) { f.busy = 0 })
+	r.m = r.newMeter(openStore(t, r.path, r.clk), nil)
+	r.do(time.Second, func() { r.m.recover(context.Background()) })
+	checkRecords(t, r.records(), "liam", protocol.BasisLogin, "tok", []wantRec{{"copy", 3, false}})
+}
+
+func TestNewRefuses(t *testing.T) {
+	src, store := &fakeSource{}, &offline.Store{}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no source", Config{Store: store}},
+		{"no store", Config{Source: src}},
+		{"negative wait", Config{Source: src, Store: store, IdleWait: -time.Second}},
+		{"retry max below min", Config{Source: src, Store: store, RetryMin: time.Hour, RetryMax: time.Minute}},
+		{"retry min above the default max", Config{Source: src, Store: store, RetryMin: time.Hour}},
+	} {
+		if _, err := New(tc.cfg); err == nil {
+			t.Errorf("%s: New accepted %+v", tc.name, tc.cfg)
+		}
+	}
+}

@@ -38,14 +38,17 @@ func (m *Meter) login(ctx context.Context, ev Event) {
 	}
 	m.cur = &ms
 	s, err := m.readIdle(ctx)
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		return // stopping: the next run ends the session (recover)
+	case err != nil:
 		log.Warn("the session's copies and scans cannot be counted: no counters at login", "session", ms.ID, "err", err)
 		m.closePending(ctx, nil)
 		return
 	}
 	if err := m.cfg.Store.SetMeterStart(ctx, ms.ID, s.Counters); err != nil {
 		log.Error("session not metered", "err", err)
-		m.closePending(ctx, nil)
+		m.closePending(ctx, &s)
 		return
 	}
 	m.cur.Start = s.Counters
@@ -66,7 +69,10 @@ func (m *Meter) logout(ctx context.Context) {
 		return
 	}
 	s, err := m.readIdle(ctx)
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		return // stopping: the next run ends the session (recover)
+	case err != nil:
 		m.unreconciled(ctx, *cur, reasonUnreadable+": "+err.Error())
 		return
 	}
