@@ -39,6 +39,7 @@ type running struct {
 	deviceKey []byte
 
 	link    *cloudlink.Link
+	users   *userCache // the credential cache, for offline mode
 	watch   *printerWatch
 	engine  *release.Engine
 	sess    *session.Manager
@@ -107,8 +108,14 @@ func (r *running) openStore(ctx context.Context) error {
 		return err
 	}
 	r.ident.Store(&protocol.Printer{URI: r.cfg.PrinterURI})
-	r.link, err = r.newLink(agentID)
-	return err
+	r.users = newUserCache(store, nil, r.floor, r.opts.Clock, r.log.With("component", "users"))
+	r.users.grace = time.Duration(r.cfg.OfflineGrace)
+	r.users.unknownCardUser, r.users.quotaPages = r.cfg.UnknownCardUser, r.cfg.OfflineQuotaPages
+	if r.link, err = r.newLink(agentID); err != nil {
+		return err
+	}
+	r.users.link = r.link
+	return nil
 }
 
 func (r *running) saveTimeFloor(ctx context.Context) {
@@ -143,7 +150,12 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		Now:           r.floor.Now,
 		Clock:         r.opts.Clock,
 		OnOnline:      func(context.Context) { r.kickSync() },
-		OnChange:      func(online bool) { r.sess.SetCloud(online); r.linkSeen.note(online, r.floor.Now()) },
+		OnChange: func(online bool) {
+			r.users.linkChanged(online)
+			r.sess.SetCloud(online)
+			r.linkSeen.note(online, r.floor.Now())
+		},
+		Handlers: map[string]protocol.Handler{protocol.ActionUsersChanged: r.users.usersChanged},
 		// The hub's time bounds now from below (the box may have no RTC),
 		// less a slack: a hub a few seconds ahead must not put a right
 		// clock "behind" at every heartbeat; a box at 1970 is years off.
@@ -224,6 +236,7 @@ func (r *running) newSession() *session.Manager {
 	cfg := r.cfg
 	return session.New(session.Config{
 		Auth:         r.link,
+		Offline:      r.users,
 		Jobs:         r.engine,
 		Timeout:      time.Duration(cfg.SessionTimeout),
 		SecondBadge:  cfg.SecondBadge,
@@ -325,6 +338,7 @@ func serve(goRun func(func()), log *slog.Logger, what string, f func() error) {
 func (r *running) startLoops(ctx context.Context, goRun func(func())) {
 	goRun(func() { _ = r.link.Run(ctx) })
 	goRun(func() { r.sess.Run(ctx) })
+	goRun(func() { r.users.run(ctx) })
 	goRun(func() { r.watch.run(ctx) })
 	if r.meter != nil {
 		goRun(func() { r.meter.m.Run(ctx) })
