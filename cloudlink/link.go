@@ -92,6 +92,10 @@ type Config struct {
 	// Heartbeat answer: a lower bound of the time now, for a box whose own
 	// clock may be wrong (clock.Floor). It must not block.
 	OnServerTime func(time.Time)
+	// Heartbeat, if set, fills each Heartbeat's request (the outbox's
+	// state for the hub's agents list); it must return quickly, and nil
+	// sends an empty request.
+	Heartbeat func(ctx context.Context) protocol.HeartbeatRequest
 }
 
 // Link is the agent's connection to the hub. Its methods are safe for
@@ -445,8 +449,12 @@ func (l *Link) heartbeat(ctx context.Context, peer *protocol.Peer, interval time
 			return errors.New("connection lost")
 		case <-tick:
 		}
+		var req protocol.HeartbeatRequest
+		if l.cfg.Heartbeat != nil {
+			req = l.cfg.Heartbeat(ctx)
+		}
 		var resp protocol.HeartbeatResponse
-		err := l.callPeer(ctx, peer, protocol.ActionHeartbeat, protocol.HeartbeatRequest{}, &resp)
+		err := l.callPeer(ctx, peer, protocol.ActionHeartbeat, req, &resp)
 		var perr *protocol.Error
 		switch {
 		case err == nil:

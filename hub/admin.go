@@ -102,11 +102,15 @@ type agentView struct {
 	Printer      protocol.Printer `json:"printer"`
 	Capabilities []string         `json:"capabilities"`
 	HasToken     bool             `json:"has_token"`
+	// Sync is the agent's outbox as its last Heartbeat reported it (null:
+	// never reported).
+	Sync *syncView `json:"sync"`
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 	rows, err := s.db.QueryContext(r.Context(),
-		"SELECT id, version, connected, last_seen, printer, capabilities, token_hash IS NOT NULL FROM agents ORDER BY id")
+		`SELECT id, version, connected, last_seen, printer, capabilities, token_hash IS NOT NULL,
+		   sync_last_success, sync_pending, sync_oldest_pending, sync_reported_at FROM agents ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("list agents: %w", err)
 	}
@@ -114,12 +118,15 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 	agents := []agentView{}
 	for rows.Next() {
 		var v agentView
-		var lastSeen sql.NullInt64
+		var lastSeen, syncLast, syncOldest, syncReported sql.NullInt64
+		var syncPending int64
 		var printer, caps string
-		if err := rows.Scan(&v.ID, &v.Version, &v.Connected, &lastSeen, &printer, &caps, &v.HasToken); err != nil {
+		if err := rows.Scan(&v.ID, &v.Version, &v.Connected, &lastSeen, &printer, &caps, &v.HasToken,
+			&syncLast, &syncPending, &syncOldest, &syncReported); err != nil {
 			return fmt.Errorf("list agents: %w", err)
 		}
 		v.LastSeen = nullTime(lastSeen)
+		v.Sync = syncOf(syncLast, syncPending, syncOldest, syncReported)
 		if err := json.Unmarshal([]byte(printer), &v.Printer); err != nil {
 			return fmt.Errorf("list agents: printer of %s: %w", v.ID, err)
 		}

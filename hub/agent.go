@@ -313,9 +313,15 @@ func (c *agentConn) disconnected(err error) {
 	c.logger().Info("agent disconnected", "err", err)
 }
 
-func (c *agentConn) heartbeat(ctx context.Context, _ json.RawMessage) (any, error) {
+func (c *agentConn) heartbeat(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req protocol.HeartbeatRequest
+	if len(payload) > 0 { // an empty payload is an empty request
+		if err := protocol.Decode(payload, &req); err != nil {
+			return nil, err
+		}
+	}
 	now := c.s.now()
-	if _, err := c.s.db.ExecContext(ctx, "UPDATE agents SET last_seen = ? WHERE id = ?", nanos(now), c.id()); err != nil {
+	if err := c.s.noteHeartbeat(ctx, c.id(), req.Sync, now); err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
 	}
 	return protocol.HeartbeatResponse{ServerTime: now.UTC()}, nil

@@ -394,6 +394,17 @@ UPDATE accounting SET clicks = pages,
 	WHERE type = 'print' AND pages > 0 AND unreconciled = 0;
 CREATE INDEX accounting_at ON accounting(at);
 `,
+	// 16: each agent's sync status as its last Heartbeat reported it (the
+	// offline issue, point 5): when the hub last acknowledged something,
+	// how many messages wait in its outbox and since when (the agent's
+	// times, nanoseconds; NULL: never, none), and when the hub heard it
+	// (NULL: never reported, an agent older than the field).
+	`
+ALTER TABLE agents ADD COLUMN sync_last_success INTEGER;
+ALTER TABLE agents ADD COLUMN sync_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE agents ADD COLUMN sync_oldest_pending INTEGER;
+ALTER TABLE agents ADD COLUMN sync_reported_at INTEGER;
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

@@ -65,8 +65,21 @@ type BootResponse struct {
 	DeviceToken string `json:"device_token,omitempty"`
 }
 
-// HeartbeatRequest carries nothing; its answer carries the hub's clock.
-type HeartbeatRequest struct{}
+// HeartbeatRequest carries, optionally, the state of the agent's outbox;
+// its answer carries the hub's clock. A hub older than Sync ignores it.
+type HeartbeatRequest struct {
+	Sync *SyncStatus `json:"sync,omitempty"`
+}
+
+// SyncStatus is how far the agent's outbox is behind: when the hub last
+// acknowledged something (nil: never), how many messages wait (records,
+// statuses, events), and since when the oldest has waited (nil: none).
+// Times are the agent's clock under the time rule (its floor).
+type SyncStatus struct {
+	LastSuccess   *time.Time `json:"last_success"`
+	Pending       int        `json:"pending"`
+	OldestPending *time.Time `json:"oldest_pending"`
+}
 
 // HeartbeatResponse carries the hub's clock.
 type HeartbeatResponse struct {
