@@ -69,6 +69,8 @@
     'cloud-unreachable': N('notice.cloud-unreachable'), 'card-unknown': N('notice.card-unknown'),
     'card-refused': N('notice.card-refused'), 'jobs-unavailable': N('notice.jobs-unavailable'),
     'disk-full': N('notice.disk-full'),
+    'password-offline': N('notice.password-offline'), 'registration-offline': N('notice.registration-offline'),
+    'card-unknown-offline': N('notice.card-unknown-offline'),
     unavailable: N('notice.unavailable'), 'wrong-pin': N('notice.wrong-pin'), 'unknown-pin': N('notice.unknown-pin'),
     expired: N('notice.expired'), 'card-taken': N('notice.card-taken'),
     'registration-disabled': N('notice.registration-disabled'), locked: N('notice.locked'),
@@ -429,7 +431,9 @@
     var box = $('banners');
     clear(box);
     if (app.downSince && Date.now() - app.downSince >= 2000) { banner(box, 'warn', t('banner.reconnecting')); }
-    if (s.cloud === 'offline') { banner(box, 'bad', t('banner.offline')); }
+    // In offline mode badges and PINs still work (the credential cache):
+    // the banner says how to sign in rather than that nothing works.
+    if (s.offline_mode) { banner(box, 'warn', t('banner.offline_mode')); } else if (s.cloud === 'offline') { banner(box, 'bad', t('banner.offline')); }
     // A reader unplugged matters to whoever is about to badge, not to the
     // person already signed in, whose job list needs the room.
     (s.state === 'active' ? [] : s.readers || []).forEach(function (r) {
@@ -613,7 +617,8 @@
     $('cost').textContent = pl.count ? (pl.quota === null ? t('cost.pages', { n: pl.pages })
       : t('cost.quota', { pages: t('cost.pages', { n: pl.used }), n: Math.max(0, pl.quota - pl.used) }))
       : t('cost.none');
-    $('quota').textContent = pl.quota === null ? '' : (pl.held ? t('cost.held', { n: pl.held }) : t('quota.left', { n: pl.quota }));
+    $('quota').textContent = pl.quota === null ? '' : (pl.held ? t('cost.held', { n: pl.held }) : t('quota.left', { n: pl.quota }) +
+      (s.offline_session ? ' ' + t('quota.cached') : ''));
     $('quota').className = pl.held ? 'quota warn' : 'quota';
     var any = jobs.some(selectable);
     show($('jobs-empty'), !jobs.length);
