@@ -429,3 +429,31 @@ func (d *drainer) records(ctx context.Context, recs []protocol.Record, keys []st
 	}
 	return nil
 }
+
+// outboxStatser reads the outbox's state (offline.Store.OutboxStats).
+type outboxStatser interface {
+	OutboxStats(ctx context.Context) (offline.OutboxStats, error)
+}
+
+// heartbeatSync fills each Heartbeat with the outbox's state, the same the
+// technician view shows, for the hub's agents list. A store that cannot
+// be read sends none (the hub keeps the last); the heartbeat itself must
+// not wait on it, so the read is bounded.
+func heartbeatSync(st outboxStatser, log *slog.Logger) func(ctx context.Context) protocol.HeartbeatRequest {
+	return func(ctx context.Context) protocol.HeartbeatRequest {
+		ctx, cancel := context.WithTimeout(ctx, heartbeatStatsTimeout)
+		defer cancel()
+		s, err := st.OutboxStats(ctx)
+		if err != nil {
+			log.Warn("outbox state not read for the heartbeat", "err", err)
+			return protocol.HeartbeatRequest{}
+		}
+		return protocol.HeartbeatRequest{Sync: &protocol.SyncStatus{LastSuccess: timeOrNil(s.LastAck), Pending: s.Pending,
+			OldestPending: timeOrNil(s.Oldest)}}
+	}
+}
+
+// heartbeatStatsTimeout bounds the outbox read of one heartbeat: well
+// within the call's own timeout, so a busy database delays the beat only
+// a little.
+const heartbeatStatsTimeout = 2 * time.Second
