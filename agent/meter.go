@@ -70,7 +70,7 @@ func (sm *sessionMeter) onSession(ev session.SessionEvent) {
 	if ev.Kind == session.SessionEnded {
 		kind = meter.Logout
 	}
-	sm.m.Notify(meter.Event{Kind: kind, User: ev.User, LoginToken: ev.LoginToken, Offline: ev.LoginToken == ""})
+	sm.m.Notify(meter.Event{Kind: kind, User: ev.User, LoginToken: ev.LoginToken, Offline: ev.Offline || ev.LoginToken == ""})
 }
 
 // alert queues a meter alert for the hub as an alert-raised printer event

@@ -14,6 +14,8 @@ type SessionEvent struct {
 	// LoginToken is the hub's login token of an online session; "" for a
 	// session the hub did not open. Never logged.
 	LoginToken string
+	// Offline: the credential cache opened the session (offline mode).
+	Offline bool
 }
 
 // tellSession tells Config.OnSession that the active session starts or
@@ -22,5 +24,6 @@ func (m *Manager) tellSession(kind string) {
 	if m.cfg.OnSession == nil || m.view.State != StateActive || m.view.User == nil {
 		return
 	}
-	m.cfg.OnSession(SessionEvent{Kind: kind, User: m.view.User.Username, LoginToken: m.loginToken})
+	m.cfg.OnSession(SessionEvent{Kind: kind, User: m.view.User.Username, LoginToken: m.loginToken,
+		Offline: m.view.OfflineSession})
 }

@@ -36,3 +36,25 @@ func TestOnSessionEvents(t *testing.T) {
 		t.Fatalf("events %+v, want alice started then ended, with her login token", ev)
 	}
 }
+
+// A session the credential cache opened (offline mode) is told as
+// offline, without a login token.
+func TestOnSessionOffline(t *testing.T) {
+	f, off := offlineFixture(t)
+	var mu sync.Mutex
+	var got []SessionEvent
+	f.m.cfg.OnSession = func(ev SessionEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, ev)
+	}
+	off.setActive(true)
+	f.m.refreshOffline()
+	f.swipe(t, "946EBD28", func(v View) bool { return v.State == StateActive })
+	f.m.Logout(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || !got[0].Offline || !got[1].Offline || got[0].LoginToken != "" || got[0].User != "alice" {
+		t.Fatalf("events %+v, want alice's offline session started and ended", got)
+	}
+}
