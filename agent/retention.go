@@ -39,6 +39,9 @@ func retentionLoop(ctx context.Context, st pruner, floor *clock.Floor, retention
 // and so delete a history that is not old. Without a bound nothing is
 // deleted; unacknowledged records never are (PruneSent).
 func pruneLedger(ctx context.Context, st pruner, floor *clock.Floor, retention time.Duration, log *slog.Logger) {
+	if retention <= 0 {
+		return // no retention set (a config built without Default): keep all
+	}
 	bound, source := floor.Bound()
 	if bound.IsZero() {
 		log.Debug("ledger retention waits for a trusted time")

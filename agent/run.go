@@ -160,6 +160,8 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		// less a slack: a hub a few seconds ahead must not put a right
 		// clock "behind" at every heartbeat; a box at 1970 is years off.
 		OnServerTime: func(t time.Time) { r.floor.Raise(t.Add(-hubClockSlack), "hub") },
+		// Each heartbeat tells the hub how far the outbox is behind.
+		Heartbeat: heartbeatSync(r.store, r.log.With("component", "sync")),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
@@ -257,6 +259,9 @@ func (r *running) newSession() *session.Manager {
 		Secret:       r.deviceKey,
 		LockPolicy:   r.lockPolicy(),
 		OnSession:    r.onSession,
+		// Below ledger_reserve_mib free, no new session starts.
+		Storage: (&offline.Reserve{Dir: cfg.DataDir, MinFree: cfg.LedgerReserveMiB << 20,
+			Logger: r.log.With("component", "ledger")}).Check,
 	})
 }
 
@@ -344,6 +349,9 @@ func (r *running) startLoops(ctx context.Context, goRun func(func())) {
 		goRun(func() { r.meter.m.Run(ctx) })
 	}
 	goRun(func() { syncLoop(ctx, r.store, r.link, r.kick, r.log.With("component", "sync"), r.opts.Clock) })
+	goRun(func() {
+		retentionLoop(ctx, r.store, r.floor, time.Duration(r.cfg.LedgerRetention), r.opts.Clock, r.log.With("component", "ledger"))
+	})
 	var sink cardreader.Sink = r.sess
 	if r.cfg.Debounce > 0 {
 		sink = &debounced{next: r.sess, d: cardreader.NewDebouncer(time.Duration(r.cfg.Debounce), r.floor.Now)}

@@ -194,6 +194,11 @@ type Config struct {
 	// Now, if set, reads the time instead of Clock.Now (the agent's
 	// clock.Floor).
 	Now func() time.Time
+	// Storage, if set, says whether the agent's data disk has room for a
+	// new session (offline.Reserve.Check): an error wrapping
+	// offline.ErrDiskFull refuses it (notice disk-full), so the records of
+	// what is under way still fit.
+	Storage func() error
 	// OnSession, if set, is told of each login and logout (the session
 	// meter). It is called with the session's lock held: it must not
 	// block or call the Manager.
@@ -432,6 +437,10 @@ func (m *Manager) login(ctx context.Context, r cardreader.Read) {
 		m.notice("card-not-accepted", "Badges are not used at this printer. Use the PIN pad or log in.")
 		return
 	}
+	if le := m.storageFull(); le != nil {
+		m.notice(le.Code, le.Message)
+		return
+	}
 	card := r.Value
 	if m.cfg.Convert != nil {
 		c, err := m.cfg.Convert.Convert(r.Value)
@@ -576,6 +585,23 @@ func autoReleasable(j release.Job) bool {
 // activate starts the session of user, listing their jobs; token is the
 // login token the hub accepted them with.
 func (m *Manager) activate(ctx context.Context, user protocol.User, token, card string, offline bool, log *slog.Logger) {
+	if le := m.storageFull(); le != nil {
+		// Checked again here, whatever the way in (PIN, password, a card
+		// whose check began before the disk filled): no session starts.
+		log.Warn("login refused: the data disk is nearly full", "user", user.Username)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if token != "" && token != m.loginToken {
+			m.endLogin(token)
+		}
+		m.pending = nil
+		if m.view.State == StatePINRequired || m.view.State == StateRegisterOffered {
+			m.view.State = StateIdle
+		}
+		m.setNotice(le.Code, le.Message)
+		m.changed()
+		return
+	}
 	jobs, err := m.cfg.Jobs.Jobs(ctx, release.Who{Username: user.Username, LoginToken: token}, m.cfg.OldestFirst)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -605,6 +631,22 @@ func (m *Manager) activate(ctx context.Context, user protocol.User, token, card 
 	m.tellSession(SessionStarted)
 	log.Info("logged in", "user", user.Username, "jobs", len(m.view.Jobs))
 	m.changed()
+}
+
+// msgDiskFull is the refusal of a session while the disk is nearly full.
+const msgDiskFull = "This printer's storage is full, so it cannot start a session. Please tell your administrator."
+
+// storageFull is the refusal of a new session while the agent's data disk
+// is below its reserve, nil otherwise.
+func (m *Manager) storageFull() *LoginError {
+	if m.cfg.Storage == nil {
+		return nil
+	}
+	if err := m.cfg.Storage(); errors.Is(err, offline.ErrDiskFull) {
+		m.cfg.Logger.Warn("a session is refused", "err", err)
+		return &LoginError{Code: "disk-full", Message: msgDiskFull}
+	}
+	return nil
 }
 
 func (m *Manager) notice(code, msg string) {
