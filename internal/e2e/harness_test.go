@@ -293,7 +293,9 @@ type sessionView struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"notice"`
-	Cloud string `json:"cloud"`
+	Cloud          string `json:"cloud"`
+	OfflineMode    bool   `json:"offline_mode"`
+	OfflineSession bool   `json:"offline_session"`
 }
 
 func (a *agent) session(t testing.TB) sessionView {
