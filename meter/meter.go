@@ -158,6 +158,7 @@ type Meter struct {
 	// a session's length is known only within the process that read it.
 	readAt  map[string]time.Time
 	backoff time.Duration // the next retry's delay; 0: none due
+	noted   bool          // the printer's counters were described (noteCounters)
 }
 
 // New checks cfg and returns a Meter; Run starts it.

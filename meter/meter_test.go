@@ -461,8 +461,8 @@ func TestPrintPagesAccounted(t *testing.T) {
 			if got != tc.alert {
 				t.Fatalf("alerts %+v, want %s: %v", r.alerts.got, AlertUnaccounted, tc.alert)
 			}
-			if got && a.Data["accounted"] != int64(tc.charged) {
-				t.Errorf("alert %+v, want accounted %d", a, tc.charged)
+			if got && (a.Data["accounted"] != int64(tc.charged) || a.Data["copy_counter"] != (tc.recording != "ricoh_mpc3002")) {
+				t.Errorf("alert %+v, want accounted %d, and whether the printer counts copies", a, tc.charged)
 			}
 			for _, rec := range r.records() {
 				if rec.Type != protocol.RecordPrint && rec.Type != protocol.RecordCopy {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -53,6 +54,7 @@ func (m *Meter) login(ctx context.Context, ev Event) {
 	}
 	m.cur.Start = s.Counters
 	m.readAt[ms.ID] = m.cfg.Clock.Now()
+	m.noteCounters(s.Counters)
 	m.closePending(ctx, &s)
 }
 
@@ -205,8 +207,25 @@ func (m *Meter) checkPrints(ctx context.Context, ms offline.MeterSession, printe
 	if accounted >= 0 && uint64(accounted) == printed {
 		return
 	}
+	_, byFunction := ms.Start[snmp.CounterCopy]
 	m.alert(ctx, AlertUnaccounted, "the printer printed pages during a session that this agent's print records do not account for",
-		map[string]any{"session": ms.ID, "printed": printed, "accounted": accounted})
+		map[string]any{"session": ms.ID, "printed": printed, "accounted": accounted, "copy_counter": byFunction})
+}
+
+// noteCounters says once, at the first login read, which functions this
+// printer's counters tell apart: without a copy counter, copies are not
+// charged, and they show as unaccounted prints.
+func (m *Meter) noteCounters(c map[string]uint64) {
+	if m.noted {
+		return
+	}
+	m.noted = true
+	_, copies := c[snmp.CounterCopy]
+	_, scans := c[snmp.CounterScan]
+	if !copies || !scans {
+		m.cfg.Logger.Warn("the printer's counters do not tell every function apart: what they lack is not charged",
+			"copy_counter", copies, "scan_counter", scans)
+	}
 }
 
 // records are a session's copy and scan records; none for what is 0.
