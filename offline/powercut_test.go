@@ -24,6 +24,9 @@ import (
 // SIGKILL at a random moment. The child prints a line only after the store
 // call it reports has returned, so every reported commit must survive.
 const (
+	// powerCutPaper is the paper of every record the child commits (A3:
+	// each page is two clicks).
+	powerCutPaper    = "iso_a3_297x420mm"
 	envPowerCutDB    = "TESSERA_OFFLINE_POWERCUT_DB"
 	envPowerCutRound = "TESSERA_OFFLINE_POWERCUT_ROUND"
 )
@@ -68,7 +71,9 @@ func TestPowerCutHelper(t *testing.T) {
 		if err := s.MarkPrinting(ctx, jobID, i+1); err != nil {
 			fail("printing %s: %v", jobID, err)
 		}
-		rec, err := s.CommitPrinted(ctx, jobID, protocol.Record{Pages: 1 + i%7, Copies: 1})
+		pages, start := 1+i%7, time.Now()
+		rec, err := s.CommitPrinted(ctx, jobID, protocol.Record{Pages: pages, Copies: 1, Sheets: pages,
+			PaperSize: powerCutPaper, Clicks: 2 * pages, StartedAt: start.Add(-time.Second), FinishedAt: start})
 		if err != nil {
 			fail("commit %s: %v", jobID, err)
 		}
@@ -237,6 +242,10 @@ func checkAfterCut(t *testing.T, path string, round int, committed map[string]st
 		}
 		if r.JobID != jobID {
 			t.Errorf("round %d: record %s is for job %s, want %s", round, id, r.JobID, jobID)
+		}
+		if r.Sheets != r.Pages || r.Clicks != 2*r.Pages || r.PaperSize != powerCutPaper || r.StartedAt.IsZero() ||
+			!r.FinishedAt.After(r.StartedAt) {
+			t.Errorf("round %d: record %s lost its paper or times: %+v", round, id, r)
 		}
 		if !inOutbox[id] && !acking[id] {
 			t.Errorf("round %d: record %s neither queued nor acknowledged", round, id)
