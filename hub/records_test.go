@@ -272,3 +272,33 @@ func TestRecordsMigration(t *testing.T) {
 		t.Errorf("resent after the upgrade: accepted %q, refused %q", acc, ref)
 	}
 }
+
+// FuzzNormalizeRecord: what the hub stores of a record is a fixed point of
+// normalizeRecord, so a resend (normalized again) compares equal to it,
+// and it never holds negative sheets or clicks nor a time the store
+// cannot hold.
+func FuzzNormalizeRecord(f *testing.F) {
+	f.Add("print", 5, 2, true, false, 0, 0, "iso_a3_297x420mm", int64(0), int64(0))
+	f.Add("fax", 2, 1, false, false, -1, -3, "", int64(-1), int64(1<<62))
+	f.Add("copy", 0, 1, false, true, 3, 3, "na_ledger_11x17in", int64(1e18), int64(-1e18))
+	f.Fuzz(func(t *testing.T, typ string, pages, copies int, duplex, unreconciled bool, sheets, clicks int, paper string,
+		started, finished int64) {
+		r := protocol.Record{Type: typ, Pages: pages % 1_000_000, Copies: copies, Duplex: duplex, Unreconciled: unreconciled,
+			Sheets: sheets, Clicks: clicks, PaperSize: paper, StartedAt: time.Unix(0, started), FinishedAt: time.Unix(0, finished)}
+		if started == 0 {
+			r.StartedAt = time.Time{}
+		}
+		once := normalizeRecord(r)
+		twice := normalizeRecord(once)
+		if !once.StartedAt.Equal(twice.StartedAt) || !once.FinishedAt.Equal(twice.FinishedAt) {
+			t.Fatalf("times moved: %v %v", once, twice)
+		}
+		once.StartedAt, once.FinishedAt, twice.StartedAt, twice.FinishedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		if once != twice {
+			t.Fatalf("not a fixed point:\n %+v\n %+v", once, twice)
+		}
+		if once.Sheets < 0 || once.Clicks < 0 || once.Type == protocol.RecordFaxLegacy {
+			t.Fatalf("stored as %+v", once)
+		}
+	})
+}
