@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -106,6 +107,9 @@ type Server struct {
 	// usersKick wakes announceUsers (usersync.go) after a write.
 	usersKick chan struct{}
 	absent    *absence // how long agents have been gone, on the monotonic clock
+	// run names this run of the hub: a lease granted in it measures its
+	// time on the monotonic clock too (leases.go).
+	run string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -139,6 +143,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
 	s := newServer(cfg, key, offline, db, jobsDir)
+	if err := s.restartSyncOnNewTerms(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
 	if err := s.settleLeftovers(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -178,6 +186,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir 
 		cancel: cancel,
 		conns:  map[string]*agentConn{},
 		absent: newAbsence(cfg.Clock),
+		run:    rand.Text(),
 	}
 }
 

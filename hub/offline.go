@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,13 +26,48 @@ type offlineKeys struct {
 	json   string
 }
 
-// newOfflineKeys takes parameters withDefaults validated.
+// newOfflineKeys takes parameters withDefaults validated. The stored
+// parameters name the key too (keyID): a verifier computed under a lost
+// key is stale as one computed at another cost is.
 func newOfflineKeys(key []byte, p verifier.Params) (offlineKeys, error) {
-	b, err := json.Marshal(p)
+	b, err := json.Marshal(struct {
+		verifier.Params
+		Key string `json:"key"`
+	}{p, keyID(key)})
 	if err != nil {
 		return offlineKeys{}, err
 	}
 	return offlineKeys{key: key, params: p, json: string(b)}, nil
+}
+
+// keyID names an offline key without revealing it.
+func keyID(key []byte) string {
+	sum := sha256.Sum256(append([]byte("tessera offline key id\x00"), key...))
+	return hex.EncodeToString(sum[:8])
+}
+
+// restartSyncOnNewTerms makes every agent's next sync a full one when the
+// offline key or the verifiers' cost changed since the hub last ran (a
+// lost offline.key, a new Config.Verifier): what agents hold was computed
+// under the old terms.
+func (s *Server) restartSyncOnNewTerms(ctx context.Context) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var old string
+		if err := tx.QueryRowContext(ctx, "SELECT terms FROM offline_seq WHERE id = 1").Scan(&old); err != nil {
+			return err
+		}
+		if old == s.offline.json {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE offline_seq SET terms = ? WHERE id = 1", s.offline.json); err != nil {
+			return err
+		}
+		if old == "" {
+			return nil
+		}
+		s.log.Warn("the offline key or the verifiers' cost changed: every agent syncs its users anew, and verifiers are computed again as cards and PINs are next seen")
+		return restartUserSync(ctx, tx)
+	})
 }
 
 func (o offlineKeys) compute(kind verifier.Kind, secret string) ([]byte, error) {

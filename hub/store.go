@@ -310,12 +310,14 @@ CREATE INDEX offline_verifiers_user ON offline_verifiers(user_id);
 	// charged by a record, a verifier learnt at login, a later one) can
 	// forget it. A deleted user leaves a tombstone; floor is the oldest
 	// version the tombstones still cover (pruned or after a change of
-	// scope, an agent below it gets a full set).
+	// scope, an agent below it gets a full set). terms are the offline key's
+	// id and the verifiers' cost the hub last ran with (offline.go).
 	`
 CREATE TABLE offline_seq (
 	id      INTEGER PRIMARY KEY CHECK (id = 1),
 	version INTEGER NOT NULL,
-	floor   INTEGER NOT NULL
+	floor   INTEGER NOT NULL,
+	terms   TEXT NOT NULL DEFAULT ''
 );
 INSERT INTO offline_seq (id, version, floor) VALUES (1, 1, 0);
 ALTER TABLE users ADD COLUMN offline_version INTEGER NOT NULL DEFAULT 1;
@@ -404,6 +406,28 @@ ALTER TABLE agents ADD COLUMN sync_last_success INTEGER;
 ALTER TABLE agents ADD COLUMN sync_pending INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE agents ADD COLUMN sync_oldest_pending INTEGER;
 ALTER TABLE agents ADD COLUMN sync_reported_at INTEGER;
+`,
+	// 17: leases of hub jobs to the printer they are meant for (the offline
+	// issue, point 3; leases.go). One active lease per job at most. The
+	// lease's claim_id is the job's current claim while it is active.
+	// granted_run and granted_mono: the hub run that granted it and its
+	// monotonic clock then, so a lease expires on both clocks.
+	`
+CREATE TABLE leases (
+	lease_id     TEXT PRIMARY KEY,
+	job_id       TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+	agent_id     TEXT NOT NULL,
+	claim_id     TEXT NOT NULL,
+	state        TEXT NOT NULL,
+	granted_at   INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL,
+	granted_run  TEXT NOT NULL,
+	granted_mono INTEGER NOT NULL,
+	fetched_at   INTEGER,
+	ended_at     INTEGER
+);
+CREATE UNIQUE INDEX leases_job_active ON leases(job_id) WHERE state = 'active';
+CREATE INDEX leases_agent_active ON leases(agent_id, granted_at) WHERE state = 'active';
 `,
 }
 

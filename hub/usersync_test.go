@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -293,5 +295,35 @@ func TestSyncUsersRefusesNegative(t *testing.T) {
 	_, a, _ := loginHub(t, nil)
 	if e := a.callError(protocol.ActionSyncUsers, map[string]any{"since": -1}); e == nil || e.Code != protocol.CodeFormationViolation {
 		t.Errorf("since -1: %v", e)
+	}
+}
+
+// TestOfflineKeyLostRestartsSync: a hub that starts with another offline
+// key (offline.key lost) sends no verifier computed under the old one,
+// makes every agent's next sync a full one, and computes a card's verifier
+// again at its next online use.
+func TestOfflineKeyLostRestartsSync(t *testing.T) {
+	dir := t.TempDir()
+	h := newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true })
+	h.createUser(map[string]any{"username": "alice", "cards": []string{aliceCard}})
+	v := openAgentOn(h).syncUsers(0, false).Version
+	h.s.Close()
+	if err := os.Remove(filepath.Join(dir, "offline.key")); err != nil {
+		t.Fatal(err)
+	}
+	h2 := newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true })
+	a := h2.mustDial("")
+	a.boot("agent-2")
+	page := a.syncUsers(v, false)
+	if !page.Full || len(page.Users) != 1 || len(page.Users[0].Cards) != 0 || bytes.Equal(page.Offline.Key, h.s.offline.key) {
+		t.Fatalf("after a new key: full %v users %+v", page.Full, page.Users)
+	}
+	if got := a.authorize(protocol.AuthorizeRequest{Card: aliceCard}); got.Status != protocol.AuthAccepted {
+		t.Fatalf("alice's card online: %+v", got)
+	}
+	users, _, _, _ := a.syncAll(0)
+	if last := a.syncUsers(0, false); len(users) != 1 || len(last.Users[0].Cards) != 1 ||
+		!bytes.Equal(last.Users[0].Cards[0].Verifier, h2.verifierOf(verifier.Card, aliceCard)) {
+		t.Errorf("after an online use: %+v", last.Users)
 	}
 }
