@@ -141,6 +141,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
 	addLimitFlags(fs, c)
 	addRecordFlags(fs, c)
+	addVerifierFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
