@@ -122,6 +122,9 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		protocol.ActionReleaseClaim: c.releaseClaim,
 		protocol.ActionLogout:       c.logout,
 		protocol.ActionSyncUsers:    c.syncUsers,
+		protocol.ActionListLeases:   c.listLeases,
+		protocol.ActionFetchLeased:  c.fetchLeased,
+		protocol.ActionRevokeLease:  c.revokeLease,
 	} {
 		c.peer.Handle(action, c.internal(action, c.booted(c.limited(action, h))))
 	}
@@ -417,23 +420,9 @@ func (c *agentConn) listJobs(ctx context.Context, payload json.RawMessage) (any,
 	if err := c.s.settleSilentJobs(ctx, req.Username); err != nil {
 		c.logger().Warn("settle silent printing jobs", "username", req.Username, "err", err)
 	}
-	rows, err := c.s.db.QueryContext(ctx,
-		"SELECT "+jobColumns+" FROM jobs WHERE owner = ? AND state IN (?, ?) AND printing_agent IN ('', ?) ORDER BY seq",
-		req.Username, stateHeld, stateFailed, c.id())
+	jobs, err := c.s.userJobs(ctx, req.Username, c.id())
 	if err != nil {
-		return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
-	}
-	defer rows.Close()
-	jobs := []protocol.Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
-		}
-		jobs = append(jobs, j.protocolJob())
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list jobs of %s: %w", req.Username, err)
+		return nil, err
 	}
 	return protocol.ListJobsResponse{Jobs: jobs}, nil
 }

@@ -69,6 +69,8 @@ type jobView struct {
 	PrintedPages int        `json:"printed_pages"`
 	DelegatedBy  string     `json:"delegated_by"`
 	Media        string     `json:"media"`
+	// Lease is the job's active lease (GET of one job only; absent: none).
+	Lease *leaseView `json:"lease,omitempty"`
 
 	seq           int64
 	printingAgent string // the agent whose fetch claimed the job, "" for none
@@ -237,7 +239,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-		case "owner", "name", "copies", "color", "duplex", "pages", "delegated_by", "media":
+		case "owner", "name", "copies", "color", "duplex", "pages", "delegated_by", "media", "agent_id":
 			if _, dup := fields[name]; dup {
 				part.Close()
 				return errBadRequest("field %q given twice", name)
@@ -263,12 +265,9 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var exists bool
-	if err := s.db.QueryRowContext(r.Context(), "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)", j.Owner).Scan(&exists); err != nil {
-		return fmt.Errorf("upload job: %w", err)
-	}
-	if !exists {
-		return errInvalid("owner: no user %q", j.Owner)
+	leaseAgent, err := s.leaseAgentFor(r.Context(), j.Owner, fields)
+	if err != nil {
+		return err
 	}
 	if j.ID, err = randomID(); err != nil {
 		return fmt.Errorf("upload job: %w", err)
@@ -279,16 +278,15 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("upload job: %w", err)
 	}
 	up.tmp = s.documentPath(j.ID) // removed by the deferred cleanup unless the insert succeeds
-	_, err = s.db.ExecContext(r.Context(),
-		`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, delegated_by, media)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.ID, j.Owner, j.Name, j.Pages, j.Copies, boolInt(j.Color), boolInt(j.Duplex), j.Format, j.Size, j.SHA256,
-		j.State, nanos(j.SubmittedAt), j.DelegatedBy, j.Media)
-	if err != nil {
+	if err := s.insertJob(r.Context(), j, leaseAgent); err != nil {
 		return fmt.Errorf("upload job: %w", err)
 	}
 	up = nil
-	s.log.Info("job uploaded", "job", j.ID, "owner", j.Owner, "format", j.Format, "size", j.Size, "pages", j.Pages)
+	s.log.Info("job uploaded", "job", j.ID, "owner", j.Owner, "format", j.Format, "size", j.Size, "pages", j.Pages,
+		"leased_to", leaseAgent)
+	if leaseAgent != "" {
+		s.pushLeasesChanged(leaseAgent)
+	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": j.ID})
 	return nil
 }
@@ -427,6 +425,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if j.Lease, err = s.jobLease(r.Context(), j.ID); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, j)

@@ -52,6 +52,9 @@ func (c *agentConn) fetchJob(ctx context.Context, payload json.RawMessage) (any,
 		return nil, &protocol.Error{Code: protocol.CodeGenericError, Description: "job is " + j.State,
 			Details: map[string]any{"code": protocol.DetailNotReleasable, "state": j.State}}
 	}
+	if err := c.leaseGate(ctx, j.ID); err != nil {
+		return nil, err
+	}
 	claimID, err := randomID()
 	if err != nil {
 		return nil, fmt.Errorf("fetch job %s: %w", j.ID, err)
@@ -115,13 +118,15 @@ func (c *agentConn) fetchAuthority(ctx context.Context, req *protocol.FetchJobRe
 func (s *Server) claimJob(ctx context.Context, jobID, agentID, attempt, fresh string, now time.Time) (string, error) {
 	lapsed, lapsedArgs := s.lapsedSQL("printing_agent")
 	args := []any{statePrinting, agentID, agentID, attempt, fresh, attempt, nanos(now),
-		jobID, stateHeld, stateFailed, statePrinting, agentID}
+		jobID, stateHeld, stateFailed, statePrinting, leaseActive, agentID}
 	var claimID string
 	err := s.db.QueryRowContext(ctx, `UPDATE jobs SET state = ?, reason = '', printing_agent = ?,
 		  claim_id = CASE WHEN printing_agent = ? AND claim_attempt = ? AND claim_attempt != '' AND claim_id != ''
 		    THEN claim_id ELSE ? END,
 		  claim_attempt = ?, heard_at = ?
-		WHERE id = ? AND state IN (?, ?, ?) AND (printing_agent IN ('', ?) OR `+lapsed+`)
+		WHERE id = ? AND state IN (?, ?, ?)
+		  AND NOT EXISTS (SELECT 1 FROM leases WHERE job_id = jobs.id AND state = ?)
+		  AND (printing_agent IN ('', ?) OR `+lapsed+`)
 		RETURNING claim_id`, append(args, lapsedArgs...)...).Scan(&claimID)
 	return claimID, err
 }

@@ -194,6 +194,10 @@ type Job struct {
 	// Media is the paper asked for, an IPP media keyword such as
 	// iso_a4_210x297mm ("" for the printer's default).
 	Media string `json:"media,omitempty"`
+	// HeldAt, set only on a job under another agent's lease, names the
+	// agent holding it: it cannot be fetched here (the panel shows it as
+	// held at that printer; RevokeLease may ask for it).
+	HeldAt string `json:"held_at,omitempty"`
 }
 
 // ListJobsResponse lists held jobs, oldest first.
