@@ -26,13 +26,13 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 	charged := 0
 	err := c.s.inTx(ctx, func(tx *sql.Tx) error {
 		resp, charged = protocol.AccountingResponse{Accepted: []string{}}, 0
-		tally := capTally{}
+		tally, owners := capTally{}, newOwnerMemo()
 		for _, r := range req.Records {
 			if r.AgentID != agentID || r.ID != r.AgentID+":"+strconv.FormatInt(r.Seq, 10) {
 				c.logger().Warn("accounting record refused: id is not agent_id:seq of this agent", "record", r.ID)
 				continue
 			}
-			out, err := c.s.storeRecord(ctx, tx, tally, r, received)
+			out, err := c.s.storeRecord(ctx, tx, tally, owners, r, received)
 			if err != nil {
 				return fmt.Errorf("record %s: %w", r.ID, err)
 			}
@@ -78,7 +78,8 @@ const (
 // under an old id would lose it. A new record is stored with the basis the
 // hub finds for it (checkBasis), or refused for a job another agent
 // claimed; one out of bounds or beyond the caps is stored uncharged.
-func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, r protocol.Record, received time.Time) (recordOutcome, error) {
+func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, owners ownerMemo, r protocol.Record,
+	received time.Time) (recordOutcome, error) {
 	r = normalizeRecord(r)
 	at := r.At
 	if !storableTime(at) {
@@ -119,7 +120,7 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, r 
 	if err := insertRecord(ctx, tx, r, check.basis, at, received, capped, why != ""); err != nil {
 		return 0, err
 	}
-	if err := s.checkOwner(ctx, tx, r, hour); err != nil {
+	if err := s.checkOwner(ctx, tx, owners, r, hour); err != nil {
 		return 0, err
 	}
 	if why != "" {
@@ -205,30 +206,49 @@ func normalizeRecord(r protocol.Record) protocol.Record {
 	return r
 }
 
+// ownerMemo is what one Accounting batch learned of its records' owners:
+// whether each is a user (no user is deleted while the batch's transaction
+// holds the database), and the unknown-owner alerts already raised, so a
+// batch of a deleted user's records costs one lookup and one alert, not
+// one of each per record.
+type ownerMemo struct {
+	known   map[string]bool // owner -> is a user
+	alerted map[string]bool // unknown-owner once keys raised in this batch
+}
+
+func newOwnerMemo() ownerMemo {
+	return ownerMemo{known: map[string]bool{}, alerted: map[string]bool{}}
+}
+
 // checkOwner raises unknown-owner for a record just stored whose owner is
 // no user of the hub (deleted while the agent was offline, or since the
 // record's session): the record is kept as it came, uncharged, for an
 // administrator to settle. Once per agent, owner and cap hour, so a
 // backlog of an outage is one alert per hour.
-func (s *Server) checkOwner(ctx context.Context, tx *sql.Tx, r protocol.Record, hour time.Time) error {
+func (s *Server) checkOwner(ctx context.Context, tx *sql.Tx, owners ownerMemo, r protocol.Record, hour time.Time) error {
 	if r.Owner == "" {
 		return nil // fax-in and the like: nobody's
 	}
-	var known bool
-	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)", r.Owner).Scan(&known); err != nil {
-		return fmt.Errorf("look up the record's owner: %w", err)
+	known, looked := owners.known[r.Owner]
+	if !looked {
+		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)", r.Owner).Scan(&known); err != nil {
+			return fmt.Errorf("look up the record's owner: %w", err)
+		}
+		owners.known[r.Owner] = known
 	}
-	if known {
+	h := hour.Format(time.RFC3339)
+	once := r.AgentID + " " + r.Owner + " " + h
+	if known || owners.alerted[once] {
 		return nil
 	}
+	owners.alerted[once] = true
 	s.log.Warn("accounting record for a user the hub does not have; stored uncharged", "record", r.ID, "offline", r.Offline)
-	h := hour.Format(time.RFC3339)
 	return s.raiseAlert(ctx, tx, alert{code: alertUnknownOwner, agentID: r.AgentID,
 		message: fmt.Sprintf("agent %s sent record %s for %q, who is not a user of the hub (deleted?); it is stored "+
 			"and charged to nobody; later records of that user from that agent in that hour are not alerted again",
 			r.AgentID, r.ID, r.Owner),
 		data: map[string]any{"record_id": r.ID, "owner": r.Owner, "hour": h, "offline": r.Offline, "record": redacted(r)},
-		once: r.AgentID + " " + r.Owner + " " + h})
+		once: once})
 }
 
 // storedRecordAgain compares a record with the one stored under its id.
