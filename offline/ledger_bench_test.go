@@ -22,8 +22,10 @@ const appendsPerPass = 500
 func ledgerAppendSQL(i int) string {
 	return fmt.Sprintf(`BEGIN IMMEDIATE;
 UPDATE counters SET value = value + 1 WHERE name = 'ledger';
-INSERT INTO ledger (seq, id, agent_id, job_id, attempt, owner, type, pages, copies, color, duplex, offline, printer_serial, at, created_at)
-VALUES ((SELECT value FROM counters WHERE name = 'ledger'), 'rec-%[1]d', 'agt-bench', 'local:%[1]d', 1, 'alice', 'print', 3, 2, 1, 0, 1, 'SN123', '2026-12-07T08:00:00Z', '2026-12-07T08:00:00Z');
+INSERT INTO ledger (seq, id, agent_id, job_id, attempt, owner, type, pages, copies, color, duplex, offline, printer_serial, at, created_at,
+	sheets, paper_size, clicks, account, started_at, finished_at)
+VALUES ((SELECT value FROM counters WHERE name = 'ledger'), 'rec-%[1]d', 'agt-bench', 'local:%[1]d', 1, 'alice', 'print', 3, 2, 1, 0, 1, 'SN123', '2026-12-07T08:00:00Z', '2026-12-07T08:00:00Z',
+	3, 'iso_a4_210x297mm', 3, '', '2026-12-07T07:59:00Z', '2026-12-07T08:00:00Z');
 COMMIT;
 `, i)
 }
