@@ -39,7 +39,8 @@ type running struct {
 	deviceKey []byte
 
 	link    *cloudlink.Link
-	users   *userCache // the credential cache, for offline mode
+	users   *userCache   // the credential cache, for offline mode
+	leases  *leaseKeeper // leased hub jobs' copies; nil without a local spool
 	watch   *printerWatch
 	engine  *release.Engine
 	sess    *session.Manager
@@ -152,10 +153,14 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		OnOnline:      func(context.Context) { r.kickSync() },
 		OnChange: func(online bool) {
 			r.users.linkChanged(online)
+			if r.leases != nil {
+				r.leases.linkChanged(online)
+			}
 			r.sess.SetCloud(online)
 			r.linkSeen.note(online, r.floor.Now())
 		},
-		Handlers: map[string]protocol.Handler{protocol.ActionUsersChanged: r.users.usersChanged},
+		Handlers: map[string]protocol.Handler{protocol.ActionUsersChanged: r.users.usersChanged,
+			protocol.ActionLeasesChanged: r.onLeasesChanged, protocol.ActionReturnLease: r.onReturnLease},
 		// The hub's time bounds now from below (the box may have no RTC),
 		// less a slack: a hub a few seconds ahead must not put a right
 		// clock "behind" at every heartbeat; a box at 1970 is years off.
@@ -229,6 +234,12 @@ func (r *running) sources(ctx context.Context) ([]release.Source, error) {
 			return nil, err
 		}
 		sources = append(sources, r.spool)
+		// Leased hub jobs are kept in the spool: the hub source lists
+		// and opens their copies too.
+		if err := r.openLeases(); err != nil {
+			return nil, err
+		}
+		sources[0] = leaseSource{hubSource: sources[0].(hubSource), leases: r.leases}
 	}
 	return sources, nil
 }
@@ -344,6 +355,9 @@ func (r *running) startLoops(ctx context.Context, goRun func(func())) {
 	goRun(func() { _ = r.link.Run(ctx) })
 	goRun(func() { r.sess.Run(ctx) })
 	goRun(func() { r.users.run(ctx) })
+	if r.leases != nil {
+		goRun(func() { r.leases.run(ctx) })
+	}
 	goRun(func() { r.watch.run(ctx) })
 	if r.meter != nil {
 		goRun(func() { r.meter.m.Run(ctx) })

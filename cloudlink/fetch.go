@@ -63,21 +63,30 @@ func (l *Link) Fetch(ctx context.Context, freq protocol.FetchJobRequest) (*Docum
 	}
 	// Past this point the hub has made the fetch's claim the job's
 	// current one: a failure says so, for the attempt's status to name it.
-	claimed := func(err error) error { return &FetchError{ClaimID: fr.ClaimID, Err: err} }
+	d, err := l.download(ctx, "fetch job "+jobID, jobID, fr)
+	if err != nil {
+		return nil, &FetchError{ClaimID: fr.ClaimID, Err: err}
+	}
+	return d, nil
+}
+
+// download opens the document a FetchJob or FetchLeased answer announces;
+// what names the call in errors.
+func (l *Link) download(ctx context.Context, what, jobID string, fr protocol.FetchJobResponse) (*Document, error) {
 	want, err := hex.DecodeString(fr.SHA256)
 	if err != nil || len(want) != sha256.Size {
-		return nil, claimed(fmt.Errorf("fetch job %s: hub announced an invalid sha256 %q", jobID, fr.SHA256))
+		return nil, fmt.Errorf("%s: hub announced an invalid sha256 %q", what, fr.SHA256)
 	}
 	if fr.Size < 0 {
-		return nil, claimed(fmt.Errorf("fetch job %s: hub announced a negative size %d", jobID, fr.Size))
+		return nil, fmt.Errorf("%s: hub announced a negative size %d", what, fr.Size)
 	}
 	u, err := l.resolve(fr.URL)
 	if err != nil {
-		return nil, claimed(fmt.Errorf("fetch job %s: %w", jobID, err))
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, claimed(fmt.Errorf("fetch job %s: %w", jobID, err))
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	switch {
 	case fr.Token != "":
@@ -93,16 +102,16 @@ func (l *Link) Fetch(ctx context.Context, freq protocol.FetchJobRequest) (*Docum
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return nil, claimed(fmt.Errorf("fetch job %s: GET %s: %w", jobID, u.Path, err))
+		return nil, fmt.Errorf("%s: GET %s: %w", what, u.Path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg := bodySnippet(resp.Body)
 		_ = resp.Body.Close()
-		return nil, claimed(fmt.Errorf("fetch job %s: hub answered %s%s", jobID, resp.Status, msg))
+		return nil, fmt.Errorf("%s: hub answered %s%s", what, resp.Status, msg)
 	}
 	if resp.ContentLength >= 0 && resp.ContentLength != fr.Size {
 		_ = resp.Body.Close()
-		return nil, claimed(fmt.Errorf("fetch job %s: download is %d bytes, hub announced %d", jobID, resp.ContentLength, fr.Size))
+		return nil, fmt.Errorf("%s: download is %d bytes, hub announced %d", what, resp.ContentLength, fr.Size)
 	}
 	return &Document{
 		Body:    &verifier{body: resp.Body, h: sha256.New(), size: fr.Size, sum: want, jobID: jobID},
@@ -111,6 +120,17 @@ func (l *Link) Fetch(ctx context.Context, freq protocol.FetchJobRequest) (*Docum
 		SHA256:  strings.ToLower(fr.SHA256),
 		ClaimID: fr.ClaimID,
 	}, nil
+}
+
+// FetchLeased opens the document of a lease of this agent
+// (docs/protocol.md, "Leases"): no login, the lease is the authority; the
+// document's ClaimID is the lease's claim. ctx bounds the whole download.
+func (l *Link) FetchLeased(ctx context.Context, leaseID, jobID string) (*Document, error) {
+	var fr protocol.FetchJobResponse
+	if err := l.Call(ctx, protocol.ActionFetchLeased, protocol.FetchLeasedRequest{LeaseID: leaseID}, &fr); err != nil {
+		return nil, fmt.Errorf("fetch lease %s: %w", leaseID, err)
+	}
+	return l.download(ctx, "fetch lease "+leaseID, jobID, fr)
 }
 
 // resolve makes a download URL absolute. A relative one lives under the hub's
