@@ -209,8 +209,9 @@ func TestLeasedJobPrintsOnceWhileTheHubIsDown(t *testing.T) {
 	if got := h.jobState(jobID); got != "printed" {
 		t.Fatalf("the hub's job is %q, want printed", got)
 	}
-	if n := len(h.records(jobID)); n != 1 {
-		t.Fatalf("the hub holds %d records of the job, want 1", n)
+	if recs := h.records(jobID); len(recs) != 1 || recs[0]["basis"] != protocol.BasisClaim || recs[0]["charged"] != true ||
+		recs[0]["offline"] != true {
+		t.Fatalf("the hub's records of the job: %+v, want one, offline, charged on its claim", recs)
 	}
 	linkB = b.connect(t, h)
 	tokB = h.login(linkB, "alice")
