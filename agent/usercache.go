@@ -162,6 +162,7 @@ func (c *userCache) sync(ctx context.Context) error {
 	c.mu.Lock()
 	connect := c.connects
 	c.mu.Unlock()
+	start := c.clk.Now()
 	st, err := c.store.CacheState(ctx)
 	if err != nil {
 		return err
@@ -198,7 +199,8 @@ func (c *userCache) sync(ctx context.Context) error {
 	c.mu.Lock()
 	c.syncedConnect, c.syncedAt = connect, c.floor.Now()
 	c.mu.Unlock()
-	c.log.Info("user cache synced", "pages", pages, "users", users, "full", gen != 0)
+	c.log.Info("user cache synced", "pages", pages, "users", users, "full", gen != 0,
+		"took_ms", c.clk.Now().Sub(start).Milliseconds())
 	return nil
 }
 

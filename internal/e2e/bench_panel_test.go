@@ -372,6 +372,12 @@ func (r *panelRig) loginAPI(b *testing.B, e *events) time.Duration {
 // its own (open enrollment, as the real agent's first boot).
 func hubPeer(b *testing.B, h *hub) (*protocol.Peer, context.Context) {
 	b.Helper()
+	return hubPeerAs(b, h, "agt-panel0000000000")
+}
+
+// hubPeerAs is hubPeer booted as agent id.
+func hubPeerAs(b *testing.B, h *hub, id string) (*protocol.Peer, context.Context) {
+	b.Helper()
 	d := websocket.Dialer{Subprotocols: []string{protocol.Subprotocol}}
 	ws, _, err := d.Dial("ws"+strings.TrimPrefix(h.url, "http")+protocol.AgentPath, nil)
 	if err != nil {
@@ -381,7 +387,7 @@ func hubPeer(b *testing.B, h *hub) (*protocol.Peer, context.Context) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	go func() { _ = peer.Run(ctx) }()
-	boot := protocol.BootRequest{AgentID: "agt-panel0000000000", Version: "bench", Capabilities: []string{}}
+	boot := protocol.BootRequest{AgentID: id, Version: "bench", Capabilities: []string{}}
 	var br protocol.BootResponse
 	if err := peer.Call(ctx, protocol.ActionBoot, boot, &br); err != nil || br.Status != protocol.BootAccepted {
 		b.Fatalf("boot: %+v %v", br, err)

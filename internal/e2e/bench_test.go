@@ -31,7 +31,9 @@ func benchCard(i int) (raw, number string) {
 // hub over its websocket: what the agent adds is the difference.
 func BenchmarkCardToSession(b *testing.B) {
 	bin := build(b)
-	h := startHub(b, bin, b.TempDir(), "")
+	// The cheapest offline verifiers: this measures logins, not the
+	// import's 10,000 argon2id.
+	h := startHub(b, bin, b.TempDir(), "", cheapVerifiers...)
 	users := make([]map[string]any, benchUsers)
 	for i := range users {
 		_, number := benchCard(i)
