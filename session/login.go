@@ -256,6 +256,9 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 	if le := m.validPIN(pin); le != nil {
 		return le
 	}
+	if le := m.storageFull(); le != nil {
+		return le
+	}
 	end, err := m.beginAttempt(ctx)
 	if err != nil {
 		return err
@@ -305,6 +308,9 @@ func (m *Manager) SubmitPIN(ctx context.Context, pin string) error {
 func (m *Manager) Login(ctx context.Context, username, password string) error {
 	if !m.accepts(modePassword) {
 		return &LoginError{Code: "not-allowed", Message: "Login with a password is not used at this printer."}
+	}
+	if le := m.storageFull(); le != nil {
+		return le
 	}
 	end, err := m.beginAttempt(ctx)
 	if err != nil {
