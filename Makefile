@@ -79,9 +79,12 @@ cross: ## build the agent for linux/arm (v7), linux/arm64 and linux/amd64 into d
 bench: ## every benchmark, 5 runs each, then per-benchmark medians
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 90m $(PKGS) | $(GO) run ./scripts/benchsummary
 
-# make test kills the ledger's writer 8 times (TestPowerCut); the soak, 200.
-soak: ## long runs: the ledger's writer killed 200 times (TestPowerCut)
+# make test kills the ledger's writer 8 times (TestPowerCut) and runs 6
+# sessions through a hub outage (TestOutage); the soak, 200 kills and 500
+# sessions.
+soak: ## long runs: the ledger's writer killed 200 times (TestPowerCut), 500 sessions through a hub outage (TestOutage)
 	TESSERA_SOAK_KILLS=200 $(GO) test -count=1 -run '^TestPowerCut$$' -timeout 60m -v ./offline/ | grep -E '^(---|ok|FAIL|PASS)|records committed'
+	TESSERA_SOAK_SESSIONS=500 $(GO) test -count=1 -run '^TestOutage$$' -timeout 90m -v ./internal/e2e/ | grep -E '^(---|ok|FAIL|PASS)|outage_test'
 
 # The second vet type-checks every package for a developer's Mac: code that
 # needs Linux lives in _linux.go files beside an _other.go (cgo is off when

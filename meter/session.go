@@ -53,6 +53,7 @@ func (m *Meter) login(ctx context.Context, ev Event) {
 		return
 	}
 	m.cur.Start = s.Counters
+	log.Debug("the session's starting counters are read", "session", ms.ID)
 	m.readAt[ms.ID] = m.cfg.Clock.Now()
 	m.noteCounters(s.Counters)
 	m.closePending(ctx, &s)
