@@ -243,7 +243,9 @@ func (k *leaseKeeper) prefetch(ctx context.Context, c leaseCopy, notedRun time.T
 
 // dropUnlisted removes the copies of leases the hub no longer lists
 // (returned, revoked, the job printed or deleted), except one a release
-// started: it is followed to its end as any other.
+// started while its lease lasts: that release is followed to its end as
+// any other, and an uncertain one may be confirmed here. A copy whose
+// lease is over can never print again and goes in any case.
 func (k *leaseKeeper) dropUnlisted(ctx context.Context, listed map[string]bool) {
 	k.mu.Lock()
 	var gone []*heldLease
@@ -254,7 +256,7 @@ func (k *leaseKeeper) dropUnlisted(ctx context.Context, listed map[string]bool) 
 	}
 	k.mu.Unlock()
 	for _, h := range gone {
-		if k.releaseStarted(ctx, h.Job.ID) {
+		if !k.over(h) && k.releaseStarted(ctx, h.Job.ID) {
 			continue
 		}
 		k.forget(h, "the hub no longer lists the lease")
@@ -326,15 +328,28 @@ func (k *leaseKeeper) returnLease(ctx context.Context, payload json.RawMessage) 
 // real-time clock) counts as too long: the copy prints again once a
 // listing of this run notes a new time.
 func (k *leaseKeeper) usable(h *heldLease) error {
-	d, known := k.floor.Elapsed(h.Noted)
-	if !h.notedRun.IsZero() {
-		d, known = k.clk.Since(h.notedRun), true
-	}
+	d, known := k.elapsed(h)
 	if !known || d >= h.Left-leaseMargin {
 		return fmt.Errorf("%w: its lease ends within %s (known: %v); it prints once the printer has talked to the hub",
 			errLeaseUnusable, leaseMargin, known)
 	}
 	return nil
+}
+
+// over reports whether h's lease has certainly ended, by the time rule.
+func (k *leaseKeeper) over(h *heldLease) bool {
+	d, known := k.elapsed(h)
+	return known && d >= h.Left
+}
+
+// elapsed is the time since h's deadline was noted: on the keeper's clock
+// since a listing of this run, else by the floor since the prefetch's
+// listing (known is false for an interval the agent cannot know).
+func (k *leaseKeeper) elapsed(h *heldLease) (d time.Duration, known bool) {
+	if !h.notedRun.IsZero() {
+		return k.clk.Since(h.notedRun), true
+	}
+	return k.floor.Elapsed(h.Noted)
 }
 
 // list is username's leased jobs that may print now.

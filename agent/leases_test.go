@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -302,5 +303,44 @@ func TestLeasedCopyAfterRestartAndReturn(t *testing.T) {
 	}
 	if names, err := openLeaseSpool(t, spoolDir).CountCopies(); err != nil || len(names) != 0 {
 		t.Errorf("copies left in the spool: %v (%v)", names, err)
+	}
+}
+
+// memSpool keeps copies in memory (the keeper's view of the spool).
+type memSpool struct{ copies map[string][]byte }
+
+func (m *memSpool) PutCopy(name string, meta []byte, body io.Reader) error {
+	b, err := io.ReadAll(body)
+	m.copies[name] = b
+	return err
+}
+func (m *memSpool) CopyMeta(string) ([]byte, error) { return nil, os.ErrNotExist }
+func (m *memSpool) OpenCopy(name string) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(m.copies[name])), nil
+}
+func (m *memSpool) RemoveCopy(name string) error   { delete(m.copies, name); return nil }
+func (m *memSpool) CountCopies() ([]string, error) { return nil, nil }
+
+// A copy the hub no longer lists stays while a release of it is journaled
+// and its lease lasts, and goes once its lease is over.
+func TestUnlistedLeasedCopyKeptWhileStarted(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sp := &memSpool{copies: map[string][]byte{"ab": []byte("%PDF")}}
+	k := newLeaseKeeper(sp, nil, store, clock.NewFloor(clk, nil), clk, slog.New(slog.DiscardHandler))
+	k.byJob["j1"] = &heldLease{leaseCopy: leaseCopy{LeaseID: "ab", Job: protocol.Job{ID: "j1", Owner: "alice"},
+		Left: 2 * time.Hour}, notedRun: clk.Now()}
+	if _, err := store.Claim(ctx, release.HubPrefix+"j1", "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	k.dropUnlisted(ctx, nil)
+	if !k.has("j1") || sp.copies["ab"] == nil {
+		t.Fatal("dropped the copy of a release under way")
+	}
+	clk.Advance(2 * time.Hour)
+	k.dropUnlisted(ctx, nil)
+	if k.has("j1") || sp.copies["ab"] != nil {
+		t.Fatal("kept the copy of a lease that is over")
 	}
 }
