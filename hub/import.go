@@ -207,8 +207,8 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmts, err := prepareAll(ctx, tx,
 			"SELECT id FROM users WHERE username = ?",
-			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, locked, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			"DELETE FROM cards WHERE user_id = ?",
 			"DELETE FROM pins WHERE user_id = ?",
 			"INSERT INTO cards (lookup, user_id, expires_at) VALUES (?, ?, ?)",
@@ -230,7 +230,7 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 			case errors.Is(err, sql.ErrNoRows):
 				rules, quota := c.policyColumns()
 				r, err := insUser.ExecContext(ctx, names[i], deref(c.fullName), deref(c.language), c.passwordHash,
-					rules, quota, deref(c.homeAgent), nanos(now), nanos(now))
+					rules, quota, deref(c.homeAgent), c.locked != nil && *c.locked, nanos(now), nanos(now))
 				if err != nil {
 					return err
 				}

@@ -40,6 +40,8 @@ func loginMode(req protocol.AuthorizeRequest) (string, bool) {
 type account struct {
 	id   int64
 	user protocol.User
+	// locked: an administrator locked the user (users.locked); no login.
+	locked bool
 }
 
 // loginResult is the outcome of a login: an account, or a refusal reason
@@ -61,6 +63,21 @@ func refusedFor(acc account, reason string) loginResult { return loginResult{acc
 // login with a secret is a guess (guessing); a card alone is not, but
 // unknown cards are throttled per agent.
 func (s *Server) authorize(ctx context.Context, agent, mode string, req protocol.AuthorizeRequest) (loginResult, error) {
+	return lockedAccount(s.authorizeBy(ctx, agent, mode, req))
+}
+
+// lockedAccount refuses an accepted login of a user an administrator
+// locked. It is said only once the card, PIN or password checked out, so
+// someone guessing learns nothing of the account from it.
+func lockedAccount(res loginResult, err error) (loginResult, error) {
+	if err == nil && res.reason == "" && res.acc.locked {
+		return loginResult{reason: protocol.ReasonAccountLocked, acc: res.acc}, nil
+	}
+	return res, err
+}
+
+// authorizeBy identifies the user by the mode's secrets.
+func (s *Server) authorizeBy(ctx context.Context, agent, mode string, req protocol.AuthorizeRequest) (loginResult, error) {
 	switch mode {
 	case modeCard:
 		return s.cardThrottled(agent, func() (loginResult, error) { return s.loginCard(ctx, req.Card) })
@@ -88,7 +105,7 @@ func (s *Server) cardAccount(ctx context.Context, card string) (account, sql.Nul
 
 // accountColumns are the columns scanAccount reads first, from a query that
 // names the users table u.
-const accountColumns = "u.id, u.username, u.full_name, u.language, u.policy, u.quota_pages"
+const accountColumns = "u.id, u.username, u.full_name, u.language, u.policy, u.quota_pages, u.locked"
 
 // scanAccount reads accountColumns and then extra. The policy is read in
 // the login's own query, so the user the agent receives and their policy
@@ -99,7 +116,7 @@ func scanAccount(row *sql.Row, extra ...any) (account, error) {
 		rules sql.NullString
 		quota sql.NullInt64
 	)
-	dest := append([]any{&acc.id, &acc.user.Username, &acc.user.FullName, &acc.user.Language, &rules, &quota}, extra...)
+	dest := append([]any{&acc.id, &acc.user.Username, &acc.user.FullName, &acc.user.Language, &rules, &quota, &acc.locked}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return acc, err
 	}
@@ -278,7 +295,7 @@ func validRegistration(req protocol.RegisterCardRequest) error {
 // card bound to anyone else is card-taken, expired or not. A too-many-cards
 // refusal comes with the result that names the user (for the log).
 func (s *Server) registerCard(ctx context.Context, agent string, req protocol.RegisterCardRequest) (loginResult, error) {
-	res, err := s.guessing(ctx, agent, func() (loginResult, error) { return s.checkPassword(ctx, req.Username, req.Password) })
+	res, err := lockedAccount(s.guessing(ctx, agent, func() (loginResult, error) { return s.checkPassword(ctx, req.Username, req.Password) }))
 	if err != nil || res.reason != "" {
 		return res, err
 	}

@@ -429,6 +429,18 @@ CREATE TABLE leases (
 CREATE UNIQUE INDEX leases_job_active ON leases(job_id) WHERE state = 'active';
 CREATE INDEX leases_agent_active ON leases(agent_id, granted_at) WHERE state = 'active';
 `,
+	// 18: a user an administrator locks (the offline issue: "a locked user
+	// is applied at once on connected agents"): no login anywhere, online
+	// or offline, until unlocked; their jobs and records stay. The offline
+	// version follows the flag as it follows the user's other fields.
+	`
+ALTER TABLE users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER offline_user_update;
+CREATE TRIGGER offline_user_update AFTER UPDATE OF username, full_name, language, policy, quota_pages, home_agent, locked ON users BEGIN
+	UPDATE offline_seq SET version = version + 1 WHERE id = 1;
+	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = NEW.id;
+END;
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

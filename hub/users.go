@@ -88,6 +88,9 @@ type userDoc struct {
 	// HomeAgent is the agent id of the user's home printer ("" or null:
 	// none). It need not name an enrolled agent: one may enrol later.
 	HomeAgent optional[string] `json:"home_agent"`
+	// Locked, when true, refuses every login of the user, online and
+	// offline, until set false again.
+	Locked optional[bool] `json:"locked"`
 }
 
 // decodeUserDoc parses a user document strictly: unknown fields, trailing
@@ -126,6 +129,7 @@ type credential struct {
 type userChange struct {
 	fullName, language *string
 	homeAgent          *string // "" clears it
+	locked             *bool
 	passwordSet        bool
 	password           string // until hash runs
 	passwordHash       sql.NullString
@@ -179,6 +183,10 @@ func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 			return c, errInvalid("home_agent: an agent id, 1 to %d characters, no spaces or control characters", maxAgentID)
 		}
 		c.homeAgent = &v
+	}
+	if d.Locked.Set {
+		v := d.Locked.Value // null leaves false
+		c.locked = &v
 	}
 	if d.Password.Set {
 		c.passwordSet = true
@@ -321,6 +329,7 @@ type userView struct {
 	PINs        []expiryView `json:"pins"`
 	Policy      *policyView  `json:"policy"`
 	HomeAgent   string       `json:"home_agent"`
+	Locked      bool         `json:"locked"`
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 }
@@ -358,9 +367,10 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	rules, quota := c.policyColumns()
 	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(r.Context(),
-			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			username, deref(c.fullName), deref(c.language), c.passwordHash, rules, quota, deref(c.homeAgent), now, now)
+			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, locked, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			username, deref(c.fullName), deref(c.language), c.passwordHash, rules, quota, deref(c.homeAgent),
+			c.locked != nil && *c.locked, now, now)
 		if isUnique(err) {
 			return errConflict("user %q already exists", username)
 		}
@@ -436,6 +446,9 @@ func updateUserRow(ctx context.Context, tx *sql.Tx, id int64, c userChange, now 
 	}
 	if c.homeAgent != nil {
 		sets, args = append(sets, "home_agent = ?"), append(args, *c.homeAgent)
+	}
+	if c.locked != nil {
+		sets, args = append(sets, "locked = ?"), append(args, boolInt(*c.locked))
 	}
 	if c.passwordSet {
 		sets, args = append(sets, "password_hash = ?"), append(args, c.passwordHash)
@@ -555,9 +568,9 @@ func (s *Server) userView(ctx context.Context, username string) (userView, error
 	var pw, rules sql.NullString
 	var quota sql.NullInt64
 	err := s.db.QueryRowContext(ctx,
-		`SELECT id, username, full_name, language, password_hash, policy, quota_pages, home_agent, created_at, updated_at
+		`SELECT id, username, full_name, language, password_hash, policy, quota_pages, home_agent, locked, created_at, updated_at
 		 FROM users WHERE username = ?`,
-		username).Scan(&id, &v.Username, &v.FullName, &v.Language, &pw, &rules, &quota, &v.HomeAgent, &created, &updated)
+		username).Scan(&id, &v.Username, &v.FullName, &v.Language, &pw, &rules, &quota, &v.HomeAgent, &v.Locked, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, errNotFound("no user %q", username)
 	}

@@ -131,12 +131,15 @@ func (s *Server) syncItems(ctx context.Context, tx *sql.Tx, since int64, home st
 }
 
 // changedUsers reads the users changed after since (at most a page and
-// one). In a delta under the home scope, a changed user who is not the
-// agent's is a deletion: they may have just left it.
+// one). In a delta, a changed user who is locked, or under the home scope
+// not the agent's, is a deletion: they may have just been locked or left.
 func (s *Server) changedUsers(ctx context.Context, tx *sql.Tx, since int64, home string, full bool) ([]syncItem, error) {
-	q := `SELECT id, username, full_name, language, policy, quota_pages, home_agent, offline_version
+	q := `SELECT id, username, full_name, language, policy, quota_pages, home_agent, locked, offline_version
 		FROM users WHERE offline_version > ?`
 	args := []any{since}
+	if full {
+		q += " AND locked = 0"
+	}
 	if full && home != "" {
 		q += " AND home_agent = ?"
 		args = append(args, home)
@@ -155,12 +158,15 @@ func (s *Server) changedUsers(ctx context.Context, tx *sql.Tx, since int64, home
 			rules      sql.NullString
 			quota      sql.NullInt64
 			homeAgent  string
+			locked     bool
 			versionRow int64
 		)
-		if err := rows.Scan(&id, &u.Username, &u.FullName, &u.Language, &rules, &quota, &homeAgent, &versionRow); err != nil {
+		if err := rows.Scan(&id, &u.Username, &u.FullName, &u.Language, &rules, &quota, &homeAgent, &locked, &versionRow); err != nil {
 			return nil, err
 		}
-		if home != "" && homeAgent != home {
+		// A locked user, or one who left the agent's scope, is a deletion
+		// for the agent.
+		if locked || (home != "" && homeAgent != home) {
 			items = append(items, syncItem{version: versionRow, deleted: u.Username})
 			ids = append(ids, 0)
 			continue

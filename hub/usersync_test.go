@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -325,5 +326,56 @@ func TestOfflineKeyLostRestartsSync(t *testing.T) {
 	if last := a.syncUsers(0, false); len(users) != 1 || len(last.Users[0].Cards) != 1 ||
 		!bytes.Equal(last.Users[0].Cards[0].Verifier, h2.verifierOf(verifier.Card, aliceCard)) {
 		t.Errorf("after an online use: %+v", last.Users)
+	}
+}
+
+// TestLockedUser: a user an administrator locks logs in nowhere (said only
+// to whoever proved the secret) and leaves every agent's cache at its next
+// sync; unlocked, they come back.
+func TestLockedUser(t *testing.T) {
+	h, a, _ := loginHub(t, func(c *Config) { c.CardRegistration = true })
+	v := a.syncUsers(0, false).Version
+	r := h.mustStatus(h.admin(http.MethodPut, "/api/v1/users/alice", map[string]any{"locked": true}), http.StatusOK)
+	if !bytes.Contains(r.body, []byte(`"locked":true`)) {
+		t.Errorf("user view: %s", r.body)
+	}
+	for _, tc := range []struct {
+		name string
+		req  protocol.AuthorizeRequest
+		want string
+	}{
+		{"card", protocol.AuthorizeRequest{Card: aliceCard}, protocol.ReasonAccountLocked},
+		{"PIN", protocol.AuthorizeRequest{PIN: alicePIN}, protocol.ReasonAccountLocked},
+		{"card and PIN", protocol.AuthorizeRequest{Card: aliceCard, PIN: alicePIN}, protocol.ReasonAccountLocked},
+		{"password", protocol.AuthorizeRequest{Username: "alice", Password: alicePassword}, protocol.ReasonAccountLocked},
+		{"wrong password", protocol.AuthorizeRequest{Username: "alice", Password: "not hers"}, protocol.ReasonBadCredentials},
+		{"card and wrong PIN", protocol.AuthorizeRequest{Card: aliceCard, PIN: "11119999"}, protocol.ReasonWrongPIN},
+	} {
+		if got := a.authorize(tc.req); got.Status != protocol.AuthRejected || got.Reason != tc.want || got.User != nil {
+			t.Errorf("%s: %+v, want %s", tc.name, got, tc.want)
+		}
+	}
+	if got := a.register(protocol.RegisterCardRequest{Card: newCard, Username: "alice", Password: alicePassword}); got.Reason != protocol.ReasonAccountLocked {
+		t.Errorf("registration by a locked user: %+v", got)
+	}
+	d := a.syncUsers(v, false)
+	if !slices.Equal(d.Deleted, []string{"alice"}) || len(d.Users) != 0 {
+		t.Errorf("delta after the lock: users %d deleted %v", len(d.Users), d.Deleted)
+	}
+	if users, _, _, _ := a.syncAll(0); slices.Contains(users, "alice") {
+		t.Errorf("a full set lists a locked user: %v", users)
+	}
+	h.mustStatus(h.admin(http.MethodPut, "/api/v1/users/alice", map[string]any{"locked": false}), http.StatusOK)
+	if d2 := a.syncUsers(d.Version, false); len(d2.Users) != 1 || d2.Users[0].Username != "alice" || len(d2.Users[0].Cards) != 1 {
+		t.Errorf("delta after the unlock: %+v", d2.Users)
+	}
+	if got := a.authorize(protocol.AuthorizeRequest{Card: aliceCard}); got.Status != protocol.AuthAccepted {
+		t.Errorf("card after the unlock: %+v", got)
+	}
+	// An import may create a user locked.
+	h.mustStatus(h.do("POST", importPath, testAdminToken, "application/json",
+		strings.NewReader(`{"users":[{"username":"dora","locked":true,"cards":["DORA-CARD-1"]}]}`)), http.StatusOK)
+	if got := a.authorize(protocol.AuthorizeRequest{Card: "DORA-CARD-1"}); got.Reason != protocol.ReasonAccountLocked {
+		t.Errorf("a user imported locked: %+v", got)
 	}
 }

@@ -111,6 +111,9 @@ const (
 	ReasonCardTaken      = "card-taken"
 	ReasonNoRegistration = "registration-disabled"
 	ReasonLocked         = "locked" // the hub's own per-user throttle
+	// ReasonAccountLocked: an administrator locked the user (hub users'
+	// "locked"); said only to whoever proved the card, PIN or password.
+	ReasonAccountLocked = "account-locked"
 )
 
 // User is a person as the agent sees them.

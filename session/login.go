@@ -225,6 +225,8 @@ func refusal(reason string) *LoginError {
 		return &LoginError{Code: "registration-disabled", Message: "Cards cannot be registered at the printer here. Ask your administrator."}
 	case protocol.ReasonLocked:
 		return &LoginError{Code: "locked", Message: "Too many failed attempts. Try again later."}
+	case protocol.ReasonAccountLocked:
+		return &LoginError{Code: "account-locked", Message: "This account is locked. Ask your administrator."}
 	default:
 		return &LoginError{Code: "bad-credentials", Message: "Wrong username or password."}
 	}

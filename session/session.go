@@ -515,7 +515,7 @@ func (m *Manager) cardRefused(log *slog.Logger, raw, card string, resp protocol.
 		m.offerRegistration(card)
 	case protocol.ReasonExpired:
 		m.notice("expired", "This card has expired. Ask your administrator to renew it.")
-	case protocol.ReasonLocked:
+	case protocol.ReasonLocked, protocol.ReasonAccountLocked:
 		m.refused(hubRefusal(resp, m.cfg.Now()))
 	default:
 		m.notice("card-refused", "This card is not accepted. Ask your administrator.")

@@ -71,6 +71,7 @@
     'disk-full': N('notice.disk-full'),
     'password-offline': N('notice.password-offline'), 'registration-offline': N('notice.registration-offline'),
     'card-unknown-offline': N('notice.card-unknown-offline'),
+    'account-locked': N('notice.account-locked'),
     unavailable: N('notice.unavailable'), 'wrong-pin': N('notice.wrong-pin'), 'unknown-pin': N('notice.unknown-pin'),
     expired: N('notice.expired'), 'card-taken': N('notice.card-taken'),
     'registration-disabled': N('notice.registration-disabled'), locked: N('notice.locked'),
