@@ -209,6 +209,11 @@ func (k *leaseKeeper) sync(ctx context.Context) error {
 		if have && h.LeaseID == l.LeaseID {
 			continue
 		}
+		// A job this agent printed, or is printing, stays listed until its
+		// status reaches the hub through the outbox: no copy again.
+		if k.releaseStarted(ctx, l.Job.ID) {
+			continue
+		}
 		if err := k.prefetch(ctx, c, notedRun); err != nil {
 			k.log.Warn("leased job not prefetched", "job", l.Job.ID, "lease", l.LeaseID, "err", err)
 		}
@@ -256,7 +261,7 @@ func (k *leaseKeeper) dropUnlisted(ctx context.Context, listed map[string]bool) 
 	}
 	k.mu.Unlock()
 	for _, h := range gone {
-		if !k.over(h) && k.releaseStarted(ctx, h.Job.ID) {
+		if underWay, _ := k.journaled(ctx, h.Job.ID); underWay && !k.over(h) {
 			continue
 		}
 		k.forget(h, "the hub no longer lists the lease")
@@ -277,16 +282,29 @@ func (k *leaseKeeper) forget(h *heldLease, why string) {
 	k.log.Info("leased copy removed", "job", h.Job.ID, "lease", h.LeaseID, "why", why)
 }
 
-// releaseStarted reports whether the journal holds a release of the job
-// under way or that may have printed: anything but a failed attempt or a
-// print kept for printing again. An unreadable journal counts as started,
-// which keeps the copy and refuses a return.
-func (k *leaseKeeper) releaseStarted(ctx context.Context, jobID string) bool {
+// journaled says what the journal holds of a release of the job: one under
+// way or that may have printed (claimed, sending, printing, uncertain), or
+// one that printed (and was not kept for printing again). An unreadable
+// journal counts as a release under way: the copy is kept and not given
+// back.
+func (k *leaseKeeper) journaled(ctx context.Context, jobID string) (underWay, printed bool) {
 	c, found, err := k.journal.Get(ctx, release.HubPrefix+jobID)
-	if err != nil || !found {
-		return err != nil
+	switch {
+	case err != nil:
+		return true, false
+	case !found || c.State == offline.StateFailed:
+		return false, false
+	case c.State == offline.StatePrinted:
+		return false, !c.Keep
 	}
-	return c.State != offline.StateFailed && !(c.State == offline.StatePrinted && c.Keep)
+	return true, false
+}
+
+// releaseStarted reports whether a release of the job is under way or
+// printed: its lease is not given back.
+func (k *leaseKeeper) releaseStarted(ctx context.Context, jobID string) bool {
+	underWay, printed := k.journaled(ctx, jobID)
+	return underWay || printed
 }
 
 // returnLease answers the hub's ReturnLease: the copy is dropped and

@@ -204,6 +204,11 @@ func TestLeasedJobPrintsOnceWhileTheHubIsDown(t *testing.T) {
 	// The hub returns; A's outbox reaches it; B still cannot print it.
 	h, _ = startHubAt(t, hubDir)
 	linkA = a.connect(t, h)
+	// Listed again before the outbox has told the hub: not fetched again.
+	keeper.link = linkA
+	if err := keeper.sync(ctx); err != nil || keeper.has(jobID) {
+		t.Fatalf("a listing before the printed status reached the hub: %v; copy fetched again: %v", err, keeper.has(jobID))
+	}
 	if err := drain(ctx, a.store, linkA, log); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
