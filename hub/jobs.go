@@ -427,7 +427,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if j.Lease, err = s.jobLease(r.Context(), j.ID); err != nil {
+	if j.Lease, err = s.jobLease(r.Context(), j); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, j)

@@ -462,9 +462,14 @@ func (s *Server) userJobs(ctx context.Context, user, agent string) ([]protocol.J
 	return jobs, rows.Err()
 }
 
-// jobLease is the admin view of a job's active lease (nil for none).
-func (s *Server) jobLease(ctx context.Context, jobID string) (*leaseView, error) {
-	l, ok, err := s.activeLease(ctx, jobID)
+// jobLease is the admin view of job j's active lease: nil for none, and
+// for a job that is no longer held or failed (printed, deleted, expired:
+// nothing of it can print under the lease).
+func (s *Server) jobLease(ctx context.Context, j jobView) (*leaseView, error) {
+	if j.State != stateHeld && j.State != stateFailed {
+		return nil, nil
+	}
+	l, ok, err := s.activeLease(ctx, j.ID)
 	if err != nil || !ok {
 		return nil, err
 	}

@@ -193,8 +193,8 @@ func TestLeaseIsExclusive(t *testing.T) {
 	a = h.reconnect("printer-a")
 	a.mustCall(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: jobID, State: protocol.JobPrinted, Impressions: 1,
 		At: h.clock.Now(), ClaimID: f.ClaimID}, nil)
-	if j := h.getJob(jobID); j.State != statePrinted {
-		t.Fatalf("after the holder's printed: %s", j.State)
+	if j := h.getJob(jobID); j.State != statePrinted || j.Lease != nil {
+		t.Fatalf("after the holder's printed: %s lease %+v, want printed, no lease shown", j.State, j.Lease)
 	}
 	if got := b.listJobs("alice"); len(got) != 0 {
 		t.Errorf("listed at another printer once printed: %+v", got)
