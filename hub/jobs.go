@@ -456,6 +456,7 @@ func (s *Server) markDeleted(ctx context.Context, id, reason string) error {
 	}
 	s.removeDocument(id)
 	s.log.Info("job deleted", "job", id)
+	s.leaseJobGone(ctx, id)
 	return nil
 }
 

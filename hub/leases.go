@@ -431,6 +431,19 @@ func (s *Server) pushLeasesChanged(agentID string) {
 	}()
 }
 
+// leaseJobGone tells the holder of a deleted job's active lease at once, so
+// a connected holder drops its copy now rather than at its next listing.
+func (s *Server) leaseJobGone(ctx context.Context, jobID string) {
+	l, ok, err := s.activeLease(ctx, jobID)
+	if err != nil {
+		s.log.Warn("deleted job's lease not announced; its holder drops the copy at its next listing", "job", jobID, "err", err)
+		return
+	}
+	if ok {
+		s.pushLeasesChanged(l.agentID)
+	}
+}
+
 // userJobs lists a user's releasable jobs at agent (ListJobs): held and
 // failed, not held for another agent (uncertain, left printing in silence)
 // unless under another agent's lease, which is listed with HeldAt; a job

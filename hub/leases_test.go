@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -21,28 +22,36 @@ func (h *testHub) jobRow(id string) jobView {
 	return j
 }
 
+// holderCalls is how the holder answers the hub's lease calls, and what
+// it heard.
+type holderCalls struct {
+	returned atomic.Int32 // ReturnLease: 0 NotImplemented, 1 returned, 2 started
+	changed  atomic.Int32 // LeasesChanged calls received
+}
+
 // leaseSetup is a hub with alice (home printer "home-1"), a job of hers
 // uploaded for "printer-a", and two agents booted: the holder a and
-// another printer b. a answers ReturnLease with *returned.
-func leaseSetup(t *testing.T) (h *testHub, a, b *testAgent, jobID string, returned *atomic.Int32) {
+// another printer b. a answers the hub's calls as calls says.
+func leaseSetup(t *testing.T) (h *testHub, a, b *testAgent, jobID string, calls *holderCalls) {
 	h = openHub(t)
 	h.createUser(map[string]any{"username": "alice", "home_agent": "home-1"})
 	jobID = h.uploadJob(map[string]string{"owner": "alice", "name": "leased", "agent_id": "printer-a"}, "default.pdf",
 		readTestdata(t, "default.pdf"))
-	returned = &atomic.Int32{} // 0: answer NotImplemented, 1: returned, 2: started
-	a = h.returningAgent(returned)
+	calls = &holderCalls{}
+	a = h.holderAgent(calls)
 	a.boot("printer-a")
 	b = h.mustDial("")
 	b.boot("printer-b")
-	return h, a, b, jobID, returned
+	return h, a, b, jobID, calls
 }
 
-// returningAgent dials an agent that answers ReturnLease as *returned says.
-func (h *testHub) returningAgent(returned *atomic.Int32) *testAgent {
+// holderAgent dials an agent that answers the hub's lease calls as calls
+// says.
+func (h *testHub) holderAgent(calls *holderCalls) *testAgent {
 	h.t.Helper()
 	a, _, err := h.dialWith("", map[string]protocol.Handler{
 		protocol.ActionReturnLease: func(_ context.Context, payload json.RawMessage) (any, error) {
-			switch returned.Load() {
+			switch calls.returned.Load() {
 			case 1:
 				return protocol.ReturnLeaseResponse{Returned: true}, nil
 			case 2:
@@ -50,7 +59,10 @@ func (h *testHub) returningAgent(returned *atomic.Int32) *testAgent {
 			}
 			return nil, &protocol.Error{Code: protocol.CodeNotImplemented, Description: "unknown action"}
 		},
-		protocol.ActionLeasesChanged: func(context.Context, json.RawMessage) (any, error) { return struct{}{}, nil },
+		protocol.ActionLeasesChanged: func(context.Context, json.RawMessage) (any, error) {
+			calls.changed.Add(1)
+			return struct{}{}, nil
+		},
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -247,7 +259,7 @@ func TestLeaseRevoke(t *testing.T) {
 		}
 	})
 	t.Run("holder online", func(t *testing.T) {
-		h, a, b, jobID, returned := leaseSetup(t)
+		h, a, b, jobID, calls := leaseSetup(t)
 		leaseID := a.leases()[0].LeaseID
 		claim := a.fetchLeased(leaseID).ClaimID
 		if code, why := a.revoke(jobID); why != protocol.LeaseHeldHere {
@@ -257,7 +269,7 @@ func TestLeaseRevoke(t *testing.T) {
 			answer int32
 			why    string
 		}{{0, protocol.LeaseHeldUnanswered}, {2, protocol.LeaseHeldStarted}, {1, ""}} {
-			returned.Store(tc.answer)
+			calls.returned.Store(tc.answer)
 			if _, why := b.revoke(jobID); why != tc.why {
 				t.Fatalf("holder answering %d: why %q, want %q", tc.answer, why, tc.why)
 			}
@@ -332,5 +344,18 @@ func TestLeaseExpiredAt(t *testing.T) {
 		if got := leaseExpiredAt(l, tc.now, tc.run, tc.mono); got != tc.want {
 			t.Errorf("%s: expired %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A deleted leased job is announced to its connected holder at once, which
+// then no longer gets it listed.
+func TestLeaseDeletedJobAnnounced(t *testing.T) {
+	h, a, _, jobID, calls := leaseSetup(t)
+	a.fetchLeased(a.leases()[0].LeaseID)
+	before := calls.changed.Load()
+	h.mustStatus(h.admin(http.MethodDelete, "/api/v1/jobs/"+jobID, nil), http.StatusNoContent)
+	testutil.WaitFor(t, 5*time.Second, "LeasesChanged at the holder", func() bool { return calls.changed.Load() > before })
+	if got := a.leases(); len(got) != 0 {
+		t.Errorf("ListLeases after the deletion: %+v", got)
 	}
 }
