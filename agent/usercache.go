@@ -178,6 +178,9 @@ func (c *userCache) sync(ctx context.Context) error {
 		if err := checkTerms(resp.Offline); err != nil {
 			return fmt.Errorf("sync users: the hub's terms: %w", err)
 		}
+		if err := resp.Validate(); err != nil {
+			return fmt.Errorf("sync users: the hub's page: %w", err)
+		}
 		if resp.Full && gen == 0 {
 			if gen, err = c.store.UsersGeneration(ctx); err != nil {
 				return err

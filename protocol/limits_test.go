@@ -110,3 +110,28 @@ func TestDecodeCapsFields(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncUsersResponseValidate: a page beyond the caps is refused.
+func TestSyncUsersResponseValidate(t *testing.T) {
+	v := Verifier{Verifier: make([]byte, 32)}
+	ok := SyncUsersResponse{Version: 3, Users: []CachedUser{{User: User{Username: "a"}, Cards: []Verifier{v}}}, Deleted: []string{"b"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("a valid page: %v", err)
+	}
+	many := make([]CachedUser, MaxSyncPage+1)
+	for i := range many {
+		many[i].Username = "u"
+	}
+	for name, r := range map[string]SyncUsersResponse{
+		"too many users":   {Users: many},
+		"empty username":   {Users: []CachedUser{{}}},
+		"long username":    {Users: []CachedUser{{User: User{Username: string(make([]byte, MaxUsernameLength+1))}}}},
+		"short verifier":   {Users: []CachedUser{{User: User{Username: "a"}, PINs: []Verifier{{Verifier: []byte{1}}}}}},
+		"empty deletion":   {Deleted: []string{""}},
+		"negative version": {Version: -1},
+	} {
+		if err := r.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -54,6 +54,38 @@ type SyncUsersResponse struct {
 	Offline OfflineTerms `json:"offline"`
 }
 
+// Validate checks a page against the caps an agent holds a hub to: at
+// most MaxSyncPage users and deletions, usernames of 1 to
+// MaxUsernameLength bytes, verifiers of 16 to 64 bytes, at most
+// MaxListLength of each kind per user.
+func (r SyncUsersResponse) Validate() error {
+	if len(r.Users) > MaxSyncPage || len(r.Deleted) > MaxSyncPage {
+		return fmt.Errorf("a page of %d users and %d deletions: at most %d each", len(r.Users), len(r.Deleted), MaxSyncPage)
+	}
+	if r.Version < 0 {
+		return fmt.Errorf("version %d", r.Version)
+	}
+	for _, name := range r.Deleted {
+		if name == "" || len(name) > MaxUsernameLength {
+			return fmt.Errorf("a deleted username of %d bytes", len(name))
+		}
+	}
+	for _, u := range r.Users {
+		if u.Username == "" || len(u.Username) > MaxUsernameLength {
+			return fmt.Errorf("a username of %d bytes", len(u.Username))
+		}
+		if len(u.Cards) > MaxListLength || len(u.PINs) > MaxListLength {
+			return fmt.Errorf("user %s: %d cards and %d PINs", u.Username, len(u.Cards), len(u.PINs))
+		}
+		for _, v := range append(append([]Verifier{}, u.Cards...), u.PINs...) {
+			if len(v.Verifier) < 16 || len(v.Verifier) > 64 {
+				return fmt.Errorf("user %s: a verifier of %d bytes", u.Username, len(v.Verifier))
+			}
+		}
+	}
+	return nil
+}
+
 // OfflineTerms are how the agent may use its cache: the site's offline
 // key and the verifiers' cost (each offline login computes one verifier
 // with them), and how long after its last successful sync a cached user
