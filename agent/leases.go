@@ -370,8 +370,12 @@ func (k *leaseKeeper) elapsed(h *heldLease) (d time.Duration, known bool) {
 	return k.floor.Elapsed(h.Noted)
 }
 
-// list is username's leased jobs that may print now.
+// list is username's leased jobs that may print now (none without a
+// keeper).
 func (k *leaseKeeper) list(username string) []release.Held {
+	if k == nil {
+		return nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var held []release.Held
@@ -387,8 +391,12 @@ func (k *leaseKeeper) list(username string) []release.Held {
 	return held
 }
 
-// has reports whether the agent keeps a copy of the hub job id.
+// has reports whether the agent keeps a copy of the hub job id (never
+// without a keeper).
 func (k *leaseKeeper) has(id string) bool {
+	if k == nil {
+		return false
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	_, ok := k.byJob[id]
@@ -428,6 +436,9 @@ func (k *leaseKeeper) printed(id string, keep bool) {
 
 // drop removes the copy of hub job id, if the agent keeps one.
 func (k *leaseKeeper) drop(id, why string) {
+	if k == nil {
+		return
+	}
 	k.mu.Lock()
 	h, ok := k.byJob[id]
 	k.mu.Unlock()

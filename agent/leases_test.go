@@ -349,3 +349,44 @@ func TestUnlistedLeasedCopyKeptWhileStarted(t *testing.T) {
 		t.Fatal("kept the copy of a lease that is over")
 	}
 }
+
+// The owner releasing at another printer a job held there under a lease
+// asks the hub for it: granted while the holder is connected and has not
+// started it (the holder drops its copy), refused once the holder started
+// a release of it, the release then failing with where the job is held.
+func TestReleaseElsewhereAsksForTheLease(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	h := newRealHub(t)
+	a, b := newLeaseAgent(t), newLeaseAgent(t)
+	free, started := h.uploadLeased("alice", a.id), h.uploadLeased("alice", a.id)
+	var k *leaseKeeper
+	linkA := connectLinkConfig(t, cloudlink.Config{HubURL: h.srv.URL, AgentID: a.id, Version: "test",
+		Handlers: map[string]protocol.Handler{protocol.ActionReturnLease: func(ctx context.Context, p json.RawMessage) (any, error) {
+			return k.returnLease(ctx, p)
+		}}})
+	k = newLeaseKeeper(openLeaseSpool(t, t.TempDir()), linkA, a.store, clock.NewFloor(nil, nil), nil, log)
+	if err := k.sync(ctx); err != nil || !k.has(free) || !k.has(started) {
+		t.Fatalf("prefetch: %v", err)
+	}
+	if _, err := a.store.Claim(ctx, release.HubPrefix+started, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+
+	linkB := b.connect(t, h)
+	src := leaseSource{hubSource: hubSource{link: linkB, journal: b.store}}
+	ctxB := release.WithLoginToken(ctx, h.login(linkB, "alice"))
+	doc, err := src.Open(ctxB, free, "alice")
+	if err != nil {
+		t.Fatalf("release at B of a job A holds and has not started: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, doc.Body)
+	doc.Body.Close()
+	if doc.Claim == "" || k.has(free) {
+		t.Errorf("after B took it: claim %q, A still keeps a copy: %v", doc.Claim, k.has(free))
+	}
+	_, err = src.Open(ctxB, started, "alice")
+	if code, _ := refusalCode(err); code != protocol.DetailLeaseHeld || !k.has(started) {
+		t.Errorf("release at B of a job A started: %v (A keeps its copy: %v), want lease-held", err, k.has(started))
+	}
+}

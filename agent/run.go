@@ -219,7 +219,8 @@ func (r *running) wire(ctx context.Context) error {
 // sources are the release engine's job sources: the hub, a CUPS queue, the
 // agent's own IPP queue.
 func (r *running) sources(ctx context.Context) ([]release.Source, error) {
-	sources := []release.Source{hubSource{link: r.link, journal: r.store, now: r.floor.Now}}
+	hub := hubSource{link: r.link, journal: r.store, now: r.floor.Now}
+	sources := []release.Source{leaseSource{hubSource: hub}}
 	if r.cfg.CUPS != "" {
 		cups, err := cupssource.New(cupssource.Config{URL: r.cfg.CUPS, Operator: r.cfg.CUPSOperator, Password: r.cupsPassword,
 			SameUser: func(a, b string) bool { return r.userRule(a) == r.userRule(b) }, Logger: r.log.With("component", "cups"),
@@ -239,7 +240,7 @@ func (r *running) sources(ctx context.Context) ([]release.Source, error) {
 		if err := r.openLeases(); err != nil {
 			return nil, err
 		}
-		sources[0] = leaseSource{hubSource: sources[0].(hubSource), leases: r.leases}
+		sources[0] = leaseSource{hubSource: hub, leases: r.leases}
 	}
 	return sources, nil
 }
