@@ -210,8 +210,9 @@ func (k *leaseKeeper) sync(ctx context.Context) error {
 			continue
 		}
 		// A job this agent printed, or is printing, stays listed until its
-		// status reaches the hub through the outbox: no copy again.
-		if k.releaseStarted(ctx, l.Job.ID) {
+		// status reaches the hub through the outbox: no copy again. A
+		// lease in its last hour could never print here: no copy either.
+		if c.Left <= leaseMargin || k.releaseStarted(ctx, l.Job.ID) {
 			continue
 		}
 		if err := k.prefetch(ctx, c, notedRun); err != nil {
