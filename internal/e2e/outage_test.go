@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -40,6 +41,7 @@ func outageSessions(t *testing.T) int {
 // ippeveprinter and snmpsim with a copy counter that moves.
 type outageRig struct {
 	bin     binaries
+	doc     []byte
 	h       *hub
 	a       *agent
 	ipp     string // the agent's own IPP queue
@@ -54,7 +56,7 @@ func startOutageRig(t *testing.T, users int) *outageRig {
 	t.Helper()
 	testenv.StartDNSSD(t)
 	printer := testenv.StartIPPEveprinter(t)
-	r := &outageRig{bin: build(t), ipptool: testenv.Require(t, "ipptool")}
+	r := &outageRig{bin: build(t), ipptool: testenv.Require(t, "ipptool"), doc: readDocument(t)}
 	dir, recorded := testenv.WritableRecording(t, "sharp_mx3570n", oidSharpCopies, outageCommunity)
 	r.sim, r.copies = testenv.StartSNMPSim(t, dir), recorded
 	r.h = startHub(t, r.bin, t.TempDir(), "")
@@ -68,15 +70,44 @@ func startOutageRig(t *testing.T, users int) *outageRig {
 	}
 	r.ipp = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	snmpURL := "snmp://" + outageCommunity + "@" + r.sim + "?version=2c&timeout=2s"
-	r.a = startAgent(t, r.bin, t.TempDir(), r.h.url, printer.URI, "", "", "--ipp-listen", r.ipp, "--snmp", snmpURL,
+	agentDir := t.TempDir()
+	r.a = startAgent(t, r.bin, agentDir, r.h.url, printer.URI, "", "", "--ipp-listen", r.ipp, "--snmp", snmpURL,
 		"--config", offlineConfig(t, `{"offline_grace":"1s","session_timeout":"10m"}`))
+	// The agent is every user's home printer: their hub jobs are leased
+	// to it.
+	id, err := openLedger(t, agentDir).AgentID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range users {
+		body, _ := json.Marshal(map[string]any{"home_agent": id})
+		if code := r.h.admin(t, "PUT", fmt.Sprintf("/api/v1/users/o%d", i), bytes.NewReader(body), "application/json", nil); code != http.StatusOK {
+			t.Fatalf("home agent of o%d: HTTP %d", i, code)
+		}
+	}
 	testutil.WaitErr(t, 60*time.Second, "every user cached", func() error {
-		if n := strings.Count(r.a.Output(), `users=`+strconv.Itoa(users)+` full=true`); n == 0 {
-			return fmt.Errorf("no full sync of %d users logged", users)
+		if n := strings.Count(r.a.Output(), `users=`+strconv.Itoa(users)); n == 0 {
+			return fmt.Errorf("no sync of %d users logged", users)
 		}
 		return nil
 	})
 	return r
+}
+
+// leaseJobs uploads count jobs for user i, leased to the agent (its home
+// printer), and waits until the agent holds copies of all the leased jobs
+// so far (total).
+func (r *outageRig) leaseJobs(t *testing.T, i, count, total int) {
+	t.Helper()
+	for k := range count {
+		r.h.upload(t, fmt.Sprintf("o%d", i), fmt.Sprintf("leased-%d-%d.pdf", i, k), r.doc)
+	}
+	testutil.WaitErr(t, 120*time.Second, "the leased jobs prefetched", func() error {
+		if c := r.logCount("leased job prefetched"); c < total {
+			return fmt.Errorf("%d of %d prefetched", c, total)
+		}
+		return nil
+	})
 }
 
 // logCount counts a message in the agent's log.
@@ -157,6 +188,33 @@ func (r *outageRig) localSession(t *testing.T, i, n int) {
 	r.logout(t, n)
 }
 
+// leasedSession: user i releases one of their leased hub jobs at the
+// printer while the hub is down.
+func (r *outageRig) leasedSession(t *testing.T, i, n int) {
+	t.Helper()
+	r.login(t, i, n)
+	var id string
+	r.a.waitSession(t, "a leased job listed", func(v sessionView) error {
+		for _, j := range v.Jobs {
+			if strings.HasPrefix(j.ID, "hub:") && j.State == "held" {
+				id = j.ID
+				return nil
+			}
+		}
+		return fmt.Errorf("%+v", v.Jobs)
+	})
+	if code, body := r.a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != http.StatusAccepted {
+		t.Fatalf("release: HTTP %d %v", code, body)
+	}
+	r.a.waitSession(t, "printed", func(v sessionView) error {
+		if s := jobState(v, id); s != "printed" {
+			return fmt.Errorf("job %s %q", id, s)
+		}
+		return nil
+	})
+	r.logout(t, n)
+}
+
 // allRecords pages through the hub's accounting records.
 func (h *hub) allRecords(t *testing.T) []hubRecord {
 	t.Helper()
@@ -197,9 +255,11 @@ func (h *hub) quota(t *testing.T, user string) int {
 }
 
 // TestOutage, with the real binaries (hub, agent, ippeveprinter, snmpsim
-// with a copy counter that moves): the hub is killed; sessions happen at
-// the agent in offline mode, in turn releases from its own queue and copy
-// sessions; the hub comes back; within 60 s it holds exactly one record
+// with a copy counter that moves): the agent is its users' home printer,
+// and hub jobs uploaded for them are leased to it and prefetched; the hub
+// is killed; sessions happen at the agent in offline mode, in turn a
+// release from its own queue, a release of a leased hub job and a copy
+// session; the hub comes back; within 60 s it holds exactly one record
 // per session, none twice, each of the right user and type and offline,
 // and every user's quota is lowered by exactly their pages. make test runs
 // 6 sessions; make soak 500 (TESSERA_SOAK_SESSIONS).
@@ -207,6 +267,19 @@ func TestOutage(t *testing.T) {
 	const users = 4
 	sessions := outageSessions(t)
 	r := startOutageRig(t, users)
+	// Every third session releases a leased hub job: uploaded now, while
+	// the hub is there, and prefetched by the agent.
+	leased := map[int]int{}
+	for n := 1; n <= sessions; n++ {
+		if n%3 == 2 {
+			leased[n%users]++
+		}
+	}
+	total := 0
+	for i, c := range leased {
+		total += c
+		r.leaseJobs(t, i, c, total)
+	}
 	r.h.kill(syscall.SIGKILL)
 	waitOfflineMode(t, r.a)
 
@@ -215,13 +288,17 @@ func TestOutage(t *testing.T) {
 	for n := 1; n <= sessions; n++ {
 		i := n % users
 		user := fmt.Sprintf("o%d", i)
-		if n%2 == 0 {
+		switch n % 3 {
+		case 0:
 			k := uint32(1 + n%5)
 			r.copySession(t, i, n, k)
 			wants = append(wants, outageWant{user, "copy"})
 			pages[user] += int(k)
-		} else {
+		case 1:
 			r.localSession(t, i, n)
+			wants = append(wants, outageWant{user, "print"})
+		case 2:
+			r.leasedSession(t, i, n)
 			wants = append(wants, outageWant{user, "print"})
 		}
 	}
