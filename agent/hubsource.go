@@ -49,7 +49,7 @@ func (h hubSource) List(ctx context.Context, username string) ([]release.Held, e
 	for _, j := range jobs {
 		held = append(held, release.Held{ID: j.ID, Name: j.Name, Owner: j.Owner, Pages: j.Pages, Copies: j.Copies,
 			Color: j.Color, Duplex: j.Duplex, Format: j.Format, Size: j.Size, SubmittedAt: j.SubmittedAt,
-			DelegatedBy: j.DelegatedBy, Media: j.Media})
+			DelegatedBy: j.DelegatedBy, Media: j.Media, HeldAt: j.HeldAt})
 	}
 	return held, nil
 }

@@ -376,6 +376,11 @@ func TestReleaseElsewhereAsksForTheLease(t *testing.T) {
 	linkB := b.connect(t, h)
 	src := leaseSource{hubSource: hubSource{link: linkB, journal: b.store}}
 	ctxB := release.WithLoginToken(ctx, h.login(linkB, "alice"))
+	// B lists both, each saying which printer holds it (the panel says so).
+	held, err := src.hubSource.List(ctxB, "alice")
+	if err != nil || len(held) != 2 || held[0].HeldAt != a.id || held[1].HeldAt != a.id {
+		t.Fatalf("B's list: %+v %v, want both held at %s", held, err, a.id)
+	}
 	doc, err := src.Open(ctxB, free, "alice")
 	if err != nil {
 		t.Fatalf("release at B of a job A holds and has not started: %v", err)

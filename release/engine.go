@@ -89,8 +89,11 @@ type Job struct {
 	Size        int64     `json:"size"`
 	SubmittedAt time.Time `json:"submitted_at"`
 	Media       string    `json:"media,omitempty"`
-	State       string    `json:"state"`
-	Reason      string    `json:"reason,omitempty"`
+	// HeldAt is the agent that holds the job under a lease, when another
+	// one does (Held.HeldAt).
+	HeldAt string `json:"held_at,omitempty"`
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
 	// ReasonCode says Reason for the panel, in the person's language
 	// (reason.go); ReasonN is its number (the pages of a job cut short).
 	// A reason read back from the journal after a restart may have none.
@@ -336,7 +339,7 @@ func (e *Engine) Jobs(ctx context.Context, who Who, oldestFirst bool) ([]Job, er
 			j := Job{
 				ID: src.Name() + ":" + h.ID, Source: src.Name(), Name: h.Name, Owner: h.Owner, Pages: h.Pages,
 				Copies: max(h.Copies, 1), Color: h.Color, Duplex: h.Duplex, Format: h.Format, Size: h.Size,
-				SubmittedAt: h.SubmittedAt, Media: h.Media, State: StateHeld,
+				SubmittedAt: h.SubmittedAt, Media: h.Media, HeldAt: h.HeldAt, State: StateHeld,
 			}
 			if h.DelegatedBy != "" {
 				j.Name = h.DelegatedBy + "**" + h.Name

@@ -20,6 +20,9 @@ type Held struct {
 	SubmittedAt time.Time
 	DelegatedBy string // the sender of a delegated job, "" otherwise
 	Media       string // IPP media keyword asked for, "" for the printer's default
+	// HeldAt names the printer (agent) another's lease holds the job at:
+	// releasing it here first asks the hub for it back.
+	HeldAt string
 }
 
 // Who is the person a release acts for: their user name and, for a session

@@ -695,6 +695,7 @@
     var notes = [];
     if (pol.force_mono && j.color) { notes.push(t('job.forced_mono')); }
     if (forcedDuplex(j, pol) && !j.duplex) { notes.push(t('job.forced_duplex')); }
+    if (j.held_at) { notes.push(t('job.held_at', { printer: j.held_at })); }
     if (pl.unknown[j.id]) { notes.push(t('job.unknown_pages')); } else if (pl.nofit[j.id]) { notes.push(t('job.nofit')); }
     if (notes.length) { body.appendChild(el('div', 'note-line', notes.join(' \u00b7 '))); }
     // The reason has its own line under the meta line and wraps (two
