@@ -10,6 +10,7 @@ import (
 
 	"github.com/tessera-print/tessera/meter"
 	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/session"
@@ -37,9 +38,16 @@ func (r *running) newMeter() (*sessionMeter, error) {
 		return nil, nil
 	}
 	sm := &sessionMeter{store: r.store, kick: r.kickSync, now: r.floor.Now, log: r.log.With("component", "meter")}
+	var own meter.OwnJobs
+	jobs := r.meterJobs()
+	if jobs != nil {
+		own = r.store
+	}
 	m, err := meter.New(meter.Config{
 		Source:   meter.SNMP{Client: r.snmp},
 		Store:    r.store,
+		Jobs:     jobs,
+		Own:      own,
 		Alert:    sm.alert,
 		Online:   r.link.Online,
 		Settled:  r.kickSync,
@@ -55,6 +63,46 @@ func (r *running) newMeter() (*sessionMeter, error) {
 	}
 	sm.m = m
 	return sm, nil
+}
+
+// meterJobs is the print check's source of the printer's completed jobs:
+// the IPP client, so that what other clients printed straight to the
+// printer counts as theirs; nil for a socket:// printer (no IPP), whose
+// check counts only the agent's own records.
+func (r *running) meterJobs() meter.JobLister {
+	if r.ipp == nil {
+		return nil
+	}
+	return ippJobs{c: r.ipp}
+}
+
+// ippJobs lists the printer's completed jobs over IPP for the meter.
+type ippJobs struct{ c *ipp.Client }
+
+// listJobsTimeout bounds a listing: the meter handles sessions one at a
+// time, and a printer that takes the connection and never answers must
+// not hold the next login's reading.
+const listJobsTimeout = 30 * time.Second
+
+// CompletedJobs implements meter.JobLister.
+func (j ippJobs) CompletedJobs(ctx context.Context) (meter.PrinterJobs, error) {
+	ctx, cancel := context.WithTimeout(ctx, listJobsTimeout)
+	defer cancel()
+	l, err := j.c.CompletedJobs(ctx)
+	if err != nil {
+		return meter.PrinterJobs{}, err
+	}
+	return meterPrinterJobs(l), nil
+}
+
+// meterPrinterJobs is an IPP listing as the meter reads it.
+func meterPrinterJobs(l ipp.CompletedJobs) meter.PrinterJobs {
+	out := meter.PrinterJobs{UpTime: l.UpTime, Jobs: make([]meter.PrinterJob, 0, len(l.Jobs))}
+	for _, j := range l.Jobs {
+		out.Jobs = append(out.Jobs, meter.PrinterJob{ID: j.ID, Name: j.Name, Impressions: j.Impressions,
+			ImpressionsKnown: j.ImpressionsKnown, CompletedAt: j.CompletedAt, CompletedAtKnown: j.CompletedAtKnown})
+	}
+	return out
 }
 
 // onSession tells the session meter of a login or logout.

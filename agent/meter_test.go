@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/tessera-print/tessera/meter"
 	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -47,5 +49,25 @@ func TestMeterAlertQueued(t *testing.T) {
 			ev.Data["counter"] != []string{"copy", "scan"}[i] || !ev.At.Equal(at) {
 			t.Errorf("item %d: %s %+v", i, it.Kind, ev)
 		}
+	}
+}
+
+// The meter reads an IPP listing of completed jobs field by field, what
+// the printer did not report staying unknown.
+func TestMeterPrinterJobs(t *testing.T) {
+	l := ipp.CompletedJobs{UpTime: 500, Jobs: []ipp.CompletedJob{
+		{ID: 41, Name: "report.pdf", User: "bob", Impressions: 3, ImpressionsKnown: true, CompletedAt: 480, CompletedAtKnown: true},
+		{ID: 42},
+	}}
+	got := meterPrinterJobs(l)
+	want := meter.PrinterJobs{UpTime: 500, Jobs: []meter.PrinterJob{
+		{ID: 41, Name: "report.pdf", Impressions: 3, ImpressionsKnown: true, CompletedAt: 480, CompletedAtKnown: true},
+		{ID: 42},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("meterPrinterJobs = %+v, want %+v", got, want)
+	}
+	if (&running{System: &System{}}).meterJobs() != nil {
+		t.Error("a printer without IPP has a job lister")
 	}
 }

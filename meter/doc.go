@@ -16,8 +16,10 @@
 //     no profile tells sent from received, so no fax record is made;
 //   - print counters: prints are charged by the release engine per job.
 //     The print delta is only checked against the print records the
-//     ledger got during the session; a difference is logged and raised as
-//     an alert (session-pages-unaccounted), never charged to the person;
+//     ledger got during the session and, with Config.Jobs, the jobs other
+//     clients printed straight to the printer meanwhile (on the printer's
+//     clock: jobs.go); a difference is logged and raised as an alert
+//     (session-pages-unaccounted), never charged to the person;
 //   - a counter that went backwards, or moved more than the printer can
 //     print in the session (Config.MaxPPM per minute, Config.MaxPages in
 //     all): flagged with an alert (session-meter-flagged) and the

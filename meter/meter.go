@@ -87,6 +87,11 @@ type Config struct {
 	// Online reports whether the hub is reachable now (records made while
 	// it is not are offline); nil: always online.
 	Online func() bool
+	// Jobs, if set, lists the printer's completed jobs: the print check
+	// then counts the jobs other clients printed during a session as
+	// accounted for by whoever sent them. Own is required with it.
+	Jobs JobLister
+	Own  OwnJobs
 	// Settled, if set, is called after a session's records are durable
 	// (the agent wakes its outbox sync).
 	Settled func()
@@ -156,7 +161,10 @@ type Meter struct {
 	cur *offline.MeterSession // the session open in this process
 	// readAt is when each session's login read was taken, on cfg.Clock:
 	// a session's length is known only within the process that read it.
-	readAt  map[string]time.Time
+	readAt map[string]time.Time
+	// upAt is the printer's own clock (printer-up-time) at each session's
+	// login read, when its jobs could be listed (Config.Jobs).
+	upAt    map[string]int
 	backoff time.Duration // the next retry's delay; 0: none due
 	noted   bool          // the printer's counters were described (noteCounters)
 }
@@ -166,6 +174,9 @@ func New(cfg Config) (*Meter, error) {
 	if cfg.Source == nil || cfg.Store == nil {
 		return nil, errors.New("meter: a source and a store are required")
 	}
+	if cfg.Jobs != nil && cfg.Own == nil {
+		return nil, errors.New("meter: a job lister needs Own to tell the agent's jobs apart")
+	}
 	if cfg.IdleWait < 0 || cfg.Poll < 0 || cfg.MaxPPM < 0 || cfg.RetryMin < 0 || cfg.RetryMax < 0 {
 		return nil, errors.New("meter: negative wait, speed or retry")
 	}
@@ -173,7 +184,7 @@ func New(cfg Config) (*Meter, error) {
 	if cfg.RetryMax < cfg.RetryMin {
 		return nil, errors.New("meter: RetryMax below RetryMin")
 	}
-	return &Meter{cfg: cfg, wake: make(chan struct{}, 1), readAt: map[string]time.Time{}}, nil
+	return &Meter{cfg: cfg, wake: make(chan struct{}, 1), readAt: map[string]time.Time{}, upAt: map[string]int{}}, nil
 }
 
 // Notify queues a login or logout; it never blocks (the session calls it

@@ -543,6 +543,7 @@ func TestNewRefuses(t *testing.T) {
 		{"negative wait", Config{Source: src, Store: store, IdleWait: -time.Second}},
 		{"retry max below min", Config{Source: src, Store: store, RetryMin: time.Hour, RetryMax: time.Minute}},
 		{"retry min above the default max", Config{Source: src, Store: store, RetryMin: time.Hour}},
+		{"a job lister without Own", Config{Source: src, Store: store, Jobs: &fakeJobs{}}},
 	} {
 		if _, err := New(tc.cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", tc.name, tc.cfg)

@@ -55,6 +55,7 @@ func (m *Meter) login(ctx context.Context, ev Event) {
 	m.cur.Start = s.Counters
 	log.Debug("the session's starting counters are read", "session", ms.ID)
 	m.readAt[ms.ID] = m.cfg.Clock.Now()
+	m.markJobs(ctx, ms.ID)
 	m.noteCounters(s.Counters)
 	m.closePending(ctx, &s)
 }
@@ -161,6 +162,7 @@ func (m *Meter) settleNone(ctx context.Context, ms offline.MeterSession, reason 
 		return
 	}
 	delete(m.readAt, ms.ID)
+	delete(m.upAt, ms.ID)
 	m.alert(ctx, AlertUnreconciled, "a session's copies and scans could not be counted",
 		map[string]any{"session": ms.ID, "reason": reason})
 }
@@ -170,6 +172,7 @@ func (m *Meter) settleNone(ctx context.Context, ms offline.MeterSession, reason 
 // ledger's print records of the session.
 func (m *Meter) settle(ctx context.Context, ms offline.MeterSession, end Sample) {
 	at, known := m.readAt[ms.ID]
+	mark, marked := m.upAt[ms.ID]
 	limit := plausible(m.cfg.MaxPPM, m.cfg.MaxPages, m.cfg.Clock.Since(at), known)
 	o := reconcile(ms.Start, end.Counters, limit)
 	upTo, seqErr := m.cfg.Store.LedgerSeq(ctx)
@@ -184,6 +187,7 @@ func (m *Meter) settle(ctx context.Context, ms offline.MeterSession, end Sample)
 		return
 	}
 	delete(m.readAt, ms.ID)
+	delete(m.upAt, ms.ID)
 	if m.cfg.Settled != nil {
 		m.cfg.Settled()
 	}
@@ -193,24 +197,38 @@ func (m *Meter) settle(ctx context.Context, ms offline.MeterSession, end Sample)
 			map[string]any{"session": ms.ID, "counter": f.Counter, "from": f.From, "to": f.To, "reason": f.Reason})
 	}
 	if o.printedKnown && seqErr == nil {
-		m.checkPrints(ctx, ms, o.printed, upTo)
+		m.checkPrints(ctx, ms, o.printed, upTo, mark, marked)
 	}
 }
 
 // checkPrints compares what the printer printed during a session with
-// the print records this agent made meanwhile.
-func (m *Meter) checkPrints(ctx context.Context, ms offline.MeterSession, printed uint64, upTo int64) {
-	accounted, err := m.cfg.Store.PrintPagesBetween(ctx, ms.LedgerSeq, upTo)
+// the print records this agent made meanwhile and, with a job lister,
+// the jobs other clients printed straight to the printer (mark: the
+// printer's clock at the login read, when marked).
+func (m *Meter) checkPrints(ctx context.Context, ms offline.MeterSession, printed uint64, upTo int64, mark int, marked bool) {
+	agent, err := m.cfg.Store.PrintPagesBetween(ctx, ms.LedgerSeq, upTo)
 	if err != nil {
 		m.cfg.Logger.Error("cannot check the session's prints", "session", ms.ID, "err", err)
 		return
+	}
+	data := map[string]any{"session": ms.ID, "printed": printed}
+	accounted := agent
+	if m.cfg.Jobs != nil {
+		data["agent_prints"] = agent
+		switch others, why, ok := m.otherClients(ctx, mark, marked); {
+		case ok:
+			data["other_clients"] = others
+			accounted += others
+		default:
+			data["other_clients"], data["other_clients_reason"] = otherClientsUnknown, why
+		}
 	}
 	if accounted >= 0 && uint64(accounted) == printed {
 		return
 	}
 	_, byFunction := ms.Start[snmp.CounterCopy]
-	m.alert(ctx, AlertUnaccounted, "the printer printed pages during a session that this agent's print records do not account for",
-		map[string]any{"session": ms.ID, "printed": printed, "accounted": accounted, "copy_counter": byFunction})
+	data["accounted"], data["copy_counter"] = accounted, byFunction
+	m.alert(ctx, AlertUnaccounted, "the printer printed pages during a session that neither this agent's print records nor other clients' jobs account for", data)
 }
 
 // noteCounters says once, at the first login read, which functions this

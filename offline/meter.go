@@ -232,6 +232,30 @@ func (s *Store) PrintPagesBetween(ctx context.Context, after, upTo int64) (int64
 	return n, nil
 }
 
+// printerJobPrefix begins every name this agent gives a job on the
+// printer (printerJobName); TestPrinterJobPrefix keeps the two together.
+const printerJobPrefix = "tessera-"
+
+// OwnPrinterJob reports whether a job the printer lists is one this agent
+// sent (a release, a leased or direct job), for the session meter's print
+// check, which counts only other clients' jobs. A named job is the
+// agent's when its name begins as the agent's names do: the journal keeps
+// only each job's last attempt, and an earlier attempt's name is the
+// agent's too. A job whose name the printer hides (job privacy) is the
+// agent's when the journal recorded its printer job id. Doubt makes a job
+// the agent's: it is then not counted as another client's, and pages the
+// ledger lacks still show as unaccounted.
+func (s *Store) OwnPrinterJob(ctx context.Context, name string, id int) (bool, error) {
+	if name != "" {
+		return strings.HasPrefix(name, printerJobPrefix), nil
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE printer_job_id = ?`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("is printer job %d the agent's: %w", id, err)
+	}
+	return n > 0, nil
+}
+
 func encodeCounters(c map[string]uint64) (string, error) {
 	if c == nil {
 		return "", nil
