@@ -215,11 +215,10 @@ func (m *Meter) checkPrints(ctx context.Context, ms offline.MeterSession, printe
 	accounted := agent
 	if m.cfg.Jobs != nil {
 		data["agent_prints"] = agent
-		switch others, why, ok := m.otherClients(ctx, mark, marked); {
-		case ok:
+		if others, why, ok := m.otherClients(ctx, mark, marked); ok {
 			data["other_clients"] = others
 			accounted += others
-		default:
+		} else {
 			data["other_clients"], data["other_clients_reason"] = otherClientsUnknown, why
 		}
 	}
