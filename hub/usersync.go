@@ -279,8 +279,11 @@ func (s *Server) usersChanged() {
 // nothing kicked for.
 func (s *Server) announceUsers() {
 	defer s.wg.Done()
-	t, tick := s.cfg.Clock.NewTicker(usersChangedPoll)
-	defer t.Stop()
+	// A timer set again after each round, not a ticker: a clock moved on
+	// by years (tests, a hub's clock set right) wakes it once, not once
+	// per period.
+	t, tick := s.cfg.Clock.NewTimer(usersChangedPoll)
+	defer func() { t.Stop() }()
 	var announced int64
 	if err := s.db.QueryRowContext(s.ctx, "SELECT version FROM offline_seq WHERE id = 1").Scan(&announced); err != nil && s.ctx.Err() == nil {
 		s.log.Error("read the users' version", "err", err)
@@ -292,6 +295,8 @@ func (s *Server) announceUsers() {
 		case <-s.usersKick:
 		case <-tick:
 		}
+		t.Stop()
+		t, tick = s.cfg.Clock.NewTimer(usersChangedPoll)
 		var v int64
 		if err := s.db.QueryRowContext(s.ctx, "SELECT version FROM offline_seq WHERE id = 1").Scan(&v); err != nil {
 			if s.ctx.Err() == nil {
