@@ -27,6 +27,7 @@ func migrations() []migration {
 		{version: 7, sql: schemaV7},
 		{version: 8, sql: schemaV8},
 		{version: 9, sql: schemaV9},
+		{version: 10, sql: schemaV10},
 	}
 }
 
@@ -311,4 +312,20 @@ CREATE TABLE meter_sessions (
 	records     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX meter_sessions_unsettled ON meter_sessions (started_at) WHERE state != 'done';
+`
+
+// schemaV10 is the tasks table (the cloud-link issue, offline/tasks.go):
+// one row per task id the hub delivered, so a redelivered id is never
+// run twice, only its state told. result is the task's result as JSON
+// (empty when none); error its error in words.
+const schemaV10 = `
+CREATE TABLE tasks (
+	id          TEXT PRIMARY KEY,
+	type        TEXT NOT NULL,
+	state       TEXT NOT NULL,
+	received_at TEXT NOT NULL,
+	ended_at    TEXT NOT NULL DEFAULT '',
+	result      TEXT NOT NULL DEFAULT '',
+	error       TEXT NOT NULL DEFAULT ''
+);
 `

@@ -16,6 +16,9 @@ const (
 	// KindJobStatus items hold a protocol.JobStatusRequest, keyed
 	// "<job id>#<attempt>:<state>".
 	KindJobStatus = "job-status"
+	// KindTaskStatus items hold a protocol.TaskStatusRequest, keyed
+	// "task:<task id>:<state>" (offline/tasks.go).
+	KindTaskStatus = "task-status"
 )
 
 // Item is one message owed to the hub.
