@@ -40,6 +40,7 @@ type running struct {
 
 	link    *cloudlink.Link
 	users   *userCache   // the credential cache, for offline mode
+	tasks   *taskRunner  // the hub's tasks (tasks.go)
 	leases  *leaseKeeper // leased hub jobs' copies; nil without a local spool
 	watch   *printerWatch
 	engine  *release.Engine
@@ -112,6 +113,7 @@ func (r *running) openStore(ctx context.Context) error {
 	r.users = newUserCache(store, nil, r.floor, r.opts.Clock, r.log.With("component", "users"))
 	r.users.grace = time.Duration(r.cfg.OfflineGrace)
 	r.users.unknownCardUser, r.users.quotaPages = r.cfg.UnknownCardUser, r.cfg.OfflineQuotaPages
+	r.tasks = r.newTasks()
 	if r.link, err = r.newLink(agentID); err != nil {
 		return err
 	}
@@ -147,6 +149,8 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		Capabilities:  []string{"release", "accounting", "ipp"},
 		Printer:       func() protocol.Printer { return *r.ident.Load() },
 		TLSConfig:     r.hubTLS,
+		Proxy:         r.hubProxy,
+		MaxBackoff:    time.Duration(r.cfg.ReconnectMax),
 		Logger:        r.log.With("component", "cloudlink"),
 		Now:           r.floor.Now,
 		Clock:         r.opts.Clock,
@@ -160,7 +164,8 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 			r.linkSeen.note(online, r.floor.Now())
 		},
 		Handlers: map[string]protocol.Handler{protocol.ActionUsersChanged: r.users.usersChanged,
-			protocol.ActionLeasesChanged: r.onLeasesChanged, protocol.ActionReturnLease: r.onReturnLease},
+			protocol.ActionLeasesChanged: r.onLeasesChanged, protocol.ActionReturnLease: r.onReturnLease,
+			protocol.ActionTask: r.tasks.handle},
 		// The hub's time bounds now from below (the box may have no RTC),
 		// less a slack: a hub a few seconds ahead must not put a right
 		// clock "behind" at every heartbeat; a box at 1970 is years off.
@@ -353,6 +358,7 @@ func serve(goRun func(func()), log *slog.Logger, what string, f func() error) {
 // startLoops runs the link, the session, the printer watch, the outbox
 // sync, the readers and the recovery of interrupted releases.
 func (r *running) startLoops(ctx context.Context, goRun func(func())) {
+	r.startTasks(ctx, goRun)
 	goRun(func() { _ = r.link.Run(ctx) })
 	goRun(func() { r.sess.Run(ctx) })
 	goRun(func() { r.users.run(ctx) })

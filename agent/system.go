@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -43,6 +44,9 @@ type System struct {
 	ipp     *ipp.Client  // nil: a socket:// printer
 	printer release.Printer
 	hubTLS  *tls.Config
+	// hubProxy picks the proxy to the hub (config proxy; nil: the
+	// environment's).
+	hubProxy func(*http.Request) (*url.URL, error)
 	// printerHTTP verifies an ipps:// printer (printer_ca_file,
 	// printer_cert_sha256).
 	printerHTTP *http.Client
@@ -120,6 +124,12 @@ func (s *System) readFiles() []error {
 	errs = append(errs, s.readPanelFiles()...)
 	if s.hubTLS, err = tlsConfig(s.cfg.HubCAFile); err != nil {
 		errs = append(errs, fmt.Errorf("hub_ca_file: %w", err))
+	}
+	s.hubTLS = pinHub(s.hubTLS, s.cfg.HubCertSHA256)
+	var proxyPassword string
+	secret("proxy_password_file", s.cfg.ProxyPasswordFile, &proxyPassword)
+	if s.hubProxy, err = hubProxy(s.cfg.Proxy, proxyPassword); err != nil {
+		errs = append(errs, err)
 	}
 	if s.printerHTTP, err = httpClient(s.cfg.PrinterCAFile, s.cfg.PrinterCertSHA256); err != nil {
 		errs = append(errs, fmt.Errorf("printer TLS: %w", err))

@@ -391,6 +391,11 @@ func (l *Link) dial(ctx context.Context) (*websocket.Conn, error) {
 		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
 			return nil, fmt.Errorf("dial %s: hub refused the handshake: %s%s", l.wsURL, resp.Status, bodySnippet(resp.Body))
 		}
+		if p := l.proxyFor(); p != "" {
+			// A proxy's refusal (wrong credentials, a port it does not
+			// CONNECT to) reads like the hub's without this.
+			return nil, fmt.Errorf("dial %s through the proxy %s: %w", l.wsURL, p, err)
+		}
 		return nil, fmt.Errorf("dial %s: %w", l.wsURL, err)
 	}
 	if got := ws.Subprotocol(); got != protocol.Subprotocol {
@@ -398,6 +403,21 @@ func (l *Link) dial(ctx context.Context) (*websocket.Conn, error) {
 		return nil, fmt.Errorf("dial %s: hub did not select subprotocol %q (got %q): it does not speak this protocol version", l.wsURL, protocol.Subprotocol, got)
 	}
 	return ws, nil
+}
+
+// proxyFor names the proxy the link dials the hub through, its password
+// left out ("" for none).
+func (l *Link) proxyFor() string {
+	u, err := url.Parse(l.wsURL)
+	if err != nil {
+		return ""
+	}
+	u.Scheme = strings.Replace(strings.Replace(u.Scheme, "wss", "https", 1), "ws", "http", 1)
+	p, err := l.cfg.Proxy(&http.Request{URL: u})
+	if err != nil || p == nil {
+		return ""
+	}
+	return p.Redacted()
 }
 
 // boot sends Boot and returns the heartbeat interval of an accepted one.

@@ -23,6 +23,13 @@ import (
 // §4) and returns its URL and a function that reads its log.
 func startTinyproxy(t *testing.T) (*url.URL, func() string) {
 	t.Helper()
+	return startTinyproxyAuth(t, "")
+}
+
+// startTinyproxyAuth is startTinyproxy asking for Basic credentials
+// ("USER PASSWORD", tinyproxy's BasicAuth) unless basicAuth is empty.
+func startTinyproxyAuth(t *testing.T, basicAuth string) (*url.URL, func() string) {
+	t.Helper()
 	bin, err := exec.LookPath("tinyproxy")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -45,6 +52,9 @@ func startTinyproxy(t *testing.T) (*url.URL, func() string) {
 	}
 	// No ConnectPort lines: one would restrict CONNECT to that port only.
 	fmt.Fprintf(&conf, "Port %d\nListen 127.0.0.1\nTimeout 600\nMaxClients 50\nLogLevel Info\nAllow 127.0.0.1\nAllow ::1\nDisableViaHeader Yes\n", port)
+	if basicAuth != "" {
+		fmt.Fprintf(&conf, "BasicAuth %s\n", basicAuth)
+	}
 	confPath := filepath.Join(dir, "tinyproxy.conf")
 	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -150,5 +160,29 @@ func TestProxyDownIsOffline(t *testing.T) {
 	}
 	if _, err := l.dial(context.Background()); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("dial through a dead proxy: err = %v", err)
+	}
+}
+
+// TestThroughProxyWithCredentials: a proxy that asks for credentials lets
+// the link through with the right ones (user in the URL, the password the
+// agent read from proxy_password_file) and refuses it with wrong ones,
+// which the dial's error says.
+func TestThroughProxyWithCredentials(t *testing.T) {
+	proxyURL, proxyLog := startTinyproxyAuth(t, "agent s3cret-pass")
+	hub := newFakeHub(t, hubOpts{interval: 1})
+	right := *proxyURL
+	right.User = url.UserPassword("agent", "s3cret-pass")
+	l, _ := startLink(t, Config{HubURL: hub.URL(), Proxy: http.ProxyURL(&right)})
+	testutil.WaitFor(t, 5*time.Second, "online through the proxy with credentials", l.Online)
+
+	wrong := *proxyURL
+	wrong.User = url.UserPassword("agent", "not-the-password")
+	l2, err := New(Config{HubURL: hub.URL(), AgentID: "b", Version: "v", Proxy: http.ProxyURL(&wrong)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = l2.dial(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "through the proxy "+wrong.Redacted()) || strings.Contains(err.Error(), "not-the-password") {
+		t.Fatalf("dial with a wrong proxy password: err = %v; tinyproxy:\n%s", err, proxyLog())
 	}
 }

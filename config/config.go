@@ -52,6 +52,18 @@ type Config struct {
 	HubURL string `json:"hub_url"`
 	// HubCAFile is a PEM bundle trusted for the hub instead of the system roots.
 	HubCAFile string `json:"hub_ca_file"`
+	// HubCertSHA256 pins the hub: the SHA-256 (hex) of the public keys
+	// (SubjectPublicKeyInfo) of which one must be in the hub's chain, on
+	// top of the usual verification (empty: no pinning).
+	HubCertSHA256 []string `json:"hub_cert_sha256"`
+	// Proxy is an HTTP CONNECT proxy to reach the hub through
+	// (http://[USER@]HOST:PORT; empty: HTTPS_PROXY and NO_PROXY of the
+	// environment). Its password is never in the URL: ProxyPasswordFile.
+	Proxy             string `json:"proxy"`
+	ProxyPasswordFile string `json:"proxy_password_file"`
+	// ReconnectMax caps the delay between two attempts to reach the hub
+	// (exponential backoff with full jitter from 1 s).
+	ReconnectMax Duration `json:"reconnect_max"`
 	// DeviceTokenFile holds the agent's device token for the hub, if any.
 	DeviceTokenFile string `json:"device_token_file"`
 	// PrinterURI is the printer the agent serves (ipp://, ipps://, socket://).
@@ -232,6 +244,7 @@ func Default() Config {
 		MeterMaxPPM:         120,
 		MeterMaxPages:       5000,
 		OfflineGrace:        Duration(30 * time.Second),
+		ReconnectMax:        Duration(5 * time.Minute),
 		CUPSOperator:        "root",
 		UserNameRule:        "strip-domain,strip-realm,lower",
 		JobExpiry:           Duration(7 * 24 * time.Hour),
@@ -347,6 +360,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateLogin()...)
 	errs = append(errs, c.validateModules()...)
 	errs = append(errs, c.validateOffline()...)
+	errs = append(errs, c.validateLink()...)
 	errs = append(errs, c.validateMeter()...)
 	errs = append(errs, c.validateLedger()...)
 	if !slices.Contains(Languages, c.Language) {
