@@ -181,6 +181,8 @@ func (d *drainer) page(ctx context.Context, items []offline.Item) error {
 			err = d.jobStatus(ctx, it, &bad)
 		case KindPrinterEvent:
 			err = d.printerEvent(ctx, it, &bad)
+		case offline.KindTaskStatus:
+			err = d.taskStatus(ctx, it, &bad)
 		default:
 			d.unknown++
 		}
@@ -457,3 +459,20 @@ func heartbeatSync(st outboxStatser, log *slog.Logger) func(ctx context.Context)
 // within the call's own timeout, so a busy database delays the beat only
 // a little.
 const heartbeatStatsTimeout = 2 * time.Second
+
+// taskStatus sends a task's status (the hub's tasks, tasks.go); an
+// unreadable one is dropped. A task's statuses keep their order.
+func (d *drainer) taskStatus(ctx context.Context, it offline.Item, bad *[]string) error {
+	var st protocol.TaskStatusRequest
+	if err := json.Unmarshal(it.Payload, &st); err != nil {
+		d.log.Error("unreadable outbox task status; dropped", "key", it.Key, "err", err)
+		*bad = append(*bad, it.Key)
+		return nil
+	}
+	stream := "task:" + st.ID
+	if d.blocked[stream] {
+		d.left++
+		return nil
+	}
+	return d.outcome(ctx, it, stream, d.link.Call(ctx, protocol.ActionTaskStatus, st, nil))
+}

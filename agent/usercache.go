@@ -64,6 +64,9 @@ type userCache struct {
 	quotaPages      int
 	kick            chan struct{}
 
+	// syncMu is held by the sync under way (syncUsers).
+	syncMu sync.Mutex
+
 	mu sync.Mutex
 	// online is the link's state; changedAt when it last changed (a
 	// reading of this run: Elapsed is exact).
@@ -159,43 +162,56 @@ func (c *userCache) linkOnline() bool {
 // is applied page by page under one generation, and the cache keeps its
 // old users until the last page.
 func (c *userCache) sync(ctx context.Context) error {
+	_, err := c.syncUsers(ctx, false)
+	return err
+}
+
+// syncUsers is sync, from version 0 when full (a sync-users task's
+// {"full": true}); it returns how many users the hub's pages held. Syncs
+// run one at a time: a task's and the loop's would interleave their pages.
+func (c *userCache) syncUsers(ctx context.Context, full bool) (int, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
 	c.mu.Lock()
 	connect := c.connects
 	c.mu.Unlock()
 	start := c.clk.Now()
 	st, err := c.store.CacheState(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req := protocol.SyncUsersRequest{Since: st.Version}
+	if full {
+		req.Since = 0
+	}
 	var gen int64
 	pages, users := 0, 0
 	for {
 		var resp protocol.SyncUsersResponse
 		if err := c.link.Call(ctx, protocol.ActionSyncUsers, req, &resp); err != nil {
-			return fmt.Errorf("sync users since %d: %w", req.Since, err)
+			return users, fmt.Errorf("sync users since %d: %w", req.Since, err)
 		}
 		if err := checkTerms(resp.Offline); err != nil {
-			return fmt.Errorf("sync users: the hub's terms: %w", err)
+			return users, fmt.Errorf("sync users: the hub's terms: %w", err)
 		}
 		if err := resp.Validate(); err != nil {
-			return fmt.Errorf("sync users: the hub's page: %w", err)
+			return users, fmt.Errorf("sync users: the hub's page: %w", err)
 		}
 		if resp.Full && gen == 0 {
 			if gen, err = c.store.UsersGeneration(ctx); err != nil {
-				return err
+				return users, err
 			}
 		}
 		page := offline.UserPage{SyncUsersResponse: resp, Generation: gen, At: c.floor.Now()}
 		if err := c.store.ApplyUsers(ctx, page); err != nil {
-			return err
+			return users, err
 		}
 		pages, users = pages+1, users+len(resp.Users)
 		if !resp.More {
 			break
 		}
 		if pages > 100_000 {
-			return errors.New("sync users: the hub's pages do not end")
+			return users, errors.New("sync users: the hub's pages do not end")
 		}
 		req = protocol.SyncUsersRequest{Since: resp.Version, Full: resp.Full}
 	}
@@ -204,7 +220,7 @@ func (c *userCache) sync(ctx context.Context) error {
 	c.mu.Unlock()
 	c.log.Info("user cache synced", "pages", pages, "users", users, "full", gen != 0,
 		"took_ms", c.clk.Now().Sub(start).Milliseconds())
-	return nil
+	return users, nil
 }
 
 // checkTerms refuses terms an agent must not follow: a key of the wrong

@@ -40,10 +40,14 @@ func (s *Store) TakeTask(ctx context.Context, id, typ string) (state string, tak
 // EndTask ends a task in progress as completed (with its result) or failed
 // (with its error in words), and queues the TaskStatus that tells the hub
 // in the same transaction: an ended task's status reaches the hub even
-// after a restart. ErrTaskNotRunning when the task is not in progress.
+// after a restart. A task ended expired (its deadline passed before it was
+// received) queues none: the agent's answer to its delivery told the hub.
+// ErrTaskNotRunning when the task is not in progress.
 func (s *Store) EndTask(ctx context.Context, id, state string, result json.RawMessage, errText string) error {
-	if state != protocol.TaskCompleted && state != protocol.TaskFailed {
-		return fmt.Errorf("end task %s: state %q: completed or failed", id, state)
+	switch state {
+	case protocol.TaskCompleted, protocol.TaskFailed, protocol.TaskExpired:
+	default:
+		return fmt.Errorf("end task %s: state %q: completed, failed or expired", id, state)
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
@@ -54,6 +58,9 @@ func (s *Store) EndTask(ctx context.Context, id, state string, result json.RawMe
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return errors.Join(err, ErrTaskNotRunning)
+		}
+		if state == protocol.TaskExpired {
+			return nil
 		}
 		st := protocol.TaskStatusRequest{ID: id, State: state, Result: result, Error: errText, At: now.UTC()}
 		return enqueue(ctx, tx, KindTaskStatus, TaskStatusKey(id, state), st, now)

@@ -1,0 +1,327 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tessera-print/tessera/clock"
+	"github.com/tessera-print/tessera/clock/clocktest"
+	"github.com/tessera-print/tessera/cloudlink"
+	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/session"
+)
+
+// taskHub is a fake hub that delivers tasks to the agent connected to it
+// and records the TaskStatus messages the agent's outbox sends.
+type taskHub struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	peer     *protocol.Peer
+	statuses []protocol.TaskStatusRequest
+	got      chan struct{} // a status arrived
+}
+
+func newTaskHub(t *testing.T) *taskHub {
+	t.Helper()
+	h := &taskHub{got: make(chan struct{}, 16)}
+	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
+	t.Cleanup(func() {
+		h.srv.CloseClientConnections()
+		h.srv.Close()
+	})
+	return h
+}
+
+func (h *taskHub) serve(w http.ResponseWriter, r *http.Request) {
+	up := websocket.Upgrader{Subprotocols: []string{protocol.Subprotocol}}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	peer := protocol.NewPeer(ws, slog.New(slog.DiscardHandler))
+	peer.Handle(protocol.ActionBoot, func(context.Context, json.RawMessage) (any, error) {
+		return protocol.BootResponse{Status: protocol.BootAccepted, HeartbeatInterval: 30, ServerTime: time.Now()}, nil
+	})
+	peer.Handle(protocol.ActionHeartbeat, func(context.Context, json.RawMessage) (any, error) {
+		return protocol.HeartbeatResponse{}, nil
+	})
+	peer.Handle(protocol.ActionTaskStatus, func(_ context.Context, p json.RawMessage) (any, error) {
+		var st protocol.TaskStatusRequest
+		if err := protocol.Decode(p, &st); err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.statuses = append(h.statuses, st)
+		h.mu.Unlock()
+		h.got <- struct{}{}
+		return struct{}{}, nil
+	})
+	h.mu.Lock()
+	h.peer = peer
+	h.mu.Unlock()
+	_ = peer.Run(r.Context())
+}
+
+// deliver sends a task to the agent and returns its answer.
+func (h *taskHub) deliver(t *testing.T, req protocol.TaskRequest) string {
+	t.Helper()
+	h.mu.Lock()
+	peer := h.peer
+	h.mu.Unlock()
+	var ack protocol.TaskAck
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := peer.Call(ctx, protocol.ActionTask, req, &ack); err != nil {
+		t.Fatalf("deliver %s: %v", req.ID, err)
+	}
+	return ack.State
+}
+
+// status waits for the next TaskStatus the hub receives.
+func (h *taskHub) status(t *testing.T) protocol.TaskStatusRequest {
+	t.Helper()
+	select {
+	case <-h.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no task status reached the hub")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.statuses[len(h.statuses)-1]
+}
+
+// countingPanel is the session's notifications, counting Notify calls.
+type countingPanel struct {
+	*session.Manager
+	mu      sync.Mutex
+	notifed int
+}
+
+func (p *countingPanel) Notify(n session.Notification) error {
+	p.mu.Lock()
+	p.notifed++
+	p.mu.Unlock()
+	return p.Manager.Notify(n)
+}
+
+func (p *countingPanel) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.notifed
+}
+
+type taskFixture struct {
+	hub    *taskHub
+	store  *offline.Store
+	runner *taskRunner
+	panel  *countingPanel
+	clk    *clocktest.Clock
+	link   *cloudlink.Link
+}
+
+// newTaskFixture runs a task runner on a store, linked to a fake hub; each
+// ended task is sent through the outbox at once (the kick drains it).
+func newTaskFixture(t *testing.T, dbPath string) *taskFixture {
+	t.Helper()
+	clk := clocktest.New(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
+	floor := clock.NewFloor(clk, nil)
+	store, err := offline.Open(context.Background(), dbPath, offline.Options{Now: floor.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f := &taskFixture{hub: newTaskHub(t), store: store, clk: clk}
+	log := slog.New(slog.DiscardHandler)
+	kick := make(chan struct{}, 1)
+	f.runner = newTaskRunner(store, floor, log, func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	f.panel = &countingPanel{Manager: session.New(session.Config{Clock: clk, Now: floor.Now, Language: "fr"})}
+	f.runner.sess, f.runner.language = f.panel, "fr"
+	f.link = connectLinkConfig(t, cloudlink.Config{HubURL: f.hub.srv.URL, AgentID: "a1", Version: "test",
+		Handlers: map[string]protocol.Handler{protocol.ActionTask: f.runner.handle}})
+	f.runner.link = f.link
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); f.runner.run(ctx) }()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+				_ = drain(ctx, store, f.link, log)
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return f
+}
+
+func notifyTask(id string, p protocol.NotifyPayload) protocol.TaskRequest {
+	b, _ := json.Marshal(p)
+	return protocol.TaskRequest{ID: id, Type: protocol.TaskNotify, Payload: b}
+}
+
+// TestTaskNotify: a notify task shows on the panel in the device's
+// language, a redelivery of its id is not run again (its answer tells
+// the stored state), and a clear task removes it.
+func TestTaskNotify(t *testing.T) {
+	f := newTaskFixture(t, filepath.Join(t.TempDir(), "t.db"))
+	task := notifyTask("n1", protocol.NotifyPayload{Text: map[string]string{"en": "Toner low", "fr": "Toner bas"},
+		Level: session.LevelWarning, TTLHours: 2})
+	if got := f.hub.deliver(t, task); got != protocol.TaskInProgress {
+		t.Fatalf("first delivery answered %q, want in-progress", got)
+	}
+	if st := f.hub.status(t); st.ID != "n1" || st.State != protocol.TaskCompleted {
+		t.Fatalf("status %+v, want n1 completed", st)
+	}
+	notes := f.panel.View().Notifications
+	if len(notes) != 1 || notes[0].ID != "n1" || notes[0].Text != "Toner bas" || notes[0].Level != session.LevelWarning ||
+		!notes[0].ExpiresAt.Equal(f.clk.Now().Add(2*time.Hour)) {
+		t.Fatalf("notifications %+v", notes)
+	}
+	if got := f.hub.deliver(t, task); got != protocol.TaskCompleted {
+		t.Fatalf("redelivery answered %q, want completed", got)
+	}
+	if n := f.panel.count(); n != 1 {
+		t.Fatalf("notified %d times, want once", n)
+	}
+	if got := f.hub.deliver(t, notifyTask("n2", protocol.NotifyPayload{Clear: "n1"})); got != protocol.TaskInProgress {
+		t.Fatalf("clear answered %q", got)
+	}
+	if st := f.hub.status(t); st.ID != "n2" || st.State != protocol.TaskCompleted {
+		t.Fatalf("clear's status %+v", st)
+	}
+	if notes := f.panel.View().Notifications; len(notes) != 0 {
+		t.Fatalf("notifications after clear: %+v", notes)
+	}
+}
+
+// TestTaskRefusals: a task whose deadline passed is answered expired and
+// not run; a type this version does not do fails not-supported; a payload
+// the task cannot use fails with why.
+func TestTaskRefusals(t *testing.T) {
+	f := newTaskFixture(t, filepath.Join(t.TempDir(), "t.db"))
+	late := notifyTask("late", protocol.NotifyPayload{Text: map[string]string{"en": "x"}})
+	late.Deadline = f.clk.Now().Add(-time.Minute)
+	for range 2 { // a redelivery tells the same
+		if got := f.hub.deliver(t, late); got != protocol.TaskExpired {
+			t.Fatalf("late task answered %q, want expired", got)
+		}
+	}
+	cases := []struct {
+		task    protocol.TaskRequest
+		wantErr string
+	}{
+		{protocol.TaskRequest{ID: "r1", Type: protocol.TaskRestart}, "not-supported: restart (later versions)"},
+		{notifyTask("n1", protocol.NotifyPayload{Text: map[string]string{"de": "Hallo"}}), "no text"},
+	}
+	for _, c := range cases {
+		if got := f.hub.deliver(t, c.task); got != protocol.TaskInProgress {
+			t.Fatalf("%s answered %q", c.task.ID, got)
+		}
+		st := f.hub.status(t)
+		if st.ID != c.task.ID || st.State != protocol.TaskFailed || !strings.Contains(st.Error, c.wantErr) {
+			t.Fatalf("status %+v, want %s failed with %q", st, c.task.ID, c.wantErr)
+		}
+	}
+	if n := f.panel.count(); n != 0 {
+		t.Fatalf("notified %d times, want never", n)
+	}
+}
+
+// TestTaskStatusSurvivesRestart: a task ended while the hub is away keeps
+// its status in the outbox across a restart, and a task a previous run
+// left in progress is ended failed at the next start; both reach the hub.
+func TestTaskStatusSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	store, err := offline.Open(ctx, path, offline.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"done", "cut"} {
+		if _, _, err := store.TakeTask(ctx, id, protocol.TaskReadMeters); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.EndTask(ctx, "done", protocol.TaskCompleted, json.RawMessage(`{"ok":true}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	f := newTaskFixture(t, path)
+	f.runner.kick() // the outbox sync's first pass, as at a connection
+	got := map[string]protocol.TaskStatusRequest{}
+	for range 2 {
+		st := f.hub.status(t)
+		got[st.ID] = st
+	}
+	if st := got["done"]; st.State != protocol.TaskCompleted || string(st.Result) != `{"ok":true}` {
+		t.Fatalf("done's status %+v", st)
+	}
+	if st := got["cut"]; st.State != protocol.TaskFailed || !strings.Contains(st.Error, "interrupted") {
+		t.Fatalf("cut's status %+v", st)
+	}
+}
+
+// TestTaskSyncUsers: a sync-users task syncs the credential cache (full:
+// from version 0) and reports the users the hub sent.
+func TestTaskSyncUsers(t *testing.T) {
+	cf := newCacheFixture(t, 0)
+	cf.hub.add("alice", "card-1", "", nil, nil)
+	cf.hub.add("bob", "", "123456", nil, nil)
+	r := newTaskRunner(cf.store, cf.floor, slog.New(slog.DiscardHandler), func() {})
+	r.users = cf.c
+	ctx := context.Background()
+	for _, id := range []string{"s1", "s2"} {
+		if _, err := r.handle(ctx, mustJSON(t, protocol.TaskRequest{ID: id, Type: protocol.TaskSyncUsers,
+			Payload: json.RawMessage(`{"full": true}`)})); err != nil {
+			t.Fatal(err)
+		}
+		req, ok := r.next()
+		if !ok {
+			t.Fatal("task not queued")
+		}
+		r.runOne(ctx, req)
+	}
+	if cf.hub.calls != 2 {
+		t.Fatalf("hub asked %d times, want 2", cf.hub.calls)
+	}
+	items, err := cf.store.Pending(ctx, 0)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("outbox %+v, %v", items, err)
+	}
+	var st protocol.TaskStatusRequest
+	if err := json.Unmarshal(items[1].Payload, &st); err != nil || st.State != protocol.TaskCompleted ||
+		string(st.Result) != `{"users":2}` {
+		t.Fatalf("status %+v (%v)", st, err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
