@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -22,8 +24,12 @@ const (
 	typeCallError  = 4
 )
 
-// MaxMessageSize bounds one frame; larger frames close the connection.
+// MaxMessageSize is the default bound of one message (Peer.MaxMessage).
 const MaxMessageSize = 1 << 20
+
+// discardLimit bounds what a peer reads of one oversized message to throw
+// it away: beyond, the connection is closed (a peer that streams forever).
+const discardLimit = 64 << 20
 
 // Error codes of a CALLERROR.
 const (
@@ -125,6 +131,11 @@ type Peer struct {
 	// IdleTimeout closes the connection when nothing arrives for this long
 	// (zero: never). Set it before Run.
 	IdleTimeout time.Duration
+	// MaxMessage bounds one message (zero: MaxMessageSize). A longer one
+	// is read and thrown away: a CALL whose id can be read from its start
+	// is answered with a FormationViolation, anything else is dropped,
+	// and the connection stays. Set it before Run.
+	MaxMessage int64
 	// MaxInFlight bounds the other side's CALLs being handled at once
 	// (zero: no bound). A CALL beyond it is answered at once with a
 	// temporary InternalError instead of waiting to be read, so the results
@@ -150,7 +161,7 @@ type frame struct {
 
 // NewPeer wraps an established websocket connection.
 func NewPeer(ws *websocket.Conn, logger *slog.Logger) *Peer {
-	ws.SetReadLimit(MaxMessageSize)
+	ws.SetReadLimit(discardLimit)
 	return &Peer{
 		ws:       ws,
 		logger:   logger,
@@ -212,24 +223,72 @@ func (p *Peer) Run(ctx context.Context) error {
 		if p.IdleTimeout > 0 {
 			_ = p.ws.SetReadDeadline(time.Now().Add(p.IdleTimeout))
 		}
-		_, data, err := p.ws.ReadMessage()
+		data, tooBig, err := p.readFrame()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return fmt.Errorf("read frame: %w", err)
 		}
-		if err := p.dispatch(ctx, data, &wg); err != nil {
+		if tooBig {
+			err = p.refuseFrame(data, fmt.Sprintf("a message of more than %d bytes", p.maxMessage()))
+		} else {
+			err = p.dispatch(ctx, data, &wg)
+		}
+		if err != nil {
 			return err
 		}
 	}
 }
 
+func (p *Peer) maxMessage() int64 {
+	if p.MaxMessage > 0 {
+		return p.MaxMessage
+	}
+	return MaxMessageSize
+}
+
+// readFrame reads one message. Of one longer than maxMessage it returns
+// the start only, with tooBig, having read the rest to throw it away.
+func (p *Peer) readFrame() (data []byte, tooBig bool, err error) {
+	_, r, err := p.ws.NextReader()
+	if err != nil {
+		return nil, false, err
+	}
+	limit := p.maxMessage()
+	if data, err = io.ReadAll(io.LimitReader(r, limit+1)); err != nil {
+		return nil, false, err
+	}
+	if int64(len(data)) <= limit {
+		return data, false, nil
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, false, err
+	}
+	return data[:min(len(data), 1024)], true, nil
+}
+
+// callID reads the id of a CALL from the start of a message that cannot be
+// decoded whole ("" if it cannot be read there).
+var callID = regexp.MustCompile(`^\s*\[\s*2\s*,\s*"([^"\\]{1,256})"`)
+
+// refuseFrame answers a message that cannot be taken: a FormationViolation
+// to the CALL whose id it starts with, or, without a readable id, a log
+// line. The connection stays.
+func (p *Peer) refuseFrame(data []byte, why string) error {
+	m := callID.FindSubmatch(data)
+	if m == nil {
+		p.logger.Warn("a message that cannot be read; dropped", "why", why, "bytes", len(data))
+		return nil
+	}
+	p.logger.Warn("a CALL that cannot be read; refused", "why", why, "id", string(m[1]))
+	return p.writeError(string(m[1]), &Error{Code: CodeFormationViolation, Description: why})
+}
+
 func (p *Peer) dispatch(ctx context.Context, data []byte, wg *sync.WaitGroup) error {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil || len(raw) < 3 {
-		p.logger.Warn("malformed frame; ignored", "bytes", len(data))
-		return nil
+		return p.refuseFrame(data, "not a JSON frame of the protocol")
 	}
 	var typ int
 	var id string

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -148,6 +149,9 @@ func FuzzDispatch(f *testing.F) {
 		var wg sync.WaitGroup
 		// Frames that need an answer would write to a nil websocket; only
 		// CALLs trigger writes, so skip those and check the rest never panic.
+		if callID.Match(data) {
+			return // answered with a CALLERROR: a write
+		}
 		var raw []json.RawMessage
 		if json.Unmarshal(data, &raw) == nil && len(raw) > 0 {
 			var typ int
@@ -160,4 +164,64 @@ func FuzzDispatch(f *testing.F) {
 		}
 		wg.Wait()
 	})
+}
+
+// TestUnreadableMessagesKeepTheConnection: a message beyond MaxMessage, or
+// one that is not JSON, is answered with a FormationViolation when its
+// CALL id can be read from its start and dropped otherwise; the
+// connection stays and the next CALL is answered.
+func TestUnreadableMessagesKeepTheConnection(t *testing.T) {
+	up := websocket.Upgrader{Subprotocols: []string{Subprotocol}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		p := NewPeer(ws, slog.New(slog.DiscardHandler))
+		p.MaxMessage = 1024
+		p.Handle(ActionHeartbeat, func(ctx context.Context, payload json.RawMessage) (any, error) {
+			return HeartbeatResponse{}, nil
+		})
+		_ = p.Run(r.Context())
+	}))
+	defer srv.Close()
+	d := websocket.Dialer{Subprotocols: []string{Subprotocol}}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	answer := func(send string) []json.RawMessage {
+		t.Helper()
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(send)); err != nil {
+			t.Fatal(err)
+		}
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("no answer to %.40s...: %v", send, err)
+		}
+		var raw []json.RawMessage
+		if err := json.Unmarshal(data, &raw); err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	pad := strings.Repeat("x", 2000)
+	for _, tc := range []struct{ name, send, id string }{
+		{"oversized", `[2,"big-1","Heartbeat",{"pad":"` + pad + `"}]`, "big-1"},
+		{"truncated", `[2,"bad-1","Heartbeat",{`, "bad-1"},
+	} {
+		raw := answer(tc.send)
+		if len(raw) < 3 || string(raw[0]) != "4" || string(raw[1]) != strconv.Quote(tc.id) || string(raw[2]) != `"FormationViolation"` {
+			t.Errorf("%s: answered %s", tc.name, raw)
+		}
+	}
+	// Without a readable id: dropped; the next CALL is still answered.
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(pad+pad)); err != nil {
+		t.Fatal(err)
+	}
+	if raw := answer(`[2,"ok-1","Heartbeat",{}]`); string(raw[0]) != "3" || string(raw[1]) != `"ok-1"` {
+		t.Errorf("after a dropped message: %s", raw)
+	}
 }
