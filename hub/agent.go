@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -41,6 +42,9 @@ type agentConn struct {
 
 	mu      sync.Mutex
 	agentID string // set by an accepted Boot
+	// tasksRefused: the agent answered a Task NotImplemented; no other is
+	// sent on this connection (tasks_delivery.go).
+	tasksRefused atomic.Bool
 }
 
 func validAgentID(id string) bool {
@@ -125,6 +129,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		protocol.ActionListLeases:   c.listLeases,
 		protocol.ActionFetchLeased:  c.fetchLeased,
 		protocol.ActionRevokeLease:  c.revokeLease,
+		protocol.ActionTaskStatus:   c.taskStatus,
 	} {
 		c.peer.Handle(action, c.internal(action, c.booted(c.limited(action, h))))
 	}
@@ -226,6 +231,7 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 	}
 	c.logger().Info("agent booted", "version", req.Version, "printer", req.Printer.URI, "last_seq", lastSeq,
 		"device_token_issued", deviceToken != "")
+	s.deliverPending(c)
 	return protocol.BootResponse{Status: protocol.BootAccepted, HeartbeatInterval: s.heartbeatSeconds(),
 		ServerTime: now.UTC(), LastSeq: lastSeq, DeviceToken: deviceToken}, nil
 }

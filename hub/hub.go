@@ -42,6 +42,11 @@ type Config struct {
 	// FetchJob (never past its expiry): the engine fetches after the person
 	// released and walked away.
 	LogoutGrace time.Duration
+	// TaskPendingExpiry is how long a task waits for its agent to take it
+	// (its deadline); TaskRunningExpiry how long an agent may keep one in
+	// progress. Past them the task is expired. Defaults 7 days and 24 h.
+	TaskPendingExpiry time.Duration
+	TaskRunningExpiry time.Duration
 	// Limits bound what one agent, or all together, may ask of the hub.
 	Limits Limits
 	// RecordCaps bound what records on the agent's own authority are charged.
@@ -72,6 +77,8 @@ const (
 	DefaultLockoutWindow     = 5 * time.Minute
 	DefaultLoginTTL          = time.Hour
 	DefaultLogoutGrace       = 5 * time.Minute
+	DefaultTaskPendingExpiry = 7 * 24 * time.Hour
+	DefaultTaskRunningExpiry = 24 * time.Hour
 
 	// MaxPINLength is the longest PIN, and the largest PINMinLength.
 	MaxPINLength = 16
@@ -229,6 +236,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.LogoutGrace <= 0 {
 		cfg.LogoutGrace = DefaultLogoutGrace
 	}
+	if cfg.TaskPendingExpiry <= 0 {
+		cfg.TaskPendingExpiry = DefaultTaskPendingExpiry
+	}
+	if cfg.TaskRunningExpiry <= 0 {
+		cfg.TaskRunningExpiry = DefaultTaskRunningExpiry
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -311,6 +324,10 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodGet, "/api/v1/alerts", s.api(s.listAlerts), adm)
 	rt.handle(http.MethodGet, "/api/v1/settings", s.api(s.getSettings), adm)
 	rt.handle(http.MethodPut, "/api/v1/settings", s.api(s.putSettings), adm)
+	rt.handle(http.MethodPost, "/api/v1/tasks", s.api(s.createTasks), adm)
+	rt.handle(http.MethodGet, "/api/v1/tasks", s.api(s.listTasks), adm)
+	rt.handle(http.MethodGet, "/api/v1/tasks/{id}", s.api(s.getTask), adm)
+	rt.handle(http.MethodPost, "/api/v1/tasks/{id}/stop", s.api(s.stopTask), adm)
 
 	rt.handle(http.MethodGet, protocol.AgentPath, http.HandlerFunc(s.serveAgent), nil)
 	rt.handle(http.MethodGet, "/agent/v1/jobs/{id}/document", s.api(s.serveDocument), nil)
@@ -351,6 +368,9 @@ func (s *Server) housekeeping(ctx context.Context) error {
 	}
 	if err := s.settleSilentJobs(ctx, ""); err != nil {
 		return fmt.Errorf("settle silent printing jobs: %w", err)
+	}
+	if err := s.expireTasks(ctx); err != nil {
+		return err
 	}
 	return s.purgeClaims(ctx)
 }

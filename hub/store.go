@@ -441,6 +441,35 @@ CREATE TRIGGER offline_user_update AFTER UPDATE OF username, full_name, language
 	UPDATE users SET offline_version = (SELECT version FROM offline_seq WHERE id = 1) WHERE id = NEW.id;
 END;
 `,
+	// 19: tasks, hub -> agent (the cloud-link issue, point 5; tasks.go).
+	// seq orders them (listing, delivery oldest first); times in
+	// nanoseconds; deadline = created_at + the pending expiry; started_at
+	// is when the agent took it (the in-progress expiry counts from it);
+	// delivered_at when it first acknowledged it. reported: a TaskStatus
+	// was stored (an end known only from a TaskAck still takes the
+	// status that carries the result).
+	`
+CREATE TABLE tasks (
+	seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+	id           TEXT NOT NULL UNIQUE,
+	agent_id     TEXT NOT NULL,
+	type         TEXT NOT NULL,
+	payload      TEXT NOT NULL,
+	state        TEXT NOT NULL,
+	phase        TEXT NOT NULL DEFAULT '',
+	progress     INTEGER NOT NULL DEFAULT 0,
+	result       TEXT,
+	error        TEXT NOT NULL DEFAULT '',
+	deadline     INTEGER NOT NULL,
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL,
+	started_at   INTEGER,
+	delivered_at INTEGER,
+	reported     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX tasks_agent_state ON tasks(agent_id, state, seq);
+CREATE INDEX tasks_state ON tasks(state, seq);
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,
