@@ -24,14 +24,16 @@ import (
 // Bounds of the task queue.
 const (
 	// maxQueuedTasks bounds the tasks waiting to run: beyond, a new task
-	// is refused for now (not taken), so the hub delivers it again later.
+	// fails at once with "busy" (the hub may send it again, under a new
+	// id).
 	maxQueuedTasks = 64
 	// taskTimeout bounds one task's run: a printer or hub that never
 	// answers must not hold up the tasks behind it.
 	taskTimeout = 2 * time.Minute
 	// defaultNotifyTTL is how long a notification shows when its task
-	// gives no ttl_hours.
-	defaultNotifyTTL = 48 * time.Hour
+	// gives no ttl_hours; maxNotifyTTLHours bounds ttl_hours (a year).
+	defaultNotifyTTL  = 48 * time.Hour
+	maxNotifyTTLHours = 366 * 24
 )
 
 // taskStore is the part of the store tasks use (offline/tasks.go).
@@ -261,7 +263,7 @@ func (t *taskRunner) notify(req protocol.TaskRequest) (any, error) {
 		level = session.LevelInfo
 	}
 	ttl := defaultNotifyTTL
-	if p.TTLHours < 0 {
+	if p.TTLHours < 0 || p.TTLHours > maxNotifyTTLHours {
 		return nil, fmt.Errorf("payload: ttl_hours %d", p.TTLHours)
 	} else if p.TTLHours > 0 {
 		ttl = time.Duration(p.TTLHours) * time.Hour

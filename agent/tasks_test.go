@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/cloudlink"
@@ -324,4 +325,28 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestTaskTestConnection: test-connection times the hub's round trip,
+// says why a printer protocol the agent has no client for failed, and
+// lists the readers the panel knows; read-meters without SNMP fails.
+func TestTaskTestConnection(t *testing.T) {
+	f := newTaskFixture(t, filepath.Join(t.TempDir(), "t.db"))
+	f.panel.State(cardreader.Event{Reader: "usb-0", Attached: true})
+	f.hub.deliver(t, protocol.TaskRequest{ID: "c1", Type: protocol.TaskTestConnection})
+	st := f.hub.status(t)
+	var res protocol.TestConnectionResult
+	if err := json.Unmarshal(st.Result, &res); err != nil || st.State != protocol.TaskCompleted {
+		t.Fatalf("status %+v (%v)", st, err)
+	}
+	if !res.Hub.OK || res.SNMP.OK || res.SNMP.Error == "" || res.IPP.OK || res.IPP.Error == "" {
+		t.Fatalf("result %+v", res)
+	}
+	if len(res.Readers) != 1 || res.Readers[0] != (protocol.ReaderProbe{Name: "usb-0", Attached: true}) {
+		t.Fatalf("readers %+v", res.Readers)
+	}
+	f.hub.deliver(t, protocol.TaskRequest{ID: "m1", Type: protocol.TaskReadMeters})
+	if st := f.hub.status(t); st.State != protocol.TaskFailed || !strings.Contains(st.Error, "no SNMP") {
+		t.Fatalf("read-meters without SNMP: %+v", st)
+	}
 }
