@@ -91,7 +91,9 @@ func (s *Server) pendingTasks(ctx context.Context, agentID string) ([]taskView, 
 	return tasks, rows.Err()
 }
 
-// deliverTask sends one task (Task) and applies the agent's TaskAck. A task
+// deliverTask sends one task (Task) and applies the agent's TaskAck
+// (in-progress, completed, failed, or expired: the agent judged the
+// deadline passed, and no TaskStatus follows). A task
 // not acknowledged (a timeout, the connection gone, a refusal) stays
 // pending for the next delivery. It reports whether the connection is worth
 // sending the next task to.
@@ -126,7 +128,7 @@ func (c *agentConn) deliverTask(t taskView) bool {
 		}
 	}
 	switch ack.State {
-	case protocol.TaskInProgress, protocol.TaskCompleted, protocol.TaskFailed:
+	case protocol.TaskInProgress, protocol.TaskCompleted, protocol.TaskFailed, protocol.TaskExpired:
 	default:
 		c.logger().Warn("task acknowledged in a state an agent does not give; it stays pending",
 			"task", t.ID, "state", ack.State)
@@ -154,6 +156,12 @@ func (s *Server) updateTask(ctx context.Context, agentID string, st protocol.Tas
 	args := []any{st.State, now, st.State, now, now}
 	where := " WHERE id = ? AND agent_id = ? AND (state IN (?, ?)"
 	wargs := []any{st.ID, agentID, protocol.TaskPending, protocol.TaskInProgress}
+	if ack && st.State == protocol.TaskExpired {
+		// The agent found the deadline passed by its time rule; no
+		// TaskStatus follows.
+		q += ", error = ?"
+		args = append(args, "its deadline had passed when the agent received it")
+	}
 	if !ack {
 		q += ", phase = ?, progress = ?, result = ?, error = ?, reported = 1"
 		var result any

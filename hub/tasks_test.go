@@ -253,7 +253,7 @@ func TestTaskDeliveredAtBoot(t *testing.T) {
 	h := openHub(t)
 	h.offlineAgent("printer-a")
 	var ids []string
-	for _, typ := range []string{"read-meters", "test-connection", "restart", "notify"} {
+	for _, typ := range []string{"read-meters", "test-connection", "restart", "notify", "sync-users"} {
 		doc := map[string]any{"agent_id": "printer-a", "type": typ}
 		if typ == "notify" {
 			doc["payload"] = map[string]any{"text": map[string]string{"en": "hi"}}
@@ -262,12 +262,13 @@ func TestTaskDeliveredAtBoot(t *testing.T) {
 		h.clock.Advance(time.Second)
 	}
 	h.mustStatus(h.admin(http.MethodPost, "/api/v1/tasks/"+ids[2]+"/stop", nil), http.StatusOK)
-	acks := map[string]string{ids[0]: protocol.TaskCompleted, ids[1]: protocol.TaskFailed, ids[3]: protocol.TaskInProgress}
+	acks := map[string]string{ids[0]: protocol.TaskCompleted, ids[1]: protocol.TaskFailed, ids[3]: protocol.TaskInProgress,
+		ids[4]: protocol.TaskExpired}
 	a := h.dialTasks("printer-a", h.deviceToken("printer-a"), func(req protocol.TaskRequest) (any, error) {
 		return protocol.TaskAck{State: acks[req.ID]}, nil
 	})
-	got := a.received(3)
-	if len(got) != 3 || got[0].ID != ids[0] || got[1].ID != ids[1] || got[2].ID != ids[3] {
+	got := a.received(4)
+	if len(got) != 4 || got[0].ID != ids[0] || got[1].ID != ids[1] || got[2].ID != ids[3] || got[3].ID != ids[4] {
 		t.Fatalf("delivered %+v, want %v without %s", got, ids, ids[2])
 	}
 	for id, state := range acks {
@@ -275,6 +276,9 @@ func TestTaskDeliveredAtBoot(t *testing.T) {
 	}
 	if v := h.getTask(ids[2]); v.State != protocol.TaskStopped {
 		t.Errorf("stopped task: %s", v.State)
+	}
+	if v := h.getTask(ids[4]); v.Error == "" {
+		t.Errorf("acknowledged expired without a word: %+v", v)
 	}
 }
 
