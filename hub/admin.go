@@ -102,6 +102,10 @@ type agentView struct {
 	Printer      protocol.Printer `json:"printer"`
 	Capabilities []string         `json:"capabilities"`
 	HasToken     bool             `json:"has_token"`
+	// State is communicating (connected now), not-communicating (known,
+	// not connected) or unenrolled (no identity bound yet); the
+	// cloud-link issue adds needs-credentials.
+	State string `json:"state"`
 	// Sync is the agent's outbox as its last Heartbeat reported it (null:
 	// never reported).
 	Sync *syncView `json:"sync"`
@@ -126,6 +130,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("list agents: %w", err)
 		}
 		v.LastSeen = nullTime(lastSeen)
+		v.State = agentState(v.Connected, v.HasToken)
 		v.Sync = syncOf(syncLast, syncPending, syncOldest, syncReported)
 		if err := json.Unmarshal([]byte(printer), &v.Printer); err != nil {
 			return fmt.Errorf("list agents: printer of %s: %w", v.ID, err)
@@ -143,6 +148,23 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
 	return nil
+}
+
+// Agent states in GET /api/v1/agents.
+const (
+	agentCommunicating    = "communicating"
+	agentNotCommunicating = "not-communicating"
+	agentUnenrolled       = "unenrolled"
+)
+
+func agentState(connected, enrolled bool) string {
+	switch {
+	case connected:
+		return agentCommunicating
+	case enrolled:
+		return agentNotCommunicating
+	}
+	return agentUnenrolled
 }
 
 type printerEventView struct {

@@ -267,7 +267,7 @@ func TestAgentBoot(t *testing.T) {
 	}
 	g := got[0]
 	if g.ID != "agent-1" || !g.Connected || g.Version != "1.2.3" || g.Printer.Serial != "SN1" ||
-		strings.Join(g.Capabilities, ",") != "pdf,duplex" || g.LastSeen == nil || !g.HasToken {
+		strings.Join(g.Capabilities, ",") != "pdf,duplex" || g.LastSeen == nil || !g.HasToken || g.State != agentCommunicating {
 		t.Errorf("agent %+v", g)
 	}
 
@@ -284,6 +284,9 @@ func TestAgentBoot(t *testing.T) {
 	}
 	b.peer.Close()
 	testutil.WaitFor(t, 5*time.Second, "the agent marked disconnected after it left", func() bool { return !agents()[0].Connected })
+	if st := agents()[0].State; st != agentNotCommunicating {
+		t.Errorf("state after it left: %q", st)
+	}
 }
 
 func TestAgentAuthorize(t *testing.T) {
