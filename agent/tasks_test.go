@@ -18,6 +18,7 @@ import (
 	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/cloudlink"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/session"
@@ -136,6 +137,16 @@ type taskFixture struct {
 // ended task is sent through the outbox at once (the kick drains it).
 func newTaskFixture(t *testing.T, dbPath string) *taskFixture {
 	t.Helper()
+	hub := newTaskHub(t)
+	f := newTaskAgent(t, dbPath, hub.srv.URL)
+	f.hub = hub
+	return f
+}
+
+// newTaskAgent is an agent's task runner, outbox and link to the hub at
+// hubURL (its agent id a1), with a panel and a credential cache.
+func newTaskAgent(t *testing.T, dbPath, hubURL string) *taskFixture {
+	t.Helper()
 	clk := clocktest.New(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
 	floor := clock.NewFloor(clk, nil)
 	store, err := offline.Open(context.Background(), dbPath, offline.Options{Now: floor.Now})
@@ -143,7 +154,7 @@ func newTaskFixture(t *testing.T, dbPath string) *taskFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	f := &taskFixture{hub: newTaskHub(t), store: store, clk: clk}
+	f := &taskFixture{store: store, clk: clk}
 	log := slog.New(slog.DiscardHandler)
 	kick := make(chan struct{}, 1)
 	f.runner = newTaskRunner(store, floor, log, func() {
@@ -154,9 +165,10 @@ func newTaskFixture(t *testing.T, dbPath string) *taskFixture {
 	})
 	f.panel = &countingPanel{Manager: session.New(session.Config{Clock: clk, Now: floor.Now, Language: "fr"})}
 	f.runner.sess, f.runner.language = f.panel, "fr"
-	f.link = connectLinkConfig(t, cloudlink.Config{HubURL: f.hub.srv.URL, AgentID: "a1", Version: "test",
+	f.link = connectLinkConfig(t, cloudlink.Config{HubURL: hubURL, AgentID: "a1", Version: "test",
 		Handlers: map[string]protocol.Handler{protocol.ActionTask: f.runner.handle}})
 	f.runner.link = f.link
+	f.runner.users = newUserCache(store, f.link, floor, clk, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -348,5 +360,49 @@ func TestTaskTestConnection(t *testing.T) {
 	f.hub.deliver(t, protocol.TaskRequest{ID: "m1", Type: protocol.TaskReadMeters})
 	if st := f.hub.status(t); st.State != protocol.TaskFailed || !strings.Contains(st.Error, "no SNMP") {
 		t.Fatalf("read-meters without SNMP: %+v", st)
+	}
+}
+
+// TestTaskRealHub: tasks created at the real hub's API reach the agent,
+// run, and end at the hub with their results: a notify shows on the panel,
+// a full sync-users reports the hub's users.
+func TestTaskRealHub(t *testing.T) {
+	h := newRealHub(t)
+	if code, body := h.admin(http.MethodPost, "/api/v1/users", map[string]any{"username": "alice", "cards": []string{"C-1"}}); code != http.StatusCreated {
+		t.Fatalf("create user: %d %s", code, body)
+	}
+	f := newTaskAgent(t, filepath.Join(t.TempDir(), "t.db"), h.srv.URL)
+	tasks := []struct {
+		doc        map[string]any
+		wantResult string
+	}{
+		{map[string]any{"agent_id": "a1", "type": protocol.TaskNotify,
+			"payload": map[string]any{"text": map[string]string{"en": "Paper in tray 2"}}}, `{}`},
+		{map[string]any{"agent_id": "a1", "type": protocol.TaskSyncUsers, "payload": map[string]any{"full": true}}, `{"users":1}`},
+	}
+	for _, tc := range tasks {
+		code, body := h.admin(http.MethodPost, "/api/v1/tasks", tc.doc)
+		var created struct{ IDs []string }
+		if err := json.Unmarshal(body, &created); code != http.StatusCreated || err != nil || len(created.IDs) != 1 {
+			t.Fatalf("create task: %d %s", code, body)
+		}
+		id := created.IDs[0]
+		var task struct {
+			State  string
+			Result json.RawMessage
+			Error  string
+		}
+		testutil.WaitFor(t, 10*time.Second, "task "+id+" completed", func() bool {
+			_, body := h.admin(http.MethodGet, "/api/v1/tasks/"+id, nil)
+			return json.Unmarshal(body, &task) == nil && task.State != protocol.TaskPending && task.State != protocol.TaskInProgress
+		})
+		if task.State != protocol.TaskCompleted || string(task.Result) != tc.wantResult {
+			t.Fatalf("task %s: %+v, want completed with %s", tc.doc["type"], task, tc.wantResult)
+		}
+		if tc.doc["type"] == protocol.TaskNotify {
+			if notes := f.panel.View().Notifications; len(notes) != 1 || notes[0].ID != id || notes[0].Text != "Paper in tray 2" {
+				t.Fatalf("notifications %+v", notes)
+			}
+		}
 	}
 }
