@@ -121,11 +121,8 @@ func (t *taskRunner) handle(ctx context.Context, payload json.RawMessage) (any, 
 	return protocol.TaskAck{State: protocol.TaskInProgress}, nil
 }
 
-// run ends the tasks a previous run left in progress (failed: whether
-// they took effect is unknown), then runs the queued tasks one at a time
-// until ctx ends.
+// run runs the queued tasks one at a time until ctx ends.
 func (t *taskRunner) run(ctx context.Context) {
-	t.endLeftovers(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,8 +150,10 @@ func (t *taskRunner) next() (protocol.TaskRequest, bool) {
 	return req, true
 }
 
-// endLeftovers fails the tasks a previous run took and never ended: the
-// hub learns of them instead of waiting for their expiry.
+// endLeftovers fails the tasks a previous run took and never ended
+// (whether they took effect is unknown): the hub learns of them instead of
+// waiting for their expiry. It runs before the link does: a task taken in
+// this run must not be taken for a leftover.
 func (t *taskRunner) endLeftovers(ctx context.Context) {
 	ids, err := t.store.UnfinishedTasks(ctx)
 	if err != nil {
@@ -362,9 +361,11 @@ func (r *running) newTasks() *taskRunner {
 	return t
 }
 
-// startTasks runs the task runner; called before the link runs, so no
-// task is delivered before the runner has its parts.
+// startTasks ends the tasks a previous run left and runs the task runner;
+// called before the link runs, so no task is delivered before the runner
+// has its parts and the leftovers are ended.
 func (r *running) startTasks(ctx context.Context, goRun func(func())) {
 	r.tasks.sess, r.tasks.link = r.sess, r.link
+	r.tasks.endLeftovers(ctx)
 	goRun(func() { r.tasks.run(ctx) })
 }

@@ -165,6 +165,8 @@ func newTaskAgent(t *testing.T, dbPath, hubURL string) *taskFixture {
 	})
 	f.panel = &countingPanel{Manager: session.New(session.Config{Clock: clk, Now: floor.Now, Language: "fr"})}
 	f.runner.sess, f.runner.language = f.panel, "fr"
+	// As startTasks does, before the link runs.
+	f.runner.endLeftovers(context.Background())
 	f.link = connectLinkConfig(t, cloudlink.Config{HubURL: hubURL, AgentID: "a1", Version: "test",
 		Handlers: map[string]protocol.Handler{protocol.ActionTask: f.runner.handle}})
 	f.runner.link = f.link
