@@ -150,6 +150,9 @@ func checkTaskPayload(typ string, payload []byte) error {
 		if err := decodeStrict(bytes.NewReader(payload), "payload", &p); err != nil {
 			return errInvalid("%v", err)
 		}
+	case protocol.TaskReleaseJob, protocol.TaskLogin:
+		_, _, err := personTask(typ, payload)
+		return err
 	}
 	return nil
 }
@@ -189,6 +192,9 @@ func (s *Server) createTasks(w http.ResponseWriter, r *http.Request) error {
 	}
 	payload, err := d.check()
 	if err != nil {
+		return err
+	}
+	if err := s.checkPersonRefs(r.Context(), d.Type, payload); err != nil {
 		return err
 	}
 	agents, err := s.taskTargets(r.Context(), d)

@@ -104,9 +104,13 @@ func (c *agentConn) deliverTask(t taskView) bool {
 	s := c.s
 	ctx, cancel := context.WithTimeout(s.ctx, taskAckTimeout)
 	defer cancel()
+	req, err := s.wireTask(ctx, c.id(), t)
+	if err != nil {
+		c.taskNotSent(t, err)
+		return true
+	}
 	var ack protocol.TaskAck
-	err := c.peer.Call(ctx, protocol.ActionTask,
-		protocol.TaskRequest{ID: t.ID, Type: t.Type, Payload: t.Payload, Deadline: t.Deadline}, &ack)
+	err = c.peer.Call(ctx, protocol.ActionTask, req, &ack)
 	var perr *protocol.Error
 	switch {
 	case errors.As(err, &perr) && perr.Code == protocol.CodeNotImplemented:
@@ -138,6 +142,24 @@ func (c *agentConn) deliverTask(t taskView) bool {
 		c.logger().Error("store a task's acknowledgement", "task", t.ID, "err", err)
 	}
 	return true
+}
+
+// taskNotSent handles a task the hub could not make a request of: one
+// refused (the person it acts for cannot log in) fails; after a failure of
+// the hub's own it stays pending.
+func (c *agentConn) taskNotSent(t taskView, err error) {
+	var refusal *taskRefusal
+	if !errors.As(err, &refusal) {
+		if c.s.ctx.Err() == nil {
+			c.logger().Error("prepare a task; it stays pending", "task", t.ID, "err", err)
+		}
+		return
+	}
+	c.logger().Info("task failed at the hub", "task", t.ID, "type", t.Type, "reason", refusal.reason)
+	st := protocol.TaskStatusRequest{ID: t.ID, State: protocol.TaskFailed, Error: refusal.reason}
+	if _, err := c.s.updateTask(c.s.ctx, t.AgentID, st, false); err != nil && c.s.ctx.Err() == nil {
+		c.logger().Error("fail a task", "task", t.ID, "err", err)
+	}
 }
 
 // updateTask moves agentID's task as a status (or an acknowledgement, ack:

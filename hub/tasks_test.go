@@ -443,3 +443,71 @@ func TestTaskExpiry(t *testing.T) {
 		t.Errorf("expired tasks delivered: %+v", b.got)
 	}
 }
+
+// release-job and login name a user (and a job); on delivery the hub adds
+// the user, their policy and a login token of this agent, which the task
+// as stored and shown never holds. A user gone by then fails the task.
+func TestTaskForAPerson(t *testing.T) {
+	h := openHub(t)
+	h.createUser(map[string]any{"username": "alice"})
+	h.createUser(map[string]any{"username": "bob"})
+	h.createUser(map[string]any{"username": "carol"})
+	job := h.uploadJob(map[string]string{"owner": "alice", "name": "mobile"}, "default.pdf", readTestdata(t, "default.pdf"))
+	h.offlineAgent("printer-a")
+
+	for _, tc := range []struct {
+		name    string
+		payload string
+	}{
+		{"no username", `{"job_id": "` + job + `"}`},
+		{"no job", `{"username": "alice"}`},
+		{"unknown user", `{"job_id": "` + job + `", "username": "zed"}`},
+		{"unknown job", `{"job_id": "nope", "username": "alice"}`},
+		{"another's job", `{"job_id": "` + job + `", "username": "bob"}`},
+		{"a token of one's own", `{"job_id": "` + job + `", "username": "alice", "login_token": "x"}`},
+	} {
+		r := h.admin(http.MethodPost, "/api/v1/tasks", `{"agent_id": "printer-a", "type": "release-job", "payload": `+tc.payload+`}`)
+		if r.status != http.StatusUnprocessableEntity {
+			t.Errorf("%s: status %d: %s", tc.name, r.status, r.body)
+		}
+	}
+	h.mustStatus(h.admin(http.MethodPost, "/api/v1/tasks", `{"agent_id": "printer-a", "type": "login", "payload": {"username": "bob", "job_id": "x"}}`),
+		http.StatusUnprocessableEntity)
+
+	release := h.createTask(map[string]any{"agent_id": "printer-a", "type": "release-job",
+		"payload": map[string]any{"job_id": job, "username": "alice"}})[0]
+	login := h.createTask(map[string]any{"agent_id": "printer-a", "type": "login", "payload": map[string]any{"username": "bob"}})[0]
+	gone := h.createTask(map[string]any{"agent_id": "printer-a", "type": "login", "payload": map[string]any{"username": "carol"}})[0]
+	h.mustStatus(h.admin(http.MethodDelete, "/api/v1/users/carol", nil), http.StatusNoContent)
+
+	a := h.dialTasks("printer-a", h.deviceToken("printer-a"), nil)
+	got := a.received(2)
+	for i, want := range []struct{ id, user, job string }{{release, "alice", job}, {login, "bob", ""}} {
+		var p struct {
+			JobID      string         `json:"job_id"`
+			Username   string         `json:"username"`
+			User       *protocol.User `json:"user"`
+			LoginToken string         `json:"login_token"`
+		}
+		if err := json.Unmarshal(got[i].Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if got[i].ID != want.id || p.Username != want.user || p.JobID != want.job || p.User == nil || p.User.Username != want.user {
+			t.Errorf("delivery %d: %s", i, got[i].Payload)
+		}
+		if _, err := h.s.loginUser(t.Context(), p.LoginToken, "printer-a", want.user, false); err != nil {
+			t.Errorf("delivery %d: login token refused: %v", i, err)
+		}
+		if v := h.getTask(want.id); strings.Contains(string(v.Payload), "login_token") {
+			t.Errorf("the stored task shows a token: %s", v.Payload)
+		}
+	}
+	if v := h.waitTaskState(gone, protocol.TaskFailed); !strings.Contains(v.Error, "carol") {
+		t.Errorf("task of a deleted user: %+v", v)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.got) != 2 {
+		t.Errorf("%d deliveries, want 2 (none for a deleted user)", len(a.got))
+	}
+}
