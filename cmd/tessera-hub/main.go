@@ -138,6 +138,8 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&c.LockoutWindow, "lockout-window", hub.DefaultLockoutWindow, "how long failures count and a lockout lasts")
 	fs.DurationVar(&c.LoginTTL, "login-ttl", hub.DefaultLoginTTL, "lifetime of a login_token an agent gets at a login (Logout ends it sooner)")
 	fs.DurationVar(&c.LogoutGrace, "logout-grace", hub.DefaultLogoutGrace, "how long after Logout a login_token still takes FetchJob (never past its expiry)")
+	fs.DurationVar(&c.TaskPendingExpiry, "task-pending-expiry", hub.DefaultTaskPendingExpiry, "a task its agent has not taken by then expires (its deadline)")
+	fs.DurationVar(&c.TaskRunningExpiry, "task-running-expiry", hub.DefaultTaskRunningExpiry, "a task in progress for longer than this expires")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
 	addLimitFlags(fs, c)
 	addRecordFlags(fs, c)
@@ -175,6 +177,10 @@ func (f *serveFlags) check() error {
 		return errors.New("serve: --login-ttl must be positive")
 	case c.LogoutGrace <= 0:
 		return errors.New("serve: --logout-grace must be positive")
+	case c.TaskPendingExpiry <= 0:
+		return errors.New("serve: --task-pending-expiry must be positive")
+	case c.TaskRunningExpiry <= 0:
+		return errors.New("serve: --task-running-expiry must be positive")
 	}
 	return f.ln.check(c.OpenEnrollment)
 }

@@ -192,6 +192,8 @@ func TestBadUsage(t *testing.T) {
 		{"no idle timeout", []string{"serve", "--data", dir, "--idle-timeout", "0s"}, "--idle-timeout must be positive"},
 		{"no login lifetime", []string{"serve", "--data", dir, "--login-ttl", "0s"}, "--login-ttl must be positive"},
 		{"no logout grace", []string{"serve", "--data", dir, "--logout-grace", "0s"}, "--logout-grace must be positive"},
+		{"no task deadline", []string{"serve", "--data", dir, "--task-pending-expiry", "0s"}, "--task-pending-expiry must be positive"},
+		{"no task run time", []string{"serve", "--data", dir, "--task-running-expiry", "-1h"}, "--task-running-expiry must be positive"},
 		{"agent new-token without data", []string{"agent", "new-token", "printer-1"}, "agent new-token: --data DIR is required"},
 		{"agent without subcommand", []string{"agent"}, "agent: want a subcommand: add"},
 		{"agent add without id", []string{"agent", "add", "--data", dir}, "agent add: want one agent ID"},
