@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,7 +99,7 @@ func (d taskDoc) check() (json.RawMessage, error) {
 		return nil, errInvalid("agent_id %q: not an agent id", d.AgentID)
 	}
 	if !validTaskType(d.Type) {
-		return nil, errInvalid("type %q: one of %s", d.Type, strings.Join(taskTypes, ", "))
+		return nil, errInvalid("type %q: one of %s", d.Type, strings.Join(taskTypes(), ", "))
 	}
 	payload := d.Payload
 	if len(payload) == 0 || string(payload) == "null" {
@@ -121,18 +122,13 @@ func (d taskDoc) check() (json.RawMessage, error) {
 }
 
 // taskTypes are the types POST /api/v1/tasks takes (protocol/tasks.go).
-var taskTypes = []string{protocol.TaskNotify, protocol.TaskSyncUsers, protocol.TaskReadMeters,
-	protocol.TaskTestConnection, protocol.TaskSetConfig, protocol.TaskRestart, protocol.TaskUploadLogs,
-	protocol.TaskReleaseJob, protocol.TaskLogin, protocol.TaskUpdateAgent, protocol.TaskUpdateFirmware}
-
-func validTaskType(t string) bool {
-	for _, k := range taskTypes {
-		if t == k {
-			return true
-		}
-	}
-	return false
+func taskTypes() []string {
+	return []string{protocol.TaskNotify, protocol.TaskSyncUsers, protocol.TaskReadMeters,
+		protocol.TaskTestConnection, protocol.TaskSetConfig, protocol.TaskRestart, protocol.TaskUploadLogs,
+		protocol.TaskReleaseJob, protocol.TaskLogin, protocol.TaskUpdateAgent, protocol.TaskUpdateFirmware}
 }
+
+func validTaskType(t string) bool { return slices.Contains(taskTypes(), t) }
 
 // checkTaskPayload checks what is cheap to check at creation: a mistake
 // found here is a 422 now rather than a failed task a week later. The agent
