@@ -341,8 +341,8 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) error {
 // one the agent took (or that ended) cannot be, 409.
 func (s *Server) stopTask(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	t, err := s.task(r.Context(), id)
-	if err != nil {
+	// An unknown id is a 404 before anything is tried.
+	if _, err := s.task(r.Context(), id); err != nil {
 		return err
 	}
 	res, err := s.db.ExecContext(r.Context(), "UPDATE tasks SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
@@ -350,14 +350,13 @@ func (s *Server) stopTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("stop task %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if t, err = s.task(r.Context(), id); err != nil {
-			return err
-		}
-		return errConflict("task %s is %s: only a pending task stops", id, t.State)
-	}
-	if t, err = s.task(r.Context(), id); err != nil {
+	stopped, _ := res.RowsAffected()
+	t, err := s.task(r.Context(), id)
+	if err != nil {
 		return err
+	}
+	if stopped == 0 {
+		return errConflict("task %s is %s: only a pending task stops", id, t.State)
 	}
 	writeJSON(w, http.StatusOK, t)
 	return nil
