@@ -166,10 +166,18 @@ func (r *outageRig) localSession(t *testing.T, i, n int) {
 		t.Fatalf("workstation print: %v\n%s", err, out)
 	}
 	r.login(t, i, n)
+	r.releaseFirst(t, "local:")
+	r.logout(t, n)
+}
+
+// releaseFirst releases the first held job of the session whose id has
+// prefix (local:, hub:) and waits until it printed.
+func (r *outageRig) releaseFirst(t *testing.T, prefix string) {
+	t.Helper()
 	var id string
-	r.a.waitSession(t, "the local job listed", func(v sessionView) error {
+	r.a.waitSession(t, "a "+prefix+" job listed", func(v sessionView) error {
 		for _, j := range v.Jobs {
-			if strings.HasPrefix(j.ID, "local:") && j.State == "held" {
+			if strings.HasPrefix(j.ID, prefix) && j.State == "held" {
 				id = j.ID
 				return nil
 			}
@@ -185,7 +193,6 @@ func (r *outageRig) localSession(t *testing.T, i, n int) {
 		}
 		return nil
 	})
-	r.logout(t, n)
 }
 
 // leasedSession: user i releases one of their leased hub jobs at the
@@ -193,25 +200,7 @@ func (r *outageRig) localSession(t *testing.T, i, n int) {
 func (r *outageRig) leasedSession(t *testing.T, i, n int) {
 	t.Helper()
 	r.login(t, i, n)
-	var id string
-	r.a.waitSession(t, "a leased job listed", func(v sessionView) error {
-		for _, j := range v.Jobs {
-			if strings.HasPrefix(j.ID, "hub:") && j.State == "held" {
-				id = j.ID
-				return nil
-			}
-		}
-		return fmt.Errorf("%+v", v.Jobs)
-	})
-	if code, body := r.a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != http.StatusAccepted {
-		t.Fatalf("release: HTTP %d %v", code, body)
-	}
-	r.a.waitSession(t, "printed", func(v sessionView) error {
-		if s := jobState(v, id); s != "printed" {
-			return fmt.Errorf("job %s %q", id, s)
-		}
-		return nil
-	})
+	r.releaseFirst(t, "hub:")
 	r.logout(t, n)
 }
 

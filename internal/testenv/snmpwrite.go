@@ -72,7 +72,8 @@ func SetCounter(t testing.TB, addr, community, oid string, v uint32) {
 	res, err := g.Set([]gosnmp.SnmpPDU{{Name: oid, Type: gosnmp.Counter32, Value: v}})
 	// snmpsim answers a refused SET with no error and a noSuchInstance
 	// varbind: the varbind tells.
-	if err != nil || res.Error != gosnmp.NoError || len(res.Variables) != 1 || res.Variables[0].Type != gosnmp.Counter32 {
+	if err != nil || res.Error != gosnmp.NoError || len(res.Variables) != 1 || res.Variables[0].Type != gosnmp.Counter32 ||
+		gosnmp.ToBigInt(res.Variables[0].Value).Uint64() != uint64(v) {
 		t.Fatalf("SET %s = %d: %v %+v", oid, v, err, res)
 	}
 }
