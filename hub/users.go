@@ -163,24 +163,46 @@ func (s *Server) validate(ctx context.Context, d userDoc) (userChange, error) {
 // Temporary credentials expire TemporaryValidity after now.
 func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 	var c userChange
+	if err := c.checkProfile(d); err != nil {
+		return c, err
+	}
+	if err := s.checkCredentials(&c, d, now); err != nil {
+		return c, err
+	}
+	if d.Policy.Set {
+		c.policySet = true
+		if !d.Policy.Null {
+			rules, quotaSet, quota, err := checkPolicy(d.Policy.Value)
+			if err != nil {
+				return c, err
+			}
+			c.policy, c.quotaSet, c.quota = &rules, quotaSet, quota
+		}
+	}
+	return c, nil
+}
+
+// checkProfile validates the user's own fields: full name, language, home
+// agent, lock, password.
+func (c *userChange) checkProfile(d userDoc) error {
 	if d.FullName.Set {
 		v := strings.TrimSpace(d.FullName.Value)
 		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxFullName {
-			return c, errInvalid("full_name: at most %d characters", maxFullName)
+			return errInvalid("full_name: at most %d characters", maxFullName)
 		}
 		c.fullName = &v
 	}
 	if d.Language.Set {
 		v := strings.TrimSpace(d.Language.Value)
 		if v != "" && (len(v) > 35 || !languageRe.MatchString(v)) {
-			return c, errInvalid("language: a language tag such as \"en\" or \"fr-CH\"")
+			return errInvalid("language: a language tag such as \"en\" or \"fr-CH\"")
 		}
 		c.language = &v
 	}
 	if d.HomeAgent.Set {
 		v := d.HomeAgent.Value // null leaves ""
 		if v != "" && !validAgentID(v) {
-			return c, errInvalid("home_agent: an agent id, 1 to %d characters, no spaces or control characters", maxAgentID)
+			return errInvalid("home_agent: an agent id, 1 to %d characters, no spaces or control characters", maxAgentID)
 		}
 		c.homeAgent = &v
 	}
@@ -193,11 +215,17 @@ func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 		if !d.Password.Null && d.Password.Value != "" {
 			p := d.Password.Value
 			if utf8.RuneCountInString(p) < minPassword || len(p) > maxPassword {
-				return c, errInvalid("password: %d to %d bytes, at least %d characters", minPassword, maxPassword, minPassword)
+				return errInvalid("password: %d to %d bytes, at least %d characters", minPassword, maxPassword, minPassword)
 			}
 			c.password = p
 		}
 	}
+	return nil
+}
+
+// checkCredentials validates the cards and PINs and computes their lookup
+// keys.
+func (s *Server) checkCredentials(c *userChange, d userDoc, now time.Time) error {
 	expiry := func(field string, i int, cr Credential) (*time.Time, error) {
 		switch {
 		case cr.ExpiresAt != nil && !storableTime(*cr.ExpiresAt):
@@ -213,21 +241,21 @@ func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 	if d.Cards.Set {
 		c.cardsSet = true
 		if len(d.Cards.Value) > maxCredsCount {
-			return c, errInvalid("cards: at most %d", maxCredsCount)
+			return errInvalid("cards: at most %d", maxCredsCount)
 		}
 		seen := map[string]bool{}
 		for i, cr := range d.Cards.Value {
 			v := strings.TrimSpace(cr.Value)
 			if v == "" || len(v) > maxCardLen || !utf8.ValidString(v) {
-				return c, errInvalid("cards[%d]: 1 to %d characters", i, maxCardLen)
+				return errInvalid("cards[%d]: 1 to %d characters", i, maxCardLen)
 			}
 			if seen[v] {
-				return c, errInvalid("cards[%d]: listed twice", i)
+				return errInvalid("cards[%d]: listed twice", i)
 			}
 			seen[v] = true
 			exp, err := expiry("cards", i, cr)
 			if err != nil {
-				return c, err
+				return err
 			}
 			c.cards = append(c.cards, credential{lookup: lookupKey(s.key, "card", v), secret: v, expiresAt: exp})
 		}
@@ -235,35 +263,25 @@ func (s *Server) check(d userDoc, now time.Time) (userChange, error) {
 	if d.PINs.Set {
 		c.pinsSet = true
 		if len(d.PINs.Value) > maxCredsCount {
-			return c, errInvalid("pins: at most %d", maxCredsCount)
+			return errInvalid("pins: at most %d", maxCredsCount)
 		}
 		seen := map[string]bool{}
 		for i, cr := range d.PINs.Value {
 			if err := checkPIN(cr.Value, s.cfg.PINMinLength); err != nil {
-				return c, errInvalid("pins[%d]: %v", i, err)
+				return errInvalid("pins[%d]: %v", i, err)
 			}
 			if seen[cr.Value] {
-				return c, errInvalid("pins[%d]: listed twice", i)
+				return errInvalid("pins[%d]: listed twice", i)
 			}
 			seen[cr.Value] = true
 			exp, err := expiry("pins", i, cr)
 			if err != nil {
-				return c, err
+				return err
 			}
 			c.pins = append(c.pins, credential{lookup: lookupKey(s.key, "pin", cr.Value), secret: cr.Value, expiresAt: exp})
 		}
 	}
-	if d.Policy.Set {
-		c.policySet = true
-		if !d.Policy.Null {
-			rules, quotaSet, quota, err := checkPolicy(d.Policy.Value)
-			if err != nil {
-				return c, err
-			}
-			c.policy, c.quotaSet, c.quota = &rules, quotaSet, quota
-		}
-	}
-	return c, nil
+	return nil
 }
 
 // hash computes the argon2id hashes of the change's password and PINs and
