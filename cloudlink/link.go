@@ -2,6 +2,7 @@ package cloudlink
 
 import (
 	"context"
+	"crypto"
 	crand "crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
@@ -96,6 +97,28 @@ type Config struct {
 	// state for the hub's agents list); it must return quickly, and nil
 	// sends an empty request.
 	Heartbeat func(ctx context.Context) protocol.HeartbeatRequest
+
+	// Enrollment (enroll.go). EnrollKey, when set, lets a link with no
+	// identity (no DeviceToken, no client certificate) Enroll when the hub
+	// asks: a secret of at least 32 characters the agent keeps. EnrollCode
+	// is an organisation code (a secret: never logged), CSR a PEM request
+	// for ClientKey, the key a certificate the hub hands out is used with.
+	EnrollKey  string
+	EnrollCode string
+	CSR        string
+	ClientKey  crypto.Signer
+	// OnIdentity, if set, keeps (0600) the identity enrollment handed out,
+	// before the link uses it. An error is logged; the link uses the
+	// identity all the same for as long as it runs.
+	OnIdentity func(Identity) error
+	// OnClaimCode, if set, gets the claim code of a pending enrollment to
+	// show, and "" once enrolled. It must not block.
+	OnClaimCode func(code string)
+
+	// Dial, if set, opens the TCP connections to the hub (or its proxy)
+	// for the websocket and downloads; nil dials as net.Dialer does. The
+	// fleet simulator binds each agent to its own source address with it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Link is the agent's connection to the hub. Its methods are safe for
@@ -116,6 +139,11 @@ type Link struct {
 	running bool
 	lastSeq int64  // the hub's last_seq at the last accepted Boot
 	token   string // the device token: Config.DeviceToken, then the hub's
+	// enrollment (enroll.go)
+	cert      *tls.Certificate // the client certificate; nil for none
+	code      string           // the organisation code, until refused
+	claimCode string           // the pending claim code shown
+	claimed   chan struct{}    // the hub's EnrollmentClaimed
 
 	claims claimGate // ClaimJob and ReleaseClaim, one at a time per key
 }
@@ -134,6 +162,9 @@ func New(cfg Config) (*Link, error) {
 	}
 	if strings.ContainsAny(cfg.DeviceToken, "\r\n") {
 		return nil, errors.New("cloudlink: DeviceToken contains a line break")
+	}
+	if cfg.EnrollKey != "" && len(cfg.EnrollKey) < 32 {
+		return nil, errors.New("cloudlink: EnrollKey is shorter than 32 characters")
 	}
 	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.CallTimeout < 0 {
 		return nil, errors.New("cloudlink: negative duration in config")
@@ -166,6 +197,10 @@ func New(cfg Config) (*Link, error) {
 		return nil, err
 	}
 	httpTLS, _ := tlsConfig(cfg.TLSConfig)
+	dial := cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: cfg.CallTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
 	// gorilla speaks HTTP/1.1 only; an h2 offer would break the upgrade.
 	wsTLS.NextProtos = nil
 
@@ -175,7 +210,7 @@ func New(cfg Config) (*Link, error) {
 	}
 	rng := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
 
-	return &Link{
+	l := &Link{
 		token:  cfg.DeviceToken,
 		cfg:    cfg,
 		logger: logger,
@@ -185,6 +220,7 @@ func New(cfg Config) (*Link, error) {
 		wsURL:  wsURL,
 		dialer: &websocket.Dialer{
 			Proxy:            cfg.Proxy,
+			NetDialContext:   cfg.Dial,
 			TLSClientConfig:  wsTLS,
 			HandshakeTimeout: cfg.CallTimeout,
 			Subprotocols:     []string{protocol.Subprotocol},
@@ -192,14 +228,17 @@ func New(cfg Config) (*Link, error) {
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:                 cfg.Proxy,
 			TLSClientConfig:       httpTLS,
-			DialContext:           (&net.Dialer{Timeout: cfg.CallTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:           dial,
 			TLSHandshakeTimeout:   cfg.CallTimeout,
 			ResponseHeaderTimeout: cfg.CallTimeout,
 			IdleConnTimeout:       90 * time.Second,
 			MaxIdleConnsPerHost:   2,
 		}},
 		backoff: backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff, rng: rng},
-	}, nil
+	}
+	l.code, l.claimed = cfg.EnrollCode, make(chan struct{}, 1)
+	l.useClientCertificate(wsTLS, httpTLS)
+	return l, nil
 }
 
 // parseHubURL returns the hub's base URL (http or https) and the agent
@@ -323,6 +362,10 @@ func (l *Link) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		if errors.Is(err, errEnrolled) {
+			l.backoff.reset()
+			continue
+		}
 		if lived := l.now().Sub(start); lived > stableAfter {
 			l.backoff.reset()
 		}
@@ -352,6 +395,7 @@ func (l *Link) connectOnce(ctx context.Context) error {
 	for action, h := range l.cfg.Handlers {
 		peer.Handle(action, h)
 	}
+	peer.Handle(protocol.ActionEnrollmentClaimed, l.onEnrollmentClaimed)
 	runErr := make(chan error, 1)
 	go func() { runErr <- peer.Run(connCtx) }()
 	// Whatever happens below, the connection is closed and its reader gone
@@ -362,6 +406,10 @@ func (l *Link) connectOnce(ctx context.Context) error {
 	}()
 
 	interval, err := l.boot(connCtx, peer)
+	var rej *bootRejection
+	if errors.As(err, &rej) && rej.resp.Reason == reasonEnrollmentRequired && l.canEnroll() {
+		return l.enroll(connCtx, peer, rej.resp)
+	}
 	if err != nil {
 		return err
 	}
@@ -438,8 +486,7 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 		return 0, err
 	}
 	if resp.Status != protocol.BootAccepted {
-		l.logger.Error("hub rejected boot", "status", resp.Status, "reason", resp.Reason)
-		return 0, fmt.Errorf("boot %s: %s", resp.Status, resp.Reason)
+		return 0, l.rejectBoot(resp)
 	}
 	if resp.DeviceToken != "" {
 		l.adoptDeviceToken(resp.DeviceToken)
