@@ -130,6 +130,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		protocol.ActionFetchLeased:  c.fetchLeased,
 		protocol.ActionRevokeLease:  c.revokeLease,
 		protocol.ActionTaskStatus:   c.taskStatus,
+		protocol.ActionLoginCode:    c.loginCode,
 	} {
 		c.peer.Handle(action, c.internal(action, c.booted(c.limited(action, h))))
 	}

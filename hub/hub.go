@@ -329,6 +329,8 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodGet, "/api/v1/tasks/{id}", s.api(s.getTask), adm)
 	rt.handle(http.MethodPost, "/api/v1/tasks/{id}/stop", s.api(s.stopTask), adm)
 
+	rt.handle(http.MethodGet, protocol.QRLoginPath+"{code}", http.HandlerFunc(s.serveQRPage), nil)
+	rt.handle(http.MethodPost, protocol.QRLoginPath+"{code}", qrForm(s.signInQR), nil)
 	rt.handle(http.MethodGet, protocol.AgentPath, http.HandlerFunc(s.serveAgent), nil)
 	rt.handle(http.MethodGet, "/agent/v1/jobs/{id}/document", s.api(s.serveDocument), nil)
 

@@ -470,6 +470,17 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_agent_state ON tasks(agent_id, state, seq);
 CREATE INDEX tasks_state ON tasks(state, seq);
 `,
+	// 20: QR login codes (the cloud-link issue, "login"; qrlogin.go): the
+	// hash of each code an agent shows, until it expires or is used.
+	`
+CREATE TABLE qr_logins (
+	code_hash  BLOB PRIMARY KEY,
+	agent_id   TEXT NOT NULL,
+	expires_at INTEGER NOT NULL,
+	used_at    INTEGER
+);
+CREATE INDEX qr_logins_agent ON qr_logins(agent_id, expires_at);
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

@@ -243,8 +243,12 @@ func (s *Server) taskTargets(ctx context.Context, d taskDoc) ([]string, error) {
 // insertTasks stores one pending task per agent, in one transaction: all
 // or none.
 func (s *Server) insertTasks(ctx context.Context, agents []string, typ string, payload []byte) ([]string, error) {
+	return s.insertTasksUntil(ctx, agents, typ, payload, s.now().Add(s.cfg.TaskPendingExpiry))
+}
+
+// insertTasksUntil is insertTasks with a deadline of the caller's.
+func (s *Server) insertTasksUntil(ctx context.Context, agents []string, typ string, payload []byte, deadline time.Time) ([]string, error) {
 	now := s.now()
-	deadline := now.Add(s.cfg.TaskPendingExpiry)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create tasks: %w", err)
