@@ -101,6 +101,9 @@ type View struct {
 	// Theme is the device's look (config theme): standard or
 	// high-contrast; a person may switch it on the page for their session.
 	Theme string `json:"theme"`
+	// QR is the QR login code the idle screen shows (login mode qr, the
+	// hub reachable); nil otherwise (remote.go).
+	QR *QRLogin `json:"qr,omitempty"`
 }
 
 // Notification is a message shown on the panel until dismissed or expired
@@ -740,13 +743,19 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 	if err != nil {
 		return nil, err
 	}
+	return m.release(ctx, r), nil
+}
+
+// release starts r's choices under r's policy: its time windows, its page
+// quota, the cap on one release.
+func (m *Manager) release(ctx context.Context, r releaseRequest) []Result {
 	if !allowedNow(m.cfg.Now(), m.cfg.Location, r.policy.Windows) {
 		reason := "Printing is not allowed at this time. Allowed: " + describeWindows(r.policy.Windows) + "."
 		results := make([]Result, 0, len(r.choices))
 		for _, c := range r.choices {
 			results = append(results, Result{ID: c.ID, State: release.StateHeld, Reason: reason, ReasonCode: "outside-hours"})
 		}
-		return results, nil
+		return results
 	}
 	// The quota is spent in the order of the request: the jobs that fit
 	// print, the others are skipped with a reason.
@@ -782,7 +791,7 @@ func (m *Manager) Release(ctx context.Context, req ReleaseRequest) ([]Result, er
 	if left != nil {
 		m.spendQuota(r.user, *left)
 	}
-	return results, nil
+	return results
 }
 
 // releaseRequest is what Release reads of the session, under its lock.
