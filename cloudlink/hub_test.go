@@ -33,6 +33,10 @@ type hubOpts struct {
 	tlsMax        uint16 // highest TLS version the hub offers (0: Go's default)
 	// deviceToken is handed out at a Boot whose connection presented none.
 	deviceToken string
+	// enrollRequired rejects the Boot of a connection without identity
+	// (enrollment-required), as a hub without open enrollment does.
+	enrollRequired bool
+	clientAuth     tls.ClientAuthType // the TLS hub's request of a client certificate
 }
 
 // fakeHub is a minimal hub: the agent websocket (Boot, Heartbeat and any
@@ -98,7 +102,7 @@ func newFakeHub(t *testing.T, opts hubOpts) *fakeHub {
 		}
 	}
 	if opts.tls {
-		h.srv.TLS = &tls.Config{MaxVersion: opts.tlsMax}
+		h.srv.TLS = &tls.Config{MaxVersion: opts.tlsMax, ClientAuth: opts.clientAuth}
 		h.srv.StartTLS()
 	} else {
 		h.srv.Start()
@@ -210,6 +214,9 @@ func (h *fakeHub) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		if authz == "" {
 			resp.DeviceToken = h.opts.deviceToken
+		}
+		if authz == "" && h.opts.enrollRequired && (r.TLS == nil || len(r.TLS.PeerCertificates) == 0) {
+			resp.Status, resp.Reason, resp.DeviceToken = protocol.BootRejected, reasonEnrollmentRequired, ""
 		}
 		return resp, nil
 	})
