@@ -104,6 +104,9 @@ type View struct {
 	// QR is the QR login code the idle screen shows (login mode qr, the
 	// hub reachable); nil otherwise (remote.go).
 	QR *QRLogin `json:"qr,omitempty"`
+	// Enrollment is the claim code the idle screen shows while the agent
+	// is not enrolled at the hub; nil once enrolled (enrollment.go).
+	Enrollment *Enrollment `json:"enrollment,omitempty"`
 }
 
 // Notification is a message shown on the panel until dismissed or expired
