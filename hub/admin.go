@@ -103,9 +103,12 @@ type agentView struct {
 	Capabilities []string         `json:"capabilities"`
 	HasToken     bool             `json:"has_token"`
 	// State is communicating (connected now), not-communicating (known,
-	// not connected) or unenrolled (no identity bound yet); the
-	// cloud-link issue adds needs-credentials.
+	// not connected), needs-credentials (claimed or enrolled, but it never
+	// booted with its identity yet) or unenrolled (no identity bound yet).
 	State string `json:"state"`
+	// Name and Group are what the claim or the organisation code gave it.
+	Name  string `json:"name"`
+	Group string `json:"group"`
 	// Sync is the agent's outbox as its last Heartbeat reported it (null:
 	// never reported).
 	Sync *syncView `json:"sync"`
@@ -114,7 +117,8 @@ type agentView struct {
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 	rows, err := s.db.QueryContext(r.Context(),
 		`SELECT id, version, connected, last_seen, printer, capabilities, token_hash IS NOT NULL,
-		   sync_last_success, sync_pending, sync_oldest_pending, sync_reported_at FROM agents ORDER BY id`)
+		   sync_last_success, sync_pending, sync_oldest_pending, sync_reported_at,
+		   name, grp, awaiting_boot, cert_sha256 IS NOT NULL FROM agents ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("list agents: %w", err)
 	}
@@ -125,12 +129,16 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 		var lastSeen, syncLast, syncOldest, syncReported sql.NullInt64
 		var syncPending int64
 		var printer, caps string
+		var awaiting, hasCert bool
 		if err := rows.Scan(&v.ID, &v.Version, &v.Connected, &lastSeen, &printer, &caps, &v.HasToken,
-			&syncLast, &syncPending, &syncOldest, &syncReported); err != nil {
+			&syncLast, &syncPending, &syncOldest, &syncReported, &v.Name, &v.Group, &awaiting, &hasCert); err != nil {
 			return fmt.Errorf("list agents: %w", err)
 		}
 		v.LastSeen = nullTime(lastSeen)
-		v.State = agentState(v.Connected, v.HasToken)
+		v.State = agentState(v.Connected, v.HasToken || hasCert)
+		if awaiting && !v.Connected {
+			v.State = agentNeedsCredentials
+		}
 		v.Sync = syncOf(syncLast, syncPending, syncOldest, syncReported)
 		if err := json.Unmarshal([]byte(printer), &v.Printer); err != nil {
 			return fmt.Errorf("list agents: printer of %s: %w", v.ID, err)
@@ -155,6 +163,7 @@ const (
 	agentCommunicating    = "communicating"
 	agentNotCommunicating = "not-communicating"
 	agentUnenrolled       = "unenrolled"
+	agentNeedsCredentials = "needs-credentials"
 )
 
 func agentState(connected, enrolled bool) string {

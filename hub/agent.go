@@ -70,7 +70,20 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var tokenAgent string
-	if tok, ok := bearer(r); ok {
+	if fp := certFingerprint(r); fp != nil && r.Header.Get("Authorization") == "" {
+		// A client certificate of the hub's CA (ca.go): the identity while
+		// it is the one the agent's row names.
+		err := s.db.QueryRowContext(r.Context(), "SELECT id FROM agents WHERE cert_sha256 = ?", fp).Scan(&tokenAgent)
+		if errors.Is(err, sql.ErrNoRows) {
+			writeAPIError(w, errUnauthorized("unknown client certificate"))
+			return
+		}
+		if err != nil {
+			s.log.Error("agent certificate lookup", "err", err)
+			writeAPIError(w, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"})
+			return
+		}
+	} else if tok, ok := bearer(r); ok {
 		err := s.db.QueryRowContext(r.Context(), "SELECT id FROM agents WHERE token_hash = ?", tokenHash(tok)).Scan(&tokenAgent)
 		if errors.Is(err, sql.ErrNoRows) {
 			writeAPIError(w, errUnauthorized("unknown device token"))
@@ -81,8 +94,11 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 			writeAPIError(w, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"})
 			return
 		}
-	} else if r.Header.Get("Authorization") != "" || !s.cfg.OpenEnrollment {
+	} else if r.Header.Get("Authorization") != "" {
 		writeAPIError(w, errUnauthorized("device token required"))
+		return
+	} else if !s.cfg.OpenEnrollment {
+		s.servePending(w, r) // no identity: it may only Enroll (enroll_conn.go)
 		return
 	}
 
@@ -256,7 +272,7 @@ func (c *agentConn) recordBoot(ctx context.Context, req protocol.BootRequest, no
 			`INSERT INTO agents (id, version, capabilities, printer, connected, last_seen, created_at)
 			 VALUES (?, ?, ?, ?, 1, ?, ?)
 			 ON CONFLICT (id) DO UPDATE SET version = excluded.version, capabilities = excluded.capabilities,
-			   printer = excluded.printer, connected = 1, last_seen = excluded.last_seen`,
+			   printer = excluded.printer, connected = 1, last_seen = excluded.last_seen, awaiting_boot = 0`,
 			req.AgentID, req.Version, string(capsJSON), string(printerJSON), nanos(now), nanos(now))
 		return "", err == nil, err
 	}
@@ -268,7 +284,7 @@ func (c *agentConn) recordBoot(ctx context.Context, req protocol.BootRequest, no
 		 VALUES (?, ?, ?, ?, ?, 1, ?, ?)
 		 ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, version = excluded.version,
 		   capabilities = excluded.capabilities, printer = excluded.printer, connected = 1, last_seen = excluded.last_seen
-		 WHERE agents.token_hash IS NULL`,
+		 WHERE agents.token_hash IS NULL AND agents.cert_sha256 IS NULL`,
 		req.AgentID, tokenHash(token), req.Version, string(capsJSON), string(printerJSON), nanos(now), nanos(now))
 	if err != nil {
 		return "", false, err

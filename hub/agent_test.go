@@ -193,8 +193,11 @@ func TestAgentUpgrade(t *testing.T) {
 		}
 	})
 	t.Run("no identity without open enrollment", func(t *testing.T) {
-		_, resp, err := closed.dial("")
-		expectRefused(t, resp, err, 401)
+		// A pending connection: it may only Enroll (TestEnrollPendingConnection).
+		a := closed.mustDial("")
+		if resp := a.boot("agent-8"); resp.Status != protocol.BootRejected || resp.Reason != protocol.BootReasonEnrollmentRequired {
+			t.Errorf("boot: %+v", resp)
+		}
 	})
 	t.Run("unknown token", func(t *testing.T) {
 		_, resp, err := closed.dial("not-a-token")

@@ -49,6 +49,20 @@ type Config struct {
 	TaskRunningExpiry time.Duration
 	// Limits bound what one agent, or all together, may ask of the hub.
 	Limits Limits
+	// CA, when set, signs the client certificates of agents that enroll
+	// with a CSR (enroll_request.go); nil: enrollment issues device tokens.
+	CA *CA
+	// MaxPending bounds the pending connections (no identity, no open
+	// enrollment: they may only Enroll) held at once; default
+	// DefaultMaxPending. EnrollFailures wrong organisation codes from one
+	// host within EnrollWindow refuse its codes for EnrollWindow; defaults
+	// 10 and 10 minutes.
+	MaxPending     int
+	EnrollFailures int
+	EnrollWindow   time.Duration
+	// pingTimeout, set by this package's tests only, bounds the ping of
+	// an identity's older connection (clone.go); zero: clonePingTimeout.
+	pingTimeout time.Duration
 	// RecordCaps bound what records on the agent's own authority are charged.
 	RecordCaps RecordCaps
 	// Verifier is the cost of the offline verifiers of cards and PINs
@@ -99,7 +113,8 @@ type Server struct {
 	offline offlineKeys // the site's offline key and verifier parameters (offline.go)
 	jobsDir string
 	limiter *throttle
-	guard   *guard // the limits on agents (limits.go)
+	guard   *guard      // the limits on agents (limits.go)
+	enroll  *enrollment // pending connections and the enrollment throttle (enroll_conn.go)
 	// dummyHash is verified against when a username is unknown, so that a
 	// wrong username costs what a wrong password costs.
 	dummyHash func() (string, error)
@@ -182,6 +197,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir 
 		usersKick: make(chan struct{}, 1),
 		limiter:   &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
 		guard:     newGuard(cfg.Limits, cfg.Clock, key, db),
+		enroll:    newEnrollment(cfg, key, db),
 		dummyHash: sync.OnceValues(func() (string, error) {
 			pw, err := randomToken()
 			if err != nil {
@@ -247,6 +263,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.Clock = clock.OrReal(cfg.Clock)
 	cfg.Limits = cfg.Limits.withDefaults()
+	cfg = cfg.enrollDefaults()
 	if cfg.Verifier == (verifier.Params{}) {
 		cfg.Verifier = verifier.Default
 	}
@@ -320,6 +337,10 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodGet, "/api/v1/accounting", s.api(s.listAccounting), adm)
 	rt.handle(http.MethodGet, "/api/v1/agents", s.api(s.listAgents), adm)
 	rt.handle(http.MethodPost, "/api/v1/agents", s.api(s.addAgent), adm)
+	rt.handle(http.MethodPost, "/api/v1/agents/claim", s.api(s.claimAgent), adm)
+	rt.handle(http.MethodPost, "/api/v1/enrollment-codes", s.api(s.createEnrollmentCode), adm)
+	rt.handle(http.MethodGet, "/api/v1/enrollment-codes", s.api(s.listEnrollmentCodes), adm)
+	rt.handle(http.MethodDelete, "/api/v1/enrollment-codes/{id}", s.api(s.deleteEnrollmentCode), adm)
 	rt.handle(http.MethodGet, "/api/v1/printer-events", s.api(s.listPrinterEvents), adm)
 	rt.handle(http.MethodGet, "/api/v1/alerts", s.api(s.listAlerts), adm)
 	rt.handle(http.MethodGet, "/api/v1/settings", s.api(s.getSettings), adm)
@@ -372,6 +393,9 @@ func (s *Server) housekeeping(ctx context.Context) error {
 		return fmt.Errorf("settle silent printing jobs: %w", err)
 	}
 	if err := s.expireTasks(ctx); err != nil {
+		return err
+	}
+	if err := s.purgeEnrollment(ctx); err != nil {
 		return err
 	}
 	return s.purgeClaims(ctx)

@@ -481,6 +481,50 @@ CREATE TABLE qr_logins (
 );
 CREATE INDEX qr_logins_agent ON qr_logins(agent_id, expires_at);
 `,
+	// 21: enrollment (the cloud-link issue, point 1; enroll_*.go).
+	// enrollment_codes: organisation codes, kept as a keyed hash only;
+	// used counts the agents enrolled with one, at most uses.
+	// enrollment_claims: the claim codes of pending agents, one per kept
+	// key (key_hash), until claimed and collected. enroll_failures: the
+	// failed organisation codes per remote host (a throttle, throttle.go).
+	// agents gain name and grp (given at claim or by the code), cert_sha256
+	// (the client certificate the hub's CA issued, when it did) and
+	// awaiting_boot: an identity issued that no Boot has used yet.
+	`
+CREATE TABLE enrollment_codes (
+	id         TEXT PRIMARY KEY,
+	code_hash  BLOB NOT NULL UNIQUE,
+	uses       INTEGER NOT NULL,
+	used       INTEGER NOT NULL DEFAULT 0,
+	grp        TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+CREATE TABLE enrollment_claims (
+	code       TEXT PRIMARY KEY,
+	agent_id   TEXT NOT NULL,
+	key_hash   BLOB NOT NULL UNIQUE,
+	remote     TEXT NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	claimed_at INTEGER,
+	name       TEXT NOT NULL DEFAULT '',
+	grp        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX enrollment_claims_expiry ON enrollment_claims(expires_at);
+CREATE TABLE enroll_failures (
+	username     TEXT PRIMARY KEY,
+	failures     INTEGER NOT NULL,
+	first_at     INTEGER NOT NULL,
+	locked_until INTEGER
+);
+ALTER TABLE agents ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE agents ADD COLUMN grp TEXT NOT NULL DEFAULT '';
+ALTER TABLE agents ADD COLUMN cert_sha256 BLOB;
+ALTER TABLE agents ADD COLUMN awaiting_boot INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX agents_cert ON agents(cert_sha256) WHERE cert_sha256 IS NOT NULL;
+CREATE INDEX agents_grp ON agents(grp) WHERE grp != '';
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

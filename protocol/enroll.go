@@ -84,3 +84,7 @@ type EnrollResponse struct {
 // connection that still answers: one of the two is a clone. The agent
 // logs it, shows it on the panel and retries with backoff.
 const BootReasonCloneDetected = "clone-detected"
+
+// Boot refusal reason on a pending connection (one that presented no
+// identity, to a hub without open enrollment): it may only Enroll.
+const BootReasonEnrollmentRequired = "enrollment-required"
