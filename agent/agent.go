@@ -37,6 +37,9 @@ type Options struct {
 	Readers []cardreader.Reader
 	// Ready, if set, is called once the agent runs, with the panel's address.
 	Ready func(panelAddr string)
+	// LogFiles lists the log files, oldest first, for the diagnostics
+	// bundle (nil: no log file; the bundle has the recent log lines).
+	LogFiles func() []string
 }
 
 // debounced drops repeated reads of the same card before the session sees them.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -208,6 +209,11 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `json:"log_format"`
+	// LogFile is a file the agent also logs to (""; stderr only), moved to
+	// LogFile.1 when it passes LogMaxMiB (internal/logfile); the
+	// diagnostics bundle carries both files.
+	LogFile   string `json:"log_file"`
+	LogMaxMiB int64  `json:"log_max_mib"`
 }
 
 // Languages are the languages the panel has a message catalogue for
@@ -256,6 +262,7 @@ func Default() Config {
 		ReleaseTimeout:      Duration(10 * time.Minute),
 		LogLevel:            "info",
 		LogFormat:           "text",
+		LogMaxMiB:           10,
 	}
 }
 
@@ -389,6 +396,15 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
+	}
+	if c.LogMaxMiB < 1 || c.LogMaxMiB > 1024 {
+		errs = append(errs, fmt.Errorf("log_max_mib %d: want 1 to 1024", c.LogMaxMiB))
+	}
+	if c.LogFile != "" {
+		// Only looked at: the file is created when the agent starts.
+		if st, err := os.Stat(filepath.Dir(c.LogFile)); err != nil || !st.IsDir() || strings.HasSuffix(c.LogFile, "/") {
+			errs = append(errs, fmt.Errorf("log_file %q: want a file in an existing directory", c.LogFile))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -99,11 +99,17 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	logOut, logFiles, closeLog, err := openLog(stderr, cfg)
 	if err != nil {
 		return err
 	}
-	return agent.Run(ctx, cfg, agent.Options{Version: version.Current(buildVersion).String(), BuildTime: version.BuildTime(buildTime), Logger: logger})
+	defer closeLog()
+	logger, err := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	return agent.Run(ctx, cfg, agent.Options{Version: version.Current(buildVersion).String(), BuildTime: version.BuildTime(buildTime),
+		Logger: logger, LogFiles: logFiles})
 }
 
 // configPath finds --config before the full flag set exists.
