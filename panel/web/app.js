@@ -483,6 +483,7 @@
     show($('idle-swipe'), has(login, 'card') || has(login, 'card+pin'));
     show($('idle-pin'), has(login, 'pin'));
     show($('idle-pw'), has(login, 'password'));
+    renderEnroll(s.enrollment);
     var box = $('notifications');
     clear(box);
     (s.notifications || []).forEach(function (n) {
@@ -493,6 +494,15 @@
       li.appendChild(b);
       box.appendChild(li);
     });
+  }
+
+  // Not enrolled: the claim code and the agent's QR of the hub's claim page.
+  function renderEnroll(e) {
+    show($('idle-enroll'), !!e);
+    if (!e) { return; }
+    $('enroll-code').textContent = e.code;
+    var src = '/api/v1/enrollment-qr.svg?code=' + encodeURIComponent(e.code), img = $('enroll-qr');
+    if (img.getAttribute('src') !== src) { img.setAttribute('src', src); }
   }
 
   function renderPin(s) {

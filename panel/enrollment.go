@@ -1,0 +1,71 @@
+package panel
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/tessera-print/tessera/session"
+)
+
+// While the agent is not enrolled at the hub, the idle screen shows its
+// claim code and a QR code of the hub's claim page for it, drawn here as
+// SVG from the code's bitmap: nothing leaves the agent and the page's
+// policy (img-src 'self') needs no exception.
+
+// claimURL is the hub's claim page of an enrollment's code.
+func claimURL(e session.Enrollment) string {
+	return strings.TrimSuffix(e.Hub, "/") + "/claim?code=" + url.QueryEscape(e.Code)
+}
+
+// enrollmentQR answers GET /api/v1/enrollment-qr.svg: the QR code of the
+// claim page, 404 once the agent is enrolled.
+func (s *Server) enrollmentQR(w http.ResponseWriter, r *http.Request) {
+	e := s.sessions.View().Enrollment
+	if e == nil {
+		writeError(w, http.StatusNotFound, "not-found", "This printer is registered.")
+		return
+	}
+	svg, err := qrSVG(claimURL(*e))
+	if err != nil {
+		s.logger.Error("enrollment QR code", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "The QR code could not be drawn.")
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	// The code changes when the hub renews it: never a stale one.
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte(svg))
+}
+
+// qrSVG draws text's QR code (medium error correction, its quiet zone
+// included) as SVG: one dark path, a run of modules per subpath.
+func qrSVG(text string) (string, error) {
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		return "", fmt.Errorf("qr code: %w", err)
+	}
+	bm := q.Bitmap()
+	n := len(bm)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" shape-rendering="crispEdges">`, n, n)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n, n)
+	for y, row := range bm {
+		for x := 0; x < len(row); {
+			if !row[x] {
+				x++
+				continue
+			}
+			start := x
+			for x < len(row) && row[x] {
+				x++
+			}
+			fmt.Fprintf(&b, "M%d %dh%dv1h-%dz", start, y, x-start, x-start)
+		}
+	}
+	b.WriteString(`"/></svg>`)
+	return b.String(), nil
+}
