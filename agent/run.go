@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tessera-print/tessera/cardreader"
+	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/cloudlink"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/localspool"
@@ -201,7 +203,10 @@ func (r *running) wire(ctx context.Context) error {
 		Logger:        r.log.With("component", "release"),
 		Now:           r.floor.Now,
 		Clock:         r.opts.Clock,
-		OnProgress:    func(p release.Progress) { r.sess.Progress(p) },
+		OnProgress: func(p release.Progress) {
+			r.sess.Progress(p)
+			r.tasks.jobs.progress(p)
+		},
 		OnCommitted: func() {
 			r.kickSync()
 			// A committed release is a write the agent makes anyway: the
@@ -361,6 +366,10 @@ func (r *running) startLoops(ctx context.Context, goRun func(func())) {
 	r.startTasks(ctx, goRun)
 	goRun(func() { _ = r.link.Run(ctx) })
 	goRun(func() { r.sess.Run(ctx) })
+	if slices.Contains(r.cfg.Login, "qr") {
+		q := &qrLogin{link: r.link, sess: r.sess, clock: clock.OrReal(r.opts.Clock), log: r.log.With("component", "qr-login")}
+		goRun(func() { q.run(ctx) })
+	}
 	goRun(func() { r.users.run(ctx) })
 	if r.leases != nil {
 		goRun(func() { r.leases.run(ctx) })

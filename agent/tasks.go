@@ -66,6 +66,10 @@ type taskRunner struct {
 	link     caller     // the hub, for test-connection's round trip
 	snmp     *snmp.Client
 	ipp      *ipp.Client
+	// people opens sessions and releases for a person's tasks
+	// (tasks_person.go); jobs follows the jobs they release.
+	people people
+	jobs   jobWatch
 
 	mu    sync.Mutex
 	queue []protocol.TaskRequest
@@ -218,6 +222,10 @@ func (t *taskRunner) do(ctx context.Context, req protocol.TaskRequest) (any, err
 		return t.readMeters(ctx)
 	case protocol.TaskTestConnection:
 		return t.testConnection(ctx), nil
+	case protocol.TaskLogin:
+		return t.login(ctx, req)
+	case protocol.TaskReleaseJob:
+		return t.releaseJob(ctx, req)
 	}
 	return nil, fmt.Errorf("not-supported: %s (later versions)", req.Type)
 }
@@ -365,7 +373,7 @@ func (r *running) newTasks() *taskRunner {
 // called before the link runs, so no task is delivered before the runner
 // has its parts and the leftovers are ended.
 func (r *running) startTasks(ctx context.Context, goRun func(func())) {
-	r.tasks.sess, r.tasks.link = r.sess, r.link
+	r.tasks.sess, r.tasks.link, r.tasks.people = r.sess, r.link, r.sess
 	r.tasks.endLeftovers(ctx)
 	goRun(func() { r.tasks.run(ctx) })
 }

@@ -155,8 +155,9 @@ type Config struct {
 	// Debounce makes reads of the same card within this window one read: a
 	// badge held on a reader is read over and over (0: every read counts).
 	Debounce Duration `json:"debounce"`
-	// Login lists the accepted login modes: card, pin, card+pin, password
-	// (qr arrives with the cloud-link work).
+	// Login lists the accepted login modes: card, pin, card+pin, password,
+	// qr (the idle screen's QR code signs in on a phone at the hub; only
+	// while the hub is reachable).
 	Login []string `json:"login"`
 	// PINMinLength is the shortest PIN accepted at the panel (4–16).
 	PINMinLength int `json:"pin_min_length"`
@@ -577,11 +578,8 @@ func (c Config) validateLogin() []error {
 		errs = append(errs, errors.New("login: name at least one mode"))
 	}
 	for _, m := range c.Login {
-		switch {
-		case m == "qr":
-			errs = append(errs, errors.New("login: qr needs the cloud-link work of a later version and cannot be used yet"))
-		case !slices.Contains(LoginModes, m):
-			errs = append(errs, fmt.Errorf("login: unknown mode %q (want card, pin, card+pin or password)", m))
+		if !slices.Contains(LoginModes, m) {
+			errs = append(errs, fmt.Errorf("login: unknown mode %q (want card, pin, card+pin, password or qr)", m))
 		}
 	}
 	if slices.Contains(c.Login, "card") && slices.Contains(c.Login, "card+pin") {

@@ -61,7 +61,6 @@ func TestRejects(t *testing.T) {
 		{"empty theme", ok(`"theme":""`), `theme "": want one of`},
 		// Login and reader rules; ok is a config that passes, so each case
 		// fails for its one key.
-		{"qr login", ok(`"login":["qr"]`), "login: qr needs the cloud-link work"},
 		{"unknown login mode", ok(`"login":["bogus"]`), `login: unknown mode "bogus"`},
 		{"pin too short", ok(`"pin_min_length":3`), "pin_min_length 3: must be 4 to 16"},
 		{"pin too long", ok(`"pin_min_length":17`), "pin_min_length 17: must be 4 to 16"},
@@ -126,5 +125,18 @@ func TestAccepts(t *testing.T) {
 				t.Fatalf("config %+v", cfg)
 			}
 		})
+	}
+}
+
+// QR login is a mode of its own, alone or beside the others.
+func TestQRLoginMode(t *testing.T) {
+	for _, modes := range []string{`["qr"]`, `["card","qr"]`, `["card+pin","password","qr"]`} {
+		p := filepath.Join(t.TempDir(), "c.json")
+		if err := os.WriteFile(p, []byte(ok(`"login":`+modes)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(p); err != nil {
+			t.Errorf("login %s: %v", modes, err)
+		}
 	}
 }
