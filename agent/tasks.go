@@ -66,6 +66,7 @@ type taskRunner struct {
 	link     caller     // the hub, for test-connection's round trip
 	snmp     *snmp.Client
 	ipp      *ipp.Client
+	upload   *logUploader // upload-logs (upload.go)
 	// people opens sessions and releases for a person's tasks
 	// (tasks_person.go); jobs follows the jobs they release.
 	people people
@@ -169,9 +170,14 @@ func (t *taskRunner) endLeftovers(ctx context.Context) {
 	}
 }
 
-// runOne runs one task, bounded by taskTimeout, and ends it.
+// runOne runs one task, bounded by taskTimeout (uploadTaskTimeout for
+// upload-logs), and ends it.
 func (t *taskRunner) runOne(ctx context.Context, req protocol.TaskRequest) {
-	tctx, cancel := context.WithTimeout(ctx, taskTimeout)
+	timeout := taskTimeout
+	if req.Type == protocol.TaskUploadLogs {
+		timeout = uploadTaskTimeout
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := t.floor.Now()
 	result, err := t.do(tctx, req)
@@ -222,6 +228,11 @@ func (t *taskRunner) do(ctx context.Context, req protocol.TaskRequest) (any, err
 		return t.readMeters(ctx)
 	case protocol.TaskTestConnection:
 		return t.testConnection(ctx), nil
+	case protocol.TaskUploadLogs:
+		if t.upload == nil {
+			return nil, errors.New("no diagnostics here")
+		}
+		return t.upload.run(ctx, req)
 	case protocol.TaskLogin:
 		return t.login(ctx, req)
 	case protocol.TaskReleaseJob:
@@ -374,6 +385,7 @@ func (r *running) newTasks() *taskRunner {
 // has its parts and the leftovers are ended.
 func (r *running) startTasks(ctx context.Context, goRun func(func())) {
 	r.tasks.sess, r.tasks.link, r.tasks.people = r.sess, r.link, r.sess
+	r.tasks.upload = r.newUploader()
 	r.tasks.endLeftovers(ctx)
 	goRun(func() { r.tasks.run(ctx) })
 }

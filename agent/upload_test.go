@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/protocol"
+)
+
+// putReceiver answers PUTs with the statuses it is given, in turn (then
+// 200), and keeps the last body it accepted.
+type putReceiver struct {
+	mu       sync.Mutex
+	statuses []int
+	calls    int
+	body     []byte
+}
+
+func (p *putReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(r.Body)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if r.Method != http.MethodPut || err != nil || r.ContentLength != int64(len(b)) {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if len(p.statuses) > 0 {
+		code := p.statuses[0]
+		p.statuses = p.statuses[1:]
+		w.WriteHeader(code)
+		return
+	}
+	p.body = b
+}
+
+// TestUploadLogs: the bundle goes up with PUT; a temporary failure (503,
+// a dropped connection) is tried again, a refusal (403) is not, and the
+// error names the host and the status, never the URL's signed query.
+func TestUploadLogs(t *testing.T) {
+	bundle := []byte("a bundle's bytes")
+	sum := sha256.Sum256(bundle)
+	cases := []struct {
+		name      string
+		statuses  []int
+		wantErr   string // "" completes
+		wantCalls int
+	}{
+		{"at once", nil, "", 1},
+		{"after two 503", []int{503, 503}, "", 3},
+		{"too many 503", []int{503, 503, 503, 503}, "failed after 4 attempt(s): the server answered 503 Service Unavailable", 4},
+		{"refused", []int{403}, "failed after 1 attempt(s): the server answered 403 Forbidden", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			recv := &putReceiver{statuses: c.statuses}
+			srv := httptest.NewServer(recv)
+			defer srv.Close()
+			var mu sync.Mutex
+			var phases []string
+			u := &logUploader{
+				bundle: func(_ context.Context, w io.Writer) error { _, err := w.Write(bundle); return err },
+				dir:    t.TempDir(),
+				client: func(*url.URL) *http.Client { return srv.Client() },
+				progress: func(_ context.Context, id, phase string, _ int) {
+					mu.Lock()
+					phases = append(phases, id+":"+phase)
+					mu.Unlock()
+				},
+				log: slog.New(slog.DiscardHandler),
+				// Real timers, a millisecond: the retry's doubling is
+				// what is tested, not the wait.
+				firstWait: time.Millisecond,
+			}
+			payload, _ := json.Marshal(UploadLogsPayload{URL: srv.URL + "/b/diag.tar.gz?X-Signature=sig-SECRET"})
+			res, err := u.run(context.Background(), protocol.TaskRequest{ID: "u1", Type: protocol.TaskUploadLogs, Payload: payload})
+			if c.wantErr == "" {
+				want := uploadResult{Bytes: int64(len(bundle)), SHA256: hex.EncodeToString(sum[:])}
+				if err != nil || res != want || string(recv.body) != string(bundle) {
+					t.Fatalf("run = %+v, %v; received %q", res, err, recv.body)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), c.wantErr) || strings.Contains(err.Error(), "sig-SECRET") {
+				t.Fatalf("run error %v, want %q without the URL's query", err, c.wantErr)
+			}
+			if recv.calls != c.wantCalls {
+				t.Errorf("%d PUTs, want %d", recv.calls, c.wantCalls)
+			}
+			if strings.Join(phases, " ") != "u1:collecting u1:uploading" {
+				t.Errorf("phases %v", phases)
+			}
+		})
+	}
+}
+
+// TestUploadLogsRefusals: a bad URL and a bundle that cannot be collected
+// fail without a PUT; a server that cannot be reached is tried
+// uploadAttempts times.
+func TestUploadLogsRefusals(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	cases := []struct {
+		name, url, want string
+		bundleErr       error
+	}{
+		{"ftp", "ftp://example/x", "payload: url: want an http:// or https:// URL", nil},
+		{"no host", "http:///x", "payload: url", nil},
+		{"collect fails", "http://127.0.0.1:9/x", "collect the bundle: disk full", errors.New("disk full")},
+		{"unreachable", deadURL + "/x", "failed after 4 attempt(s)", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			u := &logUploader{
+				bundle:    func(_ context.Context, w io.Writer) error { return c.bundleErr },
+				dir:       t.TempDir(),
+				client:    func(*url.URL) *http.Client { return http.DefaultClient },
+				progress:  func(context.Context, string, string, int) {},
+				log:       slog.New(slog.DiscardHandler),
+				firstWait: time.Millisecond,
+			}
+			payload, _ := json.Marshal(UploadLogsPayload{URL: c.url})
+			_, err := u.run(context.Background(), protocol.TaskRequest{ID: "u2", Type: protocol.TaskUploadLogs, Payload: payload})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
