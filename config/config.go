@@ -67,6 +67,10 @@ type Config struct {
 	ReconnectMax Duration `json:"reconnect_max"`
 	// DeviceTokenFile holds the agent's device token for the hub, if any.
 	DeviceTokenFile string `json:"device_token_file"`
+	// EnrollCode is an organisation enrollment code (a secret, never
+	// logged): an agent without identity enrolls with it at once; an
+	// enrolled one ignores it.
+	EnrollCode string `json:"enroll_code"`
 	// PrinterURI is the printer the agent serves (ipp://, ipps://, socket://).
 	PrinterURI string `json:"printer_uri"`
 	// PrinterCAFile is a PEM bundle trusted for an ipps:// printer.
@@ -325,6 +329,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&c.PanelListen, "panel-listen", c.PanelListen, "panel HTTP address")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.EnrollCode, "enroll-code", c.EnrollCode,
+		"organisation enrollment code from the hub (config enroll_code; used only while the agent is not enrolled)")
 }
 
 // Validate reports every problem at once, before anything starts.

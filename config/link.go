@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // validateLink checks the keys of the link to the hub beyond its URL:
@@ -21,6 +23,10 @@ func (c Config) validateLink() []error {
 	}
 	if d := time.Duration(c.ReconnectMax); d < 10*time.Second || d > time.Hour {
 		errs = append(errs, errors.New("reconnect_max: must be 10s to 1h"))
+	}
+	// The code is a secret: the message never shows it.
+	if len(c.EnrollCode) > 256 || strings.IndexFunc(c.EnrollCode, unicode.IsSpace) >= 0 {
+		errs = append(errs, errors.New("enroll_code: want the code as the hub gave it: no spaces, at most 256 characters"))
 	}
 	for _, pin := range c.HubCertSHA256 {
 		if b, err := hex.DecodeString(pin); err != nil || len(b) != 32 {
