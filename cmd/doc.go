@@ -3,6 +3,7 @@
 //
 //   - cmd/tessera: the agent at the printer (run, demo, printer status, card tools, version);
 //   - cmd/tessera-hub: the reference hub, the cloud side (serve, version).
+//   - cmd/tessera-fleetsim: a fleet of simulated agents (the real cloudlink) against a hub, for the fleet benchmark.
 //
 // Nothing imports cmd; this file only says what the folder owns.
 package cmd

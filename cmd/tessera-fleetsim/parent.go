@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// fleet is the parent's sum of its children's ticks. Its methods are safe
+// for concurrent use: each child's reader calls apply.
+type fleet struct {
+	mu    sync.Mutex
+	out   *json.Encoder // standard output: one JSON object a line
+	n     int
+	start time.Time
+
+	online    []int  // per child
+	firstSeen []bool // per agent: booted once
+	first     int
+	connectMS []int64 // each agent's first connect time
+	lastFirst int64   // Unix ms of the last first connection
+	sum       tick    // totals (Online and Connects unused)
+	connects  int
+	errors    map[string]int
+	announced bool // the "connected" line is out
+
+	mark      int64 // Unix ms of a mark; 0 when none is watched
+	markSeen  []bool
+	markTimes []int64
+	markFails int
+}
+
+func newFleet(out io.Writer, n, children int, start time.Time) *fleet {
+	return &fleet{out: json.NewEncoder(out), n: n, start: start, online: make([]int, children),
+		firstSeen: make([]bool, n), errors: map[string]int{}}
+}
+
+// apply adds child c's tick.
+func (f *fleet) apply(c int, t tick) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.online[c] = t.Online
+	f.sum.Fails += t.Fails
+	f.sum.Beats += t.Beats
+	f.sum.Meters += t.Meters
+	f.sum.Tasks += t.Tasks
+	f.sum.Lost += t.Lost
+	f.connects += len(t.Connects)
+	for k, v := range t.Errors {
+		f.errors[k] += v
+	}
+	if f.mark != 0 {
+		f.markFails += t.Fails
+	}
+	for _, cn := range t.Connects {
+		f.noteConnect(cn)
+	}
+	if f.first == f.n && !f.announced {
+		f.announced = true
+		f.emitLocked(f.connectedLocked())
+	}
+	if f.mark != 0 && len(f.markTimes) == f.n {
+		f.endMarkLocked()
+	}
+}
+
+func (f *fleet) noteConnect(cn connect) {
+	if cn.Agent < 0 || cn.Agent >= f.n {
+		return
+	}
+	if !f.firstSeen[cn.Agent] {
+		f.firstSeen[cn.Agent] = true
+		f.first++
+		f.connectMS = append(f.connectMS, max(cn.Since, 0))
+		f.lastFirst = max(f.lastFirst, cn.At)
+	}
+	if f.mark != 0 && cn.At >= f.mark && !f.markSeen[cn.Agent] {
+		f.markSeen[cn.Agent] = true
+		f.markTimes = append(f.markTimes, cn.At)
+	}
+}
+
+// connectedLocked is the "connected" line: how long until every agent had
+// booted once, and the spread of their connect times.
+func (f *fleet) connectedLocked() map[string]any {
+	ms := append([]int64(nil), f.connectMS...)
+	return map[string]any{
+		"kind": "connected", "agents": f.n, "processes": len(f.online),
+		"all_connected_s": float64(f.lastFirst-f.start.UnixMilli()) / 1000,
+		"connect_ms": map[string]int64{"p50": percentile(ms, 50), "p90": percentile(ms, 90),
+			"p99": percentile(ms, 99), "max": percentile(ms, 100)},
+		"fails": f.sum.Fails, "errors": f.errors,
+	}
+}
+
+// setMark starts watching the fleet come back from mark (Unix ms: the
+// moment the hub was killed); the "reconnect" line follows once every
+// agent has connected again after it, or after wait.
+func (f *fleet) setMark(mark int64, wait time.Duration) {
+	f.mu.Lock()
+	f.mark, f.markSeen, f.markTimes, f.markFails = mark, make([]bool, f.n), nil, 0
+	f.mu.Unlock()
+	time.AfterFunc(wait, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.mark == mark {
+			f.endMarkLocked()
+		}
+	})
+}
+
+func (f *fleet) endMarkLocked() {
+	r := reconnects(f.n, f.mark, f.markTimes)
+	r.FailsAfter = f.markFails
+	r.WaitedS = float64(time.Now().UnixMilli()-f.mark) / 1000
+	f.mark = 0
+	f.emitLocked(struct {
+		Kind string `json:"kind"`
+		reconnectFigures
+	}{"reconnect", r})
+}
+
+// progress is the line printed every second.
+func (f *fleet) progress() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	online := 0
+	for _, o := range f.online {
+		online += o
+	}
+	f.emitLocked(map[string]any{"kind": "progress", "t_s": time.Since(f.start).Round(time.Millisecond).Seconds(),
+		"online": online, "connected_once": f.first, "connects": f.connects, "fails": f.sum.Fails,
+		"beats": f.sum.Beats, "meters": f.sum.Meters, "tasks": f.sum.Tasks, "lost": f.sum.Lost})
+}
+
+// final is the last line: the totals.
+func (f *fleet) final() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.emitLocked(map[string]any{"kind": "final", "agents": f.n, "connected_once": f.first, "connects": f.connects,
+		"fails": f.sum.Fails, "beats": f.sum.Beats, "meters": f.sum.Meters, "tasks": f.sum.Tasks,
+		"lost": f.sum.Lost, "errors": f.errors})
+}
+
+func (f *fleet) emitLocked(v any) { _ = f.out.Encode(v) }
+
+// parentPlan is how the parent splits and watches the fleet.
+type parentPlan struct {
+	agents, procs int
+	childArgs     []string // the flags every child gets besides its share
+	duration      time.Duration
+	reconnectWait time.Duration
+}
+
+// runParent starts the children, each on its share of the agents, prints
+// the fleet's figures, and ends them when ctx ends or duration passes.
+func runParent(ctx context.Context, p parentPlan, stdin io.Reader, stdout, stderr io.Writer) error {
+	if p.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.duration)
+		defer cancel()
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("fleetsim: find this program to start its processes: %w", err)
+	}
+	f := newFleet(stdout, p.agents, p.procs, time.Now())
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for c := range p.procs {
+		first, count := share(p.agents, p.procs, c)
+		args := append(append([]string(nil), p.childArgs...), "--child", fmt.Sprintf("%d:%d", first, count))
+		cmd := exec.Command(self, args...)
+		if err := startChild(ctx, cmd, c, f, stderr, &wg, cancel); err != nil {
+			cancel(err)
+			break
+		}
+	}
+	go readMarks(stdin, f, p.reconnectWait)
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-ticker.C:
+			f.progress()
+		}
+	}
+	wg.Wait()
+	f.final()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// share is child c's first agent and count when n agents are dealt to procs
+// processes.
+func share(n, procs, c int) (first, count int) {
+	base, extra := n/procs, n%procs
+	first = c*base + min(c, extra)
+	count = base
+	if c < extra {
+		count++
+	}
+	return first, count
+}
+
+// startChild starts one child and a goroutine that feeds its ticks to f
+// and, once ctx ends, closes its stdin (its signal to stop) and waits for
+// it. A child that ends on its own ends the run (cancel).
+func startChild(ctx context.Context, cmd *exec.Cmd, c int, f *fleet, stderr io.Writer, wg *sync.WaitGroup, cancel context.CancelCauseFunc) error {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("fleetsim: start process %d: %w", c, err)
+	}
+	go func() { <-ctx.Done(); _ = in.Close() }()
+	wg.Go(func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			var t tick
+			if json.Unmarshal(sc.Bytes(), &t) == nil {
+				f.apply(c, t)
+			}
+		}
+		err := cmd.Wait()
+		if ctx.Err() == nil {
+			cancel(fmt.Errorf("fleetsim: process %d ended early: %v", c, err))
+		}
+	})
+	return nil
+}
+
+// readMarks reads commands from the parent's stdin: "mark UNIX-MS" (or
+// "mark" for now) starts watching the fleet come back from that moment, as
+// the benchmark does right before it kills the hub.
+func readMarks(stdin io.Reader, f *fleet, wait time.Duration) {
+	sc := bufio.NewScanner(stdin)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || fields[0] != "mark" {
+			continue
+		}
+		at := time.Now().UnixMilli()
+		if len(fields) > 1 {
+			if v, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+				at = v
+			}
+		}
+		f.setMark(at, wait)
+	}
+}
