@@ -39,6 +39,7 @@ type agentConn struct {
 	tokenAgent string
 	// bootKey is the call bucket Boot takes from (limits.go).
 	bootKey string
+	remote  string // its remote address, named by a clone-detected alert
 
 	mu      sync.Mutex
 	agentID string // set by an accepted Boot
@@ -123,7 +124,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return // the Upgrader has answered
 	}
 	log := s.log.With("remote", r.RemoteAddr)
-	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr)}
+	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr), remote: r.RemoteAddr}
 	c.peer = protocol.NewPeer(ws, log)
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
 	c.peer.MaxInFlight = s.cfg.Limits.MaxInFlight
@@ -219,6 +220,12 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 	if cur := c.id(); cur != "" && cur != req.AgentID {
 		return reject(bootReasonAlreadyBooted)
 	}
+	if clone, err := c.cloneCheck(ctx, req.AgentID); err != nil || clone {
+		if err != nil {
+			return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
+		}
+		return reject(protocol.BootReasonCloneDetected)
+	}
 	lastSeq, err := s.lastSeq(ctx, req.AgentID)
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
@@ -237,7 +244,7 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 	c.mu.Unlock()
 
 	// One connection per agent: a reconnect replaces a connection the hub
-	// has not yet noticed is dead.
+	// has not yet noticed is dead (cloneCheck found it does not answer).
 	s.connMu.Lock()
 	old := s.conns[req.AgentID]
 	s.conns[req.AgentID] = c

@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ type testAgent struct {
 	peer *protocol.Peer
 	done chan struct{} // closed when Run has returned
 	id   string        // the id of its last accepted Boot
+	// deaf, set, leaves the hub's pings unanswered: a half-open
+	// connection, which a reconnect replaces (clone.go).
+	deaf atomic.Bool
 
 	mu sync.Mutex
 }
@@ -82,6 +86,13 @@ func (h *testHub) dialWith(token string, handlers map[string]protocol.Handler) (
 		h.t.Errorf("negotiated subprotocol %q", ws.Subprotocol())
 	}
 	a := &testAgent{t: h.t, h: h, peer: protocol.NewPeer(ws, slog.New(slog.NewTextHandler(testWriter{h.t}, nil))), done: make(chan struct{})}
+	ws.SetPingHandler(func(data string) error {
+		if a.deaf.Load() {
+			return nil
+		}
+		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		return nil
+	})
 	for action, hd := range handlers {
 		a.peer.Handle(action, hd)
 	}
@@ -275,7 +286,8 @@ func TestAgentBoot(t *testing.T) {
 	}
 
 	// A reconnect (with the device token its first Boot bound the id
-	// to) replaces the older connection.
+	// to) replaces the older connection, which no longer answers pings.
+	a.deaf.Store(true)
 	b := h.reconnect("agent-1")
 	select {
 	case <-a.done:

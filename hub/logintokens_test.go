@@ -251,6 +251,7 @@ func TestBootNoTakeover(t *testing.T) {
 	if err := real.call(protocol.ActionHeartbeat, protocol.HeartbeatRequest{}, &hb); err != nil {
 		t.Errorf("the real agent lost its connection: %v", err)
 	}
+	real.deaf.Store(true) // gone: its reconnect is no clone (clone.go)
 	again := h.mustDial(first.DeviceToken)
 	if resp := again.boot("corridor-1"); resp.Status != protocol.BootAccepted || resp.DeviceToken != "" {
 		t.Errorf("boot with the device token: %+v", resp)

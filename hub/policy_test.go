@@ -276,7 +276,9 @@ func TestQuotaAccounting(t *testing.T) {
 		got.User.Policy.QuotaPages == nil || *got.User.Policy.QuotaPages != -15 {
 		t.Errorf("authorize: %+v", got.User)
 	}
-	// A reconnect (a new connection of the same agent) resending everything changes nothing.
+	// A reconnect (a new connection of the same agent; the older one
+	// half-open) resending everything changes nothing.
+	a.deaf.Store(true)
 	b := h.reconnect("agent-1")
 	b.sendRecords(append(batch, printRecord(8, "alice", 20, false), printRecord(9, "alice", 80, true))...)
 	if got := h.balance("alice"); got != "-15" {

@@ -152,6 +152,9 @@ type Peer struct {
 	running int // calls of the other side being handled
 	closed  bool
 	done    chan struct{}
+	// pings wait for their pongs, by payload (Ping).
+	nextPing uint64
+	pings    map[string]chan struct{}
 }
 
 type frame struct {
@@ -162,13 +165,67 @@ type frame struct {
 // NewPeer wraps an established websocket connection.
 func NewPeer(ws *websocket.Conn, logger *slog.Logger) *Peer {
 	ws.SetReadLimit(discardLimit)
-	return &Peer{
+	p := &Peer{
 		ws:       ws,
 		logger:   logger,
 		handlers: make(map[string]Handler),
 		pending:  make(map[string]chan frame),
 		done:     make(chan struct{}),
+		pings:    make(map[string]chan struct{}),
 	}
+	ws.SetPongHandler(p.pong)
+	return p
+}
+
+// Ping writes a websocket ping and waits for its pong, which the other
+// side's reader sends (gorilla/websocket answers pings while it reads): an
+// answer proves the connection is alive end to end, where a half-open one
+// (the other host gone without a word) never answers. It fails with ctx's
+// error when ctx ends first, and needs Run reading meanwhile.
+func (p *Peer) Ping(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.nextPing++
+	data := "ping-" + strconv.FormatUint(p.nextPing, 10)
+	ch := make(chan struct{})
+	p.pings[data] = ch
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.pings, data)
+		p.mu.Unlock()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	// WriteControl may run beside the other writes (gorilla/websocket).
+	if err := p.ws.WriteControl(websocket.PingMessage, []byte(data), deadline); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-p.done:
+		return fmt.Errorf("ping: %w", ErrClosed)
+	case <-ctx.Done():
+		return fmt.Errorf("ping: %w", ctx.Err())
+	}
+}
+
+// pong ends the Ping waiting for this payload; other pongs (unsolicited,
+// or of a Ping given up) are ignored.
+func (p *Peer) pong(data string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ch, ok := p.pings[data]; ok {
+		close(ch)
+		delete(p.pings, data)
+	}
+	return nil
 }
 
 // Handle registers the handler of an action. Call it before Run.
