@@ -104,6 +104,7 @@ func New(sessions Sessions, logger *slog.Logger, opts ...Option) *Server {
 	s.mux.HandleFunc("POST /api/v1/activity", s.activity)
 	s.mux.HandleFunc("POST /api/v1/notifications/{id}/dismiss", s.dismiss)
 	s.mux.HandleFunc("GET /api/v1/enrollment-qr.svg", s.enrollmentQR)
+	s.mux.HandleFunc("GET /api/v1/login-qr.svg", s.loginQR)
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("GET /static/{path...}", s.static)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

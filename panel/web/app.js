@@ -483,7 +483,7 @@
     show($('idle-swipe'), has(login, 'card') || has(login, 'card+pin'));
     show($('idle-pin'), has(login, 'pin'));
     show($('idle-pw'), has(login, 'password'));
-    renderEnroll(s.enrollment);
+    renderEnroll(s.enrollment, has(login, 'qr') && s.qr);
     var box = $('notifications');
     clear(box);
     (s.notifications || []).forEach(function (n) {
@@ -496,12 +496,15 @@
     });
   }
 
-  // Not enrolled: the claim code and the agent's QR of the hub's claim page.
-  function renderEnroll(e) {
-    show($('idle-enroll'), !!e);
-    if (!e) { return; }
-    $('enroll-code').textContent = e.code;
-    var src = '/api/v1/enrollment-qr.svg?code=' + encodeURIComponent(e.code), img = $('enroll-qr');
+  // Not enrolled: the claim code and the agent's QR of the hub's claim page;
+  // else, with QR login, the QR of the hub's sign-in page (?u: a new code).
+  function renderEnroll(e, q) {
+    show($('idle-enroll'), !!(e || q));
+    show($('enroll-head'), !!e);
+    if (!e && !q) { return; }
+    if (e) { $('enroll-code').textContent = e.code; }
+    $('qr-cap').textContent = t(e ? N('enroll.scan') : N('qr.scan'));
+    var src = '/api/v1/' + (e ? 'enrollment-qr.svg?code=' + encodeURIComponent(e.code) : 'login-qr.svg?u=' + encodeURIComponent(q.url)), img = $('enroll-qr');
     if (img.getAttribute('src') !== src) { img.setAttribute('src', src); }
   }
 
