@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -165,7 +166,7 @@ const (
 // many messages as it can — boot, heartbeats, the credential cache, leases
 // prefetched and revoked, card, card+PIN and password logins, self
 // registration, jobs listed, deleted, fetched, printed and charged,
-// logouts, tasks with their acks and statuses — and every frame must
+// logouts, tasks with their acks and statuses, printer events — and every frame must
 // satisfy the catalogue (protocol/schema): the envelope, the payload by
 // action, a result by the CALL it answers, a task's payload and result by
 // its type. The actions seen and not seen are logged.
@@ -207,9 +208,27 @@ func TestCatalogueTraffic(t *testing.T) {
 	catalogueSessions(t, a, "hub:"+kept, "hub:"+gone)
 	catalogueTasks(t, h, idA)
 
-	// Another printer takes the leased job: RevokeLease, ReturnLease.
-	b := startAgent(t, bin, t.TempDir(), rel.srv.URL, printer.URI, "", "")
+	// Another printer, read over SNMP (PrinterEvent; a read-meters task),
+	// takes the leased job: RevokeLease, ReturnLease.
+	sim := testenv.StartSNMPSim(t, testenv.SNMPRecordings(t))
+	dirB := t.TempDir()
+	b := startAgent(t, bin, dirB, rel.srv.URL, printer.URI, "", "", "--snmp", "snmp://hp_envy6000@"+sim+"?version=2c&timeout=2s")
 	waitOnline(t, b)
+	idB, err := openLedger(t, dirB).AgentID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := h.taskEnded(t, h.createTask(t, idB, "read-meters", `{}`)); v.State != "completed" {
+		t.Errorf("read-meters task: %+v", v)
+	}
+	testutil.WaitFor(t, 30*time.Second, "B's printer events at the hub", func() bool {
+		for _, e := range h.printerEvents(t, "status") {
+			if e.AgentID == idB {
+				return true
+			}
+		}
+		return false
+	})
 	b.swipe(t, rawCard)
 	b.waitSession(t, "alice at B", func(v sessionView) error {
 		if v.State != "active" || jobState(v, "hub:"+leased) == "" {
@@ -349,7 +368,7 @@ func checkTraffic(t *testing.T, cat *schematest.Catalogue, frames []relayed) {
 	t.Logf("actions not seen: %s", strings.Join(no, ", "))
 	for _, must := range []string{"Boot", "Heartbeat", "Authorize", "ListJobs", "FetchJob", "JobStatus", "DeleteJob",
 		"RegisterCard", "Accounting", "Logout", "SyncUsers", "UsersChanged", "ListLeases", "FetchLeased",
-		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus"} {
+		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent"} {
 		if seen[must] == 0 || seen[must+" result"] == 0 {
 			t.Errorf("the scenario no longer exercises %s (CALL %d, answered %d)", must, seen[must], seen[must+" result"])
 		}
