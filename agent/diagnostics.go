@@ -168,11 +168,15 @@ func maskReplacer(secrets ...string) *strings.Replacer {
 
 // secrets are the secret values the agent read from the files its config
 // names: no entry of a bundle may hold one. The proxy's password is read
-// again (the System keeps it only inside its proxy function).
+// again (the System keeps it only inside its proxy function), and so is
+// the device token (the hub may have issued it since the start).
 func (s *System) secrets() []string {
 	out := []string{s.deviceToken, s.cupsPassword, s.technicianPIN, s.panelToken}
-	if s.cfg.ProxyPasswordFile != "" {
-		if b, err := os.ReadFile(s.cfg.ProxyPasswordFile); err == nil {
+	for _, path := range []string{s.cfg.ProxyPasswordFile, s.tokenPath} {
+		if path == "" {
+			continue
+		}
+		if b, err := os.ReadFile(path); err == nil {
 			out = append(out, strings.TrimSpace(string(b)))
 		}
 	}
