@@ -41,6 +41,7 @@ type listenFlags struct {
 	maxConns                                                  int
 
 	cert *tls.Certificate // loaded by check
+	ca   caFlags          // --ca-cert, --ca-key (caflags.go)
 }
 
 func (l *listenFlags) register(fs *flag.FlagSet) {
@@ -53,6 +54,7 @@ func (l *listenFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.writeTimeout, "write-timeout", defaultWriteTimeout, "longest a response may stall on a client that does not read (a response that keeps moving may take longer)")
 	fs.DurationVar(&l.idleTimeout, "idle-timeout", defaultIdleTimeout, "longest a kept-alive connection waits for its next request")
 	fs.IntVar(&l.maxConns, "max-conns", defaultMaxConns, "most connections open at once (agent websockets included); more wait until one closes")
+	l.ca.register(fs)
 }
 
 // check refuses a listener the hub must not run with and loads the TLS key
@@ -92,7 +94,7 @@ func (l *listenFlags) check(openEnrollment bool) error {
 		}
 		l.cert = &cert
 	}
-	return nil
+	return l.ca.load()
 }
 
 // scheme is the scheme clients use to reach the listener.
@@ -118,6 +120,7 @@ func (l *listenFlags) server(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 	if l.cert != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*l.cert}, MinVersion: tls.VersionTLS12}
+		l.ca.askClientCerts(srv.TLSConfig)
 	}
 	return srv
 }

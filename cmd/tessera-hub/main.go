@@ -98,7 +98,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		// Where to find it, never the token itself.
 		logger.Info("admin token is in the data directory", "file", filepath.Join(f.cfg.DataDir, "admin-token"))
 	}
-	f.cfg.AdminToken, f.cfg.Logger = token, logger
+	f.cfg.AdminToken, f.cfg.Logger, f.cfg.CA = token, logger, f.ln.ca.ca
 	h, err := hub.Open(ctx, f.cfg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -185,6 +185,8 @@ func TestBadUsage(t *testing.T) {
 		{"certificate without key", []string{"serve", "--data", dir, "--tls-cert", filepath.Join(dir, "c.pem")}, "--tls-cert and --tls-key go together"},
 		{"key without certificate", []string{"serve", "--data", dir, "--tls-key", filepath.Join(dir, "k.pem")}, "--tls-cert and --tls-key go together"},
 		{"bad key pair", []string{"serve", "--data", dir, "--tls-cert", garbage, "--tls-key", garbage}, "--tls-cert/--tls-key: "},
+		{"CA certificate without key", []string{"serve", "--data", dir, "--ca-cert", filepath.Join(dir, "ca.pem")}, "--ca-cert and --ca-key go together"},
+		{"bad CA pair", []string{"serve", "--data", dir, "--ca-cert", garbage, "--ca-key", garbage}, "--ca-cert/--ca-key: "},
 		{"no connections", []string{"serve", "--data", dir, "--max-conns", "0"}, "--max-conns must be at least 1"},
 		{"no header timeout", []string{"serve", "--data", dir, "--read-header-timeout", "0s"}, "--read-header-timeout must be positive"},
 		{"no read timeout", []string{"serve", "--data", dir, "--read-timeout", "0s"}, "--read-timeout must be positive"},
