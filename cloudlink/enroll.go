@@ -26,7 +26,7 @@ import (
 
 // reasonEnrollmentRequired is the Boot rejection of a connection without
 // identity on a hub without open enrollment: Enroll, on this connection.
-const reasonEnrollmentRequired = "enrollment-required"
+const reasonEnrollmentRequired = protocol.BootReasonEnrollmentRequired
 
 // minReenroll is the shortest wait between two Enrolls of a pending
 // connection, whatever the hub's expiry says: a hub whose claim codes
@@ -60,6 +60,9 @@ func (l *Link) rejectBoot(resp protocol.BootResponse) error {
 	switch {
 	case resp.Reason == reasonEnrollmentRequired && l.canEnroll():
 		l.logger.Info("this agent is not enrolled at the hub: enrolling")
+	case resp.Reason == reasonEnrollmentRequired && l.enrolledNow():
+		// Only a certificate can go unseen: a token is refused outright.
+		l.logger.Error("the hub took this connection for one without identity: it did not verify the client certificate (a hub without the CA that signed it?)")
 	case resp.Reason == reasonEnrollmentRequired:
 		l.logger.Error("the hub accepts only enrolled agents and this one has no identity nor enrollment key")
 	case resp.Reason == protocol.BootReasonCloneDetected:

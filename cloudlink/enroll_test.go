@@ -353,3 +353,29 @@ func TestClientCertificateMustMatchKey(t *testing.T) {
 		t.Errorf("the right certificate: %v", err)
 	}
 }
+
+// TestCertificateNotTaken: a link with a certificate that the hub does
+// not verify is not taken for unenrolled: it never Enrolls, and says why.
+func TestCertificateNotTaken(t *testing.T) {
+	hub := newFakeHub(t, hubOpts{tls: true, enrollRequired: true})
+	eh := &enrollHub{answer: func(int, protocol.EnrollRequest) protocol.EnrollResponse {
+		return pending("X", time.Now().Add(time.Hour))
+	}}
+	hub.Handle(protocol.ActionEnroll, eh.handle)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := clientCertificate(testCertFor(t, &key.PublicKey, "agent-1"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := hubRoots(hub)
+	tc.Certificates = []tls.Certificate{*cert}
+	logger, logs := testLogger(t)
+	l, _ := startLink(t, Config{HubURL: hub.URL(), TLSConfig: tc, EnrollKey: testEnrollKey, Logger: logger})
+	testutil.WaitFor(t, 5*time.Second, "two boots", func() bool { return len(hub.Boots()) >= 2 })
+	if !l.HasClientCertificate() || len(eh.Reqs()) != 0 {
+		t.Errorf("certificate %v, %d Enrolls", l.HasClientCertificate(), len(eh.Reqs()))
+	}
+	if !strings.Contains(logs.String(), "did not verify the client certificate") {
+		t.Errorf("not explained:\n%s", logs.String())
+	}
+}
