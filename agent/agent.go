@@ -19,6 +19,7 @@ import (
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/cardreader/readers"
 	"github.com/tessera-print/tessera/clock"
+	"github.com/tessera-print/tessera/config"
 )
 
 // Options are the parts of a run that do not come from the config file.
@@ -37,6 +38,14 @@ type Options struct {
 	Readers []cardreader.Reader
 	// Ready, if set, is called once the agent runs, with the panel's address.
 	Ready func(panelAddr string)
+	// Layers are where the config came from (file, override file, flags):
+	// a set-config task makes its new config from them (supervise.go).
+	// Nil: the config given to Run, under the override file in its data
+	// directory.
+	Layers *config.Layers
+	// Exec replaces the process with a new run of the same binary, for the
+	// restart task; it returns only on failure (nil: Reexec).
+	Exec func() error
 	// LogFiles lists the log files, oldest first, for the diagnostics
 	// bundle (nil: no log file; the bundle has the recent log lines).
 	LogFiles func() []string

@@ -17,7 +17,6 @@ import (
 	"github.com/tessera-print/tessera/cardreader"
 	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/cloudlink"
-	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/localspool"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
@@ -75,15 +74,6 @@ func (s *System) Run(ctx context.Context) error {
 		return err
 	}
 	return r.run(ctx)
-}
-
-// Run builds the agent cfg describes and runs it until ctx ends.
-func Run(ctx context.Context, cfg config.Config, opts Options) error {
-	s, err := Build(cfg, opts)
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
 }
 
 // openStore opens the agent's database and reads what the rest needs from
@@ -323,6 +313,9 @@ func (r *running) run(ctx context.Context) error {
 	}
 	serve(goRun, r.log, "panel server", func() error { return srv.Serve(r.panelLn) })
 	ippSrv := r.startQueue(runCtx, goRun)
+	if r.onRun != nil {
+		r.onRun(r)
+	}
 	r.startLoops(runCtx, goRun)
 	r.log.Info("panel listening", "addr", r.panelURL())
 	r.log.Info("agent running", "version", r.opts.Version, "printer", r.cfg.PrinterURI, "hub", r.cfg.HubURL)

@@ -65,6 +65,12 @@ type System struct {
 
 	// logRing keeps the last log lines for the technician menu.
 	logRing *logRing
+
+	// sv is the supervisor running this system (supervise.go; nil: run
+	// on its own); onRun, if set, is called once it runs, before its
+	// loops start.
+	sv    *supervisor
+	onRun func(*running)
 }
 
 // Build builds the agent cfg describes, or returns every problem at once

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/clock"
+	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/printer/ipp"
 	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
@@ -75,6 +76,18 @@ type taskRunner struct {
 	mu    sync.Mutex
 	queue []protocol.TaskRequest
 	wake  chan struct{}
+
+	// sv takes over set-config and restart (supervise.go; nil: not run
+	// by the supervisor); current is the running config; handover the
+	// handover file; keep a handed-over task that is no leftover to fail.
+	sv       *supervisor
+	current  config.Config
+	handover string
+	keep     string
+	// handedOver: a task was handed over, its system is about to stop;
+	// the run loop takes no other task (the next system fails them as
+	// interrupted).
+	handedOver bool
 }
 
 func newTaskRunner(store taskStore, floor *clock.Floor, log *slog.Logger, kick func()) *taskRunner {
@@ -136,7 +149,7 @@ func (t *taskRunner) run(ctx context.Context) {
 		}
 		for {
 			req, ok := t.next()
-			if !ok || ctx.Err() != nil {
+			if !ok || ctx.Err() != nil || t.handedOver {
 				break
 			}
 			t.runOne(ctx, req)
@@ -166,6 +179,9 @@ func (t *taskRunner) endLeftovers(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
+		if id == t.keep {
+			continue // handed over: the supervisor ends it (supervise.go)
+		}
 		t.end(ctx, protocol.TaskRequest{ID: id}, nil, errors.New("interrupted: the agent restarted while the task ran"))
 	}
 }
@@ -181,6 +197,10 @@ func (t *taskRunner) runOne(ctx context.Context, req protocol.TaskRequest) {
 	defer cancel()
 	start := t.floor.Now()
 	result, err := t.do(tctx, req)
+	if errors.Is(err, errHandedOver) {
+		t.handedOver = true
+		return // the supervisor ends it (supervise.go)
+	}
 	if ctx.Err() != nil {
 		return // shutting down: ended as interrupted at the next start
 	}
@@ -228,6 +248,10 @@ func (t *taskRunner) do(ctx context.Context, req protocol.TaskRequest) (any, err
 		return t.readMeters(ctx)
 	case protocol.TaskTestConnection:
 		return t.testConnection(ctx), nil
+	case protocol.TaskSetConfig:
+		return t.setConfig(ctx, req)
+	case protocol.TaskRestart:
+		return t.restart(ctx, req)
 	case protocol.TaskUploadLogs:
 		if t.upload == nil {
 			return nil, errors.New("no diagnostics here")
@@ -377,6 +401,7 @@ func (t *taskRunner) probe(f func() error) protocol.ProbeResult {
 func (r *running) newTasks() *taskRunner {
 	t := newTaskRunner(r.store, r.floor, r.log.With("component", "tasks"), r.kickSync)
 	t.language, t.users, t.snmp, t.ipp = r.cfg.Language, r.users, r.snmp, r.ipp
+	t.sv, t.current, t.handover = r.sv, r.cfg, handoverPath(r.cfg.DataDir)
 	return t
 }
 
@@ -386,6 +411,7 @@ func (r *running) newTasks() *taskRunner {
 func (r *running) startTasks(ctx context.Context, goRun func(func())) {
 	r.tasks.sess, r.tasks.link, r.tasks.people = r.sess, r.link, r.sess
 	r.tasks.upload = r.newUploader()
+	r.tasks.keep = r.tasks.finishHandover(ctx)
 	r.tasks.endLeftovers(ctx)
 	goRun(func() { r.tasks.run(ctx) })
 }

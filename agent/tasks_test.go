@@ -246,7 +246,7 @@ func TestTaskRefusals(t *testing.T) {
 		task    protocol.TaskRequest
 		wantErr string
 	}{
-		{protocol.TaskRequest{ID: "r1", Type: protocol.TaskRestart}, "not-supported: restart (later versions)"},
+		{protocol.TaskRequest{ID: "r1", Type: protocol.TaskUpdateAgent}, "not-supported: update-agent (later versions)"},
 		{notifyTask("n1", protocol.NotifyPayload{Text: map[string]string{"de": "Hallo"}}), "no text"},
 	}
 	for _, c := range cases {

@@ -81,22 +81,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
-	// The config file is read first so that flags, parsed second, override it.
+	// The layers, lowest first: the config file, the override file a
+	// set-config task wrote in the data directory, the flags.
 	path := configPath(args)
-	cfg := config.Default()
-	if path != "" {
-		var err error
-		if cfg, err = config.Load(path); err != nil {
-			return err
-		}
-	}
-	fs := flag.NewFlagSet("tessera run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.String("config", path, "config file (JSON; see docs/config.md)")
-	cfg.Flags(fs)
-	fs.StringVar(&cfg.DeviceTokenFile, "device-token-file", cfg.DeviceTokenFile,
-		"file holding the agent's device token (config device_token_file; default DATA/device-token)")
-	if err := fs.Parse(args); err != nil {
+	layers := config.Layers{File: path, Flags: func(cfg *config.Config) error { return parseRunFlags(cfg, path, args, stderr) }}
+	cfg, _, err := layers.Load()
+	if err != nil {
 		return err
 	}
 	logOut, logFiles, closeLog, err := openLog(stderr, cfg)
@@ -109,7 +99,19 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return agent.Run(ctx, cfg, agent.Options{Version: version.Current(buildVersion).String(), BuildTime: version.BuildTime(buildTime),
-		Logger: logger, LogFiles: logFiles})
+		Logger: logger, LogFiles: logFiles, Layers: &layers})
+}
+
+// parseRunFlags parses the command line of tessera run over cfg; called
+// for each config the layers make (a set-config task makes new ones).
+func parseRunFlags(cfg *config.Config, path string, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tessera run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.String("config", path, "config file (JSON; see docs/config.md)")
+	cfg.Flags(fs)
+	fs.StringVar(&cfg.DeviceTokenFile, "device-token-file", cfg.DeviceTokenFile,
+		"file holding the agent's device token (config device_token_file; default DATA/device-token)")
+	return fs.Parse(args)
 }
 
 // configPath finds --config before the full flag set exists.
