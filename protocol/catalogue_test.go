@@ -191,6 +191,8 @@ func requests() []example {
 		{"task release job", "Task.request.json", TaskRequest{ID: "t5", Type: TaskReleaseJob, Deadline: at,
 			Payload: mustJSON(map[string]any{"job_id": "j1", "username": "alice", "user": alice, "policy": policy, "login_token": "lt"})}},
 		{"task login", "Task.request.json", TaskRequest{ID: "t6", Type: TaskLogin, Deadline: at, Payload: json.RawMessage(`{"username":"alice"}`)}},
+		{"task login as delivered, no policy", "Task.request.json", TaskRequest{ID: "t6", Type: TaskLogin, Deadline: at,
+			Payload: mustJSON(map[string]any{"username": "bob", "user": User{Username: "bob"}, "policy": (*Policy)(nil), "login_token": "lt"})}},
 		{"task set config", "Task.request.json", TaskRequest{ID: "t7", Type: TaskSetConfig, Deadline: at, Payload: json.RawMessage(`{"session_timeout":"75s"}`)}},
 		{"task update agent", "Task.request.json", TaskRequest{ID: "t8", Type: TaskUpdateAgent, Deadline: at,
 			Payload: mustJSON(map[string]any{"url": "https://u/t", "sha256": sha, "size": 10, "version": "1.3.0", "downgrade": false})}},
@@ -246,6 +248,8 @@ func responses() []example {
 		{"sync-users result", "task.sync-users.result.json", map[string]int{"users": 3}},
 		{"test-connection result", "task.test-connection.result.json", TestConnectionResult{Hub: ProbeResult{OK: true, MS: 3},
 			SNMP: ProbeResult{Error: "no SNMP configured"}, Readers: []ReaderProbe{{Name: "tcp", Attached: true}}}},
+		{"login result", "task.login.result.json", map[string]string{"username": "alice"}},
+		{"release-job result", "task.release-job.result.json", map[string]any{"job_id": "j1", "state": "printed", "impressions": 3}},
 		{"set-config result", "task.set-config.result.json", map[string][]string{"changed": {"session_timeout"}, "restarted": {}}},
 	}
 }

@@ -166,7 +166,8 @@ const (
 // many messages as it can — boot, heartbeats, the credential cache, leases
 // prefetched and revoked, card, card+PIN and password logins, self
 // registration, jobs listed, deleted, fetched, printed and charged,
-// logouts, tasks with their acks and statuses, printer events — and every frame must
+// logouts, QR login codes, tasks with their acks and statuses (login and
+// release-job among them), printer events — and every frame must
 // satisfy the catalogue (protocol/schema): the envelope, the payload by
 // action, a result by the CALL it answers, a task's payload and result by
 // its type. The actions seen and not seen are logged.
@@ -188,7 +189,7 @@ func TestCatalogueTraffic(t *testing.T) {
 
 	dirA := t.TempDir()
 	ippAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	a := startAgent(t, bin, dirA, rel.srv.URL, printer.URI, "", "", "--ipp-listen", ippAddr, "--login", "card+pin,password")
+	a := startAgent(t, bin, dirA, rel.srv.URL, printer.URI, "", "", "--ipp-listen", ippAddr, "--login", "card+pin,password,qr")
 	waitOnline(t, a)
 	idA := h.connectedAgent(t)
 
@@ -207,6 +208,16 @@ func TestCatalogueTraffic(t *testing.T) {
 
 	catalogueSessions(t, a, "hub:"+kept, "hub:"+gone)
 	catalogueTasks(t, h, idA)
+	// Tasks that act for a person: a login (the hub adds user, policy and
+	// login token to the payload), then a job released from afar.
+	if v := h.taskEnded(t, h.createTask(t, idA, "login", `{"username": "alice"}`)); v.State != "completed" {
+		t.Errorf("login task: %+v", v)
+	}
+	logout(t, a)
+	remote := h.upload(t, "alice", "remote.pdf", doc)
+	if v := h.taskEnded(t, h.createTask(t, idA, "release-job", fmt.Sprintf(`{"job_id": %q, "username": "alice"}`, remote))); v.State != "completed" {
+		t.Errorf("release-job task: %+v", v)
+	}
 
 	// Another printer, read over SNMP (PrinterEvent; a read-meters task),
 	// takes the leased job: RevokeLease, ReturnLease.
@@ -368,7 +379,7 @@ func checkTraffic(t *testing.T, cat *schematest.Catalogue, frames []relayed) {
 	t.Logf("actions not seen: %s", strings.Join(no, ", "))
 	for _, must := range []string{"Boot", "Heartbeat", "Authorize", "ListJobs", "FetchJob", "JobStatus", "DeleteJob",
 		"RegisterCard", "Accounting", "Logout", "SyncUsers", "UsersChanged", "ListLeases", "FetchLeased",
-		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent"} {
+		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent", "LoginCode"} {
 		if seen[must] == 0 || seen[must+" result"] == 0 {
 			t.Errorf("the scenario no longer exercises %s (CALL %d, answered %d)", must, seen[must], seen[must+" result"])
 		}
