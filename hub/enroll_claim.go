@@ -91,3 +91,61 @@ func (s *Server) purgeEnrollment(ctx context.Context) error {
 	}
 	return s.enroll.failures.purge(ctx)
 }
+
+// groupTargets lists the agents of a group (a task's "group"); a group
+// with none is a 422, so a mistyped name does not pass for an empty fleet.
+func (s *Server) groupTargets(ctx context.Context, group string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id FROM agents WHERE grp = ? ORDER BY id", group)
+	if err != nil {
+		return nil, fmt.Errorf("agents of group %s: %w", group, err)
+	}
+	defer rows.Close()
+	var agents []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("agents of group %s: %w", group, err)
+		}
+		agents = append(agents, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("agents of group %s: %w", group, err)
+	}
+	if len(agents) == 0 {
+		return nil, errInvalid("group %q: no agents", group)
+	}
+	return agents, nil
+}
+
+// updateAgent answers PATCH (or PUT) /api/v1/agents/{id} {"name",
+// "group"}: 200 {"id", "name", "group"}; a field left out stays; an
+// unknown id 404.
+func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) error {
+	var d struct {
+		Name  *string `json:"name"`
+		Group *string `json:"group"`
+	}
+	if err := decodeStrict(http.MaxBytesReader(w, r.Body, 4096), "agent document", &d); err != nil {
+		return errBadRequest("%v", err)
+	}
+	switch {
+	case d.Name != nil && !validLabel(*d.Name, maxNameLen):
+		return errInvalid("name: at most %d characters, no control characters", maxNameLen)
+	case d.Group != nil && !validLabel(*d.Group, maxGroupLen):
+		return errInvalid("group: at most %d characters, no control characters", maxGroupLen)
+	}
+	id := r.PathValue("id")
+	var name, group string
+	err := s.db.QueryRowContext(r.Context(),
+		"UPDATE agents SET name = COALESCE(?, name), grp = COALESCE(?, grp) WHERE id = ? RETURNING name, grp",
+		d.Name, d.Group, id).Scan(&name, &group)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound("no agent %q", id)
+	}
+	if err != nil {
+		return fmt.Errorf("update agent %s: %w", id, err)
+	}
+	s.log.Info("agent updated", "agent", id, "name", name, "group", group)
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "name": name, "group": group})
+	return nil
+}

@@ -322,3 +322,50 @@ func testCSR(t *testing.T, id string) (*ecdsa.PrivateKey, string) {
 	}
 	return key, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }
+
+// An agent's name and group change at PATCH /api/v1/agents/{id}; a task
+// for a group goes to each of its agents, and a group with none is a 422.
+func TestAgentGroupsAndGroupTasks(t *testing.T) {
+	h := newTestHub(t, nil)
+	for _, id := range []string{"p1", "p2", "p3"} {
+		if _, err := h.s.IssueAgentToken(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mustStatus(h.admin("PATCH", "/api/v1/agents/p1", map[string]string{"name": "Hall", "group": "floor-2"}), 200)
+	got := h.mustStatus(h.admin("PUT", "/api/v1/agents/p2", map[string]string{"group": "floor-2"}), 200).json(t)
+	if got["group"] != "floor-2" || got["name"] != "" {
+		t.Errorf("update: %v", got)
+	}
+	h.mustStatus(h.admin("PATCH", "/api/v1/agents/p1", map[string]string{"group": "floor-2"}), 200)
+	if v := h.agentRow("p1"); v.Name != "Hall" || v.Group != "floor-2" {
+		t.Errorf("a field left out changed: %+v", v)
+	}
+	for _, tc := range []struct {
+		method, path, doc string
+		status            int
+	}{
+		{"PATCH", "/api/v1/agents/nobody", `{"name": "x"}`, 404},
+		{"PATCH", "/api/v1/agents/p1", `{"name": "a\u0000b"}`, 422},
+		{"PATCH", "/api/v1/agents/p1", `{"colour": "red"}`, 400},
+		{"POST", "/api/v1/tasks", `{"group": "floor-9", "type": "restart"}`, 422},
+		{"POST", "/api/v1/tasks", `{"group": "", "type": "restart"}`, 422},
+		{"POST", "/api/v1/tasks", `{"group": "floor-2", "agent_id": "p1", "type": "restart"}`, 422},
+		{"POST", "/api/v1/tasks", `{"group": "floor-2", "all": true, "type": "restart"}`, 422},
+	} {
+		h.mustStatus(h.admin(tc.method, tc.path, tc.doc), tc.status)
+	}
+	var created struct {
+		IDs []string `json:"ids"`
+	}
+	json.Unmarshal(h.mustStatus(h.admin("POST", "/api/v1/tasks", `{"group": "floor-2", "type": "restart"}`), 201).body, &created)
+	var agents []string
+	for _, id := range created.IDs {
+		var task map[string]any
+		json.Unmarshal(h.mustStatus(h.admin("GET", "/api/v1/tasks/"+id, nil), 200).body, &task)
+		agents = append(agents, task["agent_id"].(string))
+	}
+	if strings.Join(agents, ",") != "p1,p2" {
+		t.Errorf("tasks for floor-2 went to %v", agents)
+	}
+}

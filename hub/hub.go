@@ -47,6 +47,10 @@ type Config struct {
 	// progress. Past them the task is expired. Defaults 7 days and 24 h.
 	TaskPendingExpiry time.Duration
 	TaskRunningExpiry time.Duration
+	// MinAgentVersion refuses at Boot the agents older than it (semver;
+	// "": any version), with the reason "version-unsupported: needs
+	// MIN or later" (minversion.go).
+	MinAgentVersion string
 	// Limits bound what one agent, or all together, may ask of the hub.
 	Limits Limits
 	// CA, when set, signs the client certificates of agents that enroll
@@ -337,7 +341,9 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodGet, "/api/v1/accounting", s.api(s.listAccounting), adm)
 	rt.handle(http.MethodGet, "/api/v1/agents", s.api(s.listAgents), adm)
 	rt.handle(http.MethodPost, "/api/v1/agents", s.api(s.addAgent), adm)
-	rt.handle(http.MethodPost, "/api/v1/agents/claim", s.api(s.claimAgent), adm)
+	rt.handleUnder(http.MethodPost, "/api/v1/agents/claim", s.api(s.claimAgent), adm)
+	rt.handle(http.MethodPatch, "/api/v1/agents/{id}", s.api(s.updateAgent), adm)
+	rt.handle(http.MethodPut, "/api/v1/agents/{id}", s.api(s.updateAgent), adm)
 	rt.handle(http.MethodPost, "/api/v1/enrollment-codes", s.api(s.createEnrollmentCode), adm)
 	rt.handle(http.MethodGet, "/api/v1/enrollment-codes", s.api(s.listEnrollmentCodes), adm)
 	rt.handle(http.MethodDelete, "/api/v1/enrollment-codes/{id}", s.api(s.deleteEnrollmentCode), adm)

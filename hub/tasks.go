@@ -88,13 +88,19 @@ type taskDoc struct {
 // check validates the document and returns its payload in compact form
 // ({} when absent).
 func (d taskDoc) check() (json.RawMessage, error) {
+	targets := 0
+	for _, given := range []bool{d.AgentID != "", d.Group != nil, d.All} {
+		if given {
+			targets++
+		}
+	}
 	switch {
-	case d.Group != nil:
-		return nil, errInvalid("group: agents have no groups yet (they come with enrollment); use agent_id or all")
-	case d.AgentID != "" && d.All:
-		return nil, errInvalid("agent_id and all: give one, not both")
-	case d.AgentID == "" && !d.All:
-		return nil, errInvalid("a task needs agent_id or all")
+	case targets > 1:
+		return nil, errInvalid("agent_id, group and all: give one")
+	case targets == 0:
+		return nil, errInvalid("a task needs agent_id, group or all")
+	case d.Group != nil && (*d.Group == "" || !validLabel(*d.Group, maxGroupLen)):
+		return nil, errInvalid("group %q: not a group name", *d.Group)
 	case d.AgentID != "" && !validAgentID(d.AgentID):
 		return nil, errInvalid("agent_id %q: not an agent id", d.AgentID)
 	}
@@ -211,8 +217,11 @@ func (s *Server) createTasks(w http.ResponseWriter, r *http.Request) error {
 }
 
 // taskTargets lists the agents a task document aims at: agent_id, which
-// must be known, or every agent.
+// must be known, the agents of a group (groupTargets), or every agent.
 func (s *Server) taskTargets(ctx context.Context, d taskDoc) ([]string, error) {
+	if d.Group != nil {
+		return s.groupTargets(ctx, *d.Group)
+	}
 	if !d.All {
 		var id string
 		err := s.db.QueryRowContext(ctx, "SELECT id FROM agents WHERE id = ?", d.AgentID).Scan(&id)
