@@ -132,6 +132,21 @@ func (r *relay) pump(conn int, fromAgent bool, from, to *websocket.Conn) {
 	}
 }
 
+// waitCall waits until an agent sent a CALL of action (one that goes
+// through an outbox, sent after what the test can see).
+func (r *relay) waitCall(t *testing.T, action string) {
+	t.Helper()
+	start := []byte(`"` + action + `",`)
+	testutil.WaitFor(t, 30*time.Second, "a "+action+" CALL", func() bool {
+		for _, f := range r.recorded() {
+			if f.fromAgent && bytes.HasPrefix(f.data, []byte("[2,")) && bytes.Contains(f.data, start) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // recorded is a copy of the frames carried so far.
 func (r *relay) recorded() []relayed {
 	r.mu.Lock()
@@ -167,7 +182,8 @@ const (
 // prefetched and revoked, card, card+PIN and password logins, self
 // registration, jobs listed, deleted, fetched, printed and charged,
 // logouts, QR login codes, tasks with their acks and statuses (login and
-// release-job among them), printer events — and every frame must
+// release-job among them), printer events, a CUPS job claimed — and every
+// frame must
 // satisfy the catalogue (protocol/schema): the envelope, the payload by
 // action, a result by the CALL it answers, a task's payload and result by
 // its type. The actions seen and not seen are logged.
@@ -176,6 +192,7 @@ func TestCatalogueTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.StartDNSSD(t)
 	printer := testenv.StartIPPEveprinter(t)
 	bin := build(t)
 	h := startHub(t, bin, t.TempDir(), "", "--heartbeat", "1s")
@@ -220,11 +237,14 @@ func TestCatalogueTraffic(t *testing.T) {
 	}
 
 	// Another printer, read over SNMP (PrinterEvent; a read-meters task),
-	// takes the leased job: RevokeLease, ReturnLease.
+	// releasing from a CUPS queue too (ClaimJob, ReleaseClaim), takes the
+	// leased job: RevokeLease, ReturnLease.
 	sim := testenv.StartSNMPSim(t, testenv.SNMPRecordings(t))
+	cups := testenv.StartCUPSD(t, testenv.CUPSDOptions{})
+	cupsJob := fmt.Sprintf("cups:%d", cups.Submit(t, "alice", document))
 	dirB := t.TempDir()
-	b := startAgent(t, bin, dirB, rel.srv.URL, printer.URI, "", "", "--snmp", "snmp://hp_envy6000@"+sim+"?version=2c&timeout=2s")
-	waitOnline(t, b)
+	b := startCUPSAgent(t, bin, dirB, rel.srv.URL, printer.URI, cups.URL, cupsJob,
+		"--snmp", "snmp://hp_envy6000@"+sim+"?version=2c&timeout=2s")
 	idB, err := openLedger(t, dirB).AgentID(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -240,13 +260,14 @@ func TestCatalogueTraffic(t *testing.T) {
 		}
 		return false
 	})
-	b.swipe(t, rawCard)
-	b.waitSession(t, "alice at B", func(v sessionView) error {
-		if v.State != "active" || jobState(v, "hub:"+leased) == "" {
-			return fmt.Errorf("%+v", v)
+	b.waitSession(t, "the leased job listed at B", func(v sessionView) error {
+		if jobState(v, "hub:"+leased) == "" {
+			return fmt.Errorf("%+v", v.Jobs)
 		}
 		return nil
 	})
+	releaseAndWait(t, b, cupsJob)
+	rel.waitCall(t, protocol.ActionReleaseClaim)
 	releaseAndWait(t, b, "hub:"+leased)
 	stopAgent(t, b)
 	stopAgent(t, a)
@@ -379,7 +400,7 @@ func checkTraffic(t *testing.T, cat *schematest.Catalogue, frames []relayed) {
 	t.Logf("actions not seen: %s", strings.Join(no, ", "))
 	for _, must := range []string{"Boot", "Heartbeat", "Authorize", "ListJobs", "FetchJob", "JobStatus", "DeleteJob",
 		"RegisterCard", "Accounting", "Logout", "SyncUsers", "UsersChanged", "ListLeases", "FetchLeased",
-		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent", "LoginCode"} {
+		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent", "LoginCode", "ClaimJob", "ReleaseClaim"} {
 		if seen[must] == 0 || seen[must+" result"] == 0 {
 			t.Errorf("the scenario no longer exercises %s (CALL %d, answered %d)", must, seen[must], seen[must+" result"])
 		}
