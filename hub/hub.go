@@ -358,6 +358,8 @@ func (s *Server) routes() http.Handler {
 
 	rt.handle(http.MethodGet, protocol.QRLoginPath+"{code}", http.HandlerFunc(s.serveQRPage), nil)
 	rt.handle(http.MethodPost, protocol.QRLoginPath+"{code}", qrForm(s.signInQR), nil)
+	rt.handle(http.MethodGet, "/claim", http.HandlerFunc(s.serveClaimPage), nil)
+	rt.handle(http.MethodPost, "/claim", http.HandlerFunc(s.claimByPage), nil)
 	rt.handle(http.MethodGet, protocol.AgentPath, http.HandlerFunc(s.serveAgent), nil)
 	rt.handle(http.MethodGet, "/agent/v1/jobs/{id}/document", s.api(s.serveDocument), nil)
 
