@@ -248,6 +248,8 @@ func responses() []example {
 		{"sync-users result", "task.sync-users.result.json", map[string]int{"users": 3}},
 		{"test-connection result", "task.test-connection.result.json", TestConnectionResult{Hub: ProbeResult{OK: true, MS: 3},
 			SNMP: ProbeResult{Error: "no SNMP configured"}, Readers: []ReaderProbe{{Name: "tcp", Attached: true}}}},
+		{"restart result", "task.restart.result.json", struct{}{}},
+		{"upload-logs result", "task.upload-logs.result.json", map[string]any{"bytes": 1234, "sha256": sha}},
 		{"login result", "task.login.result.json", map[string]string{"username": "alice"}},
 		{"release-job result", "task.release-job.result.json", map[string]any{"job_id": "j1", "state": "printed", "impressions": 3}},
 		{"set-config result", "task.set-config.result.json", map[string][]string{"changed": {"session_timeout"}, "restarted": {}}},

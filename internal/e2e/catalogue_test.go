@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -348,13 +349,21 @@ func catalogueSessions(t *testing.T, a *agent, kept, gone string) {
 }
 
 // catalogueTasks sends the agent tasks whose ends come back: notify,
-// sync-users, test-connection (Task, its TaskAck, TaskStatus).
+// sync-users, test-connection, upload-logs (to a server of the test that
+// throws the bundle away), set-config (the agent swaps its system: a new
+// connection) (Task, its TaskAck, TaskStatus).
 func catalogueTasks(t *testing.T, h *hub, id string) {
 	t.Helper()
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer sink.Close()
 	for _, task := range []struct{ typ, payload string }{
 		{"notify", `{"text": {"en": "Toner low"}, "level": "warning", "ttl_hours": 1}`},
 		{"sync-users", `{"full": true}`},
 		{"test-connection", `{}`},
+		{"upload-logs", fmt.Sprintf(`{"url": %q}`, sink.URL+"/bundle")},
+		{"set-config", `{"session_timeout": "75s"}`},
 	} {
 		if v := h.taskEnded(t, h.createTask(t, id, task.typ, task.payload)); v.State != "completed" {
 			t.Errorf("%s task: %+v", task.typ, v)
@@ -398,6 +407,14 @@ func checkTraffic(t *testing.T, cat *schematest.Catalogue, frames []relayed) {
 	t.Logf("%d frames checked on %d connections", len(frames), countConns(frames))
 	t.Logf("actions seen: %s", strings.Join(yes, ", "))
 	t.Logf("actions not seen: %s", strings.Join(no, ", "))
+	var types []string
+	for k := range seen {
+		if typ, ok := strings.CutPrefix(k, "task "); ok {
+			types = append(types, typ)
+		}
+	}
+	slices.Sort(types)
+	t.Logf("task types seen: %s", strings.Join(types, ", "))
 	for _, must := range []string{"Boot", "Heartbeat", "Authorize", "ListJobs", "FetchJob", "JobStatus", "DeleteJob",
 		"RegisterCard", "Accounting", "Logout", "SyncUsers", "UsersChanged", "ListLeases", "FetchLeased",
 		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent", "LoginCode", "ClaimJob", "ReleaseClaim"} {
