@@ -7,105 +7,28 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/internal/testenv"
 	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
 
-// startTinyproxy runs a real tinyproxy on a free loopback port (RECIPES.md
-// §4) and returns its URL and a function that reads its log.
+// startTinyproxy runs a real tinyproxy (testenv.StartTinyproxy) and
+// returns its URL and a function that reads its log.
 func startTinyproxy(t *testing.T) (*url.URL, func() string) {
 	t.Helper()
 	return startTinyproxyAuth(t, "")
 }
 
 // startTinyproxyAuth is startTinyproxy asking for Basic credentials
-// ("USER PASSWORD", tinyproxy's BasicAuth) unless basicAuth is empty.
+// ("USER PASSWORD") unless basicAuth is empty.
 func startTinyproxyAuth(t *testing.T, basicAuth string) (*url.URL, func() string) {
 	t.Helper()
-	bin, err := exec.LookPath("tinyproxy")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("tinyproxy is required in CI: %v", err)
-		}
-		t.Skipf("tinyproxy not installed: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-
-	dir := t.TempDir()
-	var conf strings.Builder
-	if os.Geteuid() == 0 {
-		// As root it must drop to someone; as anyone else it cannot.
-		conf.WriteString("User nobody\nGroup nogroup\n")
-	}
-	// No ConnectPort lines: one would restrict CONNECT to that port only.
-	fmt.Fprintf(&conf, "Port %d\nListen 127.0.0.1\nTimeout 600\nMaxClients 50\nLogLevel Info\nAllow 127.0.0.1\nAllow ::1\nDisableViaHeader Yes\n", port)
-	if basicAuth != "" {
-		fmt.Fprintf(&conf, "BasicAuth %s\n", basicAuth)
-	}
-	confPath := filepath.Join(dir, "tinyproxy.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "tinyproxy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-d", "-c", confPath)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start tinyproxy: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	readLog := func() string {
-		b, _ := os.ReadFile(logPath)
-		return string(b)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = logFile.Close()
-		if t.Failed() {
-			t.Logf("tinyproxy log:\n%s", readLog())
-		}
-	})
-
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	testutil.WaitErr(t, 5*time.Second, "tinyproxy to listen on "+addr, func() error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		select {
-		case <-exited:
-			t.Fatalf("tinyproxy exited:\n%s", readLog())
-		default:
-		}
-		return err
-	})
-	return &url.URL{Scheme: "http", Host: addr}, readLog
+	p := testenv.StartTinyproxy(t, basicAuth)
+	return p.URL, p.Log
 }
 
 func TestThroughHTTPProxy(t *testing.T) {

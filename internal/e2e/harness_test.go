@@ -99,6 +99,9 @@ func build(t testing.TB) binaries {
 type hub struct {
 	*proc
 	url, addr, dir string
+	// client calls the admin API (nil: http.DefaultClient; a hub served
+	// over TLS with a test CA sets one that trusts it).
+	client *http.Client
 }
 
 func startHub(t testing.TB, bin binaries, dir, addr string, extra ...string) *hub {
@@ -136,7 +139,11 @@ func (h *hub) admin(t testing.TB, method, path string, body io.Reader, ctype str
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	c := h.client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -221,6 +228,13 @@ type agent struct {
 
 func startAgent(t testing.TB, bin binaries, dir, hubURL, printerURI, panelAddr, readerAddr string, extra ...string) *agent {
 	t.Helper()
+	return startAgentEnv(t, bin, nil, dir, hubURL, printerURI, panelAddr, readerAddr, extra...)
+}
+
+// startAgentEnv is startAgent with env added to the agent's environment
+// (HTTPS_PROXY, NO_PROXY).
+func startAgentEnv(t testing.TB, bin binaries, env []string, dir, hubURL, printerURI, panelAddr, readerAddr string, extra ...string) *agent {
+	t.Helper()
 	if panelAddr == "" {
 		panelAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	}
@@ -231,7 +245,7 @@ func startAgent(t testing.TB, bin binaries, dir, hubURL, printerURI, panelAddr, 
 	args := append([]string{"run", "--config", cfg, "--data", dir, "--hub", hubURL, "--printer", printerURI,
 		"--reader", "tcp-listen://" + readerAddr, "--card-pipeline", "hex2dec", "--panel-listen", panelAddr,
 		"--log-level", "debug"}, extra...)
-	p := start(t, "agent", nil, bin.agent, args...)
+	p := start(t, "agent", env, bin.agent, args...)
 	a := &agent{proc: p, panel: "http://" + panelAddr, reader: readerAddr, dir: dir}
 	testutil.WaitErr(t, 20*time.Second, "agent healthy", func() error { return getOK(a.panel + "/healthz") })
 	return a
