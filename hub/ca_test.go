@@ -121,6 +121,13 @@ func TestEnrollCertificate(t *testing.T) {
 		resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a certificate no agent has: %v %v, want 401", resp, err)
 	}
+	// A new device token (tessera-hub agent new-token) ends the certificate.
+	if _, err := NewAgentToken(t.Context(), h.dir, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := dialTLS(t, h, url, roots, mine); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the certificate after a new token: %v %v, want 401", resp, err)
+	}
 	// Another CA's: the handshake fails.
 	if _, _, err := dialTLS(t, h, url, roots, selfSigned(t, "p1")); err == nil {
 		t.Error("a certificate of another CA was taken")

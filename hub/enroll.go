@@ -56,10 +56,11 @@ func AddAgent(ctx context.Context, dataDir, agentID string) (string, error) {
 
 // NewAgentToken gives the known agent agentID a new device token in the hub
 // data directory dataDir and returns it; the old token stops working at
-// once (a connection open with it stays until it ends). It is for an agent
-// whose token file was lost or whose storage was replaced, and needs the
-// data directory: a stolen admin token cannot take a printer's identity
-// over with it. An unknown id gives ErrNoSuchAgent.
+// once, and so does a client certificate (a connection open with either
+// stays until it ends). It is for an agent whose token file was lost or
+// whose storage was replaced, and needs the data directory: a stolen admin
+// token cannot take a printer's identity over with it. An unknown id gives
+// ErrNoSuchAgent.
 func NewAgentToken(ctx context.Context, dataDir, agentID string) (string, error) {
 	if !validAgentID(agentID) {
 		return "", fmt.Errorf("new agent token %q: %w", agentID, ErrInvalidAgentID)
@@ -73,7 +74,9 @@ func NewAgentToken(ctx context.Context, dataDir, agentID string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("new agent token: %w", err)
 	}
-	res, err := db.ExecContext(ctx, "UPDATE agents SET token_hash = ? WHERE id = ?", tokenHash(tok), agentID)
+	// A client certificate the agent had stops being its identity too: the
+	// new token is the one identity of a replaced agent.
+	res, err := db.ExecContext(ctx, "UPDATE agents SET token_hash = ?, cert_sha256 = NULL WHERE id = ?", tokenHash(tok), agentID)
 	if err != nil {
 		return "", fmt.Errorf("new agent token %s: %w", agentID, err)
 	}
