@@ -154,7 +154,9 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 			}
 			r.sess.SetCloud(online)
 			r.linkSeen.note(online, r.floor.Now())
+			r.clearVersionRefusal(online)
 		},
+		OnBootRejected: r.onBootRejected,
 		Handlers: map[string]protocol.Handler{protocol.ActionUsersChanged: r.users.usersChanged,
 			protocol.ActionLeasesChanged: r.onLeasesChanged, protocol.ActionReturnLease: r.onReturnLease,
 			protocol.ActionTask: r.tasks.handle},

@@ -57,6 +57,9 @@ func (e *bootRejection) Error() string {
 // rejectBoot logs a Boot rejection as what it means to the operator and
 // returns it as an error.
 func (l *Link) rejectBoot(resp protocol.BootResponse) error {
+	if l.cfg.OnBootRejected != nil {
+		l.cfg.OnBootRejected(resp.Reason)
+	}
 	switch {
 	case resp.Reason == reasonEnrollmentRequired && l.canEnroll():
 		l.logger.Info("this agent is not enrolled at the hub: enrolling")
@@ -70,6 +73,9 @@ func (l *Link) rejectBoot(resp protocol.BootResponse) error {
 		// agent started on the same data directory.
 		l.logger.Error("another agent is connected with this identity: the hub refused this one as a clone; retrying",
 			"reason", resp.Reason)
+	case protocol.IsVersionUnsupported(resp.Reason):
+		l.logger.Error("the hub refuses this agent's version: the agent needs an update; retrying",
+			"version", l.cfg.Version, "reason", resp.Reason)
 	default:
 		l.logger.Error("hub rejected boot", "status", resp.Status, "reason", resp.Reason)
 	}

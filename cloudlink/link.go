@@ -89,6 +89,10 @@ type Config struct {
 	// OnChange is called on every online/offline transition, in order, from
 	// the goroutine of Run; it must not block.
 	OnChange func(online bool)
+	// OnBootRejected, if set, gets the reason of each Boot the hub
+	// rejects, from the goroutine of Run (the agent shows a version
+	// refusal on its panel); it must not block.
+	OnBootRejected func(reason string)
 	// OnServerTime, if set, gets the hub's server_time of each Boot and
 	// Heartbeat answer: a lower bound of the time now, for a box whose own
 	// clock may be wrong (clock.Floor). It must not block.

@@ -214,6 +214,9 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 	if !validAgentID(req.AgentID) {
 		return reject(bootReasonInvalidID)
 	}
+	if reason := s.versionRefused(req.Version); reason != "" {
+		return reject(reason)
+	}
 	if c.tokenAgent != "" && req.AgentID != c.tokenAgent {
 		return reject(bootReasonIDMismatch)
 	}

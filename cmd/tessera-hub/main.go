@@ -140,6 +140,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&c.LogoutGrace, "logout-grace", hub.DefaultLogoutGrace, "how long after Logout a login_token still takes FetchJob (never past its expiry)")
 	fs.DurationVar(&c.TaskPendingExpiry, "task-pending-expiry", hub.DefaultTaskPendingExpiry, "a task its agent has not taken by then expires (its deadline)")
 	fs.DurationVar(&c.TaskRunningExpiry, "task-running-expiry", hub.DefaultTaskRunningExpiry, "a task in progress for longer than this expires")
+	fs.StringVar(&c.MinAgentVersion, "min-agent-version", "", "refuse at Boot agents older than this version (semver; default: any)")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
 	addLimitFlags(fs, c)
 	addRecordFlags(fs, c)
@@ -181,6 +182,11 @@ func (f *serveFlags) check() error {
 		return errors.New("serve: --task-pending-expiry must be positive")
 	case c.TaskRunningExpiry <= 0:
 		return errors.New("serve: --task-running-expiry must be positive")
+	}
+	if c.MinAgentVersion != "" {
+		if _, err := version.Parse(c.MinAgentVersion); err != nil {
+			return fmt.Errorf("serve: --min-agent-version: %w", err)
+		}
 	}
 	return f.ln.check(c.OpenEnrollment)
 }
