@@ -323,6 +323,7 @@ func TestCatalogueRejects(t *testing.T) {
 		{"task notify bad level", "Task.request.json", `{"id":"t1","type":"notify","payload":{"text":{"en":"x"},"level":"panic"},"deadline":"2026-12-07T09:30:00Z"}`},
 		{"task release job without job", "Task.request.json", `{"id":"t1","type":"release-job","payload":{"username":"alice"},"deadline":"2026-12-07T09:30:00Z"}`},
 		{"task login with a stranger's field", "task.login.payload.json", `{"username":"alice","admin":true}`},
+		{"task notify with a stranger's field", "task.notify.payload.json", `{"text":{"en":"x"},"sound":"loud"}`},
 		{"task firmware bad window", "task.update-printer-firmware.payload.json", `{"url":"u","sha256":"s","size":1,"window":{"from":"25:00","to":"26:00"}}`},
 		{"task ack pending", "Task.response.json", `{"state":"pending"}`},
 		{"enroll short key", "Enroll.request.json", `{"agent_id":"a","key":"short","version":"1","printer":{"uri":"ipp://p"}}`},
