@@ -111,6 +111,8 @@ func TestEnrollWithOrganisationCode(t *testing.T) {
 		{"bad agent id", req("has space", code), protocol.EnrollRejected, protocol.EnrollReasonInvalidRequest},
 		{"short key", protocol.EnrollRequest{AgentID: "p1", Key: "short", Code: code}, protocol.EnrollRejected, protocol.EnrollReasonInvalidRequest},
 		{"bad csr", protocol.EnrollRequest{AgentID: "p1", Key: enrollKey("p1"), Code: code, CSR: "nope"}, protocol.EnrollRejected, protocol.EnrollReasonInvalidRequest},
+		{"long version", protocol.EnrollRequest{AgentID: "p1", Key: enrollKey("p1"), Code: code, Version: strings.Repeat("9", 1000)}, protocol.EnrollRejected, protocol.EnrollReasonInvalidRequest},
+		{"long printer", protocol.EnrollRequest{AgentID: "p1", Key: enrollKey("p1"), Code: code, Printer: protocol.Printer{URI: strings.Repeat("u", 100000)}}, protocol.EnrollRejected, protocol.EnrollReasonInvalidRequest},
 		{"unknown code", req("p1", "AAAAA-AAAAA-AAAAA-AAAAA"), protocol.EnrollRejected, protocol.EnrollReasonInvalidCode},
 		{"not a code", req("p1", "?"), protocol.EnrollRejected, protocol.EnrollReasonInvalidCode},
 		{"first use", req("p1", typed), protocol.EnrollEnrolled, ""},

@@ -55,7 +55,13 @@ func checkEnroll(req protocol.EnrollRequest) (*x509.CertificateRequest, error) {
 		return nil, fmt.Errorf("key: %d to %d characters", minEnrollKey, maxEnrollKey)
 	case len(req.CSR) > maxCSR:
 		return nil, fmt.Errorf("csr: more than %d bytes", maxCSR)
-	case req.CSR == "":
+	case len(req.Version) > protocol.MaxWordLength:
+		return nil, fmt.Errorf("version: more than %d bytes", protocol.MaxWordLength)
+	}
+	if err := req.Printer.Validate(); err != nil {
+		return nil, err // the caps of a Boot's printer (protocol/limits.go)
+	}
+	if req.CSR == "" {
 		return nil, nil
 	}
 	return parseCSR(req.CSR, req.AgentID)
