@@ -155,6 +155,23 @@ func checkTaskPayload(typ string, payload []byte) error {
 	case protocol.TaskReleaseJob, protocol.TaskLogin:
 		_, _, err := personTask(typ, payload)
 		return err
+	case protocol.TaskUpdateAgent:
+		var p protocol.UpdateAgentPayload
+		return checkUpdate(payload, &p)
+	case protocol.TaskUpdateFirmware:
+		var p protocol.UpdateFirmwarePayload
+		return checkUpdate(payload, &p)
+	}
+	return nil
+}
+
+// checkUpdate decodes an update task's payload into p and checks it.
+func checkUpdate(payload []byte, p interface{ Validate() error }) error {
+	if err := decodeStrict(bytes.NewReader(payload), "payload", p); err != nil {
+		return errInvalid("%v", err)
+	}
+	if err := p.Validate(); err != nil {
+		return errInvalid("payload: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return nil
 }

@@ -211,6 +211,12 @@ func TestTaskValidation(t *testing.T) {
 		{"notify clear", `{"agent_id": "printer-a", "type": "notify", "payload": {"clear": "abc"}}`, http.StatusCreated},
 		{"sync-users", `{"agent_id": "printer-a", "type": "sync-users", "payload": {"full": true}}`, http.StatusCreated},
 		{"null payload", `{"agent_id": "printer-a", "type": "test-connection", "payload": null}`, http.StatusCreated},
+		{"update-agent", `{"agent_id": "printer-a", "type": "update-agent", "payload": {"url": "https://updates.example/t.tar", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 1024, "version": "1.4.0"}}`, http.StatusCreated},
+		{"update-agent bad fields", `{"agent_id": "printer-a", "type": "update-agent", "payload": {"url": "ftp://x", "sha256": "00", "size": 0, "version": "latest"}}`, http.StatusUnprocessableEntity},
+		{"update-agent unknown field", `{"agent_id": "printer-a", "type": "update-agent", "payload": {"url": "https://u.example/t", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 1, "version": "1.0.0", "force": true}}`, http.StatusUnprocessableEntity},
+		{"update-printer-firmware", `{"agent_id": "printer-a", "type": "update-printer-firmware", "payload": {"url": "https://u.example/fw.bin", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 1, "model": "M1", "window": {"from": "22:00", "to": "05:00"}, "transport": "raw9100"}}`, http.StatusCreated},
+		{"update-printer-firmware bad window", `{"agent_id": "printer-a", "type": "update-printer-firmware", "payload": {"url": "https://u.example/fw.bin", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 1, "window": {"from": "25:00", "to": "05:00"}}}`, http.StatusUnprocessableEntity},
+		{"update-printer-firmware http without upload_url", `{"agent_id": "printer-a", "type": "update-printer-firmware", "payload": {"url": "https://u.example/fw.bin", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 1, "transport": "http"}}`, http.StatusUnprocessableEntity},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -116,7 +116,7 @@ func TestTasksEndToEnd(t *testing.T) {
 		t.Errorf("sync-users: %+v %s", v, v.Result)
 	}
 	// The firmware issue brings its mechanics; until then it fails.
-	update := h.createTask(t, id, "update-agent", `{"url": "https://updates.invalid/tessera", "sha256": "00", "size": 1, "version": "9.9.9"}`)
+	update := h.createTask(t, id, "update-agent", `{"url": "https://updates.invalid/tessera", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 1, "version": "9.9.9"}`)
 	if v := h.taskEnded(t, update); v.State != "failed" || !strings.Contains(v.Error, "not-supported") {
 		t.Errorf("update-agent (not in this version): %+v", v)
 	}
