@@ -28,6 +28,11 @@ const (
 	DefaultEnrollWindow   = 10 * time.Minute
 	// claimedCallTimeout bounds EnrollmentClaimed to a pending agent.
 	claimedCallTimeout = 10 * time.Second
+	// New claims per remote host: a burst of 30 (a site's printers
+	// enrolling together behind one NAT), then one every 10 s; each is a
+	// row kept 72 hours, so a flood of new keys must not fill the store.
+	claimRate  = 0.1
+	claimBurst = 30
 )
 
 // enrollment holds what the hub knows of agents without identity: the
@@ -36,6 +41,7 @@ const (
 type enrollment struct {
 	max      int
 	failures *throttle
+	claims   *buckets // new claims per remote host
 
 	mu      sync.Mutex
 	pending map[*pendingConn]struct{}
@@ -47,6 +53,7 @@ func newEnrollment(cfg Config, key []byte, db *sql.DB) *enrollment {
 		failures: &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.EnrollFailures, window: cfg.EnrollWindow,
 			table: "enroll_failures", domain: "enroll-lockout"},
 		pending: map[*pendingConn]struct{}{},
+		claims:  newBuckets(claimRate, claimBurst),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
@@ -369,5 +370,32 @@ func TestAgentGroupsAndGroupTasks(t *testing.T) {
 	}
 	if strings.Join(agents, ",") != "p1,p2" {
 		t.Errorf("tasks for floor-2 went to %v", agents)
+	}
+}
+
+// New claims from one host are rated (a burst, then one every 10 s): a
+// flood of new keys cannot fill the store. A key that has its claim still
+// gets it back.
+func TestEnrollClaimRate(t *testing.T) {
+	h := newTestHub(t, nil)
+	a := h.mustDial("")
+	req := func(i int) protocol.EnrollRequest {
+		id := fmt.Sprintf("p%d", i)
+		return protocol.EnrollRequest{AgentID: id, Key: enrollKey(id)}
+	}
+	for i := range claimBurst {
+		if resp := a.enroll(req(i)); resp.Status != protocol.EnrollPending {
+			t.Fatalf("claim %d: %+v", i, resp)
+		}
+	}
+	if e := a.callError(protocol.ActionEnroll, req(claimBurst)); e.Code != protocol.CodeInternalError || e.Permanent() {
+		t.Fatalf("a claim beyond the burst: %v", e)
+	}
+	if resp := a.enroll(req(0)); resp.Status != protocol.EnrollPending {
+		t.Errorf("an existing claim: %+v", resp)
+	}
+	h.clock.Advance(10 * time.Second)
+	if resp := a.enroll(req(claimBurst)); resp.Status != protocol.EnrollPending {
+		t.Errorf("after 10 s: %+v", resp)
 	}
 }

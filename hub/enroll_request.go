@@ -232,6 +232,11 @@ func (p *pendingConn) enrollByClaim(ctx context.Context, req protocol.EnrollRequ
 		p.setClaimant(req.AgentID, keyHash)
 		return pendingEnroll(c), nil
 	}
+	if ok, wait := s.enroll.claims.take(p.host, s.cfg.Clock.Now()); !ok {
+		p.log.Warn("enroll refused: too many new claims from this host")
+		return protocol.EnrollResponse{}, &protocol.Error{Code: protocol.CodeInternalError,
+			Description: fmt.Sprintf("too many new claims from this address; retry in %d s", retryAfter(wait))}
+	}
 	c, res, err := s.newClaim(ctx, tx, req, keyHash, p.host)
 	if err != nil || res.Status == protocol.EnrollRejected {
 		return res, err
