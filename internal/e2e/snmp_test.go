@@ -83,6 +83,17 @@ func TestPrinterOverSNMP(t *testing.T) {
 			}
 			return fmt.Errorf("no ready status event")
 		})
+		// read-meters (issue 12): the printer's counters and supplies now,
+		// as `tessera printer status --json` prints them.
+		task := h.createTask(t, h.connectedAgent(t), "read-meters", `{}`)
+		v := h.taskEnded(t, task)
+		var res struct {
+			Serial   string         `json:"serial"`
+			Counters map[string]any `json:"counters"`
+		}
+		if err := json.Unmarshal(v.Result, &res); v.State != "completed" || err != nil || res.Serial != "TH05H3D1F8" || len(res.Counters) == 0 {
+			t.Errorf("read-meters: %+v %s", v, v.Result)
+		}
 	})
 
 	t.Run("replaced printer", func(t *testing.T) {
