@@ -117,9 +117,11 @@ func TestCatalogueNamesEveryField(t *testing.T) {
 		}
 	}
 	for name, typ := range map[string]reflect.Type{
-		"task.notify.payload.json":         reflect.TypeFor[NotifyPayload](),
-		"task.sync-users.payload.json":     reflect.TypeFor[SyncUsersPayload](),
-		"task.test-connection.result.json": reflect.TypeFor[TestConnectionResult](),
+		"task.notify.payload.json":                  reflect.TypeFor[NotifyPayload](),
+		"task.sync-users.payload.json":              reflect.TypeFor[SyncUsersPayload](),
+		"task.test-connection.result.json":          reflect.TypeFor[TestConnectionResult](),
+		"task.update-agent.payload.json":            reflect.TypeFor[UpdateAgentPayload](),
+		"task.update-printer-firmware.payload.json": reflect.TypeFor[UpdateFirmwarePayload](),
 	} {
 		checkTypeFields(t, docs, name, docs[name], typ, "")
 	}
