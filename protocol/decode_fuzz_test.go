@@ -54,7 +54,8 @@ func TestDecodersNameEveryAction(t *testing.T) {
 // FuzzDecodeRequests feeds one payload to the decoding of every message,
 // as both sides do it: protocol.Decode of each request type (the hub's
 // handlers and the agent's all start with it), json.Unmarshal of each
-// response type and its Validate. None may panic; a refusal of Decode is
+// response type and its Validate, and of the task payloads the agent
+// decodes. None may panic; a refusal of Decode is
 // always a FormationViolation (permanent), never another error; what
 // Decode takes marshals again and decodes again to a value Decode takes
 // (the hub stores and forwards what it decoded). The seeds are the
@@ -85,12 +86,21 @@ func FuzzDecodeRequests(f *testing.F) {
 					t.Fatalf("%s: a decoded request, marshalled again, is refused: %v\n%s", action, err, again)
 				}
 			}
-			resp := d[1]()
-			if json.Unmarshal(data, resp) == nil {
-				if v, ok := resp.(validator); ok {
-					_ = v.Validate()
-				}
-			}
+			unmarshalValidate(data, d[1]())
+		}
+		// The task payloads the agent decodes (agent/tasks.go).
+		for _, p := range []any{new(NotifyPayload), new(SyncUsersPayload), new(UpdateAgentPayload), new(UpdateFirmwarePayload)} {
+			unmarshalValidate(data, p)
 		}
 	})
+}
+
+// unmarshalValidate decodes data into v as a caller or a task does, then
+// runs v's Validate if it has one: neither may panic.
+func unmarshalValidate(data []byte, v any) {
+	if json.Unmarshal(data, v) == nil {
+		if val, ok := v.(validator); ok {
+			_ = val.Validate()
+		}
+	}
 }
