@@ -5,5 +5,6 @@
 //
 // Both cmd/tessera (through cloudlink) and the hub import it, which is why it
 // is a top-level package of its own: neither side owns the contract.
-// docs/protocol.md describes every frame and field.
+// docs/protocol.md describes every frame and field; protocol/schema holds
+// the same catalogue as data, a JSON Schema per message.
 package protocol
