@@ -49,6 +49,9 @@ type relay struct {
 	frames []relayed
 	conns  int
 	open   []*websocket.Conn
+	// cut, if set, is asked about each message before it is carried: true
+	// drops it and ends the connection, as a network lost at that moment.
+	cut func(fromAgent bool, data []byte) bool
 }
 
 func startRelay(t *testing.T, hubURL string) *relay {
@@ -126,7 +129,11 @@ func (r *relay) pump(conn int, fromAgent bool, from, to *websocket.Conn) {
 		}
 		r.mu.Lock()
 		r.frames = append(r.frames, relayed{conn: conn, fromAgent: fromAgent, text: typ == websocket.TextMessage, data: data})
+		cut := r.cut != nil && r.cut(fromAgent, data)
 		r.mu.Unlock()
+		if cut {
+			return
+		}
 		if err := to.WriteMessage(typ, data); err != nil {
 			return
 		}
