@@ -130,7 +130,7 @@ func (r *running) kickSync() {
 // newLink makes the agent's link to the hub; it reports to the session,
 // made later, and bounds the clock from below with the hub's time.
 func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
-	link, err := cloudlink.New(cloudlink.Config{
+	lc := cloudlink.Config{
 		HubURL:      r.cfg.HubURL,
 		AgentID:     agentID,
 		DeviceToken: r.deviceToken,
@@ -166,7 +166,12 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		OnServerTime: func(t time.Time) { r.floor.Raise(t.Add(-hubClockSlack), "hub") },
 		// Each heartbeat tells the hub how far the outbox is behind.
 		Heartbeat: heartbeatSync(r.store, r.log.With("component", "sync")),
-	})
+	}
+	// Without identity: enroll (identity.go).
+	if err := r.enrollLink(&lc, agentID); err != nil {
+		return nil, err
+	}
+	link, err := cloudlink.New(lc)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}

@@ -132,6 +132,10 @@ func (s *System) readFiles() []error {
 		errs = append(errs, fmt.Errorf("hub_ca_file: %w", err))
 	}
 	s.hubTLS = pinHub(s.hubTLS, s.cfg.HubCertSHA256)
+	// The client certificate enrollment left, if any (identity.go).
+	if s.hubTLS, err = withClientCert(s.hubTLS, s.cfg.DataDir); err != nil {
+		errs = append(errs, err)
+	}
 	var proxyPassword string
 	secret("proxy_password_file", s.cfg.ProxyPasswordFile, &proxyPassword)
 	if s.hubProxy, err = hubProxy(s.cfg.Proxy, proxyPassword); err != nil {

@@ -1,0 +1,353 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
+)
+
+// Enrollment with the real binaries (issue 12 point 1): a hub WITHOUT
+// --open-enrollment, agents that start with no identity.
+
+// startClosedHub starts a hub that accepts only enrolled agents.
+func startClosedHub(t *testing.T, bin binaries, extra ...string) *hub {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	dir := t.TempDir()
+	args := append([]string{"serve", "--listen", addr, "--data", dir}, extra...)
+	p := start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub, args...)
+	h := &hub{proc: p, url: "http://" + addr, addr: addr, dir: dir}
+	testutil.WaitErr(t, 20*time.Second, "hub healthy", func() error { return getOK(h.url + "/healthz") })
+	return h
+}
+
+// startNewAgent starts an agent with an empty data directory and a
+// printer that does not answer (enrollment needs none).
+func startNewAgent(t *testing.T, bin binaries, h *hub, dir string, extra ...string) *agent {
+	t.Helper()
+	printer := fmt.Sprintf("ipp://127.0.0.1:%d/ipp/print", testenv.FreePort(t))
+	return startAgent(t, bin, dir, h.url, printer, "", "", extra...)
+}
+
+// listedAgent is an agent as GET /api/v1/agents shows it.
+type listedAgent struct {
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	Connected bool   `json:"connected"`
+	Name      string `json:"name"`
+	Group     string `json:"group"`
+}
+
+func (h *hub) agents(t *testing.T) map[string]listedAgent {
+	t.Helper()
+	var resp struct {
+		Agents []listedAgent `json:"agents"`
+	}
+	if code := h.admin(t, http.MethodGet, "/api/v1/agents", nil, "", &resp); code != http.StatusOK {
+		t.Fatalf("GET /api/v1/agents: HTTP %d", code)
+	}
+	m := map[string]listedAgent{}
+	for _, a := range resp.Agents {
+		m[a.ID] = a
+	}
+	return m
+}
+
+// communicating waits until n agents of the hub are communicating and
+// returns them.
+func (h *hub) communicating(t *testing.T, n int) []listedAgent {
+	t.Helper()
+	var got []listedAgent
+	testutil.WaitFor(t, 30*time.Second, fmt.Sprintf("%d agents communicating", n), func() bool {
+		got = got[:0]
+		for _, a := range h.agents(t) {
+			if a.State == "communicating" && a.Connected {
+				got = append(got, a)
+			}
+		}
+		return len(got) == n
+	})
+	return got
+}
+
+// enrollmentCode creates an organisation code at the hub.
+func (h *hub) enrollmentCode(t *testing.T, body string) (id, code string) {
+	t.Helper()
+	var resp struct {
+		ID   string `json:"id"`
+		Code string `json:"code"`
+	}
+	if st := h.admin(t, http.MethodPost, "/api/v1/enrollment-codes", strings.NewReader(body), "application/json", &resp); st != http.StatusCreated || resp.Code == "" {
+		t.Fatalf("POST /api/v1/enrollment-codes %s: HTTP %d %+v", body, st, resp)
+	}
+	return resp.ID, resp.Code
+}
+
+// claimCode waits for the agent's panel to show a claim code.
+func (a *agent) claimCode(t *testing.T) string {
+	t.Helper()
+	var code string
+	testutil.WaitErr(t, 30*time.Second, "the panel shows a claim code", func() error {
+		resp, err := http.Get(a.panel + "/api/v1/session")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var v struct {
+			Enrollment *struct {
+				Code string `json:"code"`
+				Hub  string `json:"hub"`
+			} `json:"enrollment"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			return err
+		}
+		if v.Enrollment == nil || v.Enrollment.Code == "" {
+			return fmt.Errorf("no enrollment in the session")
+		}
+		code = v.Enrollment.Code
+		return nil
+	})
+	return code
+}
+
+// checkSecretFile requires path to exist, mode 0600.
+func checkSecretFile(t *testing.T, path string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if m := st.Mode().Perm(); m != 0o600 {
+		t.Errorf("%s: mode %v, want 0600", path, m)
+	}
+}
+
+// expireCode moves an organisation code's expiry into the past, in the
+// hub's database, as the hub's clock would after expires_in_hours.
+func expireCode(t *testing.T, h *hub, id string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(h.dir, "hub.db")+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec(`UPDATE enrollment_codes SET expires_at = ? WHERE id = ?`, time.Now().Add(-time.Minute).UnixNano(), id)
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("expire code %s: %v (%d rows)", id, err, n)
+	}
+}
+
+// TestEnrollOrganisationCode: an agent started with --enroll-code is
+// enrolled at once and communicating; a second agent with the same code
+// (one use, used up) and a third with an expired code are refused
+// (invalid-code, logged without the code) and wait for a claim instead.
+func TestEnrollOrganisationCode(t *testing.T) {
+	bin := build(t)
+	h := startClosedHub(t, bin)
+	_, code := h.enrollmentCode(t, `{"uses": 1}`)
+
+	dir := t.TempDir()
+	a := startNewAgent(t, bin, h, dir, "--enroll-code", code)
+	first := h.communicating(t, 1)[0]
+	checkSecretFile(t, filepath.Join(dir, "device-token"))
+	checkSecretFile(t, filepath.Join(dir, "enroll.key"))
+	checkSecretFile(t, filepath.Join(dir, "identity.key"))
+	if strings.Contains(a.Output(), code) {
+		t.Errorf("the agent logged its enrollment code")
+	}
+
+	// Used up.
+	b := startNewAgent(t, bin, h, t.TempDir(), "--enroll-code", code)
+	b.claimCode(t)
+	// Expired.
+	expID, expired := h.enrollmentCode(t, `{"uses": 5}`)
+	expireCode(t, h, expID)
+	c := startNewAgent(t, bin, h, t.TempDir(), "--enroll-code", expired)
+	c.claimCode(t)
+	for name, p := range map[string]*agent{"used up": b, "expired": c} {
+		out := p.Output()
+		if !strings.Contains(out, "invalid-code") || strings.Contains(out, code) || strings.Contains(out, expired) {
+			t.Errorf("%s: want invalid-code logged without the code:\n%s", name, out)
+		}
+	}
+	if got := h.communicating(t, 1); got[0].ID != first.ID {
+		t.Errorf("communicating: %+v, want only %s", got, first.ID)
+	}
+}
+
+// TestEnrollByClaim: an agent with no code shows a claim code on its
+// panel; the administrator claims it with a name and a group; the agent
+// is communicating with its token kept (0600), and after a restart boots
+// with it.
+func TestEnrollByClaim(t *testing.T) {
+	bin := build(t)
+	h := startClosedHub(t, bin)
+	dir := t.TempDir()
+	a := startNewAgent(t, bin, h, dir)
+	code := a.claimCode(t)
+
+	body := fmt.Sprintf(`{"code": %q, "name": "Lobby printer", "group": "hq"}`, code)
+	var claimed struct {
+		AgentID string `json:"agent_id"`
+	}
+	if st := h.admin(t, http.MethodPost, "/api/v1/agents/claim", strings.NewReader(body), "application/json", &claimed); st != http.StatusOK {
+		t.Fatalf("claim: HTTP %d", st)
+	}
+	got := h.communicating(t, 1)[0]
+	if got.ID != claimed.AgentID || got.Name != "Lobby printer" || got.Group != "hq" {
+		t.Errorf("listed %+v, claimed %s", got, claimed.AgentID)
+	}
+	checkSecretFile(t, filepath.Join(dir, "device-token"))
+	testutil.WaitErr(t, 10*time.Second, "the claim code leaves the panel", func() error {
+		if strings.Contains(sessionJSON(t, a), `"enrollment"`) {
+			return fmt.Errorf("still shown")
+		}
+		return nil
+	})
+
+	stopAgent(t, a)
+	testutil.WaitFor(t, 10*time.Second, "the hub sees the agent gone", func() bool {
+		return h.agents(t)[got.ID].State == "not-communicating"
+	})
+	a = startNewAgent(t, bin, h, dir)
+	if again := h.communicating(t, 1)[0]; again.ID != got.ID {
+		t.Errorf("after restart: %+v, want %s", again, got.ID)
+	}
+	if strings.Contains(a.Output(), "not enrolled") {
+		t.Errorf("the restarted agent enrolled again:\n%s", a.Output())
+	}
+}
+
+// sessionJSON is the panel's session as the page reads it.
+func sessionJSON(t *testing.T, a *agent) string {
+	t.Helper()
+	resp, err := http.Get(a.panel + "/api/v1/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// writeTestCA writes a CA certificate and key (PEM) into dir.
+func writeTestCA(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tessera test agents CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	for path, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile
+}
+
+// tlsAdmin calls the admin API of a hub served over TLS.
+func tlsAdmin(t *testing.T, c *http.Client, method, url, body string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+// TestEnrollWithClientCertificate: a hub with a CA (--ca-cert, --ca-key)
+// over TLS signs the agent's CSR at enrollment; the agent keeps the
+// certificate (0600), no device token, and connects with it.
+func TestEnrollWithClientCertificate(t *testing.T) {
+	bin := build(t)
+	tlsDir := t.TempDir()
+	srvCert, srvKey, cert := testutil.SelfSignedCert(t, tlsDir)
+	caCert, caKey := writeTestCA(t, t.TempDir())
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	hubDir := t.TempDir()
+	start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub, "serve", "--listen", addr, "--data", hubDir,
+		"--tls-cert", srvCert, "--tls-key", srvKey, "--ca-cert", caCert, "--ca-key", caKey)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	base := "https://" + addr
+	testutil.WaitErr(t, 20*time.Second, "hub healthy", func() error {
+		resp, err := client.Get(base + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	var created struct {
+		Code string `json:"code"`
+	}
+	if st := tlsAdmin(t, client, http.MethodPost, base+"/api/v1/enrollment-codes", `{"uses": 1}`, &created); st != http.StatusCreated {
+		t.Fatalf("enrollment code: HTTP %d", st)
+	}
+
+	cfg := filepath.Join(t.TempDir(), "agent.json")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `{"hub_ca_file": %q}`, srvCert), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	printer := fmt.Sprintf("ipp://127.0.0.1:%d/ipp/print", testenv.FreePort(t))
+	a := startAgent(t, bin, dir, base, printer, "", "", "--config", cfg, "--enroll-code", created.Code)
+	testutil.WaitFor(t, 30*time.Second, "the agent communicating", func() bool {
+		var resp struct {
+			Agents []listedAgent `json:"agents"`
+		}
+		tlsAdmin(t, client, http.MethodGet, base+"/api/v1/agents", "", &resp)
+		return len(resp.Agents) == 1 && resp.Agents[0].State == "communicating"
+	})
+	checkSecretFile(t, filepath.Join(dir, "identity.crt"))
+	if _, err := os.Stat(filepath.Join(dir, "device-token")); err == nil {
+		t.Error("a device token was kept beside the certificate")
+	}
+	if !strings.Contains(a.Output(), "certificate=true") {
+		t.Errorf("the agent did not say it enrolled with a certificate:\n%s", a.Output())
+	}
+}
