@@ -72,7 +72,9 @@ func TestMeterReadDaily(t *testing.T) {
 		}
 		return n
 	}
-	armed := func() { testutil.WaitFor(t, 20*time.Second, "the watch's next poll armed", func() bool { return clk.Timers() == 1 }) }
+	armed := func() {
+		testutil.WaitFor(t, 20*time.Second, "the watch's next poll armed", func() bool { return clk.Timers() == 1 })
+	}
 	armed()
 	if n := telemetry(); n != 1 {
 		t.Fatalf("%d telemetry events at first contact, want 1", n)
