@@ -280,7 +280,66 @@ func TestCatalogueTraffic(t *testing.T) {
 	stopAgent(t, b)
 	stopAgent(t, a)
 
-	checkTraffic(t, cat, rel.recorded())
+	checkTraffic(t, cat, rel.recorded(), "Boot", "Heartbeat", "Authorize", "ListJobs", "FetchJob", "JobStatus",
+		"DeleteJob", "RegisterCard", "Accounting", "Logout", "SyncUsers", "UsersChanged", "ListLeases", "FetchLeased",
+		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent", "LoginCode", "ClaimJob",
+		"ReleaseClaim")
+}
+
+// TestCatalogueEnrollTraffic: the enrollment messages through the relay,
+// checked as in TestCatalogueTraffic: on a hub without open enrollment,
+// an agent with no identity shows a claim code (Boot refused, Enroll
+// pending), is claimed (EnrollmentClaimed, Enroll enrolled) and boots
+// with its identity; another enrolls at once with an organisation code.
+func TestCatalogueEnrollTraffic(t *testing.T) {
+	cat, err := schematest.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := build(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	h := &hub{url: "http://" + addr, addr: addr, dir: t.TempDir()}
+	h.proc = start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub,
+		"serve", "--listen", addr, "--data", h.dir, "--heartbeat", "1s")
+	testutil.WaitErr(t, 20*time.Second, "hub healthy", func() error { return getOK(h.url + "/healthz") })
+	rel := startRelay(t, h.url)
+	printer := fmt.Sprintf("ipp://127.0.0.1:%d/ipp/print", testenv.FreePort(t)) // enrollment needs none
+
+	a := startAgent(t, bin, t.TempDir(), rel.srv.URL, printer, "", "")
+	var claim struct {
+		Enrollment *struct {
+			Code string `json:"code"`
+		} `json:"enrollment"`
+	}
+	testutil.WaitErr(t, 30*time.Second, "a claim code on the panel", func() error {
+		resp, err := http.Get(a.panel + "/api/v1/session")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&claim); err != nil || claim.Enrollment == nil {
+			return fmt.Errorf("no enrollment in the session (%v)", err)
+		}
+		return nil
+	})
+	body := fmt.Sprintf(`{"code": %q, "name": "Front desk", "group": "hq"}`, claim.Enrollment.Code)
+	if code := h.admin(t, http.MethodPost, "/api/v1/agents/claim", strings.NewReader(body), "application/json", nil); code != http.StatusOK {
+		t.Fatalf("claim: HTTP %d", code)
+	}
+	waitOnline(t, a)
+
+	var org struct {
+		Code string `json:"code"`
+	}
+	if code := h.admin(t, http.MethodPost, "/api/v1/enrollment-codes", strings.NewReader(`{"uses": 1}`), "application/json", &org); code != http.StatusCreated {
+		t.Fatalf("enrollment code: HTTP %d", code)
+	}
+	b := startAgent(t, bin, t.TempDir(), rel.srv.URL, printer, "", "", "--enroll-code", org.Code)
+	waitOnline(t, b)
+	stopAgent(t, b)
+	stopAgent(t, a)
+
+	checkTraffic(t, cat, rel.recorded(), "Boot", "Enroll", "EnrollmentClaimed", "SyncUsers")
 }
 
 // waitOnline waits until the agent's link is up.
@@ -380,8 +439,9 @@ func catalogueTasks(t *testing.T, h *hub, id string) {
 
 // checkTraffic validates every recorded frame, fails listing each frame
 // that does not satisfy the catalogue (its number, direction and where it
-// fails; never its content), and logs the actions seen and not seen.
-func checkTraffic(t *testing.T, cat *schematest.Catalogue, frames []relayed) {
+// fails; never its content), logs the actions seen and not seen, and
+// fails when an action of must was not called and answered.
+func checkTraffic(t *testing.T, cat *schematest.Catalogue, frames []relayed, must ...string) {
 	t.Helper()
 	tr := cat.NewTraffic()
 	for i, f := range frames {
@@ -422,9 +482,7 @@ func checkTraffic(t *testing.T, cat *schematest.Catalogue, frames []relayed) {
 	}
 	slices.Sort(types)
 	t.Logf("task types seen: %s", strings.Join(types, ", "))
-	for _, must := range []string{"Boot", "Heartbeat", "Authorize", "ListJobs", "FetchJob", "JobStatus", "DeleteJob",
-		"RegisterCard", "Accounting", "Logout", "SyncUsers", "UsersChanged", "ListLeases", "FetchLeased",
-		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent", "LoginCode", "ClaimJob", "ReleaseClaim"} {
+	for _, must := range must {
 		if seen[must] == 0 || seen[must+" result"] == 0 {
 			t.Errorf("the scenario no longer exercises %s (CALL %d, answered %d)", must, seen[must], seen[must+" result"])
 		}
