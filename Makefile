@@ -23,6 +23,7 @@ TEST_TIMEOUT ?= 25m
 TEST_P       ?= 2
 FUZZTIME     ?= 30s
 BENCHCOUNT   ?= 5
+FLEETCOUNT   ?= 1
 # Packages for bench and fuzz (e.g. make fuzz PKGS=./cardreader/...).
 PKGS         ?= ./...
 # staticcheck 2026.2.2, pinned. Release 2025.1.1 is v0.6.1, which the module
@@ -76,8 +77,14 @@ cross: ## build the agent for linux/arm (v7), linux/arm64 and linux/amd64 into d
 		$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/tessera-linux-amd64 $(AGENT_PKG)
 	file $(DIST)/*
 
-bench: ## every benchmark, 5 runs each, then per-benchmark medians
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 90m $(PKGS) | $(GO) run ./scripts/benchsummary
+# The fleet (issue 12: 1,000 and 15,000 simulated agents against the real
+# hub, ws and wss; docs/benchmarks.md, Fleet) takes ~10 minutes a run: it has
+# its own line, FLEETCOUNT runs, and only when PKGS covers internal/e2e.
+bench: ## every benchmark, 5 runs each, then per-benchmark medians; then the fleet (BenchmarkFleet)
+	$(GO) test -run '^$$' -bench . -skip '^BenchmarkFleet$$' -benchmem -count $(BENCHCOUNT) -timeout 90m $(PKGS) | $(GO) run ./scripts/benchsummary
+ifneq ($(filter ./... ./internal/e2e/ ./internal/e2e,$(PKGS)),)
+	$(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -count $(FLEETCOUNT) -timeout 120m ./internal/e2e/ | $(GO) run ./scripts/benchsummary
+endif
 
 # make test kills the ledger's writer 8 times (TestPowerCut) and runs 6
 # sessions through a hub outage (TestOutage); the soak, 200 kills and 500

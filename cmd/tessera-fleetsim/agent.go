@@ -149,6 +149,7 @@ func (a *simAgent) task(ctx context.Context, payload json.RawMessage) (any, erro
 	}
 	a.rec.task()
 	if a.spec.ackOnly {
+		a.rec.taskDone() // the hub stores the ack's end once this answer reaches it
 		return protocol.TaskAck{State: protocol.TaskCompleted}, nil
 	}
 	go a.finish(req)
@@ -176,5 +177,7 @@ func (a *simAgent) finish(req protocol.TaskRequest) {
 	defer cancel()
 	if err := a.link.Call(ctx, protocol.ActionTaskStatus, st, nil); err != nil {
 		a.rec.taskLost()
+		return
 	}
+	a.rec.taskDone()
 }

@@ -33,6 +33,7 @@ type tick struct {
 	Beats    int            `json:"beats,omitempty"`  // heartbeats answered
 	Meters   int            `json:"meters,omitempty"` // meter reads the hub took
 	Tasks    int            `json:"tasks,omitempty"`  // tasks received
+	Done     int            `json:"done,omitempty"`   // task ends the hub took (its answer to TaskStatus, or to the ack with --ack-only)
 	Lost     int            `json:"lost,omitempty"`   // task statuses the hub did not take
 	Errors   map[string]int `json:"errors,omitempty"` // why connections failed, by kind
 }
@@ -67,6 +68,7 @@ func (r *recorder) offline() {
 func (r *recorder) serverTime() { r.add(&r.cur.Beats) }
 func (r *recorder) metered()    { r.add(&r.cur.Meters) }
 func (r *recorder) task()       { r.add(&r.cur.Tasks) }
+func (r *recorder) taskDone()   { r.add(&r.cur.Done) }
 func (r *recorder) taskLost()   { r.add(&r.cur.Lost) }
 
 func (r *recorder) add(n *int) {

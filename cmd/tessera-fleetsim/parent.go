@@ -53,6 +53,7 @@ func (f *fleet) apply(c int, t tick) {
 	f.sum.Beats += t.Beats
 	f.sum.Meters += t.Meters
 	f.sum.Tasks += t.Tasks
+	f.sum.Done += t.Done
 	f.sum.Lost += t.Lost
 	f.connects += len(t.Connects)
 	for k, v := range t.Errors {
@@ -139,7 +140,7 @@ func (f *fleet) progress() {
 	}
 	f.emitLocked(map[string]any{"kind": "progress", "t_s": time.Since(f.start).Round(time.Millisecond).Seconds(),
 		"online": online, "connected_once": f.first, "connects": f.connects, "fails": f.sum.Fails,
-		"beats": f.sum.Beats, "meters": f.sum.Meters, "tasks": f.sum.Tasks, "lost": f.sum.Lost})
+		"beats": f.sum.Beats, "meters": f.sum.Meters, "tasks": f.sum.Tasks, "tasks_done": f.sum.Done, "lost": f.sum.Lost})
 }
 
 // final is the last line: the totals.
@@ -148,7 +149,7 @@ func (f *fleet) final() {
 	defer f.mu.Unlock()
 	f.emitLocked(map[string]any{"kind": "final", "agents": f.n, "connected_once": f.first, "connects": f.connects,
 		"fails": f.sum.Fails, "beats": f.sum.Beats, "meters": f.sum.Meters, "tasks": f.sum.Tasks,
-		"lost": f.sum.Lost, "errors": f.errors})
+		"tasks_done": f.sum.Done, "lost": f.sum.Lost, "errors": f.errors})
 }
 
 func (f *fleet) emitLocked(v any) { _ = f.out.Encode(v) }

@@ -49,7 +49,7 @@ func startFleetHub(t testing.TB, hubBin, dir string, tlsOn bool, extra ...string
 	h.args = append([]string{"serve", "--listen", h.addr, "--data", dir, "--open-enrollment"}, extra...)
 	h.url = "http://" + h.addr
 	if tlsOn {
-		certFile, keyFile, caFile, pool := fleetCerts(t, dir)
+		certFile, keyFile, caFile, pool := fleetCerts(t, t.TempDir()) // not in dir: the hub keeps its own hub.key there
 		h.args = append(h.args, "--tls-cert", certFile, "--tls-key", keyFile)
 		h.url, h.ca = "https://"+h.addr, caFile
 		h.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
