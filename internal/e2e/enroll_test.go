@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/tessera-print/tessera/internal/testenv"
 	"github.com/tessera-print/tessera/internal/testutil"
 )
@@ -350,4 +352,28 @@ func TestEnrollWithClientCertificate(t *testing.T) {
 	if !strings.Contains(a.Output(), "certificate=true") {
 		t.Errorf("the agent did not say it enrolled with a certificate:\n%s", a.Output())
 	}
+}
+
+// TestEnrollPanelBrowser: the idle screen of an agent waiting to be
+// claimed shows "Register this printer", its claim code and the QR code,
+// which the page's policy lets load; once claimed, the box goes.
+func TestEnrollPanelBrowser(t *testing.T) {
+	bin := build(t)
+	h := startClosedHub(t, bin)
+	a := startNewAgent(t, bin, h, t.TempDir())
+	code := a.claimCode(t)
+	ctx := browser(t)
+	var title, shown string
+	run(t, ctx, "the claim code and its QR code", chromedp.Navigate(a.panel),
+		chromedp.WaitVisible("#idle-enroll", chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById('enroll-qr').complete && document.getElementById('enroll-qr').naturalWidth > 0`, nil),
+		text("#idle-enroll h2", &title), text("#enroll-code", &shown))
+	if title != "Register this printer" || shown != code {
+		t.Errorf("shown %q, code %q; want %q", title, shown, code)
+	}
+	body := fmt.Sprintf(`{"code": %q, "name": "Front desk"}`, code)
+	if st := h.admin(t, http.MethodPost, "/api/v1/agents/claim", strings.NewReader(body), "application/json", nil); st != http.StatusOK {
+		t.Fatalf("claim: HTTP %d", st)
+	}
+	run(t, ctx, "the box goes once enrolled", chromedp.WaitNotVisible("#idle-enroll", chromedp.ByQuery))
 }
