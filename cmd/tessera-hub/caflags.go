@@ -22,10 +22,15 @@ func (c *caFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.keyFile, "ca-key", "", "private key file (PEM) of --ca-cert")
 }
 
-// load checks the pair and loads the CA.
-func (c *caFlags) load() error {
-	if (c.certFile == "") != (c.keyFile == "") {
+// load checks the pair and loads the CA. tls says the hub serves TLS
+// itself: without, no client certificate ever reaches it, and the
+// certificates it signed would be identities it cannot see.
+func (c *caFlags) load(tls bool) error {
+	switch {
+	case (c.certFile == "") != (c.keyFile == ""):
 		return errors.New("serve: --ca-cert and --ca-key go together")
+	case c.certFile != "" && !tls:
+		return errors.New("serve: --ca-cert needs --tls-cert and --tls-key: client certificates reach the hub only when it serves TLS itself (a proxy in front must pass TCP through)")
 	}
 	if c.certFile == "" {
 		return nil

@@ -94,7 +94,7 @@ func (l *listenFlags) check(openEnrollment bool) error {
 		}
 		l.cert = &cert
 	}
-	return l.ca.load()
+	return l.ca.load(l.cert != nil)
 }
 
 // scheme is the scheme clients use to reach the listener.

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // buildHub builds the real binary into a temporary directory.
@@ -156,6 +158,7 @@ func TestBadUsage(t *testing.T) {
 	bin := buildHub(t)
 	dir := t.TempDir()
 	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	tlsCert, tlsKey, _ := testutil.SelfSignedCert(t, t.TempDir())
 	tests := []struct {
 		name string
 		args []string
@@ -186,7 +189,8 @@ func TestBadUsage(t *testing.T) {
 		{"key without certificate", []string{"serve", "--data", dir, "--tls-key", filepath.Join(dir, "k.pem")}, "--tls-cert and --tls-key go together"},
 		{"bad key pair", []string{"serve", "--data", dir, "--tls-cert", garbage, "--tls-key", garbage}, "--tls-cert/--tls-key: "},
 		{"CA certificate without key", []string{"serve", "--data", dir, "--ca-cert", filepath.Join(dir, "ca.pem")}, "--ca-cert and --ca-key go together"},
-		{"bad CA pair", []string{"serve", "--data", dir, "--ca-cert", garbage, "--ca-key", garbage}, "--ca-cert/--ca-key: "},
+		{"CA without TLS", []string{"serve", "--data", dir, "--ca-cert", garbage, "--ca-key", garbage}, "--ca-cert needs --tls-cert and --tls-key"},
+		{"bad CA pair", []string{"serve", "--data", dir, "--tls-cert", tlsCert, "--tls-key", tlsKey, "--ca-cert", garbage, "--ca-key", garbage}, "--ca-cert/--ca-key: "},
 		{"no connections", []string{"serve", "--data", dir, "--max-conns", "0"}, "--max-conns must be at least 1"},
 		{"no header timeout", []string{"serve", "--data", dir, "--read-header-timeout", "0s"}, "--read-header-timeout must be positive"},
 		{"no read timeout", []string{"serve", "--data", dir, "--read-timeout", "0s"}, "--read-timeout must be positive"},
