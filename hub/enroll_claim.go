@@ -84,9 +84,16 @@ func (s *Server) claim(ctx context.Context, code string, d claimDoc) (agentID st
 }
 
 // purgeEnrollment drops claims past their expiry and the enrollment
-// throttle's stale counters (the janitor's round).
+// throttle's stale counters (the janitor's round). An agent claimed but
+// never collected by then is listed unenrolled again, not waiting.
 func (s *Server) purgeEnrollment(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM enrollment_claims WHERE expires_at <= ?", nanos(s.now())); err != nil {
+	now := nanos(s.now())
+	if _, err := s.db.ExecContext(ctx, `UPDATE agents SET awaiting_boot = 0
+		WHERE awaiting_boot = 1 AND token_hash IS NULL AND cert_sha256 IS NULL AND id IN
+		  (SELECT agent_id FROM enrollment_claims WHERE expires_at <= ? AND claimed_at IS NOT NULL)`, now); err != nil {
+		return fmt.Errorf("purge enrollment claims: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM enrollment_claims WHERE expires_at <= ?", now); err != nil {
 		return fmt.Errorf("purge enrollment claims: %w", err)
 	}
 	return s.enroll.failures.purge(ctx)

@@ -280,6 +280,19 @@ func TestEnrollClaimExpires(t *testing.T) {
 	if next.Status != protocol.EnrollPending || next.ClaimCode == first.ClaimCode {
 		t.Errorf("after expiry: %+v (first %q)", next, first.ClaimCode)
 	}
+	// Claimed, never collected: once the claim expires the agent is
+	// unenrolled again.
+	h.mustStatus(h.admin("POST", "/api/v1/agents/claim", map[string]string{"code": next.ClaimCode}), 200)
+	h.clock.Advance(72 * time.Hour)
+	if err := h.s.purgeEnrollment(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if v := h.agentRow("p1"); v == nil || v.State != agentUnenrolled {
+		t.Errorf("a claim never collected, expired: %+v", v)
+	}
+	if again := a.enroll(req); again.Status != protocol.EnrollPending {
+		t.Errorf("enroll after that: %+v", again)
+	}
 }
 
 // testCA is a CA made for a test, as the hub loads one.
