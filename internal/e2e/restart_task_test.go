@@ -32,7 +32,7 @@ func TestRestartTaskEndToEnd(t *testing.T) {
 	if n := strings.Count(out, "agent running"); n != 2 || !strings.Contains(out, "restarted by a restart task") {
 		t.Errorf("%d starts after the restart, want 2 (and the new process's word)", n)
 	}
-	if n := strings.Count(out, "connected to hub"); n < 2 {
+	if n := strings.Count(h.Output(), "agent booted"); n < 2 {
 		t.Errorf("%d boots at the hub, want a new one", n)
 	}
 	select {
