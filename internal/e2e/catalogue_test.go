@@ -233,50 +233,8 @@ func TestCatalogueTraffic(t *testing.T) {
 
 	catalogueSessions(t, a, "hub:"+kept, "hub:"+gone)
 	catalogueTasks(t, h, idA)
-	// Tasks that act for a person: a login (the hub adds user, policy and
-	// login token to the payload), then a job released from afar.
-	if v := h.taskEnded(t, h.createTask(t, idA, "login", `{"username": "alice"}`)); v.State != "completed" {
-		t.Errorf("login task: %+v", v)
-	}
-	logout(t, a)
-	remote := h.upload(t, "alice", "remote.pdf", doc)
-	if v := h.taskEnded(t, h.createTask(t, idA, "release-job", fmt.Sprintf(`{"job_id": %q, "username": "alice"}`, remote))); v.State != "completed" {
-		t.Errorf("release-job task: %+v", v)
-	}
-
-	// Another printer, read over SNMP (PrinterEvent; a read-meters task),
-	// releasing from a CUPS queue too (ClaimJob, ReleaseClaim), takes the
-	// leased job: RevokeLease, ReturnLease.
-	sim := testenv.StartSNMPSim(t, testenv.SNMPRecordings(t))
-	cups := testenv.StartCUPSD(t, testenv.CUPSDOptions{})
-	cupsJob := fmt.Sprintf("cups:%d", cups.Submit(t, "alice", document))
-	dirB := t.TempDir()
-	b := startCUPSAgent(t, bin, dirB, rel.srv.URL, printer.URI, cups.URL, cupsJob,
-		"--snmp", "snmp://hp_envy6000@"+sim+"?version=2c&timeout=2s")
-	idB, err := openLedger(t, dirB).AgentID(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := h.taskEnded(t, h.createTask(t, idB, "read-meters", `{}`)); v.State != "completed" {
-		t.Errorf("read-meters task: %+v", v)
-	}
-	testutil.WaitFor(t, 30*time.Second, "B's printer events at the hub", func() bool {
-		for _, e := range h.printerEvents(t, "status") {
-			if e.AgentID == idB {
-				return true
-			}
-		}
-		return false
-	})
-	b.waitSession(t, "the leased job listed at B", func(v sessionView) error {
-		if jobState(v, "hub:"+leased) == "" {
-			return fmt.Errorf("%+v", v.Jobs)
-		}
-		return nil
-	})
-	releaseAndWait(t, b, cupsJob)
-	rel.waitCall(t, protocol.ActionReleaseClaim)
-	releaseAndWait(t, b, "hub:"+leased)
+	catalogueForAPerson(t, h, a, idA, doc)
+	b := catalogueSecondPrinter(t, bin, h, rel, printer.URI, "hub:"+leased)
 	stopAgent(t, b)
 	stopAgent(t, a)
 
@@ -284,6 +242,60 @@ func TestCatalogueTraffic(t *testing.T) {
 		"DeleteJob", "RegisterCard", "Accounting", "Logout", "SyncUsers", "UsersChanged", "ListLeases", "FetchLeased",
 		"LeasesChanged", "RevokeLease", "ReturnLease", "Task", "TaskStatus", "PrinterEvent", "LoginCode", "ClaimJob",
 		"ReleaseClaim")
+}
+
+// catalogueForAPerson sends the tasks that act for a person: a login (the
+// hub adds user, policy and login token to the payload), then a job
+// released from afar.
+func catalogueForAPerson(t *testing.T, h *hub, a *agent, id string, doc []byte) {
+	t.Helper()
+	if v := h.taskEnded(t, h.createTask(t, id, "login", `{"username": "alice"}`)); v.State != "completed" {
+		t.Errorf("login task: %+v", v)
+	}
+	logout(t, a)
+	remote := h.upload(t, "alice", "remote.pdf", doc)
+	if v := h.taskEnded(t, h.createTask(t, id, "release-job", fmt.Sprintf(`{"job_id": %q, "username": "alice"}`, remote))); v.State != "completed" {
+		t.Errorf("release-job task: %+v", v)
+	}
+}
+
+// catalogueSecondPrinter starts another agent, read over SNMP
+// (PrinterEvent; a read-meters task) and releasing from a CUPS queue too
+// (ClaimJob, ReleaseClaim), where alice takes the job leased to the first
+// (RevokeLease, ReturnLease). It returns the agent, running.
+func catalogueSecondPrinter(t *testing.T, bin binaries, h *hub, rel *relay, printerURI, leased string) *agent {
+	t.Helper()
+	sim := testenv.StartSNMPSim(t, testenv.SNMPRecordings(t))
+	cups := testenv.StartCUPSD(t, testenv.CUPSDOptions{})
+	cupsJob := fmt.Sprintf("cups:%d", cups.Submit(t, "alice", document))
+	dir := t.TempDir()
+	b := startCUPSAgent(t, bin, dir, rel.srv.URL, printerURI, cups.URL, cupsJob,
+		"--snmp", "snmp://hp_envy6000@"+sim+"?version=2c&timeout=2s")
+	id, err := openLedger(t, dir).AgentID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := h.taskEnded(t, h.createTask(t, id, "read-meters", `{}`)); v.State != "completed" {
+		t.Errorf("read-meters task: %+v", v)
+	}
+	testutil.WaitFor(t, 30*time.Second, "B's printer events at the hub", func() bool {
+		for _, e := range h.printerEvents(t, "status") {
+			if e.AgentID == id {
+				return true
+			}
+		}
+		return false
+	})
+	b.waitSession(t, "the leased job listed at B", func(v sessionView) error {
+		if jobState(v, leased) == "" {
+			return fmt.Errorf("%+v", v.Jobs)
+		}
+		return nil
+	})
+	releaseAndWait(t, b, cupsJob)
+	rel.waitCall(t, protocol.ActionReleaseClaim)
+	releaseAndWait(t, b, leased)
+	return b
 }
 
 // TestCatalogueEnrollTraffic: the enrollment messages through the relay,
