@@ -36,7 +36,9 @@ type Options struct {
 	Clock clock.Clock
 	// Readers are extra readers (the demo's terminal reader).
 	Readers []cardreader.Reader
-	// Ready, if set, is called once the agent runs, with the panel's address.
+	// Ready, if set, is called once the agent runs, with the panel's
+	// address; again each time a set-config task swaps a system in or
+	// back (supervise.go).
 	Ready func(panelAddr string)
 	// Layers are where the config came from (file, override file, flags):
 	// a set-config task makes its new config from them (supervise.go).
