@@ -30,7 +30,16 @@ const base = "https://tessera.invalid/protocol/schema/"
 // Catalogue is every schema of the catalogue, compiled and closed.
 type Catalogue struct {
 	schemas map[string]*jsonschema.Schema
+	// fromAgent says, by action, who calls it: the request schema's title
+	// names the direction ("a call agent → hub").
+	fromAgent map[string]bool
 }
+
+// Directions as request schemas' titles name them.
+const (
+	titleAgentToHub = "(a call agent → hub)"
+	titleHubToAgent = "(a call hub → agent)"
+)
 
 // Load compiles every file of schema.FS (formats and content encodings
 // asserted), closed as the package comment says.
@@ -56,8 +65,11 @@ func Load() (*Catalogue, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	cat := &Catalogue{schemas: map[string]*jsonschema.Schema{}}
+	cat := &Catalogue{schemas: map[string]*jsonschema.Schema{}, fromAgent: map[string]bool{}}
 	for _, name := range names {
+		if err := cat.noteDirection(name); err != nil {
+			return nil, err
+		}
 		sch, err := c.Compile(base + name)
 		if err != nil {
 			return nil, fmt.Errorf("compile %s: %w", name, err)
@@ -65,6 +77,41 @@ func Load() (*Catalogue, error) {
 		cat.schemas[name] = sch
 	}
 	return cat, nil
+}
+
+// noteDirection reads who calls the action of a request schema from its
+// title, which must name it.
+func (c *Catalogue) noteDirection(name string) error {
+	action, ok := strings.CutSuffix(name, ".request.json")
+	if !ok {
+		return nil
+	}
+	data, err := schema.FS.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	var doc struct {
+		Title string `json:"title"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	switch {
+	case strings.HasSuffix(doc.Title, titleAgentToHub):
+		c.fromAgent[action] = true
+	case strings.HasSuffix(doc.Title, titleHubToAgent):
+		c.fromAgent[action] = false
+	default:
+		return fmt.Errorf("%s: the title %q names no direction: end it with %q or %q", name, doc.Title, titleAgentToHub, titleHubToAgent)
+	}
+	return nil
+}
+
+// FromAgent reports whether the agent calls action (false: the hub), and
+// whether the catalogue knows the action.
+func (c *Catalogue) FromAgent(action string) (fromAgent, known bool) {
+	fromAgent, known = c.fromAgent[action]
+	return fromAgent, known
 }
 
 // Close sets additionalProperties false on every object schema within doc

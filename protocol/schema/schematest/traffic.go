@@ -64,6 +64,9 @@ func (tr *Traffic) Check(conn int, fromAgent bool, data []byte) error {
 		_ = json.Unmarshal(raw[2], &action)
 		tr.calls[callKey{conn, fromAgent, id}] = action
 		tr.seen[action]++
+		if byAgent, known := tr.cat.FromAgent(action); known && byAgent != fromAgent {
+			return fmt.Errorf("CALL %s sent by the %s: the catalogue has it the other way", action, sender(fromAgent))
+		}
 		if err := tr.cat.Validate(RequestSchema(action), raw[3]); err != nil {
 			return fmt.Errorf("CALL %s: %w", action, err)
 		}
@@ -115,4 +118,11 @@ func (tr *Traffic) checkTask(action string, payload []byte) error {
 		}
 	}
 	return nil
+}
+
+func sender(fromAgent bool) string {
+	if fromAgent {
+		return "agent"
+	}
+	return "hub"
 }

@@ -33,6 +33,8 @@ func TestTraffic(t *testing.T) {
 		{"bad heartbeat answer", 2, false, `[3,"3",{"server_time":"yesterday"}]`, "CALLRESULT of Heartbeat"},
 		{"an error", 2, false, `[4,"2","GenericError","task not found",{"code":"not-found"}]`, ""},
 		{"an unknown action", 2, true, `[2,"4","Teleport",{}]`, "Teleport"},
+		{"the wrong way", 2, false, `[2,"5","Heartbeat",{}]`, "sent by the hub"},
+		{"the wrong way, hub to agent", 2, true, `[2,"6","UsersChanged",{"version":1}]`, "sent by the agent"},
 		{"not a frame", 2, true, `{"hello":1}`, "frame.json"},
 	}
 	tr := cat.NewTraffic()
