@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/tessera-print/tessera/hub"
 )
@@ -52,4 +53,24 @@ func (c *caFlags) askClientCerts(cfg *tls.Config) {
 	}
 	cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	cfg.ClientCAs = c.ca.Pool()
+}
+
+// addEnrollFlags registers serve's flags of enrollment's limits on c.
+func addEnrollFlags(fs *flag.FlagSet, c *hub.Config) {
+	fs.IntVar(&c.MaxPending, "max-pending", hub.DefaultMaxPending, "most connections without identity (pending enrollment) held at once")
+	fs.IntVar(&c.EnrollFailures, "enroll-failures", hub.DefaultEnrollFailures, "wrong organisation codes from one address that refuse its codes for --enroll-window")
+	fs.DurationVar(&c.EnrollWindow, "enroll-window", hub.DefaultEnrollWindow, "how long wrong organisation codes count, and how long a refusal lasts")
+}
+
+// checkEnrollFlags refuses enrollment limits the hub cannot run with.
+func checkEnrollFlags(c hub.Config) error {
+	switch {
+	case c.MaxPending < 1:
+		return errors.New("serve: --max-pending must be at least 1")
+	case c.EnrollFailures < 1:
+		return errors.New("serve: --enroll-failures must be at least 1")
+	case c.EnrollWindow < time.Second:
+		return errors.New("serve: --enroll-window must be at least 1s")
+	}
+	return nil
 }

@@ -3,6 +3,7 @@
 //	tessera-hub serve --listen HOST:PORT --data DIR [--admin-token-file FILE] [--open-enrollment]
 //	                  [--tls-cert FILE --tls-key FILE | --behind-tls-proxy]
 //	                  [--ca-cert FILE --ca-key FILE]
+//	                  [--max-pending 1500] [--enroll-failures 10] [--enroll-window 10m]
 //	                  [--read-header-timeout 10s] [--read-timeout 1m] [--write-timeout 1m]
 //	                  [--idle-timeout 2m] [--max-conns 20000]
 //	                  [--card-registration=true] [--temporary-validity 24h] [--pin-min-length 4]

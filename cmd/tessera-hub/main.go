@@ -145,6 +145,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	addLimitFlags(fs, c)
 	addRecordFlags(fs, c)
 	addVerifierFlags(fs, c)
+	addEnrollFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -187,6 +188,9 @@ func (f *serveFlags) check() error {
 		if _, err := version.Parse(c.MinAgentVersion); err != nil {
 			return fmt.Errorf("serve: --min-agent-version: %w", err)
 		}
+	}
+	if err := checkEnrollFlags(c); err != nil {
+		return err
 	}
 	return f.ln.check(c.OpenEnrollment)
 }
