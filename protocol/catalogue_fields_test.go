@@ -2,7 +2,14 @@ package protocol
 
 import (
 	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +131,114 @@ func TestCatalogueNamesEveryField(t *testing.T) {
 		"task.update-printer-firmware.payload.json": reflect.TypeFor[UpdateFirmwarePayload](),
 	} {
 		checkTypeFields(t, docs, name, docs[name], typ, "")
+	}
+}
+
+// constants reads the string constants of this package's sources whose
+// names start with prefix, by name.
+func constants(t *testing.T, prefix string) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			vs, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, prefix) || i >= len(vs.Values) {
+					continue
+				}
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					out[name.Name], _ = strconv.Unquote(lit.Value)
+				}
+			}
+			return true
+		})
+	}
+	return out
+}
+
+// enumAt reads the enum of the schema at a path of property names within
+// a file (for frame.json, its $defs).
+func enumAt(t *testing.T, doc map[string]any, path ...string) []any {
+	t.Helper()
+	s := doc
+	for _, p := range path {
+		next, ok := s[p].(map[string]any)
+		if !ok {
+			t.Fatalf("no %s in %v", p, path)
+		}
+		s = next
+	}
+	enum, _ := s["enum"].([]any)
+	return enum
+}
+
+// TestCatalogueCodes: the error codes (Code*) and the GenericError
+// details codes (Detail*) of the package are exactly the enums of
+// frame.json; every refusal reason constant (Authorize, Enroll, a
+// lease held, Boot) is one its message allows.
+func TestCatalogueCodes(t *testing.T) {
+	docs := schemaDocs(t)
+	frame := docs["frame.json"]
+	for _, tc := range []struct {
+		prefix string
+		path   []string
+	}{
+		{"Code", []string{"$defs", "errorCode"}},
+		{"Detail", []string{"$defs", "details", "properties", "code"}},
+	} {
+		want := map[string]bool{}
+		for _, v := range constants(t, tc.prefix) {
+			want[v] = true
+		}
+		have := map[string]bool{}
+		for _, v := range enumAt(t, frame, tc.path...) {
+			have[v.(string)] = true
+		}
+		for v := range want {
+			if !have[v] {
+				t.Errorf("frame.json %v: no %q (a %s* constant)", tc.path, v, tc.prefix)
+			}
+		}
+		for v := range have {
+			if !want[v] {
+				t.Errorf("frame.json %v: %q is no %s* constant", tc.path, v, tc.prefix)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		prefix, file string
+		path         []string
+	}{
+		{"Reason", "defs.json", []string{"$defs", "AuthorizeResult", "properties", "reason"}},
+		{"EnrollReason", "Enroll.response.json", []string{"properties", "reason"}},
+		{"LeaseHeld", "frame.json", []string{"$defs", "details", "properties", "why"}},
+	} {
+		enum := enumAt(t, docs[tc.file], tc.path...)
+		for name, v := range constants(t, tc.prefix) {
+			if !slices.Contains(enum, any(v)) {
+				t.Errorf("%s %v: no %q (%s)", tc.file, tc.path, v, name)
+			}
+		}
+	}
+	cat := catalogue(t)
+	for name, reason := range constants(t, "BootReason") {
+		doc := fmt.Sprintf(`{"status":"rejected","reason":%q,"heartbeat_interval_s":30,"server_time":"2026-12-07T09:30:00Z","last_seq":0}`, reason)
+		if err := cat.Validate("Boot.response.json", []byte(doc)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
