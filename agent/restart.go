@@ -22,6 +22,9 @@ func (t *taskRunner) restart(ctx context.Context, req protocol.TaskRequest) (any
 	if t.sv == nil {
 		return nil, errors.New("not-supported: restart needs the agent's supervisor (agent.Run)")
 	}
+	if err := t.waitQuiet(ctx); err != nil {
+		return nil, err
+	}
 	h := handover{ID: req.ID, Type: req.Type, State: handoverRestarting}
 	if err := writeHandover(handoverPath(t.current.DataDir), h); err != nil {
 		return nil, err

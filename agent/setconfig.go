@@ -8,9 +8,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/session"
 )
 
 // The set-config task (the cloud-link issue; docs/protocol.md "Tasks"): a
@@ -51,6 +53,9 @@ func (t *taskRunner) setConfig(ctx context.Context, req protocol.TaskRequest) (a
 	}
 	if len(plan.changed) == 0 {
 		return setConfigResult{Changed: []string{}, Restarted: []string{}}, nil
+	}
+	if err := t.waitQuiet(ctx); err != nil {
+		return nil, err
 	}
 	result, err := json.Marshal(setConfigResult{Changed: plan.changed, Restarted: []string{"agent"}})
 	if err != nil {
@@ -161,4 +166,48 @@ func invalid(errs []error) error {
 		}
 	}
 	return fmt.Errorf("invalid configuration, nothing changed: %s", strings.Join(lines, "; "))
+}
+
+// Bounds of the wait for a free panel.
+const (
+	// quietWait bounds the wait for the person at the panel to finish
+	// before a swap or a restart (which would end their session): within
+	// the task's 2 minutes, with room to spare.
+	quietWait = 90 * time.Second
+	// quietPoll is how often the panel is looked at meanwhile.
+	quietPoll = 500 * time.Millisecond
+)
+
+// errBusy fails a set-config or restart while a person stays at the
+// panel: nothing changed, the hub may send it again.
+var errBusy = errors.New("busy: a person stayed at the panel (session or PIN prompt); nothing changed, try again later")
+
+// waitQuiet waits, within quietWait, until no one is at the panel: no
+// session and no PIN prompt. A swap or restart ends the session, so it
+// waits for the person to finish (a release in progress is part of it);
+// a registration offer or the device's lock is no one's work in progress.
+func (t *taskRunner) waitQuiet(ctx context.Context) error {
+	if t.sess == nil {
+		return nil
+	}
+	deadline, expired := t.sv.clock.NewTimer(quietWait)
+	defer deadline.Stop()
+	for atPanel(t.sess.View()) {
+		poll, tick := t.sv.clock.NewTimer(quietPoll)
+		select {
+		case <-tick:
+		case <-expired:
+			poll.Stop()
+			return errBusy
+		case <-ctx.Done():
+			poll.Stop()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// atPanel reports whether a person is at the panel.
+func atPanel(v session.View) bool {
+	return v.State == session.StateActive || v.State == session.StatePINRequired
 }

@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/session"
 )
 
 // TestSetConfigRefusals: an invalid set-config names every problem at once
@@ -161,7 +164,7 @@ func TestSetConfigSwap(t *testing.T) {
 		t.Fatalf("set-config answered %q", got)
 	}
 	addr := a.waitReady(t) // the new system
-	st := hub.status(t)
+	st := waitStatus(t, hub, "sc1")
 	var res setConfigResult
 	if err := json.Unmarshal(st.Result, &res); st.ID != "sc1" || st.State != protocol.TaskCompleted || err != nil ||
 		strings.Join(res.Changed, ",") != "session_timeout" || strings.Join(res.Restarted, ",") != "agent" {
@@ -209,7 +212,7 @@ func TestSetConfigRollback(t *testing.T) {
 		t.Fatalf("set-config answered %q", got)
 	}
 	addr := a.waitReady(t) // the previous config, again
-	st := hub.status(t)
+	st := waitStatus(t, hub, "sc2")
 	if st.ID != "sc2" || st.State != protocol.TaskFailed || !strings.Contains(st.Error, "health check failed: ") ||
 		!strings.Contains(st.Error, "address already in use") || !strings.HasSuffix(st.Error, "; rolled back") {
 		t.Fatalf("status %+v", st)
@@ -245,7 +248,7 @@ func TestRestartTask(t *testing.T) {
 		t.Fatalf("restart answered %q", got)
 	}
 	a.waitReady(t) // started again after the failed exec
-	if st := hub.status(t); st.ID != "rs1" || st.State != protocol.TaskFailed || !strings.Contains(st.Error, "restart failed: exec format error") {
+	if st := waitStatus(t, hub, "rs1"); st.ID != "rs1" || st.State != protocol.TaskFailed || !strings.Contains(st.Error, "restart failed: exec format error") {
 		t.Fatalf("status %+v", st)
 	}
 	if got := a.deliverWhenConnected(t, protocol.TaskRequest{ID: "rs2", Type: protocol.TaskRestart}); got != protocol.TaskInProgress {
@@ -260,7 +263,7 @@ func TestRestartTask(t *testing.T) {
 		t.Fatalf("handover before the new process: %+v %v", h, err)
 	}
 	runSupervised(t, hub, cfg, Options{Exec: exec})
-	if st := hub.status(t); st.ID != "rs2" || st.State != protocol.TaskCompleted {
+	if st := waitStatus(t, hub, "rs2"); st.ID != "rs2" || st.State != protocol.TaskCompleted {
 		t.Fatalf("status %+v", st)
 	}
 }
@@ -294,6 +297,25 @@ func TestSwapInterrupted(t *testing.T) {
 	}
 }
 
+// waitStatus waits for the hub to hear the end of task id (a status may
+// come twice: the outbox resends until acknowledged).
+func waitStatus(t *testing.T, hub *taskHub, id string) protocol.TaskStatusRequest {
+	t.Helper()
+	var st protocol.TaskStatusRequest
+	testutil.WaitFor(t, 20*time.Second, "task "+id+"'s status", func() bool {
+		hub.mu.Lock()
+		defer hub.mu.Unlock()
+		for _, s := range hub.statuses {
+			if s.ID == id && s.State != protocol.TaskInProgress {
+				st = s
+				return true
+			}
+		}
+		return false
+	})
+	return st
+}
+
 // getHealthz asks a panel for /healthz.
 func getHealthz(addr string) error {
 	resp, err := http.Get("http://" + addr + "/healthz")
@@ -305,4 +327,68 @@ func getHealthz(addr string) error {
 		return errors.New(resp.Status)
 	}
 	return nil
+}
+
+// fakePanel is a panel whose state the test sets.
+type fakePanel struct {
+	mu    sync.Mutex
+	state string
+}
+
+func (p *fakePanel) Notify(session.Notification) error { return nil }
+func (p *fakePanel) DismissNotification(string) error  { return nil }
+func (p *fakePanel) View() session.View {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return session.View{State: p.state}
+}
+
+func (p *fakePanel) set(state string) {
+	p.mu.Lock()
+	p.state = state
+	p.mu.Unlock()
+}
+
+// TestWaitQuiet: a set-config or restart waits for the person at the
+// panel to finish, within quietWait, then fails busy; a panel no one
+// works at does not hold it up.
+func TestWaitQuiet(t *testing.T) {
+	tests := []struct {
+		name   string
+		state  string
+		leaves bool
+		want   error
+	}{
+		{"no one", session.StateIdle, false, nil},
+		{"a registration offer is no one's work", session.StateRegisterOffered, false, nil},
+		{"the person leaves", session.StateActive, true, nil},
+		{"the person stays", session.StateActive, false, errBusy},
+		{"a PIN prompt stays", session.StatePINRequired, false, errBusy},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktest.New(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
+			p := &fakePanel{state: tc.state}
+			tr := &taskRunner{sess: p, sv: &supervisor{clock: clk}}
+			done := make(chan error, 1)
+			go func() { done <- tr.waitQuiet(context.Background()) }()
+			if atPanel(p.View()) {
+				testutil.WaitFor(t, 5*time.Second, "the wait's timers", func() bool { return clk.Timers() == 2 })
+				if tc.leaves {
+					p.set(session.StateIdle)
+					clk.Advance(quietPoll)
+				} else {
+					clk.Advance(quietWait)
+				}
+			}
+			select {
+			case err := <-done:
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("waitQuiet: %v, want %v", err, tc.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("waitQuiet did not return")
+			}
+		})
+	}
 }
