@@ -63,7 +63,7 @@ func TestDiagnosticsUpload(t *testing.T) {
 		"--snmp", "snmp://hp_envy6000@"+sim+"?version=2c&timeout=2s")
 	id := h.connectedAgent(t)
 	// The bundle's status is the last reading: wait for the first.
-	testutil.WaitFor(t, 20*time.Second, "the printer read over SNMP", func() bool { return a.printer(t).Serial == "TH05H3D1F8" })
+	testutil.WaitFor(t, 45*time.Second, "the printer read over SNMP", func() bool { return a.printer(t).Serial == "TH05H3D1F8" })
 	token, err := os.ReadFile(filepath.Join(agentDir, "device-token"))
 	if err != nil || len(bytes.TrimSpace(token)) < 8 {
 		t.Fatalf("device token: %q %v", token, err)

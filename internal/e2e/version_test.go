@@ -19,7 +19,7 @@ func TestMinAgentVersion(t *testing.T) {
 	h := startHub(t, bin, t.TempDir(), "", "--min-agent-version", "99.0.0")
 	a := startAgent(t, bin, t.TempDir(), h.url, printer.URI, "", "")
 	const reason = "version-unsupported: needs 99.0.0 or later"
-	testutil.WaitFor(t, 20*time.Second, "the refusal on the panel", func() bool {
+	testutil.WaitFor(t, 45*time.Second, "the refusal on the panel", func() bool {
 		return strings.Contains(a.notifications(t)["hub-version-refused"], reason)
 	})
 	if out := a.Output(); !strings.Contains(out, "the hub refuses this agent's version") || !strings.Contains(out, reason) {
