@@ -196,7 +196,8 @@ func TestEnrollOrganisationCode(t *testing.T) {
 }
 
 // TestEnrollByClaim: an agent with no code shows a claim code on its
-// panel; the administrator claims it with a name and a group; the agent
+// panel (the same after a restart); the administrator claims it with a
+// name and a group; the agent
 // is communicating with its token kept (0600), and after a restart boots
 // with it.
 func TestEnrollByClaim(t *testing.T) {
@@ -205,6 +206,13 @@ func TestEnrollByClaim(t *testing.T) {
 	dir := t.TempDir()
 	a := startNewAgent(t, bin, h, dir)
 	code := a.claimCode(t)
+	// Restarted while pending, it keeps its enrollment key and so its code.
+	stopAgent(t, a)
+	a = startNewAgent(t, bin, h, dir)
+	if again := a.claimCode(t); again != code {
+		t.Errorf("claim code after a restart %q, want %q", again, code)
+	}
+	checkSecretFile(t, filepath.Join(dir, "enroll.key"))
 
 	body := fmt.Sprintf(`{"code": %q, "name": "Lobby printer", "group": "hq"}`, code)
 	var claimed struct {
