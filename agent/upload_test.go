@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -136,5 +137,35 @@ func TestUploadLogsRefusals(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestTaskProgressQueued: a phase report is a TaskStatus in progress in
+// the outbox, one per phase, and wakes the sync.
+func TestTaskProgressQueued(t *testing.T) {
+	r := newBundleAgent(t)
+	ctx := context.Background()
+	r.taskProgress(ctx, "task-1", "collecting", 0)
+	r.taskProgress(ctx, "task-1", "uploading", 50)
+	r.taskProgress(ctx, "task-1", "uploading", 50) // a retry queues nothing more
+	items, err := r.store.Pending(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		var st protocol.TaskStatusRequest
+		if err := json.Unmarshal(it.Payload, &st); err != nil || st.ID != "task-1" || st.State != protocol.TaskInProgress {
+			t.Fatalf("item %+v (%v)", it, err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d", st.Phase, st.Progress))
+	}
+	if strings.Join(got, " ") != "collecting:0 uploading:50" {
+		t.Errorf("queued %v", got)
+	}
+	select {
+	case <-r.kick:
+	default:
+		t.Error("the sync was not woken")
 	}
 }
