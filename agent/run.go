@@ -305,6 +305,10 @@ func (r *running) run(ctx context.Context) error {
 	srv := r.panelServer()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// The panel's websocket is hijacked, so Shutdown does not end it: its
+	// request ends with the run, or a browser would stay on a stopped
+	// system (a set-config's swap) instead of reconnecting to the next.
+	srv.BaseContext = func(net.Listener) context.Context { return runCtx }
 	// The releases a previous run left are read now, before anything can
 	// start a release: Recover, below, settles exactly those.
 	if err := r.engine.TakeLeftovers(runCtx); err != nil {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/internal/testutil"
@@ -98,6 +100,7 @@ func TestSetConfigChangedKeys(t *testing.T) {
 type supervised struct {
 	hub    *taskHub
 	ready  chan string // each system's panel address as it runs
+	first  string      // the first system's panel address
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -114,7 +117,7 @@ func runSupervised(t *testing.T, hub *taskHub, cfg config.Config, opts Options) 
 	a.cancel = cancel
 	go func() { a.done <- Run(ctx, cfg, opts) }()
 	t.Cleanup(func() { cancel(); <-a.done })
-	a.waitReady(t)
+	a.first = a.waitReady(t)
 	return a
 }
 
@@ -159,6 +162,13 @@ func TestSetConfigSwap(t *testing.T) {
 	cfg := baseConfig(t)
 	hub := newTaskHub(t)
 	a := runSupervised(t, hub, cfg, Options{})
+	// A browser on the panel: its websocket ends with the old system, so
+	// the page reconnects to the new one.
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+a.first+"/api/v1/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
 	req := protocol.TaskRequest{ID: "sc1", Type: protocol.TaskSetConfig, Payload: json.RawMessage(`{"session_timeout": "75s"}`)}
 	if got := a.deliverWhenConnected(t, req); got != protocol.TaskInProgress {
 		t.Fatalf("set-config answered %q", got)
@@ -172,6 +182,15 @@ func TestSetConfigSwap(t *testing.T) {
 	}
 	if err := getHealthz(addr); err != nil {
 		t.Fatalf("the new system's panel: %v", err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the old system's panel websocket is still open after the swap")
+			}
+			break
+		}
 	}
 	o, err := config.ReadOverride(config.OverridePath(cfg.DataDir))
 	if err != nil || string(o["session_timeout"]) != `"75s"` {
