@@ -63,6 +63,7 @@ type logUploader struct {
 	clock     clock.Clock
 	log       *slog.Logger
 	firstWait time.Duration
+	maxBytes  int64 // the bundle's cap (0: maxUploadBytes)
 }
 
 // run collects the bundle and uploads it.
@@ -107,8 +108,12 @@ func (u *logUploader) collect(ctx context.Context) (*os.File, uploadResult, erro
 	if err := u.bundle(ctx, cw); err != nil {
 		return fail(fmt.Errorf("collect the bundle: %w", err))
 	}
-	if cw.n > maxUploadBytes {
-		return fail(fmt.Errorf("bundle of %d bytes: past the %d MiB cap", cw.n, maxUploadBytes>>20))
+	limit := u.maxBytes
+	if limit == 0 {
+		limit = maxUploadBytes
+	}
+	if cw.n > limit {
+		return fail(fmt.Errorf("bundle of %d bytes: past the cap of %d bytes", cw.n, limit))
 	}
 	return f, uploadResult{Bytes: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }

@@ -105,9 +105,9 @@ func TestUploadLogs(t *testing.T) {
 	}
 }
 
-// TestUploadLogsRefusals: a bad URL and a bundle that cannot be collected
-// fail without a PUT; a server that cannot be reached is tried
-// uploadAttempts times.
+// TestUploadLogsRefusals: a bad URL, a bundle that cannot be collected and
+// one past the cap fail without a PUT; a server that cannot be reached is
+// tried uploadAttempts times.
 func TestUploadLogsRefusals(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
@@ -115,21 +115,30 @@ func TestUploadLogsRefusals(t *testing.T) {
 	cases := []struct {
 		name, url, want string
 		bundleErr       error
+		max             int64 // the cap (0: the default)
 	}{
-		{"ftp", "ftp://example/x", "payload: url: want an http:// or https:// URL", nil},
-		{"no host", "http:///x", "payload: url", nil},
-		{"collect fails", "http://127.0.0.1:9/x", "collect the bundle: disk full", errors.New("disk full")},
-		{"unreachable", deadURL + "/x", "failed after 4 attempt(s)", nil},
+		{"ftp", "ftp://example/x", "payload: url: want an http:// or https:// URL", nil, 0},
+		{"no host", "http:///x", "payload: url", nil, 0},
+		{"collect fails", "http://127.0.0.1:9/x", "collect the bundle: disk full", errors.New("disk full"), 0},
+		{"unreachable", deadURL + "/x", "failed after 4 attempt(s)", nil, 0},
+		{"past the cap", "http://127.0.0.1:9/x", "bundle of 17 bytes: past the cap of 16 bytes", nil, 16},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			u := &logUploader{
-				bundle:    func(_ context.Context, w io.Writer) error { return c.bundleErr },
+				bundle: func(_ context.Context, w io.Writer) error {
+					if c.bundleErr != nil {
+						return c.bundleErr
+					}
+					_, err := io.WriteString(w, "17 bytes of logs.")
+					return err
+				},
 				dir:       t.TempDir(),
 				client:    func(*url.URL) *http.Client { return http.DefaultClient },
 				progress:  func(context.Context, string, string, int) {},
 				log:       slog.New(slog.DiscardHandler),
 				firstWait: time.Millisecond,
+				maxBytes:  c.max,
 			}
 			payload, _ := json.Marshal(UploadLogsPayload{URL: c.url})
 			_, err := u.run(context.Background(), protocol.TaskRequest{ID: "u2", Type: protocol.TaskUploadLogs, Payload: payload})
