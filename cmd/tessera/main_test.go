@@ -37,8 +37,8 @@ func TestCommands(t *testing.T) {
 		// there is refused as device_token_file before anything starts.
 		{"device token file", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
 			"--panel-listen", "127.0.0.1:0", "--device-token-file", t.TempDir()}, "device_token_file", ""},
-		{"qr login", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
-			"--login", "card,qr"}, "login: qr needs the cloud-link work", ""},
+		{"unknown login mode", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
+			"--login", "card,face"}, `login: unknown mode "face"`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,9 +70,10 @@ func TestExitStatus(t *testing.T) {
 		{"version", []string{"version"}, 0, ""},
 		{"unknown command", []string{"frobnicate"}, 2, `tessera: unknown command "frobnicate"`},
 		{"card refused", []string{"card", "convert", "--pipeline", "hex2dec", "94GZ"}, 1, "not a hexadecimal"},
-		// qr is refused before anything starts, as a start-up error.
-		{"qr login", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
-			"--panel-listen", "127.0.0.1:0", "--login", "card,qr"}, 2, "tessera: config: login: qr needs the cloud-link work"},
+		// An unknown login mode is refused before anything starts, as a
+		// start-up error.
+		{"unknown login mode", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
+			"--panel-listen", "127.0.0.1:0", "--login", "card,face"}, 2, `tessera: config: login: unknown mode "face"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
