@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -409,5 +410,40 @@ func TestWaitQuiet(t *testing.T) {
 				t.Fatal("waitQuiet did not return")
 			}
 		})
+	}
+}
+
+// TestSetConfigLinkRollback: a new config whose hub link does not come up
+// (a hub_url where no hub answers), while the previous one's was up,
+// fails its health check and is rolled back; the previous config's link
+// reports the failure.
+func TestSetConfigLinkRollback(t *testing.T) {
+	cfg := baseConfig(t)
+	hub := newTaskHub(t)
+	cfg.HubURL = hub.srv.URL
+	sv, cfg, err := newSupervisor(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.health = time.Second
+	ready := make(chan string, 4)
+	sv.opts.Ready = func(addr string) { ready <- addr }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sv.run(ctx, cfg) }()
+	t.Cleanup(func() { cancel(); <-done })
+	a := &supervised{hub: hub, ready: ready, done: done}
+	a.first = a.waitReady(t)
+	payload := fmt.Sprintf(`{"hub_url": "http://%s"}`, freeAddr(t))
+	if got := a.deliverWhenConnected(t, protocol.TaskRequest{ID: "sc4", Type: protocol.TaskSetConfig, Payload: json.RawMessage(payload)}); got != protocol.TaskInProgress {
+		t.Fatalf("set-config answered %q", got)
+	}
+	st := waitStatus(t, hub, "sc4")
+	if st.State != protocol.TaskFailed || !strings.Contains(st.Error, "the hub link is not up after 1s (it was before)") ||
+		!strings.HasSuffix(st.Error, "; rolled back") {
+		t.Fatalf("status %+v", st)
+	}
+	if o, err := config.ReadOverride(config.OverridePath(cfg.DataDir)); err != nil || len(o) != 0 {
+		t.Errorf("override file after the rollback %v %v, want none", o, err)
 	}
 }
