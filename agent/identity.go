@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,24 +183,6 @@ func writeSecretFile(path string, data []byte) error {
 	return syncDir(dir)
 }
 
-// claimBase is the hub's base URL in its http(s) form, which the claim
-// page's address starts with (HUB_BASE/claim?code=CODE).
-func claimBase(hubURL string) string {
-	u, err := url.Parse(hubURL)
-	if err != nil {
-		return ""
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "ws":
-		u.Scheme = "http"
-	case "wss":
-		u.Scheme = "https"
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
-	return u.String()
-}
-
 // withClientCert adds the client certificate enrollment left in dataDir
 // (if any) to the hub's TLS config tc (nil: the system's roots).
 func withClientCert(tc *tls.Config, dataDir string) (*tls.Config, error) {
@@ -242,7 +223,8 @@ func (r *running) enrollLink(lc *cloudlink.Config, agentID string) error {
 	}
 	lc.EnrollKey, lc.EnrollCode, lc.CSR, lc.ClientKey = enr.key, r.cfg.EnrollCode, enr.csr, enr.signer
 	lc.OnIdentity = func(id cloudlink.Identity) error { return keepIdentity(r.cfg.DataDir, r.tokenPath, id) }
-	base := claimBase(r.cfg.HubURL)
+	// The link was made from the same URL: it parses.
+	base, _ := cloudlink.PageBase(r.cfg.HubURL)
 	lc.OnClaimCode = func(code string) {
 		if code != "" {
 			r.log.Info("this agent is not enrolled: its claim code is on the panel", "claim_url", base+"/claim")

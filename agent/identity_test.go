@@ -142,19 +142,6 @@ func TestKeepIdentity(t *testing.T) {
 	}
 }
 
-func TestClaimBase(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://hub.example":         "https://hub.example",
-		"wss://hub.example:8443/pre/": "https://hub.example:8443/pre",
-		"ws://127.0.0.1:8080":         "http://127.0.0.1:8080",
-		"http://hub.lan/tessera":      "http://hub.lan/tessera",
-	} {
-		if got := claimBase(in); got != want {
-			t.Errorf("claimBase(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestEnrollCodeRedacted: the organisation code never shows in the
 // configuration the diagnostics bundle carries.
 func TestEnrollCodeRedacted(t *testing.T) {

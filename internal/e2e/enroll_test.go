@@ -1,17 +1,9 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -261,98 +253,20 @@ func sessionJSON(t *testing.T, a *agent) string {
 	return string(raw)
 }
 
-// writeTestCA writes a CA certificate and key (PEM) into dir.
-func writeTestCA(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tessera test agents CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
-	for path, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile
-}
-
-// tlsAdmin calls the admin API of a hub served over TLS.
-func tlsAdmin(t *testing.T, c *http.Client, method, url, body string, out any) int {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		_ = json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
-}
-
 // TestEnrollWithClientCertificate: a hub with a CA (--ca-cert, --ca-key)
 // over TLS signs the agent's CSR at enrollment; the agent keeps the
 // certificate (0600), no device token, and connects with it.
 func TestEnrollWithClientCertificate(t *testing.T) {
 	bin := build(t)
-	tlsDir := t.TempDir()
-	srvCert, srvKey, cert := testutil.SelfSignedCert(t, tlsDir)
-	caCert, caKey := writeTestCA(t, t.TempDir())
-	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	hubDir := t.TempDir()
-	start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub, "serve", "--listen", addr, "--data", hubDir,
-		"--tls-cert", srvCert, "--tls-key", srvKey, "--ca-cert", caCert, "--ca-key", caKey)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	base := "https://" + addr
-	testutil.WaitErr(t, 20*time.Second, "hub healthy", func() error {
-		resp, err := client.Get(base + "/healthz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	})
-	var created struct {
-		Code string `json:"code"`
-	}
-	if st := tlsAdmin(t, client, http.MethodPost, base+"/api/v1/enrollment-codes", `{"uses": 1}`, &created); st != http.StatusCreated {
-		t.Fatalf("enrollment code: HTTP %d", st)
-	}
-
-	cfg := filepath.Join(t.TempDir(), "agent.json")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, `{"hub_ca_file": %q}`, srvCert), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	agentsCA := testutil.NewCA(t, "tessera test agents CA")
+	serverCA := testutil.NewCA(t, "tessera test hub CA")
+	h, _ := startTLSHub(t, bin, serverCA, nil, "--ca-cert", agentsCA.CertFile, "--ca-key", agentsCA.KeyFile)
+	_, code := h.enrollmentCode(t, `{"uses": 1}`)
+	cfg := linkConfig(t, map[string]any{"hub_ca_file": serverCA.CertFile})
 	dir := t.TempDir()
 	printer := fmt.Sprintf("ipp://127.0.0.1:%d/ipp/print", testenv.FreePort(t))
-	a := startAgent(t, bin, dir, base, printer, "", "", "--config", cfg, "--enroll-code", created.Code)
-	testutil.WaitFor(t, 30*time.Second, "the agent communicating", func() bool {
-		var resp struct {
-			Agents []listedAgent `json:"agents"`
-		}
-		tlsAdmin(t, client, http.MethodGet, base+"/api/v1/agents", "", &resp)
-		return len(resp.Agents) == 1 && resp.Agents[0].State == "communicating"
-	})
+	a := startAgent(t, bin, dir, h.url, printer, "", "", "--config", cfg, "--enroll-code", code)
+	h.communicating(t, 1)
 	checkSecretFile(t, filepath.Join(dir, "identity.crt"))
 	if _, err := os.Stat(filepath.Join(dir, "device-token")); err == nil {
 		t.Error("a device token was kept beside the certificate")

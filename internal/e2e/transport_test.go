@@ -40,14 +40,29 @@ func hostIPv4(t *testing.T) net.IP {
 }
 
 // startTLSHub serves a closed hub (no open enrollment) over TLS with a
-// certificate of ca for 127.0.0.1 and ip, on every address.
-func startTLSHub(t *testing.T, bin binaries, ca *testutil.CA, ip net.IP) (*hub, int) {
+// certificate of ca for 127.0.0.1 and ip, on every address (ip nil: on
+// loopback only), with extra flags.
+func startTLSHub(t *testing.T, bin binaries, ca *testutil.CA, ip net.IP, extra ...string) (*hub, int) {
 	t.Helper()
-	cert, key := ca.Server(t, net.IPv4(127, 0, 0, 1), ip)
-	port := testenv.FreePort(t)
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	if ip != nil {
+		ips = append(ips, ip)
+	}
+	cert, key := ca.Server(t, ips...)
+	// A port free on every address, not just loopback's.
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	listen := fmt.Sprintf("127.0.0.1:%d", port)
+	if ip != nil {
+		listen = fmt.Sprintf("0.0.0.0:%d", port)
+	}
 	dir := t.TempDir()
-	p := start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub,
-		"serve", "--listen", fmt.Sprintf("0.0.0.0:%d", port), "--data", dir, "--tls-cert", cert, "--tls-key", key)
+	args := append([]string{"serve", "--listen", listen, "--data", dir, "--tls-cert", cert, "--tls-key", key}, extra...)
+	p := start(t, "hub", []string{"TESSERA_HUB_ADMIN_TOKEN=" + adminToken}, bin.hub, args...)
 	h := &hub{proc: p, url: fmt.Sprintf("https://127.0.0.1:%d", port), addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir,
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}}
 	testutil.WaitErr(t, 20*time.Second, "hub healthy over TLS", func() error {
