@@ -257,7 +257,11 @@ func (r *running) bundleSync(ctx context.Context, b *bundle) error {
 	// The cache's version, size and last sync: never its offline key.
 	cs, cerr := r.store.CacheState(ctx)
 	if cerr == nil {
-		v["users"] = map[string]any{"version": cs.Version, "users": cs.Users, "synced_at": cs.SyncedAt.UTC()}
+		users := map[string]any{"version": cs.Version, "users": cs.Users}
+		if !cs.SyncedAt.IsZero() {
+			users["synced_at"] = cs.SyncedAt.UTC()
+		}
+		v["users"] = users
 	}
 	return b.addJSON("sync.json", v, errors.Join(err, cerr))
 }
