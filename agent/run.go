@@ -147,6 +147,7 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		Now:           r.floor.Now,
 		Clock:         r.opts.Clock,
 		OnOnline:      func(context.Context) { r.kickSync() },
+		OnDial:        func() { r.sess.SetCloudConnecting() },
 		OnChange: func(online bool) {
 			r.users.linkChanged(online)
 			if r.leases != nil {

@@ -89,6 +89,9 @@ type Config struct {
 	// OnChange is called on every online/offline transition, in order, from
 	// the goroutine of Run; it must not block.
 	OnChange func(online bool)
+	// OnDial, if set, is called before each attempt to connect (the panel
+	// says "connecting" rather than "offline" meanwhile).
+	OnDial func()
 	// OnBootRejected, if set, gets the reason of each Boot the hub
 	// rejects, from the goroutine of Run (the agent shows a version
 	// refusal on its panel); it must not block.
@@ -362,6 +365,9 @@ func (l *Link) Run(ctx context.Context) error {
 
 	for ctx.Err() == nil {
 		start := l.now()
+		if l.cfg.OnDial != nil {
+			l.cfg.OnDial()
+		}
 		err := l.connectOnce(ctx)
 		if ctx.Err() != nil {
 			break

@@ -69,7 +69,11 @@ type View struct {
 	User   *protocol.User `json:"user"`
 	Jobs   []release.Job  `json:"jobs"`
 	Notice *Notice        `json:"notice"`
-	Cloud  string         `json:"cloud"`
+	// Cloud is the hub link's state: online, connecting or offline;
+	// OfflineSince is when it was lost (the agent's clock, for the panel's
+	// banner; nil while online).
+	Cloud        string     `json:"cloud"`
+	OfflineSince *time.Time `json:"offline_since,omitempty"`
 	// OfflineMode is set while logins are answered from the credential
 	// cache (the hub unreachable beyond offline_grace): the panel says so.
 	OfflineMode bool `json:"offline_mode"`
@@ -291,7 +295,8 @@ func New(cfg Config) *Manager {
 		_, _ = rand.Read(cfg.Secret)
 	}
 	m := &Manager{cfg: cfg, attempt: make(chan struct{}, 1), readers: map[string]bool{}, subs: map[chan struct{}]struct{}{}}
-	m.view = View{State: StateIdle, Jobs: []release.Job{}, Cloud: "offline", Printer: cfg.Printer, Readers: []Reader{},
+	start := cfg.Now()
+	m.view = View{State: StateIdle, Jobs: []release.Job{}, Cloud: CloudOffline, OfflineSince: &start, Printer: cfg.Printer, Readers: []Reader{},
 		Login: append([]string(nil), cfg.Modes...)}
 	return m
 }
@@ -374,12 +379,44 @@ func (m *Manager) refused(le *LoginError) {
 func (m *Manager) SetCloud(online bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.view.Cloud = "offline"
 	if online {
-		m.view.Cloud = "online"
+		m.view.Cloud = CloudOnline
 		m.view.OfflineMode = false
+		m.view.OfflineSince = nil
+	} else {
+		m.setOffline()
 	}
 	m.changed()
+}
+
+// The hub link's states (View.Cloud).
+const (
+	CloudOnline     = "online"
+	CloudConnecting = "connecting"
+	CloudOffline    = "offline"
+)
+
+// SetCloudConnecting says the link is trying to reach the hub again.
+func (m *Manager) SetCloudConnecting() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.view.Cloud == CloudOnline {
+		return // the link reports the loss first
+	}
+	m.setOffline()
+	if m.view.Cloud != CloudConnecting {
+		m.view.Cloud = CloudConnecting
+		m.changed()
+	}
+}
+
+// setOffline marks the link down, since now if it was up.
+func (m *Manager) setOffline() {
+	m.view.Cloud = CloudOffline
+	if m.view.OfflineSince == nil {
+		now := m.cfg.Now()
+		m.view.OfflineSince = &now
+	}
 }
 
 // SetPrinter records the printer's state.

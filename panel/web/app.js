@@ -434,7 +434,7 @@
     if (app.downSince && Date.now() - app.downSince >= 2000) { banner(box, 'warn', t('banner.reconnecting')); }
     // In offline mode badges and PINs still work (the credential cache):
     // the banner says how to sign in rather than that nothing works.
-    if (s.offline_mode) { banner(box, 'warn', t('banner.offline_mode')); } else if (s.cloud === 'offline') { banner(box, 'bad', t('banner.offline')); }
+    if (s.offline_mode) { banner(box, 'warn', t('banner.offline_mode')); } else if (s.cloud !== 'online') { banner(box, 'bad', t('banner.offline') + (s.offline_since ? ' (' + ago(s.offline_since) + ')' : '')); }
     // A reader unplugged matters to whoever is about to badge, not to the
     // person already signed in, whose job list needs the room.
     (s.state === 'active' ? [] : s.readers || []).forEach(function (r) {
@@ -496,15 +496,15 @@
     });
   }
 
-  // Not enrolled: the claim code and the agent's QR of the hub's claim page;
-  // else, with QR login, the QR of the hub's sign-in page (?u: a new code).
+  // Not enrolled: the claim code and the QR of the hub's claim page; else,
+  // with QR login, the QR of its sign-in page (?u: a new code).
   function renderEnroll(e, q) {
     show($('idle-enroll'), !!(e || q));
     show($('enroll-head'), !!e);
     if (!e && !q) { return; }
     if (e) { $('enroll-code').textContent = e.code; }
     $('qr-cap').textContent = t(e ? N('enroll.scan') : N('qr.scan'));
-    var src = '/api/v1/' + (e ? 'enrollment-qr.svg?code=' + encodeURIComponent(e.code) : 'login-qr.svg?u=' + encodeURIComponent(q.url)), img = $('enroll-qr');
+    var src = '/api/v1/' + (e ? 'enrollment-qr.svg?code=' : 'login-qr.svg?u=') + encodeURIComponent(e ? e.code : q.url), img = $('enroll-qr');
     if (img.getAttribute('src') !== src) { img.setAttribute('src', src); }
   }
 
