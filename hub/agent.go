@@ -128,6 +128,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	c.peer = protocol.NewPeer(ws, log)
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
 	c.peer.MaxInFlight = s.cfg.Limits.MaxInFlight
+	c.peer.MaxMessage = int64(s.cfg.Limits.MaxMessage)
 	c.peer.Handle(protocol.ActionBoot, c.internal(protocol.ActionBoot, c.limitedBoot(c.boot)))
 	for action, h := range map[string]protocol.Handler{
 		protocol.ActionHeartbeat:    c.heartbeat,

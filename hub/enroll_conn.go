@@ -149,6 +149,7 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request) {
 	p.peer = protocol.NewPeer(ws, p.log)
 	p.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
 	p.peer.MaxInFlight = s.cfg.Limits.MaxInFlight
+	p.peer.MaxMessage = int64(s.cfg.Limits.MaxMessage)
 	for action, h := range map[string]protocol.Handler{
 		protocol.ActionBoot:      p.boot,
 		protocol.ActionHeartbeat: p.heartbeat,

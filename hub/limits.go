@@ -25,6 +25,10 @@ type Limits struct {
 	// MaxInFlight is how many calls of one connection the hub handles at
 	// once; one more is answered at once with a temporary error.
 	MaxInFlight int
+	// MaxMessage bounds one message from an agent, in bytes (default
+	// protocol.MaxMessageSize): a longer one is answered FormationViolation
+	// when its id can be read, else dropped; the connection stays.
+	MaxMessage int
 	// HashConcurrency is how many argon2id computations (19 MiB each) run
 	// at once hub-wide; a login waits up to HashWait for one, then gets a
 	// temporary error.
@@ -90,6 +94,7 @@ func (l Limits) withDefaults() Limits {
 	orF(&l.CallRate, DefaultCallRate)
 	orI(&l.CallBurst, DefaultCallBurst)
 	orI(&l.MaxInFlight, DefaultMaxInFlight)
+	orI(&l.MaxMessage, protocol.MaxMessageSize)
 	orI(&l.HashConcurrency, DefaultHashConcurrency())
 	orD(&l.HashWait, DefaultHashWait)
 	orI(&l.AgentLockFailures, DefaultAgentLockFailures)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/hub"
+	"github.com/tessera-print/tessera/protocol"
 )
 
 // addLimitFlags registers the flags of the hub's limits on agents
@@ -16,6 +17,7 @@ func addLimitFlags(fs *flag.FlagSet, c *hub.Config) {
 	l := &c.Limits
 	*l = hub.Limits{
 		CallRate: hub.DefaultCallRate, CallBurst: hub.DefaultCallBurst, MaxInFlight: hub.DefaultMaxInFlight,
+		MaxMessage:      protocol.MaxMessageSize,
 		HashConcurrency: hub.DefaultHashConcurrency(), HashWait: hub.DefaultHashWait,
 		AgentLockFailures: hub.DefaultAgentLockFailures, AgentLockWindow: hub.DefaultAgentLockWindow,
 		GuessRate: hub.DefaultGuessRate, GuessBurst: hub.DefaultGuessBurst,
@@ -24,6 +26,7 @@ func addLimitFlags(fs *flag.FlagSet, c *hub.Config) {
 	fs.Var(positiveFloat{&l.CallRate}, "agent-call-rate", "calls per second one agent may make, sustained; beyond, a temporary error")
 	fs.Var(positiveInt{&l.CallBurst}, "agent-call-burst", "calls one agent may make at once beyond its rate")
 	fs.Var(positiveInt{&l.MaxInFlight}, "agent-max-in-flight", "calls of one agent connection handled at once; one more gets a temporary error")
+	fs.Var(positiveInt{&l.MaxMessage}, "agent-max-message", "bytes of one message from an agent; a longer one is refused (FormationViolation), the connection stays")
 	fs.Var(positiveInt{&l.HashConcurrency}, "hash-concurrency", "argon2id checks (19 MiB each) running at once hub-wide (default: the number of CPUs)")
 	fs.Var(positiveDuration{&l.HashWait}, "hash-wait", "how long a login waits for a hashing slot before a temporary error")
 	fs.Var(positiveInt{&l.AgentLockFailures}, "agent-lock-failures", "failed PIN or password guesses at one agent that lock its logins (the device lockout)")
