@@ -37,48 +37,11 @@ func readDeviceToken(path string) (string, error) {
 }
 
 // saveDeviceToken keeps token at path, readable by the agent's user only,
-// atomically: a temporary file beside it is written and synced, then
-// renamed over it, and the directory synced, so a power cut leaves the old
-// token or the new one, never a part.
+// atomically: a power cut leaves the old token or the new one, never a
+// part.
 func saveDeviceToken(path, token string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := writeSecretFile(path, []byte(token+"\n")); err != nil {
 		return fmt.Errorf("device token: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".device-token-*")
-	if err != nil {
-		return fmt.Errorf("device token: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // gone once renamed; removes a leftover otherwise
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.WriteString(token + "\n")
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("device token %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("device token: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("device token: sync %s: %w", dir, err)
 	}
 	return nil
 }

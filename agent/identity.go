@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/tessera-print/tessera/cloudlink"
+	"github.com/tessera-print/tessera/internal/atomicfile"
 )
 
 // The agent's identity at the hub (docs/protocol.md "Enrollment"): a
@@ -152,35 +153,12 @@ func keepIdentity(dataDir, tokenPath string, id cloudlink.Identity) error {
 }
 
 // writeSecretFile writes data to path, readable by the agent's user only,
-// atomically and durably, as saveDeviceToken does.
+// atomically and durably (atomicfile), making its directory if need be.
 func writeSecretFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // gone once renamed; removes a leftover otherwise
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return syncDir(dir)
+	return atomicfile.Write(path, data)
 }
 
 // withClientCert adds the client certificate enrollment left in dataDir

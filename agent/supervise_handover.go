@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/internal/atomicfile"
 	"github.com/tessera-print/tessera/offline"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -71,7 +72,7 @@ func writeHandover(path string, h handover) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("handover file: %w", err)
 	}
-	return config.WriteAtomic(path, data)
+	return atomicfile.Write(path, data)
 }
 
 // settleHandover settles, at the process's start, a handover the previous

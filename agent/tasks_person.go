@@ -59,18 +59,24 @@ type releaseJobResult struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// login opens the person's session at the panel.
-func (t *taskRunner) login(ctx context.Context, req protocol.TaskRequest) (any, error) {
+// person reads a person's task: its payload and the user it acts for.
+func (t *taskRunner) person(req protocol.TaskRequest) (personPayload, protocol.User, error) {
 	var p personPayload
 	if err := decodePayload(req.Payload, &p); err != nil {
-		return nil, err
+		return p, protocol.User{}, err
 	}
 	u, err := p.user()
+	if err == nil && t.people == nil {
+		err = errors.New("no panel session")
+	}
+	return p, u, err
+}
+
+// login opens the person's session at the panel.
+func (t *taskRunner) login(ctx context.Context, req protocol.TaskRequest) (any, error) {
+	p, u, err := t.person(req)
 	if err != nil {
 		return nil, err
-	}
-	if t.people == nil {
-		return nil, errors.New("no panel session")
 	}
 	if err := t.people.LoginAs(ctx, u, p.LoginToken); err != nil {
 		return nil, fmt.Errorf("log %s in: %w", u.Username, err)
@@ -81,19 +87,12 @@ func (t *taskRunner) login(ctx context.Context, req protocol.TaskRequest) (any, 
 // releaseJob releases the hub job for the person and follows it until it
 // ends or the task's time runs out.
 func (t *taskRunner) releaseJob(ctx context.Context, req protocol.TaskRequest) (any, error) {
-	var p personPayload
-	if err := decodePayload(req.Payload, &p); err != nil {
-		return nil, err
-	}
-	u, err := p.user()
+	p, u, err := t.person(req)
 	if err != nil {
 		return nil, err
 	}
 	if p.JobID == "" || strings.Contains(p.JobID, ":") {
 		return nil, fmt.Errorf("payload: job_id %q: a hub job id", p.JobID)
-	}
-	if t.people == nil {
-		return nil, errors.New("no panel session")
 	}
 	id := hubSource{}.Name() + ":" + p.JobID
 	progress, stop := t.jobs.watch(id)

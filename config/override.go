@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/tessera-print/tessera/internal/atomicfile"
 )
 
 // The override file (the cloud-link issue, docs/config.md "The override
@@ -150,64 +152,20 @@ func ReadOverride(path string) (Override, error) {
 	return o, nil
 }
 
-// WriteOverride writes o to path atomically (WriteAtomic); an empty o
+// WriteOverride writes o to path atomically (atomicfile.Write); an empty o
 // removes the file.
 func WriteOverride(path string, o Override) error {
 	if len(o) == 0 {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("override file: %w", err)
 		}
-		return syncDir(filepath.Dir(path))
+		return atomicfile.SyncDir(filepath.Dir(path))
 	}
 	data, err := json.MarshalIndent(o, "", "  ")
 	if err != nil {
 		return fmt.Errorf("override file: %w", err)
 	}
-	return WriteAtomic(path, append(data, '\n'))
-}
-
-// WriteAtomic writes data to path so that path holds either its old
-// content or all of data, also across a power cut: a temporary file in
-// the same directory, written, synced, renamed over path, and the
-// directory synced. The file is 0600: it may hold secrets.
-func WriteAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // gone once renamed; removes a leftover otherwise
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.Write(path, append(data, '\n'))
 }
 
 // Layers are where `tessera run` takes its config from, lowest first: the

@@ -24,19 +24,27 @@ func claimURL(e session.Enrollment) string {
 // enrollmentQR answers GET /api/v1/enrollment-qr.svg: the QR code of the
 // claim page, 404 once the agent is enrolled.
 func (s *Server) enrollmentQR(w http.ResponseWriter, r *http.Request) {
-	e := s.sessions.View().Enrollment
-	if e == nil {
-		writeError(w, http.StatusNotFound, "not-found", "This printer is registered.")
+	url := ""
+	if e := s.sessions.View().Enrollment; e != nil {
+		url = claimURL(*e)
+	}
+	s.writeQR(w, url, "This printer is registered.")
+}
+
+// writeQR answers with the QR code of url as SVG, never cached (the codes
+// behind these addresses change), or 404 with missing when url is "".
+func (s *Server) writeQR(w http.ResponseWriter, url, missing string) {
+	if url == "" {
+		writeError(w, http.StatusNotFound, "not-found", missing)
 		return
 	}
-	svg, err := qrSVG(claimURL(*e))
+	svg, err := qrSVG(url)
 	if err != nil {
-		s.logger.Error("enrollment QR code", "err", err)
+		s.logger.Error("QR code", "err", err)
 		writeError(w, http.StatusInternalServerError, "internal", "The QR code could not be drawn.")
 		return
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
-	// The code changes when the hub renews it: never a stale one.
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte(svg))
 }

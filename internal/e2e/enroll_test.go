@@ -97,29 +97,13 @@ func (h *hub) enrollmentCode(t *testing.T, body string) (id, code string) {
 // claimCode waits for the agent's panel to show a claim code.
 func (a *agent) claimCode(t *testing.T) string {
 	t.Helper()
-	var code string
-	testutil.WaitErr(t, 30*time.Second, "the panel shows a claim code", func() error {
-		resp, err := http.Get(a.panel + "/api/v1/session")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var v struct {
-			Enrollment *struct {
-				Code string `json:"code"`
-				Hub  string `json:"hub"`
-			} `json:"enrollment"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-			return err
-		}
+	v := a.waitSession(t, "the panel shows a claim code", func(v sessionView) error {
 		if v.Enrollment == nil || v.Enrollment.Code == "" {
 			return fmt.Errorf("no enrollment in the session")
 		}
-		code = v.Enrollment.Code
 		return nil
 	})
-	return code
+	return v.Enrollment.Code
 }
 
 // checkSecretFile requires path to exist, mode 0600.

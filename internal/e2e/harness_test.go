@@ -312,6 +312,16 @@ type sessionView struct {
 	Cloud          string `json:"cloud"`
 	OfflineMode    bool   `json:"offline_mode"`
 	OfflineSession bool   `json:"offline_session"`
+	ExpiresInMS    *int64 `json:"expires_in_ms"`
+	// Enrollment is the claim code an unenrolled agent shows; QR the
+	// address of the hub's QR sign-in page (login mode qr).
+	Enrollment *struct {
+		Code string `json:"code"`
+		Hub  string `json:"hub"`
+	} `json:"enrollment"`
+	QR *struct {
+		URL string `json:"url"`
+	} `json:"qr"`
 }
 
 func (a *agent) session(t testing.TB) sessionView {

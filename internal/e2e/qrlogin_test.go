@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,37 +10,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
-	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // qrURL waits for the panel's QR login address and returns it.
 func (a *agent) qrURL(t *testing.T) string {
 	t.Helper()
-	var u string
-	testutil.WaitErr(t, 30*time.Second, "a QR login code on the idle screen", func() error {
-		resp, err := http.Get(a.panel + "/api/v1/session")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var v struct {
-			QR *struct {
-				URL string `json:"url"`
-			} `json:"qr"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-			return err
-		}
+	v := a.waitSession(t, "a QR login code on the idle screen", func(v sessionView) error {
 		if v.QR == nil {
 			return fmt.Errorf("no qr in the session")
 		}
-		u = v.QR.URL
 		return nil
 	})
-	return u
+	return v.QR.URL
 }
 
 // signIn posts the hub's QR sign-in form as a phone would.

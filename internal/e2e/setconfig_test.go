@@ -27,21 +27,7 @@ func (a *agent) sessionExpiry(t *testing.T) time.Duration {
 	})
 	a.swipe(t, rawCard)
 	var left time.Duration
-	a.waitSession(t, "alice's session", func(sessionView) error {
-		resp, err := http.Get(a.panel + "/api/v1/session")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var v struct {
-			User *struct {
-				Username string `json:"username"`
-			} `json:"user"`
-			ExpiresInMS *int64 `json:"expires_in_ms"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-			return err
-		}
+	a.waitSession(t, "alice's session", func(v sessionView) error {
 		if v.User == nil || v.ExpiresInMS == nil {
 			return fmt.Errorf("no session yet: %+v", v)
 		}
