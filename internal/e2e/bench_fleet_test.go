@@ -100,6 +100,7 @@ func runFleet(b *testing.B, hubBin, simBin string, n int, tlsOn bool) {
 	fleetFanOut(b, h, sim, n, 30*time.Second+10*scale)
 	fleetRestart(b, h, hubBin, sim)
 	if final := sim.stop(); final != nil {
+		b.Logf("final: %v", final) // the failures by kind
 		b.ReportMetric(num(final, "lost"), "task-status-lost")
 	}
 }

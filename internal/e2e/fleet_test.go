@@ -298,7 +298,8 @@ func num(v map[string]any, key string) float64 {
 }
 
 // TestFleetSmoke: 50 simulated agents against the real hub over ws boot,
-// send their meter read, beat, and complete a task fanned out to all.
+// send their meter read, beat, complete a task fanned out to all, and
+// come back after the hub is killed and restarted.
 func TestFleetSmoke(t *testing.T) {
 	hubBin := testenv.BuildBinary(t, "github.com/tessera-print/tessera/cmd/tessera-hub")
 	simBin := testenv.BuildBinary(t, "github.com/tessera-print/tessera/cmd/tessera-fleetsim")
@@ -331,6 +332,17 @@ func TestFleetSmoke(t *testing.T) {
 		p, _ := sim.line("progress")
 		return num(p, "beats") >= n && num(p, "meters") >= n
 	})
+	// The hub killed and started again on its data: every agent comes back
+	// with the device token it was given, and the simulator says so.
+	if err := sim.mark(); err != nil {
+		t.Fatal(err)
+	}
+	h.kill(syscall.SIGKILL)
+	h.start(t, hubBin)
+	r := sim.wait("reconnect", 1, 90*time.Second)
+	if r == nil || r["all_connected"] != true || num(r, "reconnected") != n {
+		t.Errorf("after the hub's restart: %v, want all %d agents back", r, n)
+	}
 	final := sim.stop()
 	if num(final, "meters") != n || num(final, "tasks") != n || num(final, "lost") != 0 || num(final, "connected_once") != n {
 		t.Errorf("simulator's final line %v: want %d meter reads, %d tasks, none lost, %d connected", final, n, n, n)
