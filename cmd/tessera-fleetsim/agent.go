@@ -28,6 +28,9 @@ type agentSpec struct {
 	source  net.IP // local address every connection of this agent is made from
 	tls     *tls.Config
 	ackOnly bool // answer a task completed in its TaskAck, with no TaskStatus
+	// minBackoff is the reconnect backoff's floor (0: cloudlink's, as the
+	// agent has it): a trial of a wider first reconnect window.
+	minBackoff time.Duration
 }
 
 // simAgent is one simulated agent: a real cloudlink.Link (Boot,
@@ -59,7 +62,8 @@ func newSimAgent(spec agentSpec, rec *recorder, logger *slog.Logger) (*simAgent,
 		Capabilities: []string{"tasks"},
 		Printer:      a.printer,
 		TLSConfig:    spec.tls,
-		MaxBackoff:   time.Duration(config.Default().ReconnectMax),
+		MinBackoff:   spec.minBackoff,
+		MaxBackoff:   max(time.Duration(config.Default().ReconnectMax), spec.minBackoff),
 		Logger:       logger,
 		Handlers:     map[string]protocol.Handler{protocol.ActionTask: a.task},
 		OnOnline:     a.online,

@@ -151,6 +151,7 @@ type childPlan struct {
 	hubURL       string
 	ackOnly      bool
 	ramp         time.Duration
+	minBackoff   time.Duration
 }
 
 // runChild runs the plan's agents until ctx ends or stdin closes (the
@@ -171,7 +172,7 @@ func runChild(ctx context.Context, p childPlan, stdin io.Reader, out io.Writer, 
 	agents := make([]*simAgent, 0, p.count)
 	for i := p.first; i < p.first+p.count; i++ {
 		a, err := newSimAgent(agentSpec{index: i, id: fmt.Sprintf("%s%06d", p.prefix, i), hubURL: p.hubURL,
-			source: sourceAddr(i, p.sources), tls: roots, ackOnly: p.ackOnly}, rec, logger)
+			source: sourceAddr(i, p.sources), tls: roots, ackOnly: p.ackOnly, minBackoff: p.minBackoff}, rec, logger)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,7 @@
 //
 //	tessera-fleetsim --hub URL [--agents 100] [--ca FILE] [--procs 0] [--sources 0]
 //	                 [--prefix sim-XXXX-] [--ramp 0s] [--duration 0s] [--ack-only]
-//	                 [--reconnect-wait 5m]
+//	                 [--reconnect-wait 5m] [--min-backoff 0s]
 //
 // Each simulated agent is the real cloudlink package (cloudlink.New and
 // Run, as the agent builds it, with the agent's default reconnect cap): it
@@ -80,6 +80,7 @@ type options struct {
 	hub, ca, prefix, child  string
 	agents, procs, sources  int
 	ramp, duration, recWait time.Duration
+	minBackoff              time.Duration
 	ackOnly                 bool
 }
 
@@ -96,6 +97,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.ramp, "ramp", 0, "spread the agents' first dials evenly over this long (0: all at once)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: at SIGINT or SIGTERM)")
 	fs.DurationVar(&o.recWait, "reconnect-wait", 5*time.Minute, "after a mark, report the reconnections once all agents are back or after this long")
+	fs.DurationVar(&o.minBackoff, "min-backoff", 0, "reconnect backoff floor (0: the agent's, 1 s); a trial of a wider reconnect window, not what agents do")
 	fs.BoolVar(&o.ackOnly, "ack-only", false, "answer tasks completed in their acknowledgement (no TaskStatus)")
 	fs.StringVar(&o.child, "child", "", "internal: FIRST:COUNT, the share a child process runs")
 	fs.Usage = func() {
@@ -126,8 +128,8 @@ func (o *options) check() error {
 		return errors.New("--procs and --sources cannot be negative")
 	case o.sources > maxSources:
 		return fmt.Errorf("--sources %d: at most %d", o.sources, maxSources)
-	case o.ramp < 0 || o.duration < 0 || o.recWait <= 0:
-		return errors.New("--ramp and --duration cannot be negative, --reconnect-wait must be positive")
+	case o.ramp < 0 || o.duration < 0 || o.minBackoff < 0 || o.recWait <= 0:
+		return errors.New("--ramp, --duration and --min-backoff cannot be negative, --reconnect-wait must be positive")
 	}
 	if o.procs == 0 {
 		o.procs = (o.agents + perProcess - 1) / perProcess
@@ -155,10 +157,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		return runChild(ctx, childPlan{first: first, count: count, agents: o.agents, sources: o.sources,
-			prefix: o.prefix, hubURL: o.hub, ackOnly: o.ackOnly, ramp: o.ramp}, stdin, stdout, o.ca)
+			prefix: o.prefix, hubURL: o.hub, ackOnly: o.ackOnly, ramp: o.ramp, minBackoff: o.minBackoff}, stdin, stdout, o.ca)
 	}
 	childArgs := []string{"--hub", o.hub, "--agents", strconv.Itoa(o.agents), "--sources", strconv.Itoa(o.sources),
-		"--prefix", o.prefix, "--ramp", o.ramp.String(), "--ca", o.ca, "--ack-only=" + strconv.FormatBool(o.ackOnly)}
+		"--prefix", o.prefix, "--ramp", o.ramp.String(), "--ca", o.ca, "--ack-only=" + strconv.FormatBool(o.ackOnly),
+		"--min-backoff", o.minBackoff.String()}
 	return runParent(ctx, parentPlan{agents: o.agents, procs: o.procs, childArgs: childArgs,
 		duration: o.duration, reconnectWait: o.recWait}, stdin, stdout, stderr)
 }

@@ -89,6 +89,7 @@ func TestParseRefuses(t *testing.T) {
 		{"--hub", "http://127.0.0.1:1", "--agents", "0"},
 		{"--hub", "http://127.0.0.1:1", "--sources", "251"},
 		{"--hub", "http://127.0.0.1:1", "--reconnect-wait", "0s"},
+		{"--hub", "http://127.0.0.1:1", "--min-backoff", "-1s"},
 		{"--hub", "http://127.0.0.1:1", "extra"},
 	} {
 		if _, err := parse(args, &bytes.Buffer{}); err == nil {
