@@ -50,6 +50,20 @@ func (b *backoff) next() time.Duration {
 // reset starts over after a connection that proved stable.
 func (b *backoff) reset() { b.attempt = 0 }
 
+// afterStable is the delay before the first attempt after losing a
+// connection that proved stable: uniform in [0, window] (the hub's
+// BootResponse.ReconnectWindow), at least the usual first delay's range,
+// and the backoff starts over. The whole fleet loses a restarting hub in
+// the same instant; the window spreads its return over as many seconds as
+// the hub asked for.
+func (b *backoff) afterStable(window time.Duration) time.Duration {
+	b.reset()
+	if window <= b.min {
+		return b.next()
+	}
+	return time.Duration(b.rng.Int64N(int64(window) + 1))
+}
+
 // Backoff is the link's exponential backoff with full jitter, for other
 // loops that retry against the hub (the agent's outbox): delays uniform in
 // [0, min(max, min*2^failures)], back to the smallest after Reset. It is

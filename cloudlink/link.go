@@ -144,8 +144,10 @@ type Link struct {
 	mu      sync.Mutex
 	peer    *protocol.Peer // the connection whose Boot was accepted; nil when offline
 	running bool
-	lastSeq int64  // the hub's last_seq at the last accepted Boot
-	token   string // the device token: Config.DeviceToken, then the hub's
+	lastSeq int64 // the hub's last_seq at the last accepted Boot
+	// window is the hub's reconnect window at the last accepted Boot.
+	window time.Duration
+	token  string // the device token: Config.DeviceToken, then the hub's
 	// enrollment (enroll.go)
 	cert      *tls.Certificate // the client certificate; nil for none
 	code      string           // the organisation code, until refused
@@ -376,10 +378,12 @@ func (l *Link) Run(ctx context.Context) error {
 			l.backoff.reset()
 			continue
 		}
+		var delay time.Duration
 		if lived := l.now().Sub(start); lived > stableAfter {
-			l.backoff.reset()
+			delay = l.backoff.afterStable(l.reconnectWindow())
+		} else {
+			delay = l.backoff.next()
 		}
-		delay := l.backoff.next()
 		l.logger.Warn("hub connection ended; reconnecting", "err", err, "delay", delay.Round(time.Millisecond))
 		t, fired := l.clock.NewTimer(delay)
 		select {
@@ -503,6 +507,7 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 	}
 	l.mu.Lock()
 	l.lastSeq = resp.LastSeq
+	l.window = time.Duration(min(max(resp.ReconnectWindow, 0), maxReconnectWindow)) * time.Second
 	l.mu.Unlock()
 	interval := time.Duration(resp.HeartbeatInterval) * time.Second
 	if interval <= 0 {
@@ -511,6 +516,17 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 	l.logger.Info("connected to hub", "url", l.wsURL, "heartbeat", interval, "clock_skew", skew(resp.ServerTime, l.now()))
 	l.serverTime(resp.ServerTime)
 	return interval, nil
+}
+
+// maxReconnectWindow bounds the hub's reconnect window, in seconds: a
+// hub's mistake must not keep a printer away for long.
+const maxReconnectWindow = 300
+
+// reconnectWindow is the hub's reconnect window at the last accepted Boot.
+func (l *Link) reconnectWindow() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.window
 }
 
 // heartbeat beats until the connection ends; a heartbeat that gets no answer

@@ -261,7 +261,7 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 		"device_token_issued", deviceToken != "")
 	s.deliverPending(c)
 	return protocol.BootResponse{Status: protocol.BootAccepted, HeartbeatInterval: s.heartbeatSeconds(),
-		ServerTime: now.UTC(), LastSeq: lastSeq, DeviceToken: deviceToken}, nil
+		ServerTime: now.UTC(), LastSeq: lastSeq, DeviceToken: deviceToken, ReconnectWindow: s.reconnectWindow()}, nil
 }
 
 // recordBoot writes the agent's row for an accepted Boot. A connection

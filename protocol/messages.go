@@ -63,6 +63,13 @@ type BootResponse struct {
 	// "Authorization: Bearer TOKEN", else its Boot is rejected with
 	// token-required. The agent stores it (0600) before anything else.
 	DeviceToken string `json:"device_token,omitempty"`
+	// ReconnectWindow, in seconds, spreads the fleet's return when the hub
+	// goes away: after losing a connection that was up for a while, the
+	// agent waits a random time within it before its first attempt (then
+	// its usual backoff). The hub scales it with the agents it holds, so
+	// 15,000 agents do not all come back in the same second; 0 or absent:
+	// the agent's own backoff alone.
+	ReconnectWindow int `json:"reconnect_window_s,omitempty"`
 }
 
 // HeartbeatRequest carries, optionally, the state of the agent's outbox;

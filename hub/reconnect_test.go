@@ -1,0 +1,34 @@
+package hub
+
+import (
+	"fmt"
+	"testing"
+)
+
+// The reconnect window grows with the agents connected: a second for a
+// site, a minute for 15,000, never more than maxReconnectWindow; a Boot's
+// answer carries it.
+func TestReconnectWindow(t *testing.T) {
+	h := openHub(t)
+	a := h.mustDial("")
+	if resp := a.boot("printer-1"); resp.ReconnectWindow != 1 {
+		t.Errorf("one agent: window %d s, want 1", resp.ReconnectWindow)
+	}
+	h.s.connMu.Lock()
+	live := h.s.conns
+	h.s.connMu.Unlock()
+	for _, tc := range []struct{ conns, want int }{{0, 1}, {250, 1}, {251, 2}, {1000, 4}, {15000, 60}, {100000, maxReconnectWindow}} {
+		h.s.connMu.Lock()
+		h.s.conns = map[string]*agentConn{}
+		for i := range tc.conns {
+			h.s.conns[fmt.Sprint(i)] = nil
+		}
+		h.s.connMu.Unlock()
+		if got := h.s.reconnectWindow(); got != tc.want {
+			t.Errorf("%d agents: window %d s, want %d", tc.conns, got, tc.want)
+		}
+	}
+	h.s.connMu.Lock()
+	h.s.conns = live
+	h.s.connMu.Unlock()
+}
