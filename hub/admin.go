@@ -115,6 +115,9 @@ type agentView struct {
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
+	if err := s.flushPresence(r.Context()); err != nil {
+		return fmt.Errorf("list agents: %w", err)
+	}
 	rows, err := s.db.QueryContext(r.Context(),
 		`SELECT id, version, connected, last_seen, printer, capabilities, token_hash IS NOT NULL,
 		   sync_last_success, sync_pending, sync_oldest_pending, sync_reported_at,

@@ -40,6 +40,10 @@ type agentConn struct {
 	// bootKey is the call bucket Boot takes from (limits.go).
 	bootKey string
 	remote  string // its remote address, named by a clone-detected alert
+	// unusedToken is the hash of the device token presented when open
+	// enrollment bound it and no connection had presented it yet; its
+	// first accepted Boot marks it used (recordBoot).
+	unusedToken []byte
 
 	mu      sync.Mutex
 	agentID string // set by an accepted Boot
@@ -71,6 +75,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var tokenAgent string
+	var unusedToken []byte
 	if fp := certFingerprint(r); fp != nil && r.Header.Get("Authorization") == "" {
 		// A client certificate of the hub's CA (ca.go): the identity while
 		// it is the one the agent's row names.
@@ -85,7 +90,12 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if tok, ok := bearer(r); ok {
-		err := s.db.QueryRowContext(r.Context(), "SELECT id FROM agents WHERE token_hash = ?", tokenHash(tok)).Scan(&tokenAgent)
+		var unused bool
+		err := s.db.QueryRowContext(r.Context(), "SELECT id, open_token_unused FROM agents WHERE token_hash = ?",
+			tokenHash(tok)).Scan(&tokenAgent, &unused)
+		if unused {
+			unusedToken = tokenHash(tok)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			writeAPIError(w, errUnauthorized("unknown device token"))
 			return
@@ -124,7 +134,8 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return // the Upgrader has answered
 	}
 	log := s.log.With("remote", r.RemoteAddr)
-	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr), remote: r.RemoteAddr}
+	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr), remote: r.RemoteAddr,
+		unusedToken: unusedToken}
 	c.peer = protocol.NewPeer(ws, log)
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
 	c.peer.MaxInFlight = s.cfg.Limits.MaxInFlight
@@ -264,13 +275,17 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 		ServerTime: now.UTC(), LastSeq: lastSeq, DeviceToken: deviceToken, ReconnectWindow: s.reconnectWindow()}, nil
 }
 
-// recordBoot writes the agent's row for an accepted Boot. A connection
-// that presented the id's device token just updates it. One without (open
-// enrollment) binds the id: it is accepted only while the id has no token,
-// and gets a new one, stored as its hash in the same statement, so that of
-// two connections booting as a new id only one binds it. ok is false when
-// the id is bound already. again is a Boot on a connection already booted
-// as this id: it proved itself then, and binds nothing now.
+// recordBoot records an accepted Boot. A connection that presented the
+// id's device token (or certificate) just updates the row's presence,
+// written behind (presence.go); the first Boot with a token open
+// enrollment bound marks it used, durably. One without (open enrollment)
+// binds the id durably before the answer: it is accepted while the id has
+// no token, or has one open enrollment bound that no connection ever
+// presented (the agent gave up on the Boot that carried it), and gets a new
+// one, stored as its hash in the same statement, so that of two
+// connections booting as a new id only one binds it. ok is false when the
+// id is bound already. again is a Boot on a connection already booted as
+// this id: it proved itself then, and binds nothing now.
 func (c *agentConn) recordBoot(ctx context.Context, req protocol.BootRequest, now time.Time, again bool) (token string, ok bool, err error) {
 	caps := req.Capabilities
 	if caps == nil {
@@ -278,32 +293,24 @@ func (c *agentConn) recordBoot(ctx context.Context, req protocol.BootRequest, no
 	}
 	capsJSON, _ := json.Marshal(caps)
 	printerJSON, _ := json.Marshal(req.Printer)
+	boot := bootState{version: req.Version, capabilities: string(capsJSON), printer: string(printerJSON)}
+	seen := presenceUpdate{boot: &boot, connected: sql.NullBool{Bool: true, Valid: true}, lastSeen: nanos(now)}
 	if c.tokenAgent != "" || again {
-		_, err = c.s.db.ExecContext(ctx,
-			`INSERT INTO agents (id, version, capabilities, printer, connected, last_seen, created_at)
-			 VALUES (?, ?, ?, ?, 1, ?, ?)
-			 ON CONFLICT (id) DO UPDATE SET version = excluded.version, capabilities = excluded.capabilities,
-			   printer = excluded.printer, connected = 1, last_seen = excluded.last_seen, awaiting_boot = 0`,
-			req.AgentID, req.Version, string(capsJSON), string(printerJSON), nanos(now), nanos(now))
-		return "", err == nil, err
+		if ok, err := c.useToken(ctx, req.AgentID); err != nil || !ok {
+			return "", false, err
+		}
+		c.s.presence.note(req.AgentID, seen)
+		return "", true, nil
 	}
 	if token, err = randomToken(); err != nil {
 		return "", false, err
 	}
-	res, err := c.s.db.ExecContext(ctx,
-		`INSERT INTO agents (id, token_hash, version, capabilities, printer, connected, last_seen, created_at)
-		 VALUES (?, ?, ?, ?, ?, 1, ?, ?)
-		 ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, version = excluded.version,
-		   capabilities = excluded.capabilities, printer = excluded.printer, connected = 1, last_seen = excluded.last_seen
-		 WHERE agents.token_hash IS NULL AND agents.cert_sha256 IS NULL`,
-		req.AgentID, tokenHash(token), req.Version, string(capsJSON), string(printerJSON), nanos(now), nanos(now))
-	if err != nil {
+	if ok, err = c.bindOpen(ctx, req.AgentID, tokenHash(token), boot, now); err != nil || !ok {
 		return "", false, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil || n == 0 {
-		return "", false, err
-	}
+	// Also behind: a pending disconnect of an older connection must not
+	// land after this.
+	c.s.presence.note(req.AgentID, seen)
 	return token, true, nil
 }
 
@@ -341,12 +348,8 @@ func (c *agentConn) disconnected(err error) {
 		return
 	}
 	s.absent.left(id)
-	// The server context may be ending; the final state still belongs in the store.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, dberr := s.db.ExecContext(ctx, "UPDATE agents SET connected = 0, last_seen = ? WHERE id = ?", nanos(s.now()), id); dberr != nil {
-		c.logger().Error("mark agent disconnected", "err", dberr)
-	}
+	// Written behind; Close writes what is pending after the connections end.
+	s.presence.note(id, presenceUpdate{connected: sql.NullBool{Valid: true}, lastSeen: nanos(s.now())})
 	c.logger().Info("agent disconnected", "err", err)
 }
 

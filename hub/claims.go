@@ -84,6 +84,10 @@ func (c *agentConn) claimJob(ctx context.Context, payload json.RawMessage) (any,
 	now := c.s.now()
 	var claimID string
 	var refused *protocol.Error
+	// The holder's connected and last_seen are read below (presence.go).
+	if err := c.s.flushPresence(ctx); err != nil {
+		return nil, fmt.Errorf("claim job: %w", err)
+	}
 	// The transaction takes the write lock at once (_txlock=immediate), so
 	// reading the claim and writing it cannot interleave with another agent's.
 	err = c.s.inTx(ctx, func(tx *sql.Tx) error {
@@ -196,6 +200,9 @@ func (c *agentConn) refuseRelease(ctx context.Context, req protocol.ReleaseClaim
 // claim its agent keeps while heard from (an uncertain job's) stays:
 // dropping it would let another printer print the job.
 func (s *Server) purgeClaims(ctx context.Context) error {
+	if err := s.flushPresence(ctx); err != nil { // lapsedSQL reads connected and last_seen
+		return fmt.Errorf("purge claims: %w", err)
+	}
 	lapsed, lapsedArgs := s.lapsedSQL("agent_id")
 	_, err := s.db.ExecContext(ctx, "DELETE FROM claims WHERE updated_at < ? AND (done = 1 OR "+lapsed+")",
 		append([]any{nanos(s.now().Add(-claimRetention))}, lapsedArgs...)...)

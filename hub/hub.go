@@ -133,6 +133,8 @@ type Server struct {
 	// usersKick wakes announceUsers (usersync.go) after a write.
 	usersKick chan struct{}
 	absent    *absence // how long agents have been gone, on the monotonic clock
+	// presence writes the agents' soft state behind (presence.go).
+	presence *presence
 	// run names this run of the hub: a lease granted in it measures its
 	// time on the monotonic clock too (leases.go).
 	run string
@@ -209,11 +211,12 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir 
 			}
 			return hashSecret(pw)
 		}),
-		ctx:    sctx,
-		cancel: cancel,
-		conns:  map[string]*agentConn{},
-		absent: newAbsence(cfg.Clock),
-		run:    rand.Text(),
+		ctx:      sctx,
+		cancel:   cancel,
+		conns:    map[string]*agentConn{},
+		absent:   newAbsence(cfg.Clock),
+		presence: newPresence(db, cfg.Logger),
+		run:      rand.Text(),
 	}
 }
 
@@ -312,6 +315,11 @@ func (s *Server) Close() error {
 		s.cancel()
 		s.connMu.Unlock()
 		s.wg.Wait()
+		// After the connections ended: their disconnects are pending. Lost,
+		// they cost nothing: the next start marks every agent disconnected.
+		if err := s.presence.close(); err != nil {
+			s.log.Error("write agents' presence at close", "err", err)
+		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("hub: close database: %w", err)
 		}

@@ -116,6 +116,9 @@ func (c *agentConn) fetchAuthority(ctx context.Context, req *protocol.FetchJobRe
 // the job in that same attempt, else fresh. The CASE reads the row as it was
 // before the update. sql.ErrNoRows: another agent holds the job.
 func (s *Server) claimJob(ctx context.Context, jobID, agentID, attempt, fresh string, now time.Time) (string, error) {
+	if err := s.flushPresence(ctx); err != nil { // lapsedSQL reads connected and last_seen
+		return "", err
+	}
 	lapsed, lapsedArgs := s.lapsedSQL("printing_agent")
 	args := []any{statePrinting, agentID, agentID, attempt, fresh, attempt, nanos(now),
 		jobID, stateHeld, stateFailed, statePrinting, leaseActive, agentID}

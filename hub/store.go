@@ -525,6 +525,13 @@ ALTER TABLE agents ADD COLUMN awaiting_boot INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX agents_cert ON agents(cert_sha256) WHERE cert_sha256 IS NOT NULL;
 CREATE INDEX agents_grp ON agents(grp) WHERE grp != '';
 `,
+	// open_token_unused: the device token was bound by open enrollment and
+	// no connection has presented it yet. A tokenless Boot of that id may
+	// bind a new one: the agent may have timed out before the answer that
+	// carried it arrived (docs/benchmarks.md, Fleet, point 5).
+	`
+ALTER TABLE agents ADD COLUMN open_token_unused INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // dsn builds the driver's connection string: sqlitefile's (WAL,

@@ -21,16 +21,18 @@ type syncView struct {
 // noteHeartbeat records an agent's heartbeat: it was seen now, and, when
 // it sent one, its sync status. An agent older than the field sends none:
 // its last status (if any) stays. A time the store cannot hold is
-// unknown; a negative count is 0.
-func (s *Server) noteHeartbeat(ctx context.Context, agentID string, st *protocol.SyncStatus, now time.Time) error {
-	if st == nil {
-		_, err := s.db.ExecContext(ctx, "UPDATE agents SET last_seen = ? WHERE id = ?", nanos(now), agentID)
-		return err
+// unknown; a negative count is 0. It is written behind (presence.go): a
+// heartbeat costs the database nothing until the next flush, which writes
+// the whole fleet's in one transaction. It cannot fail; the error is for
+// its callers' sake.
+func (s *Server) noteHeartbeat(_ context.Context, agentID string, st *protocol.SyncStatus, now time.Time) error {
+	u := presenceUpdate{lastSeen: nanos(now)}
+	if st != nil {
+		u.sync = &syncState{lastSuccess: syncTime(st.LastSuccess), pending: int64(max(st.Pending, 0)),
+			oldestPending: syncTime(st.OldestPending), reportedAt: nanos(now)}
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE agents SET last_seen = ?, sync_last_success = ?, sync_pending = ?,
-		sync_oldest_pending = ?, sync_reported_at = ? WHERE id = ?`,
-		nanos(now), syncTime(st.LastSuccess), max(st.Pending, 0), syncTime(st.OldestPending), nanos(now), agentID)
-	return err
+	s.presence.note(agentID, u)
+	return nil
 }
 
 // syncTime is an agent's optional time as stored: NULL when unknown or

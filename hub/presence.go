@@ -1,0 +1,233 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// presenceDelay is how long an update waits in memory before it is
+// written: every update of every agent that arrives meanwhile shares its
+// transaction (one fsync instead of one each).
+const presenceDelay = 200 * time.Millisecond
+
+// presence writes the agents' soft state behind: the columns of an agent's
+// row that say how it is (connected, last_seen, what its Boot reported, its
+// sync status), never who it is. Boots, heartbeats and disconnects of a
+// large fleet each wrote its row in its own transaction with
+// synchronous=FULL; 15,000 agents booting at once queued for the database
+// past their call timeout (docs/benchmarks.md, Fleet). Updates are
+// coalesced per agent in memory and written in one transaction every
+// presenceDelay; whoever reads those columns calls flush first, so no
+// reader sees them stale. A crash loses at most presenceDelay of soft
+// state, which the next heartbeat restores (and a hub that starts marks
+// every agent disconnected anyway).
+//
+// The flush loop runs on real time, not the hub's injected clock:
+// correctness never waits for it (readers flush on demand), so a test's
+// fake clock need not move it.
+type presence struct {
+	db  *sql.DB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]presenceUpdate
+	// flushMu orders flushes: a reader's flush waits for one under way,
+	// which may have taken the update the reader must see.
+	flushMu sync.Mutex
+
+	// delay is presenceDelay; tests lengthen it to see reads flush.
+	delay atomic.Int64
+	kick  chan struct{} // wakes the loop when pending stops being empty
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+// presenceUpdate is what is known of one agent since the last write; a
+// nil or invalid part leaves its columns as they are.
+type presenceUpdate struct {
+	boot      *bootState
+	connected sql.NullBool
+	lastSeen  int64
+	sync      *syncState
+}
+
+// bootState is what an accepted Boot reports (JSON-encoded lists).
+type bootState struct{ version, capabilities, printer string }
+
+// syncState is a heartbeat's sync status, as stored.
+type syncState struct {
+	lastSuccess, oldestPending sql.NullInt64
+	pending, reportedAt        int64
+}
+
+// newPresence starts the flush loop; close stops it.
+func newPresence(db *sql.DB, log *slog.Logger) *presence {
+	p := &presence{db: db, log: log, pending: map[string]presenceUpdate{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	p.delay.Store(int64(presenceDelay))
+	go p.loop()
+	return p
+}
+
+// merge lays u over what was pending: u is newer.
+func (old presenceUpdate) merge(u presenceUpdate) presenceUpdate {
+	if u.boot != nil {
+		old.boot = u.boot
+	}
+	if u.connected.Valid {
+		old.connected = u.connected
+	}
+	if u.lastSeen != 0 {
+		old.lastSeen = u.lastSeen
+	}
+	if u.sync != nil {
+		old.sync = u.sync
+	}
+	return old
+}
+
+// note queues an update of an agent's row.
+func (p *presence) note(agentID string, u presenceUpdate) {
+	p.mu.Lock()
+	p.pending[agentID] = p.pending[agentID].merge(u)
+	first := len(p.pending) == 1
+	p.mu.Unlock()
+	if first {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (p *presence) loop() {
+	defer close(p.done)
+	for {
+		select {
+		case <-p.kick:
+		case <-p.stop:
+			return
+		}
+		t := time.NewTimer(time.Duration(p.delay.Load()))
+		select {
+		case <-t.C:
+		case <-p.stop:
+			t.Stop()
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := p.flush(ctx); err != nil {
+			// Kept pending: the next round, or a reader's flush, retries.
+			p.log.Error("write agents' presence", "err", err)
+			p.kickSoon()
+		}
+		cancel()
+	}
+}
+
+// kickSoon makes the loop run another round for updates left pending.
+func (p *presence) kickSoon() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flush writes every pending update now, in one transaction. On failure
+// they stay pending (under any newer ones).
+func (p *presence) flush(ctx context.Context) error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.mu.Lock()
+	batch := p.pending
+	if len(batch) > 0 {
+		p.pending = map[string]presenceUpdate{}
+	}
+	p.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := p.write(ctx, batch); err != nil {
+		p.mu.Lock()
+		for id, u := range batch {
+			p.pending[id] = u.merge(p.pending[id])
+		}
+		p.mu.Unlock()
+		return fmt.Errorf("agents' presence (%d agents): %w", len(batch), err)
+	}
+	return nil
+}
+
+// presenceSQL updates one agent's row; each optional part has a flag.
+const presenceSQL = `UPDATE agents SET
+	version = CASE WHEN ?1 THEN ?2 ELSE version END,
+	capabilities = CASE WHEN ?1 THEN ?3 ELSE capabilities END,
+	printer = CASE WHEN ?1 THEN ?4 ELSE printer END,
+	awaiting_boot = CASE WHEN ?1 THEN 0 ELSE awaiting_boot END,
+	connected = COALESCE(?5, connected),
+	last_seen = COALESCE(?6, last_seen),
+	sync_last_success = CASE WHEN ?7 THEN ?8 ELSE sync_last_success END,
+	sync_pending = CASE WHEN ?7 THEN ?9 ELSE sync_pending END,
+	sync_oldest_pending = CASE WHEN ?7 THEN ?10 ELSE sync_oldest_pending END,
+	sync_reported_at = CASE WHEN ?7 THEN ?11 ELSE sync_reported_at END
+	WHERE id = ?12`
+
+func (p *presence) write(ctx context.Context, batch map[string]presenceUpdate) error {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // after Commit: a no-op
+	stmt, err := tx.PrepareContext(ctx, presenceSQL)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for id, u := range batch {
+		if _, err := stmt.ExecContext(ctx, u.args(id)...); err != nil {
+			return fmt.Errorf("agent %s: %w", id, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// args are presenceSQL's arguments for u.
+func (u presenceUpdate) args(agentID string) []any {
+	boot := u.boot != nil
+	b := bootState{}
+	if boot {
+		b = *u.boot
+	}
+	st := syncState{}
+	if u.sync != nil {
+		st = *u.sync
+	}
+	seen := sql.NullInt64{Int64: u.lastSeen, Valid: u.lastSeen != 0}
+	return []any{boot, b.version, b.capabilities, b.printer, u.connected, seen,
+		u.sync != nil, st.lastSuccess, st.pending, st.oldestPending, st.reportedAt, agentID}
+}
+
+// close stops the loop and writes what is pending (the disconnects of a
+// hub shutting down among them). Safe to call more than once.
+func (p *presence) close() error {
+	p.once.Do(func() { close(p.stop) })
+	<-p.done
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return p.flush(ctx)
+}
+
+// flushPresence writes the agents' pending soft state: called before a
+// read of connected, last_seen, version, capabilities, printer or sync_*.
+func (s *Server) flushPresence(ctx context.Context) error {
+	if err := s.presence.flush(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
