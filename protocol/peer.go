@@ -259,17 +259,22 @@ func (p *Peer) shutdown() {
 func (p *Peer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
+	// Closes the connection when ctx ends, to unblock the read below. A
+	// callback rather than a goroutine waiting on it: a hub holds one Peer
+	// per agent, and 15,000 idle goroutines' stacks are memory it needs.
+	stop := context.AfterFunc(ctx, func() {
 		select {
-		case <-ctx.Done():
-			p.writeMu.Lock()
-			_ = p.ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			p.writeMu.Unlock()
-			_ = p.ws.Close()
 		case <-p.done:
+			return // closed already
+		default:
 		}
-	}()
+		p.writeMu.Lock()
+		_ = p.ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		p.writeMu.Unlock()
+		_ = p.ws.Close()
+	})
+	defer stop()
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()

@@ -108,6 +108,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if f.pprofAddr != "" {
+		if err := servePprof(ctx, f.pprofAddr, logger); err != nil {
+			return err
+		}
+	}
 	return runServer(ctx, h, ln, &f.ln, f.cfg.DataDir, logger)
 }
 
@@ -116,6 +121,7 @@ type serveFlags struct {
 	cfg              hub.Config
 	ln               listenFlags
 	tokenFile, level string
+	pprofAddr        string // --pprof-listen (debug.go)
 }
 
 // parseServe reads serve's flags and checks them.
@@ -142,6 +148,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&c.TaskRunningExpiry, "task-running-expiry", hub.DefaultTaskRunningExpiry, "a task in progress for longer than this expires")
 	fs.StringVar(&c.MinAgentVersion, "min-agent-version", "", "refuse at Boot agents older than this version (semver; default: any)")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.pprofAddr, "pprof-listen", "", "serve Go's runtime profiles on this loopback HOST:PORT (measuring only; default off)")
 	addLimitFlags(fs, c)
 	addRecordFlags(fs, c)
 	addVerifierFlags(fs, c)
@@ -190,6 +197,9 @@ func (f *serveFlags) check() error {
 		}
 	}
 	if err := checkEnrollFlags(c); err != nil {
+		return err
+	}
+	if err := checkPprofListen(f.pprofAddr); err != nil {
 		return err
 	}
 	return f.ln.check(c.OpenEnrollment)

@@ -204,6 +204,7 @@ func TestBadUsage(t *testing.T) {
 		{"no task deadline", []string{"serve", "--data", dir, "--task-pending-expiry", "0s"}, "--task-pending-expiry must be positive"},
 		{"no task run time", []string{"serve", "--data", dir, "--task-running-expiry", "-1h"}, "--task-running-expiry must be positive"},
 		{"bad minimum agent version", []string{"serve", "--data", dir, "--min-agent-version", "1.x"}, "--min-agent-version"},
+		{"profiles off loopback", []string{"serve", "--data", dir, "--pprof-listen", "0.0.0.0:6060"}, "--pprof-listen"},
 		{"agent new-token without data", []string{"agent", "new-token", "printer-1"}, "agent new-token: --data DIR is required"},
 		{"agent without subcommand", []string{"agent"}, "agent: want a subcommand: add"},
 		{"agent add without id", []string{"agent", "add", "--data", dir}, "agent add: want one agent ID"},
