@@ -135,6 +135,8 @@ type Server struct {
 	absent    *absence // how long agents have been gone, on the monotonic clock
 	// presence writes the agents' soft state behind (presence.go).
 	presence *presence
+	// commit groups the durable writes of Boots (presence_commit.go).
+	commit *committer
 	// run names this run of the hub: a lease granted in it measures its
 	// time on the monotonic clock too (leases.go).
 	run string
@@ -216,6 +218,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir 
 		conns:    map[string]*agentConn{},
 		absent:   newAbsence(cfg.Clock),
 		presence: newPresence(db, cfg.Logger),
+		commit:   newCommitter(db),
 		run:      rand.Text(),
 	}
 }
@@ -320,6 +323,7 @@ func (s *Server) Close() error {
 		if err := s.presence.close(); err != nil {
 			s.log.Error("write agents' presence at close", "err", err)
 		}
+		s.commit.close()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("hub: close database: %w", err)
 		}

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -28,11 +29,19 @@ func (c *agentConn) useToken(ctx context.Context, agentID string) (ok bool, err 
 	if hash == nil {
 		return true, nil
 	}
-	res, err := c.s.db.ExecContext(ctx, "UPDATE agents SET open_token_unused = 0 WHERE id = ? AND token_hash = ?", agentID, hash)
-	if err != nil {
-		return false, fmt.Errorf("mark the device token used: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	var n int64
+	err = c.s.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE agents SET open_token_unused = 0 WHERE id = ? AND token_hash = ?", agentID, hash)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil || n == 0 {
+		if err != nil {
+			err = fmt.Errorf("mark the device token used: %w", err)
+		}
 		return false, err
 	}
 	c.mu.Lock()
@@ -57,10 +66,23 @@ func (c *agentConn) bindOpen(ctx context.Context, agentID string, hash []byte, b
 	return ok, err
 }
 
-// bindOpenRow is bindOpen's statement; rebind also takes a row whose token
-// is unused.
+// bindOpenRow is bindOpen's statement, committed with the other Boots'
+// (presence_commit.go); rebind also takes a row whose token is unused.
 func (s *Server) bindOpenRow(ctx context.Context, agentID string, hash []byte, b bootState, now time.Time, rebind bool) (bool, error) {
-	res, err := s.db.ExecContext(ctx,
+	var n int64
+	err := s.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		n, err = bindOpenStmt(ctx, tx, agentID, hash, b, now, rebind)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("bind %s: %w", agentID, err)
+	}
+	return n > 0, nil
+}
+
+func bindOpenStmt(ctx context.Context, tx *sql.Tx, agentID string, hash []byte, b bootState, now time.Time, rebind bool) (int64, error) {
+	res, err := tx.ExecContext(ctx,
 		`INSERT INTO agents (id, token_hash, version, capabilities, printer, connected, last_seen, created_at, open_token_unused)
 		 VALUES (?, ?, ?, ?, ?, 1, ?, ?, 1)
 		 ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, version = excluded.version,
@@ -69,10 +91,9 @@ func (s *Server) bindOpenRow(ctx context.Context, agentID string, hash []byte, b
 		 WHERE agents.cert_sha256 IS NULL AND (agents.token_hash IS NULL OR (? AND agents.open_token_unused = 1))`,
 		agentID, hash, b.version, b.capabilities, b.printer, nanos(now), nanos(now), rebind)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	n, err := res.RowsAffected()
-	return err == nil && n > 0, err
+	return res.RowsAffected()
 }
 
 // otherAnswers reports whether another connection booted as agentID

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,4 +227,64 @@ func TestOpenEnrollmentRebind(t *testing.T) {
 		t.Errorf("tokenless boot of an id whose token was presented: %+v", resp)
 	}
 	h.reconnect("agent-1") // the token still works
+}
+
+// Durable writes queued together share a transaction; one that fails
+// undoes only its own statements; after close none is taken.
+func TestCommitter(t *testing.T) {
+	db, err := openDB(t.Context(), filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := newCommitter(db)
+	insert := func(id string, fail bool) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO agents (id, created_at) VALUES (?, 0)", id); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("refused after its insert")
+			}
+			return nil
+		}
+	}
+	tests := []struct {
+		id      string
+		fail    bool
+		wantErr bool
+		stored  bool
+	}{
+		{"b", true, true, false},
+		{"c", false, false, true},
+		{"a", false, true, true}, // a duplicate: the driver's error, only its own
+	}
+	if err := c.do(t.Context(), insert("a", false)); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, len(tests))
+	var wg sync.WaitGroup
+	for i, tc := range tests {
+		wg.Go(func() { errs[i] = c.do(t.Context(), insert(tc.id, tc.fail)) })
+	}
+	wg.Wait()
+	for i, tc := range tests {
+		if (errs[i] != nil) != tc.wantErr {
+			t.Errorf("write %d (%s): %v, want error %v", i, tc.id, errs[i], tc.wantErr)
+		}
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM agents WHERE id = ?", tc.id).Scan(&n)
+		if (n == 1) != tc.stored {
+			t.Errorf("%s stored %d times", tc.id, n)
+		}
+	}
+	var n int
+	db.QueryRow("SELECT COUNT(*) FROM agents").Scan(&n)
+	if n != 2 {
+		t.Errorf("%d rows, want 2 (a and c)", n)
+	}
+	c.close()
+	if err := c.do(t.Context(), insert("d", false)); !errors.Is(err, errCommitterClosed) {
+		t.Errorf("after close: %v", err)
+	}
 }
