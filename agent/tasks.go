@@ -330,7 +330,7 @@ func (t *taskRunner) notify(req protocol.TaskRequest) (any, error) {
 	} else if p.TTLHours > 0 {
 		ttl = time.Duration(p.TTLHours) * time.Hour
 	}
-	n := session.Notification{ID: req.ID, Level: level, Text: text, ExpiresAt: t.floor.Now().Add(ttl).UTC()}
+	n := session.Notification{ID: req.ID, Level: level, Text: text, Texts: p.Text, ExpiresAt: t.floor.Now().Add(ttl).UTC()}
 	if err := t.sess.Notify(n); err != nil {
 		return nil, err
 	}

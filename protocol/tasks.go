@@ -145,7 +145,7 @@ type TestConnectionResult struct {
 type ProbeResult struct {
 	OK    bool   `json:"ok"`
 	MS    int64  `json:"ms"`
-	Error string `json:"error,omitempty"`
+	Error string `json:"error"` // "" when ok: the contract lists the three fields
 }
 
 // ReaderProbe is a card reader's state in test-connection.

@@ -35,13 +35,21 @@ func (m *Manager) DismissNotification(id string) error {
 	return nil
 }
 
-// liveNotifications is a copy of the notifications not expired, never nil;
-// mu held.
+// liveNotifications is a copy of the notifications not expired, in the
+// language of the person logged in when they have it, never nil; mu held.
 func (m *Manager) liveNotifications() []Notification {
 	now := m.cfg.Now()
+	lang := ""
+	if m.view.User != nil {
+		lang = m.view.User.Language
+	}
 	live := []Notification{}
 	for _, n := range m.notes {
 		if now.Before(n.ExpiresAt) {
+			if t := n.Texts[lang]; t != "" {
+				n.Text = t
+			}
+			n.Texts = nil
 			live = append(live, n)
 		}
 	}

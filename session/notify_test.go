@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/tessera-print/tessera/protocol"
 )
 
 func TestNotifications(t *testing.T) {
@@ -86,5 +88,28 @@ func TestActivityAndCountdown(t *testing.T) {
 	tick(t, f.m, f.clock, 0)
 	if v := f.m.View(); v.State != StateIdle || v.ExpiresInMS != nil {
 		t.Fatalf("after the timeout: state %s, expires_in_ms %v", v.State, v.ExpiresInMS)
+	}
+}
+
+// A notification shows in the language of the person logged in when its
+// task gave that language, else in the device's (Text).
+func TestNotificationInSessionLanguage(t *testing.T) {
+	f := newFixture(t)
+	n := Notification{ID: "n1", Level: LevelInfo, Text: "Toner low", Texts: map[string]string{"en": "Toner low", "fr": "Toner bas"},
+		ExpiresAt: f.clock.Now().Add(time.Hour)}
+	if err := f.m.Notify(n); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct{ user, lang, want string }{{"", "", "Toner low"}, {"marie", "fr", "Toner bas"}, {"hans", "de", "Toner low"}} {
+		if tc.user != "" {
+			if err := f.m.LoginAs(ctx, protocol.User{Username: tc.user, Language: tc.lang}, "tok"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := f.m.View().Notifications[0].Text; got != tc.want {
+			t.Errorf("user %q (%s): %q, want %q", tc.user, tc.lang, got, tc.want)
+		}
+		f.m.Logout(ctx)
 	}
 }

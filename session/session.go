@@ -118,9 +118,12 @@ type View struct {
 type Notification struct {
 	ID    string `json:"id"`
 	Level string `json:"level"` // info or warning
-	// Text is in the device's language already.
-	Text      string    `json:"text"`
-	ExpiresAt time.Time `json:"expires_at"`
+	// Text is in the device's language (or English); while a person is
+	// logged in, the view shows Texts[their language] instead when it has
+	// one (a notify task's text per language).
+	Text      string            `json:"text"`
+	Texts     map[string]string `json:"-"`
+	ExpiresAt time.Time         `json:"expires_at"`
 }
 
 // Notification levels.

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tessera-print/tessera/internal/testenv"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // qrURL waits for the panel's QR login address and returns it.
@@ -109,6 +111,14 @@ func TestQRLoginAndMobileRelease(t *testing.T) {
 	if j := h.job(t, "alice", jobID); j.State != "printed" {
 		t.Errorf("hub job %+v, want printed", j)
 	}
+	// Charged as at the panel: one record of alice's 3 pages for the job.
+	testutil.WaitErr(t, 30*time.Second, "the release's record at the hub", func() error {
+		recs := h.records(t, "alice")
+		if len(recs) != 1 || recs[0].JobID != jobID || recs[0].Pages != 3 {
+			return fmt.Errorf("records %+v", recs)
+		}
+		return nil
+	})
 	again := h.createTask(t, agentID, "release-job", fmt.Sprintf(`{"job_id": %q, "username": "alice"}`, jobID))
 	if v := h.taskEnded(t, again); v.State != "failed" {
 		t.Errorf("releasing a printed job again: %+v", v)
