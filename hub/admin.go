@@ -157,6 +157,11 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list agents: %w", err)
 	}
+	pending, err := s.pendingAgents(r.Context())
+	if err != nil {
+		return err
+	}
+	agents = append(agents, pending...)
 	writeJSON(w, http.StatusOK, map[string]any{"agents": agents})
 	return nil
 }

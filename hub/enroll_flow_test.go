@@ -230,8 +230,10 @@ func TestEnrollByClaim(t *testing.T) {
 	if s := a.enroll(stolen); s.Reason != protocol.EnrollReasonInvalidRequest {
 		t.Errorf("the key of another id: %+v", s)
 	}
-	if h.agentRow("p1") != nil {
-		t.Error("listed before the claim")
+	// Waiting: listed unenrolled, connected (its pending connection), the
+	// code not shown.
+	if v := h.agentRow("p1"); v == nil || v.State != "unenrolled" || !v.Connected || v.HasToken {
+		t.Errorf("waiting for its claim: %+v", v)
 	}
 	// The connection's last claim is the one a claim wakes it for.
 	if again := a.enroll(req); again.ClaimCode != first.ClaimCode {
