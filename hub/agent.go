@@ -333,6 +333,7 @@ func (s *Server) heartbeatSeconds() int {
 // disconnected marks the agent disconnected unless a newer connection of
 // the same agent has replaced this one.
 func (c *agentConn) disconnected(err error) {
+	c.s.binders.ended(c)
 	id := c.id()
 	if id == "" {
 		return

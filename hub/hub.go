@@ -137,6 +137,8 @@ type Server struct {
 	presence *presence
 	// commit groups the durable writes of Boots (presence_commit.go).
 	commit *committer
+	// binders: the running connections that bound an id (presence_bind.go).
+	binders *binders
 	// run names this run of the hub: a lease granted in it measures its
 	// time on the monotonic clock too (leases.go).
 	run string
@@ -219,6 +221,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir 
 		absent:   newAbsence(cfg.Clock),
 		presence: newPresence(db, cfg.Logger),
 		commit:   newCommitter(db),
+		binders:  newBinders(),
 		run:      rand.Text(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -14,8 +15,49 @@ import (
 // was refused token-required: locked out for good (docs/benchmarks.md,
 // Fleet, point 5). So a token open enrollment bound stays rebindable by a
 // tokenless Boot until a connection presents it (agents.open_token_unused),
-// unless a connection booted as the id is alive and answers a ping (the
-// agent that holds the token). Open enrollment is loopback-only by design.
+// unless the connection that bound it, or one booted as the id, is alive
+// and answers a ping (the agent that holds the token, perhaps still
+// booting). Open enrollment is loopback-only by design.
+
+// binders are the connections of this run that bound an id by open
+// enrollment, while they run: one may still be booting (not yet the id's
+// connection in Server.conns) when another tokenless Boot of the id comes.
+type binders struct {
+	mu  sync.Mutex
+	by  map[string]*agentConn
+	ids map[*agentConn]string // the id each bound (a connection boots one)
+}
+
+func newBinders() *binders {
+	return &binders{by: map[string]*agentConn{}, ids: map[*agentConn]string{}}
+}
+
+func (b *binders) bound(agentID string, c *agentConn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.by[agentID] = c
+	b.ids[c] = agentID
+}
+
+func (b *binders) of(agentID string) *agentConn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.by[agentID]
+}
+
+// ended forgets c when its connection ends.
+func (b *binders) ended(c *agentConn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id, ok := b.ids[c]
+	if !ok {
+		return
+	}
+	delete(b.ids, c)
+	if b.by[id] == c {
+		delete(b.by, id)
+	}
+}
 
 // useToken marks the connection's device token used at its first accepted
 // Boot, if open enrollment bound it and no connection presented it before.
@@ -56,12 +98,17 @@ func (c *agentConn) useToken(ctx context.Context, agentID string) (ok bool, err 
 // connection answers. ok is false when the id stays bound otherwise.
 func (c *agentConn) bindOpen(ctx context.Context, agentID string, hash []byte, b bootState, now time.Time) (ok bool, err error) {
 	ok, err = c.s.bindOpenRow(ctx, agentID, hash, b, now, false)
-	if err != nil || ok || c.otherAnswers(ctx, agentID) {
-		return ok, err
+	binder, booted := c.s.binders.of(agentID), c.s.conn(agentID)
+	if booted == binder {
+		booted = nil // one ping is enough
 	}
-	ok, err = c.s.bindOpenRow(ctx, agentID, hash, b, now, true)
+	if err == nil && !ok && !c.answers(ctx, binder) && !c.answers(ctx, booted) {
+		if ok, err = c.s.bindOpenRow(ctx, agentID, hash, b, now, true); ok {
+			c.logger().Warn("open enrollment bound the agent anew: its token was never presented", "agent", agentID)
+		}
+	}
 	if ok {
-		c.logger().Warn("open enrollment bound the agent anew: its token was never presented", "agent", agentID)
+		c.s.binders.bound(agentID, c)
 	}
 	return ok, err
 }
@@ -96,10 +143,9 @@ func bindOpenStmt(ctx context.Context, tx *sql.Tx, agentID string, hash []byte, 
 	return res.RowsAffected()
 }
 
-// otherAnswers reports whether another connection booted as agentID
-// answers a ping: it is alive, and holds the id's token.
-func (c *agentConn) otherAnswers(ctx context.Context, agentID string) bool {
-	old := c.s.conn(agentID)
+// answers reports whether old, another connection, answers a ping: it is
+// alive.
+func (c *agentConn) answers(ctx context.Context, old *agentConn) bool {
 	if old == nil || old == c {
 		return false
 	}

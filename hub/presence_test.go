@@ -288,3 +288,18 @@ func TestCommitter(t *testing.T) {
 		t.Errorf("after close: %v", err)
 	}
 }
+
+// The connection that bound an id is asked first: alive, it keeps the id;
+// silent (half-open: its host gone without a word), it loses it.
+func TestOpenEnrollmentRebindAsksTheBinder(t *testing.T) {
+	h := openHub(t)
+	binder := h.mustDial("")
+	binder.boot("agent-2")
+	if resp := h.mustDial("").boot("agent-2"); resp.Status != protocol.BootRejected || resp.Reason != bootReasonTokenRequired {
+		t.Errorf("tokenless boot while the binder answers: %+v", resp)
+	}
+	binder.deaf.Store(true)
+	if resp := h.mustDial("").boot("agent-2"); resp.Status != protocol.BootAccepted || resp.DeviceToken == "" {
+		t.Errorf("tokenless boot while the binder is silent: %+v", resp)
+	}
+}

@@ -80,6 +80,9 @@ func (s *Server) qrAgent(ctx context.Context, code string) (agentID, printer str
 	if !qrCodeRe.MatchString(code) {
 		return "", "", false, nil
 	}
+	if err := s.flushPresence(ctx); err != nil { // agents.printer (presence.go)
+		return "", "", false, fmt.Errorf("read login code: %w", err)
+	}
 	var printerJSON sql.NullString
 	err = s.db.QueryRowContext(ctx,
 		`SELECT q.agent_id, a.printer FROM qr_logins q LEFT JOIN agents a ON a.id = q.agent_id
