@@ -6,8 +6,8 @@ import (
 )
 
 // The reconnect window grows with the agents connected: a second for a
-// site, a minute for 15,000, never more than maxReconnectWindow; a Boot's
-// answer carries it.
+// site, 15 s for a fleet of 100 to 3,750, a minute for 15,000, never more
+// than maxReconnectWindow; a Boot's answer carries it.
 func TestReconnectWindow(t *testing.T) {
 	h := openHub(t)
 	a := h.mustDial("")
@@ -17,7 +17,7 @@ func TestReconnectWindow(t *testing.T) {
 	h.s.connMu.Lock()
 	live := h.s.conns
 	h.s.connMu.Unlock()
-	for _, tc := range []struct{ conns, want int }{{0, 1}, {250, 1}, {251, 2}, {1000, 4}, {15000, 60}, {100000, maxReconnectWindow}} {
+	for _, tc := range []struct{ conns, want int }{{0, 1}, {99, 1}, {100, 15}, {1000, 15}, {5000, 20}, {15000, 60}, {100000, maxReconnectWindow}} {
 		h.s.connMu.Lock()
 		h.s.conns = map[string]*agentConn{}
 		for i := range tc.conns {
