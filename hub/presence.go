@@ -145,14 +145,13 @@ func (p *presence) flush(ctx context.Context) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
 	p.mu.Lock()
-	batch := p.pending
-	if len(batch) > 0 {
-		p.pending = map[string]presenceUpdate{}
-	}
-	p.mu.Unlock()
-	if len(batch) == 0 {
+	if len(p.pending) == 0 {
+		p.mu.Unlock()
 		return nil
 	}
+	batch := p.pending
+	p.pending = map[string]presenceUpdate{}
+	p.mu.Unlock()
 	if err := p.write(ctx, batch); err != nil {
 		p.mu.Lock()
 		for id, u := range batch {
