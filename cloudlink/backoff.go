@@ -52,14 +52,19 @@ func (b *backoff) reset() { b.attempt = 0 }
 
 // afterStable is the delay before the first attempt after losing a
 // connection that proved stable: uniform in [0, window] (the hub's
-// BootResponse.ReconnectWindow), at least the usual first delay's range,
-// and the backoff starts over. The whole fleet loses a restarting hub in
-// the same instant; the window spreads its return over as many seconds as
-// the hub asked for.
+// BootResponse.ReconnectWindow), at least the usual first delay's range.
+// The whole fleet loses a restarting hub in the same instant; the window
+// spreads its return over as many seconds as the hub asked for. An attempt
+// that fails (the hub not back yet) draws again from a range at least as
+// wide, not from the backoff's first second: else the agents that came too
+// early would all return together the moment the hub is up.
 func (b *backoff) afterStable(window time.Duration) time.Duration {
 	b.reset()
 	if window <= b.min {
 		return b.next()
+	}
+	for b.attempt < 62 && b.min<<b.attempt < window && b.min<<b.attempt > 0 {
+		b.attempt++
 	}
 	return time.Duration(b.rng.Int64N(int64(window) + 1))
 }

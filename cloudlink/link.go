@@ -145,7 +145,7 @@ type Link struct {
 	peer    *protocol.Peer // the connection whose Boot was accepted; nil when offline
 	running bool
 	lastSeq int64 // the hub's last_seq at the last accepted Boot
-	// window is the hub's reconnect window at the last accepted Boot.
+	// window is the hub's reconnect window (setReconnectWindow).
 	window time.Duration
 	token  string // the device token: Config.DeviceToken, then the hub's
 	// enrollment (enroll.go)
@@ -507,8 +507,8 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 	}
 	l.mu.Lock()
 	l.lastSeq = resp.LastSeq
-	l.window = time.Duration(min(max(resp.ReconnectWindow, 0), maxReconnectWindow)) * time.Second
 	l.mu.Unlock()
+	l.setReconnectWindow(resp.ReconnectWindow)
 	interval := time.Duration(resp.HeartbeatInterval) * time.Second
 	if interval <= 0 {
 		interval = defaultHeartbeat
@@ -522,7 +522,19 @@ func (l *Link) boot(ctx context.Context, peer *protocol.Peer) (time.Duration, er
 // hub's mistake must not keep a printer away for long.
 const maxReconnectWindow = 300
 
-// reconnectWindow is the hub's reconnect window at the last accepted Boot.
+// setReconnectWindow keeps the hub's reconnect window of a Boot or a
+// Heartbeat, in seconds (0: no news, keep the last).
+func (l *Link) setReconnectWindow(s int) {
+	if s <= 0 {
+		return
+	}
+	l.mu.Lock()
+	l.window = time.Duration(min(s, maxReconnectWindow)) * time.Second
+	l.mu.Unlock()
+}
+
+// reconnectWindow is the hub's reconnect window, as its last Boot or
+// Heartbeat answer gave it.
 func (l *Link) reconnectWindow() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -553,6 +565,7 @@ func (l *Link) heartbeat(ctx context.Context, peer *protocol.Peer, interval time
 		case err == nil:
 			l.logger.Debug("heartbeat", "clock_skew", skew(resp.ServerTime, l.now()))
 			l.serverTime(resp.ServerTime)
+			l.setReconnectWindow(resp.ReconnectWindow)
 		case errors.As(err, &perr):
 			// The hub answered, so the connection is alive.
 			l.logger.Warn("hub refused heartbeat", "err", err)

@@ -8,8 +8,9 @@ import (
 
 // After a stable connection is lost, the first attempt waits uniformly
 // within the hub's window: 15,000 agents with a 60 s window put no more
-// than a few percent of themselves in any one second; a window within the
-// usual first delay is that delay.
+// than a few percent of themselves in any one second; a failed attempt
+// then draws from at least the window again; a window within the usual
+// first delay is that delay.
 func TestAfterStable(t *testing.T) {
 	b := backoff{min: time.Second, max: 5 * time.Minute, rng: rand.New(rand.NewPCG(1, 2)), attempt: 7}
 	const n = 15000
@@ -28,8 +29,9 @@ func TestAfterStable(t *testing.T) {
 	if share := float64(most) / n; share > 0.03 || len(perSecond) < 60 {
 		t.Errorf("largest share in one second %.1f %% over %d seconds", 100*share, len(perSecond))
 	}
-	if b.attempt != 0 {
-		t.Errorf("the backoff did not start over: attempt %d", b.attempt)
+	// A failed attempt after it draws from at least the window again.
+	if next := fullJitter(b.rng, b.min, b.max, b.attempt); b.min<<b.attempt < 60*time.Second || next > b.max {
+		t.Errorf("after the window, attempt %d: ceiling %v", b.attempt, b.min<<b.attempt)
 	}
 	for range 100 {
 		if d := b.afterStable(0); d > time.Second {

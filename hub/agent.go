@@ -365,7 +365,7 @@ func (c *agentConn) heartbeat(ctx context.Context, payload json.RawMessage) (any
 	if err := c.s.noteHeartbeat(ctx, c.id(), req.Sync, now); err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
 	}
-	return protocol.HeartbeatResponse{ServerTime: now.UTC()}, nil
+	return protocol.HeartbeatResponse{ServerTime: now.UTC(), ReconnectWindow: c.s.reconnectWindow()}, nil
 }
 
 // authorize answers who is at the printer. It never logs the card, the

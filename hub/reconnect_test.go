@@ -3,16 +3,23 @@ package hub
 import (
 	"fmt"
 	"testing"
+
+	"github.com/tessera-print/tessera/protocol"
 )
 
 // The reconnect window grows with the agents connected: a second for a
 // site, 15 s for a fleet of 100 to 3,750, a minute for 15,000, never more
-// than maxReconnectWindow; a Boot's answer carries it.
+// than maxReconnectWindow; a Boot's answer carries it, and each
+// Heartbeat's (the fleet may have grown since).
 func TestReconnectWindow(t *testing.T) {
 	h := openHub(t)
 	a := h.mustDial("")
 	if resp := a.boot("printer-1"); resp.ReconnectWindow != 1 {
 		t.Errorf("one agent: window %d s, want 1", resp.ReconnectWindow)
+	}
+	var hb protocol.HeartbeatResponse
+	if a.mustCall(protocol.ActionHeartbeat, protocol.HeartbeatRequest{}, &hb); hb.ReconnectWindow != 1 {
+		t.Errorf("heartbeat: window %d s, want 1", hb.ReconnectWindow)
 	}
 	h.s.connMu.Lock()
 	live := h.s.conns

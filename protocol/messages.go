@@ -91,6 +91,10 @@ type SyncStatus struct {
 // HeartbeatResponse carries the hub's clock.
 type HeartbeatResponse struct {
 	ServerTime time.Time `json:"server_time"`
+	// ReconnectWindow is BootResponse.ReconnectWindow as the hub sees its
+	// fleet now (0 or absent: keep the Boot's): agents that booted while
+	// the fleet was small learn that it grew.
+	ReconnectWindow int `json:"reconnect_window_s,omitempty"`
 }
 
 // AuthorizeRequest asks who is at the printer. The fields set say how:
