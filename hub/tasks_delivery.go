@@ -198,11 +198,22 @@ func (s *Server) updateTask(ctx context.Context, agentID string, st protocol.Tas
 	}
 	q += where + ")"
 	args = append(args, wargs...)
-	res, err := s.db.ExecContext(ctx, q, args...)
+	// Durable before the answer (the agent's outbox drops what is
+	// acknowledged), in a group commit: a task fanned out to a fleet has
+	// every agent report at once, and an fsync each queued them past the
+	// agents' call timeout (docs/benchmarks.md, Fleet).
+	var n int64
+	err = s.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("update task %s: %w", st.ID, err)
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
+	if n > 0 {
 		return true, nil
 	}
 	var owner string
