@@ -121,7 +121,6 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.wg.Add(1)
 	s.connMu.Unlock()
-	defer s.wg.Done()
 
 	up := websocket.Upgrader{
 		Subprotocols: []string{protocol.Subprotocol},
@@ -131,6 +130,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
+		s.wg.Done()
 		return // the Upgrader has answered
 	}
 	log := s.log.With("remote", r.RemoteAddr)
@@ -163,9 +163,17 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	} {
 		c.peer.Handle(action, c.internal(action, c.booted(c.limited(action, h))))
 	}
-	err = c.peer.Run(s.ctx)
-	c.disconnected(err)
+	serveConn(func() {
+		defer s.wg.Done()
+		c.disconnected(c.peer.Run(s.ctx))
+	})
 }
+
+// serveConn runs a hijacked connection's life in a goroutine of its own,
+// and the HTTP server's goroutine returns: that one's stack is deep (the
+// server's frames) and grows to 16 KB, and a hub holds 15,000 idle agent
+// connections (docs/benchmarks.md, Fleet: memory).
+func serveConn(f func()) { go f() }
 
 // logger names the booted agent in every line.
 func (c *agentConn) logger() *slog.Logger {

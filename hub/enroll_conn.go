@@ -131,19 +131,19 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request) {
 			message: "too many agents waiting for enrollment; retry later"})
 		return
 	}
-	defer s.enroll.remove(p)
 	s.connMu.Lock()
 	if s.ctx.Err() != nil {
 		s.connMu.Unlock()
+		s.enroll.remove(p)
 		writeAPIError(w, &apiError{status: http.StatusServiceUnavailable, code: codeInternal, message: "hub is shutting down"})
 		return
 	}
 	s.wg.Add(1)
 	s.connMu.Unlock()
-	defer s.wg.Done()
-
 	ws, err := upgradeAgent(w, r)
 	if err != nil {
+		s.enroll.remove(p)
+		s.wg.Done()
 		return // the Upgrader has answered
 	}
 	p.peer = protocol.NewPeer(ws, p.log)
@@ -158,8 +158,12 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request) {
 		p.peer.Handle(action, p.internal(action, p.limited(action, h)))
 	}
 	p.log.Debug("pending connection")
-	err = p.peer.Run(s.ctx)
-	p.log.Debug("pending connection ended", "err", err)
+	serveConn(func() {
+		defer s.wg.Done()
+		defer s.enroll.remove(p)
+		err := p.peer.Run(s.ctx)
+		p.log.Debug("pending connection ended", "err", err)
+	})
 }
 
 // upgradeAgent upgrades an agent's request to the protocol's websocket.
