@@ -122,13 +122,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.connMu.Unlock()
 
-	up := websocket.Upgrader{
-		Subprotocols: []string{protocol.Subprotocol},
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			writeAPIError(w, &apiError{status: status, code: codeBadRequest, message: reason.Error()})
-		},
-	}
-	ws, err := up.Upgrade(w, r, nil)
+	ws, err := s.upgrade(w, r)
 	if err != nil {
 		s.wg.Done()
 		return // the Upgrader has answered
@@ -140,33 +134,68 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
 	c.peer.MaxInFlight = s.cfg.Limits.MaxInFlight
 	c.peer.MaxMessage = int64(s.cfg.Limits.MaxMessage)
-	c.peer.Handle(protocol.ActionBoot, c.internal(protocol.ActionBoot, c.limitedBoot(c.boot)))
-	for action, h := range map[string]protocol.Handler{
-		protocol.ActionHeartbeat:    c.heartbeat,
-		protocol.ActionAuthorize:    c.authorize,
-		protocol.ActionRegisterCard: c.registerCard,
-		protocol.ActionListJobs:     c.listJobs,
-		protocol.ActionFetchJob:     c.fetchJob,
-		protocol.ActionJobStatus:    c.jobStatus,
-		protocol.ActionDeleteJob:    c.deleteJob,
-		protocol.ActionAccounting:   c.accounting,
-		protocol.ActionPrinterEvent: c.printerEvent,
-		protocol.ActionClaimJob:     c.claimJob,
-		protocol.ActionReleaseClaim: c.releaseClaim,
-		protocol.ActionLogout:       c.logout,
-		protocol.ActionSyncUsers:    c.syncUsers,
-		protocol.ActionListLeases:   c.listLeases,
-		protocol.ActionFetchLeased:  c.fetchLeased,
-		protocol.ActionRevokeLease:  c.revokeLease,
-		protocol.ActionTaskStatus:   c.taskStatus,
-		protocol.ActionLoginCode:    c.loginCode,
-	} {
-		c.peer.Handle(action, c.internal(action, c.booted(c.limited(action, h))))
-	}
+	c.peer.Lookup = c.handler
 	serveConn(func() {
 		defer s.wg.Done()
 		c.disconnected(c.peer.Run(s.ctx))
 	})
+}
+
+// handler builds the handler of an agent's CALL when it comes: a set of
+// them per connection would be ~3 KB of closures each of 15,000 idle
+// agents holds (docs/benchmarks.md, Fleet: memory).
+func (c *agentConn) handler(action string) protocol.Handler {
+	if action == protocol.ActionBoot {
+		return c.internal(action, c.limitedBoot(c.boot))
+	}
+	h := c.action(action)
+	if h == nil {
+		return nil
+	}
+	return c.internal(action, c.booted(c.limited(action, h)))
+}
+
+// action is the handler of an action after Boot (nil: not one).
+func (c *agentConn) action(action string) protocol.Handler {
+	switch action {
+	case protocol.ActionHeartbeat:
+		return c.heartbeat
+	case protocol.ActionAuthorize:
+		return c.authorize
+	case protocol.ActionRegisterCard:
+		return c.registerCard
+	case protocol.ActionListJobs:
+		return c.listJobs
+	case protocol.ActionFetchJob:
+		return c.fetchJob
+	case protocol.ActionJobStatus:
+		return c.jobStatus
+	case protocol.ActionDeleteJob:
+		return c.deleteJob
+	case protocol.ActionAccounting:
+		return c.accounting
+	case protocol.ActionPrinterEvent:
+		return c.printerEvent
+	case protocol.ActionClaimJob:
+		return c.claimJob
+	case protocol.ActionReleaseClaim:
+		return c.releaseClaim
+	case protocol.ActionLogout:
+		return c.logout
+	case protocol.ActionSyncUsers:
+		return c.syncUsers
+	case protocol.ActionListLeases:
+		return c.listLeases
+	case protocol.ActionFetchLeased:
+		return c.fetchLeased
+	case protocol.ActionRevokeLease:
+		return c.revokeLease
+	case protocol.ActionTaskStatus:
+		return c.taskStatus
+	case protocol.ActionLoginCode:
+		return c.loginCode
+	}
+	return nil
 }
 
 // serveConn runs a hijacked connection's life in a goroutine of its own,
@@ -547,9 +576,16 @@ func (c *agentConn) printerEvent(ctx context.Context, payload json.RawMessage) (
 	if err != nil {
 		return nil, &protocol.Error{Code: protocol.CodeFormationViolation, Description: "data: " + err.Error()}
 	}
-	_, err = c.s.db.ExecContext(ctx,
-		"INSERT INTO printer_events (agent_id, kind, at, status, reasons, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		c.id(), req.Kind, nanos(at), req.Status, string(reasonsJSON), string(dataJSON), nanos(c.s.now()))
+	// Group-committed with the Boots' writes (presence_commit.go): a fleet
+	// that boots at once sends as many meter reads, and each in its own
+	// transaction fought the Boots for SQLite's one write lock.
+	agentID, received := c.id(), nanos(c.s.now())
+	err = c.s.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO printer_events (agent_id, kind, at, status, reasons, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			agentID, req.Kind, nanos(at), req.Status, string(reasonsJSON), string(dataJSON), received)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("printer event: %w", err)
 	}

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -140,7 +138,7 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request) {
 	}
 	s.wg.Add(1)
 	s.connMu.Unlock()
-	ws, err := upgradeAgent(w, r)
+	ws, err := s.upgrade(w, r)
 	if err != nil {
 		s.enroll.remove(p)
 		s.wg.Done()
@@ -164,17 +162,6 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request) {
 		err := p.peer.Run(s.ctx)
 		p.log.Debug("pending connection ended", "err", err)
 	})
-}
-
-// upgradeAgent upgrades an agent's request to the protocol's websocket.
-func upgradeAgent(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
-	up := websocket.Upgrader{
-		Subprotocols: []string{protocol.Subprotocol},
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			writeAPIError(w, &apiError{status: status, code: codeBadRequest, message: reason.Error()})
-		},
-	}
-	return up.Upgrade(w, r, nil)
 }
 
 // internal is agentConn.internal for a pending connection: a failure that

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/offline/verifier"
 	"github.com/tessera-print/tessera/protocol"
@@ -123,6 +125,7 @@ type Server struct {
 	// wrong username costs what a wrong password costs.
 	dummyHash func() (string, error)
 	handler   http.Handler
+	upgrader  *websocket.Upgrader // of agent connections (upgrade.go)
 
 	ctx    context.Context // ends at Close; agent connections run under it
 	cancel context.CancelFunc
@@ -205,6 +208,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir 
 		offline:   offline,
 		jobsDir:   jobsDir,
 		usersKick: make(chan struct{}, 1),
+		upgrader:  newUpgrader(),
 		limiter:   &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.LockoutFailures, window: cfg.LockoutWindow},
 		guard:     newGuard(cfg.Limits, cfg.Clock, key, db),
 		enroll:    newEnrollment(cfg, key, db),

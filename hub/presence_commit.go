@@ -12,9 +12,9 @@ import (
 // errCommitterClosed: a durable write queued after the hub closed.
 var errCommitterClosed = errors.New("the hub is closing")
 
-// committer is group commit for the few writes of an agent's Boot that
-// must be durable before the answer (open enrollment's binding, a token's
-// first use): the writes that queue while one transaction commits share
+// committer is group commit for the agents' small writes that must be
+// durable before the answer (open enrollment's binding, a token's first
+// use, a TaskStatus, a printer event): the writes that queue while one transaction commits share
 // the next one, and its one fsync. A fleet booting at once paid an fsync
 // per Boot, one at a time (docs/benchmarks.md, Fleet).
 type committer struct {

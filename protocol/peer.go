@@ -141,6 +141,11 @@ type Peer struct {
 	// temporary InternalError instead of waiting to be read, so the results
 	// of this side's own calls keep flowing. Set it before Run.
 	MaxInFlight int
+	// Lookup finds the handler of an action that Handle did not register
+	// (nil: none; unset: no more actions). A hub holding thousands of idle
+	// connections builds a handler when its CALL comes instead of keeping
+	// a set of them per connection. Set it before Run.
+	Lookup func(action string) Handler
 
 	handlers map[string]Handler
 
@@ -165,14 +170,9 @@ type frame struct {
 // NewPeer wraps an established websocket connection.
 func NewPeer(ws *websocket.Conn, logger *slog.Logger) *Peer {
 	ws.SetReadLimit(discardLimit)
-	p := &Peer{
-		ws:       ws,
-		logger:   logger,
-		handlers: make(map[string]Handler),
-		pending:  make(map[string]chan frame),
-		done:     make(chan struct{}),
-		pings:    make(map[string]chan struct{}),
-	}
+	// The maps are made when first written: an idle connection of a hub
+	// holding 15,000 needs none of them.
+	p := &Peer{ws: ws, logger: logger, done: make(chan struct{})}
 	ws.SetPongHandler(p.pong)
 	return p
 }
@@ -191,6 +191,9 @@ func (p *Peer) Ping(ctx context.Context) error {
 	p.nextPing++
 	data := "ping-" + strconv.FormatUint(p.nextPing, 10)
 	ch := make(chan struct{})
+	if p.pings == nil {
+		p.pings = make(map[string]chan struct{})
+	}
 	p.pings[data] = ch
 	p.mu.Unlock()
 	defer func() {
@@ -229,7 +232,22 @@ func (p *Peer) pong(data string) error {
 }
 
 // Handle registers the handler of an action. Call it before Run.
-func (p *Peer) Handle(action string, h Handler) { p.handlers[action] = h }
+func (p *Peer) Handle(action string, h Handler) {
+	if p.handlers == nil {
+		p.handlers = make(map[string]Handler)
+	}
+	p.handlers[action] = h
+}
+
+func (p *Peer) handler(action string) Handler {
+	if h, ok := p.handlers[action]; ok {
+		return h
+	}
+	if p.Lookup != nil {
+		return p.Lookup(action)
+	}
+	return nil
+}
 
 // Done is closed when the connection is gone.
 func (p *Peer) Done() <-chan struct{} { return p.done }
@@ -364,8 +382,8 @@ func (p *Peer) dispatch(ctx context.Context, data []byte, wg *sync.WaitGroup) er
 		if len(raw) != 4 || json.Unmarshal(raw[2], &action) != nil {
 			return p.writeError(id, &Error{Code: CodeFormationViolation, Description: "CALL needs [2, id, action, payload]"})
 		}
-		h, ok := p.handlers[action]
-		if !ok {
+		h := p.handler(action)
+		if h == nil {
 			return p.writeError(id, &Error{Code: CodeNotImplemented, Description: "unknown action " + strconv.Quote(action)})
 		}
 		if !p.startCall() {
@@ -470,6 +488,9 @@ func (p *Peer) Call(ctx context.Context, action string, req, resp any) error {
 	p.nextID++
 	id := strconv.FormatUint(p.nextID, 10)
 	ch := make(chan frame, 1)
+	if p.pending == nil {
+		p.pending = make(map[string]chan frame)
+	}
 	p.pending[id] = ch
 	p.mu.Unlock()
 

@@ -225,3 +225,38 @@ func TestUnreadableMessagesKeepTheConnection(t *testing.T) {
 		t.Errorf("after a dropped message: %s", raw)
 	}
 }
+
+// TestLookup: an action that Handle did not register is looked up when its
+// CALL comes; Handle's own win, and an action Lookup does not know is
+// NotImplemented.
+func TestLookup(t *testing.T) {
+	answer := func(s string) Handler {
+		return func(ctx context.Context, payload json.RawMessage) (any, error) { return map[string]string{"by": s}, nil }
+	}
+	client := pair(t, func(p *Peer) {
+		p.Handle(ActionHeartbeat, answer("handle"))
+		p.Lookup = func(action string) Handler {
+			switch action {
+			case ActionHeartbeat, ActionAuthorize:
+				return answer("lookup")
+			}
+			return nil
+		}
+	})
+	tests := []struct{ action, by, code string }{
+		{ActionHeartbeat, "handle", ""},
+		{ActionAuthorize, "lookup", ""},
+		{ActionListJobs, "", CodeNotImplemented},
+	}
+	for _, tc := range tests {
+		var got map[string]string
+		err := client.Call(context.Background(), tc.action, struct{}{}, &got)
+		var perr *Error
+		switch {
+		case tc.code != "" && (!errors.As(err, &perr) || perr.Code != tc.code):
+			t.Errorf("%s: err %v, want %s", tc.action, err, tc.code)
+		case tc.code == "" && (err != nil || got["by"] != tc.by):
+			t.Errorf("%s: %v %v, want by %s", tc.action, got, err, tc.by)
+		}
+	}
+}
