@@ -35,6 +35,8 @@ checks=(
 	"nodejs|/usr/bin/npm"
 	"chromium|/usr/bin/chromium"
 	"sqlite3|/usr/bin/sqlite3"
+	"postgresql|/usr/lib/postgresql/15/bin/initdb"
+	"haproxy|/usr/sbin/haproxy"
 )
 
 missing=()
