@@ -143,6 +143,7 @@ func (r *running) newLink(agentID string) (*cloudlink.Link, error) {
 		TLSConfig:     r.hubTLS,
 		Proxy:         r.hubProxy,
 		MaxBackoff:    time.Duration(r.cfg.ReconnectMax),
+		MaxMessage:    r.cfg.HubMaxMessage,
 		Logger:        r.log.With("component", "cloudlink"),
 		Now:           r.floor.Now,
 		Clock:         r.opts.Clock,

@@ -70,6 +70,8 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the reconnect delay (defaults 1 s and
 	// 60 s): uniform in [0, min(MaxBackoff, MinBackoff*2^attempt)].
 	MinBackoff, MaxBackoff time.Duration
+	// MaxMessage bounds one message from the hub (0: protocol.MaxMessageSize).
+	MaxMessage int64
 	// CallTimeout bounds each call, the handshake and a download's wait for
 	// its response headers (default 10 s).
 	CallTimeout time.Duration
@@ -406,6 +408,7 @@ func (l *Link) connectOnce(ctx context.Context) error {
 	defer cancel()
 
 	peer := protocol.NewPeer(ws, l.logger)
+	peer.MaxMessage = l.cfg.MaxMessage
 	for action, h := range l.cfg.Handlers {
 		peer.Handle(action, h)
 	}

@@ -65,6 +65,10 @@ type Config struct {
 	// ReconnectMax caps the delay between two attempts to reach the hub
 	// (exponential backoff with full jitter from 1 s).
 	ReconnectMax Duration `json:"reconnect_max"`
+	// HubMaxMessage bounds one message from the hub, in bytes (0: 1 MiB,
+	// protocol.MaxMessageSize); a longer one is refused and the connection
+	// stays (as the hub's --agent-max-message does the other way).
+	HubMaxMessage int64 `json:"hub_max_message"`
 	// DeviceTokenFile holds the agent's device token for the hub, if any.
 	DeviceTokenFile string `json:"device_token_file"`
 	// EnrollCode is an organisation enrollment code (a secret, never

@@ -11,7 +11,8 @@ import (
 )
 
 // validateLink checks the keys of the link to the hub beyond its URL:
-// proxy, proxy_password_file, reconnect_max, hub_cert_sha256.
+// proxy, proxy_password_file, reconnect_max, hub_max_message,
+// hub_cert_sha256.
 func (c Config) validateLink() []error {
 	var errs []error
 	if c.Proxy != "" {
@@ -24,6 +25,9 @@ func (c Config) validateLink() []error {
 	if d := time.Duration(c.ReconnectMax); d < 10*time.Second || d > time.Hour {
 		errs = append(errs, errors.New("reconnect_max: must be 10s to 1h"))
 	}
+	if m := c.HubMaxMessage; m != 0 && (m < minHubMessage || m > maxHubMessage) {
+		errs = append(errs, fmt.Errorf("hub_max_message: must be %d (64 KiB) to %d (32 MiB) bytes, or 0 for 1 MiB", minHubMessage, maxHubMessage))
+	}
 	// The code is a secret: the message never shows it.
 	if len(c.EnrollCode) > 256 || strings.IndexFunc(c.EnrollCode, unicode.IsSpace) >= 0 {
 		errs = append(errs, errors.New("enroll_code: want the code as the hub gave it: no spaces, at most 256 characters"))
@@ -35,6 +39,14 @@ func (c Config) validateLink() []error {
 	}
 	return errs
 }
+
+// The bounds of hub_max_message: below 64 KiB a task with a payload of
+// any size could not arrive; above 32 MiB one message would be a large
+// part of a small box's memory.
+const (
+	minHubMessage = 64 << 10
+	maxHubMessage = 32 << 20
+)
 
 // checkProxy accepts http://[USER@]HOST:PORT: CONNECT through a plain
 // HTTP proxy, the password kept out of the URL (and so out of logs and
