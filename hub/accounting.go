@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -24,7 +25,7 @@ func (c *agentConn) accounting(ctx context.Context, payload json.RawMessage) (an
 	received := c.s.now()
 	var resp protocol.AccountingResponse
 	charged := 0
-	err := c.s.inTx(ctx, func(tx *sql.Tx) error {
+	err := c.s.inTx(ctx, func(tx *store.Tx) error {
 		resp, charged = protocol.AccountingResponse{Accepted: []string{}}, 0
 		tally, owners := capTally{}, newOwnerMemo()
 		for _, r := range req.Records {
@@ -78,7 +79,7 @@ const (
 // under an old id would lose it. A new record is stored with the basis the
 // hub finds for it (checkBasis), or refused for a job another agent
 // claimed; one out of bounds or beyond the caps is stored uncharged.
-func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, owners ownerMemo, r protocol.Record,
+func (s *Server) storeRecord(ctx context.Context, tx *store.Tx, tally capTally, owners ownerMemo, r protocol.Record,
 	received time.Time) (recordOutcome, error) {
 	r = normalizeRecord(r)
 	at := r.At
@@ -144,7 +145,7 @@ func (s *Server) storeRecord(ctx context.Context, tx *sql.Tx, tally capTally, ow
 // insertRecord writes a new record; a login token is kept only hashed.
 // capHour is the hour it counts in under the per-agent cap, nil when it
 // does not count.
-func insertRecord(ctx context.Context, tx *sql.Tx, r protocol.Record, basis string, at, received time.Time,
+func insertRecord(ctx context.Context, tx *store.Tx, r protocol.Record, basis string, at, received time.Time,
 	capHour *time.Time, uncharged bool) error {
 	var login []byte
 	if r.LoginToken != "" {
@@ -225,7 +226,7 @@ func newOwnerMemo() ownerMemo {
 // record's session): the record is kept as it came, uncharged, for an
 // administrator to settle. Once per agent, owner and cap hour, so a
 // backlog of an outage is one alert per hour.
-func (s *Server) checkOwner(ctx context.Context, tx *sql.Tx, owners ownerMemo, r protocol.Record, hour time.Time) error {
+func (s *Server) checkOwner(ctx context.Context, tx *store.Tx, owners ownerMemo, r protocol.Record, hour time.Time) error {
 	if r.Owner == "" {
 		return nil // fax-in and the like: nobody's
 	}
@@ -252,7 +253,7 @@ func (s *Server) checkOwner(ctx context.Context, tx *sql.Tx, owners ownerMemo, r
 }
 
 // storedRecordAgain compares a record with the one stored under its id.
-func (s *Server) storedRecordAgain(ctx context.Context, tx *sql.Tx, r protocol.Record) (recordOutcome, error) {
+func (s *Server) storedRecordAgain(ctx context.Context, tx *store.Tx, r protocol.Record) (recordOutcome, error) {
 	var old protocol.Record
 	var at, receivedAt int64
 	var started, finished sql.NullInt64

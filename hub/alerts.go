@@ -33,7 +33,7 @@ const (
 	maxAlertLimit     = 1000
 )
 
-// execer is a *sql.DB or a *sql.Tx: an alert is raised in the transaction
+// execer is a *store.DB or a *store.Tx: an alert is raised in the transaction
 // that decides it when there is one, so the two stand or fall together.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

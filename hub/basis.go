@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -113,7 +114,7 @@ type basisCheck struct {
 // of a job held outside the hub), a login record's login_token for its
 // owner. A record for a hub job another agent claimed, and this agent
 // never did, is refused; anything that does not match is device.
-func (s *Server) checkBasis(ctx context.Context, tx *sql.Tx, agentID string, r protocol.Record) (basisCheck, error) {
+func (s *Server) checkBasis(ctx context.Context, tx *store.Tx, agentID string, r protocol.Record) (basisCheck, error) {
 	if r.JobID != "" {
 		elsewhere, err := claimedElsewhere(ctx, tx, agentID, r.JobID)
 		if err != nil {
@@ -147,7 +148,7 @@ func (s *Server) checkBasis(ctx context.Context, tx *sql.Tx, agentID string, r p
 
 // claimedElsewhere reports whether jobID is a hub job whose claim is
 // another agent's while this agent never held one on it.
-func claimedElsewhere(ctx context.Context, tx *sql.Tx, agentID, jobID string) (bool, error) {
+func claimedElsewhere(ctx context.Context, tx *store.Tx, agentID, jobID string) (bool, error) {
 	var holder, current string
 	var mine bool
 	err := tx.QueryRowContext(ctx, `SELECT j.printing_agent, COALESCE(l.agent_id, ''),
@@ -170,7 +171,7 @@ func claimedElsewhere(ctx context.Context, tx *sql.Tx, agentID, jobID string) (b
 // agentID: of r's hub job (hubJob), owned by r's owner, whose pages ×
 // copies when claimed were impressions; or of a job held outside the hub
 // (whose owner the hub does not know).
-func claimMatches(ctx context.Context, tx *sql.Tx, agentID string, r protocol.Record) (ok, hubJob bool, impressions int64, err error) {
+func claimMatches(ctx context.Context, tx *store.Tx, agentID string, r protocol.Record) (ok, hubJob bool, impressions int64, err error) {
 	if r.ClaimID == "" {
 		return false, false, 0, nil
 	}
@@ -194,7 +195,7 @@ func claimMatches(ctx context.Context, tx *sql.Tx, agentID string, r protocol.Re
 // when another record on that claim already is: a claim is one attempt,
 // which prints the job once (a reprint is a new attempt, with a new
 // claim); "" when none is.
-func claimCharged(ctx context.Context, tx *sql.Tx, claimID string) (string, error) {
+func claimCharged(ctx context.Context, tx *store.Tx, claimID string) (string, error) {
 	var id string
 	err := tx.QueryRowContext(ctx, `SELECT id FROM accounting
 		WHERE claim_id = ? AND claim_id != '' AND basis = 'claim' AND uncharged = 0 AND type = ? LIMIT 1`,
@@ -212,7 +213,7 @@ func claimCharged(ctx context.Context, tx *sql.Tx, claimID string) (string, erro
 // r's owner. One that expired or ended still counts while its row is kept
 // (loginTokenKeep, 30 days past its expiry): records arrive late after an
 // outage, and an agent's clock (no RTC) says nothing sure about when.
-func loginMatches(ctx context.Context, tx *sql.Tx, agentID string, r protocol.Record) (bool, error) {
+func loginMatches(ctx context.Context, tx *store.Tx, agentID string, r protocol.Record) (bool, error) {
 	if r.LoginToken == "" {
 		return false, nil
 	}
@@ -237,7 +238,7 @@ func tallyKey(agentID string, hour time.Time) string {
 
 // pages returns the pages charged to agentID in hour under the per-agent
 // cap, summing the stored records the first time.
-func (t capTally) pages(ctx context.Context, tx *sql.Tx, agentID string, hour time.Time) (int64, error) {
+func (t capTally) pages(ctx context.Context, tx *store.Tx, agentID string, hour time.Time) (int64, error) {
 	if n, ok := t[tallyKey(agentID, hour)]; ok {
 		return n, nil
 	}
@@ -260,7 +261,7 @@ func (t capTally) pages(ctx context.Context, tx *sql.Tx, agentID string, hour ti
 // job's pages × copies, outside the per-agent cap; beyond them (copies
 // chosen at the panel, or a forgery) and every other record (device,
 // login, a CUPS claim, which proves no owner) count under it.
-func (s *Server) overCap(ctx context.Context, tx *sql.Tx, tally capTally, r protocol.Record, check basisCheck,
+func (s *Server) overCap(ctx context.Context, tx *store.Tx, tally capTally, r protocol.Record, check basisCheck,
 	hour time.Time, note string) (why string, counted bool, err error) {
 	caps := s.cfg.RecordCaps.withDefaults()
 	switch {
@@ -310,7 +311,7 @@ func redacted(r protocol.Record) protocol.Record {
 }
 
 // alertCap raises record-cap, once per agent and cap hour (capHour).
-func (s *Server) alertCap(ctx context.Context, tx *sql.Tx, r protocol.Record, capHour time.Time, why string) error {
+func (s *Server) alertCap(ctx context.Context, tx *store.Tx, r protocol.Record, capHour time.Time, why string) error {
 	hour := capHour.Format(time.RFC3339)
 	return s.raiseAlert(ctx, tx, alert{code: alertRecordCap, agentID: r.AgentID,
 		message: fmt.Sprintf("agent %s reported pages the hub left uncharged (first: record %s, %s); "+
@@ -322,7 +323,7 @@ func (s *Server) alertCap(ctx context.Context, tx *sql.Tx, r protocol.Record, ca
 // alertBasis raises record-basis: once per agent and cap hour (capHour,
 // so that no choice of at raises more) for records stored as device, once
 // per record for a refused one (the agent may send it again).
-func (s *Server) alertBasis(ctx context.Context, tx *sql.Tx, r protocol.Record, capHour time.Time, c basisCheck) error {
+func (s *Server) alertBasis(ctx context.Context, tx *store.Tx, r protocol.Record, capHour time.Time, c basisCheck) error {
 	hour := capHour.Format(time.RFC3339)
 	once := r.AgentID + " " + hour
 	what := "stored as the agent's own word (device)"

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -57,7 +58,7 @@ type claimRow struct {
 	done             bool
 }
 
-func readClaim(ctx context.Context, tx *sql.Tx, key string) (claimRow, bool, error) {
+func readClaim(ctx context.Context, tx *store.Tx, key string) (claimRow, bool, error) {
 	var r claimRow
 	err := tx.QueryRowContext(ctx, "SELECT agent_id, claim_id, done FROM claims WHERE key = ?", key).Scan(
 		&r.agentID, &r.claimID, &r.done)
@@ -90,7 +91,7 @@ func (c *agentConn) claimJob(ctx context.Context, payload json.RawMessage) (any,
 	}
 	// The transaction takes the write lock at once (_txlock=immediate), so
 	// reading the claim and writing it cannot interleave with another agent's.
-	err = c.s.inTx(ctx, func(tx *sql.Tx) error {
+	err = c.s.inTx(ctx, func(tx *store.Tx) error {
 		cur, ok, err := readClaim(ctx, tx, req.Key)
 		switch {
 		case err != nil:
@@ -143,7 +144,7 @@ func (c *agentConn) releaseClaim(ctx context.Context, payload json.RawMessage) (
 	agentID := c.id()
 	now := c.s.now()
 	stale := false
-	err := c.s.inTx(ctx, func(tx *sql.Tx) error {
+	err := c.s.inTx(ctx, func(tx *store.Tx) error {
 		cur, ok, err := readClaim(ctx, tx, req.Key)
 		switch {
 		case err != nil:

@@ -2,13 +2,14 @@ package hub
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tessera-print/tessera/hub/store"
 )
 
 // ErrAgentExists is returned when an agent id is already known: it has a
@@ -90,7 +91,7 @@ func NewAgentToken(ctx context.Context, dataDir, agentID string) (string, error)
 
 // issueAgentToken inserts agentID with the hash of a new token, unless the
 // id exists.
-func issueAgentToken(ctx context.Context, db *sql.DB, now time.Time, agentID string) (string, error) {
+func issueAgentToken(ctx context.Context, db *store.DB, now time.Time, agentID string) (string, error) {
 	if !validAgentID(agentID) {
 		return "", fmt.Errorf("issue agent token %q: %w", agentID, ErrInvalidAgentID)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/tessera-print/tessera/hub/store"
 )
 
 // crockford is Crockford's base32 alphabet: no I, L, O or U, so a code
@@ -214,7 +216,7 @@ func (s *Server) deleteEnrollmentCode(w http.ResponseWriter, r *http.Request) er
 // useEnrollmentCode takes one use of an organisation code in tx, if it is
 // known, unexpired and not used up (one statement: two agents cannot take
 // the last use both). ok false says none of these, never which.
-func (s *Server) useEnrollmentCode(ctx context.Context, tx *sql.Tx, typed string) (id, group string, ok bool, err error) {
+func (s *Server) useEnrollmentCode(ctx context.Context, tx *store.Tx, typed string) (id, group string, ok bool, err error) {
 	code, valid := normalizeCode(typed, orgCodeLen)
 	if !valid {
 		return "", "", false, nil

@@ -3,7 +3,6 @@ package hub
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -45,7 +45,7 @@ type enrollment struct {
 	pending map[*pendingConn]struct{}
 }
 
-func newEnrollment(cfg Config, key []byte, db *sql.DB) *enrollment {
+func newEnrollment(cfg Config, key []byte, db *store.DB) *enrollment {
 	return &enrollment{
 		max: cfg.MaxPending,
 		failures: &throttle{key: key, db: db, now: cfg.Clock.Now, limit: cfg.EnrollFailures, window: cfg.EnrollWindow,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -105,7 +106,7 @@ func nullBlob(b []byte) any {
 // its name and group (an empty name keeps the row's), unless the id has an
 // identity already: ok false. The row waits for its first Boot with it
 // (needs-credentials).
-func (s *Server) bindIdentity(ctx context.Context, tx *sql.Tx, req protocol.EnrollRequest, id identity, name, group string) (bool, error) {
+func (s *Server) bindIdentity(ctx context.Context, tx *store.Tx, req protocol.EnrollRequest, id identity, name, group string) (bool, error) {
 	printer, _ := json.Marshal(req.Printer)
 	res, err := tx.ExecContext(ctx,
 		`INSERT INTO agents (id, token_hash, cert_sha256, version, printer, name, grp, awaiting_boot, created_at)
@@ -189,7 +190,7 @@ type enrollClaim struct {
 	claimed                    bool
 }
 
-func readEnrollClaim(ctx context.Context, tx *sql.Tx, keyHash []byte) (enrollClaim, bool, error) {
+func readEnrollClaim(ctx context.Context, tx *store.Tx, keyHash []byte) (enrollClaim, bool, error) {
 	var c enrollClaim
 	var expires int64
 	var claimedAt sql.NullInt64
@@ -255,7 +256,7 @@ func pendingEnroll(c enrollClaim) protocol.EnrollResponse {
 }
 
 // collect issues the identity of a claimed agent and forgets its claim.
-func (s *Server) collect(ctx context.Context, tx *sql.Tx, req protocol.EnrollRequest, csr *x509.CertificateRequest, c enrollClaim) (protocol.EnrollResponse, error) {
+func (s *Server) collect(ctx context.Context, tx *store.Tx, req protocol.EnrollRequest, csr *x509.CertificateRequest, c enrollClaim) (protocol.EnrollResponse, error) {
 	id, err := s.newIdentity(req.AgentID, csr)
 	if err != nil {
 		return protocol.EnrollResponse{}, err
@@ -276,7 +277,7 @@ func (s *Server) collect(ctx context.Context, tx *sql.Tx, req protocol.EnrollReq
 
 // newClaim replaces an expired claim of the key, if any, with a new one,
 // unless the agent id has an identity already.
-func (s *Server) newClaim(ctx context.Context, tx *sql.Tx, req protocol.EnrollRequest, keyHash []byte, host string) (enrollClaim, protocol.EnrollResponse, error) {
+func (s *Server) newClaim(ctx context.Context, tx *store.Tx, req protocol.EnrollRequest, keyHash []byte, host string) (enrollClaim, protocol.EnrollResponse, error) {
 	if _, err := tx.ExecContext(ctx, "DELETE FROM enrollment_claims WHERE key_hash = ?", keyHash); err != nil {
 		return enrollClaim{}, protocol.EnrollResponse{}, fmt.Errorf("claim of %s: %w", req.AgentID, err)
 	}

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tessera-print/tessera/clock"
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/offline/verifier"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -114,7 +114,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	db      *sql.DB
+	db      *store.DB
 	key     []byte      // HMAC key of card and PIN lookups
 	offline offlineKeys // the site's offline key and verifier parameters (offline.go)
 	jobsDir string
@@ -197,7 +197,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // newServer wires a Server over its open store; Open starts it.
-func newServer(cfg Config, key []byte, offline offlineKeys, db *sql.DB, jobsDir string) *Server {
+func newServer(cfg Config, key []byte, offline offlineKeys, db *store.DB, jobsDir string) *Server {
 	sctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg:       cfg,

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/internal/jsonerr"
 	"github.com/tessera-print/tessera/offline/verifier"
 )
@@ -204,7 +205,7 @@ func cmpErr(first, next error) error {
 // to another whatever their order.
 func (s *Server) storeImport(ctx context.Context, names []string, changes []userChange, now time.Time) (importResult, error) {
 	var res importResult
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *store.Tx) error {
 		stmts, err := prepareAll(ctx, tx,
 			"SELECT id FROM users WHERE username = ?",
 			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, locked, created_at, updated_at)
@@ -289,8 +290,8 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 }
 
 // prepareAll prepares statements in tx, closing them all if one fails.
-func prepareAll(ctx context.Context, tx *sql.Tx, queries ...string) ([]*sql.Stmt, error) {
-	stmts := make([]*sql.Stmt, 0, len(queries))
+func prepareAll(ctx context.Context, tx *store.Tx, queries ...string) ([]*store.Stmt, error) {
+	stmts := make([]*store.Stmt, 0, len(queries))
 	for _, q := range queries {
 		st, err := tx.PrepareContext(ctx, q)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -101,7 +102,7 @@ func (s *Server) leaseAgentFor(ctx context.Context, owner string, fields map[str
 // in one transaction: a job meant for a printer is never listed elsewhere
 // before its lease exists.
 func (s *Server) insertJob(ctx context.Context, j jobView, leaseAgent string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *store.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO jobs (id, owner, name, pages, copies, color, duplex, format, size, sha256, state, submitted_at, delegated_by, media)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -117,7 +118,7 @@ func (s *Server) insertJob(ctx context.Context, j jobView, leaseAgent string) er
 // grantLease leases job j to agent: the lease's claim becomes the job's
 // current claim, held for that agent (so JobStatus and the accounting basis
 // apply to it as to a fetch's claim; the UPDATE's trigger logs the claim).
-func (s *Server) grantLease(ctx context.Context, tx *sql.Tx, j jobView, agent string) error {
+func (s *Server) grantLease(ctx context.Context, tx *store.Tx, j jobView, agent string) error {
 	leaseID, err := randomID()
 	if err != nil {
 		return err
@@ -388,7 +389,7 @@ func (c *agentConn) askReturn(ctx context.Context, leaseID string) (bool, error)
 // holder has not fetched it. ended is false when the lease was no longer
 // active (or was fetched meanwhile). The holder is told (LeasesChanged).
 func (s *Server) endLease(ctx context.Context, l lease, state string, unfetched bool) (ended bool, err error) {
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *store.Tx) error {
 		q := "UPDATE leases SET state = ?, ended_at = ? WHERE lease_id = ? AND state = ?"
 		if unfetched {
 			q += " AND fetched_at IS NULL"

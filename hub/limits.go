@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"math"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/clock"
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -119,7 +119,7 @@ type guard struct {
 	hashes  *hashGate // argon2id hub-wide
 }
 
-func newGuard(lim Limits, clk clock.Clock, key []byte, db *sql.DB) *guard {
+func newGuard(lim Limits, clk clock.Clock, key []byte, db *store.DB) *guard {
 	return &guard{
 		lim:     lim,
 		clock:   clk,

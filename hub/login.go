@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -110,7 +111,7 @@ const accountColumns = "u.id, u.username, u.full_name, u.language, u.policy, u.q
 // scanAccount reads accountColumns and then extra. The policy is read in
 // the login's own query, so the user the agent receives and their policy
 // (with the balance at that moment) are one snapshot.
-func scanAccount(row *sql.Row, extra ...any) (account, error) {
+func scanAccount(row *store.Row, extra ...any) (account, error) {
 	var (
 		acc   account
 		rules sql.NullString
@@ -301,7 +302,7 @@ func (s *Server) registerCard(ctx context.Context, agent string, req protocol.Re
 	}
 	lookup := lookupKey(s.key, "card", strings.TrimSpace(req.Card))
 	tooMany := false
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *store.Tx) error {
 		var owner int64
 		err := tx.QueryRowContext(ctx, "SELECT user_id FROM cards WHERE lookup = ?", lookup).Scan(&owner)
 		switch {

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/offline/verifier"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -51,7 +51,7 @@ func keyID(key []byte) string {
 // lost offline.key, a new Config.Verifier): what agents hold was computed
 // under the old terms.
 func (s *Server) restartSyncOnNewTerms(ctx context.Context) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *store.Tx) error {
 		var old string
 		if err := tx.QueryRowContext(ctx, "SELECT terms FROM offline_seq WHERE id = 1").Scan(&old); err != nil {
 			return err
@@ -98,7 +98,7 @@ func loadOfflineKey(dataDir string) ([]byte, error) {
 // lookup, replacing one it had, when that credential still exists (an
 // admin may have removed it meanwhile: then nothing). The row is tied to
 // its credential's row (migration 13), so it goes with it.
-func insertVerifier(ctx context.Context, tx *sql.Tx, kind verifier.Kind, lookup, v []byte, params string, now int64) error {
+func insertVerifier(ctx context.Context, tx *store.Tx, kind verifier.Kind, lookup, v []byte, params string, now int64) error {
 	table, column := "cards", "card_lookup"
 	if kind == verifier.PIN {
 		table, column = "pins", "pin_lookup"
@@ -168,7 +168,7 @@ func (s *Server) learnVerifier(ctx context.Context, kind verifier.Kind, secret s
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *store.Tx) error {
 		return insertVerifier(ctx, tx, kind, lookup, v, s.offline.json, nanos(s.now()))
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -256,7 +257,7 @@ func chargesQuota(typ string) bool {
 // the transaction that stored the record, so each record id is charged
 // exactly once. A user without a quota is not charged; the balance may go
 // below zero (pages printed while the hub was unreachable are owed anyway).
-func chargeQuota(ctx context.Context, tx *sql.Tx, owner string, pages int) (charged bool, err error) {
+func chargeQuota(ctx context.Context, tx *store.Tx, owner string, pages int) (charged bool, err error) {
 	if pages <= 0 {
 		return false, nil
 	}
@@ -309,7 +310,7 @@ func (s *Server) changeQuota(w http.ResponseWriter, r *http.Request) error {
 		return errInvalid("set: 0 to %d pages, or null for no quota", maxQuota)
 	}
 	var before, after sql.NullInt64
-	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
+	err = s.inTx(r.Context(), func(tx *store.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(r.Context(), "SELECT id, quota_pages FROM users WHERE username = ?", username).Scan(&id, &before)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -291,7 +292,7 @@ func TestQuotaAccounting(t *testing.T) {
 		t.Errorf("absurd pages: %s", got)
 	}
 	// Charged all the same (a claim's record), it cannot overflow the balance.
-	err := h.s.inTx(t.Context(), func(tx *sql.Tx) error {
+	err := h.s.inTx(t.Context(), func(tx *store.Tx) error {
 		_, err := chargeQuota(t.Context(), tx, "alice", 1<<62)
 		return err
 	})

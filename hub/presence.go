@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tessera-print/tessera/hub/store"
 )
 
 // presenceDelay is how long an update waits in memory before it is
@@ -31,7 +33,7 @@ const presenceDelay = 200 * time.Millisecond
 // correctness never waits for it (readers flush on demand), so a test's
 // fake clock need not move it.
 type presence struct {
-	db  *sql.DB
+	db  *store.DB
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -67,7 +69,7 @@ type syncState struct {
 }
 
 // newPresence starts the flush loop; close stops it.
-func newPresence(db *sql.DB, log *slog.Logger) *presence {
+func newPresence(db *store.DB, log *slog.Logger) *presence {
 	p := &presence{db: db, log: log, pending: map[string]presenceUpdate{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	p.delay.Store(int64(presenceDelay))

@@ -2,10 +2,11 @@ package hub
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/tessera-print/tessera/hub/store"
 )
 
 // Open enrollment binds an id to a new device token at its first
@@ -72,7 +73,7 @@ func (c *agentConn) useToken(ctx context.Context, agentID string) (ok bool, err 
 		return true, nil
 	}
 	var n int64
-	err = c.s.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = c.s.commit.do(ctx, func(ctx context.Context, tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE agents SET open_token_unused = 0 WHERE id = ? AND token_hash = ?", agentID, hash)
 		if err != nil {
 			return err
@@ -117,7 +118,7 @@ func (c *agentConn) bindOpen(ctx context.Context, agentID string, hash []byte, b
 // (presence_commit.go); rebind also takes a row whose token is unused.
 func (s *Server) bindOpenRow(ctx context.Context, agentID string, hash []byte, b bootState, now time.Time, rebind bool) (bool, error) {
 	var n int64
-	err := s.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.commit.do(ctx, func(ctx context.Context, tx *store.Tx) error {
 		var err error
 		n, err = bindOpenStmt(ctx, tx, agentID, hash, b, now, rebind)
 		return err
@@ -128,7 +129,7 @@ func (s *Server) bindOpenRow(ctx context.Context, agentID string, hash []byte, b
 	return n > 0, nil
 }
 
-func bindOpenStmt(ctx context.Context, tx *sql.Tx, agentID string, hash []byte, b bootState, now time.Time, rebind bool) (int64, error) {
+func bindOpenStmt(ctx context.Context, tx *store.Tx, agentID string, hash []byte, b bootState, now time.Time, rebind bool) (int64, error) {
 	res, err := tx.ExecContext(ctx,
 		`INSERT INTO agents (id, token_hash, version, capabilities, printer, connected, last_seen, created_at, open_token_unused)
 		 VALUES (?, ?, ?, ?, ?, 1, ?, ?, 1)

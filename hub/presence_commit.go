@@ -2,11 +2,12 @@ package hub
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/tessera-print/tessera/hub/store"
 )
 
 // errCommitterClosed: a durable write queued after the hub closed.
@@ -18,7 +19,7 @@ var errCommitterClosed = errors.New("the hub is closing")
 // the next one, and its one fsync. A fleet booting at once paid an fsync
 // per Boot, one at a time (docs/benchmarks.md, Fleet).
 type committer struct {
-	db *sql.DB
+	db *store.DB
 
 	mu     sync.Mutex
 	queue  []*durableWrite
@@ -32,12 +33,12 @@ type committer struct {
 
 // durableWrite is one caller's part of a group transaction.
 type durableWrite struct {
-	f    func(ctx context.Context, tx *sql.Tx) error
+	f    func(ctx context.Context, tx *store.Tx) error
 	err  error
 	done chan error
 }
 
-func newCommitter(db *sql.DB) *committer {
+func newCommitter(db *store.DB) *committer {
 	c := &committer{db: db, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.loop()
 	return c
@@ -47,7 +48,7 @@ func newCommitter(db *sql.DB) *committer {
 // (f's own error, or the transaction's). f runs under a savepoint: its
 // failure undoes only its own statements. A caller that stops waiting
 // (ctx) does not withdraw f: it may still commit.
-func (c *committer) do(ctx context.Context, f func(ctx context.Context, tx *sql.Tx) error) error {
+func (c *committer) do(ctx context.Context, f func(ctx context.Context, tx *store.Tx) error) error {
 	w := &durableWrite{f: f, done: make(chan error, 1)}
 	c.mu.Lock()
 	if c.closed {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -238,8 +239,8 @@ func TestCommitter(t *testing.T) {
 	}
 	defer db.Close()
 	c := newCommitter(db)
-	insert := func(id string, fail bool) func(context.Context, *sql.Tx) error {
-		return func(ctx context.Context, tx *sql.Tx) error {
+	insert := func(id string, fail bool) func(context.Context, *store.Tx) error {
+		return func(ctx context.Context, tx *store.Tx) error {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO agents (id, created_at) VALUES (?, 0)", id); err != nil {
 				return err
 			}

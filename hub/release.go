@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -305,7 +306,7 @@ func (s *Server) settleSilentJobs(ctx context.Context, owner string) error {
 	if err != nil || !found {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *store.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = ?, reason = ?
 			WHERE state = ? AND heard_at < ? AND (? = '' OR owner = ?)
 			RETURNING id, owner, printing_agent, claim_id, heard_at`,

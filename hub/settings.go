@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/tessera-print/tessera/hub/store"
 )
 
 // Settings are the hub-wide settings of GET and PUT /api/v1/settings. Each
@@ -143,7 +145,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) error {
 		return errBadRequest("settings document: %v", err)
 	}
 	var next Settings
-	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
+	err = s.inTx(r.Context(), func(tx *store.Tx) error {
 		cur, err := loadSettings(r.Context(), tx)
 		if err != nil {
 			return err

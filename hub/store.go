@@ -3,13 +3,11 @@ package hub
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"path/filepath"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
-	"github.com/tessera-print/tessera/internal/sqlitefile"
+	"github.com/tessera-print/tessera/hub/store"
 )
 
 // migrations are applied in order; PRAGMA user_version holds how many ran.
@@ -534,86 +532,19 @@ ALTER TABLE agents ADD COLUMN open_token_unused INTEGER NOT NULL DEFAULT 0;
 `,
 }
 
-// dsn builds the driver's connection string: sqlitefile's (WAL,
-// synchronous=FULL, busy timeout, IMMEDIATE write transactions, the path
-// URI-escaped) with foreign keys on, which the schema's ON DELETE CASCADE
-// needs.
-func dsn(path string) string {
-	return sqlitefile.DSN(path, sqlitefile.Param{Key: "_foreign_keys", Value: "on"})
-}
-
 // maxDBConns bounds the hub's SQLite connections: readers run beside a
 // writer in WAL mode, and more than a few per core only wait.
 const maxDBConns = 16
 
-// openDB opens (creating if needed) the hub's SQLite database, checks that
-// it runs in WAL mode with synchronous=FULL, and brings its schema up to
-// date. The database holds password hashes, card lookups and who printed
-// what: its files are made readable by their owner only, and a file that
-// cannot be restricted is an error.
-func openDB(ctx context.Context, path string) (*sql.DB, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	if err := sqlitefile.CreatePrivate(abs); err != nil {
-		return nil, fmt.Errorf("open database %s: %w", abs, err)
-	}
-	db, err := sql.Open("sqlite3", dsn(abs))
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", abs, err)
-	}
-	// A bounded pool: unbounded, 1,000 agents booting at once opened ~980
-	// SQLite connections (an OS thread and a page cache each, 330 MB) that
-	// fought for the one write lock in SQLite's sleeping busy handler until
-	// calls failed "database is locked". Bounded, the calls queue in Go
-	// instead (cmd/tessera-fleetsim: 1,000 agents connected in 4 s, not 13,
-	// none refused, 73 MB). SQLite writes one at a time anyway.
-	db.SetMaxOpenConns(maxDBConns)
-	db.SetMaxIdleConns(maxDBConns)
-	if err := sqlitefile.CheckDurable(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database %s: %w", abs, err)
-	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate database %s: %w", abs, err)
-	}
-	return db, nil
+// openDB opens (creating if needed) the hub's SQLite database and brings
+// its schema up to date. The database holds password hashes, card lookups
+// and who printed what: its files are readable by their owner only.
+func openDB(ctx context.Context, path string) (*store.DB, error) {
+	return store.OpenSQLite(ctx, path, maxDBConns, migrations)
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
-func isUnique(err error) bool { return sqlitefile.IsUnique(err) }
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	var version int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if version > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this hub (%d)", version, len(migrations))
-	}
-	for i := version; i < len(migrations); i++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		// user_version lives in the database header and is transactional, so
-		// a crash leaves either the old schema and version or the new ones.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-	}
-	return nil
-}
+func isUnique(err error) bool { return store.IsUnique(err) }
 
 // nanos and fromNanos convert between time.Time and the stored integers.
 func nanos(t time.Time) int64 { return t.UnixNano() }

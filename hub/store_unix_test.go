@@ -38,7 +38,7 @@ func TestStoreDurableAndPrivate(t *testing.T) {
 			// Several connections held at once: each is a distinct pooled connection.
 			var conns []interface{ Close() error }
 			for i := range 3 {
-				conn, err := db.Conn(ctx)
+				conn, err := db.SQL().Conn(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}

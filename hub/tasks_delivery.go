@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -203,7 +204,7 @@ func (s *Server) updateTask(ctx context.Context, agentID string, st protocol.Tas
 	// every agent report at once, and an fsync each queued them past the
 	// agents' call timeout (docs/benchmarks.md, Fleet).
 	var n int64
-	err = s.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.commit.do(ctx, func(ctx context.Context, tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, q, args...)
 		if err == nil {
 			n, err = res.RowsAffected()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -32,7 +33,7 @@ func (e *lockedError) Is(target error) bool { return target == errLocked }
 // the device's, which no success resets.
 type throttle struct {
 	key    []byte // the hub key: rows name no one
-	db     *sql.DB
+	db     *store.DB
 	now    func() time.Time
 	limit  int           // failures that lock
 	window time.Duration // how long a streak of failures counts, and how long a lock lasts

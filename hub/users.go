@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/offline/verifier"
 )
 
@@ -383,7 +384,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := nanos(s.now())
 	rules, quota := c.policyColumns()
-	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
+	err = s.inTx(r.Context(), func(tx *store.Tx) error {
 		res, err := tx.ExecContext(r.Context(),
 			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, locked, created_at, updated_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -426,7 +427,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = s.inTx(r.Context(), func(tx *sql.Tx) error {
+	err = s.inTx(r.Context(), func(tx *store.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(r.Context(), "SELECT id FROM users WHERE username = ?", username).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -453,7 +454,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 // updateUserRow changes the user's own fields the change sets.
-func updateUserRow(ctx context.Context, tx *sql.Tx, id int64, c userChange, now time.Time) error {
+func updateUserRow(ctx context.Context, tx *store.Tx, id int64, c userChange, now time.Time) error {
 	sets := []string{"updated_at = ?"}
 	args := []any{nanos(now)}
 	if c.fullName != nil {
@@ -489,7 +490,7 @@ func updateUserRow(ctx context.Context, tx *sql.Tx, id int64, c userChange, now 
 // verifiers, where the change lists them. A lookup key already held by
 // another user is a conflict. Deleting a card or PIN deletes its verifier
 // (migration 13).
-func replaceCredentials(ctx context.Context, tx *sql.Tx, userID int64, c userChange, params string, now int64) error {
+func replaceCredentials(ctx context.Context, tx *store.Tx, userID int64, c userChange, params string, now int64) error {
 	if c.cardsSet {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM cards WHERE user_id = ?", userID); err != nil {
 			return err
@@ -544,7 +545,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	username := r.PathValue("username")
 	var jobIDs []string
-	err := s.inTx(r.Context(), func(tx *sql.Tx) error {
+	err := s.inTx(r.Context(), func(tx *store.Tx) error {
 		res, err := tx.ExecContext(r.Context(), "DELETE FROM users WHERE username = ?", username)
 		if err != nil {
 			return err
@@ -630,7 +631,7 @@ func (s *Server) expiries(ctx context.Context, query string, id int64) ([]expiry
 }
 
 // inTx runs f in a write transaction, committing when it returns nil.
-func (s *Server) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+func (s *Server) inTx(ctx context.Context, f func(tx *store.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

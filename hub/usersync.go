@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -97,7 +98,7 @@ func (s *Server) usersPage(ctx context.Context, agent string, req protocol.SyncU
 // syncItems reads the changes after version since, in version order, up to
 // a page; more says whether others follow. home, when set, is the agent
 // whose home users alone it may see.
-func (s *Server) syncItems(ctx context.Context, tx *sql.Tx, since int64, home string, full bool) ([]syncItem, bool, error) {
+func (s *Server) syncItems(ctx context.Context, tx *store.Tx, since int64, home string, full bool) ([]syncItem, bool, error) {
 	users, err := s.changedUsers(ctx, tx, since, home, full)
 	if err != nil {
 		return nil, false, err
@@ -133,7 +134,7 @@ func (s *Server) syncItems(ctx context.Context, tx *sql.Tx, since int64, home st
 // changedUsers reads the users changed after since (at most a page and
 // one). In a delta, a changed user who is locked, or under the home scope
 // not the agent's, is a deletion: they may have just been locked or left.
-func (s *Server) changedUsers(ctx context.Context, tx *sql.Tx, since int64, home string, full bool) ([]syncItem, error) {
+func (s *Server) changedUsers(ctx context.Context, tx *store.Tx, since int64, home string, full bool) ([]syncItem, error) {
 	q := `SELECT id, username, full_name, language, policy, quota_pages, home_agent, locked, offline_version
 		FROM users WHERE offline_version > ?`
 	args := []any{since}
@@ -196,7 +197,7 @@ func (s *Server) changedUsers(ctx context.Context, tx *sql.Tx, since int64, home
 
 // userVerifiers adds the verifiers of u's cards and PINs that are current
 // (computed with the hub's parameters) and not expired.
-func (s *Server) userVerifiers(ctx context.Context, tx *sql.Tx, id int64, u *protocol.CachedUser) error {
+func (s *Server) userVerifiers(ctx context.Context, tx *store.Tx, id int64, u *protocol.CachedUser) error {
 	rows, err := tx.QueryContext(ctx,
 		`SELECT v.kind, v.verifier, COALESCE(c.expires_at, p.expires_at)
 		 FROM offline_verifiers v
@@ -234,7 +235,7 @@ func (s *Server) userVerifiers(ctx context.Context, tx *sql.Tx, id int64, u *pro
 }
 
 // tombstones reads the users deleted after since (at most a page and one).
-func tombstones(ctx context.Context, tx *sql.Tx, since int64, home string) ([]syncItem, error) {
+func tombstones(ctx context.Context, tx *store.Tx, since int64, home string) ([]syncItem, error) {
 	q := "SELECT username, version FROM offline_tombstones WHERE version > ?"
 	args := []any{since}
 	if home != "" {
@@ -260,7 +261,7 @@ func tombstones(ctx context.Context, tx *sql.Tx, since int64, home string) ([]sy
 // restartUserSync makes every agent's next sync a full one: after a change
 // of scope or TTL, a delta could not say who left an agent's scope. tx is
 // the settings' transaction.
-func restartUserSync(ctx context.Context, tx *sql.Tx) error {
+func restartUserSync(ctx context.Context, tx *store.Tx) error {
 	_, err := tx.ExecContext(ctx, "UPDATE offline_seq SET version = version + 1, floor = version + 1 WHERE id = 1")
 	return err
 }
