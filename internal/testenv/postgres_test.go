@@ -1,0 +1,102 @@
+package testenv
+
+import (
+	"database/sql"
+	"strings"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+)
+
+// TestPostgres checks the private cluster: a committed row survives a fast
+// restart and an immediate stop (a crash), and databases are distinct.
+func TestPostgres(t *testing.T) {
+	pg := StartPostgres(t)
+	dsn := pg.NewDatabase(t)
+	if !strings.HasPrefix(dsn, "postgres://tessera@127.0.0.1:") {
+		t.Errorf("DSN %q", dsn)
+	}
+	execSQL(t, dsn, "CREATE TABLE jobs (id int PRIMARY KEY, name text NOT NULL)")
+	execSQL(t, dsn, "INSERT INTO jobs VALUES (1, 'report.pdf')")
+
+	steps := []struct {
+		name string
+		do   func(t *testing.T)
+	}{
+		{"restart", func(t *testing.T) { pg.Restart(t) }},
+		{"kill and start", func(t *testing.T) { pg.Kill(t); pg.Start(t) }},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			s.do(t)
+			if got := queryString(t, dsn, "SELECT name FROM jobs WHERE id = 1"); got != "report.pdf" {
+				t.Errorf("after %s: name %q, want report.pdf", s.name, got)
+			}
+		})
+	}
+
+	other := pg.NewDatabase(t)
+	if other == dsn {
+		t.Fatalf("two NewDatabase gave the same DSN %s", dsn)
+	}
+	if got := queryString(t, other, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'jobs'"); got != "0" {
+		t.Errorf("the second database sees the first one's table (%s)", got)
+	}
+	if got := queryString(t, dsn, "SHOW max_connections"); got != "300" {
+		t.Errorf("max_connections %s, want 300", got)
+	}
+	if got := queryString(t, dsn, "SHOW fsync"); got != "on" {
+		t.Errorf("fsync %s, want on", got)
+	}
+	if !strings.Contains(pg.Log(), "database system is ready to accept connections") {
+		t.Errorf("the log lacks the server's start:\n%s", pg.Log())
+	}
+}
+
+// TestDatabaseName checks that names stay valid identifiers for any test
+// name, unique and within PostgreSQL's 63 bytes.
+func TestDatabaseName(t *testing.T) {
+	for _, name := range []string{
+		"TestX",
+		"TestPostgres/kill_and_start",
+		strings.Repeat("TestAVeryLongName/with/sub/tests#01", 4),
+		"Test/Ünïcode ☃",
+	} {
+		a, b := databaseName(name), databaseName(name)
+		if a == b {
+			t.Errorf("%q: two equal names %s", name, a)
+		}
+		if len(a) > 63 || strings.Trim(a, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+			t.Errorf("%q: bad name %q", name, a)
+		}
+	}
+}
+
+// execSQL runs one statement on a fresh connection: one opened before a
+// restart would be broken.
+func execSQL(t *testing.T, dsn, stmt string) {
+	t.Helper()
+	db := openDB(t, dsn)
+	if _, err := db.Exec(stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+func queryString(t *testing.T, dsn, query string) string {
+	t.Helper()
+	var s string
+	if err := openDB(t, dsn).QueryRow(query).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return s
+}
+
+func openDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
