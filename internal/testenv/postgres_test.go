@@ -2,6 +2,9 @@ package testenv
 
 import (
 	"database/sql"
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -50,6 +53,42 @@ func TestPostgres(t *testing.T) {
 	}
 	if !strings.Contains(pg.Log(), "database system is ready to accept connections") {
 		t.Errorf("the log lacks the server's start:\n%s", pg.Log())
+	}
+}
+
+// TestPostgresMain checks the cluster a TestMain shares: it serves
+// databases until stop, which removes it; and one that could not start
+// ends only the tests that ask it for a database.
+func TestPostgresMain(t *testing.T) {
+	pg, stop, err := StartPostgresMain()
+	if errors.Is(err, ErrUnavailable) {
+		Unavailable(t, "%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	dsn := pg.NewDatabase(t)
+	if got := queryString(t, dsn, "SELECT current_database()"); !strings.HasPrefix(got, "t_testpostgresmain_") {
+		t.Errorf("current_database %q", got)
+	}
+	stop()
+	if _, err := os.Stat(pg.dir); !os.IsNotExist(err) {
+		t.Errorf("the cluster's folder is still there after stop: %v", err)
+	}
+	if err := pg.ping(); err == nil {
+		t.Errorf("the server still answers after stop")
+	}
+
+	t.Setenv("CI", "") // Unavailable skips outside CI
+	broken := &Postgres{err: fmt.Errorf("%w: not here", ErrUnavailable)}
+	var sub *testing.T
+	t.Run("unavailable", func(t *testing.T) {
+		sub = t
+		broken.NewDatabase(t)
+	})
+	if !sub.Skipped() {
+		t.Errorf("NewDatabase on a cluster that could not start did not skip")
 	}
 }
 
