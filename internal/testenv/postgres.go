@@ -94,7 +94,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("PostgreSQL log:\n%s", p.Log())
+			t.Logf("PostgreSQL log:\n%s", tail(p.Log(), 10000))
 		}
 		if err := p.close(); err != nil {
 			t.Errorf("stop PostgreSQL: %v", err)
@@ -142,6 +142,18 @@ func StartPostgresMain() (*Postgres, func(), error) {
 // server that is down by then is ignored).
 func (p *Postgres) NewDatabase(t testing.TB) string {
 	t.Helper()
+	return p.newDatabase(t, "")
+}
+
+// NewDatabaseFrom is NewDatabase with a copy of template, a database made
+// by Template, instead of an empty one.
+func (p *Postgres) NewDatabaseFrom(t testing.TB, template string) string {
+	t.Helper()
+	return p.newDatabase(t, template)
+}
+
+func (p *Postgres) newDatabase(t testing.TB, template string) string {
+	t.Helper()
 	if p.err != nil {
 		if errors.Is(p.err, ErrUnavailable) {
 			Unavailable(t, "%v", p.err)
@@ -150,9 +162,13 @@ func (p *Postgres) NewDatabase(t testing.TB) string {
 	}
 	name := databaseName(t.Name())
 	ident := pgx.Identifier{name}.Sanitize()
+	stmt := "CREATE DATABASE " + ident
+	if template != "" {
+		stmt += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := p.admin(ctx, "CREATE DATABASE "+ident); err != nil {
+	if err := p.admin(ctx, stmt); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -161,6 +177,38 @@ func (p *Postgres) NewDatabase(t testing.TB) string {
 		_ = p.admin(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
 	})
 	return p.dsn(name)
+}
+
+// Template creates a database called name and runs setup on its DSN (a
+// package's migrations, say), for NewDatabaseFrom to copy: a copy costs
+// what an empty database does, so each test gets a prepared database
+// without preparing it again. It needs no testing.TB: TestMain can call
+// it after StartPostgresMain. PostgreSQL copies a database only while
+// nobody is connected to it, so once setup returns its connections still
+// open are ended and no new ones are allowed. The template lasts as long
+// as the cluster.
+func (p *Postgres) Template(name string, setup func(dsn string) error) error {
+	if p.err != nil {
+		return p.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ident := pgx.Identifier{name}.Sanitize()
+	if err := p.admin(ctx, "CREATE DATABASE "+ident); err != nil {
+		return fmt.Errorf("create template %s: %w", name, err)
+	}
+	if err := setup(p.dsn(name)); err != nil {
+		return fmt.Errorf("set up template %s: %w", name, err)
+	}
+	if err := p.admin(ctx, "ALTER DATABASE "+ident+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"); err != nil {
+		return fmt.Errorf("close template %s: %w", name, err)
+	}
+	// Wait (up to 5 s each) for the sessions to end: CREATE DATABASE
+	// gives up when others are still in the template after 5 s.
+	if err := p.admin(ctx, "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
+		return fmt.Errorf("end the sessions in template %s: %w", name, err)
+	}
+	return nil
 }
 
 // Restart stops the server with a fast shutdown (what `pg_ctl -m fast
@@ -209,7 +257,7 @@ func (p *Postgres) Log() string {
 }
 
 func (p *Postgres) dsn(database string) string {
-	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=5", pgUser, p.Port, database)
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", pgUser, p.Port, database)
 }
 
 func (p *Postgres) dataDir() string { return filepath.Join(p.dir, "data") }
@@ -337,7 +385,7 @@ func (p *Postgres) ping() error {
 
 // admin runs one statement on its own connection to the maintenance
 // database: a fresh connection, so a Restart in between costs nothing.
-func (p *Postgres) admin(ctx context.Context, sql string) error {
+func (p *Postgres) admin(ctx context.Context, sql string, args ...any) error {
 	conn, err := pgx.Connect(ctx, p.dsn("postgres"))
 	if err != nil {
 		return err
@@ -345,7 +393,7 @@ func (p *Postgres) admin(ctx context.Context, sql string) error {
 	defer conn.Close(ctx)
 	// Without arguments pgx uses the simple protocol: one statement, no
 	// transaction around it, as CREATE and DROP DATABASE require.
-	_, err = conn.Exec(ctx, sql)
+	_, err = conn.Exec(ctx, sql, args...)
 	return err
 }
 

@@ -57,8 +57,9 @@ func TestPostgres(t *testing.T) {
 }
 
 // TestPostgresMain checks the cluster a TestMain shares: it serves
-// databases until stop, which removes it; and one that could not start
-// ends only the tests that ask it for a database.
+// databases, empty or copies of a template, until stop, which removes it;
+// and one that could not start ends only the tests that ask it for a
+// database.
 func TestPostgresMain(t *testing.T) {
 	pg, stop, err := StartPostgresMain()
 	if errors.Is(err, ErrUnavailable) {
@@ -72,6 +73,26 @@ func TestPostgresMain(t *testing.T) {
 	if got := queryString(t, dsn, "SELECT current_database()"); !strings.HasPrefix(got, "t_testpostgresmain_") {
 		t.Errorf("current_database %q", got)
 	}
+	if err := pg.Template("tmpl_jobs", func(dsn string) error {
+		// Left open on purpose: Template must end its session.
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { db.Close() })
+		_, err = db.Exec("CREATE TABLE jobs (id int PRIMARY KEY); INSERT INTO jobs VALUES (1)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := pg.NewDatabaseFrom(t, "tmpl_jobs"), pg.NewDatabaseFrom(t, "tmpl_jobs")
+	execSQL(t, first, "INSERT INTO jobs VALUES (2)")
+	for _, c := range []struct{ dsn, want string }{{first, "2"}, {second, "1"}} {
+		if got := queryString(t, c.dsn, "SELECT count(*)::text FROM jobs"); got != c.want {
+			t.Errorf("copy of the template: %s jobs, want %s", got, c.want)
+		}
+	}
+
 	stop()
 	if _, err := os.Stat(pg.dir); !os.IsNotExist(err) {
 		t.Errorf("the cluster's folder is still there after stop: %v", err)
