@@ -80,9 +80,10 @@ type Postgres struct {
 
 // StartPostgres starts a private cluster for one test, stopped and removed
 // when the test ends. It costs about half a second (a copy of a data
-// directory initdb'd once per machine, then the server's start); a package whose
-// tests each need a database, not a cluster, starts one in TestMain with
-// StartPostgresMain. A missing PostgreSQL ends the test (see Unavailable).
+// directory initdb'd once per machine, then the server's start); a
+// package whose tests each need a database, not a cluster, starts one in
+// TestMain with StartPostgresMain. A missing PostgreSQL ends the test (see
+// Unavailable).
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	p, err := startPostgres()
