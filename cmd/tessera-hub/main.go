@@ -54,6 +54,10 @@ commands:
             enroll an agent: print its new device token on stdout
   agent new-token ID --data DIR
             give an enrolled agent a new device token (the old one stops working)
+  backup --data DIR --to FILE
+            write a consistent backup of a SQLite hub, serving or not (FILE - : stdout)
+  restore --from FILE --data DIR
+            restore a backup into a new or empty data directory (FILE - : stdin)
   version   print the version
 `
 
@@ -67,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return serve(ctx, args[1:], stderr, getenv)
 	case "agent":
 		return agentCommand(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return backupCommand(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return restoreCommand(ctx, args[1:], stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tessera-hub %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
