@@ -209,11 +209,11 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 		stmts, err := prepareAll(ctx, tx,
 			"SELECT id FROM users WHERE username = ?",
 			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, locked, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			"DELETE FROM cards WHERE user_id = ?",
 			"DELETE FROM pins WHERE user_id = ?",
-			"INSERT INTO cards (lookup, user_id, expires_at) VALUES (?, ?, ?)",
-			"INSERT INTO pins (lookup, user_id, hash, expires_at) VALUES (?, ?, ?, ?)")
+			"INSERT INTO cards (lookup, user_id, expires_at, position) VALUES (?, ?, ?, ?)",
+			"INSERT INTO pins (lookup, user_id, hash, expires_at, position) VALUES (?, ?, ?, ?, ?)")
 		if err != nil {
 			return err
 		}
@@ -230,12 +230,10 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				rules, quota := c.policyColumns()
-				r, err := insUser.ExecContext(ctx, names[i], deref(c.fullName), deref(c.language), c.passwordHash,
-					rules, quota, deref(c.homeAgent), c.locked != nil && *c.locked, nanos(now), nanos(now))
+				// RETURNING: PostgreSQL's driver has no LastInsertId.
+				err := insUser.QueryRowContext(ctx, names[i], deref(c.fullName), deref(c.language), c.passwordHash,
+					rules, quota, deref(c.homeAgent), c.locked != nil && *c.locked, nanos(now), nanos(now)).Scan(&ids[i])
 				if err != nil {
-					return err
-				}
-				if ids[i], err = r.LastInsertId(); err != nil {
 					return err
 				}
 				res.Created++
@@ -260,7 +258,7 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 		}
 		for i, c := range changes {
 			for j, cr := range c.cards {
-				_, err := insCard.ExecContext(ctx, cr.lookup, ids[i], optNanos(cr.expiresAt))
+				_, err := insCard.ExecContext(ctx, cr.lookup, ids[i], optNanos(cr.expiresAt), j)
 				if isUnique(err) {
 					return errEntry(i, "cards[%d] is bound to another user", j)
 				}
@@ -272,7 +270,7 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 				}
 			}
 			for j, cr := range c.pins {
-				_, err := insPIN.ExecContext(ctx, cr.lookup, ids[i], cr.hash, optNanos(cr.expiresAt))
+				_, err := insPIN.ExecContext(ctx, cr.lookup, ids[i], cr.hash, optNanos(cr.expiresAt), j)
 				if isUnique(err) {
 					return errEntry(i, "pins[%d] is used by another user", j)
 				}

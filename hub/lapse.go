@@ -1,7 +1,7 @@
 package hub
 
 import (
-	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,9 +48,8 @@ func (a *absence) left(agentID string) {
 }
 
 // recent returns whether the hub has run for less than d (every agent is
-// then recent), and otherwise the agents gone for less than d, as a JSON
-// array for SQL's json_each.
-func (a *absence) recent(d time.Duration) (all bool, ids string) {
+// then recent), and otherwise the agents gone for less than d.
+func (a *absence) recent(d time.Duration) (all bool, ids []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.mono()
@@ -62,8 +61,7 @@ func (a *absence) recent(d time.Duration) (all bool, ids string) {
 			delete(a.gone, id) // gone longer than d: as if gone since the start
 		}
 	}
-	b, _ := json.Marshal(list) // a []string always marshals
-	return now < d, string(b)
+	return now < d, list
 }
 
 // lapsed reports whether an agent has been gone for d on the monotonic clock.
@@ -81,7 +79,18 @@ func (a *absence) lapsed(agentID string, d time.Duration) bool {
 // arguments follow it in the query.
 func (s *Server) lapsedSQL(col string) (string, []any) {
 	allRecent, recent := s.absent.recent(printingClaimLapse)
-	return "(NOT ? AND " + col + " NOT IN (SELECT value FROM json_each(?)) AND " +
-			col + " NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?))",
-		[]any{allRecent, recent, nanos(s.now().Add(-printingClaimLapse))}
+	if allRecent {
+		return "(1 = 0)", nil // the hub started less than a lapse ago: none has lapsed
+	}
+	cond := "(" + col + " NOT IN (SELECT id FROM agents WHERE connected = 1 OR last_seen >= ?)"
+	args := []any{nanos(s.now().Add(-printingClaimLapse))}
+	// A list of placeholders, not a JSON array: SQL that runs on both
+	// engines. The agents gone within a lapse are few.
+	if len(recent) > 0 {
+		cond += " AND " + col + " NOT IN (?" + strings.Repeat(", ?", len(recent)-1) + ")"
+		for _, id := range recent {
+			args = append(args, id)
+		}
+	}
+	return cond + ")", args
 }

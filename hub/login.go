@@ -327,7 +327,10 @@ func (s *Server) registerCard(ctx context.Context, agent string, req protocol.Re
 			tooMany = true
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO cards (lookup, user_id, expires_at) VALUES (?, ?, NULL)", lookup, res.acc.id)
+		// After the user's other cards, as if the list had it last.
+		_, err = tx.ExecContext(ctx, `INSERT INTO cards (lookup, user_id, expires_at, position)
+			 VALUES (?, ?, NULL, (SELECT COALESCE(MAX(position), -1) + 1 FROM cards WHERE user_id = ?))`,
+			lookup, res.acc.id, res.acc.id)
 		return err
 	})
 	if err != nil {

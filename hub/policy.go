@@ -262,8 +262,10 @@ func chargeQuota(ctx context.Context, tx *store.Tx, owner string, pages int) (ch
 		return false, nil
 	}
 	res, err := tx.ExecContext(ctx,
-		"UPDATE users SET quota_pages = MAX(quota_pages - ?, ?) WHERE username = ? AND quota_pages IS NOT NULL",
-		min(int64(pages), maxQuota), int64(minBalance), owner)
+		// CASE, not MAX(a, b) (SQLite) or GREATEST (PostgreSQL): one SQL for both.
+		`UPDATE users SET quota_pages = CASE WHEN quota_pages - ? > ? THEN quota_pages - ? ELSE ? END
+		 WHERE username = ? AND quota_pages IS NOT NULL`,
+		min(int64(pages), maxQuota), int64(minBalance), min(int64(pages), maxQuota), int64(minBalance), owner)
 	if err != nil {
 		return false, fmt.Errorf("charge %d pages to %s: %w", pages, owner, err)
 	}

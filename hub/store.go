@@ -12,6 +12,7 @@ import (
 
 // migrations are applied in order; PRAGMA user_version holds how many ran.
 // Never edit a released migration: append a new one.
+// A schema change appends to pgMigrations (schema_postgres.go) as well.
 var migrations = []string{
 	// 1: the initial schema. Times are Unix nanoseconds (UTC) so that
 	// comparisons and ordering are plain integer comparisons.
@@ -529,6 +530,15 @@ CREATE INDEX agents_grp ON agents(grp) WHERE grp != '';
 	// carried it arrived (docs/benchmarks.md, Fleet, point 5).
 	`
 ALTER TABLE agents ADD COLUMN open_token_unused INTEGER NOT NULL DEFAULT 0;
+`,
+	// 23: a user's cards and PINs keep the order of the list that stored
+	// them (the user view shows them so) in a column of their own, where
+	// SQLite's rowid kept it: PostgreSQL has no rowid (issue 13).
+	`
+ALTER TABLE cards ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pins ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+UPDATE cards SET position = rowid;
+UPDATE pins SET position = rowid;
 `,
 }
 

@@ -385,18 +385,16 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	now := nanos(s.now())
 	rules, quota := c.policyColumns()
 	err = s.inTx(r.Context(), func(tx *store.Tx) error {
-		res, err := tx.ExecContext(r.Context(),
+		// RETURNING: PostgreSQL's driver has no LastInsertId.
+		var id int64
+		err := tx.QueryRowContext(r.Context(),
 			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, locked, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			username, deref(c.fullName), deref(c.language), c.passwordHash, rules, quota, deref(c.homeAgent),
-			c.locked != nil && *c.locked, now, now)
+			c.locked != nil && *c.locked, now, now).Scan(&id)
 		if isUnique(err) {
 			return errConflict("user %q already exists", username)
 		}
-		if err != nil {
-			return err
-		}
-		id, err := res.LastInsertId()
 		if err != nil {
 			return err
 		}
@@ -496,8 +494,8 @@ func replaceCredentials(ctx context.Context, tx *store.Tx, userID int64, c userC
 			return err
 		}
 		for i, cr := range c.cards {
-			_, err := tx.ExecContext(ctx, "INSERT INTO cards (lookup, user_id, expires_at) VALUES (?, ?, ?)",
-				cr.lookup, userID, optNanos(cr.expiresAt))
+			_, err := tx.ExecContext(ctx, "INSERT INTO cards (lookup, user_id, expires_at, position) VALUES (?, ?, ?, ?)",
+				cr.lookup, userID, optNanos(cr.expiresAt), i)
 			if isUnique(err) {
 				return errConflict("cards[%d] is bound to another user", i)
 			}
@@ -514,8 +512,8 @@ func replaceCredentials(ctx context.Context, tx *store.Tx, userID int64, c userC
 			return err
 		}
 		for i, cr := range c.pins {
-			_, err := tx.ExecContext(ctx, "INSERT INTO pins (lookup, user_id, hash, expires_at) VALUES (?, ?, ?, ?)",
-				cr.lookup, userID, cr.hash, optNanos(cr.expiresAt))
+			_, err := tx.ExecContext(ctx, "INSERT INTO pins (lookup, user_id, hash, expires_at, position) VALUES (?, ?, ?, ?, ?)",
+				cr.lookup, userID, cr.hash, optNanos(cr.expiresAt), i)
 			if isUnique(err) {
 				return errConflict("pins[%d] is used by another user", i)
 			}
@@ -603,10 +601,10 @@ func (s *Server) userView(ctx context.Context, username string) (userView, error
 	}
 	v.Policy = p.view()
 	v.CreatedAt, v.UpdatedAt = fromNanos(created), fromNanos(updated)
-	if v.Cards, err = s.expiries(ctx, "SELECT expires_at FROM cards WHERE user_id = ? ORDER BY rowid", id); err != nil {
+	if v.Cards, err = s.expiries(ctx, "SELECT expires_at FROM cards WHERE user_id = ? ORDER BY position", id); err != nil {
 		return v, err
 	}
-	if v.PINs, err = s.expiries(ctx, "SELECT expires_at FROM pins WHERE user_id = ? ORDER BY rowid", id); err != nil {
+	if v.PINs, err = s.expiries(ctx, "SELECT expires_at FROM pins WHERE user_id = ? ORDER BY position", id); err != nil {
 		return v, err
 	}
 	v.CardCount, v.PINCount = len(v.Cards), len(v.PINs)

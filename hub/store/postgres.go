@@ -26,7 +26,7 @@ func OpenPostgres(ctx context.Context, dsn string, maxConns int, migrations []st
 	}
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
-	d := &DB{sql: db, engine: Postgres}
+	d := &DB{sql: db, engine: Postgres, rebound: map[string]string{}}
 	if err := d.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -40,9 +40,15 @@ func OpenPostgres(ctx context.Context, dsn string, maxConns int, migrations []st
 
 // migratePostgres applies the migrations the database has not seen, each
 // in a transaction of its own under the writers' lock, so that nodes
-// started at once migrate once.
+// started at once migrate once. The version table is made under the lock
+// too: two CREATE TABLE IF NOT EXISTS at once on a fresh database fail
+// one of them (type "schema_version" already exists).
 func migratePostgres(ctx context.Context, d *DB, migrations []string) error {
-	if _, err := d.sql.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)"); err != nil {
+	err := d.locked(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("schema version table: %w", err)
 	}
 	for {

@@ -21,9 +21,15 @@ const (
 type DB struct {
 	sql    *sql.DB
 	engine Engine
-	// rebound caches each query's PostgreSQL form (query text -> text).
-	rebound sync.Map
+	// rebound caches queries' PostgreSQL forms (query text -> text), up
+	// to maxRebound: a query built with a list of placeholders comes in
+	// many lengths.
+	mu      sync.Mutex
+	rebound map[string]string
 }
+
+// maxRebound bounds the cache of rebound queries.
+const maxRebound = 2048
 
 // Engine reports which engine d runs on.
 func (d *DB) Engine() Engine { return d.engine }
@@ -95,11 +101,17 @@ func (d *DB) prepare(query string, args []any) (string, []any) {
 	if d.engine != Postgres {
 		return query, args
 	}
-	if q, ok := d.rebound.Load(query); ok {
-		return q.(string), pgArgs(args)
+	d.mu.Lock()
+	q, ok := d.rebound[query]
+	d.mu.Unlock()
+	if !ok {
+		q = rebind(query)
+		d.mu.Lock()
+		if len(d.rebound) < maxRebound {
+			d.rebound[query] = q
+		}
+		d.mu.Unlock()
 	}
-	q := rebind(query)
-	d.rebound.Store(query, q)
 	return q, pgArgs(args)
 }
 
