@@ -50,10 +50,12 @@ type HAProxyConfig struct {
 //     may still go to a dead backend, and redispatch then saves it.
 //   - `option redispatch` with `retries 3`: a connection to a backend
 //     that was just killed, and not yet seen down by the checks, goes to
-//     another backend instead of failing.
+//     another backend at once instead of failing (the log's retries
+//     field then reads "+1").
 //   - haproxy logs to stderr (`log stderr format raw`), which -db keeps:
 //     Log() has one line per request or connection, and the checks'
-//     verdicts.
+//     verdicts. StartHAProxy's probe that haproxy listens (a connection
+//     closed without a request) logs as one "<BADREQ>" line.
 //   - One haproxy holds two descriptors per connection; maxconn is 4000
 //     (about 9,000 connections fit the 20,000 descriptors a process may
 //     hold here).

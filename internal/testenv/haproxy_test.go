@@ -101,6 +101,30 @@ func get(t *testing.T, c *http.Client, url string) string {
 func TestHAProxy(t *testing.T) {
 	t.Run("http balances, checks and passes websockets", testHAProxyHTTP)
 	t.Run("tcp passes TLS through", testHAProxyTCP)
+	t.Run("a dead backend's connections go to the other", testHAProxyRedispatch)
+}
+
+// testHAProxyRedispatch kills a backend (connections refused) and sends
+// requests at once, before the checks can have taken it out: none fails.
+func testHAProxyRedispatch(t *testing.T) {
+	a, b := newBackend(t, "a", false), newBackend(t, "b", false)
+	h := StartHAProxy(t, HAProxyConfig{Backends: []string{a.addr(), b.addr()}})
+	url := "http://" + h.Addr + "/"
+	client := &http.Client{Timeout: 5 * time.Second}
+	testutil.WaitFor(t, 10*time.Second, "backend a to be checked", func() bool { return a.checks.Load() > 1 })
+
+	a.srv.Close()
+	for i := 0; i < 10; i++ {
+		if got := strings.TrimSpace(get(t, client, url)); got != "b" {
+			t.Fatalf("request %d went to %q with a dead", i, got)
+		}
+	}
+	// httplog's retries field: "+1" is one retry, redispatched: a request
+	// did try the dead backend. Only a machine so slow that the checks
+	// took a out before the first request may show none.
+	if log := h.Log(); !strings.Contains(log, "/+1 ") && !strings.Contains(log, "nodes/n1 is DOWN") {
+		t.Errorf("no request was redispatched:\n%s", log)
+	}
 }
 
 func testHAProxyHTTP(t *testing.T) {
