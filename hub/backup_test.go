@@ -370,3 +370,23 @@ func TestRestoreRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A backup that fails leaves the file it was to replace whole, and no
+// temporary file beside it.
+func TestBackupToFileKeepsOldOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.tar.gz")
+	if err := os.WriteFile(path, []byte("yesterday's backup"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := BackupToFile(t.Context(), filepath.Join(dir, "no-hub-here"), path, BackupOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no hub database") {
+		t.Fatalf("BackupToFile of a directory without a hub: %v", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "yesterday's backup" {
+		t.Errorf("the older backup: %q %v", b, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("left beside it: %v", entries)
+	}
+}
