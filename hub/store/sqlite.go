@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 
 	"github.com/tessera-print/tessera/internal/sqlitefile"
 )
@@ -25,7 +27,8 @@ func OpenSQLite(ctx context.Context, path string, maxConns int, migrations []str
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
 	// Foreign keys on: the schema's ON DELETE CASCADE needs them.
-	db, err := sql.Open("sqlite3", sqlitefile.DSN(abs, sqlitefile.Param{Key: "_foreign_keys", Value: "on"}))
+	dsn := sqlitefile.DSN(abs, sqlitefile.Param{Key: "_foreign_keys", Value: "on"})
+	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
@@ -39,7 +42,36 @@ func OpenSQLite(ctx context.Context, path string, maxConns int, migrations []str
 		db.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", abs, err)
 	}
-	return &DB{sql: db, engine: SQLite}, nil
+	readers, err := openSQLiteReaders(dsn, maxConns)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", abs, err)
+	}
+	return &DB{sql: db, engine: SQLite, readers: readers}, nil
+}
+
+// openSQLiteReaders opens the pool of read-only transactions. The
+// driver begins every transaction of a pool the same way, and the main
+// pool's take the write lock at once (_txlock=immediate), so a read-only
+// transaction there would wait for any writer (up to the busy timeout,
+// then fail "database is locked"). This pool's begin as SQLite does by
+// default (deferred: in WAL mode a reader reads a snapshot beside the
+// writer) and cannot write (query_only), as PostgreSQL's READ ONLY.
+func openSQLiteReaders(dsn string, maxConns int) (*sql.DB, error) {
+	base, query, _ := strings.Cut(dsn, "?")
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("read-only pool: %w", err)
+	}
+	params.Set("_txlock", "deferred")
+	params.Set("_query_only", "1")
+	db, err := sql.Open("sqlite3", base+"?"+params.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("read-only pool: %w", err)
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	return db, nil
 }
 
 func migrateSQLite(ctx context.Context, db *sql.DB, migrations []string) error {

@@ -26,6 +26,9 @@ type DB struct {
 	// many lengths.
 	mu      sync.Mutex
 	rebound map[string]string
+	// readers is SQLite's pool of read-only transactions (see
+	// openSQLiteReaders); nil on PostgreSQL.
+	readers *sql.DB
 }
 
 // maxRebound bounds the cache of rebound queries.
@@ -39,7 +42,12 @@ func (d *DB) Engine() Engine { return d.engine }
 func (d *DB) SQL() *sql.DB { return d.sql }
 
 // Close closes the pool.
-func (d *DB) Close() error { return d.sql.Close() }
+func (d *DB) Close() error {
+	if d.readers != nil {
+		d.readers.Close()
+	}
+	return d.sql.Close()
+}
 
 // PingContext checks that the database answers.
 func (d *DB) PingContext(ctx context.Context) error { return d.sql.PingContext(ctx) }
@@ -81,9 +89,14 @@ func (d *DB) QueryRowContext(ctx context.Context, query string, args ...any) *Ro
 }
 
 // BeginTx starts a transaction. A write transaction (opts nil or not
-// ReadOnly) holds the writers' lock from its start to its end.
+// ReadOnly) holds the writers' lock from its start to its end; a
+// read-only one takes no lock and waits for no writer, on either engine.
 func (d *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
-	tx, err := d.sql.BeginTx(ctx, opts)
+	pool := d.sql
+	if opts != nil && opts.ReadOnly && d.readers != nil {
+		pool = d.readers
+	}
+	tx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,27 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/tessera-print/tessera/internal/testenv"
+)
+
+// sharedPG is the package's one PostgreSQL cluster, started by TestMain
+// (a database per test costs far less than a cluster per test). Set once
+// before the tests run, never changed after.
+var sharedPG *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	pg, stop, err := testenv.StartPostgresMain()
+	if err != nil {
+		// Each test that asks for a database says it again, and fails
+		// under CI=true (testenv.Unavailable).
+		fmt.Fprintln(os.Stderr, "hub/store tests:", err)
+	}
+	sharedPG = pg
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
