@@ -81,6 +81,7 @@ var contractCases = []struct {
 	{"ReturningInTx", testReturningInTx},
 	{"CommitRollback", testCommitRollback},
 	{"WritersExclude", testWritersExclude},
+	{"WriteOutsideTxWaits", testWriteOutsideTxWaits},
 	{"ReadOnlyDoesNotWait", testReadOnlyDoesNotWait},
 	{"ReadOnlyRefusesWrites", testReadOnlyRefusesWrites},
 	{"TxStmt", testTxStmt},
@@ -369,6 +370,48 @@ func testWritersExclude(ctx context.Context, t *testing.T, db *DB, key string) {
 	var n int64
 	if err := db.QueryRowContext(ctx, "SELECT n FROM counter WHERE id = ?", 1).Scan(&n); err != nil || n != workers*rounds {
 		t.Errorf("counter %d after %d increments, %v", n, workers*rounds, err)
+	}
+}
+
+// testWriteOutsideTxWaits: a write outside a transaction does not slip
+// into a transaction's read and write either. One goroutine increments
+// the counter as testWritersExclude does, the other with a plain UPDATE
+// (n = n + 1, atomic by itself): had the plain UPDATE not waited for the
+// writers' lock, the transaction would write back a value read before it
+// and lose it.
+func testWriteOutsideTxWaits(ctx context.Context, t *testing.T, db *DB, key string) {
+	const rounds = 50
+	var before int64
+	if err := db.QueryRowContext(ctx, "SELECT n FROM counter WHERE id = ?", 1).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	go func() {
+		for range rounds {
+			if err := inTx(ctx, db, func(tx *Tx) error { return increment(ctx, tx) }); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	go func() {
+		for range rounds {
+			if _, err := db.ExecContext(ctx, "UPDATE counter SET n = n + 1 WHERE id = ?", 1); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, "SELECT n FROM counter WHERE id = ?", 1).Scan(&n); err != nil || n != before+2*rounds {
+		t.Errorf("counter %d after %d increments from %d, %v", n, 2*rounds, before, err)
 	}
 }
 
