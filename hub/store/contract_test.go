@@ -88,6 +88,8 @@ var contractCases = []struct {
 	{"Bytes", testBytes},
 	{"Int64", testInt64},
 	{"Nulls", testNulls},
+	{"TextOrder", testTextOrder},
+	{"ComparisonIsBool", testComparisonIsBool},
 }
 
 func TestContract(t *testing.T) {
@@ -591,5 +593,59 @@ func testNulls(ctx context.Context, t *testing.T, db *DB, key string) {
 	var count int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM kv WHERE k = ? AND n IS NULL AND b IS NULL AND s IS NULL", key).Scan(&count); err != nil || count != 1 {
 		t.Errorf("IS NULL: %d rows, %v", count, err)
+	}
+}
+
+// testTextOrder: text sorts and is unique byte by byte on both engines
+// (SQLite's BINARY collation; COLLATE "C" in the PostgreSQL schema):
+// upper case before lower case, a precomposed é apart from e and a
+// combining accent.
+func testTextOrder(ctx context.Context, t *testing.T, db *DB, key string) {
+	values := []string{"b", "B", "a", "_", "Z", "\u00e9", "e\u0301", "e", "A"}
+	want := []string{"A", "B", "Z", "_", "a", "b", "e", "e\u0301", "\u00e9"}
+	for _, v := range values {
+		if _, err := db.ExecContext(ctx, "INSERT INTO kv (k, s) VALUES (?, ?)", key+"/"+v, key); err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+	}
+	got, err := texts(ctx, db, "SELECT k FROM kv WHERE s = ? ORDER BY k", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		got[i] = got[i][len(key)+1:]
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ORDER BY k: %q, want %q", got, want)
+	}
+}
+
+func texts(ctx context.Context, db *DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// testComparisonIsBool: a comparison selected as a value scans into a Go
+// bool on both engines (SQLite gives 1 or 0, PostgreSQL a boolean, which
+// does not scan into an integer).
+func testComparisonIsBool(ctx context.Context, t *testing.T, db *DB, key string) {
+	if _, err := db.ExecContext(ctx, "INSERT INTO kv (k, n) VALUES (?, ?)", key, 5); err != nil {
+		t.Fatal(err)
+	}
+	var above, below bool
+	if err := db.QueryRowContext(ctx, "SELECT n > ?, n > ? FROM kv WHERE k = ?", 4, 5, key).Scan(&above, &below); err != nil || !above || below {
+		t.Errorf("n > 4, n > 5 = %v, %v (want true, false), %v", above, below, err)
 	}
 }
