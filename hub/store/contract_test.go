@@ -75,6 +75,7 @@ var contractCases = []struct {
 	run  func(ctx context.Context, t *testing.T, db *DB, key string)
 }{
 	{"Placeholders", testPlaceholders},
+	{"NumberedPlaceholders", testNumberedPlaceholders},
 	{"Bools", testBools},
 	{"IsUnique", testIsUnique},
 	{"ReturningOutsideTx", testReturningOutsideTx},
@@ -143,6 +144,28 @@ func testPlaceholders(ctx context.Context, t *testing.T, db *DB, key string) {
 	var s string
 	if err := db.QueryRowContext(ctx, "SELECT s FROM kv WHERE s = '?' AND k = ?", key).Scan(&s); err != nil || s != "?" {
 		t.Errorf("a ? in a literal: %q, %v", s, err)
+	}
+}
+
+// testNumberedPlaceholders: SQLite's ?NNN, a parameter used twice or out
+// of order, and a plain ? after them numbered one more than the largest.
+func testNumberedPlaceholders(ctx context.Context, t *testing.T, db *DB, key string) {
+	if _, err := db.ExecContext(ctx, "INSERT INTO kv (k, n, s) VALUES (?, 1, 'old')", key); err != nil {
+		t.Fatal(err)
+	}
+	const q = "UPDATE kv SET n = CASE WHEN ?1 = 1 THEN ?2 ELSE n END, s = CASE WHEN ?1 = 1 THEN ?3 ELSE s END WHERE k = ?"
+	for _, apply := range []bool{false, true} {
+		if _, err := db.ExecContext(ctx, q, apply, int64(1)<<40, "new", key); err != nil {
+			t.Fatalf("apply %v: %v", apply, err)
+		}
+		var n int64
+		var s string
+		if err := db.QueryRowContext(ctx, "SELECT n, s FROM kv WHERE k = ?1 AND n = n", key).Scan(&n, &s); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int64{false: 1, true: 1 << 40}[apply]; n != want || (s == "new") != apply {
+			t.Errorf("apply %v: n %d, s %q", apply, n, s)
+		}
 	}
 }
 

@@ -128,7 +128,9 @@ func (d *DB) lockedRow(ctx context.Context, q string, args []any) *Row {
 }
 
 // rebind turns the ? placeholders of a query into PostgreSQL's $1, $2, ...
-// A ? in a quoted string or identifier stays.
+// and SQLite's numbered ?NNN into $NNN; a plain ? after them is numbered
+// as SQLite numbers it, one more than the largest number so far. A ? in a
+// quoted string or identifier stays.
 func rebind(query string) string {
 	var b strings.Builder
 	b.Grow(len(query) + 16)
@@ -144,6 +146,17 @@ func rebind(query string) string {
 		case c == '\'' || c == '"':
 			quote = c
 		case c == '?':
+			j := i + 1
+			for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+				j++
+			}
+			if num, err := strconv.Atoi(query[i+1 : j]); err == nil {
+				n = max(n, num)
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(num))
+				i = j - 1
+				continue
+			}
 			n++
 			b.WriteByte('$')
 			b.WriteString(strconv.Itoa(n))

@@ -13,6 +13,9 @@ func TestRebind(t *testing.T) {
 		{"SELECT '?' || ? FROM \"we?ird\" WHERE x = ?", "SELECT '?' || $1 FROM \"we?ird\" WHERE x = $2"},
 		{"SELECT 'it''s ?' , ?", "SELECT 'it''s ?' , $1"},
 		{"INSERT INTO t VALUES (?,?,?,?,?,?,?,?,?,?,?)", "INSERT INTO t VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"},
+		{"UPDATE t SET a = CASE WHEN ?1 = 1 THEN ?2 ELSE a END, b = ?12 WHERE c = ?1", "UPDATE t SET a = CASE WHEN $1 = 1 THEN $2 ELSE a END, b = $12 WHERE c = $1"},
+		{"SELECT ?2, ?, ?1, ?", "SELECT $2, $3, $1, $4"},
+		{"SELECT '?1' || ?1", "SELECT '?1' || $1"},
 	}
 	for _, tc := range tests {
 		if got := rebind(tc.in); got != tc.want {
