@@ -80,6 +80,7 @@ var contractCases = []struct {
 	{"IsUnique", testIsUnique},
 	{"ReturningOutsideTx", testReturningOutsideTx},
 	{"ReturningInTx", testReturningInTx},
+	{"QueryWrites", testQueryWrites},
 	{"CommitRollback", testCommitRollback},
 	{"WritersExclude", testWritersExclude},
 	{"WriteOutsideTxWaits", testWriteOutsideTxWaits},
@@ -315,6 +316,46 @@ func testReturningInTx(ctx context.Context, t *testing.T, db *DB, key string) {
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM seqs WHERE name = ?", name).Scan(&n); err != nil || (n == 1) != commit {
 			t.Errorf("committed %v: %d rows, %v", commit, n, err)
 		}
+	}
+}
+
+// testQueryWrites: a write of several rows with RETURNING runs through
+// Tx.QueryContext; DB.QueryContext refuses a write on both engines (and
+// writes nothing).
+func testQueryWrites(ctx context.Context, t *testing.T, db *DB, key string) {
+	for i := range 3 {
+		if _, err := db.ExecContext(ctx, "INSERT INTO kv (k, n) VALUES (?, ?)", fmt.Sprintf("%s-%d", key, i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const q = "UPDATE kv SET n = n + 10 WHERE k LIKE ? RETURNING k"
+	rows, err := db.QueryContext(ctx, q, key+"-%")
+	if err == nil {
+		rows.Close()
+		t.Error("DB.QueryContext took a write")
+	}
+	var got []string
+	err = inTx(ctx, db, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, q, key+"-%")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return err
+			}
+			got = append(got, k)
+		}
+		return rows.Err()
+	})
+	if err != nil || len(got) != 3 {
+		t.Errorf("Tx.QueryContext UPDATE RETURNING: %q, %v", got, err)
+	}
+	var sum int64
+	if err := db.QueryRowContext(ctx, "SELECT SUM(n) FROM kv WHERE k LIKE ?", key+"-%").Scan(&sum); err != nil || sum != 33 {
+		t.Errorf("sum %d after one update of 10 each (want 33), %v", sum, err)
 	}
 }
 
