@@ -320,7 +320,7 @@ func testReturningInTx(ctx context.Context, t *testing.T, db *DB, key string) {
 }
 
 // testQueryWrites: a write of several rows with RETURNING runs through
-// Tx.QueryContext; DB.QueryContext refuses a write on both engines (and
+// Tx.QueryContext; DB.QueryContext refuses a write on PostgreSQL (and
 // writes nothing).
 func testQueryWrites(ctx context.Context, t *testing.T, db *DB, key string) {
 	for i := range 3 {
@@ -329,13 +329,15 @@ func testQueryWrites(ctx context.Context, t *testing.T, db *DB, key string) {
 		}
 	}
 	const q = "UPDATE kv SET n = n + 10 WHERE k LIKE ? RETURNING k"
-	rows, err := db.QueryContext(ctx, q, key+"-%")
-	if err == nil {
-		rows.Close()
-		t.Error("DB.QueryContext took a write")
+	if db.Engine() == Postgres {
+		rows, err := db.QueryContext(ctx, q, key+"-%")
+		if err == nil {
+			rows.Close()
+			t.Error("DB.QueryContext took a write")
+		}
 	}
 	var got []string
-	err = inTx(ctx, db, func(tx *Tx) error {
+	err := inTx(ctx, db, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, q, key+"-%")
 		if err != nil {
 			return err
