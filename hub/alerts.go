@@ -125,7 +125,7 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rows, err := s.db.QueryContext(r.Context(), `SELECT id, code, agent_id, at, message, data FROM alerts
-		WHERE id > ? AND (? IS NULL OR at >= ?) AND (? = '' OR code = ?) ORDER BY id LIMIT ?`,
+		WHERE id > ? AND (CAST(? AS BIGINT) IS NULL OR at >= ?) AND (? = '' OR code = ?) ORDER BY id LIMIT ?`,
 		aq.after, aq.since, aq.since, aq.code, aq.code, aq.limit)
 	if err != nil {
 		return fmt.Errorf("list alerts: %w", err)

@@ -107,6 +107,7 @@ func populatedHub(t *testing.T) (h *testHub, held, deleted, lost string) {
 // one snapshot (each user with its card or not at all), its counts are
 // the manifest's, and every file is private.
 func TestBackupWhileWriting(t *testing.T) {
+	sqliteOnly(t)
 	h, held, deleted, lost := populatedHub(t)
 	ctx, stop := context.WithCancel(t.Context())
 	var written atomic.Int64
@@ -296,6 +297,7 @@ func editManifest(t *testing.T, change func(m *BackupManifest)) func(string, []b
 // damaged, incomplete, altered, of a newer schema, or holding a file a
 // backup does not: the target stays as it was, and nothing is left beside.
 func TestRestoreRefuses(t *testing.T) {
+	sqliteOnly(t)
 	h, held, _, _ := populatedHub(t)
 	var buf bytes.Buffer
 	if _, err := Backup(t.Context(), h.dir, &buf, BackupOptions{}); err != nil {

@@ -317,6 +317,7 @@ func TestUploadCopiesBounded(t *testing.T) {
 // The claims current at the upgrade to schema 10 count: a record of a job
 // printing then stands on its claim.
 func TestClaimLogMigration(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "hub.db"))
 	if err != nil {

@@ -122,7 +122,7 @@ func TestEnrollCertificate(t *testing.T) {
 		t.Errorf("a certificate no agent has: %v %v, want 401", resp, err)
 	}
 	// A new device token (tessera-hub agent new-token) ends the certificate.
-	if _, err := NewAgentToken(t.Context(), h.dir, "p1"); err != nil {
+	if _, err := NewAgentToken(t.Context(), h.where(), "p1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, resp, err := dialTLS(t, h, url, roots, mine); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {

@@ -239,7 +239,7 @@ func TestClaimLapseAfterRestart(t *testing.T) {
 	}
 
 	clk = clocktest.New(start.Add(3 * time.Hour))
-	h = newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true; c.Clock = clk })
+	h = newTestHub(t, func(c *Config) { h.sameStore(c); c.OpenEnrollment = true; c.Clock = clk })
 	a := h.mustDial("")
 	a.boot("agent-1")
 	a.heldElsewhere(id, key, "right after the restart")

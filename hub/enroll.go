@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/tessera-print/tessera/hub/store"
@@ -32,19 +31,35 @@ func (s *Server) IssueAgentToken(ctx context.Context, agentID string) (string, e
 	return issueAgentToken(ctx, s.db, s.now(), agentID)
 }
 
-// AddAgent registers a new agent in the hub data directory dataDir (created
-// if missing) and returns its device token, as IssueAgentToken does. A hub
-// may be serving the directory meanwhile: the database is shared safely
-// (WAL, busy timeout) and the running hub accepts the token at once. It
-// starts nothing (no janitor) and closes the database before returning.
-func AddAgent(ctx context.Context, dataDir, agentID string) (string, error) {
+// StoreLocation says where a hub's store is: SQLite in DataDir, or the
+// PostgreSQL database Database names (a DSN) when it is set; the tools
+// beside a running hub (agent add, agent new-token) take it as serve does.
+type StoreLocation struct {
+	DataDir  string
+	Database string
+}
+
+// open opens the store at l, migrating it if needed.
+func (l StoreLocation) open(ctx context.Context) (*store.DB, error) {
+	return openStore(ctx, Config{DataDir: l.DataDir, Database: l.Database})
+}
+
+// AddAgent registers a new agent in the hub's store at where (a data
+// directory is created if missing) and returns its device token, as
+// IssueAgentToken does. A hub may be serving the store meanwhile: the
+// database is shared safely (SQLite: WAL, busy timeout) and the running
+// hub accepts the token at once. It starts nothing (no janitor) and closes
+// the database before returning.
+func AddAgent(ctx context.Context, where StoreLocation, agentID string) (string, error) {
 	if !validAgentID(agentID) {
 		return "", fmt.Errorf("add agent %q: %w", agentID, ErrInvalidAgentID)
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", fmt.Errorf("add agent: data directory: %w", err)
+	if where.Database == "" {
+		if err := os.MkdirAll(where.DataDir, 0o700); err != nil {
+			return "", fmt.Errorf("add agent: data directory: %w", err)
+		}
 	}
-	db, err := openDB(ctx, filepath.Join(dataDir, "hub.db"))
+	db, err := where.open(ctx)
 	if err != nil {
 		return "", fmt.Errorf("add agent: %w", err)
 	}
@@ -55,18 +70,18 @@ func AddAgent(ctx context.Context, dataDir, agentID string) (string, error) {
 	return tok, err
 }
 
-// NewAgentToken gives the known agent agentID a new device token in the hub
-// data directory dataDir and returns it; the old token stops working at
+// NewAgentToken gives the known agent agentID a new device token in the
+// hub's store at where and returns it; the old token stops working at
 // once, and so does a client certificate (a connection open with either
 // stays until it ends). It is for an agent whose token file was lost or
-// whose storage was replaced, and needs the data directory: a stolen admin
+// whose storage was replaced, and needs the store itself: a stolen admin
 // token cannot take a printer's identity over with it. An unknown id gives
 // ErrNoSuchAgent.
-func NewAgentToken(ctx context.Context, dataDir, agentID string) (string, error) {
+func NewAgentToken(ctx context.Context, where StoreLocation, agentID string) (string, error) {
 	if !validAgentID(agentID) {
 		return "", fmt.Errorf("new agent token %q: %w", agentID, ErrInvalidAgentID)
 	}
-	db, err := openDB(ctx, filepath.Join(dataDir, "hub.db"))
+	db, err := where.open(ctx)
 	if err != nil {
 		return "", fmt.Errorf("new agent token: %w", err)
 	}

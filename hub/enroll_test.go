@@ -90,18 +90,18 @@ func TestAddAgentEndpoint(t *testing.T) {
 // it; the running hub accepts the token at once.
 func TestAddAgentBesideARunningHub(t *testing.T) {
 	h := newTestHub(t, nil)
-	tok, err := AddAgent(t.Context(), h.dir, "printer-9")
+	tok, err := AddAgent(t.Context(), h.where(), "printer-9")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp := h.mustDial(tok).boot("printer-9"); resp.Status != protocol.BootAccepted {
 		t.Errorf("boot: %+v", resp)
 	}
-	if _, err := AddAgent(t.Context(), h.dir, "printer-9"); !errors.Is(err, ErrAgentExists) {
+	if _, err := AddAgent(t.Context(), h.where(), "printer-9"); !errors.Is(err, ErrAgentExists) {
 		t.Errorf("again: %v, want ErrAgentExists", err)
 	}
 	// A fresh directory is created private, like the hub's own.
-	if _, err := AddAgent(t.Context(), t.TempDir()+"/new/hub", "printer-1"); err != nil {
+	if _, err := AddAgent(t.Context(), StoreLocation{DataDir: t.TempDir() + "/new/hub", Database: testDatabase(t)}, "printer-1"); err != nil {
 		t.Errorf("new data directory: %v", err)
 	}
 }

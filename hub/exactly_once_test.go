@@ -432,6 +432,7 @@ func TestSilentPrintingJobOverdue(t *testing.T) {
 // agent printing it finish it without a claim_id, and starts the job's
 // silence bound at the upgrade, not at its submission.
 func TestClaimMigration(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "hub.db"))
 	if err != nil {

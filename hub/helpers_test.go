@@ -58,6 +58,7 @@ func newTestHub(t *testing.T, edit func(*Config)) *testHub {
 	dir := t.TempDir()
 	cfg := Config{
 		DataDir:    dir,
+		Database:   testDatabase(t),
 		AdminToken: testAdminToken,
 		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Clock:      clk,

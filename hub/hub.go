@@ -23,7 +23,11 @@ import (
 
 // Config configures a hub.
 type Config struct {
-	DataDir           string        // SQLite db, job documents, hub.key, offline.key live here
+	DataDir string // SQLite db, job documents, hub.key, offline.key live here
+	// Database, when set, is a PostgreSQL DSN (postgres://...): the
+	// store is there, shared by every node of the hub, instead of
+	// hub.db in DataDir (issue 13).
+	Database          string
 	AdminToken        string        // required, non-empty
 	OpenEnrollment    bool          // accept agents that connect without identity
 	JobExpiry         time.Duration // default 7*24h; held jobs older than this become "expired"
@@ -173,7 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	db, err := openDB(ctx, filepath.Join(cfg.DataDir, "hub.db"))
+	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
@@ -433,24 +437,26 @@ func (s *Server) housekeeping(ctx context.Context) error {
 func (s *Server) expire(ctx context.Context) error {
 	now := s.now()
 	cutoff := now.Add(-s.cfg.JobExpiry)
-	rows, err := s.db.QueryContext(ctx,
-		`UPDATE jobs SET state = ?, reason = 'expired'
-		 WHERE state IN (?, ?) AND submitted_at < ? RETURNING id`,
-		stateExpired, stateHeld, stateFailed, nanos(cutoff))
-	if err != nil {
-		return fmt.Errorf("expire jobs: %w", err)
-	}
 	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("expire jobs: %w", err)
+	err := s.inTx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE jobs SET state = ?, reason = 'expired'
+			 WHERE state IN (?, ?) AND submitted_at < ? RETURNING id`,
+			stateExpired, stateHeld, stateFailed, nanos(cutoff))
+		if err != nil {
+			return err
 		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return fmt.Errorf("expire jobs: %w", err)
 	}
 	for _, id := range ids {

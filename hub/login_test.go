@@ -566,7 +566,7 @@ func TestLockoutOverTheWire(t *testing.T) {
 	if err := h.s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	h2 := newTestHub(t, func(c *Config) { c.OpenEnrollment = true; c.DataDir = dir })
+	h2 := newTestHub(t, func(c *Config) { c.OpenEnrollment = true; h.sameStore(c) })
 	h2.clock.Advance(h.clock.Now().Sub(h2.clock.Now()) + time.Minute)
 	a2 := h2.mustDial(h.deviceToken("agent-1")) // its first Boot bound the id
 	a2.boot("agent-1")

@@ -389,6 +389,7 @@ func TestQuotaTopUp(t *testing.T) {
 // TestPolicyMigration opens a database of schema version 2 (before
 // policies): its users come through with no policy.
 func TestPolicyMigration(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "hub.db"))
 	if err != nil {

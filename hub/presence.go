@@ -167,16 +167,16 @@ func (p *presence) flush(ctx context.Context) error {
 
 // presenceSQL updates one agent's row; each optional part has a flag.
 const presenceSQL = `UPDATE agents SET
-	version = CASE WHEN ?1 THEN ?2 ELSE version END,
-	capabilities = CASE WHEN ?1 THEN ?3 ELSE capabilities END,
-	printer = CASE WHEN ?1 THEN ?4 ELSE printer END,
-	awaiting_boot = CASE WHEN ?1 THEN 0 ELSE awaiting_boot END,
+	version = CASE WHEN ?1 = 1 THEN ?2 ELSE version END,
+	capabilities = CASE WHEN ?1 = 1 THEN ?3 ELSE capabilities END,
+	printer = CASE WHEN ?1 = 1 THEN ?4 ELSE printer END,
+	awaiting_boot = CASE WHEN ?1 = 1 THEN 0 ELSE awaiting_boot END,
 	connected = COALESCE(?5, connected),
 	last_seen = COALESCE(?6, last_seen),
-	sync_last_success = CASE WHEN ?7 THEN ?8 ELSE sync_last_success END,
-	sync_pending = CASE WHEN ?7 THEN ?9 ELSE sync_pending END,
-	sync_oldest_pending = CASE WHEN ?7 THEN ?10 ELSE sync_oldest_pending END,
-	sync_reported_at = CASE WHEN ?7 THEN ?11 ELSE sync_reported_at END
+	sync_last_success = CASE WHEN ?7 = 1 THEN ?8 ELSE sync_last_success END,
+	sync_pending = CASE WHEN ?7 = 1 THEN ?9 ELSE sync_pending END,
+	sync_oldest_pending = CASE WHEN ?7 = 1 THEN ?10 ELSE sync_oldest_pending END,
+	sync_reported_at = CASE WHEN ?7 = 1 THEN ?11 ELSE sync_reported_at END
 	WHERE id = ?12`
 
 func (p *presence) write(ctx context.Context, batch map[string]presenceUpdate) error {

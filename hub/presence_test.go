@@ -180,7 +180,7 @@ func TestPresenceCloseFlushes(t *testing.T) {
 	if err := h.s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := openDB(t.Context(), filepath.Join(h.dir, "hub.db"))
+	db, err := h.where().open(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

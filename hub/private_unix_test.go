@@ -15,6 +15,7 @@ import (
 // documents (files 0600), the directories (0700). The umask is set to 000
 // so that nothing rests on the usual 022 or 077.
 func TestDataDirectoryPrivateUnderUmask0(t *testing.T) {
+	sqliteOnly(t)
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 
@@ -30,7 +31,7 @@ func TestDataDirectoryPrivateUnderUmask0(t *testing.T) {
 	}
 	// agent add on a directory no hub has opened yet creates it.
 	other := filepath.Join(t.TempDir(), "other")
-	if _, err := AddAgent(t.Context(), other, "printer-2"); err != nil {
+	if _, err := AddAgent(t.Context(), StoreLocation{DataDir: other}, "printer-2"); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}

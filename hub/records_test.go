@@ -222,6 +222,7 @@ func TestOfflineRecordOwners(t *testing.T) {
 // sheets and clicks from their pages, and an agent resending one of them
 // after the upgrade is acknowledged, not refused as a conflict.
 func TestRecordsMigration(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "hub.db"))
 	if err != nil {

@@ -120,7 +120,7 @@ func TestSettingsStored(t *testing.T) {
 		t.Errorf("stored keys %v", keys)
 	}
 	h.s.Close()
-	h2 := newTestHub(t, func(c *Config) { c.DataDir = dir })
+	h2 := newTestHub(t, h.sameStore)
 	if got := h2.getSettingsOK(); got["offline_scope"] != "home" || got["offline_ttl"] != "24h" {
 		t.Errorf("after restart %v", got)
 	}
@@ -197,6 +197,7 @@ func TestImportHomeAgent(t *testing.T) {
 // settings and home_agent): the defaults apply and its users have no home
 // agent until one is set.
 func TestSettingsMigration(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "hub.db"))
 	if err != nil {

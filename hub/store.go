@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"database/sql"
+	"path/filepath"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -551,6 +552,20 @@ const maxDBConns = 16
 // and who printed what: its files are readable by their owner only.
 func openDB(ctx context.Context, path string) (*store.DB, error) {
 	return store.OpenSQLite(ctx, path, maxDBConns, migrations)
+}
+
+// maxPGConns bounds a node's connections to PostgreSQL: the writers take
+// turns (one lock), readers run beside them, and the server's own limit
+// (max_connections, 100 by default) is shared by every node.
+const maxPGConns = 16
+
+// openStore opens the hub's store: PostgreSQL when cfg.Database names
+// one, else SQLite in the data directory.
+func openStore(ctx context.Context, cfg Config) (*store.DB, error) {
+	if cfg.Database != "" {
+		return store.OpenPostgres(ctx, cfg.Database, maxPGConns, pgMigrations)
+	}
+	return openDB(ctx, filepath.Join(cfg.DataDir, "hub.db"))
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.

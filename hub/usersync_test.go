@@ -312,7 +312,7 @@ func TestOfflineKeyLostRestartsSync(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "offline.key")); err != nil {
 		t.Fatal(err)
 	}
-	h2 := newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true })
+	h2 := newTestHub(t, func(c *Config) { h.sameStore(c); c.OpenEnrollment = true })
 	a := h2.mustDial("")
 	a.boot("agent-2")
 	page := a.syncUsers(v, false)

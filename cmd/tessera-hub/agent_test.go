@@ -70,7 +70,7 @@ func TestAgentAdd(t *testing.T) {
 func TestAgentNewToken(t *testing.T) {
 	ctx := t.Context()
 	data := filepath.Join(t.TempDir(), "hub")
-	old, err := hub.AddAgent(ctx, data, "printer-1")
+	old, err := hub.AddAgent(ctx, hub.StoreLocation{DataDir: data}, "printer-1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func agentNewToken(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	tok, err := hub.NewAgentToken(ctx, data, id)
+	tok, err := hub.NewAgentToken(ctx, hub.StoreLocation{DataDir: data}, id)
 	if err != nil {
 		return fmt.Errorf("agent new-token: %w", err)
 	}
@@ -73,7 +73,7 @@ func agentAdd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	tok, err := hub.AddAgent(ctx, data, id)
+	tok, err := hub.AddAgent(ctx, hub.StoreLocation{DataDir: data}, id)
 	if errors.Is(err, hub.ErrAgentExists) {
 		return fmt.Errorf("agent add: agent %q exists; its token cannot be shown again (agent new-token gives it a new one): %w", id, err)
 	}

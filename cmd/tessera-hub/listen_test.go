@@ -67,7 +67,7 @@ func startServe(t *testing.T, args ...string) string {
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, cert := testutil.SelfSignedCert(t, t.TempDir())
 	data := t.TempDir()
-	token, err := hub.AddAgent(t.Context(), data, "printer-1")
+	token, err := hub.AddAgent(t.Context(), hub.StoreLocation{DataDir: data}, "printer-1")
 	if err != nil {
 		t.Fatal(err)
 	}
