@@ -36,6 +36,14 @@ package hub
 var pgMigrations = []string{
 	// 1: the schema of SQLite's migrations 1 to 23, consolidated.
 	pgSchemaTables + pgSchemaTriggers,
+	// 2 (SQLite's 24): the sealed secrets of the nodes (sealed.go).
+	`
+CREATE TABLE secrets (
+	name       TEXT COLLATE "C" PRIMARY KEY,
+	sealed     BYTEA NOT NULL,
+	created_at BIGINT NOT NULL
+);
+`,
 }
 
 // pgSchemaTables holds the tables and indexes of pgMigrations' first

@@ -541,6 +541,17 @@ ALTER TABLE pins ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
 UPDATE cards SET position = rowid;
 UPDATE pins SET position = rowid;
 `,
+	// 24: the secrets every node of a hub on PostgreSQL needs (hub.key,
+	// offline.key, the agent CA, the admin token's hash), sealed with the
+	// key of --secrets-key-file (sealed.go). A SQLite hub keeps its
+	// secrets in files of its data directory: the table stays empty there.
+	`
+CREATE TABLE secrets (
+	name       TEXT PRIMARY KEY,
+	sealed     BLOB NOT NULL,
+	created_at INTEGER NOT NULL
+);
+`,
 }
 
 // maxDBConns bounds the hub's SQLite connections: readers run beside a
