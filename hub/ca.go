@@ -59,6 +59,16 @@ func newCA(pair tls.Certificate) (*CA, error) {
 	return &CA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})}, nil
 }
 
+// sealable is the CA's certificate and private key (PKCS #8) as PEM, what
+// a hub on PostgreSQL seals in its database for the other nodes.
+func (ca *CA) sealable() ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("hub CA: %w", err)
+	}
+	return append(append([]byte(nil), ca.pem...), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...), nil
+}
+
 // Pool is a pool holding the CA alone: the ClientCAs of the hub's TLS
 // listener.
 func (ca *CA) Pool() *x509.CertPool {

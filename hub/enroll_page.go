@@ -62,7 +62,7 @@ func (s *Server) claimByPage(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	d := claimPageData{Code: f.Get("code"), Name: f.Get("name"), Group: f.Get("group")}
-	if !equalSecret(f.Get("admin_token"), s.cfg.AdminToken) {
+	if !s.adminOK(f.Get("admin_token")) {
 		d.Error = "Wrong admin token."
 		writeClaimPage(w, http.StatusUnauthorized, d)
 		return

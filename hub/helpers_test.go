@@ -21,6 +21,9 @@ import (
 
 const testAdminToken = "test-admin-token-0123456789"
 
+// testSecretsKey seals the secrets of a test hub on PostgreSQL.
+var testSecretsKey = bytes.Repeat([]byte{0x5e}, SecretsKeySize)
+
 type testHub struct {
 	t     *testing.T
 	s     *Server
@@ -59,6 +62,7 @@ func newTestHub(t *testing.T, edit func(*Config)) *testHub {
 	cfg := Config{
 		DataDir:    dir,
 		Database:   testDatabase(t),
+		SecretsKey: testSecretsKey,
 		AdminToken: testAdminToken,
 		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Clock:      clk,

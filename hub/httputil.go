@@ -125,7 +125,7 @@ func bearer(r *http.Request) (string, bool) {
 func (s *Server) admin(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r)
-		if !ok || !equalSecret(tok, s.cfg.AdminToken) {
+		if !ok || !s.adminOK(tok) {
 			writeAPIError(w, errUnauthorized("missing or wrong admin token"))
 			return
 		}

@@ -27,7 +27,11 @@ type Config struct {
 	// Database, when set, is a PostgreSQL DSN (postgres://...): the
 	// store is there, shared by every node of the hub, instead of
 	// hub.db in DataDir (issue 13).
-	Database          string
+	Database string
+	// SecretsKey seals the secrets every node reads from the database
+	// (hub.key, offline.key, the agent CA, the admin token's hash):
+	// required with Database, 32 bytes (ReadSecretsKey).
+	SecretsKey        []byte
 	AdminToken        string        // required, non-empty
 	OpenEnrollment    bool          // accept agents that connect without identity
 	JobExpiry         time.Duration // default 7*24h; held jobs older than this become "expired"
@@ -129,6 +133,7 @@ type Server struct {
 	// wrong username costs what a wrong password costs.
 	dummyHash func() (string, error)
 	handler   http.Handler
+	adminHash []byte              // SHA-256 of the admin token (adminOK)
 	upgrader  *websocket.Upgrader // of agent connections (upgrade.go)
 
 	ctx    context.Context // ends at Close; agent connections run under it
@@ -165,23 +170,23 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(jobsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("hub: data directory: %w", err)
 	}
-	key, err := loadHubKey(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
-	}
-	okey, err := loadOfflineKey(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
-	}
-	offline, err := newOfflineKeys(okey, cfg.Verifier)
-	if err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
-	}
 	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	s := newServer(cfg, key, offline, db, jobsDir)
+	sec, err := loadSecrets(ctx, cfg, db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	offline, err := newOfflineKeys(sec.offlineKey, cfg.Verifier)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	cfg.CA = sec.ca
+	s := newServer(cfg, sec.hubKey, offline, db, jobsDir)
+	s.adminHash = sec.adminHash
 	if err := s.restartSyncOnNewTerms(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -240,8 +245,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.DataDir == "" {
 		return cfg, errors.New("hub: DataDir is required")
 	}
-	if strings.TrimSpace(cfg.AdminToken) == "" {
+	if strings.TrimSpace(cfg.AdminToken) == "" && cfg.Database == "" {
+		// On PostgreSQL a node may start without it: the database holds
+		// the hash of the one the first node was given.
 		return cfg, errors.New("hub: AdminToken is required")
+	}
+	if cfg.Database != "" && len(cfg.SecretsKey) != SecretsKeySize {
+		return cfg, fmt.Errorf("hub: a hub on PostgreSQL needs its secrets key (%d bytes; --secrets-key-file)", SecretsKeySize)
 	}
 	if cfg.JobExpiry <= 0 {
 		cfg.JobExpiry = DefaultJobExpiry

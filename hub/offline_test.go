@@ -16,6 +16,7 @@ import (
 )
 
 func TestOfflineKey(t *testing.T) {
+	sqliteOnly(t) // the key is a file of the data directory there
 	h := newTestHub(t, nil)
 	path := filepath.Join(h.dir, "offline.key")
 	key, err := os.ReadFile(path)

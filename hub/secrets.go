@@ -165,13 +165,6 @@ func lookupKey(key []byte, kind, value string) []byte {
 	return m.Sum(nil)
 }
 
-// equalSecret compares two secrets in constant time, whatever their lengths.
-func equalSecret(a, b string) bool {
-	ha := sha256.Sum256([]byte(a))
-	hb := sha256.Sum256([]byte(b))
-	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
-}
-
 // Argon2id parameters: modest enough for a small hub (OWASP's minimum of
 // m=19 MiB, t=2, p=1), slow enough to make an offline PIN search costly.
 const (

@@ -304,6 +304,7 @@ func TestSyncUsersRefusesNegative(t *testing.T) {
 // makes every agent's next sync a full one, and computes a card's verifier
 // again at its next online use.
 func TestOfflineKeyLostRestartsSync(t *testing.T) {
+	sqliteOnly(t) // the key is a file of the data directory there
 	dir := t.TempDir()
 	h := newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true })
 	h.createUser(map[string]any{"username": "alice", "cards": []string{aliceCard}})

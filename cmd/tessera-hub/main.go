@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +59,8 @@ commands:
             write a consistent backup of a SQLite hub, serving or not (FILE - : stdout)
   restore --from FILE --data DIR
             restore a backup into a new or empty data directory (FILE - : stdin)
+  copy-store --from DIR --to-file DSNFILE --secrets-key-file FILE
+            copy a SQLite hub to PostgreSQL, verified; safe to run again (DSN also $TESSERA_HUB_DB)
   version   print the version
 `
 
@@ -70,11 +73,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "serve":
 		return serve(ctx, args[1:], stderr, getenv)
 	case "agent":
-		return agentCommand(ctx, args[1:], stdout, stderr)
+		return agentCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "backup":
 		return backupCommand(ctx, args[1:], stdout, stderr)
 	case "restore":
 		return restoreCommand(ctx, args[1:], stderr)
+	case "copy-store":
+		return copyStoreCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tessera-hub %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
@@ -98,11 +103,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	token, err := hub.AdminToken(f.tokenFile, f.cfg.DataDir, getenv)
+	loc, secretsKey, err := f.store.resolve("serve", getenv)
+	if err != nil {
+		return err
+	}
+	f.cfg.DataDir, f.cfg.Database, f.cfg.SecretsKey = loc.DataDir, loc.Database, secretsKey
+	token, err := serveAdminToken(f, getenv)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if f.tokenFile == "" && getenv(hub.AdminTokenEnv) == "" {
+	if f.tokenFile == "" && getenv(hub.AdminTokenEnv) == "" && f.cfg.Database == "" {
 		// Where to find it, never the token itself.
 		logger.Info("admin token is in the data directory", "file", filepath.Join(f.cfg.DataDir, "admin-token"))
 	}
@@ -124,9 +134,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	return runServer(ctx, h, ln, &f.ln, f.cfg.DataDir, logger)
 }
 
+// serveAdminToken resolves serve's admin token. A hub on PostgreSQL
+// generates none in its data directory: each node has its own directory,
+// and the database holds the hash of the token the first node was given
+// (a node given none takes that one).
+func serveAdminToken(f *serveFlags, getenv func(string) string) (string, error) {
+	if f.cfg.Database != "" && f.tokenFile == "" {
+		return strings.TrimSpace(getenv(hub.AdminTokenEnv)), nil
+	}
+	return hub.AdminToken(f.tokenFile, f.cfg.DataDir, getenv)
+}
+
 // serveFlags are serve's flags: the hub's config and what serve itself uses.
 type serveFlags struct {
 	cfg              hub.Config
+	store            storeFlags
 	ln               listenFlags
 	tokenFile, level string
 	pprofAddr        string // --pprof-listen (debug.go)
@@ -139,7 +161,8 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	f := &serveFlags{}
 	c := &f.cfg
 	f.ln.register(fs)
-	fs.StringVar(&c.DataDir, "data", "", "data directory: database, job documents, keys (required)")
+	f.store.dataRequired = true
+	f.store.register(fs, "data directory: database, job documents, keys (required; with a PostgreSQL DSN: job documents)")
 	fs.StringVar(&f.tokenFile, "admin-token-file", "", "file holding the admin API token (default: $"+hub.AdminTokenEnv+", else DATA/admin-token, generated)")
 	fs.BoolVar(&c.OpenEnrollment, "open-enrollment", false, "accept agents that connect without a device token (loopback --listen only: demos, tests)")
 	fs.DurationVar(&c.JobExpiry, "job-expiry", hub.DefaultJobExpiry, "held jobs older than this expire")
@@ -174,8 +197,6 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 func (f *serveFlags) check() error {
 	c := f.cfg
 	switch {
-	case c.DataDir == "":
-		return errors.New("serve: --data DIR is required")
 	case c.JobExpiry <= 0:
 		return errors.New("serve: --job-expiry must be positive")
 	case c.MaxUpload <= 0:
