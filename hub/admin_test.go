@@ -191,7 +191,7 @@ func TestUploadAndJobs(t *testing.T) {
 		if fmt.Sprint(j) != fmt.Sprint(want) {
 			t.Errorf("job\n got %+v\nwant %+v", j, want)
 		}
-		stored, err := os.ReadFile(filepath.Join(h.dir, "jobs", id))
+		stored, err := h.storedDocument(id)
 		if err != nil || !bytes.Equal(stored, onePage) {
 			t.Errorf("stored document differs (%v)", err)
 		}
@@ -258,11 +258,10 @@ func TestUploadAndJobs(t *testing.T) {
 		}
 	})
 	t.Run("no stray files", func(t *testing.T) {
-		entries, _ := os.ReadDir(filepath.Join(h.dir, "jobs"))
 		var n int
 		h.s.db.QueryRow("SELECT COUNT(*) FROM jobs").Scan(&n)
-		if len(entries) != n {
-			t.Errorf("%d files for %d jobs", len(entries), n)
+		if docs := h.documentCount(); docs != n {
+			t.Errorf("%d documents for %d jobs", docs, n)
 		}
 	})
 	t.Run("get and delete", func(t *testing.T) {
@@ -273,8 +272,8 @@ func TestUploadAndJobs(t *testing.T) {
 		if j := h.getJob(id); j.State != stateDeleted {
 			t.Errorf("state %q", j.State)
 		}
-		if _, err := os.Stat(filepath.Join(h.dir, "jobs", id)); !os.IsNotExist(err) {
-			t.Errorf("document still there: %v", err)
+		if h.hasDocument(id) {
+			t.Error("document still there")
 		}
 	})
 }
@@ -359,8 +358,8 @@ func TestJobExpiry(t *testing.T) {
 	if j := h.getJob(old); j.State != stateExpired {
 		t.Errorf("old job %q", j.State)
 	}
-	if _, err := os.Stat(filepath.Join(h.dir, "jobs", old)); !os.IsNotExist(err) {
-		t.Errorf("expired document still there: %v", err)
+	if h.hasDocument(old) {
+		t.Error("expired document still there")
 	}
 	if j := h.getJob(young); j.State != stateHeld {
 		t.Errorf("young job %q", j.State)

@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -480,7 +478,6 @@ func TestAgentJobStatus(t *testing.T) {
 		t.Helper()
 		a.mustCall(protocol.ActionJobStatus, req, nil)
 	}
-	docPath := func(id string) string { return filepath.Join(h.dir, "jobs", id) }
 
 	claim := a.fetch(first, "alice").ClaimID
 	status(protocol.JobStatusRequest{JobID: first, State: protocol.JobSending, ClaimID: claim, At: h.clock.Now()})
@@ -499,8 +496,8 @@ func TestAgentJobStatus(t *testing.T) {
 	if j.State != statePrinted || j.PrintedPages != 34 || j.PrintedAt == nil || !j.PrintedAt.Equal(printedAt) {
 		t.Errorf("after printed: %+v", j)
 	}
-	if _, err := os.Stat(docPath(first)); !os.IsNotExist(err) {
-		t.Errorf("printed document kept: %v", err)
+	if h.hasDocument(first) {
+		t.Error("printed document kept")
 	}
 	e := a.callError(protocol.ActionFetchJob, protocol.FetchJobRequest{JobID: first, Username: "alice", LoginToken: a.tokenFor("alice")})
 	if e.Details["code"] != "not-releasable" {
@@ -526,8 +523,8 @@ func TestAgentJobStatus(t *testing.T) {
 	if j := h.getJob(second); j.State != stateHeld || j.PrintedPages != 1 || j.PrintedAt == nil || j.Reason != "" {
 		t.Errorf("print and keep: %+v", j)
 	}
-	if _, err := os.Stat(docPath(second)); err != nil {
-		t.Errorf("kept document gone: %v", err)
+	if !h.hasDocument(second) {
+		t.Error("kept document gone")
 	}
 
 	if e := a.callError(protocol.ActionJobStatus, protocol.JobStatusRequest{JobID: "nope", State: protocol.JobPrinted}); e.Details["code"] != "not-found" {
@@ -548,8 +545,8 @@ func TestAgentDeleteJob(t *testing.T) {
 	if j := h.getJob(first); j.State != stateDeleted {
 		t.Errorf("state %q", j.State)
 	}
-	if _, err := os.Stat(filepath.Join(h.dir, "jobs", first)); !os.IsNotExist(err) {
-		t.Errorf("document kept: %v", err)
+	if h.hasDocument(first) {
+		t.Error("document kept")
 	}
 	if jobIDs(a.listJobs("alice")) != second {
 		t.Error("deleted job still listed")
@@ -663,8 +660,8 @@ func TestDeleteUserDeletesHeldJobs(t *testing.T) {
 	if j := h.getJob(first); j.State != stateDeleted {
 		t.Errorf("job of a deleted user: %q", j.State)
 	}
-	if _, err := os.Stat(filepath.Join(h.dir, "jobs", first)); !os.IsNotExist(err) {
-		t.Errorf("document kept: %v", err)
+	if h.hasDocument(first) {
+		t.Error("document kept")
 	}
 	var resp protocol.AuthorizeResponse
 	a.mustCall(protocol.ActionAuthorize, protocol.AuthorizeRequest{Card: "C-ALICE"}, &resp)

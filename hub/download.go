@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
+
+	"github.com/tessera-print/tessera/hub/docstore"
 )
 
 // serveDocument streams a job's document to an agent holding a download
@@ -30,8 +31,8 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(s.documentPath(id))
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := s.docs().Open(r.Context(), id)
+	if errors.Is(err, docstore.ErrNotFound) {
 		return errNotFound("job %s has no document any more (%s)", id, j.State)
 	}
 	if err != nil {

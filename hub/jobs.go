@@ -11,13 +11,13 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/tessera-print/tessera/hub/docstore"
 	"github.com/tessera-print/tessera/pdfpages"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -119,9 +119,12 @@ func (s *Server) job(ctx context.Context, id string) (jobView, error) {
 
 func (s *Server) documentPath(id string) string { return filepath.Join(s.jobsDir, id) }
 
-// removeDocument deletes a job's document; a missing file is fine.
+// removeDocument deletes a job's document; a missing one is fine. It runs
+// to its end even when the request that asked for it is gone.
 func (s *Server) removeDocument(id string) {
-	if err := os.Remove(s.documentPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	ctx, cancel := context.WithTimeout(context.Background(), documentTimeout)
+	defer cancel()
+	if err := s.docs().Remove(ctx, id); err != nil {
 		s.log.Error("remove job document", "job", id, "err", err)
 	}
 }
@@ -148,33 +151,34 @@ func (h *headWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// upload is an uploaded document on disk under a temporary name.
+// upload is an uploaded document: in the document store, not committed
+// until id is set.
 type upload struct {
-	tmp      string
+	w        docstore.Writer
+	id       string
 	filename string
 	size     int64
 	sha256   string
 	format   string
 }
 
-// saveUpload streams a multipart file part to a temporary file in the jobs
-// directory, hashing it on the way and refusing more than max bytes.
-func (s *Server) saveUpload(part *multipart.Part, max int64) (*upload, error) {
-	f, err := os.CreateTemp(s.jobsDir, ".upload-*")
+// saveUpload streams a multipart file part to an upload in the document
+// store, hashing it on the way and refusing more than max bytes.
+func (s *Server) saveUpload(ctx context.Context, part *multipart.Part, max int64) (*upload, error) {
+	w, err := s.docs().Create(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("save upload: %w", err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			f.Close()
-			os.Remove(f.Name())
+			w.Abort()
 		}
 	}()
 	h := sha256.New()
 	head := &headWriter{}
 	src := &sourceReader{r: io.LimitReader(part, max+1)}
-	n, err := io.Copy(io.MultiWriter(f, h, head), src)
+	n, err := io.Copy(io.MultiWriter(w, h, head), src)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -191,14 +195,8 @@ func (s *Server) saveUpload(part *multipart.Part, max int64) (*upload, error) {
 	if n == 0 {
 		return nil, errInvalid("file is empty")
 	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("save upload: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("save upload: %w", err)
-	}
 	ok = true
-	return &upload{tmp: f.Name(), filename: part.FileName(), size: n,
+	return &upload{w: w, filename: part.FileName(), size: n,
 		sha256: hex.EncodeToString(h.Sum(nil)), format: detectFormat(head.buf)}, nil
 }
 
@@ -211,7 +209,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	var up *upload
 	defer func() {
 		if up != nil {
-			os.Remove(up.tmp)
+			s.discardUpload(up)
 		}
 	}()
 	fields := map[string]string{}
@@ -234,7 +232,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 				part.Close()
 				return errBadRequest("more than one file part")
 			}
-			up, err = s.saveUpload(part, s.cfg.MaxUpload)
+			up, err = s.saveUpload(r.Context(), part, s.cfg.MaxUpload)
 			part.Close()
 			if err != nil {
 				return err
@@ -261,7 +259,19 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	if up == nil {
 		return errInvalid("file is required")
 	}
-	j, err := s.jobFromFields(fields, up)
+	id, err := randomID()
+	if err != nil {
+		return fmt.Errorf("upload job: %w", err)
+	}
+	// The document is in place before the row that points at it exists, so
+	// a job is never listed without its document; committed first, it can
+	// be read to count its pages. The deferred cleanup removes it unless
+	// the insert succeeds.
+	if err := up.w.Commit(r.Context(), id); err != nil {
+		return fmt.Errorf("upload job: %w", err)
+	}
+	up.id = id
+	j, err := s.jobFromFields(r.Context(), fields, up)
 	if err != nil {
 		return err
 	}
@@ -269,19 +279,12 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if j.ID, err = randomID(); err != nil {
-		return fmt.Errorf("upload job: %w", err)
-	}
-	// The document is in place before the row that points at it exists, so
-	// a job is never listed without its document.
-	if err := os.Rename(up.tmp, s.documentPath(j.ID)); err != nil {
-		return fmt.Errorf("upload job: %w", err)
-	}
-	up.tmp = s.documentPath(j.ID) // removed by the deferred cleanup unless the insert succeeds
+	j.ID = id
 	if err := s.insertJob(r.Context(), j, leaseAgent); err != nil {
 		return fmt.Errorf("upload job: %w", err)
 	}
 	up = nil
+	s.sweepUploads(r.Context())
 	s.log.Info("job uploaded", "job", j.ID, "owner", j.Owner, "format", j.Format, "size", j.Size, "pages", j.Pages,
 		"leased_to", leaseAgent)
 	if leaseAgent != "" {
@@ -294,7 +297,7 @@ func (s *Server) uploadJob(w http.ResponseWriter, r *http.Request) error {
 // jobFromFields is the job an upload describes: its fields checked (copies
 // 1 to maxCopies, pages 1 to maxJobPages, so pages × copies cannot
 // overflow), its pages counted when not given.
-func (s *Server) jobFromFields(fields map[string]string, up *upload) (jobView, error) {
+func (s *Server) jobFromFields(ctx context.Context, fields map[string]string, up *upload) (jobView, error) {
 	j := jobView{Owner: fields["owner"], Name: fields["name"], DelegatedBy: fields["delegated_by"], Media: fields["media"], Copies: 1, Format: up.format,
 		Size: up.size, SHA256: up.sha256, State: stateHeld, SubmittedAt: s.now().UTC()}
 	if j.Name == "" {
@@ -341,7 +344,7 @@ func (s *Server) jobFromFields(fields map[string]string, up *upload) (jobView, e
 		}
 		j.Pages = n
 	} else if j.Format == formatPDF {
-		j.Pages = s.countPages(up.tmp, up.size)
+		j.Pages = s.countPages(ctx, up.id, up.size)
 	}
 	if j.Pages > maxJobPages {
 		return j, errInvalid("the document has %d pages, more than %d", j.Pages, maxJobPages)
@@ -349,10 +352,11 @@ func (s *Server) jobFromFields(fields map[string]string, up *upload) (jobView, e
 	return j, nil
 }
 
-// countPages counts a PDF's pages; 0 (unknown) when it cannot, since a
-// printer may still print what the counter does not understand.
-func (s *Server) countPages(path string, size int64) int {
-	f, err := os.Open(path)
+// countPages counts the pages of the PDF document id; 0 (unknown) when it
+// cannot, since a printer may still print what the counter does not
+// understand.
+func (s *Server) countPages(ctx context.Context, id string, size int64) int {
+	f, err := s.docs().Open(ctx, id)
 	if err != nil {
 		s.log.Warn("count pages", "err", err)
 		return 0

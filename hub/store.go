@@ -552,6 +552,26 @@ CREATE TABLE secrets (
 	created_at INTEGER NOT NULL
 );
 `,
+	// 25: job documents in the database, in chunks (hub/docstore,
+	// Postgres), so that every node of a hub on PostgreSQL reaches every
+	// one. A SQLite hub keeps its documents as files in DATA/jobs: the
+	// tables stay empty there, made so that both engines keep one schema.
+	`
+CREATE TABLE documents (
+	blob       INTEGER PRIMARY KEY,
+	id         TEXT UNIQUE,
+	size       INTEGER NOT NULL DEFAULT 0,
+	chunk_size INTEGER NOT NULL,
+	started_at INTEGER NOT NULL
+);
+CREATE INDEX documents_uploads ON documents(started_at) WHERE id IS NULL;
+CREATE TABLE document_chunks (
+	blob INTEGER NOT NULL REFERENCES documents(blob) ON DELETE CASCADE,
+	n    INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (blob, n)
+);
+`,
 }
 
 // maxDBConns bounds the hub's SQLite connections: readers run beside a

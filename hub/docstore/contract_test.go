@@ -190,6 +190,15 @@ func testSeek(ctx context.Context, t *testing.T, s Store) {
 			t.Errorf("read %d at %d differs", c.n, c.off)
 		}
 	}
+	for _, c := range cases { // and again through ReadAt, which leaves the offset
+		got := make([]byte, c.n)
+		if n, err := r.ReadAt(got, c.off); n != int(c.n) || err != nil && err != io.EOF || !bytes.Equal(got, doc[c.off:c.off+c.n]) {
+			t.Errorf("ReadAt %d at %d: %d bytes, %v", c.n, c.off, n, err)
+		}
+	}
+	if n, err := r.ReadAt(make([]byte, 10), int64(len(doc))-5); n != 5 || err != io.EOF {
+		t.Errorf("ReadAt across the end: %d, %v (want 5, EOF)", n, err)
+	}
 	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("read at the end: %d, %v (want EOF)", n, err)
 	}

@@ -10,11 +10,10 @@ import (
 	"time"
 )
 
-// Dir keeps each document as a file named by its id in one directory;
-// an upload is a temporary file .upload-* there, renamed at commit.
-type Dir struct {
-	dir string
-}
+// Dir keeps each document as a file named by its id in the directory it
+// names; an upload is a temporary file .upload-* there, renamed at
+// commit. Dir(path) is a store over a directory that exists already.
+type Dir string
 
 // uploadPrefix starts the names of uploads in progress; an id may not
 // start with a dot, so none is taken for a document.
@@ -22,16 +21,16 @@ const uploadPrefix = ".upload-"
 
 // NewDir opens (creating if needed, private to the hub's user) the
 // directory dir.
-func NewDir(dir string) (*Dir, error) {
+func NewDir(dir string) (Dir, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("docstore: %w", err)
+		return "", fmt.Errorf("docstore: %w", err)
 	}
-	return &Dir{dir: dir}, nil
+	return Dir(dir), nil
 }
 
 // Path is the file that holds document id (for what reads the directory
 // itself: the SQLite hub's backup).
-func (d *Dir) Path(id string) string { return filepath.Join(d.dir, id) }
+func (d Dir) Path(id string) string { return filepath.Join(string(d), id) }
 
 // validID reports whether id can name a file in the directory: one path
 // element, not hidden (so never an upload's name).
@@ -40,8 +39,8 @@ func validID(id string) bool {
 }
 
 // Create starts an upload in a temporary file.
-func (d *Dir) Create(ctx context.Context) (Writer, error) {
-	f, err := os.CreateTemp(d.dir, uploadPrefix+"*")
+func (d Dir) Create(ctx context.Context) (Writer, error) {
+	f, err := os.CreateTemp(string(d), uploadPrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("docstore: create upload: %w", err)
 	}
@@ -49,7 +48,7 @@ func (d *Dir) Create(ctx context.Context) (Writer, error) {
 }
 
 // Open opens the file of document id.
-func (d *Dir) Open(ctx context.Context, id string) (Reader, error) {
+func (d Dir) Open(ctx context.Context, id string) (Reader, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("docstore: open %q: %w", id, ErrNotFound)
 	}
@@ -69,7 +68,7 @@ func (d *Dir) Open(ctx context.Context, id string) (Reader, error) {
 }
 
 // Remove deletes the file of document id.
-func (d *Dir) Remove(ctx context.Context, id string) error {
+func (d Dir) Remove(ctx context.Context, id string) error {
 	if !validID(id) {
 		return nil
 	}
@@ -80,8 +79,8 @@ func (d *Dir) Remove(ctx context.Context, id string) error {
 }
 
 // Sweep removes the temporary files last written more than age ago.
-func (d *Dir) Sweep(ctx context.Context, age time.Duration) (int, error) {
-	matches, err := filepath.Glob(filepath.Join(d.dir, uploadPrefix+"*"))
+func (d Dir) Sweep(ctx context.Context, age time.Duration) (int, error) {
+	matches, err := filepath.Glob(filepath.Join(string(d), uploadPrefix+"*"))
 	if err != nil {
 		return 0, fmt.Errorf("docstore: sweep: %w", err)
 	}
@@ -103,7 +102,7 @@ func (d *Dir) Sweep(ctx context.Context, age time.Duration) (int, error) {
 // dirWriter is an upload to a temporary file.
 type dirWriter struct {
 	f    *os.File
-	d    *Dir
+	d    Dir
 	done bool
 }
 

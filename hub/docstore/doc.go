@@ -60,9 +60,10 @@ type Writer interface {
 	Abort() error
 }
 
-// Reader reads one document.
+// Reader reads one document. It is not safe for concurrent use.
 type Reader interface {
 	io.ReadSeekCloser
+	io.ReaderAt
 	// Size is the document's length in bytes.
 	Size() int64
 }

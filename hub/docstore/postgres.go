@@ -204,17 +204,31 @@ func (r *pgReader) Read(b []byte) (int, error) {
 	if r.off >= r.size {
 		return 0, io.EOF
 	}
-	if len(b) == 0 {
-		return 0, nil
+	n, err := r.ReadAt(b[:min(int64(len(b)), r.size-r.off)], r.off)
+	r.off += int64(n)
+	return n, err
+}
+
+// ReadAt reads len(b) bytes at off, loading the chunks it crosses (a PDF's
+// page count reads a document here and there).
+func (r *pgReader) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("docstore: read before the start")
 	}
-	if n := r.off / r.chunk; n != r.cur {
-		if err := r.load(n); err != nil {
-			return 0, err
+	n := 0
+	for n < len(b) {
+		if off >= r.size {
+			return n, io.EOF
 		}
+		if c := off / r.chunk; c != r.cur {
+			if err := r.load(c); err != nil {
+				return n, err
+			}
+		}
+		k := copy(b[n:], r.buf[off-r.cur*r.chunk:])
+		n, off = n+k, off+int64(k)
 	}
-	k := copy(b, r.buf[r.off-r.cur*r.chunk:])
-	r.off += int64(k)
-	return k, nil
+	return n, nil
 }
 
 // load reads chunk n into buf.
