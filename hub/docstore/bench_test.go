@@ -26,10 +26,10 @@ const (
 // BenchmarkDocuments puts a 16 MiB document and reads it back whole, on
 // each Store and, for the choice docs/ARCHITECTURE.md explains, on
 // PostgreSQL's large objects. Metrics: put-MB/s and read-MB/s, and
-// peak-heap-MiB, the most live heap seen during the round above what
-// was live before it.
+// peak-heap-MiB, the most live heap (as each garbage collection found
+// it) seen during the rounds above what was live before them.
 //
-//	go test -run '^$' -bench BenchmarkDocuments -count 5 ./hub/docstore/
+//	go test -run '^$' -bench BenchmarkDocuments -benchtime 3x -count 5 ./hub/docstore/
 func BenchmarkDocuments(b *testing.B) {
 	doc := randomDoc(b, benchSize)
 	for _, st := range stores {
