@@ -105,14 +105,16 @@ var ErrCopyMismatch = errors.New("the copy differs from the source")
 // becomes a step of copyStoreTx, in the same transaction, and leaves this
 // list.
 var copyNotCopied = []string{
-	"documents: not copied yet (held jobs' documents stay in DIR/jobs)",
-	"secrets: not copied yet (hub.key, offline.key, the agent CA and the admin token's hash stay in DIR)",
+	"documents: not copied yet (held jobs' documents stay in DIR/jobs, which a hub on PostgreSQL does not read)",
+	"secrets: not copied yet (hub.key, offline.key, the agent CA and the admin token's hash stay in DIR; without hub.key the copied cards and PINs log no one in)",
 }
 
-// copySkipped are tables of the schema the generic copy leaves alone:
-// secrets is empty on SQLite (its secrets are files) and filled on
-// PostgreSQL by the nodes or by a copy of the secrets.
-var copySkipped = map[string]bool{"secrets": true}
+// copySkipped are tables of the schema the generic copy leaves alone,
+// empty on SQLite and filled on PostgreSQL otherwise: secrets (a SQLite
+// hub's are files; the nodes, or a copy of the secrets, seal them into
+// the database) and the documents' tables (a SQLite hub's documents are
+// files in DIR/jobs; a copy of the documents puts them there).
+var copySkipped = map[string]bool{"secrets": true, "documents": true, "document_chunks": true}
 
 // copySeeded are the rows PostgreSQL's migrations put in a new database,
 // by table and column: a target holding exactly these is still empty.

@@ -129,6 +129,7 @@ func checkHubOnCopy(t *testing.T, src *testHub, dsn string, dst *store.DB) {
 	}
 	token := src.deviceToken("agent-1")
 	src.s.Close() // one hub on the data directory at a time
+	sealSourceKeys(t, src.dir, dst)
 	h := newTestHub(t, func(c *Config) { c.DataDir = src.dir; c.Database = dsn })
 	for u, want := range users {
 		if got := h.admin(http.MethodGet, "/api/v1/users/"+u, nil); got.status != want.status || string(got.body) != string(want.body) {
@@ -167,12 +168,35 @@ func checkHubOnCopy(t *testing.T, src *testHub, dsn string, dst *store.DB) {
 	}
 }
 
+// sealSourceKeys seals the source's hub.key and offline.key into the
+// copy, as the hub on PostgreSQL reads them (sealed.go), under the tests'
+// secrets key: card and PIN lookups are keyed with hub.key.
+//
+// TODO(issue 13, point 3): CopyStore does not copy the secrets yet
+// (copyNotCopied); once it does, this goes and the test checks its step.
+func sealSourceKeys(t *testing.T, dir string, dst *store.DB) {
+	t.Helper()
+	s, err := newSealer(testSecretsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, load := range map[string]func(string) ([]byte, error){secretHubKey: loadHubKey, secretOfflineKey: loadOfflineKey} {
+		key, err := load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.store(t.Context(), dst, name, key, 1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // compareCopy checks that every table of the source (SQLite) holds the
 // same rows on the target, as the report counts them; it returns the
 // row counts by table.
 func compareCopy(t *testing.T, src, dst *store.DB, rep CopyReport) map[string]int64 {
 	t.Helper()
-	names := queryColumn(t, src, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name != 'secrets' ORDER BY name`)
+	names := queryColumn(t, src, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT IN ('secrets', 'documents', 'document_chunks') ORDER BY name`)
 	counts := map[string]int64{}
 	for _, r := range rep.Tables {
 		counts[r.Name] = r.Rows
