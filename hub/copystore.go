@@ -27,9 +27,10 @@ import (
 // commits.
 //
 // It is safe to run again. A target that already holds exactly the
-// source's data is verified and left alone (CopyReport.AlreadyCopied); a
-// freshly migrated, empty one is filled; one that holds anything else is
-// refused with ErrCopyTargetNotEmpty, never merged nor wiped.
+// source's data is verified and left alone (CopyReport.AlreadyCopied); an
+// empty one is filled: new, or where nodes started but wrote no data
+// (copySkipped, copyCounters); one that holds anything else is refused
+// with ErrCopyTargetNotEmpty, never merged nor wiped.
 //
 // The source is read in one read-only transaction, a snapshot: a hub
 // serving fromDir meanwhile loses nothing, but what it writes after the
@@ -116,11 +117,11 @@ var copyNotCopied = []string{
 // files in DIR/jobs; a copy of the documents puts them there).
 var copySkipped = map[string]bool{"secrets": true, "documents": true, "document_chunks": true}
 
-// copySeeded are the rows PostgreSQL's migrations put in a new database,
-// by table and column: a target holding exactly these is still empty.
-var copySeeded = map[string]map[string]any{
-	"offline_seq": {"id": int64(1), "version": int64(1), "floor": int64(0), "terms": ""},
-}
+// copyCounters are tables of state, not data, that a new database
+// already holds (offline_seq: its one row, seeded by the migration, and
+// moved by a node that started on the database): they do not make a
+// target occupied, and the copy replaces them with the source's.
+var copyCounters = map[string]bool{"offline_seq": true}
 
 // copyTable is a table to copy: its columns by name, in SQLite's order,
 // with the kind PostgreSQL stores each in.
@@ -170,29 +171,16 @@ func copyStoreTx(ctx context.Context, stx, dtx *store.Tx, log *slog.Logger) (Cop
 	return report, nil
 }
 
-// occupied names the target's tables that hold more than a new
-// database's seeded rows, with their row counts.
+// occupied names the target's tables that hold data (copyCounters
+// aside), with their row counts.
 func occupied(tables []copyTable, have []tableSum) []string {
 	var other []string
 	for i, t := range tables {
-		seed, ok := copySeeded[t.name]
-		if have[i].rows == 0 || ok && have[i] == seedSum(t, seed) {
-			continue
+		if have[i].rows > 0 && !copyCounters[t.name] {
+			other = append(other, fmt.Sprintf("%s: %d rows", t.name, have[i].rows))
 		}
-		other = append(other, fmt.Sprintf("%s: %d rows", t.name, have[i].rows))
 	}
 	return other
-}
-
-// seedSum is the sum of a table holding only its seeded row.
-func seedSum(t copyTable, seed map[string]any) tableSum {
-	row := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		row[i] = seed[c]
-	}
-	var s tableSum
-	_ = s.add(row, t.kinds) // the seeds' values are of the types add takes
-	return s
 }
 
 // fillTarget copies every table into the empty target, with its triggers
@@ -211,9 +199,9 @@ func fillTarget(ctx context.Context, stx, dtx *store.Tx, tables []copyTable, log
 		return err
 	}
 	for _, t := range tables {
-		if _, ok := copySeeded[t.name]; ok {
+		if copyCounters[t.name] {
 			if _, err := dtx.ExecContext(ctx, "DELETE FROM "+quoteIdent(t.name)); err != nil {
-				return fmt.Errorf("table %s: clear the seeded rows: %w", t.name, err)
+				return fmt.Errorf("table %s: clear the counters: %w", t.name, err)
 			}
 		}
 		n, err := copyRows(ctx, stx, dtx, t)

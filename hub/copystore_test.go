@@ -59,8 +59,9 @@ func copyTarget(t *testing.T, pg **testenv.Postgres) string {
 	return (*pg).NewDatabase(t)
 }
 
-// A SQLite hub copied to PostgreSQL: the copy equals the source table by
-// table, a hub on it serves the same users, logs a copied card in over
+// A SQLite hub copied to PostgreSQL, into a database a node has started
+// on (its secrets, the offline counter, no data): the copy equals the
+// source table by table, a hub on it serves the same users, logs a copied card in over
 // the agent websocket and inserts new rows past the copied ids; run
 // again, the copy is verified and left alone; a database with other data
 // is refused and left as it was.
@@ -69,6 +70,9 @@ func TestCopyStore(t *testing.T) {
 	src := copySource(t)
 	var pg *testenv.Postgres
 	dsn := copyTarget(t, &pg)
+	// A node started on it: it made its secrets and moved the offline
+	// counter, and wrote no data: the database is still empty.
+	newTestHub(t, func(c *Config) { c.Database = dsn }).s.Close()
 
 	rep, err := CopyStore(ctx, src.dir, dsn, nil)
 	if err != nil {
@@ -185,7 +189,8 @@ func sealSourceKeys(t *testing.T, dir string, dst *store.DB) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.store(t.Context(), dst, name, key, 1, false); err != nil {
+		// Replacing those the hub made when it started on the empty copy.
+		if err := s.store(t.Context(), dst, name, key, 1, true); err != nil {
 			t.Fatal(err)
 		}
 	}
