@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -42,8 +41,8 @@ func copyStoreCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	// Checked now, though the secrets are not copied yet: a run that
 	// will copy them must not start with a key the nodes cannot use.
-	if err := checkSecretsKeyFile(*keyFile); err != nil {
-		return fmt.Errorf("copy-store: %w", err)
+	if _, err := hub.ReadSecretsKey(*keyFile); err != nil {
+		return fmt.Errorf("copy-store: --secrets-key-file: %w", err)
 	}
 	dsn, err := copyStoreDSN(*toFile, getenv)
 	if err != nil {
@@ -75,20 +74,6 @@ func copyStoreDSN(file string, getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("--to-file %s: empty", file)
 	}
 	return dsn, nil
-}
-
-// checkSecretsKeyFile checks that path holds a secrets key: 64 hex digits
-// (32 random bytes), white space around them ignored.
-func checkSecretsKeyFile(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("--secrets-key-file: %w", err)
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) != 32 {
-		return fmt.Errorf("--secrets-key-file %s: want 64 hex digits (openssl rand -hex 32)", path)
-	}
-	return nil
 }
 
 // printCopyReport prints a line per table, then what the copy did and
