@@ -24,7 +24,7 @@ func copySource(t *testing.T) *testHub {
 	h := newTestHub(t, func(c *Config) { c.Database = ""; c.OpenEnrollment = true })
 	h.createUser(map[string]any{"username": "alice", "full_name": "Alice", "password": "correct horse battery",
 		"cards": []any{"04A1B2C3", map[string]any{"value": "04A1B2C4", "expires_at": "2030-01-01T00:00:00Z"}}, "pins": []any{"2580"}})
-	h.createUser(map[string]any{"username": "bob", "cards": []any{"B0B0B0B0"}, "pins": []any{"13579"}})
+	h.createUser(map[string]any{"username": "bob", "full_name": "Zoë Ångström 🖨", "cards": []any{"B0B0B0B0"}, "pins": []any{"13579"}})
 	h.createUser(map[string]any{"username": "gone", "cards": []any{"DEADBEEF"}})
 	h.mustStatus(h.admin(http.MethodDelete, "/api/v1/users/gone", nil), http.StatusNoContent) // a tombstone
 	h.mustStatus(h.admin(http.MethodPost, "/api/v1/agents", map[string]any{"id": "printer-2"}), http.StatusCreated)
@@ -43,6 +43,14 @@ func copySource(t *testing.T) *testHub {
 	a.mustCall(protocol.ActionAccounting, protocol.AccountingRequest{Records: recs}, &protocol.AccountingResponse{})
 	h.createTask(map[string]any{"agent_id": "agent-1", "type": "restart"})
 	h.createTask(map[string]any{"agent_id": "printer-2", "type": "restart"})
+	// More rows than one INSERT of the copy takes (copyMaxRows), some
+	// with text beyond ASCII.
+	_, err := h.s.db.Exec(`INSERT INTO printer_events (agent_id, kind, at, status, reasons, data, received_at)
+		WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		SELECT 'agent-1', 'alert', i, CASE i % 3 WHEN 0 THEN 'arrêté' ELSE '' END, '[]', '{"i":' || i || '}', i FROM n`, 2*copyMaxRows+1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return h
 }
 
@@ -88,10 +96,14 @@ func TestCopyStore(t *testing.T) {
 	defer dst.Close()
 	tables := compareCopy(t, src.s.db, dst, rep)
 	for _, name := range []string{"users", "cards", "pins", "offline_verifiers", "offline_tombstones", "jobs",
-		"download_tokens", "claim_log", "accounting", "agents", "tasks", "login_tokens"} {
+		"download_tokens", "claim_log", "accounting", "agents", "tasks", "login_tokens", "printer_events"} {
 		if tables[name] == 0 {
 			t.Errorf("table %s: no rows in the source: the test copies nothing there", name)
 		}
+	}
+
+	if n := tables["printer_events"]; n != 2*copyMaxRows+1 {
+		t.Errorf("printer events copied: %d, want %d (three INSERTs)", n, 2*copyMaxRows+1)
 	}
 
 	again, err := CopyStore(ctx, src.dir, dsn, nil)
