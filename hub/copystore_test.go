@@ -129,9 +129,40 @@ func TestCopyStore(t *testing.T) {
 		t.Errorf("the refused database has %d users, want its 1", n)
 	}
 
+	checkMismatch(t, src.dir, copyTarget(t, &pg))
 	checkHubOnCopy(t, src, dsn, dst)
 	if _, err := CopyStore(ctx, src.dir, dsn, nil); !errors.Is(err, ErrCopyTargetNotEmpty) {
 		t.Errorf("CopyStore after the hub on the copy wrote: %v, want %v", err, ErrCopyTargetNotEmpty)
+	}
+}
+
+// checkMismatch copies into a database whose trigger (one the copy
+// leaves on: ENABLE ALWAYS) changes a user's name on its way in: the copy
+// fails naming users, and the database stays empty.
+func checkMismatch(t *testing.T, srcDir, dsn string) {
+	t.Helper()
+	db, err := store.OpenPostgres(t.Context(), dsn, 2, pgMigrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.full_name = upper(NEW.full_name); RETURN NEW; END $$`,
+		`CREATE TRIGGER tamper BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION tamper()`,
+		`ALTER TABLE users ENABLE ALWAYS TRIGGER tamper`,
+	} {
+		if _, err := db.SQL().Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	_, err = CopyStore(t.Context(), srcDir, dsn, nil)
+	if !errors.Is(err, ErrCopyMismatch) || !strings.Contains(err.Error(), "table users:") {
+		t.Errorf("CopyStore through a tampering trigger: %v, want %v naming users", err, ErrCopyMismatch)
+	}
+	for _, table := range []string{"users", "cards", "jobs", "accounting"} {
+		if n := count(t, db, table); n != 0 {
+			t.Errorf("after the failed copy, %s holds %d rows, want none (one transaction)", table, n)
+		}
 	}
 }
 
