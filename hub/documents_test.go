@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -59,6 +61,44 @@ func (h *testHub) documentCount() int {
 		h.t.Fatal(err)
 	}
 	return n
+}
+
+// TestDocumentsAcrossNodes: on PostgreSQL, a job uploaded through one node
+// is downloaded whole, and by range, through another that shares only the
+// database (a data directory of its own), and a delete through the second
+// removes the document for the first.
+func TestDocumentsAcrossNodes(t *testing.T) {
+	if testPG == nil {
+		t.Skip("PostgreSQL only: a SQLite hub is one node")
+	}
+	a := newTestHub(t, nil)
+	b := newTestHub(t, func(c *Config) { c.Database = a.s.cfg.Database })
+	a.createUser(map[string]any{"username": "alice"})
+	doc := readTestdata(t, "shared-mime-info-spec.pdf")
+	id := a.uploadJob(map[string]string{"owner": "alice"}, "spec.pdf", doc)
+	if j := b.getJob(id); j.Pages == 0 || j.Size != int64(len(doc)) {
+		t.Errorf("job seen through the other node: %+v", j)
+	}
+	tok := "across-nodes-download-token-0123456789"
+	if _, err := a.s.db.Exec("INSERT INTO download_tokens (token_hash, job_id, expires_at) VALUES (?, ?, ?)",
+		tokenHash(tok), id, nanos(a.clock.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	url := "/agent/v1/jobs/" + id + "/document"
+	if resp, body := b.download(url, tok, ""); resp.StatusCode != http.StatusOK || !bytes.Equal(body, doc) {
+		t.Fatalf("download through the other node: %d, %d bytes of %d", resp.StatusCode, len(body), len(doc))
+	}
+	resp, tail := b.download(url, tok, "bytes=1000-")
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(tail, doc[1000:]) {
+		t.Errorf("range download through the other node: %d, %d bytes", resp.StatusCode, len(tail))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(a.dir, "jobs")); len(entries) != 0 {
+		t.Errorf("%d files in the first node's jobs directory", len(entries))
+	}
+	b.mustStatus(b.admin(http.MethodDelete, "/api/v1/jobs/"+id, nil), http.StatusNoContent)
+	if a.hasDocument(id) {
+		t.Error("document deleted through one node still there for the other")
+	}
 }
 
 // memoryDocSize is the document TestDocumentMemory sends through the hub.
