@@ -350,3 +350,130 @@ func TestClusterNodeKilled(t *testing.T) {
 		t.Errorf("records once the agent stopped: %+v, want 1", recs)
 	}
 }
+
+// TestClusterPostgresRestart: with an agent connected and a record stored,
+// PostgreSQL is restarted (fast shutdown), then killed (immediate stop)
+// and started again. Each time the nodes recover by themselves: /healthz
+// and the admin API answer again at every node, the agent is connected,
+// the user and the record stored before are there, and new work succeeds
+// (a user created, a task made at a node the agent is not connected to
+// completes).
+func TestClusterPostgresRestart(t *testing.T) {
+	printer := testenv.StartIPPEveprinter(t)
+	bin := build(t)
+	c := startCluster(t, bin, clusterOptions{})
+	c.nodes[0].createUser(t, "bob", cardNum)
+	doc := readDocument(t)
+	jobID := c.nodes[0].upload(t, "bob", "before.pdf", doc)
+	a, agentID := c.enrollAgent(t, t.TempDir(), printer.URI)
+	at := c.agentNode(t, -1)
+	id := "hub:" + jobID
+	login(t, a, "bob", id)
+	if code, body := a.release(t, fmt.Sprintf(`{"jobs":[{"id":%q}]}`, id)); code != http.StatusAccepted {
+		t.Fatalf("release: HTTP %d %v", code, body)
+	}
+	rec := c.printedOnce(t, c.other(at), "bob", jobID)
+	a.post(t, "/api/v1/logout", "")
+
+	var mark []int // where each node's output stood when the outage began
+	outages := []struct {
+		name string
+		down func()
+	}{
+		{"restart", func() { c.pg.Restart(t) }},
+		{"kill and start", func() {
+			c.pg.Kill(t)
+			c.observeDown(t, a, mark)
+			c.pg.Start(t)
+		}},
+	}
+	for round, o := range outages {
+		mark = make([]int, len(c.nodes))
+		for i, n := range c.nodes {
+			mark[i] = len(n.Output())
+		}
+		start := time.Now()
+		o.down()
+		c.recovered(t, o.name, rec, jobID)
+		t.Logf("%s: every node answers again %v after the outage began", o.name, time.Since(start).Round(100*time.Millisecond))
+		for i, n := range c.nodes {
+			t.Logf("%s: node %d logged:\n%s", o.name, i+1, tail(n.Output()[mark[i]:], 1500))
+		}
+		c.nodes[c.other(at)].createUser(t, fmt.Sprintf("after%d", round))
+		a.waitSession(t, "online", func(v sessionView) error {
+			if v.Cloud != "online" {
+				return fmt.Errorf("cloud %q", v.Cloud)
+			}
+			return nil
+		})
+		at = c.agentNode(t, -1)
+		c.taskAcross(t, agentID, c.other(at), at)
+	}
+}
+
+// observeDown logs what each node answers while the database is down (the
+// status codes docs/hub-scale.md quotes), requires the nodes to stay up,
+// and, once every node has failed to reach the database twice (its
+// listener's first retry, about a second), the agent to be still connected
+// to its node: a node keeps its agents while the database is away. mark is
+// where each node's output stood before the outage.
+func (c *cluster) observeDown(t *testing.T, a *agent, mark []int) {
+	t.Helper()
+	for i, n := range c.nodes {
+		for _, path := range []string{"/healthz", "/api/v1/users/bob", "/api/v1/agents"} {
+			start := time.Now()
+			code, err := c.status(n, http.MethodGet, path)
+			t.Logf("database down: node %d GET %s: HTTP %d (%v) in %v", i+1, path, code, err, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	code, err := c.status(c.front, http.MethodGet, "/healthz")
+	t.Logf("database down: haproxy GET /healthz: HTTP %d (%v)", code, err)
+	for i, n := range c.nodes {
+		testutil.WaitFor(t, 20*time.Second, fmt.Sprintf("node %d retried the database", i+1), func() bool {
+			return strings.Count(n.Output()[mark[i]:], "database listener lost") >= 2
+		})
+		select {
+		case <-n.done:
+			t.Fatalf("node %d exited while the database was down", i+1)
+		default:
+		}
+		if strings.Contains(n.Output()[mark[i]:], "agent disconnected") {
+			t.Errorf("node %d dropped the agent while the database was down", i+1)
+		}
+	}
+	if v := a.session(t); v.Cloud != "online" {
+		t.Errorf("the agent's link with the database down: %q, want online", v.Cloud)
+	}
+}
+
+// recovered waits until every node answers /healthz and its admin API
+// again, and shows bob, his printed job and his one record.
+func (c *cluster) recovered(t *testing.T, outage string, rec hubRecord, jobID string) {
+	t.Helper()
+	for i, n := range c.nodes {
+		testutil.WaitErr(t, 60*time.Second, fmt.Sprintf("%s: node %d answers again", outage, i+1), func() error {
+			if err := c.healthz(n); err != nil {
+				return err
+			}
+			if code, err := c.status(n, http.MethodGet, "/api/v1/users/bob"); err != nil || code != http.StatusOK {
+				return fmt.Errorf("GET /api/v1/users/bob: HTTP %d %v", code, err)
+			}
+			return nil
+		})
+		recs := n.records(t, "bob")
+		if len(recs) != 1 || recs[0].ID != rec.ID {
+			t.Errorf("%s: node %d records of bob %+v, want %s alone", outage, i+1, recs, rec.ID)
+		}
+		if j := n.job(t, "bob", jobID); j.State != "printed" {
+			t.Errorf("%s: node %d shows the job %+v, want printed", outage, i+1, j)
+		}
+	}
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
