@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,7 +74,7 @@ func startCluster(t *testing.T, bin binaries, opts clusterOptions) *cluster {
 	if opts.serverCA != nil {
 		c.scheme = "https"
 		c.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: opts.serverCA.Pool}}}
-		cert, key := opts.serverCA.Server(t)
+		cert, key := opts.serverCA.Server(t, net.IPv4(127, 0, 0, 1))
 		c.opts.nodeArgs = append([]string{"--tls-cert", cert, "--tls-key", key}, opts.nodeArgs...)
 	}
 	var backends []string
@@ -476,4 +477,52 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
+}
+
+// TestClusterTLSPassthrough: haproxy in mode tcp passes TLS through to
+// nodes that serve it themselves (--tls-cert, --tls-key) with the agents'
+// CA (--ca-cert, --ca-key): an agent enrolls through haproxy with an
+// organisation code and gets a client certificate, which the node it
+// reaches sees (haproxy does not end TLS); restarted, it boots with that
+// certificate alone (no device token) through haproxy again.
+func TestClusterTLSPassthrough(t *testing.T) {
+	bin := build(t)
+	agentsCA := testutil.NewCA(t, "tessera test agents CA")
+	serverCA := testutil.NewCA(t, "tessera test hub CA")
+	c := startCluster(t, bin, clusterOptions{mode: "tcp", serverCA: serverCA,
+		nodeArgs: []string{"--ca-cert", agentsCA.CertFile, "--ca-key", agentsCA.KeyFile}})
+	cfg := linkConfig(t, map[string]any{"hub_ca_file": serverCA.CertFile})
+	dir := t.TempDir()
+	printer := fmt.Sprintf("ipp://127.0.0.1:%d/ipp/print", testenv.FreePort(t))
+	a, id := c.enrollAgent(t, dir, printer, "--config", cfg)
+	checkSecretFile(t, filepath.Join(dir, "identity.crt"))
+	if _, err := os.Stat(filepath.Join(dir, "device-token")); err == nil {
+		t.Error("a device token was kept beside the certificate")
+	}
+	enrolledAt := -1
+	for i, n := range c.nodes {
+		if strings.Contains(n.Output(), "certificate=true") {
+			enrolledAt = i
+		}
+	}
+	if enrolledAt < 0 {
+		t.Error("no node logged an enrollment with a certificate")
+	}
+	c.agentNode(t, -1)
+
+	stopAgent(t, a)
+	testutil.WaitFor(t, 30*time.Second, "the nodes see the agent gone", func() bool {
+		return c.nodes[0].agents(t)[id].State == "not-communicating"
+	})
+	a = startAgent(t, bin, dir, c.front.url, printer, "", "", "--config", cfg)
+	if got := c.nodes[2].communicating(t, 1)[0].ID; got != id {
+		t.Errorf("after the restart %s communicates, want %s", got, id)
+	}
+	c.agentNode(t, -1)
+	if strings.Contains(a.Output(), "not enrolled") {
+		t.Errorf("the restarted agent enrolled again:\n%s", a.Output())
+	}
+	if log := c.lb.Log(); !strings.Contains(log, "nodes/n") {
+		t.Errorf("haproxy logged no connection to a node:\n%s", log)
+	}
 }
