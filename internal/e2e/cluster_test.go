@@ -254,7 +254,8 @@ func waitDrained(t *testing.T, agentDir string) {
 // node 1 is released at the agent, connected to whichever node haproxy
 // chose, and prints byte-identical; a task made at each node completes, as
 // another node shows (made at the agent's node it goes straight to the
-// agent; at the others it goes through LISTEN/NOTIFY).
+// agent; at the others it goes through LISTEN/NOTIFY). No node wrote
+// anything into its --data.
 func TestClusterRelease(t *testing.T) {
 	printer := testenv.StartIPPEveprinter(t)
 	bin := build(t)
@@ -294,13 +295,21 @@ func TestClusterRelease(t *testing.T) {
 	waitDrained(t, agentDir)
 	stopAgent(t, a)
 	checkLedgerHolds(t, agentDir, id, rec.ID, 3)
+	// On PostgreSQL a node keeps nothing in --data: keys, admin token and
+	// documents are in the database.
+	for i, n := range c.nodes {
+		if entries, err := os.ReadDir(n.dir); err != nil || len(entries) != 0 {
+			t.Errorf("node %d's --data holds %v (%v), want nothing", i+1, entries, err)
+		}
+	}
 }
 
 // TestClusterNodeKilled: while a released job is on the printer (its gate
 // shut), the agent's node is killed with SIGKILL. The agent reconnects
 // through haproxy to another node; the job prints once and its accounting
 // record is stored once. It holds whether or not a presence lease ties the
-// agent to one node at a time.
+// agent to one node at a time (with the lease, the other nodes refuse the
+// agent's Boot until the killed node's lease lapses: about 30 s).
 func TestClusterNodeKilled(t *testing.T) {
 	printer := testenv.StartIPPEveprinterWith(t, testenv.IPPEveOptions{Command: testenv.GatedCommand})
 	bin := build(t)
@@ -324,8 +333,10 @@ func TestClusterNodeKilled(t *testing.T) {
 		return nil
 	})
 
+	killed := time.Now()
 	c.kill(at)
 	now := c.agentNode(t, at)
+	t.Logf("the agent reconnected %v after its node was killed", time.Since(killed).Round(100*time.Millisecond))
 	a.waitSession(t, "online again", func(v sessionView) error {
 		if v.Cloud != "online" {
 			return fmt.Errorf("cloud %q", v.Cloud)
