@@ -420,13 +420,19 @@ func TestClusterPostgresRestart(t *testing.T) {
 		})
 		at = c.agentNode(t, -1)
 		c.taskAcross(t, agentID, c.other(at), at)
+		// The agent's websocket lasted through the outage.
+		for i, n := range c.nodes {
+			if strings.Contains(n.Output()[mark[i]:], "agent disconnected") {
+				t.Errorf("%s: node %d dropped the agent", o.name, i+1)
+			}
+		}
 	}
 }
 
 // observeDown logs what each node answers while the database is down (the
 // status codes docs/hub-scale.md quotes), requires the nodes to stay up,
-// and, once every node has failed to reach the database twice (its
-// listener's first retry, about a second), the agent to be still connected
+// and, once every node's listener has lost the database and failed to
+// reconnect once (about a second), the agent to be still connected
 // to its node: a node keeps its agents while the database is away. mark is
 // where each node's output stood before the outage.
 func (c *cluster) observeDown(t *testing.T, a *agent, mark []int) {
