@@ -279,6 +279,15 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 		}
 		return reject(protocol.BootReasonCloneDetected)
 	}
+	if c.id() != req.AgentID {
+		// Across the nodes of a hub on PostgreSQL (cluster_presence.go).
+		if clone, err := c.clusterCloneCheck(ctx, req.AgentID); err != nil || clone {
+			if err != nil {
+				return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
+			}
+			return reject(protocol.BootReasonCloneDetected)
+		}
+	}
 	lastSeq, err := s.lastSeq(ctx, req.AgentID)
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
@@ -389,6 +398,7 @@ func (c *agentConn) disconnected(err error) {
 	s.absent.left(id)
 	// Written behind; Close writes what is pending after the connections end.
 	s.presence.note(id, presenceUpdate{connected: sql.NullBool{Valid: true}, lastSeen: nanos(s.now())})
+	s.releasePresence(s.ctx, id) // a write to the database: after the note the reads see
 	c.logger().Info("agent disconnected", "err", err)
 }
 

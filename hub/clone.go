@@ -33,26 +33,36 @@ func (c *agentConn) cloneCheck(ctx context.Context, agentID string) (bool, error
 	if old == nil || old == c {
 		return false, nil
 	}
-	timeout := s.cfg.pingTimeout
-	if timeout <= 0 {
-		timeout = clonePingTimeout
-	}
-	pctx, cancel := context.WithTimeout(ctx, timeout)
+	pctx, cancel := context.WithTimeout(ctx, s.pingTimeout())
 	defer cancel()
 	if err := old.peer.Ping(pctx); err != nil {
 		old.logger().Info("older connection of the agent did not answer a ping; a new one replaces it", "err", err)
 		return false, nil
 	}
+	return true, c.raiseCloneAlert(ctx, agentID, old.remote)
+}
+
+// pingTimeout is how long an older connection has to answer.
+func (s *Server) pingTimeout() time.Duration {
+	if s.cfg.pingTimeout > 0 {
+		return s.cfg.pingTimeout
+	}
+	return clonePingTimeout
+}
+
+// raiseCloneAlert stores clone-detected: c booted as agentID while the
+// connection from liveRemote (this node's or another's) answered.
+func (c *agentConn) raiseCloneAlert(ctx context.Context, agentID, liveRemote string) error {
+	s := c.s
 	now := s.now()
-	oldHost, newHost := remoteHost(old.remote), remoteHost(c.remote)
-	err := s.raiseAlert(ctx, s.db, alert{
+	oldHost, newHost := remoteHost(liveRemote), remoteHost(c.remote)
+	return s.raiseAlert(ctx, s.db, alert{
 		code:    alertCloneDetected,
 		agentID: agentID,
 		message: fmt.Sprintf("agent %s connected from %s while its connection from %s is alive and answering: one of them is a copy of its identity; the new connection was refused",
-			agentID, c.remote, old.remote),
-		data: map[string]any{"refused_remote": c.remote, "live_remote": old.remote},
+			agentID, c.remote, liveRemote),
+		data: map[string]any{"refused_remote": c.remote, "live_remote": liveRemote},
 		// Once per pair of hosts per hour: a clone retries with backoff.
 		once: fmt.Sprintf("%s|%s|%s|%d", agentID, oldHost, newHost, now.Unix()/3600),
 	})
-	return err == nil, err
 }

@@ -24,6 +24,7 @@ const (
 	codeTooLarge         = "too-large"
 	codeInvalid          = "invalid"
 	codeInternal         = "internal"
+	codeUnavailable      = "unavailable"
 )
 
 // apiError is a failure with its HTTP status and error code.
@@ -106,6 +107,11 @@ func (s *Server) api(f apiFunc) http.HandlerFunc {
 			return
 		}
 		s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		if !s.databaseUp(r.Context()) {
+			// Temporary: a load balancer or client retries elsewhere or later.
+			writeAPIError(w, &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: "the database is unreachable; retry later"})
+			return
+		}
 		writeAPIError(w, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: "internal error"})
 	}
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +24,7 @@ import (
 
 // Config configures a hub.
 type Config struct {
-	DataDir string // SQLite db, job documents, hub.key, offline.key live here
+	DataDir string // SQLite db, job documents, hub.key, offline.key live here (with Database: nothing; it may be "")
 	// Database, when set, is a PostgreSQL DSN (postgres://...): the
 	// store is there, shared by every node of the hub, instead of
 	// hub.db in DataDir (issue 13).
@@ -133,8 +134,11 @@ type Server struct {
 	// wrong username costs what a wrong password costs.
 	dummyHash func() (string, error)
 	handler   http.Handler
-	adminHash []byte              // SHA-256 of the admin token (adminOK)
-	upgrader  *websocket.Upgrader // of agent connections (upgrade.go)
+	adminHash []byte // SHA-256 of the admin token (adminOK)
+	// nodeConn holds this node's lock on PostgreSQL (cluster_presence.go).
+	nodeMu   sync.Mutex
+	nodeConn *sql.Conn
+	upgrader *websocket.Upgrader // of agent connections (upgrade.go)
 
 	ctx    context.Context // ends at Close; agent connections run under it
 	cancel context.CancelFunc
@@ -166,9 +170,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	jobsDir := filepath.Join(cfg.DataDir, "jobs")
-	if err := os.MkdirAll(jobsDir, 0o700); err != nil {
-		return nil, fmt.Errorf("hub: data directory: %w", err)
+	// On PostgreSQL the documents are in the database (documents.go) and
+	// the node needs no directory at all.
+	jobsDir := ""
+	if cfg.Database == "" {
+		jobsDir = filepath.Join(cfg.DataDir, "jobs")
+		if err := os.MkdirAll(jobsDir, 0o700); err != nil {
+			return nil, fmt.Errorf("hub: data directory: %w", err)
+		}
 	}
 	db, err := openStore(ctx, cfg)
 	if err != nil {
@@ -199,9 +208,17 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.log.Warn("open enrollment: agents connecting without a device token are accepted")
 	}
 	s.handler = s.routes()
-	s.wg.Add(2)
+	if db.Engine() == store.Postgres {
+		if err := s.holdNodeLock(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+	}
+	s.wg.Add(4)
 	go s.janitor()
 	go s.announceUsers()
+	go s.listenCluster()
+	go s.renewPresence()
 	return s, nil
 }
 
@@ -242,7 +259,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *store.DB, jobsDi
 // withDefaults fills the zero fields of cfg with their defaults and refuses
 // values the hub cannot run with.
 func (cfg Config) withDefaults() (Config, error) {
-	if cfg.DataDir == "" {
+	if cfg.DataDir == "" && cfg.Database == "" {
 		return cfg, errors.New("hub: DataDir is required")
 	}
 	if strings.TrimSpace(cfg.AdminToken) == "" && cfg.Database == "" {
@@ -355,9 +372,7 @@ func (s *Server) Close() error {
 func (s *Server) routes() http.Handler {
 	rt := newRouter()
 	adm := s.admin
-	rt.handle(http.MethodGet, "/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}), nil)
+	rt.handle(http.MethodGet, "/healthz", http.HandlerFunc(s.healthz), nil)
 
 	rt.handle(http.MethodPost, "/api/v1/users", s.api(s.createUser), adm)
 	rt.handleUnder(http.MethodPost, "/api/v1/users/import", s.api(s.importUsers), adm)
@@ -416,9 +431,12 @@ func (s *Server) janitor() {
 		case <-s.ctx.Done():
 			return
 		case <-tick:
-			if err := s.housekeeping(s.ctx); err != nil && s.ctx.Err() == nil {
+			// Once across the nodes of a hub on PostgreSQL (cluster.go).
+			_, err := s.db.TryLock(s.ctx, janitorLock, s.housekeeping)
+			if err != nil && s.ctx.Err() == nil {
 				s.log.Error("janitor", "err", err)
 			}
+			s.catchUpTasks(s.ctx)
 		}
 	}
 }
@@ -489,6 +507,9 @@ func (s *Server) expire(ctx context.Context) error {
 
 // removeStaleUploads deletes temporary upload files a crash left behind.
 func (s *Server) removeStaleUploads() {
+	if s.jobsDir == "" {
+		return // on PostgreSQL: sweepUploads
+	}
 	matches, _ := filepath.Glob(filepath.Join(s.jobsDir, ".upload-*"))
 	for _, m := range matches {
 		_ = os.Remove(m)

@@ -67,6 +67,18 @@ CREATE TABLE document_chunks (
 );
 ALTER TABLE document_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 `,
+	// 4 (SQLite's 26): the presence leases of the agents' connections
+	// (cluster_presence.go); times in milliseconds of the database's clock.
+	`
+CREATE TABLE presence_leases (
+	agent_id   TEXT COLLATE "C" PRIMARY KEY,
+	node       TEXT COLLATE "C" NOT NULL,
+	remote     TEXT COLLATE "C" NOT NULL,
+	expires_at BIGINT NOT NULL,
+	alive_at   BIGINT
+);
+CREATE INDEX presence_leases_node ON presence_leases(node);
+`,
 }
 
 // pgSchemaTables holds the tables and indexes of pgMigrations' first

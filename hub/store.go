@@ -572,6 +572,19 @@ CREATE TABLE document_chunks (
 	PRIMARY KEY (blob, n)
 );
 `,
+	// 26: which node of a hub on PostgreSQL holds an agent's one live
+	// connection, for how long more on the database's clock (presence
+	// leases, cluster_presence.go). A SQLite hub is one node: empty there.
+	`
+CREATE TABLE presence_leases (
+	agent_id   TEXT PRIMARY KEY,
+	node       TEXT NOT NULL,
+	remote     TEXT NOT NULL,
+	expires_at INTEGER NOT NULL,
+	alive_at   INTEGER
+);
+CREATE INDEX presence_leases_node ON presence_leases(node);
+`,
 }
 
 // maxDBConns bounds the hub's SQLite connections: readers run beside a

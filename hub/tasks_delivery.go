@@ -32,9 +32,20 @@ func (s *Server) background(f func()) {
 	}()
 }
 
-// deliverTaskNow sends the new task id to its agent if it is connected;
-// otherwise it waits for the agent's next Boot.
+// deliverTaskNow sends the new task id to its agent if it is connected
+// here; otherwise it tells the other nodes (cluster.go), and an agent
+// connected nowhere gets it at its next Boot.
 func (s *Server) deliverTaskNow(agentID, id string) {
+	if s.conn(agentID) == nil {
+		s.notifyTask(agentID, id)
+		return
+	}
+	s.deliverTaskHere(agentID, id)
+}
+
+// deliverTaskHere sends the task id to its agent if it is connected to
+// this node.
+func (s *Server) deliverTaskHere(agentID, id string) {
 	c := s.conn(agentID)
 	if c == nil {
 		return

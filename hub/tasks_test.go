@@ -315,6 +315,13 @@ func TestTaskNotAcknowledged(t *testing.T) {
 				return protocol.TaskAck{State: tc.ack}, nil
 			})
 			a.received(tc.sent)
+			if tc.sent == 1 {
+				// The agent has answered; the hub takes the refusal in.
+				testutil.WaitFor(t, 5*time.Second, "the refusal noted", func() bool {
+					c := h.s.conn(id)
+					return c != nil && c.tasksRefused.Load()
+				})
+			}
 			// A third task on the same connection: sent unless refused.
 			ids = append(ids, h.createTask(map[string]any{"agent_id": id, "type": "test-connection"})...)
 			if tc.sent == 2 {

@@ -266,9 +266,15 @@ func restartUserSync(ctx context.Context, tx *store.Tx) error {
 	return err
 }
 
-// usersChanged asks the announcer to look for changes now. It never
-// blocks: kicks coalesce.
+// usersChanged asks the announcer of every node to look for changes now
+// (cluster.go). It never blocks: kicks coalesce.
 func (s *Server) usersChanged() {
+	s.kickUsers()
+	s.notifyUsers()
+}
+
+// kickUsers asks this node's announcer to look for changes now.
+func (s *Server) kickUsers() {
 	select {
 	case s.usersKick <- struct{}{}:
 	default:

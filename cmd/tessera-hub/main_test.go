@@ -98,7 +98,7 @@ func TestServeBinary(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != `{"database":"ok","status":"ok"}` {
 		t.Errorf("healthz: %d %s", resp.StatusCode, body)
 	}
 

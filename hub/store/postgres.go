@@ -26,7 +26,7 @@ func OpenPostgres(ctx context.Context, dsn string, maxConns int, migrations []st
 	}
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
-	d := &DB{sql: db, engine: Postgres, rebound: map[string]string{}}
+	d := &DB{sql: db, engine: Postgres, rebound: map[string]string{}, dsn: dsn}
 	if err := d.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)

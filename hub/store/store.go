@@ -29,6 +29,8 @@ type DB struct {
 	// readers is SQLite's pool of read-only transactions (see
 	// openSQLiteReaders); nil on PostgreSQL.
 	readers *sql.DB
+	// dsn is PostgreSQL's, for the listener's own connection (notify.go).
+	dsn string
 }
 
 // maxRebound bounds the cache of rebound queries.
