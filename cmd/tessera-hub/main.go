@@ -161,8 +161,7 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	f := &serveFlags{}
 	c := &f.cfg
 	f.ln.register(fs)
-	f.store.dataRequired = true
-	f.store.register(fs, "data directory: database, job documents, keys (required; with a PostgreSQL DSN: job documents)")
+	f.store.register(fs, "data directory: database, job documents, keys (required, unless a PostgreSQL DSN is given: the database holds everything then)")
 	fs.StringVar(&f.tokenFile, "admin-token-file", "", "file holding the admin API token (default: $"+hub.AdminTokenEnv+", else DATA/admin-token, generated)")
 	fs.BoolVar(&c.OpenEnrollment, "open-enrollment", false, "accept agents that connect without a device token (loopback --listen only: demos, tests)")
 	fs.DurationVar(&c.JobExpiry, "job-expiry", hub.DefaultJobExpiry, "held jobs older than this expire")

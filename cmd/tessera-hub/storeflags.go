@@ -20,8 +20,6 @@ const dbEnv = "TESSERA_HUB_DB"
 // --secrets-key-file.
 type storeFlags struct {
 	data, db, dbFile, secretsFile string
-	// dataRequired: the command needs a data directory with --db too.
-	dataRequired bool
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet, dataUsage string) {
@@ -47,9 +45,6 @@ func (f *storeFlags) resolve(cmd string, getenv func(string) string) (hub.StoreL
 			return loc, nil, fmt.Errorf("%s: --secrets-key-file goes with a PostgreSQL DSN; a hub in --data keeps its secrets there", cmd)
 		}
 		return loc, nil, nil
-	}
-	if f.dataRequired && strings.TrimSpace(f.data) == "" {
-		return loc, nil, fmt.Errorf("%s: --data DIR is required with --db too (job documents)", cmd)
 	}
 	if f.secretsFile == "" {
 		return loc, nil, fmt.Errorf("%s: a hub on PostgreSQL needs --secrets-key-file", cmd)

@@ -25,31 +25,29 @@ func TestStoreFlags(t *testing.T) {
 	short := write("short.key", "abcd")
 	dsnFile := write("dsn", "postgres://hub:s3cret@db.lan/hub\n")
 	tests := []struct {
-		name     string
-		args     []string
-		env      string
-		required bool // --data required with a DSN (serve)
-		wantDB   string
-		wantErr  string
+		name    string
+		args    []string
+		env     string
+		wantDB  string
+		wantErr string
 	}{
-		{"data", []string{"--data", "/var/lib/hub"}, "", true, "", ""},
-		{"nothing", nil, "", false, "", "--data DIR is required"},
-		{"secrets without db", []string{"--data", "d", "--secrets-key-file", key}, "", false, "", "goes with a PostgreSQL DSN"},
-		{"db", []string{"--db", "postgres://hub@db.lan/hub", "--secrets-key-file", key}, "", false, "postgres://hub@db.lan/hub", ""},
-		{"db with password", []string{"--db", "postgres://hub:pw@db.lan/hub", "--secrets-key-file", key}, "", false, "", "holds a password"},
-		{"db key=value password", []string{"--db", "host=db.lan password=pw", "--secrets-key-file", key}, "", false, "", "holds a password"},
-		{"db-file", []string{"--db-file", dsnFile, "--secrets-key-file", key}, "", false, "postgres://hub:s3cret@db.lan/hub", ""},
-		{"env", []string{"--secrets-key-file", key}, "postgres://hub:pw@db.lan/hub", false, "postgres://hub:pw@db.lan/hub", ""},
-		{"twice", []string{"--db", "postgres://db.lan/hub", "--secrets-key-file", key}, "postgres://x/y", false, "", "give the PostgreSQL DSN once"},
-		{"db without secrets key", []string{"--db", "postgres://db.lan/hub"}, "", false, "", "needs --secrets-key-file"},
-		{"bad secrets key", []string{"--db", "postgres://db.lan/hub", "--secrets-key-file", short}, "", false, "", "want 64 hex digits"},
-		{"serve needs data", []string{"--db", "postgres://db.lan/hub", "--secrets-key-file", key}, "", true, "", "--data DIR is required with --db"},
+		{"data", []string{"--data", "/var/lib/hub"}, "", "", ""},
+		{"nothing", nil, "", "", "--data DIR is required"},
+		{"secrets without db", []string{"--data", "d", "--secrets-key-file", key}, "", "", "goes with a PostgreSQL DSN"},
+		{"db", []string{"--db", "postgres://hub@db.lan/hub", "--secrets-key-file", key}, "", "postgres://hub@db.lan/hub", ""},
+		{"db with password", []string{"--db", "postgres://hub:pw@db.lan/hub", "--secrets-key-file", key}, "", "", "holds a password"},
+		{"db key=value password", []string{"--db", "host=db.lan password=pw", "--secrets-key-file", key}, "", "", "holds a password"},
+		{"db-file", []string{"--db-file", dsnFile, "--secrets-key-file", key}, "", "postgres://hub:s3cret@db.lan/hub", ""},
+		{"env", []string{"--secrets-key-file", key}, "postgres://hub:pw@db.lan/hub", "postgres://hub:pw@db.lan/hub", ""},
+		{"twice", []string{"--db", "postgres://db.lan/hub", "--secrets-key-file", key}, "postgres://x/y", "", "give the PostgreSQL DSN once"},
+		{"db without secrets key", []string{"--db", "postgres://db.lan/hub"}, "", "", "needs --secrets-key-file"},
+		{"bad secrets key", []string{"--db", "postgres://db.lan/hub", "--secrets-key-file", short}, "", "", "want 64 hex digits"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := flag.NewFlagSet("t", flag.ContinueOnError)
 			fs.SetOutput(io.Discard)
-			sf := storeFlags{dataRequired: tc.required}
+			var sf storeFlags
 			sf.register(fs, "data")
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
