@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,8 +15,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/tessera-print/tessera/hub/docstore"
 	"github.com/tessera-print/tessera/hub/store"
+	"github.com/tessera-print/tessera/offline/verifier"
 )
 
 // CopyStore copies the SQLite hub in fromDir to the PostgreSQL database
@@ -37,7 +41,7 @@ import (
 // snapshot is not in the copy (stop it first to move a site). Opening
 // either store migrates it to this hub's schema first, as serve would.
 // What is not copied yet is listed in CopyReport.NotCopied.
-func CopyStore(ctx context.Context, fromDir, toDSN string, log *slog.Logger) (CopyReport, error) {
+func CopyStore(ctx context.Context, fromDir, toDSN string, secretsKey []byte, log *slog.Logger) (CopyReport, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -68,7 +72,89 @@ func CopyStore(ctx context.Context, fromDir, toDSN string, log *slog.Logger) (Co
 		return CopyReport{}, fmt.Errorf("copy store: target: %w", err)
 	}
 	defer dtx.Rollback()
-	return copyStoreTx(ctx, stx, dtx, log)
+	report, err := copyStoreTx(ctx, stx, dtx, log)
+	if err != nil {
+		return report, err
+	}
+	// The writers' lock goes with the transaction (committed, or, when
+	// the target held the data already, nothing to commit): the steps
+	// below write through other connections.
+	_ = dtx.Rollback()
+	// After the tables: a document goes in chunks of their own
+	// transactions (hub/docstore), and the secrets once the data they
+	// open is there. Both are safe to run again.
+	if err := copySecrets(ctx, fromDir, dst, secretsKey); err != nil {
+		return report, fmt.Errorf("copy store: %w", err)
+	}
+	if report.Documents, err = copyDocuments(ctx, fromDir, dst); err != nil {
+		return report, fmt.Errorf("copy store: %w", err)
+	}
+	return report, nil
+}
+
+// copySecrets seals the source's hub.key and offline.key (files of its
+// data directory) into the target, replacing any a node made there before
+// the copy (they would open none of the copied cards and PINs), and the
+// hash of its generated admin token, unless the target holds one.
+func copySecrets(ctx context.Context, fromDir string, dst *store.DB, secretsKey []byte) error {
+	s, err := newSealer(secretsKey)
+	if err != nil {
+		return err
+	}
+	now := nanos(time.Now())
+	for name, want := range map[string]int{secretHubKey: 32, secretOfflineKey: verifier.KeySize} {
+		key, err := os.ReadFile(filepath.Join(fromDir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a hub that never made it: the first node makes one
+		}
+		if err != nil || len(key) != want {
+			return fmt.Errorf("secret %s: %d bytes, %v", name, len(key), err)
+		}
+		if err := s.store(ctx, dst, name, key, now, true); err != nil {
+			return err
+		}
+	}
+	tok, err := os.ReadFile(filepath.Join(fromDir, "admin-token"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	_, err = s.sealedSecret(ctx, dst, secretAdminHash, now, func() ([]byte, error) {
+		return adminHash(strings.TrimSpace(string(tok))), nil
+	})
+	return err
+}
+
+// copyDocuments streams the documents of the source's data directory into
+// the target's document store, those it does not hold yet, and returns how
+// many it copied.
+func copyDocuments(ctx context.Context, fromDir string, dst *store.DB) (int, error) {
+	entries, err := os.ReadDir(filepath.Join(fromDir, "jobs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("documents: %w", err)
+	}
+	src, to := docstore.Dir(filepath.Join(fromDir, "jobs")), docstore.NewPostgres(dst.SQL())
+	n := 0
+	for _, e := range entries {
+		id := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(id, ".") {
+			continue // an upload a crash left behind
+		}
+		if r, err := to.Open(ctx, id); err == nil {
+			r.Close()
+			continue // copied by an earlier run
+		}
+		if _, err := docstore.Copy(ctx, to, src, id); err != nil {
+			return n, fmt.Errorf("document %s: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // CopyReport says what CopyStore did.
@@ -79,6 +165,9 @@ type CopyReport struct {
 	// AlreadyCopied is set when the target held exactly the source's data
 	// already: verified, nothing written.
 	AlreadyCopied bool
+	// Documents is how many job documents this run copied (those an
+	// earlier run copied are not counted again).
+	Documents int
 	// NotCopied names what the copy leaves out, for the caller to say.
 	NotCopied []string
 }
@@ -99,15 +188,9 @@ var ErrCopyTargetNotEmpty = errors.New("the PostgreSQL database holds other data
 // differs from its source (the transaction is rolled back).
 var ErrCopyMismatch = errors.New("the copy differs from the source")
 
-// copyNotCopied is what CopyStore leaves out so far, said in its report.
-//
-// TODO(issue 13, point 3): job documents move with the document store
-// (hub/docstore), the secrets with the sealed secrets (sealed.go); each
-// becomes a step of copyStoreTx, in the same transaction, and leaves this
-// list.
+// copyNotCopied is what CopyStore leaves out, said in its report.
 var copyNotCopied = []string{
-	"documents: not copied yet (held jobs' documents stay in DIR/jobs, which a hub on PostgreSQL does not read)",
-	"secrets: not copied yet (hub.key, offline.key, the agent CA and the admin token's hash stay in DIR; without hub.key the copied cards and PINs log no one in)",
+	"the agent CA: give the first node on PostgreSQL --ca-cert and --ca-key once; it seals them for the others",
 }
 
 // copySkipped are tables of the schema the generic copy leaves alone,

@@ -39,9 +39,8 @@ func copyStoreCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	case *keyFile == "":
 		return fmt.Errorf("copy-store: --secrets-key-file FILE is required")
 	}
-	// Checked now, though the secrets are not copied yet: a run that
-	// will copy them must not start with a key the nodes cannot use.
-	if _, err := hub.ReadSecretsKey(*keyFile); err != nil {
+	secretsKey, err := hub.ReadSecretsKey(*keyFile)
+	if err != nil {
 		return fmt.Errorf("copy-store: --secrets-key-file: %w", err)
 	}
 	dsn, err := copyStoreDSN(*toFile, getenv)
@@ -49,7 +48,7 @@ func copyStoreCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		return fmt.Errorf("copy-store: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	report, err := hub.CopyStore(ctx, *from, dsn, log)
+	report, err := hub.CopyStore(ctx, *from, dsn, secretsKey, log)
 	if err != nil {
 		return err
 	}
@@ -94,8 +93,9 @@ func printCopyReport(w io.Writer, from string, r hub.CopyReport) error {
 	} else {
 		fmt.Fprintf(w, "copied the hub of %s to PostgreSQL (%d tables, %d rows): verified, counts and checksums equal\n", from, len(r.Tables), rows)
 	}
+	fmt.Fprintf(w, "documents: %d copied; hub.key, offline.key and the admin token's hash sealed into the database\n", r.Documents)
 	for _, n := range r.NotCopied {
-		fmt.Fprintln(w, n)
+		fmt.Fprintln(w, "not copied: "+n)
 	}
 	return nil
 }

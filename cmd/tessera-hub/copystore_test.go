@@ -104,7 +104,7 @@ func TestCopyStoreCommand(t *testing.T) {
 	out, errs, code := runHubEnv(t, bin, []string{"TESSERA_HUB_DB="}, "copy-store", "--from", data, "--to-file", dsnFile, "--secrets-key-file", keyFile)
 	if code != 0 || !regexp.MustCompile(`(?m)^users +2 +[0-9a-f]{64}$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^cards +2 `).MatchString(out) || !regexp.MustCompile(`(?m)^agents +1 `).MatchString(out) ||
-		!strings.Contains(out, "copied the hub of "+data+" to PostgreSQL") || !strings.Contains(out, "documents: not copied yet") {
+		!strings.Contains(out, "copied the hub of "+data+" to PostgreSQL") || !strings.Contains(out, "documents: 0 copied") {
 		t.Fatalf("copy-store: exit %d, stdout:\n%s\nstderr: %s", code, out, errs)
 	}
 	again, errs, code := runHubEnv(t, bin, []string{"TESSERA_HUB_DB=" + dsn}, "copy-store", "--from", data, "--secrets-key-file", keyFile)
