@@ -231,7 +231,9 @@ func TestUnreadableMessagesKeepTheConnection(t *testing.T) {
 // NotImplemented.
 func TestLookup(t *testing.T) {
 	answer := func(s string) Handler {
-		return func(ctx context.Context, payload json.RawMessage) (any, error) { return map[string]string{"by": s}, nil }
+		return func(ctx context.Context, payload json.RawMessage) (any, error) {
+			return map[string]string{"by": s}, nil
+		}
 	}
 	client := pair(t, func(p *Peer) {
 		p.Handle(ActionHeartbeat, answer("handle"))
