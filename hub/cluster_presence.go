@@ -58,7 +58,7 @@ func (c *agentConn) clusterCloneCheck(ctx context.Context, agentID string) (clon
 		} else if !live {
 			// The holder died (its session, and its node lock, are gone):
 			// its lease goes now, not when it lapses.
-			_, err := s.db.ExecContext(ctx, "DELETE FROM presence_leases WHERE agent_id = ? AND node = ?", agentID, holder)
+			_, err := s.db.ExecAtomic(ctx, "DELETE FROM presence_leases WHERE agent_id = ? AND node = ?", agentID, holder)
 			if err != nil {
 				return false, err
 			}
@@ -87,7 +87,7 @@ func (c *agentConn) clusterCloneCheck(ctx context.Context, agentID string) (clon
 // this node's already, and returns the node that holds it after.
 func (s *Server) takePresence(ctx context.Context, agentID, remote string) (string, error) {
 	var holder string
-	err := s.db.QueryRowContext(ctx, `INSERT INTO presence_leases (agent_id, node, remote, expires_at, alive_at)
+	err := s.db.QueryRowAtomic(ctx, `INSERT INTO presence_leases (agent_id, node, remote, expires_at, alive_at)
 		 VALUES (?, ?, ?, `+dbNowMS+` + ?, NULL)
 		 ON CONFLICT (agent_id) DO UPDATE SET node = excluded.node, remote = excluded.remote,
 		   expires_at = excluded.expires_at, alive_at = NULL
@@ -147,7 +147,7 @@ func (s *Server) checkHeld(agentID string) {
 		err := old.peer.Ping(pctx)
 		pcancel()
 		if err == nil {
-			_, err = s.db.ExecContext(ctx, "UPDATE presence_leases SET alive_at = "+dbNowMS+" WHERE agent_id = ? AND node = ?", agentID, s.run)
+			_, err = s.db.ExecAtomic(ctx, "UPDATE presence_leases SET alive_at = "+dbNowMS+" WHERE agent_id = ? AND node = ?", agentID, s.run)
 			if err != nil && s.ctx.Err() == nil {
 				s.log.Warn("tell the other node the agent's connection is alive", "agent", agentID, "err", err)
 			}
@@ -164,7 +164,7 @@ func (s *Server) releasePresence(ctx context.Context, agentID string) {
 	if s.db.Engine() != store.Postgres {
 		return
 	}
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM presence_leases WHERE agent_id = ? AND node = ?", agentID, s.run); err != nil && s.ctx.Err() == nil {
+	if _, err := s.db.ExecAtomic(ctx, "DELETE FROM presence_leases WHERE agent_id = ? AND node = ?", agentID, s.run); err != nil && s.ctx.Err() == nil {
 		s.log.Warn("release an agent's presence lease; it lapses by itself", "agent", agentID, "err", err)
 	}
 }
@@ -187,12 +187,12 @@ func (s *Server) renewPresence() {
 		case <-s.ctx.Done():
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, _ = s.db.ExecContext(ctx, "DELETE FROM presence_leases WHERE node = ?", s.run)
+			_, _ = s.db.ExecAtomic(ctx, "DELETE FROM presence_leases WHERE node = ?", s.run)
 			return
 		case <-t.C:
 		}
 		s.checkNodeLock(s.ctx)
-		_, err := s.db.ExecContext(s.ctx, "UPDATE presence_leases SET expires_at = "+dbNowMS+" + ? WHERE node = ?",
+		_, err := s.db.ExecAtomic(s.ctx, "UPDATE presence_leases SET expires_at = "+dbNowMS+" + ? WHERE node = ?",
 			presenceLeaseTTL.Milliseconds(), s.run)
 		if err == nil {
 			renewed = time.Now()
