@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -463,17 +462,6 @@ func serverUser() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("user postgres: gid %q: %w", u.Gid, err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// loopbackPort returns a TCP port on 127.0.0.1 that was free a moment ago
-// (FreePort without a testing.TB, for StartPostgresMain).
-func loopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // removeStale removes the folders prefix+PID-* in dir whose test binary

@@ -43,15 +43,63 @@ func Require(t testing.TB, program string) string {
 }
 
 // FreePort returns a TCP port on the loopback interface that was free a
-// moment ago.
+// moment ago. See loopbackPort for why it is not simply port 0's choice.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopbackPort()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
+	return port
+}
+
+// loopbackPort picks a port below the kernel's ephemeral range and checks
+// that it can be bound. A port the kernel hands out for port 0 comes from
+// the ephemeral range, where any outgoing connection of any process may
+// take it between our check and the program's own bind (a CI run failed on
+// "address already in use" that way); below the range only another
+// listener can, and a random choice among ~20,000 makes two tests meeting
+// unlikely.
+func loopbackPort() (int, error) {
+	low, _ := ephemeralRange()
+	const first = 10000
+	if low-first >= 1000 {
+		for range 50 {
+			var b [2]byte
+			_, _ = rand.Read(b[:])
+			port := first + int(binary.BigEndian.Uint16(b[:]))%(low-first)
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				l.Close()
+				return port, nil
+			}
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralRange reads the kernel's range for port 0 (Linux; elsewhere the
+// IANA default).
+func ephemeralRange() (low, high int) {
+	low, high = 49152, 65535
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return low, high
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return low, high
+	}
+	l, err1 := strconv.Atoi(f[0])
+	h, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return low, high
+	}
+	return l, h
 }
 
 const dbusSocket = "/run/dbus/system_bus_socket"
