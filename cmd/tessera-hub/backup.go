@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,14 @@ import (
 	"github.com/tessera-print/tessera/version"
 )
 
+// pgBackupDoc is where the docs say how to back up a hub on PostgreSQL.
+const pgBackupDoc = `docs/hub-backup.md, section "A PostgreSQL hub"`
+
+// errBackupPostgres is backup's answer to --db, --db-file or
+// --secrets-key-file: SQLite's backup API has no PostgreSQL twin here, and
+// pg_dump already takes a consistent online snapshot.
+var errBackupPostgres = errors.New("backup: tessera-hub backup is for a hub in --data DIR (SQLite); back up a hub on PostgreSQL with pg_dump, and its secrets key file apart (" + pgBackupDoc + ")")
+
 // backupCommand runs `tessera-hub backup --data DIR --to FILE`: a
 // consistent backup of a SQLite hub, which may be serving DIR meanwhile
 // (docs/hub-backup.md). FILE "-" writes the archive on stdout. What the
@@ -21,10 +30,18 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "", "the hub's data directory (required)")
 	to := fs.String("to", "", "the backup file to write, created mode 0600; - for stdout (required)")
+	// The PostgreSQL flags are known so that a hub on PostgreSQL hears
+	// how to back it up instead of "flag provided but not defined".
+	var pg storeFlags
+	fs.StringVar(&pg.db, "db", "", "not for backup: a hub on PostgreSQL is backed up with pg_dump ("+pgBackupDoc+")")
+	fs.StringVar(&pg.dbFile, "db-file", "", "not for backup: see --db")
+	fs.StringVar(&pg.secretsFile, "secrets-key-file", "", "not for backup: see --db")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	switch {
+	case pg.db != "" || pg.dbFile != "" || pg.secretsFile != "":
+		return errBackupPostgres
 	case fs.NArg() > 0:
 		return fmt.Errorf("backup: unexpected argument %q", fs.Arg(0))
 	case strings.TrimSpace(*data) == "":

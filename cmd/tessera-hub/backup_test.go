@@ -178,3 +178,37 @@ func TestBackupRestoreCommands(t *testing.T) {
 		}
 	}
 }
+
+// tessera-hub backup with a PostgreSQL flag says to use pg_dump and where
+// the docs say how, instead of "flag provided but not defined", and
+// writes nothing.
+func TestBackupPostgresFlags(t *testing.T) {
+	dir := t.TempDir()
+	dsnFile := filepath.Join(dir, "dsn")
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"db", []string{"--db", "postgres://tessera@127.0.0.1/hub", "--to", "x"}},
+		{"db-file", []string{"--db-file", dsnFile, "--secrets-key-file", "k", "--to", "x"}},
+		{"secrets key alone", []string{"--data", dir, "--secrets-key-file", "k", "--to", "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			to := filepath.Join(dir, tc.name+".tar.gz")
+			args := append(append([]string(nil), tc.args[:len(tc.args)-1]...), to)
+			var stdout, stderr bytes.Buffer
+			err := backupCommand(t.Context(), args, &stdout, &stderr)
+			if !errors.Is(err, errBackupPostgres) {
+				t.Fatalf("backup %v: %v, want %v", args, err, errBackupPostgres)
+			}
+			for _, want := range []string{"pg_dump", `docs/hub-backup.md, section "A PostgreSQL hub"`} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if _, err := os.Stat(to); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("backup wrote %s: %v", to, err)
+			}
+		})
+	}
+}
