@@ -25,7 +25,8 @@ type agentSpec struct {
 	index   int    // 0-based, across the whole fleet
 	id      string // agent id at the hub
 	hubURL  string
-	source  net.IP // local address every connection of this agent is made from
+	nodes   []string // the hub's nodes, dialled in place of the URL's host (none: the URL's)
+	source  net.IP   // local address every connection of this agent is made from
 	tls     *tls.Config
 	ackOnly bool // answer a task completed in its TaskAck, with no TaskStatus
 	// minBackoff is the reconnect backoff's floor (0: cloudlink's, as the
@@ -55,6 +56,10 @@ func newSimAgent(spec agentSpec, rec *recorder, logger *slog.Logger) (*simAgent,
 		Timeout:   cloudlink.DefaultCallTimeout,
 		KeepAlive: 30 * time.Second,
 	}
+	dial := dialer.DialContext
+	if len(spec.nodes) > 0 {
+		dial = newNodeDialer(dialer, spec.nodes, spec.index).DialContext
+	}
 	link, err := cloudlink.New(cloudlink.Config{
 		HubURL:       spec.hubURL,
 		AgentID:      spec.id,
@@ -70,7 +75,7 @@ func newSimAgent(spec agentSpec, rec *recorder, logger *slog.Logger) (*simAgent,
 		OnChange:     a.change,
 		OnServerTime: func(time.Time) { rec.serverTime() },
 		Heartbeat:    a.heartbeat,
-		Dial:         dialer.DialContext,
+		Dial:         dial,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: %w", spec.id, err)
@@ -97,7 +102,7 @@ func (a *simAgent) printer() protocol.Printer {
 // every one for the reconnection figures.
 func (a *simAgent) change(online bool) {
 	if !online {
-		a.rec.offline()
+		a.rec.offline(a.spec.index, time.Now())
 		return
 	}
 	first := !a.booted.Swap(true)

@@ -29,6 +29,7 @@ type connect struct {
 type tick struct {
 	Online   int            `json:"online"`
 	Connects []connect      `json:"connects,omitempty"`
+	Drops    []connect      `json:"drops,omitempty"`  // connections that ended (Since unused)
 	Fails    int            `json:"fails,omitempty"`  // connections that ended, or never got a Boot accepted
 	Beats    int            `json:"beats,omitempty"`  // heartbeats answered
 	Meters   int            `json:"meters,omitempty"` // meter reads the hub took
@@ -57,9 +58,10 @@ func (r *recorder) connected(agent int, at time.Time, since time.Duration) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) offline() {
+func (r *recorder) offline(agent int, at time.Time) {
 	r.mu.Lock()
 	r.live--
+	r.cur.Drops = append(r.cur.Drops, connect{Agent: agent, At: at.UnixMilli()})
 	r.mu.Unlock()
 }
 
@@ -149,6 +151,7 @@ type childPlan struct {
 	sources      int
 	prefix       string
 	hubURL       string
+	nodes        []string // the hub's nodes ("": the URL's host)
 	ackOnly      bool
 	ramp         time.Duration
 	minBackoff   time.Duration
@@ -171,7 +174,7 @@ func runChild(ctx context.Context, p childPlan, stdin io.Reader, out io.Writer, 
 	logger := slog.New(failures{rec: rec})
 	agents := make([]*simAgent, 0, p.count)
 	for i := p.first; i < p.first+p.count; i++ {
-		a, err := newSimAgent(agentSpec{index: i, id: fmt.Sprintf("%s%06d", p.prefix, i), hubURL: p.hubURL,
+		a, err := newSimAgent(agentSpec{index: i, id: fmt.Sprintf("%s%06d", p.prefix, i), hubURL: p.hubURL, nodes: p.nodes,
 			source: sourceAddr(i, p.sources), tls: roots, ackOnly: p.ackOnly, minBackoff: p.minBackoff}, rec, logger)
 		if err != nil {
 			return err

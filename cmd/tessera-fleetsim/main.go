@@ -4,7 +4,7 @@
 //
 //	tessera-fleetsim --hub URL [--agents 100] [--ca FILE] [--procs 0] [--sources 0]
 //	                 [--prefix sim-XXXX-] [--ramp 0s] [--duration 0s] [--ack-only]
-//	                 [--reconnect-wait 5m] [--min-backoff 0s]
+//	                 [--reconnect-wait 5m] [--min-backoff 0s] [--nodes HOST:PORT,...]
 //
 // Each simulated agent is the real cloudlink package (cloudlink.New and
 // Run, as the agent builds it, with the agent's default reconnect cap): it
@@ -23,14 +23,21 @@
 // host under open enrollment). Go raises each
 // process's soft descriptor limit to the hard one at start.
 //
+// With --nodes, the hub is several nodes and every connection goes to one
+// of them, as a name with several addresses would resolve (DNS round
+// robin): agent i starts at node i mod len(nodes), stays on the node that
+// answered last, and tries the next ones in turn when that one refuses.
+//
 // It prints one JSON object a line on standard output: "progress" every
 // second; "connected" once every agent has booted once (all_connected_s
 // from the start, connect_ms percentiles of each agent's first dial to
 // its accepted Boot, fails and their kinds); "reconnect" after a line
-// "mark [UNIX-MS]" on standard input (the moment the hub was killed):
-// seconds until 95 % and all agents had connected again, and the largest
-// share of the fleet that came back within any one second; "final" at
-// the end (a signal, or --duration).
+// "mark [UNIX-MS]" on standard input (the moment the hub, or one node, was
+// killed): of the agents whose connection ended after the mark, seconds
+// until 95 % and all of them had connected again, and the largest share
+// of them that came back within any one second; "shed" after a line "shed
+// N" (the last processes, holding at least N agents, stopped: a smaller
+// fleet from then on); "final" at the end (a signal, or --duration).
 package main
 
 import (
@@ -78,6 +85,7 @@ func main() {
 // options are the command's flags.
 type options struct {
 	hub, ca, prefix, child  string
+	nodes                   string
 	agents, procs, sources  int
 	ramp, duration, recWait time.Duration
 	minBackoff              time.Duration
@@ -99,6 +107,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.recWait, "reconnect-wait", 5*time.Minute, "after a mark, report the reconnections once all agents are back or after this long")
 	fs.DurationVar(&o.minBackoff, "min-backoff", 0, "reconnect backoff floor (0: the agent's, 1 s); a trial of a wider reconnect window, not what agents do")
 	fs.BoolVar(&o.ackOnly, "ack-only", false, "answer tasks completed in their acknowledgement (no TaskStatus)")
+	fs.StringVar(&o.nodes, "nodes", "", "the hub's nodes, host:port comma separated: connections go to them, not to --hub's host (DNS round robin)")
 	fs.StringVar(&o.child, "child", "", "internal: FIRST:COUNT, the share a child process runs")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tessera-fleetsim --hub URL [flags]")
@@ -131,6 +140,9 @@ func (o *options) check() error {
 	case o.ramp < 0 || o.duration < 0 || o.minBackoff < 0 || o.recWait <= 0:
 		return errors.New("--ramp, --duration and --min-backoff cannot be negative, --reconnect-wait must be positive")
 	}
+	if _, err := parseNodes(o.nodes); err != nil {
+		return err
+	}
 	if o.procs == 0 {
 		o.procs = (o.agents + perProcess - 1) / perProcess
 	}
@@ -156,12 +168,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
+		nodes, _ := parseNodes(o.nodes) // checked by parse
 		return runChild(ctx, childPlan{first: first, count: count, agents: o.agents, sources: o.sources,
-			prefix: o.prefix, hubURL: o.hub, ackOnly: o.ackOnly, ramp: o.ramp, minBackoff: o.minBackoff}, stdin, stdout, o.ca)
+			prefix: o.prefix, hubURL: o.hub, nodes: nodes, ackOnly: o.ackOnly, ramp: o.ramp, minBackoff: o.minBackoff}, stdin, stdout, o.ca)
 	}
 	childArgs := []string{"--hub", o.hub, "--agents", strconv.Itoa(o.agents), "--sources", strconv.Itoa(o.sources),
 		"--prefix", o.prefix, "--ramp", o.ramp.String(), "--ca", o.ca, "--ack-only=" + strconv.FormatBool(o.ackOnly),
-		"--min-backoff", o.minBackoff.String()}
+		"--min-backoff", o.minBackoff.String(), "--nodes", o.nodes}
 	return runParent(ctx, parentPlan{agents: o.agents, procs: o.procs, childArgs: childArgs,
 		duration: o.duration, reconnectWait: o.recWait}, stdin, stdout, stderr)
 }

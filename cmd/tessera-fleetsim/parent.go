@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,11 +34,17 @@ type fleet struct {
 	errors    map[string]int
 	announced bool // the "connected" line is out
 
-	mark      int64 // Unix ms of a mark; 0 when none is watched
-	markSeen  []bool
-	markTimes []int64
+	mark      int64         // Unix ms of a mark; 0 when none is watched
+	dropAt    map[int]int64 // agents whose connection ended after the mark: when it first did
+	back      map[int]bool  // those of them connected again
+	markTimes []int64       // when each of them connected again
 	markFails int
 }
+
+// settle is how long after a mark the fleet is watched at least: the
+// connections of a killed node end within it, so that "every dropped
+// agent is back" is not said of the first few.
+const settle = 5 * time.Second
 
 func newFleet(out io.Writer, n, children int, start time.Time) *fleet {
 	return &fleet{out: json.NewEncoder(out), n: n, start: start, online: make([]int, children),
@@ -61,6 +68,11 @@ func (f *fleet) apply(c int, t tick) {
 	}
 	if f.mark != 0 {
 		f.markFails += t.Fails
+		for _, d := range t.Drops {
+			if _, seen := f.dropAt[d.Agent]; !seen && d.At >= f.mark {
+				f.dropAt[d.Agent] = d.At
+			}
+		}
 	}
 	for _, cn := range t.Connects {
 		f.noteConnect(cn)
@@ -69,7 +81,8 @@ func (f *fleet) apply(c int, t tick) {
 		f.announced = true
 		f.emitLocked(f.connectedLocked())
 	}
-	if f.mark != 0 && len(f.markTimes) == f.n {
+	if f.mark != 0 && len(f.dropAt) > 0 && len(f.markTimes) == len(f.dropAt) &&
+		time.Now().UnixMilli()-f.mark >= settle.Milliseconds() {
 		f.endMarkLocked()
 	}
 }
@@ -84,8 +97,11 @@ func (f *fleet) noteConnect(cn connect) {
 		f.connectMS = append(f.connectMS, max(cn.Since, 0))
 		f.lastFirst = max(f.lastFirst, cn.At)
 	}
-	if f.mark != 0 && cn.At >= f.mark && !f.markSeen[cn.Agent] {
-		f.markSeen[cn.Agent] = true
+	if f.mark == 0 || f.back[cn.Agent] {
+		return
+	}
+	if at, dropped := f.dropAt[cn.Agent]; dropped && cn.At >= at {
+		f.back[cn.Agent] = true
 		f.markTimes = append(f.markTimes, cn.At)
 	}
 }
@@ -104,11 +120,12 @@ func (f *fleet) connectedLocked() map[string]any {
 }
 
 // setMark starts watching the fleet come back from mark (Unix ms: the
-// moment the hub was killed); the "reconnect" line follows once every
-// agent has connected again after it, or after wait.
+// moment the hub, or one of its nodes, was killed); the "reconnect" line
+// follows once every agent whose connection ended after it has connected
+// again (and settle has passed), or after wait.
 func (f *fleet) setMark(mark int64, wait time.Duration) {
 	f.mu.Lock()
-	f.mark, f.markSeen, f.markTimes, f.markFails = mark, make([]bool, f.n), nil, 0
+	f.mark, f.dropAt, f.back, f.markTimes, f.markFails = mark, map[int]int64{}, map[int]bool{}, nil, 0
 	f.mu.Unlock()
 	time.AfterFunc(wait, func() {
 		f.mu.Lock()
@@ -120,7 +137,7 @@ func (f *fleet) setMark(mark int64, wait time.Duration) {
 }
 
 func (f *fleet) endMarkLocked() {
-	r := reconnects(f.n, f.mark, f.markTimes)
+	r := reconnects(len(f.dropAt), f.mark, f.markTimes)
 	r.FailsAfter = f.markFails
 	r.WaitedS = float64(time.Now().UnixMilli()-f.mark) / 1000
 	f.mark = 0
@@ -178,16 +195,18 @@ func runParent(ctx context.Context, p parentPlan, stdin io.Reader, stdout, stder
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
+	var children []*child
 	for c := range p.procs {
 		first, count := share(p.agents, p.procs, c)
 		args := append(append([]string(nil), p.childArgs...), "--child", fmt.Sprintf("%d:%d", first, count))
-		cmd := exec.Command(self, args...)
-		if err := startChild(ctx, cmd, c, f, stderr, &wg, cancel); err != nil {
+		ch, err := startChild(ctx, exec.Command(self, args...), c, count, f, stderr, &wg, cancel)
+		if err != nil {
 			cancel(err)
 			break
 		}
+		children = append(children, ch)
 	}
-	go readMarks(stdin, f, p.reconnectWait)
+	go readCommands(stdin, f, children, p.reconnectWait)
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	for ctx.Err() == nil {
@@ -217,24 +236,34 @@ func share(n, procs, c int) (first, count int) {
 	return first, count
 }
 
+// child is one running child process.
+type child struct {
+	index, count int
+	in           io.Closer     // its stdin: closing it stops the child
+	shed         atomic.Bool   // stopped by a "shed" command: its end is not a failure
+	done         chan struct{} // closed when it has ended
+}
+
 // startChild starts one child and a goroutine that feeds its ticks to f
 // and, once ctx ends, closes its stdin (its signal to stop) and waits for
 // it. A child that ends on its own ends the run (cancel).
-func startChild(ctx context.Context, cmd *exec.Cmd, c int, f *fleet, stderr io.Writer, wg *sync.WaitGroup, cancel context.CancelCauseFunc) error {
+func startChild(ctx context.Context, cmd *exec.Cmd, c, count int, f *fleet, stderr io.Writer, wg *sync.WaitGroup, cancel context.CancelCauseFunc) (*child, error) {
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("fleetsim: start process %d: %w", c, err)
+		return nil, fmt.Errorf("fleetsim: start process %d: %w", c, err)
 	}
+	ch := &child{index: c, count: count, in: in, done: make(chan struct{})}
 	go func() { <-ctx.Done(); _ = in.Close() }()
 	wg.Go(func() {
+		defer close(ch.done)
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		for sc.Scan() {
@@ -244,29 +273,68 @@ func startChild(ctx context.Context, cmd *exec.Cmd, c int, f *fleet, stderr io.W
 			}
 		}
 		err := cmd.Wait()
+		if ch.shed.Load() {
+			f.apply(c, tick{}) // none of its agents is online any more
+			return
+		}
 		if ctx.Err() == nil {
 			cancel(fmt.Errorf("fleetsim: process %d ended early: %v", c, err))
 		}
 	})
-	return nil
+	return ch, nil
 }
 
-// readMarks reads commands from the parent's stdin: "mark UNIX-MS" (or
+// shed stops the last children still running until at least n agents are
+// stopped, waits for them to end, and prints a "shed" line: the fleet is
+// smaller from then on (a benchmark makes room on the nodes that stay
+// before it kills one).
+func shed(f *fleet, children []*child, n int) {
+	stopped, procs := 0, 0
+	var ends []chan struct{}
+	for i := len(children) - 1; i >= 0 && stopped < n; i-- {
+		ch := children[i]
+		if ch.shed.Swap(true) {
+			continue
+		}
+		_ = ch.in.Close()
+		stopped += ch.count
+		procs++
+		ends = append(ends, ch.done)
+	}
+	for _, e := range ends {
+		<-e
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.emitLocked(map[string]any{"kind": "shed", "agents": stopped, "processes": procs})
+}
+
+// readCommands reads commands from the parent's stdin: "mark UNIX-MS" (or
 // "mark" for now) starts watching the fleet come back from that moment, as
-// the benchmark does right before it kills the hub.
-func readMarks(stdin io.Reader, f *fleet, wait time.Duration) {
+// the benchmark does right before it kills the hub or a node; "shed N"
+// stops at least N agents (shed).
+func readCommands(stdin io.Reader, f *fleet, children []*child, wait time.Duration) {
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || fields[0] != "mark" {
+		if len(fields) == 0 {
 			continue
 		}
-		at := time.Now().UnixMilli()
-		if len(fields) > 1 {
-			if v, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
-				at = v
+		switch fields[0] {
+		case "mark":
+			at := time.Now().UnixMilli()
+			if len(fields) > 1 {
+				if v, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+					at = v
+				}
+			}
+			f.setMark(at, wait)
+		case "shed":
+			if len(fields) > 1 {
+				if n, err := strconv.Atoi(fields[1]); err == nil && n > 0 {
+					shed(f, children, n)
+				}
 			}
 		}
-		f.setMark(at, wait)
 	}
 }

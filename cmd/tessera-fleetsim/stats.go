@@ -39,7 +39,8 @@ func perSecond(times []int64, origin int64) []int {
 // one second from mark. times are each agent's first connection after
 // mark.
 type reconnectFigures struct {
-	Agents       int     `json:"agents"`
+	Agents int `json:"agents"` // whose connection ended after the mark: the figures' whole
+
 	Reconnected  int     `json:"reconnected"`
 	P95S         float64 `json:"p95_s"`
 	AllS         float64 `json:"all_s"`

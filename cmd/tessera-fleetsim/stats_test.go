@@ -117,7 +117,8 @@ func TestFleetAddsTicks(t *testing.T) {
 	f.apply(1, tick{Online: 1, Connects: []connect{{2, 1_001_200, 1200}}, Fails: 1, Errors: map[string]int{"x": 1}})
 	f.apply(1, tick{Online: 1, Connects: []connect{{2, 1_001_300, -1}}}) // a reconnection: no new first
 	f.setMark(1_002_000, time.Hour)
-	f.apply(0, tick{Online: 2, Connects: []connect{{0, 1_002_500, -1}, {1, 1_003_100, -1}}})
+	f.apply(1, tick{Online: 0, Drops: []connect{{2, 1_002_030, 0}}})
+	f.apply(0, tick{Online: 2, Drops: []connect{{0, 1_002_010, 0}, {1, 1_002_020, 0}}, Connects: []connect{{0, 1_002_500, -1}, {1, 1_003_100, -1}}})
 	f.apply(1, tick{Online: 1, Connects: []connect{{2, 1_003_900, -1}}, Fails: 1})
 	f.final()
 	var lines []map[string]any
@@ -140,5 +141,34 @@ func TestFleetAddsTicks(t *testing.T) {
 	}
 	if lines[2]["connects"] != 7.0 || lines[2]["connected_once"] != 3.0 || lines[2]["beats"] != 5.0 {
 		t.Errorf("final line %v", lines[2])
+	}
+}
+
+// After a node is killed, the reconnect figures are those of the agents
+// whose connection ended: the others, on the nodes that stayed, are not
+// waited for; a connection from before an agent's drop does not count.
+func TestFleetMarkCountsTheDropped(t *testing.T) {
+	var out bytes.Buffer
+	f := newFleet(&out, 4, 1, time.UnixMilli(1_000_000))
+	f.apply(0, tick{Online: 4, Connects: []connect{{0, 1_000_100, 100}, {1, 1_000_100, 100}, {2, 1_000_100, 100}, {3, 1_000_100, 100}}})
+	f.setMark(1_002_000, time.Hour)
+	f.apply(0, tick{Online: 2, Drops: []connect{{1, 1_002_005, 0}, {3, 1_002_007, 0}}})
+	f.apply(0, tick{Online: 3, Connects: []connect{{1, 1_002_600, -1}}})
+	if strings.Contains(out.String(), `"reconnect"`) {
+		t.Fatalf("reconnect line with one of two dropped agents back: %s", out.String())
+	}
+	f.apply(0, tick{Online: 4, Connects: []connect{{3, 1_004_100, -1}}})
+	var r map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if v["kind"] == "reconnect" {
+			r = v
+		}
+	}
+	if r == nil || r["agents"] != 2.0 || r["all_s"] != 2.1 || r["max_share_per_s"] != 0.5 || r["all_connected"] != true {
+		t.Fatalf("reconnect line %v: want 2 agents, all back in 2.1 s, half in one second", r)
 	}
 }
