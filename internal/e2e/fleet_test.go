@@ -269,9 +269,14 @@ func (s *fleetSim) wait(kind string, n int, limit time.Duration) map[string]any 
 	}
 }
 
-// mark tells the simulator the hub is killed now.
+// mark tells the simulator the hub (or a node) is killed now.
 func (s *fleetSim) mark() error {
-	_, err := fmt.Fprintf(s.stdin, "mark %d\n", time.Now().UnixMilli())
+	return s.command(fmt.Sprintf("mark %d", time.Now().UnixMilli()))
+}
+
+// command writes one command line to the simulator ("mark", "shed N").
+func (s *fleetSim) command(line string) error {
+	_, err := fmt.Fprintln(s.stdin, line)
 	return err
 }
 
