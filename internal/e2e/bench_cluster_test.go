@@ -79,7 +79,7 @@ func runCluster(b *testing.B, pg *testenv.Postgres, hubBin, simBin string, n int
 		nodes, addrs = append(nodes, h), append(addrs, h.addr)
 	}
 	args := []string{"--hub", nodes[0].url, "--nodes", strings.Join(addrs, ","), "--agents", strconv.Itoa(n),
-		"--reconnect-wait", "4m"}
+		"--procs", "9", "--reconnect-wait", "4m"} // nine: "shed" stops two of them, 2/9 of the fleet
 	b.StartTimer()
 	sim := startFleetSim(b, simBin, args...)
 	fleetConnect(b, sim, n, 60*time.Second+3*time.Duration(n)*time.Millisecond)
