@@ -49,8 +49,11 @@ const (
 // card or PIN of the database works), offline.key (the site's offline
 // key) and admin-token (generated there when no other token is given).
 // The agent CA (--ca-cert, --ca-key) and TLS files live where their flags
-// say, outside it.
-func backupKeyFiles() []string { return []string{"hub.key", "offline.key", "admin-token"} }
+// say, outside it. After a rotation hub.key.previous is held too: the
+// cards and PINs not yet re-keyed need it.
+func backupKeyFiles() []string {
+	return []string{"hub.key", prevHubKeyFile, "offline.key", "admin-token"}
+}
 
 // BackupOptions are what a backup records beyond the data directory.
 type BackupOptions struct {

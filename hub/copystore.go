@@ -92,7 +92,8 @@ func CopyStore(ctx context.Context, fromDir, toDSN string, secretsKey []byte, lo
 	return report, nil
 }
 
-// copySecrets seals the source's hub.key and offline.key (files of its
+// copySecrets seals the source's hub.key, hub.key.previous (after a
+// rotation) and offline.key (files of its
 // data directory) into the target, replacing any a node made there before
 // the copy (they would open none of the copied cards and PINs), and the
 // hash of its generated admin token, unless the target holds one.
@@ -102,7 +103,7 @@ func copySecrets(ctx context.Context, fromDir string, dst *store.DB, secretsKey 
 		return err
 	}
 	now := nanos(time.Now())
-	for name, want := range map[string]int{secretHubKey: 32, secretOfflineKey: verifier.KeySize} {
+	for name, want := range map[string]int{secretHubKey: 32, secretPrevHubKey: 32, secretOfflineKey: verifier.KeySize} {
 		key, err := os.ReadFile(filepath.Join(fromDir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // a hub that never made it: the first node makes one

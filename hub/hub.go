@@ -125,6 +125,7 @@ type Server struct {
 	now     func() time.Time
 	db      *store.DB
 	key     []byte      // HMAC key of card and PIN lookups
+	keys    lookupKeys  // key's id, and the previous key after a rotation (keyrotate.go)
 	offline offlineKeys // the site's offline key and verifier parameters (offline.go)
 	jobsDir string
 	limiter *throttle
@@ -196,6 +197,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.CA = sec.ca
 	s := newServer(cfg, sec.hubKey, offline, db, jobsDir)
 	s.adminHash = sec.adminHash
+	s.keys = newLookupKeys(sec.hubKey, sec.prevHubKey)
+	if err := s.recordKeyID(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
 	if err := s.restartSyncOnNewTerms(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -231,6 +237,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *store.DB, jobsDi
 		now:       cfg.Clock.Now,
 		db:        db,
 		key:       key,
+		keys:      newLookupKeys(key, nil),
 		offline:   offline,
 		jobsDir:   jobsDir,
 		usersKick: make(chan struct{}, 1),

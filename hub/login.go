@@ -95,12 +95,21 @@ func (s *Server) authorizeBy(ctx context.Context, agent, mode string, req protoc
 }
 
 // cardAccount finds a card's owner; sql.ErrNoRows when the card is unknown.
+// A card under the previous hub.key is re-keyed first (keyrotate.go).
 func (s *Server) cardAccount(ctx context.Context, card string) (account, sql.NullInt64, error) {
-	var expires sql.NullInt64
-	acc, err := scanAccount(s.db.QueryRowContext(ctx,
-		`SELECT `+accountColumns+`, c.expires_at
-		 FROM cards c JOIN users u ON u.id = c.user_id WHERE c.lookup = ?`,
-		lookupKey(s.key, "card", strings.TrimSpace(card))), &expires)
+	card = strings.TrimSpace(card)
+	var (
+		acc     account
+		expires sql.NullInt64
+	)
+	err := s.underCurrentKey(ctx, "card", card, func() error {
+		var err error
+		acc, err = scanAccount(s.db.QueryRowContext(ctx,
+			`SELECT `+accountColumns+`, c.expires_at
+			 FROM cards c JOIN users u ON u.id = c.user_id WHERE c.lookup = ?`,
+			lookupKey(s.key, "card", card)), &expires)
+		return err
+	})
 	return acc, expires, err
 }
 
@@ -155,10 +164,15 @@ func (s *Server) loginPIN(ctx context.Context, pin string) (loginResult, error) 
 		hash    string
 		expires sql.NullInt64
 	)
-	acc, err := scanAccount(s.db.QueryRowContext(ctx,
-		`SELECT `+accountColumns+`, p.hash, p.expires_at
-		 FROM pins p JOIN users u ON u.id = p.user_id WHERE p.lookup = ?`,
-		lookupKey(s.key, "pin", pin)), &hash, &expires)
+	var acc account
+	err := s.underCurrentKey(ctx, "pin", pin, func() error {
+		var err error
+		acc, err = scanAccount(s.db.QueryRowContext(ctx,
+			`SELECT `+accountColumns+`, p.hash, p.expires_at
+			 FROM pins p JOIN users u ON u.id = p.user_id WHERE p.lookup = ?`,
+			lookupKey(s.key, "pin", pin)), &hash, &expires)
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return refused(protocol.ReasonUnknownPIN), nil
 	}
@@ -186,8 +200,10 @@ func (s *Server) loginCardPIN(ctx context.Context, card, pin string) (loginResul
 	)
 	// Looked up among this user's PINs only: another user's PIN is as wrong
 	// as one nobody has.
-	err = s.db.QueryRowContext(ctx, "SELECT hash, expires_at FROM pins WHERE lookup = ? AND user_id = ?",
-		lookupKey(s.key, "pin", pin), acc.id).Scan(&hash, &expires)
+	err = s.underCurrentKey(ctx, "pin", pin, func() error {
+		return s.db.QueryRowContext(ctx, "SELECT hash, expires_at FROM pins WHERE lookup = ? AND user_id = ?",
+			lookupKey(s.key, "pin", pin), acc.id).Scan(&hash, &expires)
+	})
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return loginResult{}, fmt.Errorf("card and PIN login: %w", err)
 	}
@@ -300,9 +316,15 @@ func (s *Server) registerCard(ctx context.Context, agent string, req protocol.Re
 	if err != nil || res.reason != "" {
 		return res, err
 	}
-	lookup := lookupKey(s.key, "card", strings.TrimSpace(req.Card))
+	card := strings.TrimSpace(req.Card)
+	lookup := lookupKey(s.key, "card", card)
 	tooMany := false
 	err = s.inTx(ctx, func(tx *store.Tx) error {
+		// Held under the previous hub.key, the card is moved first so the
+		// owner check below sees it.
+		if err := s.rekeyInTx(ctx, tx, "card", card); err != nil {
+			return err
+		}
 		var owner int64
 		err := tx.QueryRowContext(ctx, "SELECT user_id FROM cards WHERE lookup = ?", lookup).Scan(&owner)
 		switch {
@@ -328,9 +350,9 @@ func (s *Server) registerCard(ctx context.Context, agent string, req protocol.Re
 			return nil
 		}
 		// After the user's other cards, as if the list had it last.
-		_, err = tx.ExecContext(ctx, `INSERT INTO cards (lookup, user_id, expires_at, position)
-			 VALUES (?, ?, NULL, (SELECT COALESCE(MAX(position), -1) + 1 FROM cards WHERE user_id = ?))`,
-			lookup, res.acc.id, res.acc.id)
+		_, err = tx.ExecContext(ctx, `INSERT INTO cards (lookup, user_id, expires_at, position, key_id)
+			 VALUES (?, ?, NULL, (SELECT COALESCE(MAX(position), -1) + 1 FROM cards WHERE user_id = ?), ?)`,
+			lookup, res.acc.id, res.acc.id, s.keys.id)
 		return err
 	})
 	if err != nil {

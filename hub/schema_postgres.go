@@ -79,6 +79,16 @@ CREATE TABLE presence_leases (
 );
 CREATE INDEX presence_leases_node ON presence_leases(node);
 `,
+	// 5 (SQLite's 27): the hub.key a card's or PIN's lookup was computed
+	// with, and the current one's id (keyrotate.go).
+	`
+ALTER TABLE cards ADD COLUMN key_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE pins ADD COLUMN key_id BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE hub_key (
+	id     BIGINT PRIMARY KEY CHECK (id = 1),
+	key_id BIGINT NOT NULL
+);
+`,
 }
 
 // pgSchemaTables holds the tables and indexes of pgMigrations' first

@@ -40,6 +40,7 @@ func ReadSecretsKey(path string) ([]byte, error) {
 // Names of the sealed secrets (table secrets).
 const (
 	secretHubKey     = "hub.key"
+	secretPrevHubKey = "hub.key.previous" // after a rotation (keyrotate.go)
 	secretOfflineKey = "offline.key"
 	secretCA         = "agent-ca"
 	secretAdminHash  = "admin-token-sha256"
@@ -159,6 +160,7 @@ func adminHash(token string) []byte {
 // hubSecrets are what Open needs before it serves.
 type hubSecrets struct {
 	hubKey, offlineKey []byte
+	prevHubKey         []byte // nil: hub.key was never rotated (keyrotate.go)
 	ca                 *CA
 	adminHash          []byte
 }
@@ -176,7 +178,11 @@ func loadSecrets(ctx context.Context, cfg Config, db *store.DB) (hubSecrets, err
 		if err != nil {
 			return hubSecrets{}, err
 		}
-		return hubSecrets{hubKey: key, offlineKey: okey, ca: cfg.CA, adminHash: adminHash(cfg.AdminToken)}, nil
+		prev, err := loadPreviousHubKey(cfg.DataDir)
+		if err != nil {
+			return hubSecrets{}, err
+		}
+		return hubSecrets{hubKey: key, offlineKey: okey, prevHubKey: prev, ca: cfg.CA, adminHash: adminHash(cfg.AdminToken)}, nil
 	}
 	s, err := newSealer(cfg.SecretsKey)
 	if err != nil {
@@ -185,6 +191,9 @@ func loadSecrets(ctx context.Context, cfg Config, db *store.DB) (hubSecrets, err
 	now := nanos(cfg.Clock.Now())
 	var sec hubSecrets
 	if sec.hubKey, err = s.sealedSecret(ctx, db, secretHubKey, now, func() ([]byte, error) { return randomBytes(32) }); err != nil {
+		return hubSecrets{}, err
+	}
+	if sec.prevHubKey, _, err = s.read(ctx, db, secretPrevHubKey); err != nil {
 		return hubSecrets{}, err
 	}
 	if sec.offlineKey, err = s.sealedSecret(ctx, db, secretOfflineKey, now, func() ([]byte, error) { return randomBytes(verifier.KeySize) }); err != nil {

@@ -585,6 +585,20 @@ CREATE TABLE presence_leases (
 );
 CREATE INDEX presence_leases_node ON presence_leases(node);
 `,
+	// 27: hub.key can be rotated (keyrotate.go). key_id on cards and PINs
+	// names the hub.key their lookup was computed with (hubKeyID; 0: the key
+	// current when the row was written, stamped at the next rotation), so
+	// a rotation can count the rows still under the previous key. hub_key
+	// holds the current key's id: a node started before a rotation sees
+	// that it runs on a stale key and refuses to write cards and PINs.
+	`
+ALTER TABLE cards ADD COLUMN key_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pins ADD COLUMN key_id INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE hub_key (
+	id     INTEGER PRIMARY KEY CHECK (id = 1),
+	key_id INTEGER NOT NULL
+);
+`,
 }
 
 // maxDBConns bounds the hub's SQLite connections: readers run beside a

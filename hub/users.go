@@ -119,11 +119,12 @@ const (
 
 // credential is a validated card or PIN, ready to store once hashed.
 type credential struct {
-	lookup    []byte
-	secret    string // the card or PIN until hash runs
-	hash      string // PINs only
-	verifier  []byte // the offline verifier (offline.go), once hashed
-	expiresAt *time.Time
+	lookup     []byte
+	prevLookup []byte // under the previous hub.key; nil when there is none (keyrotate.go)
+	secret     string // the card or PIN until hash runs
+	hash       string // PINs only
+	verifier   []byte // the offline verifier (offline.go), once hashed
+	expiresAt  *time.Time
 }
 
 // userChange is a validated user document.
@@ -136,6 +137,7 @@ type userChange struct {
 	passwordHash       sql.NullString
 	cards, pins        []credential
 	cardsSet, pinsSet  bool
+	keyID              int64 // hubKeyID of the hub.key of the lookups
 	// policySet: the document has "policy"; policy nil removes it (and the
 	// quota). quotaSet: the policy names quota_pages; quota nil: no quota.
 	policySet bool
@@ -227,6 +229,7 @@ func (c *userChange) checkProfile(d userDoc) error {
 // checkCredentials validates the cards and PINs and computes their lookup
 // keys.
 func (s *Server) checkCredentials(c *userChange, d userDoc, now time.Time) error {
+	c.keyID = s.keys.id
 	expiry := func(field string, i int, cr Credential) (*time.Time, error) {
 		switch {
 		case cr.ExpiresAt != nil && !storableTime(*cr.ExpiresAt):
@@ -258,7 +261,7 @@ func (s *Server) checkCredentials(c *userChange, d userDoc, now time.Time) error
 			if err != nil {
 				return err
 			}
-			c.cards = append(c.cards, credential{lookup: lookupKey(s.key, "card", v), secret: v, expiresAt: exp})
+			c.cards = append(c.cards, credential{lookup: lookupKey(s.key, "card", v), prevLookup: s.prevLookup("card", v), secret: v, expiresAt: exp})
 		}
 	}
 	if d.PINs.Set {
@@ -279,7 +282,7 @@ func (s *Server) checkCredentials(c *userChange, d userDoc, now time.Time) error
 			if err != nil {
 				return err
 			}
-			c.pins = append(c.pins, credential{lookup: lookupKey(s.key, "pin", cr.Value), secret: cr.Value, expiresAt: exp})
+			c.pins = append(c.pins, credential{lookup: lookupKey(s.key, "pin", cr.Value), prevLookup: s.prevLookup("pin", cr.Value), secret: cr.Value, expiresAt: exp})
 		}
 	}
 	return nil
@@ -487,15 +490,19 @@ func updateUserRow(ctx context.Context, tx *store.Tx, id int64, c userChange, no
 // replaceCredentials replaces the user's cards and PINs, with their offline
 // verifiers, where the change lists them. A lookup key already held by
 // another user is a conflict. Deleting a card or PIN deletes its verifier
-// (migration 13).
+// (migration 13). Those held under the previous hub.key are re-keyed
+// first, so the conflict check sees them (keyrotate.go).
 func replaceCredentials(ctx context.Context, tx *store.Tx, userID int64, c userChange, params string, now int64) error {
+	if err := rekeyChange(ctx, tx, c); err != nil {
+		return err
+	}
 	if c.cardsSet {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM cards WHERE user_id = ?", userID); err != nil {
 			return err
 		}
 		for i, cr := range c.cards {
-			_, err := tx.ExecContext(ctx, "INSERT INTO cards (lookup, user_id, expires_at, position) VALUES (?, ?, ?, ?)",
-				cr.lookup, userID, optNanos(cr.expiresAt), i)
+			_, err := tx.ExecContext(ctx, "INSERT INTO cards (lookup, user_id, expires_at, position, key_id) VALUES (?, ?, ?, ?, ?)",
+				cr.lookup, userID, optNanos(cr.expiresAt), i, c.keyID)
 			if isUnique(err) {
 				return errConflict("cards[%d] is bound to another user", i)
 			}
@@ -512,8 +519,8 @@ func replaceCredentials(ctx context.Context, tx *store.Tx, userID int64, c userC
 			return err
 		}
 		for i, cr := range c.pins {
-			_, err := tx.ExecContext(ctx, "INSERT INTO pins (lookup, user_id, hash, expires_at, position) VALUES (?, ?, ?, ?, ?)",
-				cr.lookup, userID, cr.hash, optNanos(cr.expiresAt), i)
+			_, err := tx.ExecContext(ctx, "INSERT INTO pins (lookup, user_id, hash, expires_at, position, key_id) VALUES (?, ?, ?, ?, ?, ?)",
+				cr.lookup, userID, cr.hash, optNanos(cr.expiresAt), i, c.keyID)
 			if isUnique(err) {
 				return errConflict("pins[%d] is used by another user", i)
 			}

@@ -61,6 +61,8 @@ commands:
             restore a backup into a new or empty data directory (FILE - : stdin)
   copy-store --from DIR --to-file DSNFILE --secrets-key-file FILE
             copy a SQLite hub to PostgreSQL, verified; safe to run again (DSN also $TESSERA_HUB_DB)
+  rotate-hub-key --data DIR [--force]
+            make a new hub.key current, keeping the old one until every card and PIN moved; then restart the hub
   version   print the version
 `
 
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return restoreCommand(ctx, args[1:], stderr)
 	case "copy-store":
 		return copyStoreCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "rotate-hub-key":
+		return rotateKeyCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tessera-hub %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
