@@ -1,11 +1,15 @@
 package hub
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/tessera-print/tessera/internal/testenv"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -184,5 +188,53 @@ func TestRotateHubKeyStaleNode(t *testing.T) {
 	wantAccepted(t, a.authorize(protocol.AuthorizeRequest{Card: aliceCard}))
 	if err := a.call(protocol.ActionAuthorize, protocol.AuthorizeRequest{Card: newCard}, &protocol.AuthorizeResponse{}); err == nil {
 		t.Error("a stale hub called a card unknown")
+	}
+}
+
+// A backup taken between a rotation and the re-keying of every card holds
+// hub.key.previous, and a hub restored from it logs in a card still under
+// that key.
+func TestRotateHubKeyBackupHoldsPreviousKey(t *testing.T) {
+	sqliteOnly(t)
+	h, _, old := rotated(t)
+	var buf bytes.Buffer
+	if _, err := Backup(t.Context(), h.s.cfg.DataDir, &buf, BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if _, err := Restore(t.Context(), &buf, dir); err != nil {
+		t.Fatal(err)
+	}
+	if prev, err := os.ReadFile(filepath.Join(dir, prevHubKeyFile)); err != nil || !bytes.Equal(prev, old) {
+		t.Fatalf("restored hub.key.previous: %v, want the key before the rotation", err)
+	}
+	r := newTestHub(t, func(c *Config) { c.DataDir = dir; c.OpenEnrollment = true })
+	a := r.mustDial("")
+	a.boot("agent-4")
+	wantAccepted(t, a.authorize(protocol.AuthorizeRequest{Card: bobCard}))
+}
+
+// copy-store of a SQLite hub between a rotation and the re-keying of every
+// card seals hub.key.previous too: on PostgreSQL a card still under it
+// logs in, and is re-keyed there.
+func TestRotateHubKeyCopyStoreCarriesPreviousKey(t *testing.T) {
+	h := newTestHub(t, func(c *Config) { c.Database = "" })
+	h.createUser(map[string]any{"username": "bob", "cards": []string{bobCard}})
+	old := h.s.key
+	h.restartRotated(false)
+	var pg *testenv.Postgres
+	dsn := copyTarget(t, &pg)
+	if _, err := CopyStore(t.Context(), h.s.cfg.DataDir, dsn, testSecretsKey, nil); err != nil {
+		t.Fatalf("CopyStore: %v", err)
+	}
+	p := newTestHub(t, func(c *Config) { c.Database = dsn; c.OpenEnrollment = true })
+	if !bytes.Equal(p.s.keys.prev, old) {
+		t.Fatal("the PostgreSQL hub did not load the previous key")
+	}
+	a := p.mustDial("")
+	a.boot("agent-5")
+	wantAccepted(t, a.authorize(protocol.AuthorizeRequest{Card: bobCard}))
+	if id, found, _ := p.keyedUnder("card", bobCard, p.s.key); !found || id != p.s.keys.id {
+		t.Errorf("bob's card on PostgreSQL: found %v, key id %d, want %d", found, id, p.s.keys.id)
 	}
 }
