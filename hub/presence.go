@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,8 +181,12 @@ const presenceSQL = `UPDATE agents SET
 	sync_reported_at = CASE WHEN ?7 = 1 THEN ?11 ELSE sync_reported_at END
 	WHERE id = ?12`
 
+// write runs the batch in a row transaction (store.BeginRowTx: each
+// statement updates one agent's row by id), the agents in order of their
+// ids so that two batches meeting on the same rows take them in the same
+// order.
 func (p *presence) write(ctx context.Context, batch map[string]presenceUpdate) error {
-	tx, err := p.db.BeginTx(ctx, nil)
+	tx, err := p.db.BeginRowTx(ctx)
 	if err != nil {
 		return err
 	}
@@ -190,8 +196,8 @@ func (p *presence) write(ctx context.Context, batch map[string]presenceUpdate) e
 		return err
 	}
 	defer stmt.Close()
-	for id, u := range batch {
-		if _, err := stmt.ExecContext(ctx, u.args(id)...); err != nil {
+	for _, id := range slices.Sorted(maps.Keys(batch)) {
+		if _, err := stmt.ExecContext(ctx, batch[id].args(id)...); err != nil {
 			return fmt.Errorf("agent %s: %w", id, err)
 		}
 	}

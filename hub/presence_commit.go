@@ -18,6 +18,12 @@ var errCommitterClosed = errors.New("the hub is closing")
 // use, a TaskStatus, a printer event): the writes that queue while one transaction commits share
 // the next one, and its one fsync. A fleet booting at once paid an fsync
 // per Boot, one at a time (docs/benchmarks.md, Fleet).
+//
+// On PostgreSQL its transactions hold row locks only, not the writers'
+// lock (store.BeginRowTx): with several nodes each committing its agents'
+// batches, the lock queued every batch behind every other node's. So every
+// write given to it must be one statement on rows named by key, its
+// condition in its own WHERE, as the four above are.
 type committer struct {
 	db *store.DB
 
@@ -125,7 +131,7 @@ func (c *committer) run(ctx context.Context, batch []*durableWrite) error {
 var errBatchWriteFailed = errors.New("a write of the batch failed")
 
 func (c *committer) runTx(ctx context.Context, batch []*durableWrite, savepoints bool) error {
-	tx, err := c.db.BeginTx(ctx, nil)
+	tx, err := c.db.BeginRowTx(ctx)
 	if err != nil {
 		return fmt.Errorf("group commit: %w", err)
 	}
