@@ -206,14 +206,19 @@ func cmpErr(first, next error) error {
 func (s *Server) storeImport(ctx context.Context, names []string, changes []userChange, now time.Time) (importResult, error) {
 	var res importResult
 	err := s.inTx(ctx, func(tx *store.Tx) error {
+		// Cards and PINs under the previous hub.key move to the current one
+		// first, so the conflict checks below see them (keyrotate.go).
+		if err := rekeyImport(ctx, tx, changes); err != nil {
+			return err
+		}
 		stmts, err := prepareAll(ctx, tx,
 			"SELECT id FROM users WHERE username = ?",
 			`INSERT INTO users (username, full_name, language, password_hash, policy, quota_pages, home_agent, locked, created_at, updated_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			"DELETE FROM cards WHERE user_id = ?",
 			"DELETE FROM pins WHERE user_id = ?",
-			"INSERT INTO cards (lookup, user_id, expires_at, position) VALUES (?, ?, ?, ?)",
-			"INSERT INTO pins (lookup, user_id, hash, expires_at, position) VALUES (?, ?, ?, ?, ?)")
+			"INSERT INTO cards (lookup, user_id, expires_at, position, key_id) VALUES (?, ?, ?, ?, ?)",
+			"INSERT INTO pins (lookup, user_id, hash, expires_at, position, key_id) VALUES (?, ?, ?, ?, ?, ?)")
 		if err != nil {
 			return err
 		}
@@ -258,7 +263,7 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 		}
 		for i, c := range changes {
 			for j, cr := range c.cards {
-				_, err := insCard.ExecContext(ctx, cr.lookup, ids[i], optNanos(cr.expiresAt), j)
+				_, err := insCard.ExecContext(ctx, cr.lookup, ids[i], optNanos(cr.expiresAt), j, c.keyID)
 				if isUnique(err) {
 					return errEntry(i, "cards[%d] is bound to another user", j)
 				}
@@ -270,7 +275,7 @@ func (s *Server) storeImport(ctx context.Context, names []string, changes []user
 				}
 			}
 			for j, cr := range c.pins {
-				_, err := insPIN.ExecContext(ctx, cr.lookup, ids[i], cr.hash, optNanos(cr.expiresAt), j)
+				_, err := insPIN.ExecContext(ctx, cr.lookup, ids[i], cr.hash, optNanos(cr.expiresAt), j, c.keyID)
 				if isUnique(err) {
 					return errEntry(i, "pins[%d] is used by another user", j)
 				}

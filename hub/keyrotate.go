@@ -347,7 +347,7 @@ func (r *rotation) sealKeys(ctx context.Context, tx *store.Tx, cur, next []byte)
 }
 
 // countKeyed stamps the rows written under the current key without an id
-// (key_id 0: an import, or a hub before migration 27) with the current
+// (key_id 0: written by a hub before migration 27) with the current
 // key's, then counts the rows under the previous key and those under
 // neither.
 func countKeyed(ctx context.Context, tx *store.Tx, k lookupKeys) (RotationResult, error) {
@@ -400,6 +400,29 @@ func rekeyChange(ctx context.Context, tx *store.Tx, c userChange) error {
 	if err := checkKeyCurrent(ctx, tx, c.keyID); err != nil {
 		return err
 	}
+	return rekeyCredentials(ctx, tx, c)
+}
+
+// rekeyImport is rekeyChange for the changes of an import: the key is
+// checked once.
+func rekeyImport(ctx context.Context, tx *store.Tx, changes []userChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := checkKeyCurrent(ctx, tx, changes[0].keyID); err != nil {
+		return err
+	}
+	for _, c := range changes {
+		if err := rekeyCredentials(ctx, tx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rekeyCredentials moves the change's cards and PINs found under the
+// previous key to the current one.
+func rekeyCredentials(ctx context.Context, tx *store.Tx, c userChange) error {
 	for _, set := range []struct {
 		kind  string
 		creds []credential

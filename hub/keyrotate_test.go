@@ -89,6 +89,13 @@ func TestRotateHubKeyRekeysOnUse(t *testing.T) {
 			h.mustStatus(h.admin(http.MethodPut, "/api/v1/users/bob", map[string]any{"cards": []string{bobCard, newCard}, "pins": []string{bobPIN}}), http.StatusOK)
 			wantAccepted(t, a.authorize(protocol.AuthorizeRequest{Card: bobCard, PIN: bobPIN}))
 		}, []cred{{"card", bobCard}, {"pin", bobPIN}}},
+		{"import", func(h *testHub, a *testAgent) {
+			h.mustStatus(h.admin(http.MethodPost, importPath, map[string]any{"users": []map[string]any{
+				{"username": "bob", "cards": []string{bobCard, newCard}, "pins": []string{bobPIN}}}}), http.StatusOK)
+			h.mustStatus(h.admin(http.MethodPost, importPath, map[string]any{"users": []map[string]any{
+				{"username": "dave", "cards": []string{carolCard}}}}), http.StatusUnprocessableEntity)
+			wantAccepted(t, a.authorize(protocol.AuthorizeRequest{Card: bobCard, PIN: bobPIN}))
+		}, []cred{{"card", bobCard}, {"pin", bobPIN}}},
 		// Refused, the change is rolled back with the re-keying it did.
 		{"duplicate on create", func(h *testHub, a *testAgent) {
 			h.mustStatus(h.admin(http.MethodPost, "/api/v1/users", map[string]any{"username": "dave", "cards": []string{bobCard}}), http.StatusConflict)
