@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // writersLock is the key of the advisory lock every write takes on
@@ -20,10 +22,11 @@ const writersLock = 0x54535352
 // its schema up to date with migrations (the schema's version is kept in
 // the table schema_version). maxConns bounds the pool.
 func OpenPostgres(ctx context.Context, dsn string, maxConns int, migrations []string) (*DB, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(shouldPing))
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	d := &DB{sql: db, engine: Postgres, rebound: map[string]string{}, dsn: dsn}
@@ -36,6 +39,33 @@ func OpenPostgres(ctx context.Context, dsn string, maxConns int, migrations []st
 		return nil, err
 	}
 	return d, nil
+}
+
+// pingIdle is how long a pooled connection may have been idle (since it
+// was last taken from the pool) before the driver pings it on its next
+// use; pgx's default is a second.
+//
+// A restart of PostgreSQL (fast shutdown) ends every session with 57P01
+// admin_shutdown, which a pooled connection only reads on its next use:
+// the statement sent then fails, and database/sql cannot tell whether it
+// ran, so it is never retried. With the default, on a busy node each
+// stale connection failed one call after a restart (TestPostgresRestart
+// reproduces it). A failed ping tells database/sql the connection is bad
+// before anything is sent: it takes another, or opens one.
+//
+// Every connection taken before a restart has been idle at least as long
+// as the restart took (a stop and a start: 0.3 s in TestPostgresRestart,
+// never under 50 ms), so pinging those idle past pingIdle finds them all.
+// Pinging every reuse would cost a round trip per statement: 184 µs
+// instead of 81 µs per short read here (BenchmarkQueryRow, medians of
+// five, under load); a busy node reuses its connections within
+// milliseconds and pays nothing. A single session ended while idle
+// (pg_terminate_backend) and reused within pingIdle still fails one call.
+const pingIdle = 50 * time.Millisecond
+
+// shouldPing is the driver's check before reusing a pooled connection.
+func shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	return p.IdleDuration > pingIdle
 }
 
 // migratePostgres applies the migrations the database has not seen, each
