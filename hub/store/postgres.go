@@ -54,8 +54,9 @@ func OpenPostgres(ctx context.Context, dsn string, maxConns int, migrations []st
 // before anything is sent: it takes another, or opens one.
 //
 // Every connection taken before a restart has been idle at least as long
-// as the restart took (a stop and a start: 0.3 s in TestPostgresRestart,
-// never under 50 ms), so pinging those idle past pingIdle finds them all.
+// as the restart took (a stop and a start: 0.3 s and more in
+// TestPostgresRestart), so pinging those idle past pingIdle finds them all
+// unless a restart takes less than pingIdle.
 // Pinging every reuse would cost a round trip per statement: 184 µs
 // instead of 81 µs per short read here (BenchmarkQueryRow, medians of
 // five, under load); a busy node reuses its connections within
