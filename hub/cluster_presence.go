@@ -295,7 +295,11 @@ func (s *Server) closeNodeLock() {
 	}
 }
 
-// liveNode reports whether node holds its node lock, that is, runs.
+// liveNode reports whether node holds its node lock, that is, runs. The
+// question takes the lock shared, which any number of questions can hold
+// at once while only the node's own exclusive hold refuses it: taken
+// exclusively, one question made every other asked at the same moment see
+// a dead node live (TestLiveNodeAskedAtOnce).
 func (s *Server) liveNode(ctx context.Context, node string) (bool, error) {
 	conn, err := s.db.SQL().Conn(ctx)
 	if err != nil {
@@ -303,11 +307,11 @@ func (s *Server) liveNode(ctx context.Context, node string) (bool, error) {
 	}
 	defer conn.Close()
 	var free bool
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", nodeKey(node)).Scan(&free); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock_shared($1)", nodeKey(node)).Scan(&free); err != nil {
 		return false, err
 	}
 	if free {
-		_, err = conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", nodeKey(node))
+		_, err = conn.ExecContext(ctx, "SELECT pg_advisory_unlock_shared($1)", nodeKey(node))
 	}
 	return !free, err
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,5 +197,33 @@ func TestDeadNodesLeaseTakenAtOnce(t *testing.T) {
 	}
 	if live, err := n1.s.liveNode(t.Context(), n2.s.run); err != nil || !live {
 		t.Errorf("node 2 not seen live: %v %v", live, err)
+	}
+}
+
+// Thousands of agents of a killed node reconnect at once: every Boot asks
+// whether the holder of its lease lives. A question must not look like
+// the answer to another asked at the same moment (a check that took the
+// dead node's lock itself made a concurrent check see it held: "alive",
+// and the agent was refused after a ping timeout; BenchmarkCluster).
+func TestLiveNodeAskedAtOnce(t *testing.T) {
+	dsn := sealedDatabase(t)
+	n := newTestHub(t, func(c *Config) { c.Database = dsn })
+	var wg sync.WaitGroup
+	var live atomic.Int32
+	for range 64 {
+		wg.Go(func() {
+			for range 20 {
+				if ok, err := n.s.liveNode(t.Context(), "a-node-that-died"); err != nil || ok {
+					live.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := live.Load(); got > 0 {
+		t.Errorf("%d of 1,280 checks saw the dead node live (or failed)", got)
+	}
+	if ok, err := n.s.liveNode(t.Context(), n.s.run); err != nil || !ok {
+		t.Errorf("the node itself not seen live: %v %v", ok, err)
 	}
 }
