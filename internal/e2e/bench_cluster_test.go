@@ -98,11 +98,18 @@ func runCluster(b *testing.B, pg *testenv.Postgres, hubBin, simBin string, n int
 	} else {
 		b.Logf("PostgreSQL connections: %v", err)
 	}
+	// A fleet that has run for a heartbeat interval: each agent holds the
+	// reconnection window its node gives now, not the one it got at Boot
+	// while the fleet was still arriving.
+	_, seen := sim.line("progress")
+	sim.wait("progress", seen+35, 60*time.Second)
 	fleetFanOut(b, nodes[0], sim, n, 300*time.Second)
 	clusterNodeKill(b, nodes[len(nodes)-1], sim, n)
 	if final := sim.stop(); final != nil {
 		b.Logf("final: %v", final)
 	}
+	log := pg.Log()
+	b.Logf("PostgreSQL's log: %d deadlocks, %d errors", strings.Count(log, "deadlock detected"), strings.Count(log, "ERROR:"))
 }
 
 // clusterNodeKill makes room on the nodes that stay (sim's "shed"), kills
