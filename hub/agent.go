@@ -51,6 +51,9 @@ type agentConn struct {
 	// tasksRefused: the agent answered a Task NotImplemented; no other is
 	// sent on this connection (tasks_delivery.go).
 	tasksRefused atomic.Bool
+	// inGate: the connection holds a place in the node's boot gate until
+	// its first Boot is answered (admission.go).
+	inGate atomic.Bool
 }
 
 func validAgentID(id string) bool {
@@ -75,6 +78,16 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, errBadRequest("subprotocol %q required", protocol.Subprotocol))
 		return
 	}
+	if !s.boots.enter() {
+		refuseBusy(w)
+		return
+	}
+	handed := false // to the connection, which leaves the gate at its first Boot
+	defer func() {
+		if !handed {
+			s.boots.leave()
+		}
+	}()
 	var tokenAgent string
 	var unusedToken []byte
 	if fp := certFingerprint(r); fp != nil && r.Header.Get("Authorization") == "" {
@@ -131,6 +144,8 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("remote", r.RemoteAddr)
 	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr), remote: r.RemoteAddr,
 		unusedToken: unusedToken}
+	c.inGate.Store(s.boots.max > 0)
+	handed = true
 	c.peer = protocol.NewPeer(ws, log)
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval
 	c.peer.MaxInFlight = s.cfg.Limits.MaxInFlight
@@ -147,7 +162,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 // agents holds (docs/benchmarks.md, Fleet: memory).
 func (c *agentConn) handler(action string) protocol.Handler {
 	if action == protocol.ActionBoot {
-		return c.internal(action, c.limitedBoot(c.boot))
+		return c.internal(action, c.limitedBoot(c.gatedBoot))
 	}
 	h := c.action(action)
 	if h == nil {
@@ -380,6 +395,7 @@ func (s *Server) heartbeatSeconds() int {
 // disconnected marks the agent disconnected unless a newer connection of
 // the same agent has replaced this one.
 func (c *agentConn) disconnected(err error) {
+	c.leaveGate()
 	c.s.binders.ended(c)
 	id := c.id()
 	if id == "" {

@@ -154,6 +154,8 @@ type Server struct {
 	presence *presence
 	// commit groups the durable writes of Boots (presence_commit.go).
 	commit *committer
+	// boots bounds the connections not booted yet (admission.go).
+	boots *bootGate
 	// binders: the running connections that bound an id (presence_bind.go).
 	binders *binders
 	// run names this run of the hub: a lease granted in it measures its
@@ -258,6 +260,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *store.DB, jobsDi
 		absent:   newAbsence(cfg.Clock),
 		presence: newPresence(db, cfg.Logger),
 		commit:   newCommitter(db),
+		boots:    &bootGate{max: int64(maxBooting(cfg.Limits.MaxBooting, db.Engine()))},
 		binders:  newBinders(),
 		run:      rand.Text(),
 	}

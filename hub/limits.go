@@ -52,6 +52,12 @@ type Limits struct {
 	// them is an enumeration of card numbers.
 	UnknownCardRate  float64
 	UnknownCardBurst int
+	// MaxBooting is how many agent connections the hub (each node) holds
+	// open before their first Boot is answered; one more is refused with
+	// 503 before the websocket opens, and the agent backs off (admission.go).
+	// 0: DefaultMaxBootingPostgres on PostgreSQL, no bound on SQLite; -1:
+	// no bound.
+	MaxBooting int
 }
 
 // Defaults of Limits. The call rate leaves room for one agent syncing
@@ -68,6 +74,12 @@ const (
 	DefaultGuessBurst        = 60
 	DefaultUnknownCardRate   = 0.2
 	DefaultUnknownCardBurst  = 20
+	// DefaultMaxBootingPostgres bounds the Boots a node on PostgreSQL
+	// serves at once. One hub on SQLite boots 15,000 agents in 8 s with no
+	// bound (docs/benchmarks.md, Fleet); three nodes on PostgreSQL without
+	// one never finished booting 45,000: every Boot outlived the agent's
+	// call timeout and was started again.
+	DefaultMaxBootingPostgres = 300
 )
 
 // DefaultHashConcurrency is the default of Limits.HashConcurrency: one

@@ -35,6 +35,7 @@ func addLimitFlags(fs *flag.FlagSet, c *hub.Config) {
 	fs.Var(positiveInt{&l.GuessBurst}, "guess-burst", "failed guesses the whole hub takes at once beyond its rate")
 	fs.Var(positiveFloat{&l.UnknownCardRate}, "unknown-card-rate", "unknown cards per second one agent may present, sustained")
 	fs.Var(positiveInt{&l.UnknownCardBurst}, "unknown-card-burst", "unknown cards one agent may present at once beyond its rate")
+	fs.IntVar(&l.MaxBooting, "agent-max-booting", 0, fmt.Sprintf("agent connections open before their first Boot is answered; one more is refused (503) and backs off (0: %d on PostgreSQL, no bound on SQLite; -1: no bound)", hub.DefaultMaxBootingPostgres))
 }
 
 var errNotPositive = errors.New("must be positive")
