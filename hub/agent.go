@@ -78,7 +78,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, errBadRequest("subprotocol %q required", protocol.Subprotocol))
 		return
 	}
-	if !s.boots.enter() {
+	if !s.boots.enter(r.Context()) {
 		refuseBusy(w)
 		return
 	}
@@ -144,7 +144,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("remote", r.RemoteAddr)
 	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr), remote: r.RemoteAddr,
 		unusedToken: unusedToken}
-	c.inGate.Store(s.boots.max > 0)
+	c.inGate.Store(s.boots.places != nil)
 	handed = true
 	c.peer = protocol.NewPeer(ws, log)
 	c.peer.IdleTimeout = 3 * s.cfg.HeartbeatInterval

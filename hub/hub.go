@@ -260,7 +260,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *store.DB, jobsDi
 		absent:   newAbsence(cfg.Clock),
 		presence: newPresence(db, cfg.Logger),
 		commit:   newCommitter(db),
-		boots:    &bootGate{max: int64(maxBooting(cfg.Limits.MaxBooting, db.Engine()))},
+		boots:    newBootGate(maxBooting(cfg.Limits.MaxBooting, db.Engine()), cfg.Limits.BootWait, cfg.Clock),
 		binders:  newBinders(),
 		run:      rand.Text(),
 	}

@@ -58,6 +58,10 @@ type Limits struct {
 	// 0: DefaultMaxBootingPostgres on PostgreSQL, no bound on SQLite; -1:
 	// no bound.
 	MaxBooting int
+	// BootWait is how long a connection beyond MaxBooting waits for a
+	// place before it is refused (default DefaultBootWait; negative: not
+	// at all).
+	BootWait time.Duration
 }
 
 // Defaults of Limits. The call rate leaves room for one agent syncing
@@ -80,6 +84,8 @@ const (
 	// one never finished booting 45,000: every Boot outlived the agent's
 	// call timeout and was started again.
 	DefaultMaxBootingPostgres = 300
+	// DefaultBootWait leaves the agent half its 10 s handshake timeout.
+	DefaultBootWait = 5 * time.Second
 )
 
 // DefaultHashConcurrency is the default of Limits.HashConcurrency: one
@@ -115,6 +121,9 @@ func (l Limits) withDefaults() Limits {
 	orI(&l.GuessBurst, DefaultGuessBurst)
 	orF(&l.UnknownCardRate, DefaultUnknownCardRate)
 	orI(&l.UnknownCardBurst, DefaultUnknownCardBurst)
+	if l.BootWait == 0 {
+		l.BootWait = DefaultBootWait
+	}
 	return l
 }
 
