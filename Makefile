@@ -85,10 +85,11 @@ cross: ## build the agent for linux/arm (v7), linux/arm64 and linux/amd64 into d
 # The fleet (issue 12: 1,000 and 15,000 simulated agents against the real
 # hub, ws and wss; docs/benchmarks.md, Fleet) takes ~10 minutes a run: it has
 # its own line, FLEETCOUNT runs, and only when PKGS covers internal/e2e.
-bench: ## every benchmark, 5 runs each, then per-benchmark medians; then the fleet (BenchmarkFleet)
-	$(GO) test -run '^$$' -bench . -skip '^BenchmarkFleet$$' -benchmem -count $(BENCHCOUNT) -timeout 90m $(PKGS) | $(GO) run ./scripts/benchsummary
+bench: ## every benchmark, 5 runs each, then per-benchmark medians; then the fleet (BenchmarkFleet) and the hub of three nodes (BenchmarkCluster)
+	$(GO) test -run '^$$' -bench . -skip '^Benchmark(Fleet|Cluster)$$' -benchmem -count $(BENCHCOUNT) -timeout 90m $(PKGS) | $(GO) run ./scripts/benchsummary
 ifneq ($(filter ./... ./internal/e2e/ ./internal/e2e,$(PKGS)),)
 	$(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -count $(FLEETCOUNT) -timeout 120m ./internal/e2e/ | $(GO) run ./scripts/benchsummary
+	$(GO) test -run '^$$' -bench '^BenchmarkCluster$$' -benchtime 1x -count $(FLEETCOUNT) -timeout 60m ./internal/e2e/ | $(GO) run ./scripts/benchsummary
 endif
 
 # make test kills the ledger's writer 8 times (TestPowerCut) and runs 6

@@ -26,18 +26,24 @@ import (
 // TESSERA_FLEET_DATA puts the hub's data directory elsewhere than the
 // test's temporary one (/dev/shm: what the hub does without a disk's
 // fsyncs).
+//
+// ws-postgres is the same hub on PostgreSQL (issue 13: the 15,000 run on
+// both engines side by side), one node, over ws.
 func BenchmarkFleet(b *testing.B) {
 	hubBin := testenv.BuildBinary(b, "github.com/tessera-print/tessera/cmd/tessera-hub")
 	simBin := testenv.BuildBinary(b, "github.com/tessera-print/tessera/cmd/tessera-fleetsim")
 	for _, n := range fleetSizes(b) {
-		for _, tlsOn := range []bool{false, true} {
-			name := fmt.Sprintf("ws/agents=%d", n)
-			if tlsOn {
-				name = fmt.Sprintf("wss/agents=%d", n)
-			}
-			b.Run(name, func(b *testing.B) {
+		for _, v := range []struct {
+			name     string
+			tls, pgs bool
+		}{{"ws", false, false}, {"wss", true, false}, {"ws-postgres", false, true}} {
+			b.Run(fmt.Sprintf("%s/agents=%d", v.name, n), func(b *testing.B) {
+				var store []string
+				if v.pgs {
+					store, _ = pgStoreArgs(b, testenv.StartPostgres(b))
+				}
 				for range b.N {
-					runFleet(b, hubBin, simBin, n, tlsOn)
+					runFleet(b, hubBin, simBin, n, v.tls, store...)
 				}
 			})
 		}
@@ -78,9 +84,9 @@ func fleetDataDir(b *testing.B) string {
 // fanned out, the hub killed and restarted. Each phase has a limit that
 // grows with the fleet; a phase that does not finish reports what it
 // reached (the share of agents or tasks) and the next phase goes on.
-func runFleet(b *testing.B, hubBin, simBin string, n int, tlsOn bool) {
+func runFleet(b *testing.B, hubBin, simBin string, n int, tlsOn bool, store ...string) {
 	b.StopTimer()
-	h := startFleetHub(b, hubBin, fleetDataDir(b), tlsOn)
+	h := startFleetHub(b, hubBin, fleetDataDir(b), tlsOn, store...)
 	idleRSS := procRSS(h.cmd.Process.Pid)
 	scale := time.Duration(n) * time.Millisecond
 	args := []string{"--hub", h.url, "--agents", strconv.Itoa(n), "--reconnect-wait", "3m"}
