@@ -20,7 +20,7 @@ const writersLock = 0x54535352
 
 // softConns bounds the pool of ExecAtomic's statements (one statement
 // each, no transaction: they hold a connection briefly).
-const softConns = 4
+const softConns = 8
 
 // OpenPostgres connects to the PostgreSQL database dsn names and brings
 // its schema up to date with migrations (the schema's version is kept in
