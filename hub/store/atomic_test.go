@@ -36,21 +36,3 @@ func TestAtomicSkipsTheWritersLock(t *testing.T) {
 		t.Fatal("the atomic writes waited for the writers' lock")
 	}
 }
-
-// The atomic statements' commits do not wait for the WAL's flush (soft
-// state); every other statement's do.
-func TestAtomicCommitsAsynchronously(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db := openContractPostgres(ctx, t)
-	var atomic, other string
-	if err := db.QueryRowAtomic(ctx, "SELECT current_setting('synchronous_commit')").Scan(&atomic); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.QueryRowContext(ctx, "SELECT current_setting('synchronous_commit')").Scan(&other); err != nil {
-		t.Fatal(err)
-	}
-	if atomic != "off" || other != "on" {
-		t.Errorf("synchronous_commit: %q for atomic statements, %q for the others; want off, on", atomic, other)
-	}
-}

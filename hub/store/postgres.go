@@ -18,10 +18,6 @@ import (
 // PostgreSQL: one per database, shared by every node ("TSSR" in ASCII).
 const writersLock = 0x54535352
 
-// softConns bounds the pool of ExecAtomic's statements (one statement
-// each, no transaction: they hold a connection briefly).
-const softConns = 8
-
 // OpenPostgres connects to the PostgreSQL database dsn names and brings
 // its schema up to date with migrations (the schema's version is kept in
 // the table schema_version). maxConns bounds the pool.
@@ -33,18 +29,13 @@ func OpenPostgres(ctx context.Context, dsn string, maxConns int, migrations []st
 	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(shouldPing))
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
-	softCfg := cfg.Copy()
-	softCfg.RuntimeParams["synchronous_commit"] = "off"
-	soft := stdlib.OpenDB(*softCfg, stdlib.OptionShouldPing(shouldPing))
-	soft.SetMaxOpenConns(softConns)
-	soft.SetMaxIdleConns(softConns)
-	d := &DB{sql: db, engine: Postgres, rebound: map[string]string{}, dsn: dsn, soft: soft}
+	d := &DB{sql: db, engine: Postgres, rebound: map[string]string{}, dsn: dsn}
 	if err := d.PingContext(ctx); err != nil {
-		d.Close()
+		db.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	if err := migratePostgres(ctx, d, migrations); err != nil {
-		d.Close()
+		db.Close()
 		return nil, err
 	}
 	return d, nil

@@ -31,9 +31,6 @@ type DB struct {
 	readers *sql.DB
 	// dsn is PostgreSQL's, for the listener's own connection (notify.go).
 	dsn string
-	// soft is PostgreSQL's small pool for ExecAtomic and QueryRowAtomic,
-	// whose commits do not wait for the WAL's flush; nil on SQLite.
-	soft *sql.DB
 }
 
 // maxRebound bounds the cache of rebound queries.
@@ -50,9 +47,6 @@ func (d *DB) SQL() *sql.DB { return d.sql }
 func (d *DB) Close() error {
 	if d.readers != nil {
 		d.readers.Close()
-	}
-	if d.soft != nil {
-		d.soft.Close()
 	}
 	return d.sql.Close()
 }
@@ -158,30 +152,14 @@ func isWrite(query string) bool {
 // agents' presence leases), one atomic statement at a time. Taking the
 // lock for each of a fleet's 15,000 Boots made them one after the other,
 // each with its own commit. On SQLite it is ExecContext.
-//
-// On PostgreSQL its commit does not wait for the write-ahead log to reach
-// the disk (synchronous_commit off, on a pool of its own): it is for soft
-// state, which a crash of the database server (not of a node) may take
-// back by its last fraction of a second, never leaving it inconsistent.
-// The presence leases are such: a server that crashed ends every node's
-// sessions, and the agents connect again and take new leases. Waiting for
-// the flush made each of a fleet's Boots wait for one more fsync.
 func (d *DB) ExecAtomic(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	q, a := d.prepare(query, args)
-	return d.atomicPool().ExecContext(ctx, q, a...)
-}
-
-// atomicPool is the pool of ExecAtomic and QueryRowAtomic.
-func (d *DB) atomicPool() *sql.DB {
-	if d.soft != nil {
-		return d.soft
-	}
-	return d.sql
+	return d.sql.ExecContext(ctx, q, a...)
 }
 
 // QueryRowAtomic is ExecAtomic for a write with RETURNING (or a
 // read): at most one row.
 func (d *DB) QueryRowAtomic(ctx context.Context, query string, args ...any) *Row {
 	q, a := d.prepare(query, args)
-	return &Row{row: d.atomicPool().QueryRowContext(ctx, q, a...)}
+	return &Row{row: d.sql.QueryRowContext(ctx, q, a...)}
 }
