@@ -224,9 +224,7 @@ func (s *Server) createTasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for i, id := range ids {
-		s.deliverTaskNow(agents[i], id)
-	}
+	s.deliverTasksNow(agents, ids)
 	writeJSON(w, http.StatusCreated, struct {
 		IDs []string `json:"ids"`
 	}{ids})

@@ -32,6 +32,22 @@ func (s *Server) background(f func()) {
 	}()
 }
 
+// deliverTasksNow is deliverTaskNow for many tasks (ids[i] for
+// agents[i]), the other nodes told in as few notifications as fit.
+func (s *Server) deliverTasksNow(agents, ids []string) {
+	var elsewhere []string
+	for i, id := range ids {
+		if s.conn(agents[i]) == nil {
+			elsewhere = append(elsewhere, agents[i]+" "+id)
+			continue
+		}
+		s.deliverTaskHere(agents[i], id)
+	}
+	if len(elsewhere) > 0 {
+		s.notifyTasks(elsewhere)
+	}
+}
+
 // deliverTaskNow sends the new task id to its agent if it is connected
 // here; otherwise it tells the other nodes (cluster.go), and an agent
 // connected nowhere gets it at its next Boot.
