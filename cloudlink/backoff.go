@@ -69,6 +69,17 @@ func (b *backoff) afterStable(window time.Duration) time.Duration {
 	return time.Duration(b.rng.Int64N(int64(window) + 1))
 }
 
+// retryAfter is the delay when the hub said when to come back: that, and
+// up to a second more so that the agents it gave the same second do not
+// arrive in the same instant. It counts as a failed attempt, so a hub that
+// keeps refusing without saying falls back to a grown backoff.
+func (b *backoff) retryAfter(after time.Duration) time.Duration {
+	if b.attempt < 62 {
+		b.attempt++
+	}
+	return after + time.Duration(b.rng.Int64N(int64(time.Second)))
+}
+
 // Backoff is the link's exponential backoff with full jitter, for other
 // loops that retry against the hub (the agent's outbox): delays uniform in
 // [0, min(max, min*2^failures)], back to the smallest after Reset. It is

@@ -381,9 +381,13 @@ func (l *Link) Run(ctx context.Context) error {
 			continue
 		}
 		var delay time.Duration
-		if lived := l.now().Sub(start); lived > stableAfter {
+		var busy *busyError
+		switch lived := l.now().Sub(start); {
+		case errors.As(err, &busy):
+			delay = l.backoff.retryAfter(busy.after)
+		case lived > stableAfter:
 			delay = l.backoff.afterStable(l.reconnectWindow())
-		} else {
+		default:
 			delay = l.backoff.next()
 		}
 		l.logger.Warn("hub connection ended; reconnecting", "err", err, "delay", delay.Round(time.Millisecond))
@@ -454,7 +458,7 @@ func (l *Link) dial(ctx context.Context) (*websocket.Conn, error) {
 	ws, resp, err := l.dialer.DialContext(ctx, l.wsURL, h)
 	if err != nil {
 		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
-			return nil, fmt.Errorf("dial %s: hub refused the handshake: %s%s", l.wsURL, resp.Status, bodySnippet(resp.Body))
+			return nil, hubBusy(resp, fmt.Errorf("dial %s: hub refused the handshake: %s%s", l.wsURL, resp.Status, bodySnippet(resp.Body)))
 		}
 		if p := l.proxyFor(); p != "" {
 			// A proxy's refusal (wrong credentials, a port it does not
