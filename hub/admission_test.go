@@ -3,9 +3,11 @@ package hub
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
@@ -93,3 +95,49 @@ func TestMaxBootingDefaults(t *testing.T) {
 		}
 	}
 }
+
+// A refused connection is told to come back when the node expects a place
+// for it: the appointments follow each other at the rate places were
+// freed over the last seconds, behind the connections waiting now.
+func TestBootGateAppointments(t *testing.T) {
+	tests := []struct {
+		name    string
+		limit   int
+		freed   int           // places freed before the refusals, evenly
+		over    time.Duration // in this time
+		waiting int
+		refused int
+		want    []int // the Retry-After of each refusal, in seconds
+	}{
+		// Nothing measured: a tenth of the bound a second.
+		{name: "floor", limit: 20, refused: 5, want: []int{1, 1, 1, 2, 2}},
+		{name: "measured", limit: 20, freed: 100, over: 5 * time.Second, refused: 50,
+			want: append(append(append(repeat(1, 21), repeat(2, 20)...), repeat(3, 9)...))},
+		{name: "behind the waiting", limit: 20, freed: 100, over: 5 * time.Second, waiting: 40, refused: 2, want: []int{2, 3}},
+		{name: "capped", limit: 10, refused: 302, want: append(repeat(1, 2), 300)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktest.New(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+			g := newBootGate(tc.limit, time.Second, clk)
+			for range tc.freed {
+				g.places <- struct{}{}
+				clk.Advance(tc.over / time.Duration(tc.freed))
+				g.leave()
+			}
+			g.waiting.Store(int64(tc.waiting))
+			var got []int
+			for range tc.refused {
+				got = append(got, g.appointment())
+			}
+			if tc.name == "capped" {
+				got = append(got[:2], got[len(got)-1])
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Retry-After = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func repeat(v, n int) []int { return slices.Repeat([]int{v}, n) }

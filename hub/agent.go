@@ -45,6 +45,9 @@ type agentConn struct {
 	// enrollment bound it and no connection had presented it yet; its
 	// first accepted Boot marks it used (recordBoot).
 	unusedToken []byte
+	// tokenSeq is tokenAgent's last accounting sequence, read with the
+	// token (-1: not read): one round trip less for the Boot that follows.
+	tokenSeq int64
 
 	mu      sync.Mutex
 	agentID string // set by an accepted Boot
@@ -79,7 +82,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.boots.enter(r.Context()) {
-		refuseBusy(w)
+		refuseBusy(w, s.boots.appointment())
 		return
 	}
 	handed := false // to the connection, which leaves the gate at its first Boot
@@ -90,10 +93,12 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	}()
 	var tokenAgent string
 	var unusedToken []byte
+	tokenSeq := int64(-1)
 	if fp := certFingerprint(r); fp != nil && r.Header.Get("Authorization") == "" {
 		// A client certificate of the hub's CA (ca.go): the identity while
 		// it is the one the agent's row names.
-		err := s.db.QueryRowContext(r.Context(), "SELECT id FROM agents WHERE cert_sha256 = ?", fp).Scan(&tokenAgent)
+		err := s.db.QueryRowContext(r.Context(), "SELECT id, "+lastSeqOfRow+" FROM agents WHERE cert_sha256 = ?",
+			fp).Scan(&tokenAgent, &tokenSeq)
 		if errors.Is(err, sql.ErrNoRows) {
 			writeAPIError(w, errUnauthorized("unknown client certificate"))
 			return
@@ -105,8 +110,8 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		}
 	} else if tok, ok := bearer(r); ok {
 		var unused bool
-		err := s.db.QueryRowContext(r.Context(), "SELECT id, open_token_unused FROM agents WHERE token_hash = ?",
-			tokenHash(tok)).Scan(&tokenAgent, &unused)
+		err := s.db.QueryRowContext(r.Context(), "SELECT id, open_token_unused, "+lastSeqOfRow+" FROM agents WHERE token_hash = ?",
+			tokenHash(tok)).Scan(&tokenAgent, &unused, &tokenSeq)
 		if unused {
 			unusedToken = tokenHash(tok)
 		}
@@ -143,7 +148,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.log.With("remote", r.RemoteAddr)
 	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr), remote: r.RemoteAddr,
-		unusedToken: unusedToken}
+		unusedToken: unusedToken, tokenSeq: tokenSeq}
 	c.inGate.Store(s.boots.places != nil)
 	handed = true
 	c.peer = protocol.NewPeer(ws, log)
@@ -303,7 +308,7 @@ func (c *agentConn) boot(ctx context.Context, payload json.RawMessage) (any, err
 			return reject(protocol.BootReasonCloneDetected)
 		}
 	}
-	lastSeq, err := s.lastSeq(ctx, req.AgentID)
+	lastSeq, err := c.lastSeq(ctx, req.AgentID)
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", req.AgentID, err)
 	}
@@ -376,12 +381,24 @@ func (c *agentConn) recordBoot(ctx context.Context, req protocol.BootRequest, no
 	return token, true, nil
 }
 
+// lastSeqOfRow is the last accounting sequence of the agents row selected.
+const lastSeqOfRow = "(SELECT COALESCE(MAX(seq), 0) FROM accounting WHERE accounting.agent_id = agents.id)"
+
 // lastSeq is the highest accounting sequence the hub holds for an agent (0:
 // none): an agent restored from a backup continues above it instead of
-// reissuing ids the hub has.
-func (s *Server) lastSeq(ctx context.Context, agentID string) (int64, error) {
+// reissuing ids the hub has. The first Boot of a connection that presented
+// a token has it from the token's lookup; read before the Boot, it is at
+// most lower, and the agent continues above the higher of it and its own.
+func (c *agentConn) lastSeq(ctx context.Context, agentID string) (int64, error) {
+	c.mu.Lock()
+	known := c.tokenSeq
+	c.tokenSeq = -1
+	c.mu.Unlock()
+	if known >= 0 && agentID == c.tokenAgent {
+		return known, nil
+	}
 	var n int64
-	err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM accounting WHERE agent_id = ?", agentID).Scan(&n)
+	err := c.s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM accounting WHERE agent_id = ?", agentID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("last seq: %w", err)
 	}
