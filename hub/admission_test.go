@@ -97,33 +97,46 @@ func TestMaxBootingDefaults(t *testing.T) {
 }
 
 // A refused connection is told to come back when the node expects a place
-// for it: the appointments follow each other at the rate places were
-// freed over the last seconds, behind the connections waiting now.
+// for it: the appointments follow each other at the node's capacity (the
+// bound over the mean time a place was held lately), behind the
+// connections waiting now.
 func TestBootGateAppointments(t *testing.T) {
+	type holds struct {
+		n    int
+		held time.Duration
+	}
 	tests := []struct {
 		name    string
 		limit   int
-		freed   int           // places freed before the refusals, evenly
-		over    time.Duration // in this time
+		before  []holds // places freed, 100 ms apart, in these groups
 		waiting int
 		refused int
 		want    []int // the Retry-After of each refusal, in seconds
 	}{
-		// Nothing measured: a tenth of the bound a second.
-		{name: "floor", limit: 20, refused: 5, want: []int{1, 1, 1, 2, 2}},
-		{name: "measured", limit: 20, freed: 100, over: 5 * time.Second, refused: 50,
-			want: append(append(append(repeat(1, 21), repeat(2, 20)...), repeat(3, 9)...))},
-		{name: "behind the waiting", limit: 20, freed: 100, over: 5 * time.Second, waiting: 40, refused: 2, want: []int{2, 3}},
+		// Nothing measured: places held 10 s, so a tenth of the bound a second.
+		{name: "assumed", limit: 20, refused: 5, want: []int{1, 1, 1, 2, 2}},
+		// 20 places held 1 s: 20 a second.
+		{name: "measured", limit: 20, before: []holds{{30, time.Second}}, refused: 50,
+			want: append(append(repeat(1, 21), repeat(2, 20)...), repeat(3, 9)...)},
+		{name: "behind the waiting", limit: 20, before: []holds{{30, time.Second}}, waiting: 40, refused: 2, want: []int{2, 3}},
+		// Those waiting have a place within the wait (5 s) or an
+		// appointment of their own.
+		{name: "waiting at most the wait", limit: 20, before: []holds{{30, time.Second}}, waiting: 4000, refused: 2, want: []int{5, 6}},
+		// A slow start (the database cold) is forgotten after two spans.
+		{name: "slow start forgotten", limit: 20, before: []holds{{50, 20 * time.Second}, {110, time.Second}}, refused: 22,
+			want: append(repeat(1, 21), 2)},
 		{name: "capped", limit: 10, refused: 302, want: append(repeat(1, 2), 300)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clocktest.New(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
-			g := newBootGate(tc.limit, time.Second, clk)
-			for range tc.freed {
-				g.places <- struct{}{}
-				clk.Advance(tc.over / time.Duration(tc.freed))
-				g.leave()
+			g := newBootGate(tc.limit, 5*time.Second, clk)
+			for _, h := range tc.before {
+				for range h.n {
+					clk.Advance(100 * time.Millisecond)
+					g.places <- struct{}{}
+					g.leave(clk.Now().Add(-h.held))
+				}
 			}
 			g.waiting.Store(int64(tc.waiting))
 			var got []int

@@ -56,7 +56,8 @@ type agentConn struct {
 	tasksRefused atomic.Bool
 	// inGate: the connection holds a place in the node's boot gate until
 	// its first Boot is answered (admission.go).
-	inGate atomic.Bool
+	inGate      atomic.Bool
+	gateEntered time.Time // when it took its place
 }
 
 func validAgentID(id string) bool {
@@ -81,14 +82,15 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, errBadRequest("subprotocol %q required", protocol.Subprotocol))
 		return
 	}
-	if !s.boots.enter(r.Context()) {
+	entered, admitted := s.boots.enter(r.Context())
+	if !admitted {
 		refuseBusy(w, s.boots.appointment())
 		return
 	}
 	handed := false // to the connection, which leaves the gate at its first Boot
 	defer func() {
 		if !handed {
-			s.boots.leave()
+			s.boots.leave(entered)
 		}
 	}()
 	var tokenAgent string
@@ -149,6 +151,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("remote", r.RemoteAddr)
 	c := &agentConn{s: s, log: log, tokenAgent: tokenAgent, bootKey: bootKey(tokenAgent, r.RemoteAddr), remote: r.RemoteAddr,
 		unusedToken: unusedToken, tokenSeq: tokenSeq}
+	c.gateEntered = entered
 	c.inGate.Store(s.boots.places != nil)
 	handed = true
 	c.peer = protocol.NewPeer(ws, log)
