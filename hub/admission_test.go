@@ -97,9 +97,9 @@ func TestMaxBootingDefaults(t *testing.T) {
 }
 
 // A refused connection is told to come back when the node expects a place
-// for it: the appointments follow each other at the node's capacity (the
-// bound over the mean time a place was held lately), behind the
-// connections waiting now.
+// for it: the appointments follow each other at twice the node's capacity
+// (the bound over the mean time a place was held lately; overbook),
+// behind the connections waiting now.
 func TestBootGateAppointments(t *testing.T) {
 	type holds struct {
 		n    int
@@ -113,19 +113,20 @@ func TestBootGateAppointments(t *testing.T) {
 		refused int
 		want    []int // the Retry-After of each refusal, in seconds
 	}{
-		// Nothing measured: places held 10 s, so a tenth of the bound a second.
-		{name: "assumed", limit: 20, refused: 5, want: []int{1, 1, 1, 2, 2}},
-		// 20 places held 1 s: 20 a second.
-		{name: "measured", limit: 20, before: []holds{{30, time.Second}}, refused: 50,
-			want: append(append(repeat(1, 21), repeat(2, 20)...), repeat(3, 9)...)},
-		{name: "behind the waiting", limit: 20, before: []holds{{30, time.Second}}, waiting: 40, refused: 2, want: []int{2, 3}},
+		// Nothing measured: places held 10 s, so a tenth of the bound a
+		// second, overbooked twice.
+		{name: "assumed", limit: 20, refused: 6, want: []int{1, 1, 1, 1, 1, 2}},
+		// 20 places held 1 s: 20 a second, 40 booked.
+		{name: "measured", limit: 20, before: []holds{{30, time.Second}}, refused: 90,
+			want: append(append(repeat(1, 41), repeat(2, 40)...), repeat(3, 9)...)},
+		{name: "behind the waiting", limit: 20, before: []holds{{30, time.Second}}, waiting: 80, refused: 2, want: []int{2, 3}},
 		// Those waiting have a place within the wait (5 s) or an
 		// appointment of their own.
 		{name: "waiting at most the wait", limit: 20, before: []holds{{30, time.Second}}, waiting: 4000, refused: 2, want: []int{5, 6}},
 		// A slow start (the database cold) is forgotten after two spans.
-		{name: "slow start forgotten", limit: 20, before: []holds{{50, 20 * time.Second}, {110, time.Second}}, refused: 22,
-			want: append(repeat(1, 21), 2)},
-		{name: "capped", limit: 10, refused: 302, want: append(repeat(1, 2), 300)},
+		{name: "slow start forgotten", limit: 20, before: []holds{{50, 20 * time.Second}, {110, time.Second}}, refused: 42,
+			want: append(repeat(1, 41), 2)},
+		{name: "capped", limit: 10, refused: 602, want: append(repeat(1, 2), 300)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
