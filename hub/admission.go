@@ -57,8 +57,9 @@ const (
 	// at the capacity measured, 15,000 agents connected in 36 s, against 28 s
 	// with random retries).
 	overbook = 2
-	// maxAppointment bounds a Retry-After.
-	maxAppointment = 5 * time.Minute
+	// maxAppointment bounds a Retry-After: an estimate gone wrong must not
+	// keep agents away from an idle node for long.
+	maxAppointment = time.Minute
 )
 
 func newBootGate(limit int, wait time.Duration, clk clock.Clock) *bootGate {
@@ -96,12 +97,19 @@ func (g *bootGate) enter(ctx context.Context) (entered time.Time, ok bool) {
 	return time.Time{}, false
 }
 
-// leave frees the place taken at entered.
-func (g *bootGate) leave(entered time.Time) {
+// leave frees the place taken at entered; booted: by a Boot answered. Only
+// those tell the node's pace: a connection whose agent gave up before its
+// Boot held its place until the node noticed, which says nothing of how
+// fast it boots (such stale connections, at 45,000 agents, made the
+// estimate minutes long, and the nodes sat idle until the appointments).
+func (g *bootGate) leave(entered time.Time, booted bool) {
 	if g.places == nil {
 		return
 	}
 	<-g.places
+	if !booted {
+		return
+	}
 	now := g.clock.Now()
 	g.mu.Lock()
 	g.held.add(now, now.Sub(entered))
@@ -179,16 +187,16 @@ func refuseBusy(w http.ResponseWriter, retryAfter int) {
 }
 
 // leaveGate ends the connection's place in the gate: its first Boot was
-// answered, or it ended without one. Only the first call counts.
-func (c *agentConn) leaveGate() {
+// answered (booted), or it ended without one. Only the first call counts.
+func (c *agentConn) leaveGate(booted bool) {
 	if c.inGate.CompareAndSwap(true, false) {
-		c.s.boots.leave(c.gateEntered)
+		c.s.boots.leave(c.gateEntered, booted)
 	}
 }
 
 // gatedBoot is boot, leaving the gate once answered.
 func (c *agentConn) gatedBoot(ctx context.Context, payload json.RawMessage) (any, error) {
-	defer c.leaveGate()
+	defer c.leaveGate(true)
 	return c.boot(ctx, payload)
 }
 

@@ -109,6 +109,7 @@ func TestBootGateAppointments(t *testing.T) {
 		name    string
 		limit   int
 		before  []holds // places freed, 100 ms apart, in these groups
+		stale   int     // places freed without a Boot, held a minute each
 		waiting int
 		refused int
 		want    []int // the Retry-After of each refusal, in seconds
@@ -126,7 +127,9 @@ func TestBootGateAppointments(t *testing.T) {
 		// A slow start (the database cold) is forgotten after two spans.
 		{name: "slow start forgotten", limit: 20, before: []holds{{50, 20 * time.Second}, {110, time.Second}}, refused: 42,
 			want: append(repeat(1, 41), 2)},
-		{name: "capped", limit: 10, refused: 602, want: append(repeat(1, 2), 300)},
+		// Connections whose agents gave up before their Boot say nothing.
+		{name: "not booted", limit: 20, stale: 50, refused: 6, want: []int{1, 1, 1, 1, 1, 2}},
+		{name: "capped", limit: 10, refused: 122, want: append(repeat(1, 2), 60)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,8 +139,12 @@ func TestBootGateAppointments(t *testing.T) {
 				for range h.n {
 					clk.Advance(100 * time.Millisecond)
 					g.places <- struct{}{}
-					g.leave(clk.Now().Add(-h.held))
+					g.leave(clk.Now().Add(-h.held), true)
 				}
+			}
+			for range tc.stale {
+				g.places <- struct{}{}
+				g.leave(clk.Now().Add(-time.Minute), false)
 			}
 			g.waiting.Store(int64(tc.waiting))
 			var got []int

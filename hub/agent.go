@@ -90,7 +90,7 @@ func (s *Server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	handed := false // to the connection, which leaves the gate at its first Boot
 	defer func() {
 		if !handed {
-			s.boots.leave(entered)
+			s.boots.leave(entered, false)
 		}
 	}()
 	var tokenAgent string
@@ -415,7 +415,7 @@ func (s *Server) heartbeatSeconds() int {
 // disconnected marks the agent disconnected unless a newer connection of
 // the same agent has replaced this one.
 func (c *agentConn) disconnected(err error) {
-	c.leaveGate()
+	c.leaveGate(false)
 	c.s.binders.ended(c)
 	id := c.id()
 	if id == "" {

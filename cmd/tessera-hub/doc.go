@@ -5,7 +5,7 @@
 //	                  [--ca-cert FILE --ca-key FILE]
 //	                  [--max-pending 1500] [--enroll-failures 10] [--enroll-window 10m]
 //	                  [--read-header-timeout 10s] [--read-timeout 1m] [--write-timeout 1m]
-//	                  [--idle-timeout 2m] [--max-conns 20000]
+//	                  [--idle-timeout 2m] [--max-conns 20000] [--listen-backlog 512]
 //	                  [--card-registration=true] [--temporary-validity 24h] [--pin-min-length 4]
 //	                  [--lockout-failures 5] [--lockout-window 5m] [--login-ttl 1h]
 //	                  [--logout-grace 5m]

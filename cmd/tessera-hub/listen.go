@@ -25,6 +25,15 @@ const (
 	defaultReadTimeout       = time.Minute
 	defaultWriteTimeout      = time.Minute
 	defaultIdleTimeout       = 2 * time.Minute
+	// defaultBacklog is the accept queue: about a second of what a node
+	// accepts when a fleet arrives at once. A longer one holds connections
+	// whose agents have given up by the time the node takes them: at 45,000
+	// agents on three nodes, queues of 4,096 (the system's) held each
+	// connection past the agent's 10 s, and the nodes spent their time on
+	// handshakes no one waited for (docs/hub-scale.md). Beyond the queue
+	// the kernel drops the connection attempt and the agent's TCP retries
+	// it, which costs the node nothing.
+	defaultBacklog = 512
 )
 
 // listenFlags are serve's flags of its listener: where, with what TLS,
@@ -39,6 +48,7 @@ type listenFlags struct {
 	// waiting for its next request.
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
 	maxConns                                                  int
+	backlog                                                   int
 
 	cert *tls.Certificate // loaded by check
 	ca   caFlags          // --ca-cert, --ca-key (caflags.go)
@@ -54,6 +64,7 @@ func (l *listenFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.writeTimeout, "write-timeout", defaultWriteTimeout, "longest a response may stall on a client that does not read (a response that keeps moving may take longer)")
 	fs.DurationVar(&l.idleTimeout, "idle-timeout", defaultIdleTimeout, "longest a kept-alive connection waits for its next request")
 	fs.IntVar(&l.maxConns, "max-conns", defaultMaxConns, "most connections open at once (agent websockets included); more wait until one closes")
+	fs.IntVar(&l.backlog, "listen-backlog", defaultBacklog, "connections the kernel queues for the hub to accept (0: the system's net.core.somaxconn); beyond, it drops them and clients retry")
 	l.ca.register(fs)
 }
 
@@ -68,6 +79,8 @@ func (l *listenFlags) check(openEnrollment bool) error {
 	switch {
 	case l.maxConns < 1:
 		return errors.New("serve: --max-conns must be at least 1")
+	case l.backlog < 0:
+		return errors.New("serve: --listen-backlog must not be negative")
 	case l.readHeaderTimeout <= 0:
 		return errors.New("serve: --read-header-timeout must be positive")
 	case l.readTimeout <= 0:

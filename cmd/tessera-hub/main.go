@@ -130,6 +130,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if err := setBacklog(ln, f.ln.backlog); err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
 	if f.pprofAddr != "" {
 		if err := servePprof(ctx, f.pprofAddr, logger); err != nil {
 			return err

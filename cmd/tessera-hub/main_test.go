@@ -195,6 +195,7 @@ func TestBadUsage(t *testing.T) {
 		{"CA without TLS", []string{"serve", "--data", dir, "--ca-cert", garbage, "--ca-key", garbage}, "--ca-cert needs --tls-cert and --tls-key"},
 		{"bad CA pair", []string{"serve", "--data", dir, "--tls-cert", tlsCert, "--tls-key", tlsKey, "--ca-cert", garbage, "--ca-key", garbage}, "--ca-cert/--ca-key: "},
 		{"no connections", []string{"serve", "--data", dir, "--max-conns", "0"}, "--max-conns must be at least 1"},
+		{"negative backlog", []string{"serve", "--data", dir, "--listen-backlog", "-1"}, "--listen-backlog must not be negative"},
 		{"no header timeout", []string{"serve", "--data", dir, "--read-header-timeout", "0s"}, "--read-header-timeout must be positive"},
 		{"no read timeout", []string{"serve", "--data", dir, "--read-timeout", "0s"}, "--read-timeout must be positive"},
 		{"no write timeout", []string{"serve", "--data", dir, "--write-timeout", "-1s"}, "--write-timeout must be positive"},
