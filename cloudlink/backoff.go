@@ -12,6 +12,11 @@ import (
 // so a hub that accepts and drops at once is not hammered.
 const stableAfter = 30 * time.Second
 
+// windowRetries is how many failed attempts after a stable connection was
+// lost draw from the hub's reconnection window again before the backoff
+// grows.
+const windowRetries = 3
+
 // fullJitter returns the delay before reconnect attempt number attempt
 // (0-based): uniform in [0, min(max, min*2^attempt)], the "full jitter" of
 // exponential backoff, so that agents that lost the hub together spread their
@@ -36,28 +41,42 @@ type backoff struct {
 	min, max time.Duration
 	rng      *rand.Rand
 	attempt  int
+	// holds: failures left that draw from the window again (afterStable).
+	holds int
 }
 
 // next returns the delay after one more failure.
 func (b *backoff) next() time.Duration {
 	d := fullJitter(b.rng, b.min, b.max, b.attempt)
-	if b.attempt < 62 {
-		b.attempt++
-	}
+	b.failed()
 	return d
 }
 
+// failed counts one more failure.
+func (b *backoff) failed() {
+	switch {
+	case b.holds > 0:
+		b.holds--
+	case b.attempt < 62:
+		b.attempt++
+	}
+}
+
 // reset starts over after a connection that proved stable.
-func (b *backoff) reset() { b.attempt = 0 }
+func (b *backoff) reset() { b.attempt, b.holds = 0, 0 }
 
 // afterStable is the delay before the first attempt after losing a
 // connection that proved stable: uniform in [0, window] (the hub's
 // BootResponse.ReconnectWindow), at least the usual first delay's range.
 // The whole fleet loses a restarting hub in the same instant; the window
 // spreads its return over as many seconds as the hub asked for. An attempt
-// that fails (the hub not back yet) draws again from a range at least as
-// wide, not from the backoff's first second: else the agents that came too
-// early would all return together the moment the hub is up.
+// that fails (the hub not back yet, or a node busy) draws again from a
+// range at least as wide, not from the backoff's first second: else the
+// agents that came too early would all return together the moment the hub
+// is up. It stays that wide for windowRetries failures before it grows:
+// the window already spreads the fleet as the hub asked, and doubling it
+// at once left the agents a busy node turned away waiting two and four
+// windows (BenchmarkCluster, a node killed).
 func (b *backoff) afterStable(window time.Duration) time.Duration {
 	b.reset()
 	if window <= b.min {
@@ -66,6 +85,7 @@ func (b *backoff) afterStable(window time.Duration) time.Duration {
 	for b.attempt < 62 && b.min<<b.attempt < window && b.min<<b.attempt > 0 {
 		b.attempt++
 	}
+	b.holds = windowRetries
 	return time.Duration(b.rng.Int64N(int64(window) + 1))
 }
 
@@ -74,9 +94,7 @@ func (b *backoff) afterStable(window time.Duration) time.Duration {
 // arrive in the same instant. It counts as a failed attempt, so a hub that
 // keeps refusing without saying falls back to a grown backoff.
 func (b *backoff) retryAfter(after time.Duration) time.Duration {
-	if b.attempt < 62 {
-		b.attempt++
-	}
+	b.failed()
 	return after + time.Duration(b.rng.Int64N(int64(time.Second)))
 }
 

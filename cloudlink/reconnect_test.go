@@ -39,3 +39,31 @@ func TestAfterStable(t *testing.T) {
 		}
 	}
 }
+
+// Failed attempts after a stable connection was lost keep drawing from
+// the hub's window a few times before the backoff grows again: agents of
+// a node that died, refused once by a busy node, came back up to two and
+// four windows later (a 45,000-agent run: 3,347 of 11,666 agents of the
+// killed node not back after 240 s), while the window already spreads
+// them as the hub asked.
+func TestAfterStableKeepsTheWindow(t *testing.T) {
+	b := backoff{min: time.Second, max: 5 * time.Minute, rng: rand.New(rand.NewPCG(5, 6))}
+	b.afterStable(60 * time.Second)
+	window := b.attempt
+	for i := range windowRetries {
+		b.next()
+		if b.attempt != window {
+			t.Fatalf("failure %d after the window: attempt %d, want %d (the window's)", i+1, b.attempt, window)
+		}
+	}
+	b.next()
+	if b.attempt != window+1 {
+		t.Errorf("failure %d after the window: attempt %d, want %d (growing again)", windowRetries+1, b.attempt, window+1)
+	}
+	// A connection that was not stable grows at once.
+	b = backoff{min: time.Second, max: 5 * time.Minute, rng: rand.New(rand.NewPCG(5, 6))}
+	b.next()
+	if b.attempt != 1 {
+		t.Errorf("after one failure: attempt %d, want 1", b.attempt)
+	}
+}
