@@ -82,7 +82,7 @@ func runCluster(b *testing.B, pg *testenv.Postgres, hubBin, simBin string, n int
 		"--procs", "9", "--reconnect-wait", "4m"} // nine: "shed" stops two of them, 2/9 of the fleet
 	b.StartTimer()
 	sim := startFleetSim(b, simBin, args...)
-	fleetConnect(b, sim, n, 60*time.Second+3*time.Duration(n)*time.Millisecond)
+	fleetConnect(b, sim, n, 60*time.Second+6*time.Duration(n)*time.Millisecond)
 	b.StopTimer()
 
 	var sum int64
