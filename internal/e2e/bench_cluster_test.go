@@ -32,7 +32,8 @@ import (
 // the 45,000 agents: a third of them from each node), leaving each node
 // ~11,700 and the two that stay ~17,500 after the kill.
 //
-// TESSERA_CLUSTER_AGENTS (default 45000) sets the fleet. Nothing is
+// TESSERA_CLUSTER_AGENTS (default 45000) sets the fleet;
+// TESSERA_BENCH_LOGS, a folder to keep the nodes' logs in. Nothing is
 // asserted; make bench prints the figures (docs/benchmarks.md).
 func BenchmarkCluster(b *testing.B) {
 	hubBin := testenv.BuildBinary(b, "github.com/tessera-print/tessera/cmd/tessera-hub")
@@ -110,6 +111,31 @@ func runCluster(b *testing.B, pg *testenv.Postgres, hubBin, simBin string, n int
 	}
 	log := pg.Log()
 	b.Logf("PostgreSQL's log: %d deadlocks, %d errors", strings.Count(log, "deadlock detected"), strings.Count(log, "ERROR:"))
+	saveLogs(b, nodes, log)
+}
+
+// saveLogs writes the nodes' and PostgreSQL's logs into the folder
+// TESSERA_BENCH_LOGS names, when it does: what a run that missed a target
+// did is read there afterwards (the test's folders are gone by then).
+func saveLogs(b *testing.B, nodes []*fleetHub, pgLog string) {
+	dir := os.Getenv("TESSERA_BENCH_LOGS")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Logf("bench logs: %v", err)
+		return
+	}
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			b.Logf("bench logs: %v", err)
+		}
+	}
+	for i, h := range nodes {
+		write(fmt.Sprintf("node%d.log", i+1), h.Output())
+	}
+	write("postgres.log", pgLog)
+	b.Logf("logs in %s", dir)
 }
 
 // clusterNodeKill makes room on the nodes that stay (sim's "shed"), kills
