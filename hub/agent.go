@@ -51,6 +51,8 @@ type agentConn struct {
 
 	mu      sync.Mutex
 	agentID string // set by an accepted Boot
+	// inFlight: tasks sent and not yet answered (tasks_delivery.go).
+	inFlight map[string]bool
 	// tasksRefused: the agent answered a Task NotImplemented; no other is
 	// sent on this connection (tasks_delivery.go).
 	tasksRefused atomic.Bool

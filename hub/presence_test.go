@@ -91,7 +91,7 @@ func TestPresenceFlushBeforeReads(t *testing.T) {
 		{"disconnect", func() { first.peer.Close(); <-first.done; h.waitGone("agent-1") },
 			"connected", int64(1), false, func(v agentView) bool { return v.LastSeen != nil }},
 		{"boot with the token", func() {
-			h.clock.Advance(30 * time.Second) // under the janitor's minute: its round flushes too
+			h.clock.Advance(20 * time.Second) // both under the janitor's minute (30 + 30 reached it): its round flushes too
 			again = h.mustDial(h.deviceToken("agent-1"))
 			var resp protocol.BootResponse
 			again.mustCall(protocol.ActionBoot, protocol.BootRequest{AgentID: "agent-1", Version: "2.0.0", Capabilities: []string{"pdf"}}, &resp)
@@ -99,7 +99,7 @@ func TestPresenceFlushBeforeReads(t *testing.T) {
 			return v.Version == "2.0.0" && len(v.Capabilities) == 1 && v.LastSeen.Equal(h.clock.Now())
 		}},
 		{"heartbeat with sync", func() {
-			h.clock.Advance(30 * time.Second) // under the janitor's minute: its round flushes too
+			h.clock.Advance(20 * time.Second) // both under the janitor's minute (30 + 30 reached it): its round flushes too
 			again.mustCall(protocol.ActionHeartbeat, protocol.HeartbeatRequest{Sync: &protocol.SyncStatus{Pending: 4}}, nil)
 		}, "sync_reported_at", nil, true, func(v agentView) bool {
 			return v.Sync != nil && v.Sync.Pending == 4 && v.LastSeen.Equal(h.clock.Now())

@@ -129,6 +129,10 @@ func (c *agentConn) deliverTask(t taskView) bool {
 	if c.tasksRefused.Load() {
 		return false
 	}
+	if !c.sending(t.ID) {
+		return true // on its way already: its answer moves it
+	}
+	defer c.sent(t.ID)
 	s := c.s
 	ctx, cancel := context.WithTimeout(s.ctx, taskAckTimeout)
 	defer cancel()
@@ -170,6 +174,32 @@ func (c *agentConn) deliverTask(t taskView) bool {
 		c.logger().Error("store a task's acknowledgement", "task", t.ID, "err", err)
 	}
 	return true
+}
+
+// sending marks a task on its way to this connection's agent; false when
+// it is already (a Boot's pending tasks, a creation and the periodic
+// catch-up may each find it pending while the agent has not answered).
+// Sent again, every task of a 45,000-agent fan-out cost one more
+// acknowledgement to store, and the writes that timed out left the tasks
+// pending for the next catch-up to send once more (BenchmarkCluster).
+func (c *agentConn) sending(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inFlight[id] {
+		return false
+	}
+	if c.inFlight == nil {
+		c.inFlight = map[string]bool{}
+	}
+	c.inFlight[id] = true
+	return true
+}
+
+// sent ends a task's delivery.
+func (c *agentConn) sent(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.inFlight, id)
 }
 
 // taskNotSent handles a task the hub could not make a request of: one

@@ -524,3 +524,39 @@ func TestTaskForAPerson(t *testing.T) {
 		t.Errorf("%d deliveries, want 2 (none for a deleted user)", len(a.got))
 	}
 }
+
+// A task on its way to an agent is not sent again while the agent has not
+// answered: the periodic catch-up and a Boot's pending tasks met a fan-out's
+// deliveries in flight, and at 45,000 agents each sent every task again,
+// each answer one more write (BenchmarkCluster's node logs: 155,440 failed
+// acknowledgements).
+func TestTaskInFlightNotSentAgain(t *testing.T) {
+	h := openHub(t)
+	release := make(chan struct{})
+	var calls sync.Mutex
+	first := true
+	ta := h.dialTasks("agent-flight", "", func(protocol.TaskRequest) (any, error) {
+		calls.Lock()
+		wait := first
+		first = false
+		calls.Unlock()
+		if wait {
+			<-release
+		}
+		return protocol.TaskAck{State: protocol.TaskInProgress}, nil
+	})
+	ids := h.createTask(map[string]any{"agent_id": "agent-flight", "type": "sync-users", "payload": map[string]any{"full": true}})
+	ta.received(1) // the first delivery, unanswered
+	task, err := h.s.task(t.Context(), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.s.conn("agent-flight")
+	if !c.deliverTask(task) { // as the catch-up would
+		t.Error("deliverTask gave up on the connection")
+	}
+	close(release)
+	if got := ta.received(1); len(got) != 1 {
+		t.Errorf("the task was sent %d times while the first was unanswered", len(got))
+	}
+}
