@@ -16,7 +16,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -629,12 +628,9 @@ func (c *agentConn) printerEvent(ctx context.Context, payload json.RawMessage) (
 	// that boots at once sends as many meter reads, and each in its own
 	// transaction fought the Boots for SQLite's one write lock.
 	agentID, received := c.id(), nanos(c.s.now())
-	err = c.s.commit.do(ctx, func(ctx context.Context, tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			"INSERT INTO printer_events (agent_id, kind, at, status, reasons, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			agentID, req.Kind, nanos(at), req.Status, string(reasonsJSON), string(dataJSON), received)
-		return err
-	})
+	_, err = c.s.commit.exec(ctx,
+		"INSERT INTO printer_events (agent_id, kind, at, status, reasons, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		agentID, req.Kind, nanos(at), req.Status, string(reasonsJSON), string(dataJSON), received)
 	if err != nil {
 		return nil, fmt.Errorf("printer event: %w", err)
 	}

@@ -69,7 +69,7 @@ func startTestPostgres() (*testenv.Postgres, func(), error) {
 // testDatabase is the Config.Database of a test's hub: a fresh migrated
 // PostgreSQL database when the tests run on PostgreSQL, else "" (SQLite in
 // the data directory).
-func testDatabase(t *testing.T) string {
+func testDatabase(t testing.TB) string {
 	if testPG == nil {
 		return ""
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/tessera-print/tessera/hub/store"
 )
 
 // Open enrollment binds an id to a new device token at its first
@@ -72,15 +70,7 @@ func (c *agentConn) useToken(ctx context.Context, agentID string) (ok bool, err 
 	if hash == nil {
 		return true, nil
 	}
-	var n int64
-	err = c.s.commit.do(ctx, func(ctx context.Context, tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE agents SET open_token_unused = 0 WHERE id = ? AND token_hash = ?", agentID, hash)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := c.s.commit.exec(ctx, "UPDATE agents SET open_token_unused = 0 WHERE id = ? AND token_hash = ?", agentID, hash)
 	if err != nil || n == 0 {
 		if err != nil {
 			err = fmt.Errorf("mark the device token used: %w", err)
@@ -117,20 +107,7 @@ func (c *agentConn) bindOpen(ctx context.Context, agentID string, hash []byte, b
 // bindOpenRow is bindOpen's statement, committed with the other Boots'
 // (presence_commit.go); rebind also takes a row whose token is unused.
 func (s *Server) bindOpenRow(ctx context.Context, agentID string, hash []byte, b bootState, now time.Time, rebind bool) (bool, error) {
-	var n int64
-	err := s.commit.do(ctx, func(ctx context.Context, tx *store.Tx) error {
-		var err error
-		n, err = bindOpenStmt(ctx, tx, agentID, hash, b, now, rebind)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("bind %s: %w", agentID, err)
-	}
-	return n > 0, nil
-}
-
-func bindOpenStmt(ctx context.Context, tx *store.Tx, agentID string, hash []byte, b bootState, now time.Time, rebind bool) (int64, error) {
-	res, err := tx.ExecContext(ctx,
+	n, err := s.commit.exec(ctx,
 		`INSERT INTO agents (id, token_hash, version, capabilities, printer, connected, last_seen, created_at, open_token_unused)
 		 VALUES (?, ?, ?, ?, ?, 1, ?, ?, 1)
 		 ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, version = excluded.version,
@@ -139,9 +116,9 @@ func bindOpenStmt(ctx context.Context, tx *store.Tx, agentID string, hash []byte
 		 WHERE agents.cert_sha256 IS NULL AND (agents.token_hash IS NULL OR (? = 1 AND agents.open_token_unused = 1))`,
 		agentID, hash, b.version, b.capabilities, b.printer, nanos(now), nanos(now), rebind)
 	if err != nil {
-		return 0, err
+		return false, fmt.Errorf("bind %s: %w", agentID, err)
 	}
-	return res.RowsAffected()
+	return n > 0, nil
 }
 
 // answers reports whether old, another connection, answers a ping: it is

@@ -15,9 +15,11 @@ var errCommitterClosed = errors.New("the hub is closing")
 
 // committer is group commit for the agents' small writes that must be
 // durable before the answer (open enrollment's binding, a token's first
-// use, a TaskStatus, a printer event): the writes that queue while one transaction commits share
-// the next one, and its one fsync. A fleet booting at once paid an fsync
-// per Boot, one at a time (docs/benchmarks.md, Fleet).
+// use, a TaskStatus, a printer event): the writes that queue while one
+// transaction commits share the next one (up to maxGroupWrites), and its
+// one fsync. A fleet booting at once paid an fsync per Boot, one at a time
+// (docs/benchmarks.md, Fleet). On PostgreSQL a group's statements go to
+// the server together (store.ExecBatch).
 //
 // On PostgreSQL its transactions hold row locks only, not the writers'
 // lock (store.BeginRowTx): with several nodes each committing its agents'
@@ -39,10 +41,24 @@ type committer struct {
 
 // durableWrite is one caller's part of a group transaction.
 type durableWrite struct {
-	f    func(ctx context.Context, tx *store.Tx) error
-	err  error
-	done chan error
+	ctx  context.Context
+	w    store.Write
+	done chan writeResult
 }
+
+type writeResult struct {
+	rows int64
+	err  error
+}
+
+// maxGroupWrites bounds one group transaction. A fan-out's answers queued
+// 15,000 writes at a node at once; as one transaction, one statement
+// after the other, they outlasted groupCommitTimeout and failed together,
+// each then sent again (docs/benchmarks.md, 45,000).
+const maxGroupWrites = 1000
+
+// groupCommitTimeout bounds one group transaction.
+const groupCommitTimeout = 30 * time.Second
 
 func newCommitter(db *store.DB) *committer {
 	c := &committer{db: db, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
@@ -50,28 +66,33 @@ func newCommitter(db *store.DB) *committer {
 	return c
 }
 
-// do runs f in the next group transaction and returns once that committed
-// (f's own error, or the transaction's). f runs under a savepoint: its
-// failure undoes only its own statements. A caller that stops waiting
-// (ctx) does not withdraw f: it may still commit.
-func (c *committer) do(ctx context.Context, f func(ctx context.Context, tx *store.Tx) error) error {
-	w := &durableWrite{f: f, done: make(chan error, 1)}
+// exec runs one statement in the next group transaction and returns once
+// that committed: the rows it changed, or its own error or the
+// transaction's. A statement that fails undoes only itself. A caller that
+// stops waiting (ctx) withdraws its write if it has not started; once
+// started it may still commit.
+func (c *committer) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	w := &durableWrite{ctx: ctx, w: store.Write{Query: query, Args: args}, done: make(chan writeResult, 1)}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return errCommitterClosed
+		return 0, errCommitterClosed
 	}
 	c.queue = append(c.queue, w)
 	c.mu.Unlock()
+	c.wake()
+	select {
+	case r := <-w.done:
+		return r.rows, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (c *committer) wake() {
 	select {
 	case c.kick <- struct{}{}:
 	default:
-	}
-	select {
-	case err := <-w.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
@@ -84,13 +105,14 @@ func (c *committer) loop() {
 		case <-c.stop:
 			stopping = true
 		}
-		c.mu.Lock()
-		batch := c.queue
-		c.queue = nil
-		c.closed = stopping
-		c.mu.Unlock()
-		if len(batch) > 0 {
-			c.commit(batch)
+		for {
+			batch, more := c.take(stopping)
+			if len(batch) > 0 {
+				c.commit(batch)
+			}
+			if !more {
+				break
+			}
 		}
 		if stopping {
 			return
@@ -98,67 +120,54 @@ func (c *committer) loop() {
 	}
 }
 
-// commit runs batch in one transaction and answers each write.
-func (c *committer) commit(batch []*durableWrite) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := c.run(ctx, batch)
-	for _, w := range batch {
-		if w.err != nil {
-			w.done <- w.err
-		} else {
-			w.done <- err
+// take removes the next group from the queue, without the writes whose
+// callers stopped waiting; more reports writes left for another group.
+// Stopping, it closes the queue to later writes.
+func (c *committer) take(stopping bool) (batch []*durableWrite, more bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for n < len(c.queue) && len(batch) < maxGroupWrites {
+		if w := c.queue[n]; w.ctx.Err() == nil {
+			batch = append(batch, w)
 		}
+		n++
 	}
+	c.queue = c.queue[n:]
+	if len(c.queue) == 0 {
+		c.queue = nil
+		c.closed = stopping
+	}
+	return batch, len(c.queue) > 0
 }
 
-func (c *committer) run(ctx context.Context, batch []*durableWrite) error {
-	// Optimistic first: no savepoint per write, which costs two more
-	// statements each (round trips to PostgreSQL). A write that fails
-	// undoes the whole attempt, and the batch runs again with savepoints,
-	// so that it fails alone.
-	err := c.runTx(ctx, batch, false)
-	if !errors.Is(err, errBatchWriteFailed) {
-		return err
-	}
-	for _, w := range batch {
-		w.err = nil
-	}
-	return c.runTx(ctx, batch, true)
-}
-
-// errBatchWriteFailed: a write of an attempt without savepoints failed.
-var errBatchWriteFailed = errors.New("a write of the batch failed")
-
-func (c *committer) runTx(ctx context.Context, batch []*durableWrite, savepoints bool) error {
-	tx, err := c.db.BeginRowTx(ctx)
-	if err != nil {
-		return fmt.Errorf("group commit: %w", err)
-	}
-	defer tx.Rollback() // after Commit: a no-op
-	for _, w := range batch {
-		if !savepoints {
-			if w.err = w.f(ctx, tx); w.err != nil {
-				return errBatchWriteFailed
-			}
+// commit runs batch in one transaction and answers each write. A write
+// that fails on its own gets its error, and the others run again without
+// it.
+func (c *committer) commit(batch []*durableWrite) {
+	ctx, cancel := context.WithTimeout(context.Background(), groupCommitTimeout)
+	defer cancel()
+	for len(batch) > 0 {
+		writes := make([]store.Write, len(batch))
+		for i, w := range batch {
+			writes[i] = w.w
+		}
+		rows, err := c.db.ExecBatch(ctx, writes)
+		var failed *store.StmtError
+		if errors.As(err, &failed) {
+			batch[failed.Index].done <- writeResult{err: failed.Err}
+			batch = append(batch[:failed.Index:failed.Index], batch[failed.Index+1:]...)
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT durable_write"); err != nil {
-			return fmt.Errorf("group commit: %w", err)
-		}
-		if w.err = w.f(ctx, tx); w.err != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO durable_write"); err != nil {
-				return fmt.Errorf("group commit: %w", err)
+		for i, w := range batch {
+			if err != nil {
+				w.done <- writeResult{err: fmt.Errorf("group commit: %w", err)}
+			} else {
+				w.done <- writeResult{rows: rows[i]}
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE durable_write"); err != nil {
-			return fmt.Errorf("group commit: %w", err)
-		}
+		return
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("group commit: %w", err)
-	}
-	return nil
 }
 
 // close commits what is queued and refuses later writes.

@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
 )
@@ -231,42 +230,36 @@ func TestOpenEnrollmentRebind(t *testing.T) {
 }
 
 // Durable writes queued together share a transaction; one that fails
-// undoes only its own statements; after close none is taken.
+// undoes only itself and answers with its error; after close none is
+// taken. On both engines: on PostgreSQL a group goes as one pipeline.
 func TestCommitter(t *testing.T) {
-	db, err := openDB(t.Context(), filepath.Join(t.TempDir(), "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	c := newCommitter(db)
-	insert := func(id string, fail bool) func(context.Context, *store.Tx) error {
-		return func(ctx context.Context, tx *store.Tx) error {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO agents (id, created_at) VALUES (?, 0)", id); err != nil {
-				return err
-			}
-			if fail {
-				return errors.New("refused after its insert")
-			}
-			return nil
-		}
-	}
+	h := newTestHub(t, nil)
+	c := newCommitter(h.s.db)
+	const insert = "INSERT INTO agents (id, created_at) VALUES (?, 0)"
 	tests := []struct {
 		id      string
-		fail    bool
 		wantErr bool
-		stored  bool
+		stored  int
 	}{
-		{"b", true, true, false},
-		{"c", false, false, true},
-		{"a", false, true, true}, // a duplicate: the driver's error, only its own
+		{"c", false, 1},
+		{"a", true, 1}, // a duplicate: the engine's error, only its own
+		{"d", false, 1},
+		{"a", true, 1},
+		{"e", false, 1},
 	}
-	if err := c.do(t.Context(), insert("a", false)); err != nil {
+	if _, err := c.exec(t.Context(), insert, "a"); err != nil {
 		t.Fatal(err)
 	}
 	errs := make([]error, len(tests))
 	var wg sync.WaitGroup
 	for i, tc := range tests {
-		wg.Go(func() { errs[i] = c.do(t.Context(), insert(tc.id, tc.fail)) })
+		wg.Go(func() {
+			var n int64
+			n, errs[i] = c.exec(t.Context(), insert, tc.id)
+			if errs[i] == nil && n != 1 {
+				t.Errorf("write %d (%s): %d rows", i, tc.id, n)
+			}
+		})
 	}
 	wg.Wait()
 	for i, tc := range tests {
@@ -274,19 +267,41 @@ func TestCommitter(t *testing.T) {
 			t.Errorf("write %d (%s): %v, want error %v", i, tc.id, errs[i], tc.wantErr)
 		}
 		var n int
-		db.QueryRow("SELECT COUNT(*) FROM agents WHERE id = ?", tc.id).Scan(&n)
-		if (n == 1) != tc.stored {
-			t.Errorf("%s stored %d times", tc.id, n)
+		h.s.db.QueryRow("SELECT COUNT(*) FROM agents WHERE id = ?", tc.id).Scan(&n)
+		if n != tc.stored {
+			t.Errorf("%s stored %d times, want %d", tc.id, n, tc.stored)
 		}
 	}
-	var n int
-	db.QueryRow("SELECT COUNT(*) FROM agents").Scan(&n)
-	if n != 2 {
-		t.Errorf("%d rows, want 2 (a and c)", n)
-	}
 	c.close()
-	if err := c.do(t.Context(), insert("d", false)); !errors.Is(err, errCommitterClosed) {
+	if _, err := c.exec(t.Context(), insert, "f"); !errors.Is(err, errCommitterClosed) {
 		t.Errorf("after close: %v", err)
+	}
+}
+
+// A group is at most maxGroupWrites writes, and a write whose caller
+// stopped waiting before its group began is not run. A fan-out's 15,000
+// answers at once were one transaction that outlasted its deadline and
+// failed whole, every answer then sent again (BenchmarkCluster, 45,000).
+func TestCommitterGroupBounded(t *testing.T) {
+	c := &committer{}
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	for i := range 2*maxGroupWrites + 10 {
+		ctx := t.Context()
+		if i%100 == 0 {
+			ctx = gone
+		}
+		c.queue = append(c.queue, &durableWrite{ctx: ctx})
+	}
+	var sizes []int
+	for more := true; more; {
+		var batch []*durableWrite
+		batch, more = c.take(false)
+		sizes = append(sizes, len(batch))
+	}
+	// 2,010 queued, every hundredth withdrawn (21), 1,989 to run.
+	if want := []int{maxGroupWrites, 2*maxGroupWrites + 10 - 21 - maxGroupWrites}; !slices.Equal(sizes, want) {
+		t.Errorf("groups of %v, want %v", sizes, want)
 	}
 }
 

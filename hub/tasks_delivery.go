@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/protocol"
 )
 
@@ -260,14 +259,7 @@ func (s *Server) updateTask(ctx context.Context, agentID string, st protocol.Tas
 	// acknowledged), in a group commit: a task fanned out to a fleet has
 	// every agent report at once, and an fsync each queued them past the
 	// agents' call timeout (docs/benchmarks.md, Fleet).
-	var n int64
-	err = s.commit.do(ctx, func(ctx context.Context, tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
-		return err
-	})
+	n, err := s.commit.exec(ctx, q, args...)
 	if err != nil {
 		return false, fmt.Errorf("update task %s: %w", st.ID, err)
 	}

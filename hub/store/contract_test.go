@@ -92,6 +92,7 @@ var contractCases = []struct {
 	{"Nulls", testNulls},
 	{"TextOrder", testTextOrder},
 	{"ComparisonIsBool", testComparisonIsBool},
+	{"ExecBatch", testExecBatch},
 }
 
 func TestContract(t *testing.T) {
