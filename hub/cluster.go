@@ -38,11 +38,13 @@ func (s *Server) listenCluster() {
 func (s *Server) onClusterNote(channel, payload string) {
 	switch channel {
 	case channelTasks:
+		var tasks []taskFor
 		for _, line := range strings.Split(payload, "\n") {
 			if agentID, id, ok := strings.Cut(line, " "); ok {
-				s.deliverTaskHere(agentID, id)
+				tasks = append(tasks, taskFor{agentID, id})
 			}
 		}
+		s.deliverTasksHere(tasks)
 	case channelUsers:
 		s.kickUsers()
 	case channelPresence:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tessera-print/tessera/clock/clocktest"
+	"github.com/tessera-print/tessera/hub/store"
 	"github.com/tessera-print/tessera/offline/verifier"
 )
 
@@ -246,4 +248,29 @@ func readTestdata(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// testAgents are n agent ids, in order.
+func testAgents(n int) []string {
+	agents := make([]string, n)
+	for i := range agents {
+		agents[i] = fmt.Sprintf("agent-%05d", i)
+	}
+	return agents
+}
+
+// insertAgents stores bare agent rows, 500 an INSERT.
+func insertAgents(tb testing.TB, db *store.DB, agents []string) {
+	tb.Helper()
+	for start := 0; start < len(agents); start += 500 {
+		chunk := agents[start:min(start+500, len(agents))]
+		args := make([]any, len(chunk))
+		for i, a := range chunk {
+			args[i] = a
+		}
+		q := "INSERT INTO agents (id, created_at) VALUES " + strings.TrimSuffix(strings.Repeat("(?, 0), ", len(chunk)), ", ")
+		if _, err := db.ExecContext(tb.Context(), q, args...); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

@@ -319,3 +319,22 @@ func TestOpenEnrollmentRebindAsksTheBinder(t *testing.T) {
 		t.Errorf("tokenless boot while the binder is silent: %+v", resp)
 	}
 }
+
+// A flush of more agents than one presence transaction takes writes them
+// all, group by group, on both engines.
+func TestPresenceWritesInGroups(t *testing.T) {
+	h := newTestHub(t, nil)
+	n := 2*presenceGroup + 7
+	agents := testAgents(n)
+	insertAgents(t, h.s.db, agents)
+	for i, a := range agents {
+		h.s.presence.note(a, presenceUpdate{boot: &bootState{version: "9.9"}, connected: sql.NullBool{Bool: true, Valid: true}, lastSeen: int64(i + 1)})
+	}
+	if err := h.s.flushPresence(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var count int
+	if err := h.s.db.QueryRow("SELECT COUNT(*) FROM agents WHERE connected = 1 AND version = '9.9' AND last_seen > 0").Scan(&count); err != nil || count != n {
+		t.Errorf("%d of %d agents written, %v", count, n, err)
+	}
+}

@@ -216,15 +216,23 @@ func (s *Server) createTasks(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkPersonRefs(r.Context(), d.Type, payload); err != nil {
 		return err
 	}
+	start := s.cfg.Clock.Now()
 	agents, err := s.taskTargets(r.Context(), d)
 	if err != nil {
 		return err
 	}
+	listed := s.cfg.Clock.Now()
 	ids, err := s.insertTasks(r.Context(), agents, d.Type, payload)
 	if err != nil {
 		return err
 	}
-	s.deliverTasksNow(agents, ids)
+	if len(ids) > 1 {
+		s.log.Info("tasks created", "type", d.Type, "tasks", len(ids),
+			"list", listed.Sub(start).Round(time.Millisecond), "store", s.cfg.Clock.Since(listed).Round(time.Millisecond))
+	}
+	// Stored, the tasks reach their agents whatever happens to this
+	// call; the admin does not wait for 45,000 to be sent on.
+	s.background(func() { s.deliverTasksNow(agents, ids) })
 	writeJSON(w, http.StatusCreated, struct {
 		IDs []string `json:"ids"`
 	}{ids})
