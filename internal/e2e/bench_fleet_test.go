@@ -148,9 +148,10 @@ func fleetBeats(b *testing.B, h *fleetHub, sim *fleetSim, window time.Duration) 
 }
 
 // fleetFanOut creates a test-connection task for every agent and waits
-// until the hub has taken every one's end, as the simulator's progress
-// lines (one a second) count them; then the hub's own listing says how
-// many completed.
+// until the hub lists none of them pending or in progress (fanout-s),
+// reporting too when the simulator's progress lines (one a second) had
+// counted every end the hub took (fanout-agents-s); then the hub's own
+// listing says how many completed.
 func fleetFanOut(b *testing.B, h *fleetHub, sim *fleetSim, n int, limit time.Duration) {
 	p, seen := sim.line("progress")
 	doneBefore := num(p, "tasks_done")
@@ -164,14 +165,23 @@ func fleetFanOut(b *testing.B, h *fleetHub, sim *fleetSim, n int, limit time.Dur
 		return
 	}
 	b.ReportMetric(time.Since(start).Seconds(), "fanout-create-s")
+	agentsDone := false
 	for time.Since(start) < limit {
 		seen++
 		p = sim.wait("progress", seen, limit-time.Since(start))
-		if p == nil || num(p, "tasks_done")-doneBefore >= float64(len(created.IDs)) {
+		if p == nil {
+			break
+		}
+		if !agentsDone && num(p, "tasks_done")-doneBefore >= float64(len(created.IDs)) {
+			agentsDone = true
+			b.ReportMetric(time.Since(start).Seconds(), "fanout-agents-s")
+		}
+		if busy, err := h.unfinished(); err == nil && !busy {
+			b.ReportMetric(time.Since(start).Seconds(), "fanout-s")
 			break
 		}
 	}
-	b.ReportMetric(time.Since(start).Seconds(), "fanout-s")
+	b.Logf("fan-out: %v after the request (limit %v)", time.Since(start).Round(time.Millisecond), limit)
 	counts, err := h.taskCounts()
 	if err != nil {
 		b.Logf("count tasks: %v", err)
