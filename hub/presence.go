@@ -26,8 +26,8 @@ const presenceDelay = 200 * time.Millisecond
 // large fleet each wrote its row in its own transaction with
 // synchronous=FULL; 15,000 agents booting at once queued for the database
 // past their call timeout (docs/benchmarks.md, Fleet). Updates are
-// coalesced per agent in memory and written in one transaction every
-// presenceDelay; whoever reads those columns calls flush first, so no
+// coalesced per agent in memory and written every presenceDelay (in
+// groups: write); whoever reads those columns calls flush first, so no
 // reader sees them stale. A crash loses at most presenceDelay of soft
 // state, which the next heartbeat restores (and a hub that starts marks
 // every agent disconnected anyway).
@@ -144,8 +144,8 @@ func (p *presence) kickSoon() {
 	}
 }
 
-// flush writes every pending update now, in one transaction. On failure
-// they stay pending (under any newer ones).
+// flush writes every pending update now. On failure those not written
+// stay pending (under any newer ones).
 func (p *presence) flush(ctx context.Context) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
@@ -188,24 +188,35 @@ const presenceSQL = `UPDATE agents SET
 const presenceGroup = 1000
 
 // write runs the batch in row transactions of up to presenceGroup agents
+// on PostgreSQL, one on SQLite (no round trips to save there; one fsync)
 // (store.ExecBatch: each statement updates one agent's row by id), the
 // agents in order of their ids so that two batches meeting on the same
-// rows take them in the same order. left are the agents not written when
-// err is not nil.
+// rows take them in the same order. An agent whose update fails on its
+// own is logged and left out, so that it holds no one else back; left are
+// the agents not written when err is not nil.
 func (p *presence) write(ctx context.Context, batch map[string]presenceUpdate) (left []string, err error) {
 	ids := slices.Sorted(maps.Keys(batch))
-	for start := 0; start < len(ids); start += presenceGroup {
-		group := ids[start:min(start+presenceGroup, len(ids))]
-		writes := make([]store.Write, len(group))
-		for i, id := range group {
-			writes[i] = store.Write{Query: presenceSQL, Args: batch[id].args(id)}
-		}
-		if _, err := p.db.ExecBatch(ctx, writes); err != nil {
-			var se *store.StmtError
-			if errors.As(err, &se) {
-				err = fmt.Errorf("agent %s: %w", group[se.Index], se.Err)
+	size := len(ids)
+	if p.db.Engine() == store.Postgres {
+		size = presenceGroup
+	}
+	for start := 0; start < len(ids); start += size {
+		group := slices.Clone(ids[start:min(start+size, len(ids))])
+		for len(group) > 0 {
+			writes := make([]store.Write, len(group))
+			for i, id := range group {
+				writes[i] = store.Write{Query: presenceSQL, Args: batch[id].args(id)}
 			}
-			return ids[start:], err
+			_, err := p.db.ExecBatch(ctx, writes)
+			var se *store.StmtError
+			if !errors.As(err, &se) {
+				if err != nil {
+					return ids[start:], err
+				}
+				break
+			}
+			p.log.Error("an agent's presence not written; its next heartbeat tries again", "agent", group[se.Index], "err", se.Err)
+			group = slices.Delete(group, se.Index, se.Index+1)
 		}
 	}
 	return nil, nil

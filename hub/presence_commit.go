@@ -57,6 +57,10 @@ type writeResult struct {
 // each then sent again (docs/benchmarks.md, 45,000).
 const maxGroupWrites = 1000
 
+// groupRetries is how often a group ended by a deadlock runs: rows are
+// taken in the callers' order, so two nodes' groups can meet in one.
+const groupRetries = 3
+
 // groupCommitTimeout bounds one group transaction.
 const groupCommitTimeout = 30 * time.Second
 
@@ -153,6 +157,9 @@ func (c *committer) commit(batch []*durableWrite) {
 			writes[i] = w.w
 		}
 		rows, err := c.db.ExecBatch(ctx, writes)
+		for try := 1; store.IsRetryable(err) && try < groupRetries; try++ {
+			rows, err = c.db.ExecBatch(ctx, writes) // a deadlock's victim
+		}
 		var failed *store.StmtError
 		if errors.As(err, &failed) {
 			batch[failed.Index].done <- writeResult{err: failed.Err}

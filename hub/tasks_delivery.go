@@ -79,18 +79,16 @@ func (s *Server) deliverTasksHere(tasks []taskFor) {
 		return
 	}
 	s.background(func() {
-		for start := 0; start < len(here); start += taskInsertRows {
-			if !s.deliverChunk(here[start:min(start+taskInsertRows, len(here))]) {
-				return
-			}
+		for start := 0; start < len(here) && s.ctx.Err() == nil; start += taskInsertRows {
+			s.deliverChunk(here[start:min(start+taskInsertRows, len(here))])
 		}
 	})
 }
 
 // deliverChunk reads a chunk of tasks and sends each pending one, each on
-// its way in a goroutine of its own; false when the node is closing or the
-// read failed.
-func (s *Server) deliverChunk(chunk []taskFor) bool {
+// its way in a goroutine of its own. A chunk it could not read waits for
+// the agents' next Boot (and, with several nodes, the catch-up).
+func (s *Server) deliverChunk(chunk []taskFor) {
 	args := make([]any, 0, len(chunk)+1)
 	args = append(args, protocol.TaskPending)
 	for _, t := range chunk {
@@ -100,16 +98,15 @@ func (s *Server) deliverChunk(chunk []taskFor) bool {
 		strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", args...)
 	if err != nil {
 		if s.ctx.Err() == nil {
-			s.log.Error("read tasks to deliver; they wait for the next catch-up or Boot", "tasks", len(chunk), "err", err)
+			s.log.Error("read tasks to deliver; they wait for the agents' next Boot or the catch-up", "tasks", len(chunk), "err", err)
 		}
-		return false
+		return
 	}
 	for _, t := range tasks {
 		if c := s.conn(t.AgentID); c != nil {
 			s.background(func() { c.deliverTask(t) })
 		}
 	}
-	return true
 }
 
 // deliverPending sends an agent that just booted all its pending tasks,

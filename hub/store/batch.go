@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -97,7 +98,7 @@ func (d *DB) pipeline(ctx context.Context, c *pgx.Conn, stmts []Write) ([]int64,
 		tag, err := br.Exec()
 		if err != nil {
 			br.Close()
-			return nil, statementError(i, err)
+			return nil, d.statementError(stmts, i, err)
 		}
 		rows[i] = tag.RowsAffected()
 	}
@@ -107,14 +108,35 @@ func (d *DB) pipeline(ctx context.Context, c *pgx.Conn, stmts []Write) ([]int64,
 	return rows, tx.Commit(ctx)
 }
 
-// statementError blames statement i for err when the server refused that
-// statement for itself; not for a deadlock or a serialization failure
-// (class 40), which is the transaction's lot, nor for what is not the
-// server's answer.
-func statementError(i int, err error) error {
+// statementError blames the statement that caused err when the server
+// refused it for itself: bad data (SQLSTATE class 22), a constraint (23),
+// a statement it cannot run (42). An error of preparing or encoding a
+// statement names its text, and the first statement with that text is
+// blamed: pgx reports it at the batch's first result. Anything else (a
+// deadlock, the connection, a restart) is the transaction's.
+func (d *DB) statementError(stmts []Write, i int, err error) error {
+	var pre pgx.ErrPreprocessingBatch
+	if errors.As(err, &pre) {
+		for j, s := range stmts {
+			if q, _ := d.prepare(s.Query, nil); q == pre.SQL() {
+				return &StmtError{Index: j, Err: err}
+			}
+		}
+	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.SQLState()[:2] != "40" {
-		return &StmtError{Index: i, Err: err}
+	if errors.As(err, &pe) {
+		for _, class := range []string{"22", "23", "42"} {
+			if strings.HasPrefix(pe.Code, class) {
+				return &StmtError{Index: i, Err: err}
+			}
+		}
 	}
 	return err
+}
+
+// IsRetryable reports whether err ended a transaction that may simply be
+// run again: a deadlock or a serialization failure (SQLSTATE class 40).
+func IsRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "40")
 }

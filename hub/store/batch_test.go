@@ -6,6 +6,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // testExecBatch: a batch commits all its statements with each one's rows
@@ -42,5 +44,26 @@ func testExecBatch(ctx context.Context, t *testing.T, db *DB, key string) {
 	var count int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM kv WHERE k IN (?, ?)", key+"-c", key+"-d").Scan(&count); err != nil || count != 0 {
 		t.Errorf("the failed batch left %d rows, %v", count, err)
+	}
+
+	// A statement the engine cannot run (PostgreSQL refuses it when
+	// preparing, before any result) is blamed on itself, not on the first.
+	_, err = db.ExecBatch(ctx, []Write{
+		{ins, []any{key + "-e", 6, false, "v"}},
+		{"UPDATE kv SET no_such_column = 1 WHERE k = ?", []any{key + "-e"}},
+	})
+	if !errors.As(err, &se) || se.Index != 1 {
+		t.Errorf("a statement that cannot run: %v, want statement 1's error", err)
+	}
+}
+
+func TestIsRetryable(t *testing.T) {
+	for code, want := range map[string]bool{"40P01": true, "40001": true, "23505": false, "57P01": false, "": false} {
+		if got := IsRetryable(&pgconn.PgError{Code: code}); got != want {
+			t.Errorf("%q: %v", code, got)
+		}
+	}
+	if IsRetryable(errors.New("deadlock")) {
+		t.Error("an error that is not PostgreSQL's")
 	}
 }
