@@ -15,10 +15,17 @@ VERSION      := $(shell sh scripts/version.sh)
 endif
 BUILD_TIME   ?= $(shell git log -1 --format=%cI 2>/dev/null)
 LDFLAGS      := -X main.buildVersion=$(VERSION) -X main.buildTime=$(BUILD_TIME)
+# ROOT_KEYS=FILE builds agents that trust an organisation's update root
+# keys (tessera-sign keygen's *.pub, one after the other in FILE) instead
+# of the project's (firmware/roots.pem); docs/updates.md.
+ifneq ($(ROOT_KEYS),)
+LDFLAGS      += -X main.rootKeys=$(shell base64 -w0 < $(ROOT_KEYS))
+endif
 BIN          := bin
 DIST         := dist
 AGENT_PKG    := ./cmd/tessera
 HUB_PKG      := ./cmd/tessera-hub
+SIGN_PKG     := ./cmd/tessera-sign
 TEST_TIMEOUT ?= 25m
 TEST_P       ?= 2
 FUZZTIME     ?= 30s
@@ -43,9 +50,9 @@ help: ## list the targets
 	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## build bin/tessera and bin/tessera-hub (cgo, version stamped)
+build: ## build bin/tessera, bin/tessera-hub and bin/tessera-sign (cgo, version stamped; ROOT_KEYS=FILE: an organisation's update roots)
 	@mkdir -p $(BIN)
-	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ $(AGENT_PKG) $(HUB_PKG)
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ $(AGENT_PKG) $(HUB_PKG) $(SIGN_PKG)
 
 version: ## print the version the build stamps (semver)
 	@echo $(VERSION)

@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"testing"
 )
@@ -107,4 +108,22 @@ func tamperedList(t *testing.T, data []byte) []byte {
 	f.List = bytes.Replace(f.List, []byte(`"serial":3`), []byte(`"serial":9`), 1)
 	out, _ := json.Marshal(f)
 	return out
+}
+
+// A build trusts the project's roots, or the ones it was given instead.
+func TestRoots(t *testing.T) {
+	project, err := Roots("")
+	if err != nil || len(project) == 0 {
+		t.Fatalf("the project's roots: %v %v", project, err)
+	}
+	k, _ := GenerateKey("org-root")
+	own, err := Roots(base64.StdEncoding.EncodeToString(MarshalPublicKey(k.Public())))
+	if err != nil || len(own) != 1 || own[0].ID() != k.Public().ID() {
+		t.Errorf("an organisation's roots: %v %v", own, err)
+	}
+	for _, bad := range []string{"not base64!", base64.StdEncoding.EncodeToString([]byte("no key"))} {
+		if _, err := Roots(bad); err == nil {
+			t.Errorf("%q taken as root keys", bad)
+		}
+	}
 }

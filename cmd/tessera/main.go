@@ -18,6 +18,7 @@ import (
 
 	"github.com/tessera-print/tessera/agent"
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/firmware"
 	"github.com/tessera-print/tessera/version"
 )
 
@@ -26,6 +27,11 @@ import (
 // version.Current and version.BuildTime fill in what a plain go build
 // leaves empty.
 var buildVersion, buildTime string
+
+// rootKeys, when the build sets it (ROOT_KEYS=FILE make build: -X
+// main.rootKeys=BASE64), replaces the project's update root keys with an
+// organisation's own (firmware.Roots).
+var rootKeys string
 
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
@@ -70,7 +76,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runCard(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tessera %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return nil
+		return printRoots(stdout)
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -139,4 +145,16 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// printRoots says which root keys this build trusts for updates.
+func printRoots(w io.Writer) error {
+	roots, err := firmware.Roots(rootKeys)
+	if err != nil {
+		return err
+	}
+	for _, r := range roots {
+		fmt.Fprintf(w, "update root %s %s\n", r.ID(), r.Name)
+	}
+	return nil
 }

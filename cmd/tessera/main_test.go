@@ -24,6 +24,7 @@ func TestCommands(t *testing.T) {
 		wantOut string
 	}{
 		{"version", []string{"version"}, "", "tessera 0.0.0-dev"},
+		{"version names the update roots", []string{"version"}, "", "update root c0f8380bebfed55f tessera-root-2026"},
 		{"no command", nil, "no command given", ""},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`, ""},
 		{"bad flag", []string{"run", "--bogus"}, "flag provided but not defined", ""},
