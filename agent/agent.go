@@ -20,6 +20,7 @@ import (
 	"github.com/tessera-print/tessera/cardreader/readers"
 	"github.com/tessera-print/tessera/clock"
 	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/firmware"
 )
 
 // Options are the parts of a run that do not come from the config file.
@@ -51,6 +52,9 @@ type Options struct {
 	// LogFiles lists the log files, oldest first, for the diagnostics
 	// bundle (nil: no log file; the bundle has the recent log lines).
 	LogFiles func() []string
+	// UpdateRoots are the root keys an update bundle must chain to (nil:
+	// the ones built in, firmware.Roots; docs/updates.md).
+	UpdateRoots []firmware.PublicKey
 }
 
 // debounced drops repeated reads of the same card before the session sees them.

@@ -9,3 +9,5 @@ import "errors"
 func Reexec() error {
 	return errors.New("re-exec: not supported on this system")
 }
+
+func reexecPath(string) error { return Reexec() }

@@ -19,6 +19,12 @@ func Reexec() error {
 	if err != nil {
 		return fmt.Errorf("re-exec: %w", err)
 	}
+	return reexecPath(exe)
+}
+
+// reexecPath is Reexec of the binary at exe: the update slot link, after
+// an update switched it (os.Executable names the old slot's file).
+func reexecPath(exe string) error {
 	if err := syscall.Exec(exe, os.Args, os.Environ()); err != nil {
 		return fmt.Errorf("re-exec %s: %w", exe, err)
 	}

@@ -42,7 +42,8 @@ type supervisor struct {
 	// health bounds the health check (swapHealthTimeout; shorter in
 	// tests).
 	health time.Duration
-	// exec re-executes the binary (Options.Exec, or Reexec).
+	// exec re-executes the binary (Options.Exec, or the update slot
+	// link's or its own: execBinary).
 	exec func() error
 	// requests carries a task's handover from the running system's task
 	// runner.
@@ -51,6 +52,9 @@ type supervisor struct {
 	// cfg is the config of the system running; the supervisor's
 	// goroutine alone reads and writes it.
 	cfg config.Config
+	// trial: this process is a new version on trial after an update
+	// (supervise_update.go).
+	trial bool
 }
 
 // handoverRequest is a task handed over to the supervisor: a set-config
@@ -83,7 +87,7 @@ func newSupervisor(cfg config.Config, opts Options) (*supervisor, config.Config,
 	sv := &supervisor{opts: opts, log: log.With("component", "supervisor"), clock: clock.OrReal(opts.Clock),
 		health: swapHealthTimeout, exec: opts.Exec, requests: make(chan handoverRequest)}
 	if sv.exec == nil {
-		sv.exec = Reexec
+		sv.exec = execBinary(cfg.DataDir)
 	}
 	if opts.Layers != nil {
 		sv.layers = *opts.Layers
@@ -97,7 +101,12 @@ func newSupervisor(cfg config.Config, opts Options) (*supervisor, config.Config,
 			return nil, cfg, err
 		}
 	}
-	cfg, err := sv.settleHandover(cfg)
+	trial, err := sv.settleUpdate(cfg)
+	if err != nil {
+		return nil, cfg, err
+	}
+	sv.trial = trial
+	cfg, err = sv.settleHandover(cfg)
 	return sv, cfg, err
 }
 
@@ -110,6 +119,12 @@ func (sv *supervisor) run(ctx context.Context, cfg config.Config) error {
 	}
 	sv.cfg = cfg
 	in := sv.start(ctx, sys)
+	if sv.trial {
+		if err := sv.trialCheck(ctx, in); err != nil || ctx.Err() != nil {
+			in.stop()
+			return err
+		}
+	}
 	for {
 		select {
 		case <-in.done:
@@ -175,8 +190,11 @@ func (sv *supervisor) apply(ctx context.Context, in *instance, req handoverReque
 	if err := in.stop(); err != nil {
 		sv.log.Warn("the running system stopped with an error", "err", err)
 	}
-	if req.h.Type == protocol.TaskRestart {
+	switch req.h.Type {
+	case protocol.TaskRestart:
 		return sv.restart(ctx, req)
+	case protocol.TaskUpdateAgent:
+		return sv.execUpdate(ctx, req)
 	}
 	return sv.swap(ctx, req, wasOnline)
 }

@@ -191,8 +191,11 @@ func (t *taskRunner) endLeftovers(ctx context.Context) {
 // upload-logs), and ends it.
 func (t *taskRunner) runOne(ctx context.Context, req protocol.TaskRequest) {
 	timeout := taskTimeout
-	if req.Type == protocol.TaskUploadLogs {
+	switch req.Type {
+	case protocol.TaskUploadLogs:
 		timeout = uploadTaskTimeout
+	case protocol.TaskUpdateAgent:
+		timeout = updateTaskTimeout
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -263,8 +266,7 @@ func (t *taskRunner) do(ctx context.Context, req protocol.TaskRequest) (any, err
 	case protocol.TaskReleaseJob:
 		return t.releaseJob(ctx, req)
 	case protocol.TaskUpdateAgent:
-		var p protocol.UpdateAgentPayload
-		return nil, notYet(req, &p)
+		return t.updateAgent(ctx, req)
 	case protocol.TaskUpdateFirmware:
 		var p protocol.UpdateFirmwarePayload
 		return nil, notYet(req, &p)

@@ -299,3 +299,16 @@ func (u *Updater) Reported() error {
 	}
 	return u.save(State{})
 }
+
+// Abandon drops an update installed but never switched to (its task was
+// interrupted): the installed slot is simply not used.
+func (u *Updater) Abandon() error {
+	st, err := u.Load()
+	if err != nil {
+		return err
+	}
+	if st.Phase != PhaseInstalled {
+		return fmt.Errorf("abandon: the update is %q, not installed", st.Phase)
+	}
+	return u.save(State{})
+}

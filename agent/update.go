@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/tessera-print/tessera/firmware"
+	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/version"
+)
+
+// The update-agent task (the firmware issue; docs/updates.md): the bundle
+// is downloaded (resumed when cut), checked against the task's size and
+// SHA-256, verified and installed to the inactive slot; then, with the
+// agent quiet, the slot is switched and the binary re-executed from the
+// slot link. The new process is on trial until the supervisor's health
+// check passes (commit) or fails (rollback to the old slot, re-executed);
+// firmware.Updater persists each step, so a kill anywhere resumes or
+// rolls back. The process that runs at the end reports the task.
+
+// handoverUpdating: an update-agent task switched slots and re-executes.
+const handoverUpdating = "updating"
+
+// updateTaskTimeout bounds an update-agent task's run: the download of a
+// 30 MB bundle over a slow uplink, and the wait for the agent to be quiet.
+const updateTaskTimeout = 30 * time.Minute
+
+// downloadTries is how often a download failure that may pass is tried
+// within the task, backing off between tries.
+const downloadTries = 4
+
+// updateResult is an update-agent task's result.
+type updateResult struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// slotsRoot is where the update slots are in a data directory.
+func slotsRoot(dataDir string) string { return filepath.Join(dataDir, "slots") }
+
+// updater is the data directory's updater for a binary of version
+// running; ok is false when the agent does not run from slots (a
+// development build, a plain binary).
+func updater(dataDir, running string) (*firmware.Updater, firmware.DirSlots, bool) {
+	slots := firmware.DirSlots{Root: slotsRoot(dataDir)}
+	if _, err := slots.Active(); err != nil {
+		return nil, slots, false
+	}
+	return &firmware.Updater{Slots: slots, StateFile: filepath.Join(dataDir, "update-state.json"), Running: running}, slots, true
+}
+
+// updateAgent runs an update-agent task up to the switch, then hands it
+// over to the supervisor, which re-executes the new binary.
+func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) (any, error) {
+	var p protocol.UpdateAgentPayload
+	if err := decodePayload(req.Payload, &p); err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("payload: %v", err)
+	}
+	if t.sv == nil {
+		return nil, errors.New("not-supported: an update needs the agent's supervisor (agent.Run)")
+	}
+	u, _, ok := updater(t.current.DataDir, t.sv.opts.Version)
+	if !ok {
+		return nil, errors.New("not-supported: this agent does not run from update slots (DATA/slots); install it from the package")
+	}
+	bundle, err := t.downloadBundle(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(bundle)
+	policy, err := t.updatePolicy(p.Downgrade)
+	if err != nil {
+		return nil, err
+	}
+	st, err := u.Install(bundle, policy, req.ID)
+	if err != nil {
+		return nil, fmt.Errorf("update refused: %w", err)
+	}
+	if st.To != p.Version {
+		return nil, fmt.Errorf("update refused: the bundle is version %s, the task says %s", st.To, p.Version)
+	}
+	if err := t.waitQuiet(ctx); err != nil {
+		return nil, err
+	}
+	result, _ := json.Marshal(updateResult{From: st.From, To: st.To})
+	h := handover{ID: req.ID, Type: req.Type, State: handoverUpdating, Result: result}
+	if err := writeHandover(handoverPath(t.current.DataDir), h); err != nil {
+		return nil, err
+	}
+	if err := u.Switch(); err != nil {
+		_ = removeFile(handoverPath(t.current.DataDir))
+		return nil, err
+	}
+	t.log.Info("update: switched to the new version; re-executing", "task", req.ID, "from", st.From, "to", st.To)
+	if err := t.sv.request(ctx, handoverRequest{h: h}); err != nil {
+		return nil, err // stopping: the next start is the new version, on trial
+	}
+	return nil, errHandedOver
+}
+
+// downloadBundle fetches the task's bundle into the data directory and
+// checks its size and SHA-256 against the task's.
+func (t *taskRunner) downloadBundle(ctx context.Context, p protocol.UpdateAgentPayload) (string, error) {
+	dir := filepath.Join(t.current.DataDir, "update")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "bundle.tar")
+	client := &http.Client{Transport: http.DefaultTransport}
+	wait := 2 * time.Second
+	var err error
+	for try := 1; try <= downloadTries; try++ {
+		if err = firmware.Download(ctx, client, p.URL, path, p.Size); err == nil {
+			break
+		}
+		var de *firmware.DownloadError
+		if !errors.As(err, &de) || !de.Temporary || try == downloadTries {
+			return "", err
+		}
+		t.log.Warn("update: download failed; trying again", "try", try, "in", wait, "err", err)
+		timer, expired := t.floor.NewTimer(wait)
+		select {
+		case <-expired:
+		case <-ctx.Done():
+			timer.Stop()
+			return "", ctx.Err()
+		}
+		wait *= 2
+	}
+	if err := checkDownload(path, p); err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	return path, nil
+}
+
+// checkDownload compares the downloaded file with the task's size and
+// SHA-256.
+func checkDownload(path string, p protocol.UpdateAgentPayload) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); n != p.Size || sum != p.SHA256 {
+		return fmt.Errorf("update refused: the download is %d bytes with SHA-256 %s; the task says %d and %s (%s)",
+			n, sum, p.Size, p.SHA256, firmware.ReasonPayload)
+	}
+	return nil
+}
+
+// updatePolicy is what a bundle must satisfy on this agent.
+func (t *taskRunner) updatePolicy(downgrade bool) (firmware.Policy, error) {
+	roots := t.sv.opts.UpdateRoots
+	if roots == nil {
+		var err error
+		if roots, err = firmware.Roots(""); err != nil {
+			return firmware.Policy{}, err
+		}
+	}
+	running, err := version.Parse(t.sv.opts.Version)
+	if err != nil {
+		running = version.Dev() // an unstamped build: below every release
+	}
+	earliest, _ := t.floor.Bound()
+	return firmware.Policy{Roots: roots, OS: runtime.GOOS, Arch: runtime.GOARCH, Running: running,
+		Downgrade: downgrade, Earliest: earliest}, nil
+}
