@@ -113,11 +113,14 @@ func newSupervisor(cfg config.Config, opts Options) (*supervisor, config.Config,
 // run runs cfg's system, then each system a handover brings, until ctx
 // ends or a system fails.
 func (sv *supervisor) run(ctx context.Context, cfg config.Config) error {
+	sv.cfg = cfg
 	sys, err := Build(cfg, sv.opts)
 	if err != nil {
+		if sv.trial {
+			return sv.trialFailed(ctx, nil, fmt.Errorf("did not start: %w", err))
+		}
 		return err
 	}
-	sv.cfg = cfg
 	in := sv.start(ctx, sys)
 	if sv.trial {
 		if err := sv.trialCheck(ctx, in); err != nil || ctx.Err() != nil {

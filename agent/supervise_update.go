@@ -124,12 +124,21 @@ func (sv *supervisor) trialCheck(ctx context.Context, in *instance) error {
 		in.r.tasks.finishHandover(ctx)
 		return nil
 	}
+	return sv.trialFailed(ctx, in, err)
+}
+
+// trialFailed rolls back a new version that failed its health check (in
+// nil: it did not even build its system) and executes the old one.
+func (sv *supervisor) trialFailed(ctx context.Context, in *instance, err error) error {
 	sv.log.Error("update: the new version failed its health check; rolling back", "err", err)
+	u, _, _ := updater(sv.cfg.DataDir, sv.opts.Version)
 	if _, rerr := u.Rollback(fmt.Sprintf("health check failed: %v", err)); rerr != nil {
 		return rerr
 	}
-	if serr := in.stop(); serr != nil {
-		sv.log.Warn("the new version stopped with an error", "err", serr)
+	if in != nil {
+		if serr := in.stop(); serr != nil {
+			sv.log.Warn("the new version stopped with an error", "err", serr)
+		}
 	}
 	err = sv.exec()
 	if ctx.Err() != nil {

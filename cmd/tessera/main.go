@@ -104,8 +104,15 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	roots, err := firmware.Roots(rootKeys)
+	if err != nil {
+		return err
+	}
+	if failHealth {
+		cfg.PanelListen = "256.0.0.1:1" // a test build: never healthy
+	}
 	return agent.Run(ctx, cfg, agent.Options{Version: version.Current(buildVersion).String(), BuildTime: version.BuildTime(buildTime),
-		Logger: logger, LogFiles: logFiles, Layers: &layers})
+		Logger: logger, LogFiles: logFiles, Layers: &layers, UpdateRoots: roots})
 }
 
 // parseRunFlags parses the command line of tessera run over cfg; called

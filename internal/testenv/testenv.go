@@ -469,6 +469,24 @@ func BuildBinary(t testing.TB, pkg string) string {
 	return b.path
 }
 
+// BuildBinaryWith builds the main package pkg with build flags (-tags,
+// -ldflags, ...) into a new executable each call: for tests that need two
+// versions of one program side by side.
+func BuildBinaryWith(t testing.TB, pkg string, flags ...string) string {
+	t.Helper()
+	goBin := Require(t, "go")
+	dir, err := buildDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, filepath.Base(pkg)+"-"+randomHex(4))
+	args := append(append([]string{"build", "-o", path}, flags...), pkg)
+	if out, err := exec.Command(goBin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", strings.Join(flags, " "), err, out)
+	}
+	return path
+}
+
 func buildDir() (string, error) {
 	const prefix = "tessera-testenv-bin-"
 	old, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
