@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +71,11 @@ type taskRunner struct {
 	snmp     *snmp.Client
 	ipp      *ipp.Client
 	upload   *logUploader // upload-logs (upload.go)
+	// client is the HTTP client for a URL a task names (the hub link's
+	// proxy and, on the hub's host, its CA); progress reports a task's
+	// phase (upload.go). Nil in tests that need neither.
+	client   func(*url.URL) *http.Client
+	progress func(ctx context.Context, id, phase string, pct int)
 	// people opens sessions and releases for a person's tasks
 	// (tasks_person.go); jobs follows the jobs they release.
 	people people
@@ -433,6 +440,7 @@ func (r *running) newTasks() *taskRunner {
 func (r *running) startTasks(ctx context.Context, goRun func(func())) {
 	r.tasks.sess, r.tasks.link, r.tasks.people = r.sess, r.link, r.sess
 	r.tasks.upload = r.newUploader()
+	r.tasks.client, r.tasks.progress = r.uploadClient, r.taskProgress
 	r.tasks.keep = r.tasks.finishHandover(ctx)
 	r.tasks.endLeftovers(ctx)
 	goRun(func() { r.tasks.run(ctx) })

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"time"
 
 	"github.com/tessera-print/tessera/firmware"
+	"github.com/tessera-print/tessera/printer/snmp"
 	"github.com/tessera-print/tessera/protocol"
 	"github.com/tessera-print/tessera/version"
 )
@@ -76,11 +78,12 @@ func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) 
 	if !ok {
 		return nil, errors.New("not-supported: this agent does not run from update slots (DATA/slots); install it from the package")
 	}
-	bundle, err := t.downloadBundle(ctx, p)
+	bundle, err := t.downloadBundle(ctx, req.ID, p)
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(bundle)
+	t.reportPhase(ctx, req.ID, "verifying")
 	policy, err := t.updatePolicy(p.Downgrade)
 	if err != nil {
 		return nil, err
@@ -92,7 +95,7 @@ func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) 
 	if st.To != p.Version {
 		return nil, fmt.Errorf("update refused: the bundle is version %s, the task says %s", st.To, p.Version)
 	}
-	if err := t.waitQuiet(ctx); err != nil {
+	if err := t.waitIdle(ctx, req.ID); err != nil {
 		return nil, err
 	}
 	result, _ := json.Marshal(updateResult{From: st.From, To: st.To})
@@ -113,13 +116,17 @@ func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) 
 
 // downloadBundle fetches the task's bundle into the data directory and
 // checks its size and SHA-256 against the task's.
-func (t *taskRunner) downloadBundle(ctx context.Context, p protocol.UpdateAgentPayload) (string, error) {
+func (t *taskRunner) downloadBundle(ctx context.Context, id string, p protocol.UpdateAgentPayload) (string, error) {
 	dir := filepath.Join(t.current.DataDir, "update")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, "bundle.tar")
-	client := &http.Client{Transport: http.DefaultTransport}
+	client := http.DefaultClient
+	if u, err := url.Parse(p.URL); err == nil && t.client != nil {
+		client = t.client(u)
+	}
+	t.reportPhase(ctx, id, "downloading")
 	wait := 2 * time.Second
 	var err error
 	for try := 1; try <= downloadTries; try++ {
@@ -183,4 +190,55 @@ func (t *taskRunner) updatePolicy(downgrade bool) (firmware.Policy, error) {
 	earliest, _ := t.floor.Bound()
 	return firmware.Policy{Roots: roots, OS: runtime.GOOS, Arch: runtime.GOARCH, Running: running,
 		Downgrade: downgrade, Earliest: earliest}, nil
+}
+
+// updateQuietWait bounds the wait for the agent to be idle before an
+// update switches: a busy printer finishes its job in minutes.
+const updateQuietWait = 20 * time.Minute
+
+// waitIdle waits, within updateQuietWait, until no one is at the panel
+// (no session, so no release in progress; no PIN prompt) and the printer
+// is not printing, as SNMP says (a printer that does not answer is taken
+// as idle: it may simply be off). While it waits the task is in progress
+// with the phase "waiting".
+func (t *taskRunner) waitIdle(ctx context.Context, id string) error {
+	deadline, expired := t.sv.clock.NewTimer(updateQuietWait)
+	defer deadline.Stop()
+	for waited := false; t.busy(ctx); waited = true {
+		if !waited {
+			t.reportPhase(ctx, id, "waiting")
+		}
+		poll, tick := t.sv.clock.NewTimer(quietPoll)
+		select {
+		case <-tick:
+		case <-expired:
+			poll.Stop()
+			return errors.New("busy: the printer or the panel stayed in use; the new version is installed, not switched to")
+		case <-ctx.Done():
+			poll.Stop()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// busy reports whether a person is at the panel or the printer prints.
+func (t *taskRunner) busy(ctx context.Context) bool {
+	if t.sess != nil && atPanel(t.sess.View()) {
+		return true
+	}
+	if t.snmp == nil {
+		return false
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r, err := t.snmp.Read(rctx)
+	return err == nil && r.Status.State == snmp.StatePrinting
+}
+
+// reportPhase tells the hub the phase an update is in.
+func (t *taskRunner) reportPhase(ctx context.Context, id, phase string) {
+	if t.progress != nil {
+		t.progress(ctx, id, phase, 0)
+	}
 }

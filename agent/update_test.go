@@ -17,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tessera-print/tessera/clock/clocktest"
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/firmware"
+	"github.com/tessera-print/tessera/internal/testutil"
 	"github.com/tessera-print/tessera/protocol"
+	"github.com/tessera-print/tessera/session"
 )
 
 // updateRig is an agent data directory with update slots (slot a: the
@@ -188,5 +191,40 @@ func TestUpdateAgentRefused(t *testing.T) {
 				t.Errorf("active slot: %q", got)
 			}
 		})
+	}
+}
+
+// TestWaitIdle: an update switches only once no one is at the panel,
+// reporting the phase "waiting" (once) while it waits; a panel that stays
+// in use fails the task busy after updateQuietWait.
+func TestWaitIdle(t *testing.T) {
+	for _, leaves := range []bool{true, false} {
+		clk := clocktest.New(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
+		p := &fakePanel{state: session.StateActive}
+		var phases []string
+		tr := &taskRunner{sess: p, sv: &supervisor{clock: clk},
+			progress: func(_ context.Context, id, phase string, _ int) { phases = append(phases, id+" "+phase) }}
+		done := make(chan error, 1)
+		go func() { done <- tr.waitIdle(context.Background(), "up9") }()
+		testutil.WaitFor(t, 5*time.Second, "the wait's timers", func() bool { return clk.Timers() == 2 })
+		clk.Advance(quietPoll) // still there: polled again, told once
+		testutil.WaitFor(t, 5*time.Second, "the wait's timers", func() bool { return clk.Timers() == 2 })
+		if leaves {
+			p.set(session.StateIdle)
+			clk.Advance(quietPoll)
+		} else {
+			clk.Advance(updateQuietWait)
+		}
+		select {
+		case err := <-done:
+			if (err == nil) != leaves || (!leaves && !strings.HasPrefix(err.Error(), "busy: ")) {
+				t.Errorf("leaves %v: %v", leaves, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("waitIdle did not return")
+		}
+		if len(phases) != 1 || phases[0] != "up9 waiting" {
+			t.Errorf("phases reported: %v", phases)
+		}
 	}
 }
