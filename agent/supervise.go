@@ -69,6 +69,11 @@ type handoverRequest struct {
 // set-config task swaps a new system in, a restart task re-executes the
 // binary.
 func Run(ctx context.Context, cfg config.Config, opts Options) error {
+	release, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	sv, cfg, err := newSupervisor(cfg, opts)
 	if err != nil {
 		return err

@@ -176,3 +176,13 @@ func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
 	}
 	return st, nil
 }
+
+// PendingOf counts the outbox's items of kind not yet acknowledged by
+// the hub (a factory reset refuses to lose accounting records).
+func (s *Store) PendingOf(ctx context.Context, kind string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE kind = ?", kind).Scan(&n); err != nil {
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
+	return n, nil
+}

@@ -55,6 +55,8 @@ commands:
   demo      run a hub, a virtual printer and an agent together
   printer   read the printer over SNMP (tessera printer status --help)
   card      card-number tools: convert, explain, infer
+  reset     --factory [--force] [--config FILE] [--data DIR]
+            wipe the agent's identity, keys, cache, queue, ledger and logs (the agent stopped)
   version   print the version
 `
 
@@ -74,6 +76,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runPrinter(ctx, args[1:], stdout, stderr)
 	case "card":
 		return runCard(ctx, args[1:], stdout, stderr)
+	case "reset":
+		return runReset(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tessera %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return printRoots(stdout)

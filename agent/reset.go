@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/tessera-print/tessera/offline"
+)
+
+// Factory reset (the firmware issue): the data directory is emptied of
+// everything the agent learnt and was given (its identity and keys, the
+// credential cache, the local queue's jobs, the ledger, the outbox, the
+// override file, logs), leaving an agent as new. What is kept is what
+// the agent is, not what it knew: its installed versions (the update
+// slots and their state) and the directory itself.
+
+// keptByReset are the data directory's entries a factory reset keeps.
+var keptByReset = []string{"slots", "update-state.json", lockFileName}
+
+// ErrUnsentRecords: a factory reset would lose accounting records the
+// hub has not acknowledged yet.
+var ErrUnsentRecords = errors.New("accounting records not yet sent to the hub")
+
+// ResetOptions say what a factory reset may do.
+type ResetOptions struct {
+	// Force loses unsent accounting records rather than refusing (the
+	// count is logged).
+	Force bool
+	// LogFile is the agent's log file (config log_file; "": none),
+	// removed with its rotated copy.
+	LogFile string
+	Logger  *slog.Logger
+}
+
+// FactoryReset empties dataDir as above. It refuses while an agent runs
+// on the directory, and while the ledger holds records the hub has not
+// acknowledged unless opts.Force.
+func FactoryReset(ctx context.Context, dataDir string, opts ResetOptions) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	release, err := lockDataDir(dataDir)
+	if err != nil {
+		return fmt.Errorf("factory reset: %w", err)
+	}
+	defer release()
+	unsent, err := unsentRecords(ctx, dataDir)
+	if err != nil {
+		return fmt.Errorf("factory reset: %w", err)
+	}
+	if unsent > 0 {
+		if !opts.Force {
+			return fmt.Errorf("factory reset refused: %d %w; connect the agent to its hub until they are, or force the reset and lose them", unsent, ErrUnsentRecords)
+		}
+		log.Warn("factory reset forced: unsent accounting records are lost", "records", unsent)
+	}
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		return fmt.Errorf("factory reset: %w", err)
+	}
+	removed := 0
+	for _, e := range entries {
+		if slices.Contains(keptByReset, e.Name()) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
+			return fmt.Errorf("factory reset: %w", err)
+		}
+		removed++
+	}
+	if opts.LogFile != "" {
+		for _, f := range []string{opts.LogFile, opts.LogFile + ".1"} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("factory reset: %w", err)
+			}
+		}
+	}
+	log.Info("factory reset: the agent is as new", "data_dir", dataDir, "entries_removed", removed)
+	return nil
+}
+
+// unsentRecords counts the accounting records in the outbox of the store
+// in dataDir (0 when there is no store).
+func unsentRecords(ctx context.Context, dataDir string) (int, error) {
+	path := filepath.Join(dataDir, "tessera.db")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	st, err := offline.Open(ctx, path, offline.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	return st.PendingOf(ctx, offline.KindAccounting)
+}
