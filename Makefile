@@ -19,6 +19,9 @@ LDFLAGS      := -X main.buildVersion=$(VERSION) -X main.buildTime=$(BUILD_TIME)
 # keys (tessera-sign keygen's *.pub, one after the other in FILE) instead
 # of the project's (firmware/roots.pem); docs/updates.md.
 ifneq ($(ROOT_KEYS),)
+ifeq ($(wildcard $(ROOT_KEYS)),)
+$(error ROOT_KEYS=$(ROOT_KEYS): no such file)
+endif
 LDFLAGS      += -X main.rootKeys=$(shell base64 -w0 < $(ROOT_KEYS))
 endif
 BIN          := bin

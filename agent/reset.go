@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/tessera-print/tessera/offline"
 )
@@ -20,8 +19,11 @@ import (
 // the agent is, not what it knew: its installed versions (the update
 // slots and their state) and the directory itself.
 
-// keptByReset are the data directory's entries a factory reset keeps.
-var keptByReset = []string{"slots", "update-state.json", lockFileName}
+// keptByReset reports whether a factory reset keeps the data directory's
+// entry name: the installed versions and the lock the reset holds.
+func keptByReset(name string) bool {
+	return name == "slots" || name == "update-state.json" || name == lockFileName
+}
 
 // ErrUnsentRecords: a factory reset would lose accounting records the
 // hub has not acknowledged yet.
@@ -35,7 +37,10 @@ type ResetOptions struct {
 	// LogFile is the agent's log file (config log_file; "": none),
 	// removed with its rotated copy.
 	LogFile string
-	Logger  *slog.Logger
+	// Files are more files of the agent's outside its data directory
+	// (a device_token_file elsewhere), removed too.
+	Files  []string
+	Logger *slog.Logger
 }
 
 // FactoryReset empties dataDir as above. It refuses while an agent runs
@@ -53,7 +58,10 @@ func FactoryReset(ctx context.Context, dataDir string, opts ResetOptions) error 
 	defer release()
 	unsent, err := unsentRecords(ctx, dataDir)
 	if err != nil {
-		return fmt.Errorf("factory reset: %w", err)
+		if !opts.Force {
+			return fmt.Errorf("factory reset: %w (a store that cannot be read can only be reset with force)", err)
+		}
+		log.Warn("factory reset forced: the store could not be read; whatever it held is lost", "err", err)
 	}
 	if unsent > 0 {
 		if !opts.Force {
@@ -67,7 +75,7 @@ func FactoryReset(ctx context.Context, dataDir string, opts ResetOptions) error 
 	}
 	removed := 0
 	for _, e := range entries {
-		if slices.Contains(keptByReset, e.Name()) {
+		if keptByReset(e.Name()) {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
@@ -75,11 +83,13 @@ func FactoryReset(ctx context.Context, dataDir string, opts ResetOptions) error 
 		}
 		removed++
 	}
+	files := opts.Files
 	if opts.LogFile != "" {
-		for _, f := range []string{opts.LogFile, opts.LogFile + ".1"} {
-			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("factory reset: %w", err)
-			}
+		files = append(files, opts.LogFile, opts.LogFile+".1")
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("factory reset: %w", err)
 		}
 	}
 	log.Info("factory reset: the agent is as new", "data_dir", dataDir, "entries_removed", removed)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,7 +46,15 @@ func (sv *supervisor) settleUpdate(cfg config.Config) (trial bool, err error) {
 	case firmware.Reexec:
 		sv.log.Warn("update: the active slot is another version's; re-executing", "phase", st.Phase, "to", st.To)
 		err := sv.exec()
-		return false, fmt.Errorf("update: re-exec: %w", err)
+		if st.Phase != firmware.PhaseTrial {
+			return false, fmt.Errorf("update: re-exec: %w", err)
+		}
+		// The new binary does not run: back to this one, which does.
+		sv.log.Error("update: the new version could not be executed; rolling back", "err", err)
+		if st, err = u.Rollback(fmt.Sprintf("the new binary could not be executed: %v", err)); err != nil {
+			return false, fmt.Errorf("update: %w", err)
+		}
+		return false, sv.reportUpdate(cfg, u, st)
 	case firmware.RunTrial:
 		sv.log.Info("update: the new version on trial", "from", st.From, "to", st.To, "start", st.Boots)
 		return true, nil
@@ -100,7 +109,10 @@ func (sv *supervisor) reportUpdate(cfg config.Config, u *firmware.Updater, st fi
 // healthy, the update is committed and its task completed; not, it is
 // rolled back and the old version executed.
 func (sv *supervisor) trialCheck(ctx context.Context, in *instance) error {
-	u, _, _ := updater(sv.cfg.DataDir, sv.opts.Version)
+	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version)
+	if !ok {
+		return errors.New("update: on trial, but the update slots are gone")
+	}
 	health := sv.health
 	if health == swapHealthTimeout {
 		health = trialHealthTimeout
@@ -131,7 +143,10 @@ func (sv *supervisor) trialCheck(ctx context.Context, in *instance) error {
 // nil: it did not even build its system) and executes the old one.
 func (sv *supervisor) trialFailed(ctx context.Context, in *instance, err error) error {
 	sv.log.Error("update: the new version failed its health check; rolling back", "err", err)
-	u, _, _ := updater(sv.cfg.DataDir, sv.opts.Version)
+	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version)
+	if !ok {
+		return errors.New("update: on trial, but the update slots are gone")
+	}
 	if _, rerr := u.Rollback(fmt.Sprintf("health check failed: %v", err)); rerr != nil {
 		return rerr
 	}
@@ -157,7 +172,10 @@ func (sv *supervisor) execUpdate(ctx context.Context, req handoverRequest) (*ins
 		return nil, nil
 	}
 	sv.log.Error("update: the new version could not be executed; rolling back", "task", req.h.ID, "err", err)
-	u, _, _ := updater(sv.cfg.DataDir, sv.opts.Version)
+	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version)
+	if !ok {
+		return nil, errors.New("update: switched, but the update slots are gone")
+	}
 	st, rerr := u.Rollback(fmt.Sprintf("the new binary could not be executed: %v", err))
 	if rerr != nil {
 		return nil, rerr

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/tessera-print/tessera/firmware"
@@ -74,7 +76,7 @@ func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) 
 	if t.sv == nil {
 		return nil, errors.New("not-supported: an update needs the agent's supervisor (agent.Run)")
 	}
-	u, _, ok := updater(t.current.DataDir, t.sv.opts.Version)
+	u, slots, ok := updater(t.current.DataDir, t.sv.opts.Version)
 	if !ok {
 		return nil, errors.New("not-supported: this agent does not run from update slots (DATA/slots); install it from the package")
 	}
@@ -92,8 +94,11 @@ func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) 
 	if err != nil {
 		return nil, fmt.Errorf("update refused: %w", err)
 	}
-	if st.To != p.Version {
-		return nil, fmt.Errorf("update refused: the bundle is version %s, the task says %s", st.To, p.Version)
+	if err := checkInstalled(ctx, slots, st, p.Version); err != nil {
+		if aerr := u.Abandon(); aerr != nil {
+			t.log.Error("update: the refused install not dropped", "err", aerr)
+		}
+		return nil, fmt.Errorf("update refused: %w", err)
 	}
 	if err := t.waitIdle(ctx, req.ID); err != nil {
 		return nil, err
@@ -108,7 +113,9 @@ func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) 
 		return nil, err
 	}
 	t.log.Info("update: switched to the new version; re-executing", "task", req.ID, "from", st.From, "to", st.To)
-	if err := t.sv.request(ctx, handoverRequest{h: h}); err != nil {
+	// Switched: the task's own deadline no longer decides; only the
+	// agent stopping does (its next start is the new version on trial).
+	if err := t.sv.request(context.WithoutCancel(ctx), handoverRequest{h: h}); err != nil {
 		return nil, err // stopping: the next start is the new version, on trial
 	}
 	return nil, errHandedOver
@@ -241,4 +248,30 @@ func (t *taskRunner) reportPhase(ctx context.Context, id, phase string) {
 	if t.progress != nil {
 		t.progress(ctx, id, phase, 0)
 	}
+}
+
+// checkInstalled runs the installed binary (`tessera version`) before
+// the switch: one that cannot run here (another architecture, a broken
+// file) or says it is another version than its manifest and the task is
+// refused while the running version is still active. A version mismatch
+// would otherwise leave the new binary unable to know itself on trial.
+func checkInstalled(ctx context.Context, slots firmware.DirSlots, st firmware.State, want string) error {
+	if w, err := version.Parse(want); err != nil || w.String() != st.To {
+		return fmt.Errorf("the bundle is version %s, the task says %s", st.To, want)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	bin := filepath.Join(slots.Dir(st.ToSlot), "tessera")
+	out, err := exec.CommandContext(ctx, bin, "version").Output()
+	if err != nil {
+		return fmt.Errorf("the new binary does not run here: %w (%s)", err, firmware.ReasonPlatform)
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 2 || f[0] != "tessera" {
+		return fmt.Errorf("the new binary is not a tessera agent (%s)", firmware.ReasonMalformed)
+	}
+	if v, err := version.Parse(f[1]); err != nil || v.String() != st.To {
+		return fmt.Errorf("the new binary says it is %s, its manifest %s (%s)", f[1], st.To, firmware.ReasonMalformed)
+	}
+	return nil
 }

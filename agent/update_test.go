@@ -36,13 +36,24 @@ type updateRig struct {
 	slots   firmware.DirSlots
 }
 
-func newUpdateRig(t *testing.T, bundleVersion string) *updateRig {
+// fakeBinary is a script that answers `version` as the agent does.
+func fakeBinary(says string) []byte {
+	return []byte("#!/bin/sh\necho 'tessera " + says + " (go test)'\n")
+}
+
+// newUpdateRig makes the rig; binarySays is what the bundle's binary says
+// it is ("": the bundle's version).
+func newUpdateRig(t *testing.T, bundleVersion string, binarySays ...string) *updateRig {
 	t.Helper()
 	cfg := baseConfig(t)
 	dir := t.TempDir()
 	old, bin := filepath.Join(dir, "old"), filepath.Join(dir, "tessera")
-	os.WriteFile(old, []byte("binary 1.0.0"), 0o755)
-	os.WriteFile(bin, []byte("binary "+bundleVersion), 0o755)
+	says := bundleVersion
+	if len(binarySays) > 0 {
+		says = binarySays[0]
+	}
+	os.WriteFile(old, fakeBinary("1.0.0"), 0o755)
+	os.WriteFile(bin, fakeBinary(says), 0o755)
 	slots := firmware.DirSlots{Root: slotsRoot(cfg.DataDir)}
 	if err := slots.Init(old); err != nil {
 		t.Fatal(err)
@@ -80,13 +91,14 @@ func (r *updateRig) process(t *testing.T, hub *taskHub, cfg config.Config, versi
 	return a.done, a
 }
 
+// active is the version the active slot's binary says it is.
 func (r *updateRig) active(t *testing.T) string {
 	t.Helper()
 	data, err := os.ReadFile(r.slots.Binary())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(data)
+	return strings.Fields(string(data))[3]
 }
 
 func waitEnd(t *testing.T, done <-chan error, what string) {
@@ -114,7 +126,7 @@ func TestUpdateAgentTask(t *testing.T) {
 		t.Fatalf("update-agent answered %q", got)
 	}
 	waitEnd(t, done, "1.0.0 after the switch")
-	if got := r.active(t); got != "binary 1.1.0" {
+	if got := r.active(t); got != "1.1.0" {
 		t.Fatalf("active slot: %q", got)
 	}
 	_, b := r.process(t, hub, r.cfg, "1.1.0")
@@ -148,7 +160,7 @@ func TestUpdateAgentRollsBack(t *testing.T) {
 	broken.PanelListen = busy.Addr().String()
 	done, _ = r.process(t, hub, broken, "1.1.0")
 	waitEnd(t, done, "1.1.0 on trial")
-	if got := r.active(t); got != "binary 1.0.0" {
+	if got := r.active(t); got != "1.0.0" {
 		t.Fatalf("after the failed health check the active slot holds %q", got)
 	}
 	_, c := r.process(t, hub, r.cfg, "1.0.0")
@@ -164,17 +176,18 @@ func TestUpdateAgentRollsBack(t *testing.T) {
 // are as they were.
 func TestUpdateAgentRefused(t *testing.T) {
 	tests := []struct {
-		name, bundle string
-		edit         func(*protocol.UpdateAgentPayload)
-		want         string
+		name, bundle, says string
+		edit               func(*protocol.UpdateAgentPayload)
+		want               string
 	}{
-		{"downgrade", "0.9.0", nil, "(downgrade)"},
-		{"another hash", "1.1.0", func(p *protocol.UpdateAgentPayload) { p.SHA256 = strings.Repeat("0", 64) }, "(payload-mismatch)"},
-		{"another version", "1.1.0", func(p *protocol.UpdateAgentPayload) { p.Version = "1.2.0" }, "the task says 1.2.0"},
+		{"downgrade", "0.9.0", "0.9.0", nil, "(downgrade)"},
+		{"another hash", "1.1.0", "1.1.0", func(p *protocol.UpdateAgentPayload) { p.SHA256 = strings.Repeat("0", 64) }, "(payload-mismatch)"},
+		{"another version", "1.1.0", "1.1.0", func(p *protocol.UpdateAgentPayload) { p.Version = "1.2.0" }, "the task says 1.2.0"},
+		{"a binary that says another version", "1.1.0", "1.3.0", nil, "the new binary says it is 1.3.0, its manifest 1.1.0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newUpdateRig(t, tc.bundle)
+			r := newUpdateRig(t, tc.bundle, tc.says)
 			if tc.edit != nil {
 				tc.edit(&r.payload)
 			}
@@ -187,7 +200,7 @@ func TestUpdateAgentRefused(t *testing.T) {
 			if st.State != protocol.TaskFailed || !strings.Contains(st.Error, tc.want) {
 				t.Errorf("status %+v, want an error with %q", st, tc.want)
 			}
-			if got := r.active(t); got != "binary 1.0.0" {
+			if got := r.active(t); got != "1.0.0" {
 				t.Errorf("active slot: %q", got)
 			}
 		})

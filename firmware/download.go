@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -48,7 +49,7 @@ func Download(ctx context.Context, client *http.Client, url, path string, maxSiz
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return temporary(fmt.Errorf("download: %w", err))
+		return temporary(fmt.Errorf("download: %w", withoutURL(err)))
 	}
 	defer resp.Body.Close()
 	flags := os.O_WRONLY | os.O_CREATE
@@ -158,4 +159,14 @@ func removeIfExists(path string) error {
 		return err
 	}
 	return nil
+}
+
+// withoutURL is err without the URL net/http puts in it: a presigned
+// download URL carries a credential, and errors reach logs and the hub.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }

@@ -77,7 +77,7 @@ func (m *Manifest) check() error {
 	}
 	seen := map[string]bool{}
 	for _, p := range m.Payloads {
-		if !payloadName.MatchString(p.Name) || reserved[p.Name] {
+		if !payloadName.MatchString(p.Name) || p.Name == memberManifest || p.Name == memberSig || p.Name == memberCert {
 			return fmt.Errorf("payload name %q: want a plain file name", p.Name)
 		}
 		if seen[p.Name] {
@@ -100,5 +100,3 @@ const (
 	memberSig      = "manifest.sig"
 	memberCert     = "signing.cert"
 )
-
-var reserved = map[string]bool{memberManifest: true, memberSig: true, memberCert: true}

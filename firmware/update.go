@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tessera-print/tessera/version"
 )
 
 // The phases of an agent update, persisted in the state file so that a
@@ -62,12 +64,14 @@ type Updater struct {
 	step func(name string)
 }
 
+// after marks a persisted step: a test's crash point.
 func (u *Updater) after(name string) {
 	if u.step != nil {
 		u.step(name)
 	}
 }
 
+// maxBoots is MaxBoots or its default.
 func (u *Updater) maxBoots() int {
 	if u.MaxBoots <= 0 {
 		return 3
@@ -157,9 +161,16 @@ func (u *Updater) Install(bundle string, p Policy, task string) (State, error) {
 		return st, refuse(ReasonMalformed, "the bundle holds no tessera binary")
 	}
 	if err := os.Chmod(bin, 0o755); err != nil {
-		return st, err
+		return st, fmt.Errorf("install: %w", err)
 	}
-	st = State{Phase: PhaseInstalled, Task: task, From: u.Running, To: v.Manifest.Version, FromSlot: active, ToSlot: target}
+	// The slot's entries durable before the state names it: a power cut
+	// after the switch must find the binary there.
+	if err := syncDir(dir); err != nil {
+		return st, fmt.Errorf("install: %w", err)
+	}
+	// Versions as version.String writes them (a manifest's "v1.1.0" is
+	// 1.1.0), so that a binary knows itself in the state.
+	st = State{Phase: PhaseInstalled, Task: task, From: normal(u.Running), To: normal(v.Manifest.Version), FromSlot: active, ToSlot: target}
 	if err := u.save(st); err != nil {
 		return st, err
 	}
@@ -207,7 +218,7 @@ func (u *Updater) Start() (Action, State, error) {
 }
 
 func (u *Updater) startTrial(st State) (Action, State, error) {
-	if u.Running != st.To {
+	if normal(u.Running) != st.To {
 		// Saved on trial, but started from the old binary: the switch
 		// had not happened. Make it, and start the new one.
 		if active, err := u.Slots.Active(); err != nil || active != st.ToSlot {
@@ -264,7 +275,7 @@ func (u *Updater) finishRollback(st State) (Action, State, error) {
 		return Run, st, err
 	}
 	u.after("rolled-back")
-	if u.Running != st.From {
+	if normal(u.Running) != st.From {
 		return Reexec, st, nil
 	}
 	return Run, st, nil
@@ -276,7 +287,7 @@ func (u *Updater) Commit() (State, error) {
 	if err != nil {
 		return st, err
 	}
-	if st.Phase != PhaseTrial || u.Running != st.To {
+	if st.Phase != PhaseTrial || normal(u.Running) != st.To {
 		return st, fmt.Errorf("commit: the update is %q for %s, this is %s", st.Phase, st.To, u.Running)
 	}
 	st.Phase = PhaseCommitted
@@ -311,4 +322,13 @@ func (u *Updater) Abandon() error {
 		return fmt.Errorf("abandon: the update is %q, not installed", st.Phase)
 	}
 	return u.save(State{})
+}
+
+// normal is v as version.String writes it, or v itself when it is not a
+// version.
+func normal(v string) string {
+	if p, err := version.Parse(v); err == nil {
+		return p.String()
+	}
+	return v
 }

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
 
 	"github.com/tessera-print/tessera/agent"
 	"github.com/tessera-print/tessera/config"
@@ -24,25 +27,35 @@ func runReset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var logger *slog.Logger
 	if !*factory {
 		fs.Usage()
 		return errors.New("reset: say --factory: it wipes the agent's identity, keys, cache, queue, ledger and logs")
 	}
-	cfg := config.Default()
-	if *cfgFile != "" {
-		var err error
-		if cfg, err = config.Load(*cfgFile); err != nil {
-			return err
+	// The config as the agent runs it: its file under the override file
+	// a set-config wrote (which may name another log_file).
+	layers := config.Layers{File: *cfgFile, Flags: func(c *config.Config) error {
+		if *dataDir != "" {
+			c.DataDir = *dataDir
 		}
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
-	logger, err := newLogger(stderr, "info", "text")
+		return nil
+	}}
+	cfg, _, err := layers.Load()
 	if err != nil {
 		return err
 	}
-	if err := agent.FactoryReset(ctx, cfg.DataDir, agent.ResetOptions{Force: *force, LogFile: cfg.LogFile, Logger: logger}); err != nil {
+	if cfg.LogFile == "" && *cfgFile == "" {
+		fmt.Fprintln(stderr, "tessera reset: no --config: a log file the agent writes outside its data directory is not removed")
+	}
+	var outside []string
+	if cfg.DeviceTokenFile != "" && !strings.HasPrefix(filepath.Clean(cfg.DeviceTokenFile), filepath.Clean(cfg.DataDir)+string(filepath.Separator)) {
+		outside = append(outside, cfg.DeviceTokenFile)
+	}
+	logger, err = newLogger(stderr, "info", "text")
+	if err != nil {
+		return err
+	}
+	if err := agent.FactoryReset(ctx, cfg.DataDir, agent.ResetOptions{Force: *force, LogFile: cfg.LogFile, Files: outside, Logger: logger}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "factory reset: %s holds nothing personal any more; the agent starts as new\n", cfg.DataDir)
