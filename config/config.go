@@ -112,6 +112,17 @@ type Config struct {
 	// TechnicianPINFile holds the technician PIN (set at provisioning; no
 	// default): without it the technician's actions are off.
 	TechnicianPINFile string `json:"technician_pin_file"`
+	// TechnicianPINHash is the technician PIN's hash (a USB stick's
+	// technician_pin, hashed on arrival: firmware/provision); it wins over
+	// TechnicianPINFile.
+	TechnicianPINHash string `json:"technician_pin_hash"`
+	// MediaRoots are where removable media are mounted: a provisioning
+	// stick is a directory up to two levels below one of them.
+	MediaRoots []string `json:"media_roots"`
+	// TrustDir is a root-owned directory of provisioning public keys
+	// (*.pub) and of the site's age identities (*.age) that decrypt a
+	// stick's secrets.
+	TrustDir string `json:"trust_dir"`
 	// JobExpiry deletes jobs held on the agent after this long.
 	JobExpiry Duration `json:"job_expiry"`
 	// IPPMaxJobMiB bounds one document sent to the agent's queue.
@@ -238,6 +249,8 @@ var Themes = []string{"standard", "high-contrast"}
 func Default() Config {
 	return Config{
 		DataDir:             "/var/lib/tessera",
+		MediaRoots:          []string{"/media", "/run/media"},
+		TrustDir:            "/etc/tessera/keys.d",
 		PanelListen:         "127.0.0.1:8631",
 		PanelHosts:          []string{"localhost", "127.0.0.1", "[::1]"},
 		PanelMaxConnections: 32,
@@ -333,6 +346,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&c.PanelListen, "panel-listen", c.PanelListen, "panel HTTP address")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.Var(&repeated{list: &c.MediaRoots}, "media-root", "where removable media are mounted, repeatable (default /media and /run/media)")
+	fs.StringVar(&c.TrustDir, "trust-dir", c.TrustDir, "root-owned directory of provisioning keys (*.pub) and site age identities (*.age)")
 	fs.StringVar(&c.EnrollCode, "enroll-code", c.EnrollCode,
 		"organisation enrollment code from the hub (config enroll_code; used only while the agent is not enrolled)")
 }

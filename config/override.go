@@ -54,7 +54,7 @@ func RemoteRefused() []string {
 		"hub_ca_file", "hub_cert_sha256", "proxy_password_file",
 		"printer_ca_file", "printer_cert_sha256", "cups_password_file",
 		"ipp_cert_file", "ipp_key_file", "panel_token_file", "panel_cert_file", "panel_key_file",
-		"technician_pin_file"}
+		"technician_pin_file", "technician_pin_hash", "trust_dir", "media_roots"}
 }
 
 // CheckRemote reports every key of o a set-config task may not set: keys
@@ -107,6 +107,12 @@ func (c *Config) ApplyOverride(o Override) error {
 		}
 		if k == "data_dir" {
 			errs = append(errs, errors.New("data_dir cannot be overridden: the override file lives in it"))
+			continue
+		}
+		if k == "trust_dir" || k == "media_roots" {
+			// What the agent trusts a stick from is the image's, never a
+			// stick's or the hub's (which write the override file).
+			errs = append(errs, fmt.Errorf("%s cannot be overridden: set it in the config file or a flag", k))
 			continue
 		}
 		one, err := json.Marshal(map[string]json.RawMessage{k: o[k]})
