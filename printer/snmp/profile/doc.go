@@ -21,6 +21,7 @@
 //	  "match": {"enterprises": [253], "descr": ["^Xerox "], "source": "..."},
 //	  "model":  [{"oid": "...", "source": "..."}],
 //	  "serial": [{"oid": "...", "source": "..."}],
+//	  "firmware": [{"oid": "...", "source": "..."}],
 //	  "counters": [{"counter": "total", "oid": "...", "source": "..."}],
 //	  "tables": [{
 //	    "values": "1.3.6.1.4.1.253.8.53.13.2.1.6", "source": "...",
@@ -34,7 +35,9 @@
 // descr pattern (a case-insensitive regexp tried on sysDescr and on
 // hrDeviceDescr); a pattern match outranks an enterprise match.
 //
-// model, serial: tried in order; the first non-empty string wins.
+// model, serial, firmware: tried in order; the first non-empty string
+// wins. firmware is asked only by the printer-firmware task (the version
+// before and after an update), never by a full read.
 //
 // counters: scalar OIDs fetched in the one GET. Entries naming the same
 // counter are added up, as are table rows naming it, so a counter may be

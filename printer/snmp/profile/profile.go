@@ -46,6 +46,7 @@ type Profile struct {
 	patterns    []*regexp.Regexp // against sysDescr and hrDeviceDescr
 	model       []string         // first non-empty answer wins
 	serial      []string
+	firmware    []string
 	scalars     []scalarCounter
 	tables      []table
 	derive      []derivation
@@ -80,6 +81,7 @@ type fileProfile struct {
 	Match    fileMatch     `json:"match"`
 	Model    []fileOID     `json:"model,omitempty"`
 	Serial   []fileOID     `json:"serial,omitempty"`
+	Firmware []fileOID     `json:"firmware,omitempty"`
 	Counters []fileCounter `json:"counters,omitempty"`
 	Tables   []fileTable   `json:"tables,omitempty"`
 	Derive   []fileDerive  `json:"derive,omitempty"`
@@ -219,6 +221,12 @@ func (fp *fileProfile) compile(name string) (*Profile, error) {
 		}
 		p.serial = append(p.serial, o.OID)
 	}
+	for _, o := range fp.Firmware {
+		if err := checkOID("firmware", o.OID, o.Source); err != nil {
+			return nil, err
+		}
+		p.firmware = append(p.firmware, o.OID)
+	}
 	for _, c := range fp.Counters {
 		if err := checkCounter(c.Counter); err != nil {
 			return nil, err
@@ -352,3 +360,8 @@ func isArc(a string) bool {
 // pre-release check asks them too, so a replaced printer of such a vendor
 // is recognised before a job is sent to it.
 func (p *Profile) SerialOIDs() []string { return slices.Clone(p.serial) }
+
+// FirmwareOIDs are the vendor objects that carry the printer's firmware
+// version, in the order they are tried. A full read does not ask them:
+// only the printer-firmware task does, before and after an update.
+func (p *Profile) FirmwareOIDs() []string { return slices.Clone(p.firmware) }
