@@ -18,6 +18,11 @@ const (
 	ReasonTooOld     = "below-minimum"    // the running version is below the bundle's min_version
 	ReasonPayload    = "payload-mismatch" // a payload's size or SHA-256 differs from the manifest
 	ReasonRollback   = "rollback"         // a revocation list older than one already seen
+	ReasonSecret     = "secret"           // a secret in clear, or encrypted to a key the agent lacks
+	ReasonReplayed   = "replayed"         // a provisioning id already applied
+	ReasonRefusedKey = "refused-key"      // a config key a stick may not set, or one unknown
+	ReasonUnreadable = "unreadable"       // the stick went away, or changed, while it was read
+	ReasonInvalid    = "invalid-config"   // the configuration it makes does not validate, load or run
 )
 
 // Refusal is why a bundle or a document was refused: nothing of it was

@@ -32,6 +32,9 @@ commands:
                                                    an agent update bundle
   verify    --roots DIR [--revocations FILE] [--running V] [--os OS --arch ARCH] BUNDLE.tar
                                                    check a bundle as an agent would
+  provision --key FILE.key [--recipient AGE-PUBLIC-KEY]... --in provision.json --out STICK
+                                                   a provisioning stick: STICK/tessera/provision.json
+                                                   (secrets encrypted to the recipients) and provision.sig
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -41,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	commands := map[string]func([]string, io.Writer, io.Writer) error{
 		"keygen": keygen, "sign-key": signKey, "revoke": revoke, "bundle": bundle, "verify": verifyBundle,
+		"provision": provision,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, usage)
