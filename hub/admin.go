@@ -104,7 +104,8 @@ type agentView struct {
 	HasToken     bool             `json:"has_token"`
 	// State is communicating (connected now), not-communicating (known,
 	// not connected), needs-credentials (claimed or enrolled, but it never
-	// booted with its identity yet) or unenrolled (no identity bound yet).
+	// booted with its identity yet), unenrolled (no identity bound yet) or
+	// unregistered (its unregister task completed: identity revoked).
 	State string `json:"state"`
 	// Name and Group are what the claim or the organisation code gave it.
 	Name  string `json:"name"`
@@ -121,7 +122,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 	rows, err := s.db.QueryContext(r.Context(),
 		`SELECT id, version, connected, last_seen, printer, capabilities, token_hash IS NOT NULL,
 		   sync_last_success, sync_pending, sync_oldest_pending, sync_reported_at,
-		   name, grp, awaiting_boot, cert_sha256 IS NOT NULL FROM agents ORDER BY id`)
+		   name, grp, awaiting_boot, cert_sha256 IS NOT NULL, unregistered_at IS NOT NULL FROM agents ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("list agents: %w", err)
 	}
@@ -132,15 +133,18 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 		var lastSeen, syncLast, syncOldest, syncReported sql.NullInt64
 		var syncPending int64
 		var printer, caps string
-		var awaiting, hasCert bool
+		var awaiting, hasCert, unregistered bool
 		if err := rows.Scan(&v.ID, &v.Version, &v.Connected, &lastSeen, &printer, &caps, &v.HasToken,
-			&syncLast, &syncPending, &syncOldest, &syncReported, &v.Name, &v.Group, &awaiting, &hasCert); err != nil {
+			&syncLast, &syncPending, &syncOldest, &syncReported, &v.Name, &v.Group, &awaiting, &hasCert, &unregistered); err != nil {
 			return fmt.Errorf("list agents: %w", err)
 		}
 		v.LastSeen = nullTime(lastSeen)
 		v.State = agentState(v.Connected, v.HasToken || hasCert)
 		if awaiting && !v.Connected {
 			v.State = agentNeedsCredentials
+		}
+		if unregistered {
+			v.State = agentUnregistered // its unregister task completed (unregister.go)
 		}
 		v.Sync = syncOf(syncLast, syncPending, syncOldest, syncReported)
 		if err := json.Unmarshal([]byte(printer), &v.Printer); err != nil {

@@ -92,7 +92,7 @@ func NewAgentToken(ctx context.Context, where StoreLocation, agentID string) (st
 	}
 	// A client certificate the agent had stops being its identity too: the
 	// new token is the one identity of a replaced agent.
-	res, err := db.ExecContext(ctx, "UPDATE agents SET token_hash = ?, cert_sha256 = NULL, open_token_unused = 0 WHERE id = ?", tokenHash(tok), agentID)
+	res, err := db.ExecContext(ctx, "UPDATE agents SET token_hash = ?, cert_sha256 = NULL, open_token_unused = 0, unregistered_at = NULL WHERE id = ?", tokenHash(tok), agentID)
 	if err != nil {
 		return "", fmt.Errorf("new agent token %s: %w", agentID, err)
 	}

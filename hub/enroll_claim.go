@@ -67,7 +67,7 @@ func (s *Server) claim(ctx context.Context, code string, d claimDoc) (agentID st
 	res, err := tx.ExecContext(ctx,
 		`INSERT INTO agents (id, name, grp, awaiting_boot, created_at) VALUES (?, ?, ?, 1, ?)
 		 ON CONFLICT (id) DO UPDATE SET name = excluded.name, grp = excluded.grp, awaiting_boot = 1
-		 WHERE agents.token_hash IS NULL AND agents.cert_sha256 IS NULL`,
+		 WHERE agents.token_hash IS NULL AND agents.cert_sha256 IS NULL AND agents.unregistered_at IS NULL`,
 		agentID, d.Name, d.Group, nanos(now))
 	if err != nil {
 		return "", nil, fmt.Errorf("claim %s: %w", agentID, err)

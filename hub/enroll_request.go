@@ -115,7 +115,7 @@ func (s *Server) bindIdentity(ctx context.Context, tx *store.Tx, req protocol.En
 		   version = excluded.version, printer = excluded.printer,
 		   name = CASE WHEN excluded.name != '' THEN excluded.name ELSE agents.name END,
 		   grp = CASE WHEN excluded.grp != '' THEN excluded.grp ELSE agents.grp END, awaiting_boot = 1
-		 WHERE agents.token_hash IS NULL AND agents.cert_sha256 IS NULL`,
+		 WHERE agents.token_hash IS NULL AND agents.cert_sha256 IS NULL AND agents.unregistered_at IS NULL`,
 		req.AgentID, nullBlob(id.tokenHash), nullBlob(id.certSHA256), req.Version, string(printer), name, group, nanos(s.now()))
 	if err != nil {
 		return false, fmt.Errorf("bind the identity of %s: %w", req.AgentID, err)
@@ -283,7 +283,7 @@ func (s *Server) newClaim(ctx context.Context, tx *store.Tx, req protocol.Enroll
 	}
 	var has bool
 	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM agents WHERE id = ?
-		AND (token_hash IS NOT NULL OR cert_sha256 IS NOT NULL))`, req.AgentID).Scan(&has)
+		AND (token_hash IS NOT NULL OR cert_sha256 IS NOT NULL OR unregistered_at IS NOT NULL))`, req.AgentID).Scan(&has)
 	if err != nil || has {
 		return enrollClaim{}, rejectEnroll(protocol.EnrollReasonAgentExists), err
 	}

@@ -113,7 +113,8 @@ func (s *Server) bindOpenRow(ctx context.Context, agentID string, hash []byte, b
 		 ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, version = excluded.version,
 		   capabilities = excluded.capabilities, printer = excluded.printer, connected = 1, last_seen = excluded.last_seen,
 		   open_token_unused = 1
-		 WHERE agents.cert_sha256 IS NULL AND (agents.token_hash IS NULL OR (? = 1 AND agents.open_token_unused = 1))`,
+		 WHERE agents.cert_sha256 IS NULL AND agents.unregistered_at IS NULL
+		   AND (agents.token_hash IS NULL OR (? = 1 AND agents.open_token_unused = 1))`,
 		agentID, hash, b.version, b.capabilities, b.printer, nanos(now), nanos(now), rebind)
 	if err != nil {
 		return false, fmt.Errorf("bind %s: %w", agentID, err)

@@ -89,6 +89,10 @@ CREATE TABLE hub_key (
 	key_id BIGINT NOT NULL
 );
 `,
+	// 6 (SQLite's 28): when an agent was unregistered (unregister.go).
+	`
+ALTER TABLE agents ADD COLUMN unregistered_at BIGINT;
+`,
 }
 
 // pgSchemaTables holds the tables and indexes of pgMigrations' first

@@ -599,6 +599,12 @@ CREATE TABLE hub_key (
 	key_id INTEGER NOT NULL
 );
 `,
+	// 28: an agent unregistered by its unregister task (unregister.go):
+	// when, its identity revoked for good (no Boot, enrollment or claim
+	// binds the id again), listed unregistered.
+	`
+ALTER TABLE agents ADD COLUMN unregistered_at INTEGER;
+`,
 }
 
 // maxDBConns bounds the hub's SQLite connections: readers run beside a

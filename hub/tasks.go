@@ -131,7 +131,8 @@ func (d taskDoc) check() (json.RawMessage, error) {
 func taskTypes() []string {
 	return []string{protocol.TaskNotify, protocol.TaskSyncUsers, protocol.TaskReadMeters,
 		protocol.TaskTestConnection, protocol.TaskSetConfig, protocol.TaskRestart, protocol.TaskUploadLogs,
-		protocol.TaskReleaseJob, protocol.TaskLogin, protocol.TaskUpdateAgent, protocol.TaskUpdateFirmware}
+		protocol.TaskReleaseJob, protocol.TaskLogin, protocol.TaskUpdateAgent, protocol.TaskUpdateFirmware,
+		protocol.TaskUnregister}
 }
 
 func validTaskType(t string) bool { return slices.Contains(taskTypes(), t) }
@@ -161,6 +162,11 @@ func checkTaskPayload(typ string, payload []byte) error {
 	case protocol.TaskUpdateFirmware:
 		var p protocol.UpdateFirmwarePayload
 		return checkUpdate(payload, &p)
+	case protocol.TaskUnregister:
+		var p struct{}
+		if err := decodeStrict(bytes.NewReader(payload), "payload", &p); err != nil {
+			return errInvalid("%v", err)
+		}
 	}
 	return nil
 }

@@ -324,6 +324,12 @@ func (c *agentConn) taskStatus(ctx context.Context, payload json.RawMessage) (an
 	if err != nil {
 		return nil, err
 	}
+	if req.State == protocol.TaskCompleted {
+		// Before the answer: the agent wipes itself once it has it.
+		if err := c.s.unregisterDone(ctx, c.id(), req.ID); err != nil {
+			return nil, err
+		}
+	}
 	if changed {
 		c.logger().Debug("task status", "task", req.ID, "state", req.State, "phase", req.Phase, "progress", req.Progress)
 	} else {

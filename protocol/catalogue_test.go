@@ -200,6 +200,7 @@ func requests() []example {
 			Payload: mustJSON(UpdateFirmwarePayload{URL: "https://u/f", SHA256: sha, Size: 10, Model: "M", Window: &FirmwareWindow{From: "22:00", To: "03:30"},
 				Transport: "http", UploadURL: "https://u/up"})}},
 		{"task upload logs", "Task.request.json", TaskRequest{ID: "t10", Type: TaskUploadLogs, Deadline: at, Payload: json.RawMessage(`{"url":"https://u/logs"}`)}},
+		{"task unregister", "Task.request.json", TaskRequest{ID: "t11", Type: TaskUnregister, Deadline: at, Payload: json.RawMessage(`{}`)}},
 	}
 }
 
@@ -250,6 +251,7 @@ func responses() []example {
 		{"test-connection result", "task.test-connection.result.json", TestConnectionResult{Hub: ProbeResult{OK: true, MS: 3},
 			SNMP: ProbeResult{Error: "no SNMP configured"}, Readers: []ReaderProbe{{Name: "tcp", Attached: true}}}},
 		{"restart result", "task.restart.result.json", struct{}{}},
+		{"unregister result", "task.unregister.result.json", struct{}{}},
 		{"upload-logs result", "task.upload-logs.result.json", map[string]any{"bytes": 1234, "sha256": sha}},
 		{"login result", "task.login.result.json", map[string]string{"username": "alice"}},
 		{"release-job result", "task.release-job.result.json", map[string]any{"job_id": "j1", "state": "printed", "impressions": 3}},

@@ -43,6 +43,10 @@ const (
 	TaskLogin          = "login"
 	TaskUpdateAgent    = "update-agent"
 	TaskUpdateFirmware = "update-printer-firmware"
+	// TaskUnregister: the agent syncs, reports the task completed, then
+	// wipes itself (a factory reset) and starts as new; the hub revokes
+	// the old identity once the task completed.
+	TaskUnregister = "unregister"
 )
 
 // Bounds of tasks.

@@ -18,11 +18,11 @@ import (
 
 // previousHub is the hub a node of this one must work beside during a
 // rolling upgrade (docs/hub-scale.md, "Upgrading nodes one at a time"):
-// the last commit before the newest PostgreSQL migration (587e3e4, the
-// key ids of hub.key's rotation). When a migration is added, move it to
+// the last commit before the newest PostgreSQL migration (issue 14's
+// unregistered_at of the agents). When a migration is added, move it to
 // the commit before that one; TestClusterRollingUpgrade fails while the
 // two hubs share a schema, since it would then test nothing.
-const previousHub = "2415cfeacaefd973f65a4ed9fbdd7bbdbcd91a8e"
+const previousHub = "c161ee51b13613fbeff182b5e5ed0c29d5078392"
 
 // TestClusterRollingUpgrade runs docs/hub-scale.md's upgrade with two
 // versions side by side: three nodes of the previous hub serve an agent;
