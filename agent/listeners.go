@@ -96,10 +96,10 @@ func (r *running) panelServer() *http.Server {
 	if r.panelToken != "" {
 		opts = append(opts, panel.WithToken(r.panelToken))
 	}
-	if r.technicianPIN != "" {
+	if r.technicianPIN != "" || r.cfg.TechnicianPINHash != "" {
 		src := &techSources{link: r.link, hubURL: r.cfg.HubURL, sess: r.sess, store: r.store, version: r.opts.Version, ring: r.logRing,
 			seen: &r.linkSeen}
-		opts = append(opts, panel.WithTechnician(&technician{pin: r.technicianPIN, watch: r.watch, locks: r.store,
+		opts = append(opts, panel.WithTechnician(&technician{pin: r.technicianPIN, pinHash: r.cfg.TechnicianPINHash, watch: r.watch, locks: r.store,
 			now: r.floor.Now, p: r.lockPolicy(), src: src}))
 	}
 	return &http.Server{Handler: panel.New(r.sess, r.log.With("component", "panel"), opts...),

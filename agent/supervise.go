@@ -119,32 +119,59 @@ func newSupervisor(cfg config.Config, opts Options) (*supervisor, config.Config,
 // ends or a system fails.
 func (sv *supervisor) run(ctx context.Context, cfg config.Config) error {
 	sv.cfg = cfg
-	sys, err := Build(cfg, sv.opts)
-	if err != nil {
-		if sv.trial {
-			return sv.trialFailed(ctx, nil, fmt.Errorf("did not start: %w", err))
-		}
+	sticks := sv.watchSticks(ctx, cfg.MediaRoots)
+	in, err := sv.first(ctx, cfg, sticks != nil)
+	if err != nil || ctx.Err() != nil {
 		return err
 	}
-	in := sv.start(ctx, sys)
-	if sv.trial {
-		if err := sv.trialCheck(ctx, in); err != nil || ctx.Err() != nil {
-			in.stop()
-			return err
-		}
-	}
 	for {
+		var done <-chan struct{} // nil while no system runs
+		if in != nil {
+			done = in.done
+		}
 		select {
-		case <-in.done:
+		case <-done:
 			return in.err
+		case <-ctx.Done():
+			if in != nil {
+				return in.stop()
+			}
+			return nil
 		case req := <-sv.requests:
 			next, err := sv.apply(ctx, in, req)
 			if err != nil || next == nil {
 				return err
 			}
 			in = next
+		case stick := <-sticks:
+			in = sv.applyStick(ctx, in, stick)
 		}
 	}
+}
+
+// first starts cfg's system, on trial after an update; an unprovisioned
+// agent watching for sticks starts none (nil) and waits for one.
+func (sv *supervisor) first(ctx context.Context, cfg config.Config, watching bool) (*instance, error) {
+	sys, err := Build(cfg, sv.opts)
+	if err != nil {
+		if sv.trial {
+			return nil, sv.trialFailed(ctx, nil, fmt.Errorf("did not start: %w", err))
+		}
+		if watching && unprovisioned(cfg) {
+			sv.log.Warn("not provisioned (no hub_url or printer_uri): waiting for a provisioning stick",
+				"media_roots", cfg.MediaRoots, "err", err)
+			return nil, nil
+		}
+		return nil, err
+	}
+	in := sv.start(ctx, sys)
+	if sv.trial {
+		if err := sv.trialCheck(ctx, in); err != nil || ctx.Err() != nil {
+			in.stop()
+			return nil, err
+		}
+	}
+	return in, nil
 }
 
 // request hands a task over to the supervisor.

@@ -127,6 +127,11 @@ func (s *System) readFiles() []error {
 	if secret("technician_pin_file", s.cfg.TechnicianPINFile, &s.technicianPIN) && len(s.technicianPIN) < 6 {
 		errs = append(errs, errors.New("technician_pin_file: the technician PIN needs at least 6 digits"))
 	}
+	if s.cfg.TechnicianPINHash != "" {
+		if _, _, _, err := parsePINHash(s.cfg.TechnicianPINHash); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	errs = append(errs, s.readPanelFiles()...)
 	if s.hubTLS, err = tlsConfig(s.cfg.HubCAFile); err != nil {
 		errs = append(errs, fmt.Errorf("hub_ca_file: %w", err))

@@ -15,11 +15,14 @@ import (
 // users' policy), and serves the view, the poll and the connection test
 // (techview.go).
 type technician struct {
-	pin   string
-	watch *printerWatch
-	locks *offline.Store
-	p     offline.LockPolicy
-	now   func() time.Time
+	pin string
+	// pinHash, when set, is the PIN's hash (config technician_pin_hash,
+	// techpin.go); it wins over pin.
+	pinHash string
+	watch   *printerWatch
+	locks   *offline.Store
+	p       offline.LockPolicy
+	now     func() time.Time
 	// src feeds the view and the test; nil: only the PIN and accept-printer
 	// work (the lockout's own tests).
 	src *techSources
@@ -52,7 +55,7 @@ func (t *technician) CheckPIN(ctx context.Context, pin string) error {
 	if blocked, _ := l.Blocked(t.now()); blocked {
 		return panel.ErrBadPIN
 	}
-	if subtle.ConstantTimeCompare([]byte(pin), []byte(t.pin)) != 1 {
+	if !t.matches(pin) {
 		if _, err := t.locks.RecordFailure(ctx, key, t.p); err != nil {
 			return err
 		}
@@ -60,4 +63,12 @@ func (t *technician) CheckPIN(ctx context.Context, pin string) error {
 	}
 	_ = t.locks.ResetFailures(ctx, key)
 	return nil
+}
+
+// matches reports whether pin is the technician PIN.
+func (t *technician) matches(pin string) bool {
+	if t.pinHash != "" {
+		return checkPINHash(t.pinHash, pin)
+	}
+	return subtle.ConstantTimeCompare([]byte(pin), []byte(t.pin)) == 1
 }

@@ -57,6 +57,8 @@ commands:
   card      card-number tools: convert, explain, infer
   reset     --factory [--force] [--config FILE] [--data DIR]
             wipe the agent's identity, keys, cache, queue, ledger and logs (the agent stopped)
+  identity  [--config FILE] [--data DIR]
+            print the agent's age public key (a provisioning stick's secrets are encrypted to it)
   version   print the version
 `
 
@@ -78,6 +80,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runCard(ctx, args[1:], stdout, stderr)
 	case "reset":
 		return runReset(ctx, args[1:], stdout, stderr)
+	case "identity":
+		return runIdentity(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tessera %s (%s %s/%s)\n", version.Current(buildVersion), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return printRoots(stdout)

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/tessera-print/tessera/agent"
-	"github.com/tessera-print/tessera/config"
 )
 
 // runReset is `tessera reset --factory`: the agent's data directory
@@ -32,15 +31,7 @@ func runReset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errors.New("reset: say --factory: it wipes the agent's identity, keys, cache, queue, ledger and logs")
 	}
-	// The config as the agent runs it: its file under the override file
-	// a set-config wrote (which may name another log_file).
-	layers := config.Layers{File: *cfgFile, Flags: func(c *config.Config) error {
-		if *dataDir != "" {
-			c.DataDir = *dataDir
-		}
-		return nil
-	}}
-	cfg, _, err := layers.Load()
+	cfg, err := agentConfig(*cfgFile, *dataDir)
 	if err != nil {
 		return err
 	}
