@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -125,6 +126,7 @@ func VerifyProvision(trusted []PublicKey, body, sig []byte) (PublicKey, error) {
 // recipients (armored age). With no recipient, a secret is an error: a
 // stick never carries one in clear.
 func EncryptSecrets(p *Provision, recipients []age.Recipient) error {
+	p.Config = maps.Clone(p.Config) // the caller's map stays as it was
 	for name, field := range p.secrets() {
 		if *field == "" {
 			continue
@@ -163,6 +165,7 @@ func EncryptSecrets(p *Provision, recipients []age.Recipient) error {
 // identities. A secret in clear, or one none of identities opens, is
 // refused (ReasonMalformed, ReasonUnknownKey): nothing is applied.
 func DecryptSecrets(p *Provision, identities []age.Identity) error {
+	p.Config = maps.Clone(p.Config)
 	var errs []string
 	open := func(name string, v *string) {
 		if !strings.HasPrefix(strings.TrimSpace(*v), armor.Header) {

@@ -1,0 +1,187 @@
+package agent
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+
+	"github.com/tessera-print/tessera/config"
+	"github.com/tessera-print/tessera/firmware"
+	"github.com/tessera-print/tessera/firmware/media"
+)
+
+// stickKit is an agent's trust (a provisioning key in trust_dir, a site
+// age key) and a way to write sticks for it.
+type stickKit struct {
+	cfg     config.Config
+	key     *firmware.PrivateKey
+	site    *age.X25519Identity
+	sticks  string
+	written int
+}
+
+func newStickKit(t *testing.T) *stickKit {
+	t.Helper()
+	k := &stickKit{cfg: config.Default(), sticks: t.TempDir()}
+	k.cfg.DataDir, k.cfg.TrustDir = t.TempDir(), t.TempDir()
+	k.key, _ = firmware.GenerateKey("site-provisioning")
+	k.site, _ = age.GenerateX25519Identity()
+	if err := os.WriteFile(filepath.Join(k.cfg.TrustDir, "site.pub"), firmware.MarshalPublicKey(k.key.Public()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(k.cfg.TrustDir, "site.age"), []byte(k.site.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// stick writes doc, its secrets encrypted to to, signed by key, and
+// returns the stick; edit changes the signed body before it is written.
+func (k *stickKit) stick(t *testing.T, doc firmware.Provision, key *firmware.PrivateKey, to age.Recipient, edit func([]byte) []byte) string {
+	t.Helper()
+	if to != nil {
+		if err := firmware.EncryptSecrets(&doc, []age.Recipient{to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body, _ := json.Marshal(doc)
+	sig := firmware.SignProvision(key, body)
+	if edit != nil {
+		body = edit(body)
+	}
+	k.written++
+	stick := filepath.Join(k.sticks, "usb"+string(rune('a'+k.written)))
+	dir := filepath.Join(stick, media.Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{media.ProvisionFile: body, media.SignatureFile: sig} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return stick
+}
+
+// TestPlanStick: every refusal the issue names is told with its reason,
+// before anything is written; a good stick plans its keys, files and the
+// PIN's hash.
+func TestPlanStick(t *testing.T) {
+	k := newStickKit(t)
+	stranger, _ := firmware.GenerateKey("stranger")
+	other, _ := age.GenerateX25519Identity()
+	good := firmware.Provision{ID: "site-a-7", Config: map[string]json.RawMessage{
+		"hub_url": json.RawMessage(`"wss://hub.example"`), "enroll_code": json.RawMessage(`"CODE-1"`),
+		"snmp": json.RawMessage(`"snmp://tech@10.0.0.9?version=3&level=authPriv&auth=SHA&priv=AES"`)},
+		SNMPAuthPass: "authpass123", SNMPPrivPass: "privpass123", TechnicianPIN: "246810", HubCAPEM: "PEM"}
+	with := func(f func(*firmware.Provision)) firmware.Provision {
+		d := good
+		d.Config = map[string]json.RawMessage{}
+		for key, v := range good.Config {
+			d.Config[key] = v
+		}
+		f(&d)
+		return d
+	}
+	pulled := k.stick(t, good, k.key, k.site.Recipient(), nil)
+	if err := os.RemoveAll(pulled); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		stick   string
+		applied []string
+		reasons []string
+	}{
+		{"good", k.stick(t, good, k.key, k.site.Recipient(), nil), nil, nil},
+		{"unknown key", k.stick(t, good, stranger, k.site.Recipient(), nil), nil, []string{firmware.ReasonUnknownKey}},
+		{"tampered", k.stick(t, good, k.key, k.site.Recipient(), func(b []byte) []byte {
+			return []byte(strings.Replace(string(b), "hub.example", "evil.example", 1))
+		}), nil, []string{firmware.ReasonSignature}},
+		{"replayed", k.stick(t, good, k.key, k.site.Recipient(), nil), []string{"site-a-7"}, []string{firmware.ReasonReplayed}},
+		{"for another device", k.stick(t, good, k.key, other.Recipient(), nil), nil, []string{firmware.ReasonSecret}},
+		{"secret in clear", k.stick(t, with(func(d *firmware.Provision) { d.SNMPAuthPass, d.SNMPPrivPass, d.TechnicianPIN = "x", "", ""; delete(d.Config, "enroll_code") }), k.key, nil, nil), nil, []string{firmware.ReasonSecret}},
+		{"keys a stick may not set", k.stick(t, with(func(d *firmware.Provision) {
+			d.Config["trust_dir"] = json.RawMessage(`"/tmp"`)
+			d.Config["media_roots"] = json.RawMessage(`["/tmp"]`)
+			d.Config["no_such_key"] = json.RawMessage(`1`)
+			d.Config["debounce"] = json.RawMessage(`"soon"`)
+		}), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonMalformed, firmware.ReasonRefusedKey, firmware.ReasonRefusedKey, firmware.ReasonRefusedKey}},
+		{"snmp passwords without snmp", k.stick(t, with(func(d *firmware.Provision) { delete(d.Config, "snmp") }), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonMalformed}},
+		{"short PIN", k.stick(t, with(func(d *firmware.Provision) { d.TechnicianPIN = "12" }), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonMalformed}},
+		{"bundle not on the stick", k.stick(t, with(func(d *firmware.Provision) { d.Bundle = "tessera-9.9.9.tar" }), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonUnreadable}},
+		{"pulled out", pulled, nil, []string{firmware.ReasonUnreadable}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, refused := planStick(tt.stick, k.cfg, tt.applied)
+			var reasons []string
+			for _, r := range refused {
+				reasons = append(reasons, r.Reason)
+			}
+			slices.Sort(reasons)
+			if !slices.Equal(reasons, tt.reasons) {
+				t.Fatalf("reasons %v, want %v (%+v)", reasons, tt.reasons, refused)
+			}
+			if tt.reasons != nil {
+				if plan != nil {
+					t.Fatal("a refused stick has a plan")
+				}
+				return
+			}
+			if plan.id != "site-a-7" || plan.key.ID() != k.key.Public().ID() {
+				t.Fatalf("plan %s by %s", plan.id, plan.key.ID())
+			}
+			want := []string{"enroll_code", "hub_ca_file", "hub_url", "snmp", "technician_pin_hash"}
+			if !slices.Equal(plan.keys(), want) {
+				t.Fatalf("keys %v, want %v", plan.keys(), want)
+			}
+			var snmp, hash, code string
+			_ = json.Unmarshal(plan.patch["snmp"], &snmp)
+			_ = json.Unmarshal(plan.patch["technician_pin_hash"], &hash)
+			_ = json.Unmarshal(plan.patch["enroll_code"], &code)
+			if !strings.Contains(snmp, "auth-pass-file=") || !strings.Contains(snmp, "priv-pass-file=") || strings.Contains(snmp, "authpass123") {
+				t.Errorf("snmp %q", snmp)
+			}
+			if !checkPINHash(hash, "246810") || checkPINHash(hash, "246811") {
+				t.Errorf("PIN hash %q", hash)
+			}
+			if code != "CODE-1" {
+				t.Errorf("enroll_code %q", code)
+			}
+			if entries, _ := os.ReadDir(k.cfg.DataDir); len(entries) != 1 || entries[0].Name() != ageIdentityFile {
+				t.Errorf("planning wrote %v in the data directory", entries)
+			}
+		})
+	}
+}
+
+// TestStickResultName: the result's name holds only what a vfat stick
+// can.
+func TestStickResultName(t *testing.T) {
+	stick := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(stick, media.Dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeStickResult(stick, stickResult{Status: "refused", AgentID: `a:b/c*d`}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(stick, media.Dir, "result-a-b-c-d.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"status", "applied", "refused", "agent_id", "version", "printer_serial", "at"} {
+		if _, ok := got[key]; !ok {
+			t.Errorf("the result lacks %q: %s", key, data)
+		}
+	}
+}
