@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -195,7 +194,8 @@ func (t *taskRunner) endLeftovers(ctx context.Context) {
 }
 
 // runOne runs one task, bounded by taskTimeout (uploadTaskTimeout for
-// upload-logs), and ends it.
+// upload-logs, updateTaskTimeout and firmwareTaskTimeout for the updates),
+// and ends it.
 func (t *taskRunner) runOne(ctx context.Context, req protocol.TaskRequest) {
 	timeout := taskTimeout
 	switch req.Type {
@@ -203,6 +203,8 @@ func (t *taskRunner) runOne(ctx context.Context, req protocol.TaskRequest) {
 		timeout = uploadTaskTimeout
 	case protocol.TaskUpdateAgent:
 		timeout = updateTaskTimeout
+	case protocol.TaskUpdateFirmware:
+		timeout = firmwareTaskTimeout
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -275,23 +277,9 @@ func (t *taskRunner) do(ctx context.Context, req protocol.TaskRequest) (any, err
 	case protocol.TaskUpdateAgent:
 		return t.updateAgent(ctx, req)
 	case protocol.TaskUpdateFirmware:
-		var p protocol.UpdateFirmwarePayload
-		return nil, notYet(req, &p)
+		return t.updatePrinterFirmware(ctx, req)
 	}
 	return nil, fmt.Errorf("not-supported: %s (later versions)", req.Type)
-}
-
-// notYet fails an update task: its payload is checked as the hub did, and
-// a good one is not-supported until the firmware issue brings the
-// mechanics.
-func notYet(req protocol.TaskRequest, p interface{ Validate() error }) error {
-	if err := decodePayload(req.Payload, p); err != nil {
-		return err
-	}
-	if err := p.Validate(); err != nil {
-		return fmt.Errorf("payload: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	return fmt.Errorf("not-supported: %s (the firmware issue's; later versions)", req.Type)
 }
 
 // decodePayload decodes a task's payload into v; an absent payload leaves

@@ -251,7 +251,7 @@ func TestTaskRefusals(t *testing.T) {
 		{protocol.TaskRequest{ID: "r4", Type: protocol.TaskUpdateAgent, Payload: json.RawMessage(`{"url": "file:///x", "sha256": "00", "size": 1, "version": "1.2.3"}`)},
 			"payload: url \"file:///x\": an http or https URL"},
 		{protocol.TaskRequest{ID: "r3", Type: protocol.TaskUpdateFirmware, Payload: json.RawMessage(`{"url": "https://u.example/fw.bin", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 1, "model": "M1", "window": {"from": "22:00", "to": "05:00"}, "transport": "raw9100"}`)},
-			"not-supported: update-printer-firmware (the firmware issue's"},
+			"refused: the firmware is for M1 and the agent has no SNMP settings"},
 		{protocol.TaskRequest{ID: "r2", Type: protocol.TaskUpdateFirmware, Payload: json.RawMessage(`{"url": "file:///x", "sha256": "00", "size": 1}`)},
 			"payload: url \"file:///x\": an http or https URL; sha256: 64 lower-case hex digits"},
 		{notifyTask("n1", protocol.NotifyPayload{Text: map[string]string{"de": "Hallo"}}), "no text"},

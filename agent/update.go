@@ -101,6 +101,9 @@ func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) 
 		return nil, fmt.Errorf("update refused: %w", err)
 	}
 	if err := t.waitIdle(ctx, req.ID); err != nil {
+		if errors.Is(err, errStayedBusy) {
+			err = fmt.Errorf("%w; the new version is installed, not switched to", err)
+		}
 		return nil, err
 	}
 	result, _ := json.Marshal(updateResult{From: st.From, To: st.To})
@@ -129,41 +132,59 @@ func (t *taskRunner) downloadBundle(ctx context.Context, id string, p protocol.U
 		return "", err
 	}
 	path := filepath.Join(dir, "bundle.tar")
+	if err := t.download(ctx, id, fetch{URL: p.URL, SHA256: p.SHA256, Size: p.Size}, path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// fetch is a file an update task names: where it is, and the size and
+// SHA-256 it must have.
+type fetch struct {
+	URL, SHA256 string
+	Size        int64
+}
+
+// download fetches f to path (resumed from path's partial file when cut,
+// retried with a backoff while the failure may pass) and checks its size
+// and SHA-256; a file that is not f's is removed. The client is the task
+// client for f's URL (the hub link's proxy and CA).
+func (t *taskRunner) download(ctx context.Context, id string, f fetch, path string) error {
 	client := http.DefaultClient
-	if u, err := url.Parse(p.URL); err == nil && t.client != nil {
+	if u, err := url.Parse(f.URL); err == nil && t.client != nil {
 		client = t.client(u)
 	}
 	t.reportPhase(ctx, id, "downloading")
 	wait := 2 * time.Second
 	var err error
 	for try := 1; try <= downloadTries; try++ {
-		if err = firmware.Download(ctx, client, p.URL, path, p.Size); err == nil {
+		if err = firmware.Download(ctx, client, f.URL, path, f.Size); err == nil {
 			break
 		}
 		var de *firmware.DownloadError
 		if !errors.As(err, &de) || !de.Temporary || try == downloadTries {
-			return "", err
+			return err
 		}
-		t.log.Warn("update: download failed; trying again", "try", try, "in", wait, "err", err)
+		t.log.Warn("download failed; trying again", "task", id, "try", try, "in", wait, "err", err)
 		timer, expired := t.floor.NewTimer(wait)
 		select {
 		case <-expired:
 		case <-ctx.Done():
 			timer.Stop()
-			return "", ctx.Err()
+			return ctx.Err()
 		}
 		wait *= 2
 	}
-	if err := checkDownload(path, p); err != nil {
+	if err := checkDownload(path, f); err != nil {
 		os.Remove(path)
-		return "", err
+		return err
 	}
-	return path, nil
+	return nil
 }
 
 // checkDownload compares the downloaded file with the task's size and
 // SHA-256.
-func checkDownload(path string, p protocol.UpdateAgentPayload) error {
+func checkDownload(path string, want fetch) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -174,9 +195,9 @@ func checkDownload(path string, p protocol.UpdateAgentPayload) error {
 	if err != nil {
 		return err
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); n != p.Size || sum != p.SHA256 {
+	if sum := hex.EncodeToString(h.Sum(nil)); n != want.Size || sum != want.SHA256 {
 		return fmt.Errorf("update refused: the download is %d bytes with SHA-256 %s; the task says %d and %s (%s)",
-			n, sum, p.Size, p.SHA256, firmware.ReasonPayload)
+			n, sum, want.Size, want.SHA256, firmware.ReasonPayload)
 	}
 	return nil
 }
@@ -203,24 +224,29 @@ func (t *taskRunner) updatePolicy(downgrade bool) (firmware.Policy, error) {
 // update switches: a busy printer finishes its job in minutes.
 const updateQuietWait = 20 * time.Minute
 
+// errStayedBusy: the printer or the panel stayed in use for
+// updateQuietWait; the caller says what that left undone.
+var errStayedBusy = errors.New("busy: the printer or the panel stayed in use")
+
 // waitIdle waits, within updateQuietWait, until no one is at the panel
 // (no session, so no release in progress; no PIN prompt) and the printer
 // is not printing, as SNMP says (a printer that does not answer is taken
 // as idle: it may simply be off). While it waits the task is in progress
-// with the phase "waiting".
+// with the phase "waiting". It fails with errStayedBusy.
 func (t *taskRunner) waitIdle(ctx context.Context, id string) error {
-	deadline, expired := t.sv.clock.NewTimer(updateQuietWait)
+	clk := t.timers()
+	deadline, expired := clk.NewTimer(updateQuietWait)
 	defer deadline.Stop()
 	for waited := false; t.busy(ctx); waited = true {
 		if !waited {
 			t.reportPhase(ctx, id, "waiting")
 		}
-		poll, tick := t.sv.clock.NewTimer(quietPoll)
+		poll, tick := clk.NewTimer(quietPoll)
 		select {
 		case <-tick:
 		case <-expired:
 			poll.Stop()
-			return errors.New("busy: the printer or the panel stayed in use; the new version is installed, not switched to")
+			return errStayedBusy
 		case <-ctx.Done():
 			poll.Stop()
 			return ctx.Err()
