@@ -98,7 +98,7 @@ func (r *running) panelServer() *http.Server {
 	}
 	if r.technicianPIN != "" || r.cfg.TechnicianPINHash != "" {
 		src := &techSources{link: r.link, hubURL: r.cfg.HubURL, sess: r.sess, store: r.store, version: r.opts.Version, ring: r.logRing,
-			seen: &r.linkSeen}
+			seen: &r.linkSeen, dev: r.techDevice()}
 		opts = append(opts, panel.WithTechnician(&technician{pin: r.technicianPIN, pinHash: r.cfg.TechnicianPINHash, watch: r.watch, locks: r.store,
 			now: r.floor.Now, p: r.lockPolicy(), src: src}))
 	}

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/offline"
 )
 
@@ -47,41 +49,40 @@ type ResetOptions struct {
 // on the directory, and while the ledger holds records the hub has not
 // acknowledged unless opts.Force.
 func FactoryReset(ctx context.Context, dataDir string, opts ResetOptions) error {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	release, err := lockDataDir(dataDir)
 	if err != nil {
 		return fmt.Errorf("factory reset: %w", err)
 	}
 	defer release()
+	_, err = wipeDataDir(ctx, dataDir, opts)
+	return err
+}
+
+// wipeDataDir is the factory reset once the caller holds the data
+// directory's lock: tessera reset took it, a running agent holds it since
+// its start (supervise_reset.go). The store must be closed. It returns
+// how many unsent accounting records a forced reset lost.
+func wipeDataDir(ctx context.Context, dataDir string, opts ResetOptions) (lost int, err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	unsent, err := unsentRecords(ctx, dataDir)
 	if err != nil {
 		if !opts.Force {
-			return fmt.Errorf("factory reset: %w (a store that cannot be read can only be reset with force)", err)
+			return 0, fmt.Errorf("factory reset: %w (a store that cannot be read can only be reset with force)", err)
 		}
 		log.Warn("factory reset forced: the store could not be read; whatever it held is lost", "err", err)
 	}
 	if unsent > 0 {
 		if !opts.Force {
-			return fmt.Errorf("factory reset refused: %d %w; connect the agent to its hub until they are, or force the reset and lose them", unsent, ErrUnsentRecords)
+			return 0, fmt.Errorf("factory reset refused: %d %w; connect the agent to its hub until they are, or force the reset and lose them", unsent, ErrUnsentRecords)
 		}
 		log.Warn("factory reset forced: unsent accounting records are lost", "records", unsent)
 	}
-	entries, err := os.ReadDir(dataDir)
+	removed, err := removeDataEntries(dataDir)
 	if err != nil {
-		return fmt.Errorf("factory reset: %w", err)
-	}
-	removed := 0
-	for _, e := range entries {
-		if keptByReset(e.Name()) {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
-			return fmt.Errorf("factory reset: %w", err)
-		}
-		removed++
+		return 0, err
 	}
 	files := opts.Files
 	if opts.LogFile != "" {
@@ -89,11 +90,42 @@ func FactoryReset(ctx context.Context, dataDir string, opts ResetOptions) error 
 	}
 	for _, f := range files {
 		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("factory reset: %w", err)
+			return 0, fmt.Errorf("factory reset: %w", err)
 		}
 	}
 	log.Info("factory reset: the agent is as new", "data_dir", dataDir, "entries_removed", removed)
-	return nil
+	return unsent, nil
+}
+
+// removeDataEntries removes every entry of dataDir the reset does not
+// keep and returns how many it removed.
+func removeDataEntries(dataDir string) (int, error) {
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		return 0, fmt.Errorf("factory reset: %w", err)
+	}
+	removed := 0
+	for _, e := range entries {
+		if keptByReset(e.Name()) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dataDir, e.Name())); err != nil {
+			return removed, fmt.Errorf("factory reset: %w", err)
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// ResetOptionsFor are the reset options of the agent cfg configures: its
+// log file, and its device token file when it lies outside the data
+// directory (the data directory's own entries go with it).
+func ResetOptionsFor(cfg config.Config) ResetOptions {
+	opts := ResetOptions{LogFile: cfg.LogFile}
+	if cfg.DeviceTokenFile != "" && !strings.HasPrefix(filepath.Clean(cfg.DeviceTokenFile), filepath.Clean(cfg.DataDir)+string(filepath.Separator)) {
+		opts.Files = append(opts.Files, cfg.DeviceTokenFile)
+	}
+	return opts
 }
 
 // unsentRecords counts the accounting records in the outbox of the store

@@ -58,11 +58,14 @@ type supervisor struct {
 }
 
 // handoverRequest is a task handed over to the supervisor: a set-config
-// with its new system built, or a restart.
+// with its new system built, a restart, or a factory reset (the
+// technician's or an unregister task's: supervise_reset.go).
 type handoverRequest struct {
 	h   handover
 	sys *System // set-config: the new system
 	cfg config.Config
+	// force: a factory reset loses unsent accounting records.
+	force bool
 }
 
 // Run builds the agent cfg describes and runs it until ctx ends; a
@@ -106,6 +109,7 @@ func newSupervisor(cfg config.Config, opts Options) (*supervisor, config.Config,
 			return nil, cfg, err
 		}
 	}
+	sv.noteReset(cfg.DataDir)
 	trial, err := sv.settleUpdate(cfg)
 	if err != nil {
 		return nil, cfg, err
@@ -230,6 +234,8 @@ func (sv *supervisor) apply(ctx context.Context, in *instance, req handoverReque
 		return sv.restart(ctx, req)
 	case protocol.TaskUpdateAgent:
 		return sv.execUpdate(ctx, req)
+	case handoverFactoryReset, protocol.TaskUnregister:
+		return sv.factoryReset(ctx, req)
 	}
 	return sv.swap(ctx, req, wasOnline)
 }

@@ -24,6 +24,8 @@ type techSources struct {
 	version string
 	ring    *logRing
 	seen    *linkSeen
+	// dev does the device actions (techdevice.go); nil: not offered.
+	dev *techDevice
 }
 
 // linkSeen remembers when the hub link last came online, for the

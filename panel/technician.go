@@ -181,6 +181,7 @@ func (s *Server) technicianRoutes() {
 	s.mux.HandleFunc("POST /api/v1/technician/poll", a.enabled(a.authorized(a.poll)))
 	s.mux.HandleFunc("POST /api/v1/technician/test", a.enabled(a.authorized(a.test)))
 	s.mux.HandleFunc("POST /api/v1/technician/logout", a.enabled(a.logout))
+	a.deviceRoutes()
 }
 
 // enabled answers 404 when no technician PIN is set on this device.

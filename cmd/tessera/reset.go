@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
-	"strings"
 
 	"github.com/tessera-print/tessera/agent"
 )
@@ -38,15 +36,13 @@ func runReset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.LogFile == "" && *cfgFile == "" {
 		fmt.Fprintln(stderr, "tessera reset: no --config: a log file the agent writes outside its data directory is not removed")
 	}
-	var outside []string
-	if cfg.DeviceTokenFile != "" && !strings.HasPrefix(filepath.Clean(cfg.DeviceTokenFile), filepath.Clean(cfg.DataDir)+string(filepath.Separator)) {
-		outside = append(outside, cfg.DeviceTokenFile)
-	}
 	logger, err = newLogger(stderr, "info", "text")
 	if err != nil {
 		return err
 	}
-	if err := agent.FactoryReset(ctx, cfg.DataDir, agent.ResetOptions{Force: *force, LogFile: cfg.LogFile, Files: outside, Logger: logger}); err != nil {
+	opts := agent.ResetOptionsFor(cfg)
+	opts.Force, opts.Logger = *force, logger
+	if err := agent.FactoryReset(ctx, cfg.DataDir, opts); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "factory reset: %s holds nothing personal any more; the agent starts as new\n", cfg.DataDir)
