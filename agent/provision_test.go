@@ -2,17 +2,22 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/firmware"
 	"github.com/tessera-print/tessera/firmware/media"
+	"github.com/tessera-print/tessera/internal/testutil"
 )
 
 // stickKit is an agent's trust (a provisioning key in trust_dir, a site
@@ -105,7 +110,10 @@ func TestPlanStick(t *testing.T) {
 		}), nil, []string{firmware.ReasonSignature}},
 		{"replayed", k.stick(t, good, k.key, k.site.Recipient(), nil), []string{"site-a-7"}, []string{firmware.ReasonReplayed}},
 		{"for another device", k.stick(t, good, k.key, other.Recipient(), nil), nil, []string{firmware.ReasonSecret}},
-		{"secret in clear", k.stick(t, with(func(d *firmware.Provision) { d.SNMPAuthPass, d.SNMPPrivPass, d.TechnicianPIN = "x", "", ""; delete(d.Config, "enroll_code") }), k.key, nil, nil), nil, []string{firmware.ReasonSecret}},
+		{"secret in clear", k.stick(t, with(func(d *firmware.Provision) {
+			d.SNMPAuthPass, d.SNMPPrivPass, d.TechnicianPIN = "x", "", ""
+			delete(d.Config, "enroll_code")
+		}), k.key, nil, nil), nil, []string{firmware.ReasonSecret}},
 		{"keys a stick may not set", k.stick(t, with(func(d *firmware.Provision) {
 			d.Config["trust_dir"] = json.RawMessage(`"/tmp"`)
 			d.Config["media_roots"] = json.RawMessage(`["/tmp"]`)
@@ -183,5 +191,69 @@ func TestStickResultName(t *testing.T) {
 		if _, ok := got[key]; !ok {
 			t.Errorf("the result lacks %q: %s", key, data)
 		}
+	}
+}
+
+// TestStickBundle: a stick with a configuration and an update bundle:
+// the configuration is applied, then the bundle verified, installed and
+// switched to (the process re-executes); a bundle the update rules
+// refuse (a downgrade) leaves the applied configuration running and
+// says why in the result.
+func TestStickBundle(t *testing.T) {
+	tests := []struct {
+		name, bundle string
+		exec         bool
+		refused      string
+	}{
+		{"newer", "1.1.0", true, ""},
+		{"downgrade", "0.9.0", false, firmware.ReasonDowngrade},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newUpdateRig(t, tt.bundle)
+			resp, err := http.Get(r.payload.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bundle, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			k := newStickKit(t)
+			cfg := r.cfg
+			cfg.TrustDir, cfg.MediaRoots = k.cfg.TrustDir, []string{k.sticks}
+			k.cfg.DataDir = cfg.DataDir
+			done, a := r.process(t, newTaskHub(t), cfg, "1.0.0")
+			a.waitReady(t)
+			doc := firmware.Provision{ID: "with-bundle", Config: map[string]json.RawMessage{"language": json.RawMessage(`"de"`)},
+				Bundle: "tessera.tar"}
+			stick := k.stick(t, doc, k.key, nil, nil)
+			if err := os.WriteFile(filepath.Join(stick, media.Dir, "tessera.tar"), bundle, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var res stickResult
+			testutil.WaitErr(t, 30*time.Second, "the stick's result", func() error {
+				files, _ := filepath.Glob(filepath.Join(stick, media.Dir, "result-*.json"))
+				if len(files) != 1 {
+					return errors.New("no result yet")
+				}
+				data, _ := os.ReadFile(files[0])
+				return json.Unmarshal(data, &res)
+			})
+			if res.Status != "applied" || !slices.Contains(res.Applied, "language") {
+				t.Fatalf("result %+v", res)
+			}
+			if tt.exec {
+				waitEnd(t, done, "1.0.0 after the stick's switch")
+				if got := r.active(t); got != tt.bundle || !slices.Contains(res.Applied, "bundle") {
+					t.Fatalf("active %s, result %+v", got, res)
+				}
+				return
+			}
+			if len(res.Refused) != 1 || res.Refused[0].Key != "bundle" || res.Refused[0].Reason != tt.refused {
+				t.Fatalf("result %+v, want the bundle refused %s", res, tt.refused)
+			}
+			if got := r.active(t); got != "1.0.0" {
+				t.Fatalf("active slot %s after a refused bundle", got)
+			}
+		})
 	}
 }

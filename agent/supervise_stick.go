@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tessera-print/tessera/config"
 	"github.com/tessera-print/tessera/firmware"
 	"github.com/tessera-print/tessera/firmware/media"
 	"github.com/tessera-print/tessera/offline"
+	"github.com/tessera-print/tessera/protocol"
 )
 
 // The supervisor's side of USB provisioning (provision.go): a settled
@@ -72,13 +74,25 @@ func (sv *supervisor) applyStick(ctx context.Context, in *instance, stick string
 	} else {
 		log.Warn("provisioning refused; nothing changed", "id", res.ID, "refused", res.Refused)
 	}
+	var switchTo func() *instance
+	if res.Status == "applied" && plan.bundle != "" {
+		var r *refusal
+		if r, switchTo = sv.stickBundle(ctx, next, plan.bundle); r != nil {
+			// The configuration stays: it runs, healthy. The result
+			// says the bundle was not installed, and why.
+			res.Refused = append(res.Refused, *r)
+			log.Warn("provisioning: the stick's bundle refused", "reason", r.Reason, "detail", r.Detail)
+		} else {
+			res.Applied = append(res.Applied, "bundle")
+		}
+	}
 	res.AgentID, res.PrinterSerial = sv.identity(ctx, next)
 	res.At = sv.clock.Now().UTC().Format("2006-01-02T15:04:05Z")
 	if err := writeStickResult(stick, res); err != nil {
 		log.Warn("provisioning result not written to the stick", "err", err)
 	}
-	if plan != nil && len(res.Refused) == 0 && plan.bundle != "" {
-		return sv.stickBundle(ctx, next, plan.bundle)
+	if switchTo != nil {
+		return switchTo()
 	}
 	return next
 }
@@ -175,9 +189,55 @@ func (sv *supervisor) identity(ctx context.Context, in *instance) (agentID, seri
 	return agentID, serial
 }
 
-// stickBundle installs an update bundle a stick carried (not yet: the
-// update-agent task's path).
-func (sv *supervisor) stickBundle(_ context.Context, in *instance, bundle string) *instance {
-	sv.log.Warn("provisioning: a bundle on the stick is not installed by this version", "bundle", bundle)
-	return in
+// stickBundle verifies and installs the update bundle a stick carried
+// (the update-agent task's checks: signature chain, revocations,
+// platform, expiry by the time rule, no downgrade; the installed binary
+// run once), after the stick's configuration is running in in. It
+// returns the refusal, or a function that switches to the new version
+// and re-executes it, on trial, once the result is on the stick.
+func (sv *supervisor) stickBundle(ctx context.Context, in *instance, bundle string) (*refusal, func() *instance) {
+	refused := func(err error) (*refusal, func() *instance) {
+		r := refusalOf("bundle", err)
+		return &r, nil
+	}
+	u, slots, ok := updater(sv.cfg.DataDir, sv.opts.Version)
+	if !ok {
+		return refused(errors.New("this agent does not run from update slots (DATA/slots): install it from the package"))
+	}
+	var earliest time.Time
+	if in != nil && in.r != nil {
+		earliest, _ = in.r.floor.Bound()
+	}
+	policy, err := updatePolicyFor(sv.opts, earliest, false)
+	if err != nil {
+		return refused(err)
+	}
+	st, err := u.Install(bundle, policy, "stick")
+	if err == nil {
+		if err = checkInstalled(ctx, slots, st, st.To); err != nil {
+			if aerr := u.Abandon(); aerr != nil {
+				sv.log.Error("provisioning: the refused install not dropped", "err", aerr)
+			}
+		}
+	}
+	if err != nil {
+		return refused(err)
+	}
+	return nil, func() *instance {
+		if err := u.Switch(); err != nil {
+			sv.log.Error("provisioning: the new version not switched to", "to", st.To, "err", err)
+			return in
+		}
+		sv.log.Info("provisioning: switched to the stick's version; re-executing", "from", st.From, "to", st.To)
+		if in != nil {
+			if err := in.stop(); err != nil {
+				sv.log.Warn("the running system stopped with an error", "err", err)
+			}
+		}
+		next, err := sv.execUpdate(ctx, handoverRequest{h: handover{ID: "stick", Type: protocol.TaskUpdateAgent}})
+		if err != nil {
+			sv.log.Error("provisioning: after a failed re-exec", "err", err)
+		}
+		return next
+	}
 }

@@ -23,6 +23,7 @@ func baseConfig(t *testing.T) config.Config {
 	cfg.HubURL = "http://127.0.0.1:1"
 	cfg.PrinterURI = "ipp://127.0.0.1:1/ipp/print"
 	cfg.PanelListen = "127.0.0.1:0"
+	cfg.MediaRoots = nil // no watching this machine's /media
 	return cfg
 }
 

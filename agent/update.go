@@ -204,18 +204,25 @@ func checkDownload(path string, want fetch) error {
 
 // updatePolicy is what a bundle must satisfy on this agent.
 func (t *taskRunner) updatePolicy(downgrade bool) (firmware.Policy, error) {
-	roots := t.sv.opts.UpdateRoots
+	earliest, _ := t.floor.Bound()
+	return updatePolicyFor(t.sv.opts, earliest, downgrade)
+}
+
+// updatePolicyFor is what a bundle must satisfy on an agent run with
+// opts, when the true time is earliest or later (zero: unknown, expiry
+// not judged).
+func updatePolicyFor(opts Options, earliest time.Time, downgrade bool) (firmware.Policy, error) {
+	roots := opts.UpdateRoots
 	if roots == nil {
 		var err error
 		if roots, err = firmware.Roots(""); err != nil {
 			return firmware.Policy{}, err
 		}
 	}
-	running, err := version.Parse(t.sv.opts.Version)
+	running, err := version.Parse(opts.Version)
 	if err != nil {
 		running = version.Dev() // an unstamped build: below every release
 	}
-	earliest, _ := t.floor.Bound()
 	return firmware.Policy{Roots: roots, OS: runtime.GOOS, Arch: runtime.GOARCH, Running: running,
 		Downgrade: downgrade, Earliest: earliest}, nil
 }

@@ -277,7 +277,7 @@ func agentConfig(t testing.TB, extra []string) (string, []string) {
 	}
 	// reconnect_max 30 s: a test that stops the hub for long waits at most
 	// that for the agent to come back (the default, 5 min, suits a fleet).
-	for k, v := range map[string]any{"debounce": "0s", "lockout_delay": "0s", "reconnect_max": "30s"} {
+	for k, v := range map[string]any{"debounce": "0s", "lockout_delay": "0s", "reconnect_max": "30s", "media_roots": []string{}} {
 		if _, ok := keys[k]; !ok {
 			keys[k] = v
 		}
