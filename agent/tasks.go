@@ -95,10 +95,14 @@ type taskRunner struct {
 	// the run loop takes no other task (the next system fails them as
 	// interrupted).
 	handedOver bool
+	// unregistered carries a completed unregister task's id to
+	// awaitUnregister (unregister.go).
+	unregistered chan string
 }
 
 func newTaskRunner(store taskStore, floor *clock.Floor, log *slog.Logger, kick func()) *taskRunner {
-	return &taskRunner{store: store, floor: floor, log: log, kick: kick, wake: make(chan struct{}, 1)}
+	return &taskRunner{store: store, floor: floor, log: log, kick: kick, wake: make(chan struct{}, 1),
+		unregistered: make(chan string, 1)}
 }
 
 // handle answers the hub's Task: it validates the task, refuses one whose
@@ -205,6 +209,8 @@ func (t *taskRunner) runOne(ctx context.Context, req protocol.TaskRequest) {
 		timeout = updateTaskTimeout
 	case protocol.TaskUpdateFirmware:
 		timeout = firmwareTaskTimeout
+	case protocol.TaskUnregister:
+		timeout = unregisterTaskTimeout
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -265,6 +271,8 @@ func (t *taskRunner) do(ctx context.Context, req protocol.TaskRequest) (any, err
 		return t.setConfig(ctx, req)
 	case protocol.TaskRestart:
 		return t.restart(ctx, req)
+	case protocol.TaskUnregister:
+		return t.unregister(ctx, req)
 	case protocol.TaskUploadLogs:
 		if t.upload == nil {
 			return nil, errors.New("no diagnostics here")
@@ -432,4 +440,5 @@ func (r *running) startTasks(ctx context.Context, goRun func(func())) {
 	r.tasks.keep = r.tasks.finishHandover(ctx)
 	r.tasks.endLeftovers(ctx)
 	goRun(func() { r.tasks.run(ctx) })
+	goRun(func() { r.tasks.awaitUnregister(ctx) })
 }
