@@ -284,6 +284,8 @@ func (t *taskRunner) do(ctx context.Context, req protocol.TaskRequest) (any, err
 		return t.releaseJob(ctx, req)
 	case protocol.TaskUpdateAgent:
 		return t.updateAgent(ctx, req)
+	case protocol.TaskSetTrustKeys:
+		return t.setTrustKeys(ctx, req)
 	case protocol.TaskUpdateFirmware:
 		return t.updatePrinterFirmware(ctx, req)
 	}

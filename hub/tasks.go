@@ -132,7 +132,7 @@ func taskTypes() []string {
 	return []string{protocol.TaskNotify, protocol.TaskSyncUsers, protocol.TaskReadMeters,
 		protocol.TaskTestConnection, protocol.TaskSetConfig, protocol.TaskRestart, protocol.TaskUploadLogs,
 		protocol.TaskReleaseJob, protocol.TaskLogin, protocol.TaskUpdateAgent, protocol.TaskUpdateFirmware,
-		protocol.TaskUnregister}
+		protocol.TaskUnregister, protocol.TaskSetTrustKeys}
 }
 
 func validTaskType(t string) bool { return slices.Contains(taskTypes(), t) }
@@ -161,6 +161,9 @@ func checkTaskPayload(typ string, payload []byte) error {
 		return checkUpdate(payload, &p)
 	case protocol.TaskUpdateFirmware:
 		var p protocol.UpdateFirmwarePayload
+		return checkUpdate(payload, &p)
+	case protocol.TaskSetTrustKeys:
+		var p protocol.SetTrustKeysPayload
 		return checkUpdate(payload, &p)
 	case protocol.TaskUnregister:
 		var p struct{}

@@ -201,6 +201,8 @@ func requests() []example {
 				Transport: "http", UploadURL: "https://u/up"})}},
 		{"task upload logs", "Task.request.json", TaskRequest{ID: "t10", Type: TaskUploadLogs, Deadline: at, Payload: json.RawMessage(`{"url":"https://u/logs"}`)}},
 		{"task unregister", "Task.request.json", TaskRequest{ID: "t11", Type: TaskUnregister, Deadline: at, Payload: json.RawMessage(`{}`)}},
+		{"task set-trust-keys", "Task.request.json", TaskRequest{ID: "t12", Type: TaskSetTrustKeys, Deadline: at,
+			Payload: mustJSON(SetTrustKeysPayload{Keys: []string{"-----BEGIN TESSERA ED25519 PUBLIC KEY-----\nName: site\n\nAAAA\n-----END TESSERA ED25519 PUBLIC KEY-----\n"}})}},
 	}
 }
 
@@ -252,6 +254,7 @@ func responses() []example {
 			SNMP: ProbeResult{Error: "no SNMP configured"}, Readers: []ReaderProbe{{Name: "tcp", Attached: true}}}},
 		{"restart result", "task.restart.result.json", struct{}{}},
 		{"unregister result", "task.unregister.result.json", struct{}{}},
+		{"set-trust-keys result", "task.set-trust-keys.result.json", SetTrustKeysResult{Keys: []string{"c0f8380bebfed55f"}}},
 		{"upload-logs result", "task.upload-logs.result.json", map[string]any{"bytes": 1234, "sha256": sha}},
 		{"login result", "task.login.result.json", map[string]string{"username": "alice"}},
 		{"release-job result", "task.release-job.result.json", map[string]any{"job_id": "j1", "state": "printed", "impressions": 3}},

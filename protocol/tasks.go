@@ -47,6 +47,11 @@ const (
 	// wipes itself (a factory reset) and starts as new; the hub revokes
 	// the old identity once the task completed.
 	TaskUnregister = "unregister"
+	// TaskSetTrustKeys gives the agent provisioning keys (tasks_trust.go):
+	// a USB stick signed by one is trusted as one signed by a key in the
+	// image's trust_dir. They never sign updates: only the roots built
+	// into the agent certify those.
+	TaskSetTrustKeys = "set-trust-keys"
 )
 
 // Bounds of tasks.
