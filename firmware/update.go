@@ -64,10 +64,19 @@ type Updater struct {
 	step func(name string)
 }
 
+// StepHook, when set, is called after each persisted step of every
+// Updater, as its own step hook is. Only a test build of the agent sets it
+// (cmd/tessera, tag tessera_killstep): the real binary killed at a named
+// step (internal/e2e TestUpdateKilledEndToEnd).
+var StepHook func(name string)
+
 // after marks a persisted step: a test's crash point.
 func (u *Updater) after(name string) {
 	if u.step != nil {
 		u.step(name)
+	}
+	if StepHook != nil {
+		StepHook(name)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,47 +29,19 @@ import (
 // fails its health check and is rolled back to 1.1.0 by itself, which
 // reports why.
 func TestUpdateAgentEndToEnd(t *testing.T) {
-	root, err := firmware.GenerateKey("e2e-root")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signing, _ := firmware.GenerateKey("e2e-signing")
-	cert := firmware.SignKey(root, signing.Public())
-	roots := "-X main.rootKeys=" + base64.StdEncoding.EncodeToString(firmware.MarshalPublicKey(root.Public()))
-	const pkg = "github.com/tessera-print/tessera/cmd/tessera"
-	v100 := testenv.BuildBinaryWith(t, pkg, "-ldflags", "-X main.buildVersion=1.0.0 "+roots)
-	v110 := testenv.BuildBinaryWith(t, pkg, "-ldflags", "-X main.buildVersion=1.1.0 "+roots)
-	v120 := testenv.BuildBinaryWith(t, pkg, "-tags", "tessera_failhealth", "-ldflags", "-X main.buildVersion=1.2.0 "+roots)
-
+	kit := updateBuilds(t)
 	dir := t.TempDir()
 	slots := firmware.DirSlots{Root: filepath.Join(dir, "slots")}
-	if err := slots.Init(v100); err != nil {
+	if err := slots.Init(kit.bins["1.0.0"]); err != nil {
 		t.Fatal(err)
 	}
-	bundles := map[string][]byte{}
-	for v, bin := range map[string]string{"1.1.0": v110, "1.2.0": v120} {
-		var b bytes.Buffer
-		m := firmware.Manifest{Product: firmware.Product, Version: v, OS: runtime.GOOS, Arch: runtime.GOARCH, Expires: time.Now().Add(24 * time.Hour)}
-		if err := firmware.WriteBundle(&b, signing, cert, m, map[string]string{"tessera": bin}); err != nil {
-			t.Fatal(err)
-		}
-		bundles[v] = b.Bytes()
-	}
-	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "b.tar", time.Time{}, bytes.NewReader(bundles[strings.TrimPrefix(r.URL.Path, "/")]))
-	}))
-	defer files.Close()
-	task := func(v string) string {
-		sum := sha256.Sum256(bundles[v])
-		p, _ := json.Marshal(map[string]any{"url": files.URL + "/" + v, "sha256": hex.EncodeToString(sum[:]), "size": len(bundles[v]), "version": v})
-		return string(p)
-	}
+	task := kit.serve(t)
 
 	h := startHub(t, build(t), t.TempDir(), "")
 	a := startAgent(t, binaries{agent: slots.Binary()}, dir, h.url, "ipp://127.0.0.1:1/ipp/print", "", "")
 	id := h.connectedAgent(t)
 
-	up := h.createTask(t, id, "update-agent", task("1.1.0"))
+	up := h.createTask(t, id, "update-agent", task("1.1.0", false))
 	v := h.taskEnded(t, up)
 	var res struct{ From, To string }
 	if err := json.Unmarshal(v.Result, &res); v.State != "completed" || err != nil || res.From != "1.0.0" || res.To != "1.1.0" {
@@ -79,7 +52,7 @@ func TestUpdateAgentEndToEnd(t *testing.T) {
 	}
 	testutil.WaitErr(t, 20*time.Second, "1.1.0's panel", func() error { return getOK(a.panel + "/healthz") })
 
-	bad := h.createTask(t, id, "update-agent", task("1.2.0"))
+	bad := h.createTask(t, id, "update-agent", task("1.2.0", false))
 	if v := h.taskEnded(t, bad); v.State != "failed" || !strings.Contains(v.Error, "rolled back to 1.1.0: health check failed") {
 		t.Fatalf("update to 1.2.0: %+v", v)
 	}
@@ -99,6 +72,73 @@ func TestUpdateAgentEndToEnd(t *testing.T) {
 	}
 	testutil.WaitErr(t, 20*time.Second, "1.1.0's panel again", func() error { return getOK(a.panel + "/healthz") })
 	stopAgent(t, a)
+}
+
+// updateKit is what the update tests share, built once per test binary:
+// the agent as 1.0.0 and 1.1.0, and as 1.2.0, a build that can never be
+// healthy (tag tessera_failhealth), all trusting one test root and built
+// with tag tessera_killstep (killed at a named step when the test asks:
+// TestUpdateKilledEndToEnd); a signing key that root certified.
+type updateKit struct {
+	signing *firmware.PrivateKey
+	cert    firmware.Cert
+	bins    map[string]string // version → binary
+}
+
+var sharedKit struct {
+	sync.Mutex
+	kit *updateKit
+}
+
+// updateBuilds builds the update tests' three agents, once.
+func updateBuilds(t *testing.T) *updateKit {
+	t.Helper()
+	sharedKit.Lock()
+	defer sharedKit.Unlock()
+	if sharedKit.kit != nil {
+		return sharedKit.kit
+	}
+	root, err := firmware.GenerateKey("e2e-root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing, err := firmware.GenerateKey("e2e-signing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := "-X main.rootKeys=" + base64.StdEncoding.EncodeToString(firmware.MarshalPublicKey(root.Public()))
+	const pkg = "github.com/tessera-print/tessera/cmd/tessera"
+	kit := &updateKit{signing: signing, cert: firmware.SignKey(root, signing.Public()), bins: map[string]string{}}
+	for v, tags := range map[string]string{"1.0.0": "tessera_killstep", "1.1.0": "tessera_killstep", "1.2.0": "tessera_killstep,tessera_failhealth"} {
+		kit.bins[v] = testenv.BuildBinaryWith(t, pkg, "-tags", tags, "-ldflags", "-X main.buildVersion="+v+" "+roots)
+	}
+	sharedKit.kit = kit
+	return kit
+}
+
+// serve serves a signed bundle of each of the kit's versions and returns
+// the update-agent task payload for one.
+func (k *updateKit) serve(t *testing.T) func(v string, downgrade bool) string {
+	t.Helper()
+	bundles := map[string][]byte{}
+	for v, bin := range k.bins {
+		var b bytes.Buffer
+		m := firmware.Manifest{Product: firmware.Product, Version: v, OS: runtime.GOOS, Arch: runtime.GOARCH, Expires: time.Now().Add(24 * time.Hour)}
+		if err := firmware.WriteBundle(&b, k.signing, k.cert, m, map[string]string{"tessera": bin}); err != nil {
+			t.Fatal(err)
+		}
+		bundles[v] = b.Bytes()
+	}
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "b.tar", time.Time{}, bytes.NewReader(bundles[strings.TrimPrefix(r.URL.Path, "/")]))
+	}))
+	t.Cleanup(files.Close)
+	return func(v string, downgrade bool) string {
+		sum := sha256.Sum256(bundles[v])
+		p, _ := json.Marshal(map[string]any{"url": files.URL + "/" + v, "sha256": hex.EncodeToString(sum[:]), "size": len(bundles[v]),
+			"version": v, "downgrade": downgrade})
+		return string(p)
+	}
 }
 
 // activeVersion is what the active slot's binary says it is.
