@@ -55,6 +55,13 @@ type Options struct {
 	// UpdateRoots are the root keys an update bundle must chain to (nil:
 	// the ones built in, firmware.Roots; docs/updates.md).
 	UpdateRoots []firmware.PublicKey
+
+	// dataDir is the data directory Run was given, set by newSupervisor:
+	// updatePolicyFor finds the kept revocation list there. Carried here
+	// because every caller of updatePolicyFor has the Options, and the
+	// data directory never changes while the agent runs (neither a stick
+	// nor set-config may change data_dir).
+	dataDir string
 }
 
 // debounced drops repeated reads of the same card before the session sees them.

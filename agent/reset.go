@@ -19,12 +19,15 @@ import (
 // credential cache, the local queue's jobs, the ledger, the outbox, the
 // override file, logs), leaving an agent as new. What is kept is what
 // the agent is, not what it knew: its installed versions (the update
-// slots and their state) and the directory itself.
+// slots and their state) and the directory itself; and the newest
+// revocation list, since an agent as new must not trust a revoked
+// signing key again (the build's roots would take its bundles).
 
 // keptByReset reports whether a factory reset keeps the data directory's
-// entry name: the installed versions and the lock the reset holds.
+// entry name: the installed versions, the kept revocation list and the
+// lock the reset holds.
 func keptByReset(name string) bool {
-	return name == "slots" || name == "update-state.json" || name == lockFileName
+	return name == "slots" || name == "update-state.json" || name == revocationsFile || name == lockFileName
 }
 
 // ErrUnsentRecords: a factory reset would lose accounting records the

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -210,7 +211,9 @@ func (t *taskRunner) updatePolicy(downgrade bool) (firmware.Policy, error) {
 
 // updatePolicyFor is what a bundle must satisfy on an agent run with
 // opts, when the true time is earliest or later (zero: unknown, expiry
-// not judged).
+// not judged). In a running agent (opts.dataDir set) the policy applies
+// the revocation list kept in the data directory and keeps the one a
+// verified bundle carries (revocations.go).
 func updatePolicyFor(opts Options, earliest time.Time, downgrade bool) (firmware.Policy, error) {
 	roots := opts.UpdateRoots
 	if roots == nil {
@@ -223,8 +226,18 @@ func updatePolicyFor(opts Options, earliest time.Time, downgrade bool) (firmware
 	if err != nil {
 		running = version.Dev() // an unstamped build: below every release
 	}
-	return firmware.Policy{Roots: roots, OS: runtime.GOOS, Arch: runtime.GOARCH, Running: running,
-		Downgrade: downgrade, Earliest: earliest}, nil
+	p := firmware.Policy{Roots: roots, OS: runtime.GOOS, Arch: runtime.GOARCH, Running: running,
+		Downgrade: downgrade, Earliest: earliest}
+	if opts.dataDir != "" {
+		log := opts.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		if err := withRevocations(&p, opts.dataDir, log.With("component", "update")); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
 }
 
 // updateQuietWait bounds the wait for the agent to be idle before an

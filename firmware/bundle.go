@@ -47,6 +47,19 @@ func fileMember(name, path string) member {
 // reads them: the manifest, its signature, the certificate, then the
 // payloads.
 func WriteBundle(w io.Writer, key *PrivateKey, cert Cert, m Manifest, files map[string]string) error {
+	return WriteBundleCarrying(w, key, cert, m, files, nil)
+}
+
+// WriteBundleCarrying is WriteBundle of a bundle that also carries a
+// revocation list file to the agents (nil: none), after the certificate.
+// The list's form is checked here; its signature is an agent's to check
+// against its roots, which this writer need not have.
+func WriteBundleCarrying(w io.Writer, key *PrivateKey, cert Cert, m Manifest, files map[string]string, revocations []byte) error {
+	if revocations != nil {
+		if _, _, err := InspectRevocations(revocations); err != nil {
+			return err
+		}
+	}
 	m.Payloads = nil
 	var payloads []member
 	for _, name := range slices.Sorted(maps.Keys(files)) {
@@ -68,6 +81,9 @@ func WriteBundle(w io.Writer, key *PrivateKey, cert Cert, m Manifest, files map[
 		bytesMember(memberManifest, manifest),
 		bytesMember(memberSig, key.sign(purposeManifest, manifest)),
 		bytesMember(memberCert, MarshalCert(cert)),
+	}
+	if revocations != nil {
+		members = append(members, bytesMember(memberRevocations, revocations))
 	}
 	return writeTar(w, append(members, payloads...))
 }

@@ -77,7 +77,7 @@ func (m *Manifest) check() error {
 	}
 	seen := map[string]bool{}
 	for _, p := range m.Payloads {
-		if !payloadName.MatchString(p.Name) || p.Name == memberManifest || p.Name == memberSig || p.Name == memberCert {
+		if !payloadName.MatchString(p.Name) || p.Name == memberManifest || p.Name == memberSig || p.Name == memberCert || p.Name == memberRevocations {
 			return fmt.Errorf("payload name %q: want a plain file name", p.Name)
 		}
 		if seen[p.Name] {
@@ -99,4 +99,8 @@ const (
 	memberManifest = "manifest.json"
 	memberSig      = "manifest.sig"
 	memberCert     = "signing.cert"
+	// memberRevocations, optional, follows the certificate: a revocation
+	// list travelling to agents with a bundle (signed by a root on its
+	// own, so not named by the manifest).
+	memberRevocations = "revocations.json"
 )

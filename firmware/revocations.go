@@ -45,12 +45,9 @@ func SignRevocations(root *PrivateKey, r Revocations) ([]byte, error) {
 // returns the list. seen is the highest serial already accepted: an
 // older list is a rollback.
 func ParseRevocations(data []byte, roots []PublicKey, seen uint64) (*Revocations, error) {
-	if len(data) > maxDocument {
-		return nil, refuse(ReasonMalformed, "revocation list larger than %d bytes", maxDocument)
-	}
-	var f signedRevocations
-	if err := decodeStrict(data, &f); err != nil {
-		return nil, refuse(ReasonMalformed, "revocation list: %v", err)
+	f, r, err := readRevocations(data)
+	if err != nil {
+		return nil, err
 	}
 	i := slices.IndexFunc(roots, func(k PublicKey) bool { return k.ID() == f.Root })
 	if i < 0 {
@@ -59,17 +56,49 @@ func ParseRevocations(data []byte, roots []PublicKey, seen uint64) (*Revocations
 	if !verify(roots[i].Key, purposeRevocations, f.List, f.Sig) {
 		return nil, refuse(ReasonSignature, "the revocation list does not verify with root %s", f.Root)
 	}
-	var r Revocations
-	if err := decodeStrict(f.List, &r); err != nil {
-		return nil, refuse(ReasonMalformed, "revocation list: %v", err)
-	}
-	for _, id := range r.Revoked {
-		if b, err := hex.DecodeString(id); err != nil || len(b) != 8 {
-			return nil, refuse(ReasonMalformed, "revocation list: %q is not a key ID (16 hex digits)", id)
-		}
-	}
 	if r.Serial < seen {
 		return nil, refuse(ReasonRollback, "revocation list %d is older than list %d, already seen", r.Serial, seen)
 	}
 	return &r, nil
+}
+
+// InspectRevocations reads a revocation list file's form without
+// verifying its signature: the list and the ID of the root that says it
+// signed it. For tools that handle a list without the roots
+// (tessera-sign bundle); an agent uses ParseRevocations.
+func InspectRevocations(data []byte) (r Revocations, root string, err error) {
+	f, r, err := readRevocations(data)
+	return r, f.Root, err
+}
+
+// readRevocations decodes a revocation list file and its list, checking
+// their form only.
+func readRevocations(data []byte) (signedRevocations, Revocations, error) {
+	var f signedRevocations
+	var r Revocations
+	if len(data) > maxDocument {
+		return f, r, refuse(ReasonMalformed, "revocation list larger than %d bytes", maxDocument)
+	}
+	if err := decodeStrict(data, &f); err != nil {
+		return f, r, refuse(ReasonMalformed, "revocation list: %v", err)
+	}
+	if err := decodeStrict(f.List, &r); err != nil {
+		return f, r, refuse(ReasonMalformed, "revocation list: %v", err)
+	}
+	for _, id := range r.Revoked {
+		if b, err := hex.DecodeString(id); err != nil || len(b) != 8 {
+			return f, r, refuse(ReasonMalformed, "revocation list: %q is not a key ID (16 hex digits)", id)
+		}
+	}
+	return f, r, nil
+}
+
+// newer is the newer of two lists (nil: none), by serial; at an equal
+// serial, a. An older list never replaces a newer one: a newer list is
+// what the roots say now, even where it no longer names a key.
+func newer(a, b *Revocations) *Revocations {
+	if a == nil || (b != nil && b.Serial > a.Serial) {
+		return b
+	}
+	return a
 }

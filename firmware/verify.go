@@ -28,6 +28,14 @@ type Policy struct {
 	// floor: the build time at least). A bundle that expired before it is
 	// refused; a clock that runs behind never makes a bundle expire.
 	Earliest time.Time
+	// KeepRevocations, if set, is given the revocation list a bundle
+	// carried (its signed file, and the list) once the whole bundle
+	// verified: the agent keeps it, so that a key it revokes stays
+	// refused after this bundle. It is a hook rather than a result
+	// because the callers that install (firmware.Updater) return no
+	// Verified. Its error fails the verification (not as a refusal: it
+	// can be tried again).
+	KeepRevocations func(file []byte, r *Revocations) error
 }
 
 // Verified is a bundle whose every check passed, its payloads written
@@ -36,10 +44,18 @@ type Verified struct {
 	Manifest Manifest
 	Signer   PublicKey
 	Paths    map[string]string // payload name → file
+	// Revocations is the revocation list the bundle carried, verified
+	// against the roots (nil: none), and RevocationsFile its signed file,
+	// as an agent keeps it. It may be older than the policy's.
+	Revocations     *Revocations
+	RevocationsFile []byte
 }
 
-// Verify reads a bundle from r and checks it against p: the certificate
-// against the roots and revocations, the manifest's signature over its
+// Verify reads a bundle from r and checks it against p: the revocation
+// list the bundle carries against the roots (the newer of it and the
+// policy's applies to the bundle itself, so a bundle that revokes its own
+// key is refused), the certificate against the roots and revocations,
+// the manifest's signature over its
 // bytes, then the manifest (product, platform, expiry, version), and each
 // payload's size and hash while it is written under dir with a temporary
 // name. Nothing is renamed to its name before it matched; on any refusal
@@ -47,7 +63,7 @@ type Verified struct {
 // bundle is refused; another error is a failure to read or write.
 func Verify(r io.Reader, p Policy, dir string) (v *Verified, err error) {
 	tr := tar.NewReader(r)
-	head, err := readHead(tr)
+	head, first, err := readHead(tr)
 	if err != nil {
 		return nil, err
 	}
@@ -63,13 +79,59 @@ func Verify(r io.Reader, p Policy, dir string) (v *Verified, err error) {
 			v = nil
 		}
 	}()
-	return v, readPayloads(tr, v, dir)
+	if err := readPayloads(tr, first, v, dir); err != nil {
+		return v, err
+	}
+	if v.Revocations != nil && p.KeepRevocations != nil {
+		if err := p.KeepRevocations(v.RevocationsFile, v.Revocations); err != nil {
+			return v, fmt.Errorf("keeping the bundle's revocation list %d: %w", v.Revocations.Serial, err)
+		}
+	}
+	return v, nil
 }
 
-// head is a bundle's first three members.
-type head struct{ manifest, sig, cert []byte }
+// head is a bundle's first three members, and the revocation list that
+// may follow them.
+type head struct{ manifest, sig, cert, revocations []byte }
 
-func readHead(tr *tar.Reader) (head, error) {
+// readHead reads the head and returns the header of the member after it
+// (nil at the end of the tar): the first payload.
+func readHead(tr *tar.Reader) (head, *tar.Header, error) {
+	h, err := readFixedHead(tr)
+	if err != nil {
+		return h, nil, err
+	}
+	hdr, err := next(tr)
+	if errors.Is(err, io.EOF) {
+		return h, nil, nil
+	}
+	if err != nil || hdr.Name != memberRevocations {
+		return h, hdr, err
+	}
+	if h.revocations, err = readDocument(tr, hdr); err != nil {
+		return h, nil, err
+	}
+	hdr, err = next(tr)
+	if errors.Is(err, io.EOF) {
+		return h, nil, nil
+	}
+	return h, hdr, err
+}
+
+// readDocument reads a bundle member that is a signed document, bounded.
+func readDocument(tr *tar.Reader, hdr *tar.Header) ([]byte, error) {
+	if hdr.Size > maxDocument {
+		return nil, refuse(ReasonMalformed, "%s: %d bytes, at most %d", hdr.Name, hdr.Size, maxDocument)
+	}
+	data, err := io.ReadAll(tr)
+	if err != nil {
+		return nil, malformedTar(err)
+	}
+	return data, nil
+}
+
+// readFixedHead reads the three members every bundle begins with.
+func readFixedHead(tr *tar.Reader) (head, error) {
 	var h head
 	for _, m := range []struct {
 		name string
@@ -85,11 +147,8 @@ func readHead(tr *tar.Reader) (head, error) {
 		if hdr.Name != m.name {
 			return h, refuse(ReasonMalformed, "not a bundle: member %q where %s belongs", hdr.Name, m.name)
 		}
-		if hdr.Size > maxDocument {
-			return h, refuse(ReasonMalformed, "%s: %d bytes, at most %d", m.name, hdr.Size, maxDocument)
-		}
-		if *m.into, err = io.ReadAll(tr); err != nil {
-			return h, malformedTar(err)
+		if *m.into, err = readDocument(tr, hdr); err != nil {
+			return h, err
 		}
 	}
 	return h, nil
@@ -120,12 +179,21 @@ func malformedTar(err error) error {
 }
 
 // check verifies the head's signatures, then the manifest against p.
+// The bundle's revocation list comes first: a list that revokes the
+// bundle's own signing key (or its root) must refuse it.
 func (h head) check(p Policy) (*Verified, error) {
+	var carried *Revocations
+	if h.revocations != nil {
+		var err error
+		if carried, err = ParseRevocations(h.revocations, p.Roots, 0); err != nil {
+			return nil, fmt.Errorf("the bundle's %s: %w", memberRevocations, err)
+		}
+	}
 	cert, err := ParseCert(h.cert)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := cert.Verify(p.Roots, p.Revocations)
+	signer, err := cert.Verify(p.Roots, newer(p.Revocations, carried))
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +207,8 @@ func (h head) check(p Policy) (*Verified, error) {
 	if err := m.allowed(p); err != nil {
 		return nil, err
 	}
-	return &Verified{Manifest: *m, Signer: signer, Paths: map[string]string{}}, nil
+	return &Verified{Manifest: *m, Signer: signer, Paths: map[string]string{},
+		Revocations: carried, RevocationsFile: h.revocations}, nil
 }
 
 // allowed checks a signed manifest against the policy.
@@ -165,20 +234,13 @@ func (m *Manifest) allowed(p Policy) error {
 
 // readPayloads writes each payload the manifest names, verified, under
 // dir, and refuses a member it does not name, one named twice, or one
-// missing.
-func readPayloads(tr *tar.Reader, v *Verified, dir string) error {
+// missing. first is the first payload's header (nil: none).
+func readPayloads(tr *tar.Reader, first *tar.Header, v *Verified, dir string) error {
 	want := map[string]Payload{}
 	for _, p := range v.Manifest.Payloads {
 		want[p.Name] = p
 	}
-	for {
-		hdr, err := next(tr)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	for hdr := first; hdr != nil; {
 		p, ok := want[hdr.Name]
 		if !ok {
 			return refuse(ReasonMalformed, "bundle member %q: not in the manifest, or there twice", hdr.Name)
@@ -189,6 +251,10 @@ func readPayloads(tr *tar.Reader, v *Verified, dir string) error {
 			return malformedTar(err)
 		}
 		v.Paths[p.Name] = path
+		// At the end, hdr is nil and the loop ends.
+		if hdr, err = next(tr); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
 	}
 	for name := range want {
 		return refuse(ReasonPayload, "payload %s: in the manifest, not in the bundle", name)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,8 @@ func bundle(args []string, stdout, stderr io.Writer) error {
 	minVersion := fs.String("min-version", "", "the lowest running version it updates from")
 	expires := fs.String("expires", "", "RFC 3339 time after which no agent installs it (default: 180 days)")
 	notes := fs.String("notes", "", "release notes")
+	revocations := fs.String("revocations", "", "a revocation list (tessera-sign revoke) the bundle carries to the agents")
+	roots := fs.String("roots", "", "a directory of root public keys the revocation list must verify with (default: its form is checked only)")
 	out := fs.String("out", "", "the bundle to write")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,13 +58,17 @@ func bundle(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("bundle: --expires: %w", err)
 		}
 	}
+	list, err := carriedList(*revocations, *roots)
+	if err != nil {
+		return err
+	}
 	tmp := *out + ".partial"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp)
-	err = firmware.WriteBundle(f, key, cert, m, map[string]string{"tessera": *binary})
+	err = firmware.WriteBundleCarrying(f, key, cert, m, map[string]string{"tessera": *binary}, list)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -72,7 +79,42 @@ func bundle(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: tessera %s for %s/%s, expires %s\n", filepath.Base(*out), *ver, *goos, *arch, m.Expires.Format(time.RFC3339))
+	if list != nil {
+		r, root, _ := firmware.InspectRevocations(list) // checked by carriedList
+		fmt.Fprintf(stdout, "carries revocation list %d of root %s (%d keys revoked)\n", r.Serial, root, len(r.Revoked))
+	}
 	return nil
+}
+
+// carriedList reads the revocation list a bundle is to carry ("": none).
+// Its form is always checked; its signature only when rootsDir names the
+// roots, since a release machine need not hold them: an agent verifies
+// it anyway, and refuses the whole bundle when it does not verify, so
+// `tessera-sign verify --roots` is the check before publishing.
+func carriedList(file, rootsDir string) ([]byte, error) {
+	if file == "" {
+		if rootsDir != "" {
+			return nil, errors.New("bundle: --roots checks the --revocations list; give both or neither")
+		}
+		return nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: --revocations: %w", err)
+	}
+	if rootsDir == "" {
+		_, _, err = firmware.InspectRevocations(data)
+	} else {
+		var roots []firmware.PublicKey
+		if roots, err = firmware.LoadPublicKeys(rootsDir); err != nil {
+			return nil, fmt.Errorf("bundle: --roots: %w", err)
+		}
+		_, err = firmware.ParseRevocations(data, roots, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %s: %w", file, err)
+	}
+	return data, nil
 }
 
 func verifyBundle(args []string, stdout, stderr io.Writer) error {
@@ -109,6 +151,9 @@ func verifyBundle(args []string, stdout, stderr io.Writer) error {
 	m := v.Manifest
 	fmt.Fprintf(stdout, "good: tessera %s for %s/%s, signed by %s (%s), expires %s\n", m.Version, m.OS, m.Arch,
 		v.Signer.Name, v.Signer.ID(), m.Expires.Format(time.RFC3339))
+	if v.Revocations != nil {
+		fmt.Fprintf(stdout, "carries revocation list %d (%d keys revoked)\n", v.Revocations.Serial, len(v.Revocations.Revoked))
+	}
 	return nil
 }
 

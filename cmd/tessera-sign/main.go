@@ -28,8 +28,9 @@ commands:
   revoke    --root ROOT.key --serial N [--key-id ID]... --out FILE
                                                    a revocation list signed by a root
   bundle    --key SIGNING.key --cert SIGNING.cert --version V --binary FILE --arch ARCH
-            [--os linux] [--min-version V] [--expires RFC3339] [--notes TEXT] --out BUNDLE.tar
-                                                   an agent update bundle
+            [--os linux] [--min-version V] [--expires RFC3339] [--notes TEXT]
+            [--revocations FILE [--roots DIR]] --out BUNDLE.tar
+                                                   an agent update bundle (carrying a revocation list)
   verify    --roots DIR [--revocations FILE] [--running V] [--os OS --arch ARCH] BUNDLE.tar
                                                    check a bundle as an agent would
   provision --key FILE.key [--recipient AGE-PUBLIC-KEY]... --in provision.json --out STICK
