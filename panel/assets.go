@@ -25,16 +25,17 @@ var web embed.FS
 const staticPrefix = "/static/"
 
 // maxPageBytes bounds the page as one browser loads it, uncompressed:
-// index.html, every script and style sheet, and the three catalogues it
-// can load at most (English first, then the device's and the person's
-// language). Printers' embedded browsers are slow, and the budget
+// index.html, every script and style sheet, and the two catalogues it
+// can load at most: the device's language and the person's. English, the
+// fallback, is fetched only when one of them is English or did not come
+// (every catalogue has every key: i18n_test.go), so it is never a third. Printers' embedded browsers are slow, and the budget
 // is 100 KB, read here as 100,000 bytes (TestPageWeight). The catalogues
 // of the other languages are embedded but never sent to that browser, so
 // a new language does not spend the budget.
 const maxPageBytes = 100_000
 
 // maxCataloguesLoaded is how many catalogues one browser loads at most.
-const maxCataloguesLoaded = 3
+const maxCataloguesLoaded = 2
 
 // asset is one file of the page, ready to serve: compressed once at start,
 // not per request.

@@ -17,8 +17,8 @@ import (
 )
 
 // TestPageWeight: the page as one browser loads it — index.html, the
-// scripts and style sheets, and the three largest catalogues (English, the
-// device's and the person's language) — is at most 100,000 bytes
+// scripts and style sheets, and the two largest catalogues (the device's
+// and the person's language) — is at most 100,000 bytes
 // uncompressed (the budget for printers' browsers).
 func TestPageWeight(t *testing.T) {
 	loaded, embedded := loadedWeight(t)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +135,60 @@ func techReading(t *testing.T, a *agent) techPrinter {
 		return nil
 	})
 	return *v.Printer
+}
+
+// TestPanelBrowserTechnicianDevice: from the technician menu, the
+// diagnostics go to the stick in the media root (the file is on it, the
+// page names it); the factory reset asks for the PIN again and a
+// confirmation, then the real agent re-executes as new: another agent id,
+// the technician PIN of its config file still taken.
+func TestPanelBrowserTechnicianDevice(t *testing.T) {
+	t.Parallel()
+	media := t.TempDir()
+	stick := filepath.Join(media, "usb0")
+	if err := os.MkdirAll(filepath.Join(stick, "tessera"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := techPINConfig(t)
+	config["media_roots"] = []string{media}
+	a, _, _ := panelStackWith(t, nil, config)
+	_, before := techIdentity(t, a)
+	ctx := browserFor(t, 3*time.Minute)
+	var banner string
+	run(t, ctx, "diagnostics to the stick",
+		chromedp.Navigate(a.panel), chromedp.WaitVisible("#scr-idle", chromedp.ByQuery),
+		chromedp.Click("#tech-btn", chromedp.ByQuery), chromedp.WaitVisible("#scr-pin", chromedp.ByQuery),
+		typePIN(techPIN), chromedp.WaitVisible("#scr-tech", chromedp.ByQuery),
+		chromedp.Click(`#scr-tech [data-act="tech-diag"]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('#banners').innerText.indexOf('diagnostics-') >= 0`, nil,
+			chromedp.WithPollingTimeout(45*time.Second)),
+		text("#banners", &banner))
+	files, _ := filepath.Glob(filepath.Join(stick, "tessera", "diagnostics-*.tar.gz"))
+	if len(files) != 1 || !strings.Contains(banner, filepath.Base(files[0])) {
+		t.Fatalf("on the stick %v; the page said %q", files, banner)
+	}
+	var title, dialog string
+	run(t, ctx, "the factory reset",
+		chromedp.Click(`#scr-tech [data-act="tech-reset"]`, chromedp.ByQuery), chromedp.WaitVisible("#scr-pin", chromedp.ByQuery),
+		text("#pin-title", &title),
+		typePIN(techPIN),
+		chromedp.WaitVisible(`#dialog [data-act="reset-yes"]`, chromedp.ByQuery),
+		text("#dialog", &dialog),
+		chromedp.Click(`#dialog [data-act="reset-yes"]`, chromedp.ByQuery))
+	if title != catalogueText(t, "en", "tech.reset_pin") || !strings.Contains(dialog, catalogueText(t, "en", "reset.title")) {
+		t.Fatalf("the reset asked %q, then %q", title, dialog)
+	}
+	testutil.WaitErr(t, 60*time.Second, "the agent as new", func() error {
+		if err := getOK(a.panel + "/healthz"); err != nil {
+			return err
+		}
+		code, out := a.post(t, "/api/v1/technician/login", `{"pin":"`+techPIN+`"}`)
+		if code != http.StatusOK {
+			return fmt.Errorf("technician login: HTTP %d %v", code, out)
+		}
+		return nil
+	})
+	if _, after := techIdentity(t, a); after == before || after == "" {
+		t.Fatalf("agent id %q before the reset, %q after", before, after)
+	}
 }

@@ -77,7 +77,7 @@
     'registration-disabled': N('notice.registration-disabled'), locked: N('notice.locked'),
     'bad-credentials': N('notice.bad-credentials'), invalid: N('notice.invalid'), 'not-allowed': N('notice.not-allowed'),
     'wrong-state': N('notice.wrong-state'), 'too-many-cards': N('notice.too-many-cards'), refused: N('notice.refused'),
-    wait: N('notice.wait')
+    wait: N('notice.wait'), 'no-stick': N('notice.no-stick'), 'stick-failed': N('notice.stick-failed')
   };
   var SOURCES = { hub: N('source.hub'), local: N('source.local'), cups: N('source.cups') };
   var ICONS = {
@@ -89,7 +89,7 @@
   // app is the page's one piece of state besides the session: what the
   // person is typing or has selected, which the session does not hold.
   var app = {
-    state: null, lang: 'en', cat: {}, skew: 0, expAt: 0,
+    state: null, lang: '', cat: {}, skew: 0, expAt: 0,
     downSince: 0, wsDelay: 500, poll: /[?&]poll=1/.test(location.search),
     lastActivity: 0, listSig: '', items: {}, tech: null, hc: null, lastTap: 0,
     ui: freshUI(), summary: null, summaryUntil: 0, err: '', errUntil: 0
@@ -290,16 +290,18 @@
     });
   }
 
-  function loadCatalogue(lang, done) {
+  function loadCatalogue(lang) {
     if (app.cat[lang] !== undefined) { return; }
     app.cat[lang] = null;
     request('GET', '/static/i18n/' + lang + '.json', null, function (status, data) {
       app.cat[lang] = status === 200 && data ? data : {};
+      // Every catalogue has every key (panel/i18n_test.go): English, the
+      // fallback, is fetched only when another one could not be.
+      if (!(status === 200 && data) && lang !== 'en') { loadCatalogue('en'); }
       // Drawn once per language: draw them again with the words now here.
       staleJobs();
       $('kbd').removeAttribute('data-sig');
       $('pin-pad').removeAttribute('data-lang');
-      if (done) { done(); }
       translateStatic();
       if (app.state) { render(app.state); }
     });
@@ -344,6 +346,8 @@
     if (prev && prev.state !== 'idle' && s.state === 'idle') { app.hc = null; }
     var lang = language(s);
     if (lang !== app.lang) { app.lang = lang; app.listSig = ''; loadCatalogue(lang); translateStatic(); }
+    // Drawn once its words are here (loadCatalogue draws it again then).
+    if (!ready()) { return; }
     renderTheme(s);
     renderHeader(s);
     renderBanners(s);
@@ -451,6 +455,7 @@
   }
 
   function screenOf(s) {
+    if (app.tech && app.tech.reset && app.tech.reset.step === 'pin' && (s.state === 'idle' || s.state === 'locked')) { return 'pin'; }
     if (app.tech && (s.state === 'idle' || s.state === 'locked')) { return 'tech'; }
     if (app.tech) { techClose(); }
     if (s.state === 'active') { return 'jobs'; }
@@ -510,7 +515,7 @@
 
   function renderPin(s) {
     var name = s.user ? (s.user.full_name || s.user.username) : '';
-    $('pin-title').textContent = app.ui.mode === 'tech-pin' ? t('tech.pin')
+    $('pin-title').textContent = resetting('pin') ? t('tech.reset_pin') : app.ui.mode === 'tech-pin' ? t('tech.pin')
       : (name ? t('pin.title_user', { name: name }) : t('pin.title'));
     var dots = $('pin-dots');
     clear(dots);
@@ -733,7 +738,7 @@
   function renderDialog(s) {
     var d = el('div'), active = s.state === 'active';
     var kind = '';
-    if (active && s.auto_release_at) { kind = 'auto'; } else if (active && app.expAt && app.expAt - Date.now() <= 10000) {
+    if (resetting('confirm') || resetting('force')) { kind = 'reset'; } else if (active && s.auto_release_at) { kind = 'auto'; } else if (active && app.expAt && app.expAt - Date.now() <= 10000) {
       kind = 'idle';
     } else if (active && app.ui.confirmDelete) { kind = 'delete'; } else if (active && app.ui.optFor) { kind = 'opts'; }
     show($('overlay'), !!kind);
@@ -750,6 +755,8 @@
       d.appendChild(button('', 'delete-no', t('act.cancel')));
     } else if (kind === 'opts') {
       options(s, d);
+    } else if (kind === 'reset') {
+      resetDialog(d);
     }
     patch($('dialog'), d);
   }
@@ -825,6 +832,67 @@
       if (ok && app.tech === tech) { ok(data); }
       if (app.state) { render(app.state); }
     }, tech.token);
+  }
+
+  // --- the factory reset: the PIN again, a confirmation that lists what is
+  // wiped, and, when accounting records are unsent, a second one that
+  // loses them (the agent logs it).
+
+  function resetting(step) { return !!(app.tech && app.tech.reset && app.tech.reset.step === step); }
+
+  function resetPIN(pin) {
+    var tech = app.tech;
+    request('GET', '/api/v1/technician/reset', null, function (status, data) {
+      if (app.tech !== tech || !tech.reset) { return; }
+      if (status !== 200 || !data) { tech.reset = null; failed(status, data); return; }
+      tech.reset = { step: 'confirm', pin: pin, unsent: data.unsent_records || 0 };
+      if (app.state) { render(app.state); }
+    }, tech.token);
+  }
+
+  function resetDialog(d) {
+    var r = app.tech.reset;
+    if (r.step === 'force') {
+      d.appendChild(el('h2', '', t('reset.force_title', { n: r.unsent })));
+      d.appendChild(el('p', '', t('reset.force_text')));
+      d.appendChild(button('danger', 'reset-yes', t('reset.force')));
+    } else {
+      d.appendChild(el('h2', '', t('reset.title')));
+      d.appendChild(el('p', '', t('reset.wipes')));
+      if (r.unsent > 0) {
+        d.appendChild(el('p', 'badl', t('reset.unsent', { n: r.unsent })));
+        d.appendChild(button('danger', 'reset-force', t('reset.anyway')));
+      } else {
+        d.appendChild(button('danger', 'reset-yes', t('reset.do')));
+      }
+    }
+    d.appendChild(button('', 'reset-no', t('act.cancel')));
+  }
+
+  function resetNow() {
+    var tech = app.tech, r = tech.reset, body = { pin: r.pin, confirm: true, force: r.step === 'force' };
+    r.pin = '';
+    request('POST', '/api/v1/technician/reset', body, function (status, data) {
+      if (app.tech !== tech) { return; }
+      tech.reset = null;
+      if (status === 202) {
+        app.tech = null;
+        app.ui = freshUI();
+        say(t('reset.started'));
+        return;
+      }
+      if (status === 409 && data && data.unsent_records) {
+        say(t('reset.unsent', { n: data.unsent_records }));
+        return;
+      }
+      failed(status, data);
+    }, tech.token);
+  }
+
+  function diagnosticsDone(data) {
+    say(((data && data.files) || []).map(function (f) {
+      return t('tech.diag_done', { stick: f.stick, name: f.name, kb: num(Math.max(1, Math.ceil(f.bytes / 1024))) });
+    }).join(' '));
   }
 
   function techClose() {
@@ -958,6 +1026,7 @@
     'mode-pin': function () { app.ui.mode = 'pin'; app.ui.pin = ''; },
     'mode-password': function () { app.ui.mode = 'password'; app.ui.field = 'user'; },
     cancel: function () {
+      if (resetting('pin')) { app.tech.reset = null; app.ui.pin = ''; return; }
       if (app.state.state === 'idle') { app.ui = freshUI(); } else { post('/api/v1/logout', {}); }
     },
     logout: function () { post('/api/v1/logout', {}); },
@@ -966,6 +1035,7 @@
     'pin-ok': function () {
       var pin = app.ui.pin;
       app.ui.pin = '';
+      if (pin && resetting('pin')) { resetPIN(pin); return; }
       if (pin && app.ui.mode === 'tech-pin') { techLogin(pin); return; }
       if (pin) { post('/api/v1/pin', { pin: pin }, function () { app.ui.mode = ''; }); }
     },
@@ -1022,6 +1092,11 @@
     'tech-accept': function () {
       techPost('accept-printer', function (data) { say(t('tech.accepted', { serial: (data && data.serial) || '' })); });
     },
+    'tech-diag': function () { techPost('diagnostics', diagnosticsDone); },
+    'tech-reset': function () { app.tech.reset = { step: 'pin' }; app.ui.pin = ''; },
+    'reset-force': function () { app.tech.reset.step = 'force'; },
+    'reset-yes': function () { resetNow(); },
+    'reset-no': function () { app.tech.reset = null; },
     'tech-close': function () { techClose(); }
   };
 
@@ -1052,8 +1127,12 @@
     return counting;
   }
 
+  // ready: the words of the page's language are here (or failed to come:
+  // then English, the fallback, is on its way).
+  function ready() { return !!app.cat[app.lang]; }
+
   function tick() {
-    if (!app.state) { return; }
+    if (!app.state || !ready()) { return; }
     if (app.tech && Date.now() - app.tech.at >= TECH_MS) { techLoad(); }
     if (app.hc !== null && app.state.state === 'idle' && Date.now() - app.lastTap >= THEME_IDLE_MS) {
       app.hc = null;
@@ -1066,6 +1145,7 @@
 
   document.addEventListener('click', onTap, false);
   setInterval(tick, 1000);
-  // The first state is drawn with words: English is the fallback of all.
-  loadCatalogue('en', connect);
+  // The first state brings the language to load: a French device never
+  // fetches English (the page's weight, panel/assets_test.go).
+  connect();
 }());
