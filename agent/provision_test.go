@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -255,5 +256,52 @@ func TestStickBundle(t *testing.T) {
 				t.Fatalf("active slot %s after a refused bundle", got)
 			}
 		})
+	}
+}
+
+// TestStickRevocations: a root's revocation list beside a stick's pair is
+// kept when newer (and named in the result's applied), an older one is
+// no refusal, and one from another root is refused with its reason.
+func TestStickRevocations(t *testing.T) {
+	root, _ := firmware.GenerateKey("root")
+	other, _ := firmware.GenerateKey("other-root")
+	list := func(by *firmware.PrivateKey, serial uint64) []byte {
+		b, err := firmware.SignRevocations(by, firmware.Revocations{Serial: serial, Revoked: []string{"966a6ebe248fe038"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	sv := &supervisor{opts: Options{UpdateRoots: []firmware.PublicKey{root.Public()}}, cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	tests := []struct {
+		name   string
+		list   []byte
+		kept   bool
+		reason string
+	}{
+		{"newer", list(root, 2), true, ""},
+		{"the same", list(root, 2), false, ""},
+		{"older", list(root, 1), false, ""},
+		{"another root's", list(other, 3), false, firmware.ReasonUnknownKey},
+		{"newer again", list(root, 3), true, ""},
+	}
+	for _, tt := range tests {
+		stick := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(stick, media.Dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(stick, media.Dir, "revocations.json"), tt.list, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		kept, r := sv.stickRevocations(stick)
+		reason := ""
+		if r != nil {
+			reason = r.Reason
+		}
+		if kept != tt.kept || reason != tt.reason {
+			t.Fatalf("%s: kept %v, refused %+v; want kept %v, reason %q", tt.name, kept, r, tt.kept, tt.reason)
+		}
 	}
 }

@@ -52,6 +52,9 @@ func unprovisioned(cfg config.Config) bool {
 func (sv *supervisor) applyStick(ctx context.Context, in *instance, stick string) *instance {
 	log := sv.log.With("stick", stick)
 	res := stickResult{Status: "refused", Version: sv.opts.Version}
+	// A root's revocation list only ever judges keys: kept first, so the
+	// stick's own bundle is judged by it, and whatever the rest becomes.
+	keptList, revoked := sv.stickRevocations(stick)
 	applied, err := readApplied(sv.cfg.DataDir)
 	var plan *stickPlan
 	if err != nil {
@@ -73,6 +76,12 @@ func (sv *supervisor) applyStick(ctx context.Context, in *instance, stick string
 		log.Info("provisioning applied", "id", plan.id, "key", plan.key.ID(), "applied", res.Applied)
 	} else {
 		log.Warn("provisioning refused; nothing changed", "id", res.ID, "refused", res.Refused)
+	}
+	if revoked != nil {
+		res.Refused = append(res.Refused, *revoked)
+	}
+	if keptList {
+		res.Applied = append(res.Applied, "revocations")
 	}
 	var switchTo func() *instance
 	if res.Status == "applied" && plan.bundle != "" {
@@ -166,6 +175,42 @@ func (sv *supervisor) stickRollback(ctx context.Context, next *instance, wasRunn
 		return nil, refused
 	}
 	return sv.start(ctx, sys), refused
+}
+
+// stickRevocations keeps the revocation list a stick carries beside its
+// provisioning pair (tessera/revocations.json), if newer than the kept
+// one; it says whether it kept it, or why not (an older list is no
+// refusal: the agent knows better already).
+func (sv *supervisor) stickRevocations(stick string) (kept bool, _ *refusal) {
+	data, err := os.ReadFile(filepath.Join(stick, media.Dir, "revocations.json"))
+	if err != nil {
+		return false, nil // none on this stick (or gone: the pair's read says so)
+	}
+	refused := func(err error) (bool, *refusal) {
+		sv.log.Warn("provisioning: the stick's revocation list not kept", "err", err)
+		r := refusalOf("revocations", err)
+		return false, &r
+	}
+	roots := sv.opts.UpdateRoots
+	if roots == nil {
+		if roots, err = firmware.Roots(""); err != nil {
+			return refused(err)
+		}
+	}
+	var before uint64
+	if k, _ := loadRevocations(sv.cfg.DataDir, roots); k != nil {
+		before = k.Serial
+	}
+	serial, err := keepRevocations(sv.cfg.DataDir, roots, data)
+	switch {
+	case firmware.ReasonOf(err) == firmware.ReasonRollback:
+		sv.log.Info("provisioning: the stick's revocation list is older than the kept one", "kept", serial)
+		return false, nil
+	case err != nil:
+		return refused(err)
+	}
+	sv.log.Info("provisioning: revocation list kept", "serial", serial)
+	return serial != before, nil
 }
 
 // identity is what the result names the agent by: its id and the
