@@ -55,6 +55,9 @@ type Options struct {
 	// UpdateRoots are the root keys an update bundle must chain to (nil:
 	// the ones built in, firmware.Roots; docs/updates.md).
 	UpdateRoots []firmware.PublicKey
+	// UpdateStart is an update's start as tessera run counted it before
+	// reading the config (StartUpdate; nil: the supervisor counts it).
+	UpdateStart *UpdateStart
 
 	// dataDir is the data directory Run was given, set by newSupervisor:
 	// updatePolicyFor finds the kept revocation list there. Carried here

@@ -33,14 +33,22 @@ func execBinary(dataDir string) func() error {
 // ends in the handover file for the task runner to report. trial is true
 // when this process is a new version on trial: run it, then check its
 // health (trialCheck).
+//
+// tessera run counts the start before it reads the config
+// (Options.UpdateStart): then this one is not counted again.
 func (sv *supervisor) settleUpdate(cfg config.Config) (trial bool, err error) {
+	act, st, counted, err := sv.opts.UpdateStart.started(cfg.DataDir)
+	if err != nil {
+		return false, err
+	}
 	u, _, ok := updater(cfg.DataDir, sv.opts.Version)
 	if !ok {
 		return false, nil
 	}
-	act, st, err := u.Start()
-	if err != nil {
-		return false, fmt.Errorf("update: %w", err)
+	if !counted {
+		if act, st, err = u.Start(); err != nil {
+			return false, fmt.Errorf("update: %w", err)
+		}
 	}
 	switch act {
 	case firmware.Reexec:

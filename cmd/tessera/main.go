@@ -95,32 +95,55 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
+	running := version.Current(buildVersion).String()
+	// First, before the config: a new version on trial counts its start,
+	// so one whose config does not load is rolled back too
+	// (docs/updates.md). A binary run from DATA/slots/X knows DATA.
+	var early *agent.UpdateStart
+	if exe, err := os.Executable(); err == nil {
+		early, err = agent.StartUpdate(exe, running, slog.New(slog.NewTextHandler(stderr, nil)))
+		if err != nil {
+			return err
+		}
+	}
+	cfg, opts, closeLog, err := loadRun(args, stderr)
+	if err != nil {
+		return early.ConfigFailed(err)
+	}
+	defer closeLog()
+	if failHealth {
+		cfg.PanelListen = "256.0.0.1:1" // a test build: never healthy
+	}
+	opts.Version, opts.BuildTime, opts.UpdateStart = running, version.BuildTime(buildTime), early
+	return agent.Run(ctx, cfg, opts)
+}
+
+// loadRun loads tessera run's config and opens its log: what must work
+// before the agent runs (on trial, a failure here rolls the update back).
+func loadRun(args []string, stderr io.Writer) (config.Config, agent.Options, func(), error) {
 	// The layers, lowest first: the config file, the override file a
 	// set-config task wrote in the data directory, the flags.
 	path := configPath(args)
 	layers := config.Layers{File: path, Flags: func(cfg *config.Config) error { return parseRunFlags(cfg, path, args, stderr) }}
 	cfg, _, err := layers.Load()
 	if err != nil {
-		return err
+		return cfg, agent.Options{}, nil, err
 	}
 	logOut, logFiles, closeLog, err := openLog(stderr, cfg)
 	if err != nil {
-		return err
+		return cfg, agent.Options{}, nil, err
 	}
-	defer closeLog()
 	logger, err := newLogger(logOut, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
-		return err
+		closeLog()
+		return cfg, agent.Options{}, nil, err
 	}
 	roots, err := firmware.Roots(rootKeys)
 	if err != nil {
-		return err
+		closeLog()
+		return cfg, agent.Options{}, nil, err
 	}
-	if failHealth {
-		cfg.PanelListen = "256.0.0.1:1" // a test build: never healthy
-	}
-	return agent.Run(ctx, cfg, agent.Options{Version: version.Current(buildVersion).String(), BuildTime: version.BuildTime(buildTime),
-		Logger: logger, LogFiles: logFiles, Layers: &layers, UpdateRoots: roots})
+	return cfg, agent.Options{Logger: logger, LogFiles: logFiles, Layers: &layers, UpdateRoots: roots}, closeLog, nil
 }
 
 // parseRunFlags parses the command line of tessera run over cfg; called

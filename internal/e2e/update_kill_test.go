@@ -48,6 +48,9 @@ func TestUpdateKilledEndToEnd(t *testing.T) {
 		want      string // the version running at the end
 		state     string // the task's end
 		err       string // in the task's error
+		// badConfig: after the kill, the agent is started once with a
+		// config file that does not load, then with its own.
+		badConfig bool
 	}{
 		{step: "installed", to: "1.1.0", want: "1.0.0", state: "failed", err: "interrupted"},
 		{step: "switched", to: "1.1.0", want: "1.1.0", state: "completed"},
@@ -55,6 +58,8 @@ func TestUpdateKilledEndToEnd(t *testing.T) {
 		{step: "committed", to: "1.1.0", want: "1.1.0", state: "completed"},
 		{step: "rolling-back-saved", to: "1.2.0", want: "1.1.0", state: "failed", err: "rolled back to 1.1.0: health check failed"},
 		{step: "switched-back", to: "1.2.0", want: "1.1.0", state: "failed", err: "rolled back to 1.1.0: health check failed"},
+		{step: "switched", to: "1.0.0", downgrade: true, badConfig: true, want: "1.1.0", state: "failed",
+			err: "rolled back to 1.1.0: the config did not load"},
 	} {
 		began := time.Now()
 		if err := os.WriteFile(r.killFile, []byte(c.step), 0o600); err != nil {
@@ -62,6 +67,9 @@ func TestUpdateKilledEndToEnd(t *testing.T) {
 		}
 		up := h.createTask(t, id, "update-agent", task(c.to, c.downgrade))
 		r.killed(c.step)
+		if c.badConfig {
+			r.configFails()
+		}
 		r.start()
 		v := h.taskEnded(t, up)
 		if v.State != c.state || !strings.Contains(v.Error, c.err) {
@@ -110,6 +118,23 @@ func (r *killRig) killed(step string) {
 	}
 	if _, err := os.Stat(r.killFile); !errors.Is(err, fs.ErrNotExist) {
 		r.t.Fatalf("killed, but not at %s (its file is still there)", step)
+	}
+}
+
+// configFails starts the agent with a config file that does not exist: the
+// new version on trial rolls back and executes the old one, which fails
+// on the same config and exits.
+func (r *killRig) configFails() {
+	r.t.Helper()
+	p := start(r.t, "agent", nil, r.slots.Binary(), "run", "--config", filepath.Join(r.dir, "missing.json"), "--data", r.dir)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		r.t.Fatalf("the agent runs without its config:\n%s", p.Output())
+	}
+	out := p.Output()
+	if p.exitCode() != 2 || !strings.Contains(out, "did not load its config; rolled back") {
+		r.t.Fatalf("the agent without its config exited %d:\n%s", p.exitCode(), out)
 	}
 }
 
