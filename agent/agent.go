@@ -59,12 +59,12 @@ type Options struct {
 	// reading the config (StartUpdate; nil: the supervisor counts it).
 	UpdateStart *UpdateStart
 
-	// dataDir is the data directory Run was given, set by newSupervisor:
-	// updatePolicyFor finds the kept revocation list there. Carried here
-	// because every caller of updatePolicyFor has the Options, and the
-	// data directory never changes while the agent runs (neither a stick
-	// nor set-config may change data_dir).
-	dataDir string
+	// revocations is the revocation list kept in the data directory Run
+	// was given, set by newSupervisor (nil: none, as in tests of the
+	// policy alone). Carried here because every caller of updatePolicyFor
+	// has the Options, and the data directory never changes while the
+	// agent runs (neither a stick nor set-config may change data_dir).
+	revocations *revocationStore
 }
 
 // debounced drops repeated reads of the same card before the session sees them.

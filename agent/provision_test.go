@@ -274,7 +274,7 @@ func TestStickRevocations(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	sv := &supervisor{opts: Options{UpdateRoots: []firmware.PublicKey{root.Public()}}, cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	sv := &supervisor{opts: Options{UpdateRoots: []firmware.PublicKey{root.Public()}, revocations: &revocationStore{dir: cfg.DataDir}}, cfg: cfg, log: slog.New(slog.DiscardHandler)}
 	tests := []struct {
 		name   string
 		list   []byte

@@ -25,9 +25,14 @@ import (
 // revocationsFile is the kept list's name in the data directory.
 const revocationsFile = "revocations.json"
 
-// revocationsMu serializes keeping: a stick and an update task may each
-// bring a list, and the serial comparison and the write must be one step.
-var revocationsMu sync.Mutex
+// revocationStore is the list kept in a data directory: one per running
+// agent (the supervisor makes it), shared by the stick and the update
+// tasks, which may each bring a list: the serial comparison and the
+// write must be one step.
+type revocationStore struct {
+	dir string
+	mu  sync.Mutex
+}
 
 func revocationsPath(dataDir string) string { return filepath.Join(dataDir, revocationsFile) }
 
@@ -50,7 +55,7 @@ func loadRevocations(dataDir string, roots []firmware.PublicKey) (*firmware.Revo
 	return r, nil
 }
 
-// keepRevocations keeps the revocation list file data in dataDir when a
+// revocationStore.keep keeps the revocation list file data in dataDir when a
 // root of roots signed it and its serial is above the kept list's, and
 // returns the serial kept afterwards. A list with the kept serial changes
 // nothing; an older one is refused with the reason rollback (a
@@ -60,10 +65,10 @@ func loadRevocations(dataDir string, roots []firmware.PublicKey) (*firmware.Revo
 //
 // A kept list that no longer verifies (another build's roots, a damaged
 // file) counts as none, so a good list replaces it.
-func keepRevocations(dataDir string, roots []firmware.PublicKey, data []byte) (serial uint64, err error) {
-	revocationsMu.Lock()
-	defer revocationsMu.Unlock()
-	kept, _ := loadRevocations(dataDir, roots)
+func (s *revocationStore) keep(roots []firmware.PublicKey, data []byte) (serial uint64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept, _ := loadRevocations(s.dir, roots)
 	if kept != nil {
 		serial = kept.Serial
 	}
@@ -74,7 +79,7 @@ func keepRevocations(dataDir string, roots []firmware.PublicKey, data []byte) (s
 	if kept != nil && r.Serial == kept.Serial {
 		return serial, nil
 	}
-	if err := atomicfile.Write(revocationsPath(dataDir), data); err != nil {
+	if err := atomicfile.Write(revocationsPath(s.dir), data); err != nil {
 		return serial, fmt.Errorf("keeping revocation list %d: %w", r.Serial, err)
 	}
 	return r.Serial, nil
@@ -86,8 +91,8 @@ func keepRevocations(dataDir string, roots []firmware.PublicKey, data []byte) (s
 // out (logged); one that does not verify otherwise fails the policy:
 // the agent cannot tell which keys it revoked, so it takes no bundle
 // until a good list replaces it (a stick) or the file is removed.
-func withRevocations(p *firmware.Policy, dataDir string, log *slog.Logger) error {
-	kept, err := loadRevocations(dataDir, p.Roots)
+func withRevocations(p *firmware.Policy, s *revocationStore, log *slog.Logger) error {
+	kept, err := loadRevocations(s.dir, p.Roots)
 	switch {
 	case firmware.ReasonOf(err) == firmware.ReasonUnknownKey:
 		log.Warn("the kept revocation list is not signed by a root this build trusts; not applied", "err", err)
@@ -97,7 +102,7 @@ func withRevocations(p *firmware.Policy, dataDir string, log *slog.Logger) error
 	p.Revocations = kept
 	roots := p.Roots
 	p.KeepRevocations = func(file []byte, r *firmware.Revocations) error {
-		serial, err := keepRevocations(dataDir, roots, file)
+		serial, err := s.keep(roots, file)
 		if firmware.ReasonOf(err) == firmware.ReasonRollback {
 			log.Warn("a bundle carried an older revocation list than the one kept; not kept", "carried", r.Serial, "kept", serial)
 			return nil

@@ -92,13 +92,14 @@ func keptSerial(t *testing.T, dataDir string, roots []firmware.PublicKey) uint64
 	return r.Serial
 }
 
-// TestKeepRevocations: the stick's path (keepRevocations) keeps a list a
+// TestKeepRevocations: the stick's path (revocationStore.keep) keeps a list a
 // trusted root signed when its serial is above the kept one; an equal one
 // changes nothing, an older one is refused rollback, one by another root
 // unknown-key, and the kept list stays.
 func TestKeepRevocations(t *testing.T) {
 	k := newRevocationKeys(t)
 	dir := t.TempDir()
+	store := &revocationStore{dir: dir}
 	steps := []struct {
 		name   string
 		list   []byte
@@ -113,7 +114,7 @@ func TestKeepRevocations(t *testing.T) {
 		{"a newer list", k.list(t, 3, k.oldKey, k.newKey), "", 3},
 	}
 	for _, s := range steps {
-		serial, err := keepRevocations(dir, k.roots, s.list)
+		serial, err := store.keep(k.roots, s.list)
 		if firmware.ReasonOf(err) != s.reason || (s.reason == "") != (err == nil) {
 			t.Errorf("%s: %v, want reason %q", s.name, err, s.reason)
 		}
@@ -126,7 +127,7 @@ func TestKeepRevocations(t *testing.T) {
 	}
 	// A damaged kept list counts as none: a good list replaces it.
 	os.WriteFile(revocationsPath(dir), []byte("damaged"), 0o600)
-	if serial, err := keepRevocations(dir, k.roots, k.list(t, 1)); err != nil || serial != 1 {
+	if serial, err := store.keep(k.roots, k.list(t, 1)); err != nil || serial != 1 {
 		t.Errorf("over a damaged list: %d %v", serial, err)
 	}
 }
@@ -170,7 +171,7 @@ func TestRevocationsOnAgent(t *testing.T) {
 		} else {
 			path := filepath.Join(t.TempDir(), "b.tar")
 			os.WriteFile(path, s.bundle, 0o600)
-			p, err := updatePolicyFor(Options{Version: "1.0.0", UpdateRoots: k.roots, dataDir: cfg.DataDir}, time.Now(), false)
+			p, err := updatePolicyFor(Options{Version: "1.0.0", UpdateRoots: k.roots, revocations: &revocationStore{dir: cfg.DataDir}}, time.Now(), false)
 			if err != nil {
 				t.Fatalf("%s: policy: %v", s.name, err)
 			}
@@ -205,7 +206,7 @@ func TestRevocationPolicyKeptList(t *testing.T) {
 		if tc.kept != "" {
 			os.WriteFile(revocationsPath(dir), []byte(tc.kept), 0o600)
 		}
-		p, err := updatePolicyFor(Options{Version: "1.0.0", UpdateRoots: k.roots, dataDir: dir}, time.Now(), false)
+		p, err := updatePolicyFor(Options{Version: "1.0.0", UpdateRoots: k.roots, revocations: &revocationStore{dir: dir}}, time.Now(), false)
 		if (err == nil) != tc.ok || (err == nil && p.Revocations != nil) {
 			t.Errorf("%s: %v, revocations %+v", tc.name, err, p.Revocations)
 		}

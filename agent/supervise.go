@@ -92,7 +92,7 @@ func newSupervisor(cfg config.Config, opts Options) (*supervisor, config.Config,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts.dataDir = cfg.DataDir
+	opts.revocations = &revocationStore{dir: cfg.DataDir}
 	sv := &supervisor{opts: opts, log: log.With("component", "supervisor"), clock: clock.OrReal(opts.Clock),
 		health: swapHealthTimeout, exec: opts.Exec, requests: make(chan handoverRequest)}
 	if sv.exec == nil {

@@ -201,7 +201,7 @@ func (sv *supervisor) stickRevocations(stick string) (kept bool, _ *refusal) {
 	if k, _ := loadRevocations(sv.cfg.DataDir, roots); k != nil {
 		before = k.Serial
 	}
-	serial, err := keepRevocations(sv.cfg.DataDir, roots, data)
+	serial, err := sv.opts.revocations.keep(roots, data)
 	switch {
 	case firmware.ReasonOf(err) == firmware.ReasonRollback:
 		sv.log.Info("provisioning: the stick's revocation list is older than the kept one", "kept", serial)

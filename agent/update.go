@@ -211,7 +211,7 @@ func (t *taskRunner) updatePolicy(downgrade bool) (firmware.Policy, error) {
 
 // updatePolicyFor is what a bundle must satisfy on an agent run with
 // opts, when the true time is earliest or later (zero: unknown, expiry
-// not judged). In a running agent (opts.dataDir set) the policy applies
+// not judged). In a running agent (opts.revocations set) the policy applies
 // the revocation list kept in the data directory and keeps the one a
 // verified bundle carries (revocations.go).
 func updatePolicyFor(opts Options, earliest time.Time, downgrade bool) (firmware.Policy, error) {
@@ -228,12 +228,12 @@ func updatePolicyFor(opts Options, earliest time.Time, downgrade bool) (firmware
 	}
 	p := firmware.Policy{Roots: roots, OS: runtime.GOOS, Arch: runtime.GOARCH, Running: running,
 		Downgrade: downgrade, Earliest: earliest}
-	if opts.dataDir != "" {
+	if opts.revocations != nil {
 		log := opts.Logger
 		if log == nil {
 			log = slog.New(slog.DiscardHandler)
 		}
-		if err := withRevocations(&p, opts.dataDir, log.With("component", "update")); err != nil {
+		if err := withRevocations(&p, opts.revocations, log.With("component", "update")); err != nil {
 			return p, err
 		}
 	}
