@@ -10,9 +10,18 @@ import (
 
 // migration is one step of the schema. Steps are never edited once released:
 // a change is a new step, so every database reaches the same schema.
+//
+// additive says that code which does not know the step still reads and
+// writes the database correctly once it is applied: the step only adds
+// tables, indexes, or columns with a default that code never has to
+// write, and changes the meaning of nothing that code reads or writes. An
+// agent update rolled back after its new version migrated the store
+// (docs/updates.md) leaves the old version a newer schema: it opens it only
+// if every step it does not know is additive (compatibleDownTo).
 type migration struct {
-	version int
-	sql     string
+	version  int
+	sql      string
+	additive bool
 }
 
 // migrations lists every schema step, in order, starting at version 1.
@@ -109,10 +118,64 @@ CREATE TABLE outbox_meta (
 INSERT INTO outbox_meta (id) VALUES (1);
 `
 
+// compatible_down_to is each step's marker (compatibleDownTo): the lowest
+// schema version whose code may use the database once the step is
+// applied. Databases from before the markers gain the column with 0, an
+// unknown marker.
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version    INTEGER PRIMARY KEY,
-	applied_at TEXT NOT NULL
+	version            INTEGER PRIMARY KEY,
+	applied_at         TEXT NOT NULL,
+	compatible_down_to INTEGER NOT NULL DEFAULT 0
 )`
+
+// compatibleDownTo is each step's marker, by version: a step that is not
+// additive needs code that knows it; an additive one is usable by the code
+// the step before it was usable by. Steps 1 to 10 are from before the
+// markers and count as not additive (every code that reads markers knows
+// them).
+func compatibleDownTo(steps []migration) map[int]int {
+	marks := map[int]int{}
+	for _, m := range steps {
+		marks[m.version] = m.version
+		if m.additive && m.version > 1 {
+			marks[m.version] = marks[m.version-1]
+		}
+	}
+	return marks
+}
+
+// addMarkerColumn gives a schema_migrations table from before the markers
+// its compatible_down_to column.
+func addMarkerColumn(ctx context.Context, db *sql.DB) error {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('schema_migrations') WHERE name = 'compatible_down_to'`).Scan(&n)
+	if err != nil || n == 1 {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `ALTER TABLE schema_migrations ADD COLUMN compatible_down_to INTEGER NOT NULL DEFAULT 0`)
+	return err
+}
+
+// checkNewer decides whether code that knows schema steps up to known may
+// use a database at schema current > known: only when current's marker
+// is at most known (every step it does not know is additive).
+func checkNewer(ctx context.Context, db *sql.DB, current, known int, log *slog.Logger) error {
+	var mark int
+	if err := db.QueryRowContext(ctx, `SELECT compatible_down_to FROM schema_migrations WHERE version = ?`, current).Scan(&mark); err != nil {
+		return fmt.Errorf("read schema %d's compatibility: %w", current, err)
+	}
+	if mark == 0 || mark > known {
+		needs := "an agent that knows it"
+		if mark > 0 {
+			needs = fmt.Sprintf("an agent that knows schema %d or later", mark)
+		}
+		return fmt.Errorf("database is at schema version %d, which needs %s; this program knows up to %d; refusing to open it (upgrade the agent, or restore a backup): %w",
+			current, needs, known, ErrSchemaTooNew)
+	}
+	log.Warn("the database is at a newer schema than this program's, compatible with it: opened as it is",
+		"schema", current, "known", known, "compatible_down_to", mark)
+	return nil
+}
 
 func schemaVersion(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -132,6 +195,9 @@ func migrate(ctx context.Context, db *sql.DB, steps []migration, now func() time
 	if _, err := db.ExecContext(ctx, createMigrationsTable); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
+	if err := addMarkerColumn(ctx, db); err != nil {
+		return fmt.Errorf("schema_migrations: add compatible_down_to: %w", err)
+	}
 	known := 0
 	for i, m := range steps {
 		if m.version != i+1 {
@@ -144,9 +210,9 @@ func migrate(ctx context.Context, db *sql.DB, steps []migration, now func() time
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if current > known {
-		return fmt.Errorf("database is at schema version %d, this program knows up to %d; refusing to open it (upgrade the agent, or restore a backup): %w",
-			current, known, ErrSchemaTooNew)
+		return checkNewer(ctx, db, current, known, log)
 	}
+	marks := compatibleDownTo(steps)
 	for _, m := range steps[current:] {
 		applied := false
 		err := inTx(ctx, db, func(tx *sql.Tx) error {
@@ -163,8 +229,8 @@ func migrate(ctx context.Context, db *sql.DB, steps []migration, now func() time
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, formatTime(now())); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at, compatible_down_to) VALUES (?, ?, ?)`,
+				m.version, formatTime(now()), marks[m.version]); err != nil {
 				return err
 			}
 			applied = true

@@ -71,6 +71,11 @@ func dsn(path string) string {
 // Open opens (creating if needed) the database at path, checks that it runs
 // in WAL mode with synchronous=FULL, and brings its schema up to date.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	return open(ctx, path, opts, migrations())
+}
+
+// open is Open with the schema steps given (tests stand for a newer agent's).
+func open(ctx context.Context, path string, opts Options, steps []migration) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -91,7 +96,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 	s := &Store{db: db, log: log, now: now, path: abs}
-	if err := s.init(ctx); err != nil {
+	if err := s.init(ctx, steps); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
@@ -114,11 +119,11 @@ func createFile(path string, log *slog.Logger) error {
 	return err
 }
 
-func (s *Store) init(ctx context.Context) error {
+func (s *Store) init(ctx context.Context, steps []migration) error {
 	if err := sqlitefile.CheckDurable(ctx, s.db); err != nil {
 		return err
 	}
-	if err := migrate(ctx, s.db, migrations(), s.now, s.log); err != nil {
+	if err := migrate(ctx, s.db, steps, s.now, s.log); err != nil {
 		return err
 	}
 	id, err := s.ensureAgentID(ctx)

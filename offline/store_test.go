@@ -184,9 +184,9 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()
-	step1 := migration{1, `CREATE TABLE a (x INTEGER)`}
-	step2 := migration{2, `CREATE TABLE b (y INTEGER)`}
-	broken := migration{2, `CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1)`}
+	step1 := migration{version: 1, sql: `CREATE TABLE a (x INTEGER)`}
+	step2 := migration{version: 2, sql: `CREATE TABLE b (y INTEGER)`}
+	broken := migration{version: 2, sql: `CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1)`}
 	tests := []struct {
 		name        string
 		first, then []migration
