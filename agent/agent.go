@@ -55,6 +55,10 @@ type Options struct {
 	// UpdateRoots are the root keys an update bundle must chain to (nil:
 	// the ones built in, firmware.Roots; docs/updates.md).
 	UpdateRoots []firmware.PublicKey
+	// UpdateStepHook, when set, is called after each persisted step of an
+	// update (firmware.Updater.OnStep): a test build's crash point. Nil in
+	// production.
+	UpdateStepHook func(step string)
 	// UpdateStart is an update's start as tessera run counted it before
 	// reading the config (StartUpdate; nil: the supervisor counts it).
 	UpdateStart *UpdateStart

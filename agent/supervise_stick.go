@@ -245,7 +245,7 @@ func (sv *supervisor) stickBundle(ctx context.Context, in *instance, bundle stri
 		r := refusalOf("bundle", err)
 		return &r, nil
 	}
-	u, slots, ok := updater(sv.cfg.DataDir, sv.opts.Version)
+	u, slots, ok := updater(sv.cfg.DataDir, sv.opts.Version, sv.opts.UpdateStepHook)
 	if !ok {
 		return refused(errors.New("this agent does not run from update slots (DATA/slots): install it from the package"))
 	}

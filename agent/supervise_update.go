@@ -21,7 +21,7 @@ const trialHealthTimeout = 2 * time.Minute
 // own binary.
 func execBinary(dataDir string) func() error {
 	return func() error {
-		if _, slots, ok := updater(dataDir, ""); ok {
+		if _, slots, ok := updater(dataDir, "", nil); ok {
 			return reexecPath(slots.Binary())
 		}
 		return Reexec()
@@ -41,7 +41,7 @@ func (sv *supervisor) settleUpdate(cfg config.Config) (trial bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	u, _, ok := updater(cfg.DataDir, sv.opts.Version)
+	u, _, ok := updater(cfg.DataDir, sv.opts.Version, sv.opts.UpdateStepHook)
 	if !ok {
 		return false, nil
 	}
@@ -117,7 +117,7 @@ func (sv *supervisor) reportUpdate(cfg config.Config, u *firmware.Updater, st fi
 // healthy, the update is committed and its task completed; not, it is
 // rolled back and the old version executed.
 func (sv *supervisor) trialCheck(ctx context.Context, in *instance) error {
-	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version)
+	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version, sv.opts.UpdateStepHook)
 	if !ok {
 		return errors.New("update: on trial, but the update slots are gone")
 	}
@@ -151,7 +151,7 @@ func (sv *supervisor) trialCheck(ctx context.Context, in *instance) error {
 // nil: it did not even build its system) and executes the old one.
 func (sv *supervisor) trialFailed(ctx context.Context, in *instance, err error) error {
 	sv.log.Error("update: the new version failed its health check; rolling back", "err", err)
-	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version)
+	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version, sv.opts.UpdateStepHook)
 	if !ok {
 		return errors.New("update: on trial, but the update slots are gone")
 	}
@@ -180,7 +180,7 @@ func (sv *supervisor) execUpdate(ctx context.Context, req handoverRequest) (*ins
 		return nil, nil
 	}
 	sv.log.Error("update: the new version could not be executed; rolling back", "task", req.h.ID, "err", err)
-	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version)
+	u, _, ok := updater(sv.cfg.DataDir, sv.opts.Version, sv.opts.UpdateStepHook)
 	if !ok {
 		return nil, errors.New("update: switched, but the update slots are gone")
 	}

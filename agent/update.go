@@ -56,12 +56,13 @@ func slotsRoot(dataDir string) string { return filepath.Join(dataDir, "slots") }
 // updater is the data directory's updater for a binary of version
 // running; ok is false when the agent does not run from slots (a
 // development build, a plain binary).
-func updater(dataDir, running string) (*firmware.Updater, firmware.DirSlots, bool) {
+func updater(dataDir, running string, onStep func(string)) (*firmware.Updater, firmware.DirSlots, bool) {
 	slots := firmware.DirSlots{Root: slotsRoot(dataDir)}
 	if _, err := slots.Active(); err != nil {
 		return nil, slots, false
 	}
-	return &firmware.Updater{Slots: slots, StateFile: filepath.Join(dataDir, "update-state.json"), Running: running}, slots, true
+	return &firmware.Updater{Slots: slots, StateFile: filepath.Join(dataDir, "update-state.json"), Running: running,
+		OnStep: onStep}, slots, true
 }
 
 // updateAgent runs an update-agent task up to the switch, then hands it
@@ -77,7 +78,7 @@ func (t *taskRunner) updateAgent(ctx context.Context, req protocol.TaskRequest) 
 	if t.sv == nil {
 		return nil, errors.New("not-supported: an update needs the agent's supervisor (agent.Run)")
 	}
-	u, slots, ok := updater(t.current.DataDir, t.sv.opts.Version)
+	u, slots, ok := updater(t.current.DataDir, t.sv.opts.Version, t.sv.opts.UpdateStepHook)
 	if !ok {
 		return nil, errors.New("not-supported: this agent does not run from update slots (DATA/slots); install it from the package")
 	}

@@ -33,16 +33,16 @@ type UpdateStart struct {
 // returns only if that fails). Nil: the binary does not run from slots
 // (a development build, a plain binary); the supervisor settles an update
 // from the config's data directory as before.
-func StartUpdate(exe, running string, log *slog.Logger) (*UpdateStart, error) {
-	return startUpdate(exe, running, log, reexecPath)
+func StartUpdate(exe, running string, log *slog.Logger, onStep func(string)) (*UpdateStart, error) {
+	return startUpdate(exe, running, log, onStep, reexecPath)
 }
 
-func startUpdate(exe, running string, log *slog.Logger, exec func(string) error) (*UpdateStart, error) {
+func startUpdate(exe, running string, log *slog.Logger, onStep func(string), exec func(string) error) (*UpdateStart, error) {
 	dataDir, ok := slotsDataDir(exe)
 	if !ok {
 		return nil, nil
 	}
-	u, slots, ok := updater(dataDir, running)
+	u, slots, ok := updater(dataDir, running, onStep)
 	if !ok {
 		return nil, nil
 	}

@@ -60,7 +60,7 @@ func (r *startRig) startErr(slot, v string) (*UpdateStart, error) {
 		r.execs = append(r.execs, path)
 		return errors.New("exec (test)")
 	}
-	return startUpdate(filepath.Join(r.slots.Dir(slot), "tessera"), v, slog.New(slog.DiscardHandler), exec)
+	return startUpdate(filepath.Join(r.slots.Dir(slot), "tessera"), v, slog.New(slog.DiscardHandler), nil, exec)
 }
 
 func (r *startRig) state(t *testing.T) firmware.State {

@@ -60,23 +60,17 @@ type Updater struct {
 	Running   string // this binary's version
 	MaxBoots  int    // starts on trial before a rollback (0: 3)
 
-	// step is called after each persisted step (tests crash there).
-	step func(name string)
+	// OnStep, when set, is called after each persisted step, with the
+	// step's name: a test's crash point (this package's tests; the agent's
+	// test build tessera_killstep, where the real binary kills itself
+	// there: internal/e2e TestUpdateKilledEndToEnd). Nil in production.
+	OnStep func(name string)
 }
-
-// StepHook, when set, is called after each persisted step of every
-// Updater, as its own step hook is. Only a test build of the agent sets it
-// (cmd/tessera, tag tessera_killstep): the real binary killed at a named
-// step (internal/e2e TestUpdateKilledEndToEnd).
-var StepHook func(name string)
 
 // after marks a persisted step: a test's crash point.
 func (u *Updater) after(name string) {
-	if u.step != nil {
-		u.step(name)
-	}
-	if StepHook != nil {
-		StepHook(name)
+	if u.OnStep != nil {
+		u.OnStep(name)
 	}
 }
 

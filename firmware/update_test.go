@@ -51,7 +51,7 @@ func (r *updateRig) running() string {
 // starts after it (a re-exec, a crash).
 func (r *updateRig) process(first bool, healthy func(v string) bool, crashAt string, crashed *bool) (again bool) {
 	u := &Updater{Slots: r.slots, StateFile: r.state, Running: r.running(), MaxBoots: 3}
-	u.step = func(name string) {
+	u.OnStep = func(name string) {
 		if name == crashAt && !*crashed {
 			*crashed = true
 			panic(crash{name})

@@ -101,7 +101,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	// (docs/updates.md). A binary run from DATA/slots/X knows DATA.
 	var early *agent.UpdateStart
 	if exe, err := os.Executable(); err == nil {
-		early, err = agent.StartUpdate(exe, running, slog.New(slog.NewTextHandler(stderr, nil)))
+		early, err = agent.StartUpdate(exe, running, slog.New(slog.NewTextHandler(stderr, nil)), updateStepHook())
 		if err != nil {
 			return err
 		}
@@ -115,6 +115,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.PanelListen = "256.0.0.1:1" // a test build: never healthy
 	}
 	opts.Version, opts.BuildTime, opts.UpdateStart = running, version.BuildTime(buildTime), early
+	opts.UpdateStepHook = updateStepHook()
 	return agent.Run(ctx, cfg, opts)
 }
 
