@@ -92,7 +92,12 @@ func (sv *supervisor) reportUpdate(cfg config.Config, u *firmware.Updater, st fi
 		}
 	case firmware.PhaseInstalled:
 		if !mine {
-			return nil // installed, its switch still to come
+			// Installed by a process that stopped before its switch (a
+			// task or a stick, neither resumed): nothing will switch to
+			// it, so the state is idle again; the slot is overwritten by
+			// the next install.
+			sv.log.Warn("update: an install left by a stopped process; dropped", "to", st.To)
+			return u.Abandon()
 		}
 		h.State, h.Result = protocol.TaskFailed, nil
 		h.Error = fmt.Sprintf("interrupted: the agent stopped before switching to %s; %s still runs", st.To, st.From)
