@@ -58,7 +58,9 @@ func loadRevocations(dataDir string, roots []firmware.PublicKey) (*firmware.Revo
 // revocationStore.keep keeps the revocation list file data in dataDir when a
 // root of roots signed it and its serial is above the kept list's, and
 // returns the serial kept afterwards. A list with the kept serial changes
-// nothing; an older one is refused with the reason rollback (a
+// nothing; an older one, or one that trusts a revoked key again, is
+// refused with the reason rollback, one signed by a revoked root with
+// revoked-key (a
 // *firmware.Refusal, like any list that does not verify), which a caller
 // logs or reports: it is no failure of anything else. Written atomically:
 // a power cut leaves the old list or the new one.
@@ -72,7 +74,10 @@ func (s *revocationStore) keep(roots []firmware.PublicKey, data []byte) (serial 
 	if kept != nil {
 		serial = kept.Serial
 	}
-	r, err := firmware.ParseRevocations(data, roots, serial)
+	r, err := firmware.ParseRevocations(data, roots, 0)
+	if err == nil {
+		err = kept.Admit(r)
+	}
 	if err != nil {
 		return serial, fmt.Errorf("revocation list: %w", err)
 	}

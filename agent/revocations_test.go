@@ -107,7 +107,8 @@ func TestKeepRevocations(t *testing.T) {
 		serial uint64 // returned and kept after the step
 	}{
 		{"the first list", k.list(t, 2, k.oldKey), "", 2},
-		{"the same serial again", k.list(t, 2), "", 2},
+		{"the same serial again", k.list(t, 2, k.oldKey), "", 2},
+		{"a newer list trusting the key again", k.list(t, 4), firmware.ReasonRollback, 2},
 		{"an older list", k.list(t, 1), firmware.ReasonRollback, 2},
 		{"by a root not trusted", k.listBy(t, k.stranger, 9), firmware.ReasonUnknownKey, 2},
 		{"not a list", []byte(`{"serial": 7}`), firmware.ReasonMalformed, 2},

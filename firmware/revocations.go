@@ -13,6 +13,32 @@ import (
 type Revocations struct {
 	Serial  uint64   `json:"serial"`
 	Revoked []string `json:"revoked"`
+	// Root is the ID of the root that signed it (ParseRevocations sets
+	// it; it is the file's, not the signed list's).
+	Root string `json:"-"`
+}
+
+// Admit checks that next may follow r, the list kept (nil: any may): it
+// is not signed by a root r revokes (a revoked root cannot speak again),
+// not older (ReasonRollback), and revokes every key r revokes (a
+// revocation is for ever: no later list, whoever signs it, trusts a
+// revoked key again; ReasonRollback).
+func (r *Revocations) Admit(next *Revocations) error {
+	if r == nil {
+		return nil
+	}
+	if r.revokes(next.Root) {
+		return refuse(ReasonRevoked, "revocation list %d is signed by root %s, which list %d revokes", next.Serial, next.Root, r.Serial)
+	}
+	if next.Serial < r.Serial {
+		return refuse(ReasonRollback, "revocation list %d is older than list %d, already seen", next.Serial, r.Serial)
+	}
+	for _, id := range r.Revoked {
+		if !next.revokes(id) {
+			return refuse(ReasonRollback, "revocation list %d no longer revokes %s, which list %d revokes", next.Serial, id, r.Serial)
+		}
+	}
+	return nil
 }
 
 // revokes reports whether id is revoked; a nil list revokes nothing.
@@ -59,6 +85,7 @@ func ParseRevocations(data []byte, roots []PublicKey, seen uint64) (*Revocations
 	if r.Serial < seen {
 		return nil, refuse(ReasonRollback, "revocation list %d is older than list %d, already seen", r.Serial, seen)
 	}
+	r.Root = f.Root
 	return &r, nil
 }
 
@@ -94,8 +121,8 @@ func readRevocations(data []byte) (signedRevocations, Revocations, error) {
 }
 
 // newer is the newer of two lists (nil: none), by serial; at an equal
-// serial, a. An older list never replaces a newer one: a newer list is
-// what the roots say now, even where it no longer names a key.
+// serial, a. An older list never replaces a newer one; a newer one is
+// admitted first (Admit), so it still revokes all the older one did.
 func newer(a, b *Revocations) *Revocations {
 	if a == nil || (b != nil && b.Serial > a.Serial) {
 		return b

@@ -188,6 +188,13 @@ func (h head) check(p Policy) (*Verified, error) {
 		if carried, err = ParseRevocations(h.revocations, p.Roots, 0); err != nil {
 			return nil, fmt.Errorf("the bundle's %s: %w", memberRevocations, err)
 		}
+		err = p.Revocations.Admit(carried)
+		switch {
+		case ReasonOf(err) == ReasonRollback && carried.Serial < p.Revocations.Serial:
+			carried = nil // older than the kept list, which judges alone
+		case err != nil:
+			return nil, fmt.Errorf("the bundle's %s: %w", memberRevocations, err)
+		}
 	}
 	cert, err := ParseCert(h.cert)
 	if err != nil {

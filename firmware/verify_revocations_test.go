@@ -46,14 +46,19 @@ func TestVerifyCarriedRevocations(t *testing.T) {
 		kept    *Revocations // the policy's list
 		keepErr error
 		reason  string // "" : verified
-		serial  uint64 // the carried list's, handed over to be kept (0: none)
+		serial  uint64 // the carried list's, taken and handed over to be kept (0: none)
 	}{
 		{"revokes an old key", k.carrying(t, list(2, oldKey)), nil, nil, "", 2},
 		{"revokes nothing", k.carrying(t, list(1)), nil, nil, "", 1},
 		{"revokes the bundle's own key", k.carrying(t, list(2, oldKey, own)), nil, nil, ReasonRevoked, 0},
 		{"revokes the bundle's root", k.carrying(t, list(2, k.root.Public().ID())), nil, nil, ReasonRevoked, 0},
-		{"newer than the kept list that revokes the key", k.carrying(t, list(4)), &Revocations{Serial: 3, Revoked: []string{own}}, nil, "", 4},
-		{"older than the kept list", k.carrying(t, list(1, own)), &Revocations{Serial: 5}, nil, "", 1},
+		// A revocation is for ever: a newer list that trusts the key again
+		// is not admitted, nor one signed by a revoked root.
+		{"newer than the kept list, no longer revoking the key", k.carrying(t, list(4)), &Revocations{Serial: 3, Revoked: []string{own}}, nil, ReasonRollback, 0},
+		{"newer, signed by a root the kept list revokes", k.carrying(t, list(9, oldKey)), &Revocations{Serial: 8, Revoked: []string{k.root.Public().ID()}}, nil, ReasonRevoked, 0},
+		{"newer than the kept list, revoking more", k.carrying(t, list(6, oldKey)), &Revocations{Serial: 5, Revoked: []string{oldKey}}, nil, "", 6},
+		// An older list is left out: the kept one judges alone.
+		{"older than the kept list", k.carrying(t, list(1, own)), &Revocations{Serial: 5}, nil, "", 0},
 		{"older than a kept list that revokes the key", k.carrying(t, list(6)), &Revocations{Serial: 7, Revoked: []string{own}}, nil, ReasonRevoked, 0},
 		{"signed by an untrusted root", k.carrying(t, byOther), nil, nil, ReasonUnknownKey, 0},
 		{"tampered", k.carrying(t, tamperedList(t, list(3, oldKey))), nil, nil, ReasonSignature, 0},
@@ -84,7 +89,9 @@ func TestVerifyCarriedRevocations(t *testing.T) {
 				}
 			case ReasonOf(err) != tc.reason || (tc.reason == "") != (err == nil):
 				t.Fatalf("reason %q (%v), want %q", ReasonOf(err), err, tc.reason)
-			case err == nil && (v.Revocations == nil || v.Revocations.Serial != tc.serial):
+			case err == nil && tc.serial == 0 && v.Revocations != nil:
+				t.Errorf("verified with list %+v, want none taken", v.Revocations)
+			case err == nil && tc.serial != 0 && (v.Revocations == nil || v.Revocations.Serial != tc.serial):
 				t.Errorf("verified with list %+v, want serial %d", v.Revocations, tc.serial)
 			}
 			if wantHanded := tc.serial != 0 || tc.keepErr != nil; wantHanded != (len(handed) == 1) {
