@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/url"
 	"os"
@@ -95,12 +97,15 @@ func stickPair(stick string) (body, sig []byte, err error) {
 // planStick reads and checks the stick's provisioning against the
 // running config cur and the ids applied before; nothing is written.
 // A refused stick has one refusal or more, and no plan.
-func planStick(stick string, cur config.Config, applied []string) (*stickPlan, []refusal) {
+func planStick(stick string, cur config.Config, applied []string, log *slog.Logger) (*stickPlan, []refusal) {
 	body, sig, err := stickPair(stick)
 	if err != nil {
 		return nil, []refusal{refusalOf("", err)}
 	}
-	keys, _ := provisioningKeys(cur.DataDir, cur.TrustDir)
+	keys, errs := provisioningKeys(cur.DataDir, cur.TrustDir)
+	for _, err := range errs {
+		log.Warn("provisioning: a trusted key file does not load", "err", err)
+	}
 	key, err := firmware.VerifyProvision(keys, body, sig)
 	if err != nil {
 		return nil, []refusal{refusalOf("", err)}
@@ -112,7 +117,10 @@ func planStick(stick string, cur config.Config, applied []string) (*stickPlan, [
 	if slices.Contains(applied, doc.ID) {
 		return nil, []refusal{{Reason: firmware.ReasonReplayed, Detail: fmt.Sprintf("provisioning %q was applied here before", doc.ID)}}
 	}
-	ids, _ := stickIdentities(cur.DataDir, cur.TrustDir)
+	ids, errs := stickIdentities(cur.DataDir, cur.TrustDir)
+	for _, err := range errs {
+		log.Warn("provisioning: an age identity does not load", "err", err)
+	}
 	if err := firmware.DecryptSecrets(&doc, ids); err != nil {
 		return nil, []refusal{refusalOf("", err)}
 	}
@@ -262,15 +270,89 @@ func recordApplied(dataDir, id string) error {
 	return writeSecretFile(filepath.Join(dataDir, appliedFile), b)
 }
 
-// pruneProvisionDirs removes the content files of provisionings other
-// than keep: the running config names only keep's.
-func pruneProvisionDirs(dataDir, keep string) {
+// pruneProvisionDirs removes the content files of earlier provisionings
+// the override o no longer names (a later stick set the same keys): o is
+// a merge, so a key an earlier stick set may still point into its
+// directory. A path is named as it is, or query-escaped in the snmp URL.
+func pruneProvisionDirs(dataDir string, o config.Override) {
+	named, _ := json.Marshal(o)
 	entries, _ := os.ReadDir(provisionDir(dataDir))
 	for _, e := range entries {
-		if e.Name() != keep {
-			_ = os.RemoveAll(filepath.Join(provisionDir(dataDir), e.Name()))
+		dir := filepath.Join(provisionDir(dataDir), e.Name()) + string(filepath.Separator)
+		if !bytes.Contains(named, []byte(dir)) && !bytes.Contains(named, []byte(url.QueryEscape(dir))) {
+			_ = os.RemoveAll(dir)
 		}
 	}
+}
+
+// stickPending marks a stick being applied (DATA/stick-pending.json):
+// written before the override, removed once the new configuration passed
+// its health check. A start that finds it restores the previous override
+// (settleStick): a kill mid-way never leaves an unchecked configuration.
+type stickPending struct {
+	ID       string          `json:"id"`
+	Previous config.Override `json:"previous"`
+}
+
+func stickPendingPath(dataDir string) string { return filepath.Join(dataDir, "stick-pending.json") }
+
+func writeStickPending(path string, p stickPending) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return writeSecretFile(path, b)
+}
+
+// settleStick undoes a stick's application a previous process did not
+// finish: the previous override back, the stick's files removed. The
+// stick, still in, is then applied again from the start.
+func (sv *supervisor) settleStick(cfg config.Config) (config.Config, error) {
+	path := stickPendingPath(cfg.DataDir)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return cfg, nil
+	}
+	var p stickPending
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("provisioning: pending marker %s: %w", path, err)
+	}
+	sv.log.Warn("the previous run stopped while applying a stick; restoring the previous configuration", "id", p.ID)
+	if err := config.WriteOverride(config.OverridePath(cfg.DataDir), p.Previous); err != nil {
+		return cfg, err
+	}
+	if provisionID(p.ID) {
+		_ = os.RemoveAll(filepath.Join(provisionDir(cfg.DataDir), p.ID))
+	}
+	if err := removeFile(path); err != nil {
+		return cfg, err
+	}
+	cfg, _, err = sv.layers.Load()
+	return cfg, err
+}
+
+// provisionID reports whether id can name a directory of provisionDir
+// (ParseProvision checked it; a marker file is checked again).
+func provisionID(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, `/\`)
+}
+
+// readStickResult reads the result this agent wrote on the stick before.
+func readStickResult(stick, agentID string) (stickResult, error) {
+	var res stickResult
+	b, err := os.ReadFile(stickResultPath(stick, agentID))
+	if err == nil {
+		err = json.Unmarshal(b, &res)
+	}
+	return res, err
+}
+
+// stickResultPath is this agent's result file on the stick.
+func stickResultPath(stick, agentID string) string {
+	return filepath.Join(stick, media.Dir, "result-"+strings.Map(safeFileRune, agentID)+".json")
 }
 
 // stickResult is the result file written back to the stick
@@ -301,8 +383,7 @@ func writeStickResult(stick string, res stickResult) error {
 	if err != nil {
 		return err
 	}
-	name := "result-" + strings.Map(safeFileRune, res.AgentID) + ".json"
-	return writeSecretFile(filepath.Join(stick, media.Dir, name), append(b, '\n'))
+	return writeSecretFile(stickResultPath(stick, res.AgentID), append(b, '\n'))
 }
 
 // safeFileRune keeps a rune that a vfat file name can hold.

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -128,7 +131,7 @@ func TestPlanStick(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan, refused := planStick(tt.stick, k.cfg, tt.applied)
+			plan, refused := planStick(tt.stick, k.cfg, tt.applied, slog.New(slog.DiscardHandler))
 			var reasons []string
 			for _, r := range refused {
 				reasons = append(reasons, r.Reason)
@@ -302,6 +305,121 @@ func TestStickRevocations(t *testing.T) {
 		}
 		if kept != tt.kept || reason != tt.reason {
 			t.Fatalf("%s: kept %v, refused %+v; want kept %v, reason %q", tt.name, kept, r, tt.kept, tt.reason)
+		}
+	}
+}
+
+// TestStickApply: sticks applied to a running agent, one after the other.
+// The first sets the hub's CA (a file under DATA/provision/ID); a second
+// that sets other keys keeps the first's file, which the merged override
+// still names; a third whose configuration fails its health check (its
+// panel address taken) is rolled back: the override as it was, its files
+// and the pending marker gone, the previous system running again.
+func TestStickApply(t *testing.T) {
+	k := newStickKit(t)
+	cfg := baseConfig(t)
+	cfg.TrustDir, cfg.MediaRoots = k.cfg.TrustDir, []string{k.sticks}
+	k.cfg.DataDir = cfg.DataDir
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler)}) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	result := func(stick string) stickResult {
+		t.Helper()
+		var res stickResult
+		testutil.WaitErr(t, 30*time.Second, "the result on "+filepath.Base(stick), func() error {
+			files, _ := filepath.Glob(filepath.Join(stick, media.Dir, "result-*.json"))
+			if len(files) != 1 {
+				return errors.New("no result yet")
+			}
+			data, _ := os.ReadFile(files[0])
+			return json.Unmarshal(data, &res)
+		})
+		return res
+	}
+	override := func() config.Override {
+		o, err := config.ReadOverride(config.OverridePath(cfg.DataDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	ca, err := os.ReadFile(testutil.NewCA(t, "site hub").CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := k.stick(t, firmware.Provision{ID: "first", HubCAPEM: string(ca)}, k.key, nil, nil)
+	if res := result(first); res.Status != "applied" {
+		t.Fatalf("the first stick: %+v", res)
+	}
+	second := k.stick(t, firmware.Provision{ID: "second", Config: map[string]json.RawMessage{"language": json.RawMessage(`"fr"`)}}, k.key, nil, nil)
+	if res := result(second); res.Status != "applied" {
+		t.Fatalf("the second stick: %+v", res)
+	}
+	var caFile string
+	_ = json.Unmarshal(override()["hub_ca_file"], &caFile)
+	if _, err := os.Stat(caFile); err != nil || !strings.Contains(caFile, filepath.Join("provision", "first")) {
+		t.Fatalf("after a second stick, hub_ca_file %q: %v", caFile, err)
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	before := override()
+	third := k.stick(t, firmware.Provision{ID: "third", PrinterCAPEM: string(ca),
+		Config: map[string]json.RawMessage{"panel_listen": json.RawMessage(`"` + busy.Addr().String() + `"`)}}, k.key, nil, nil)
+	res := result(third)
+	if res.Status != "refused" || len(res.Refused) != 1 || res.Refused[0].Reason != firmware.ReasonInvalid ||
+		!strings.Contains(res.Refused[0].Detail, "health check") {
+		t.Fatalf("the third stick: %+v", res)
+	}
+	if after := override(); !maps.EqualFunc(before, after, func(a, b json.RawMessage) bool { return string(a) == string(b) }) {
+		t.Fatalf("the override changed: %v, was %v", after, before)
+	}
+	for _, gone := range []string{filepath.Join(provisionDir(cfg.DataDir), "third"), stickPendingPath(cfg.DataDir)} {
+		if _, err := os.Stat(gone); !os.IsNotExist(err) {
+			t.Errorf("%s left after the rollback: %v", gone, err)
+		}
+	}
+	if ids, _ := readApplied(cfg.DataDir); !slices.Equal(ids, []string{"first", "second"}) {
+		t.Errorf("applied ids %v", ids)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the agent stopped: %v", err)
+	default:
+	}
+}
+
+// TestSettleStick: a process killed while applying a stick leaves its
+// marker; the next start restores the previous override and removes the
+// stick's files, so no configuration runs unchecked.
+func TestSettleStick(t *testing.T) {
+	cfg := baseConfig(t)
+	dir := filepath.Join(provisionDir(cfg.DataDir), "half")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	previous := config.Override{"language": json.RawMessage(`"de"`)}
+	if err := writeStickPending(stickPendingPath(cfg.DataDir), stickPending{ID: "half", Previous: previous}); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.WriteOverride(config.OverridePath(cfg.DataDir), config.Override{"language": json.RawMessage(`"fr"`)}); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := newSupervisor(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Language != "de" {
+		t.Fatalf("language %q after the settle, want the previous de", got.Language)
+	}
+	for _, gone := range []string{dir, stickPendingPath(cfg.DataDir)} {
+		if _, err := os.Stat(gone); !os.IsNotExist(err) {
+			t.Errorf("%s left: %v", gone, err)
 		}
 	}
 }

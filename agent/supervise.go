@@ -116,7 +116,10 @@ func newSupervisor(cfg config.Config, opts Options) (*supervisor, config.Config,
 		return nil, cfg, err
 	}
 	sv.trial = trial
-	cfg, err = sv.settleHandover(cfg)
+	if cfg, err = sv.settleHandover(cfg); err != nil {
+		return sv, cfg, err
+	}
+	cfg, err = sv.settleStick(cfg)
 	return sv, cfg, err
 }
 
@@ -149,7 +152,9 @@ func (sv *supervisor) run(ctx context.Context, cfg config.Config) error {
 			}
 			in = next
 		case stick := <-sticks:
-			in = sv.applyStick(ctx, in, stick)
+			if in, err = sv.applyStick(ctx, in, stick); err != nil {
+				return err
+			}
 		}
 	}
 }

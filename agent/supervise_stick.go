@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -48,8 +49,8 @@ func unprovisioned(cfg config.Config) bool {
 
 // applyStick applies the stick's provisioning and writes its result; it
 // returns the instance that runs next (in itself when refused; nil while
-// no system runs).
-func (sv *supervisor) applyStick(ctx context.Context, in *instance, stick string) *instance {
+// no system runs), or an error when no configuration can run any more.
+func (sv *supervisor) applyStick(ctx context.Context, in *instance, stick string) (*instance, error) {
 	log := sv.log.With("stick", stick)
 	res := stickResult{Status: "refused", Version: sv.opts.Version}
 	// A root's revocation list only ever judges keys: kept first, so the
@@ -61,14 +62,13 @@ func (sv *supervisor) applyStick(ctx context.Context, in *instance, stick string
 		res.Refused = []refusal{{Reason: firmware.ReasonMalformed, Detail: "this agent's list of applied provisionings is unreadable"}}
 		log.Error("provisioning: applied ids unreadable", "err", err)
 	} else {
-		plan, res.Refused = planStick(stick, sv.cfg, applied)
+		plan, res.Refused = planStick(stick, sv.cfg, applied, log)
 	}
 	next := in
 	if plan != nil {
 		res.ID = plan.id
-		next, res.Refused = sv.runStick(ctx, in, plan)
-		if next == nil && ctx.Err() != nil {
-			return nil
+		if next, res.Refused, err = sv.runStick(ctx, in, plan); err != nil || (next == nil && ctx.Err() != nil) {
+			return nil, err
 		}
 	}
 	if len(res.Refused) == 0 {
@@ -95,49 +95,60 @@ func (sv *supervisor) applyStick(ctx context.Context, in *instance, stick string
 			res.Applied = append(res.Applied, "bundle")
 		}
 	}
-	res.AgentID, res.PrinterSerial = sv.identity(ctx, next)
+	sv.writeResult(ctx, stick, next, res, log)
+	if switchTo != nil {
+		return switchTo(), nil
+	}
+	return next, nil
+}
+
+// writeResult writes res to the stick, named for this agent. A stick left
+// in across a restart (its bundle's, say) is read again and refused as
+// replayed: that does not overwrite the result of its own application.
+func (sv *supervisor) writeResult(ctx context.Context, stick string, in *instance, res stickResult, log *slog.Logger) {
+	res.AgentID, res.PrinterSerial = sv.identity(ctx, in)
 	res.At = sv.clock.Now().UTC().Format("2006-01-02T15:04:05Z")
+	if len(res.Refused) == 1 && res.Refused[0].Reason == firmware.ReasonReplayed {
+		if prev, err := readStickResult(stick, res.AgentID); err == nil && prev.Status == "applied" && prev.ID == res.ID {
+			log.Info("provisioning: the stick applied here before is still in; its result stays")
+			return
+		}
+	}
 	if err := writeStickResult(stick, res); err != nil {
 		log.Warn("provisioning result not written to the stick", "err", err)
 	}
-	if switchTo != nil {
-		return switchTo()
-	}
-	return next
 }
 
 // runStick builds the plan's system, swaps it in and checks its health;
 // on any failure the previous override is back and in (or nothing, if
-// nothing ran) runs again.
-func (sv *supervisor) runStick(ctx context.Context, in *instance, plan *stickPlan) (*instance, []refusal) {
+// nothing ran) runs again. A marker (stickPending) makes a kill anywhere
+// in between restore the previous override at the next start. The error
+// says the previous configuration cannot run again either.
+func (sv *supervisor) runStick(ctx context.Context, in *instance, plan *stickPlan) (*instance, []refusal, error) {
+	dir := filepath.Join(provisionDir(sv.cfg.DataDir), plan.id)
 	refuse := func(detail string) []refusal {
-		_ = os.RemoveAll(filepath.Join(provisionDir(sv.cfg.DataDir), plan.id))
+		_ = os.RemoveAll(dir)
 		return []refusal{{Reason: firmware.ReasonInvalid, Detail: detail}}
-	}
-	if err := plan.writeFiles(); err != nil {
-		return in, refuse(err.Error())
 	}
 	previous, err := config.ReadOverride(config.OverridePath(sv.cfg.DataDir))
 	if err != nil {
-		return in, refuse(err.Error())
+		return in, refuse("this agent's override file is unreadable"), nil
+	}
+	if err := plan.writeFiles(); err != nil {
+		return in, refuse(err.Error()), nil
 	}
 	override := previous.Merge(plan.patch)
-	cfg, err := sv.layers.With(override)
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err == nil {
-		err = errors.Join(flagsWin(cfg, plan.patch)...)
-	}
-	var sys *System
-	if err == nil {
-		sys, err = Build(cfg, sv.opts)
-	}
+	cfg, sys, err := sv.buildStick(override, plan.patch)
 	if err != nil {
-		return in, refuse(invalid([]error{err}).Error())
+		return in, refuse(invalid([]error{err}).Error()), nil
+	}
+	pending := stickPendingPath(sv.cfg.DataDir)
+	if err := writeStickPending(pending, stickPending{ID: plan.id, Previous: previous}); err != nil {
+		return in, refuse(err.Error()), nil
 	}
 	if err := config.WriteOverride(config.OverridePath(sv.cfg.DataDir), override); err != nil {
-		return in, refuse(err.Error())
+		_ = removeFile(pending)
+		return in, refuse(err.Error()), nil
 	}
 	if in != nil {
 		sv.log.Info("provisioning: stopping the running system", "id", plan.id)
@@ -147,34 +158,60 @@ func (sv *supervisor) runStick(ctx context.Context, in *instance, plan *stickPla
 	}
 	next := sv.start(ctx, sys)
 	if err := sv.checkHealth(ctx, next, false); err != nil {
-		return sv.stickRollback(ctx, next, in != nil, previous, refuse(fmt.Sprintf("health check failed: %v; rolled back", err)))
+		refused := refuse(fmt.Sprintf("health check failed: %v; rolled back", err))
+		back, err := sv.stickRollback(ctx, next, in != nil, previous)
+		return back, refused, err
 	}
 	sv.cfg = cfg
 	if err := recordApplied(sv.cfg.DataDir, plan.id); err != nil {
-		sv.log.Error("provisioning id not recorded: the stick would apply again", "id", plan.id, "err", err)
+		// Applied and running; the stick would apply again (the same).
+		sv.log.Error("provisioning id not recorded", "id", plan.id, "err", err)
 	}
-	pruneProvisionDirs(sv.cfg.DataDir, plan.id)
-	return next, nil
+	if err := removeFile(pending); err != nil {
+		sv.log.Error("provisioning: the pending marker not removed", "err", err)
+	}
+	pruneProvisionDirs(sv.cfg.DataDir, override)
+	return next, nil, nil
+}
+
+// buildStick makes the config with override and its system (which opens
+// nothing): it must validate, its files load, and no command-line flag
+// hide a key the stick sets.
+func (sv *supervisor) buildStick(override, patch config.Override) (config.Config, *System, error) {
+	cfg, err := sv.layers.With(override)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err == nil {
+		err = errors.Join(flagsWin(cfg, patch)...)
+	}
+	if err != nil {
+		return cfg, nil, err
+	}
+	sys, err := Build(cfg, sv.opts)
+	return cfg, sys, err
 }
 
 // stickRollback stops the new system, restores the previous override and
-// starts the previous config again if one ran.
-func (sv *supervisor) stickRollback(ctx context.Context, next *instance, wasRunning bool, previous config.Override, refused []refusal) (*instance, []refusal) {
+// starts the previous config again if one ran; the error says it cannot.
+func (sv *supervisor) stickRollback(ctx context.Context, next *instance, wasRunning bool, previous config.Override) (*instance, error) {
 	if err := next.stop(); err != nil {
 		sv.log.Warn("the new system stopped with an error", "err", err)
 	}
 	if err := config.WriteOverride(config.OverridePath(sv.cfg.DataDir), previous); err != nil {
-		sv.log.Error("the previous override file not restored", "err", err)
+		return nil, fmt.Errorf("provisioning: the previous override file not restored: %w", err)
+	}
+	if err := removeFile(stickPendingPath(sv.cfg.DataDir)); err != nil {
+		sv.log.Error("provisioning: the pending marker not removed", "err", err)
 	}
 	if !wasRunning || ctx.Err() != nil {
-		return nil, refused
+		return nil, nil
 	}
 	sys, err := Build(sv.cfg, sv.opts)
 	if err != nil {
-		sv.log.Error("the previous configuration does not build again", "err", err)
-		return nil, refused
+		return nil, fmt.Errorf("provisioning: the previous configuration does not build again: %w", err)
 	}
-	return sv.start(ctx, sys), refused
+	return sv.start(ctx, sys), nil
 }
 
 // stickRevocations keeps the revocation list a stick carries beside its

@@ -32,7 +32,7 @@ func TestSetTrustKeys(t *testing.T) {
 		return res.(protocol.SetTrustKeysResult).Keys, nil
 	}
 	trusted := func() bool {
-		_, refused := planStick(stick, k.cfg, nil)
+		_, refused := planStick(stick, k.cfg, nil, slog.New(slog.DiscardHandler))
 		return len(refused) == 0
 	}
 	pem := func(k *firmware.PrivateKey) string { return string(firmware.MarshalPublicKey(k.Public())) }
