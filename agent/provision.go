@@ -26,8 +26,12 @@ import (
 // and its outcome written back to the stick. A refusal changes nothing.
 
 // stickRefused are the config keys a stick may never set: where the
-// agent keeps its data, and what it trusts sticks from.
-var stickRefused = []string{"data_dir", "trust_dir", "media_roots"}
+// agent keeps its data, what it trusts sticks from, and the files the
+// agent writes or deletes (its device token, its log: a reset removes
+// them). Secret files come as content fields instead.
+func stickRefused() []string {
+	return []string{"data_dir", "trust_dir", "media_roots", "device_token_file", "log_file"}
+}
 
 // provisionDir is where a stick's content fields are written, one
 // directory per applied provisioning id (the previous one stays until
@@ -56,7 +60,10 @@ type refusal struct {
 
 func refusalOf(key string, err error) refusal {
 	reason := firmware.ReasonOf(err)
-	if reason == "" {
+	switch {
+	case errors.Is(err, errStayedBusy) || errors.Is(err, firmware.ErrBusy):
+		reason = "busy"
+	case reason == "":
 		reason = firmware.ReasonMalformed
 	}
 	var r *firmware.Refusal
@@ -147,8 +154,12 @@ func (p *stickPlan) configKeys(c map[string]json.RawMessage) []refusal {
 	known := config.Keys()
 	for _, k := range slices.Sorted(maps.Keys(c)) {
 		switch {
-		case slices.Contains(stickRefused, k):
+		case slices.Contains(stickRefused(), k):
 			refused = append(refused, refusal{Key: k, Reason: firmware.ReasonRefusedKey, Detail: k + " is set only by the image (the config file or a flag)"})
+			continue
+		case k == "snmp" && namesPassFile(c[k]):
+			refused = append(refused, refusal{Key: k, Reason: firmware.ReasonRefusedKey,
+				Detail: "the snmp URL names a password file: give snmp_auth_pass and snmp_priv_pass (encrypted) instead"})
 			continue
 		case !slices.Contains(known, k):
 			refused = append(refused, refusal{Key: k, Reason: firmware.ReasonRefusedKey, Detail: fmt.Sprintf("unknown key %q", k)})
@@ -162,6 +173,16 @@ func (p *stickPlan) configKeys(c map[string]json.RawMessage) []refusal {
 		p.patch[k] = c[k]
 	}
 	return refused
+}
+
+// namesPassFile reports whether an snmp URL value names password files.
+func namesPassFile(v json.RawMessage) bool {
+	var raw string
+	if json.Unmarshal(v, &raw) != nil {
+		return false // the value's own check says so
+	}
+	u, err := url.Parse(raw)
+	return err == nil && (u.Query().Has("auth-pass-file") || u.Query().Has("priv-pass-file"))
 }
 
 // contentFields plans the document's content fields: each written to a

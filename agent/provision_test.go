@@ -124,6 +124,11 @@ func TestPlanStick(t *testing.T) {
 			d.Config["no_such_key"] = json.RawMessage(`1`)
 			d.Config["debounce"] = json.RawMessage(`"soon"`)
 		}), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonMalformed, firmware.ReasonRefusedKey, firmware.ReasonRefusedKey, firmware.ReasonRefusedKey}},
+		{"files a stick may not name", k.stick(t, with(func(d *firmware.Provision) {
+			d.Config["log_file"] = json.RawMessage(`"/etc/passwd"`)
+			d.Config["device_token_file"] = json.RawMessage(`"/etc/x"`)
+			d.Config["snmp"] = json.RawMessage(`"snmp://t@10.0.0.9?version=3&level=authPriv&auth=SHA&priv=AES&auth-pass-file=/etc/shadow"`)
+		}), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonMalformed, firmware.ReasonRefusedKey, firmware.ReasonRefusedKey, firmware.ReasonRefusedKey}},
 		{"snmp passwords without snmp", k.stick(t, with(func(d *firmware.Provision) { delete(d.Config, "snmp") }), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonMalformed}},
 		{"short PIN", k.stick(t, with(func(d *firmware.Provision) { d.TechnicianPIN = "12" }), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonMalformed}},
 		{"bundle not on the stick", k.stick(t, with(func(d *firmware.Provision) { d.Bundle = "tessera-9.9.9.tar" }), k.key, k.site.Recipient(), nil), nil, []string{firmware.ReasonUnreadable}},

@@ -296,7 +296,14 @@ func (sv *supervisor) stickBundle(ctx context.Context, in *instance, bundle stri
 	}
 	st, err := u.Install(bundle, policy, "stick")
 	if err == nil {
-		if err = checkInstalled(ctx, slots, st, st.To); err != nil {
+		err = checkInstalled(ctx, slots, st, st.To)
+		// An update switches only while the agent is quiet: no one at
+		// the panel, the printer not printing (as the update-agent task
+		// waits, up to 20 minutes; the result is written after).
+		if err == nil && in != nil && in.r != nil && in.r.tasks != nil {
+			err = in.r.tasks.waitIdle(ctx, "")
+		}
+		if err != nil {
 			if aerr := u.Abandon(); aerr != nil {
 				sv.log.Error("provisioning: the refused install not dropped", "err", aerr)
 			}

@@ -292,7 +292,7 @@ func (t *taskRunner) busy(ctx context.Context) bool {
 
 // reportPhase tells the hub the phase an update is in.
 func (t *taskRunner) reportPhase(ctx context.Context, id, phase string) {
-	if t.progress != nil {
+	if t.progress != nil && id != "" { // "": a stick's install, no task
 		t.progress(ctx, id, phase, 0)
 	}
 }

@@ -54,7 +54,7 @@ func RemoteRefused() []string {
 		"hub_ca_file", "hub_cert_sha256", "proxy_password_file",
 		"printer_ca_file", "printer_cert_sha256", "cups_password_file",
 		"ipp_cert_file", "ipp_key_file", "panel_token_file", "panel_cert_file", "panel_key_file",
-		"technician_pin_file", "technician_pin_hash", "trust_dir", "media_roots"}
+		"technician_pin_file", "technician_pin_hash", "trust_dir", "media_roots", "log_file"}
 }
 
 // CheckRemote reports every key of o a set-config task may not set: keys

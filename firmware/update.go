@@ -134,26 +134,27 @@ var ErrBusy = errors.New("an update is already under way")
 
 // Install verifies the bundle and installs its binary into the inactive
 // slot; the running version stays active (PhaseInstalled). A refused
-// bundle changes nothing.
+// bundle changes nothing. Another task's install still waiting for its
+// switch is not overwritten (ErrBusy): one install at a time.
 func (u *Updater) Install(bundle string, p Policy, task string) (State, error) {
 	st, err := u.Load()
 	if err != nil {
 		return st, err
 	}
-	if st.Phase == PhaseTrial || st.Phase == PhaseRollingBack {
+	if st.Phase == PhaseTrial || st.Phase == PhaseRollingBack || (st.Phase == PhaseInstalled && st.Task != task) {
 		return st, ErrBusy
 	}
 	active, err := u.Slots.Active()
 	if err != nil {
-		return st, err
+		return st, fmt.Errorf("install: %w", err)
 	}
 	target := Other(active)
 	dir := u.Slots.Dir(target)
 	if err := os.RemoveAll(dir); err != nil {
-		return st, err
+		return st, fmt.Errorf("install: empty the inactive slot: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return st, err
+		return st, fmt.Errorf("install: %w", err)
 	}
 	v, err := VerifyFile(bundle, p, dir)
 	if err != nil {
