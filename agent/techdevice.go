@@ -143,11 +143,13 @@ func copyToStick(src *os.File, dir, name string) (int64, error) {
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	tmp := filepath.Join(dir, "."+name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A new file of its own (O_EXCL): a name planted on the stick, a
+	// symlink say, is never followed.
+	f, err := os.CreateTemp(dir, "."+name+"-*.tmp")
 	if err != nil {
 		return 0, err
 	}
+	tmp := f.Name()
 	n, err := io.Copy(f, src)
 	if err == nil {
 		err = f.Sync()

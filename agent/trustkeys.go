@@ -70,7 +70,7 @@ func readPushedKeys(path string) ([]firmware.PublicKey, error) {
 	}
 	keys, err := firmware.ParsePublicKeys(data)
 	if err != nil {
-		return nil, fmt.Errorf("pushed provisioning keys %s: %w", path, err)
+		return nil, fmt.Errorf("the provisioning keys pushed before do not load: %w", err)
 	}
 	return keys, nil
 }

@@ -48,7 +48,7 @@ type Provision struct {
 
 // SecretConfigKeys are the config keys a provisioning document carries
 // encrypted, as the secret fields are.
-var SecretConfigKeys = []string{"enroll_code"}
+func SecretConfigKeys() []string { return []string{"enroll_code"} }
 
 // secrets are the document's secret fields, by JSON name.
 func (p *Provision) secrets() map[string]*string {
@@ -140,7 +140,7 @@ func EncryptSecrets(p *Provision, recipients []age.Recipient) error {
 		}
 		*field = enc
 	}
-	for _, k := range SecretConfigKeys {
+	for _, k := range SecretConfigKeys() {
 		raw, ok := p.Config[k]
 		if !ok {
 			continue
@@ -184,7 +184,7 @@ func DecryptSecrets(p *Provision, identities []age.Identity) error {
 			open(name, field)
 		}
 	}
-	for _, k := range SecretConfigKeys {
+	for _, k := range SecretConfigKeys() {
 		raw, ok := p.Config[k]
 		if !ok {
 			continue

@@ -29,11 +29,16 @@ const agentUnregistered = "unregistered"
 func (s *Server) unregisterDone(ctx context.Context, agentID, taskID string) error {
 	var typ, state string
 	err := s.db.QueryRowContext(ctx, "SELECT type, state FROM tasks WHERE id = ? AND agent_id = ?", taskID, agentID).Scan(&typ, &state)
-	if errors.Is(err, sql.ErrNoRows) || typ != protocol.TaskUnregister || state != protocol.TaskCompleted {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
+		// Not acknowledged: the agent sends the status again, and wipes
+		// itself only once the identity is revoked.
 		return fmt.Errorf("unregister %s: %w", agentID, err)
+	}
+	if typ != protocol.TaskUnregister || state != protocol.TaskCompleted {
+		return nil
 	}
 	n, err := s.commit.exec(ctx, `UPDATE agents SET token_hash = NULL, cert_sha256 = NULL, open_token_unused = 0,
 		awaiting_boot = 0, unregistered_at = ? WHERE id = ? AND unregistered_at IS NULL`, nanos(s.now()), agentID)

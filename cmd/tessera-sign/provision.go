@@ -78,6 +78,13 @@ func provision(args []string, stdout, stderr io.Writer) error {
 	if err := atomicfile.Write(filepath.Join(dir, media.SignatureFile), firmware.SignProvision(key, body)); err != nil {
 		return err
 	}
+	// Readable by the agent's user, whoever wrote the stick (an ext4
+	// stick keeps modes): the secrets in it are encrypted.
+	for _, name := range []string{media.ProvisionFile, media.SignatureFile} {
+		if err := os.Chmod(filepath.Join(dir, name), 0o644); err != nil {
+			return err
+		}
+	}
 	if p.Bundle != "" {
 		if _, err := os.Stat(filepath.Join(dir, p.Bundle)); err != nil {
 			fmt.Fprintf(stderr, "tessera-sign: warning: the bundle %s is not on the stick yet: copy it to %s\n", p.Bundle, dir)

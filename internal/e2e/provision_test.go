@@ -201,4 +201,26 @@ func TestProvisionEndToEnd(t *testing.T) {
 	if string(before) != string(after) {
 		t.Fatal("a replayed stick changed the configuration")
 	}
+
+	// On the provisioned agent, a tampered stick changes nothing either:
+	// not the configuration, not the ids applied, no files.
+	applied, _ := os.ReadFile(filepath.Join(dir, "provisioned.json"))
+	late := p.stick(t, "tampered-late", "site-provisioning", map[string]any{"id": "late", "config": map[string]any{"language": "de"},
+		"proxy_password": "late-secret"}, func(doc string) {
+		data, _ := os.ReadFile(doc)
+		if err := os.WriteFile(doc, []byte(strings.Replace(string(data), `"de"`, `"cs"`, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if res := result(t, late); res.Status != "refused" || res.Refused[0].Reason != "bad-signature" {
+		t.Fatalf("the tampered stick: %+v", res)
+	}
+	after, _ = os.ReadFile(filepath.Join(dir, "config.override.json"))
+	appliedAfter, _ := os.ReadFile(filepath.Join(dir, "provisioned.json"))
+	if string(before) != string(after) || string(applied) != string(appliedAfter) {
+		t.Fatal("a tampered stick changed the configuration or the ids applied")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "provision", "late")); !os.IsNotExist(err) {
+		t.Fatalf("a tampered stick left files: %v", err)
+	}
 }
