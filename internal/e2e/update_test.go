@@ -80,6 +80,7 @@ func TestUpdateAgentEndToEnd(t *testing.T) {
 // with tag tessera_killstep (killed at a named step when the test asks:
 // TestUpdateKilledEndToEnd); a signing key that root certified.
 type updateKit struct {
+	root    *firmware.PrivateKey
 	signing *firmware.PrivateKey
 	cert    firmware.Cert
 	bins    map[string]string // version → binary
@@ -108,7 +109,7 @@ func updateBuilds(t *testing.T) *updateKit {
 	}
 	roots := "-X main.rootKeys=" + base64.StdEncoding.EncodeToString(firmware.MarshalPublicKey(root.Public()))
 	const pkg = "github.com/tessera-print/tessera/cmd/tessera"
-	kit := &updateKit{signing: signing, cert: firmware.SignKey(root, signing.Public()), bins: map[string]string{}}
+	kit := &updateKit{root: root, signing: signing, cert: firmware.SignKey(root, signing.Public()), bins: map[string]string{}}
 	for v, tags := range map[string]string{"1.0.0": "tessera_killstep", "1.1.0": "tessera_killstep", "1.2.0": "tessera_killstep,tessera_failhealth"} {
 		kit.bins[v] = testenv.BuildBinaryWith(t, pkg, "-tags", tags, "-ldflags", "-X main.buildVersion="+v+" "+roots)
 	}
