@@ -35,7 +35,7 @@ func TestUpdateKilledEndToEnd(t *testing.T) {
 	if err := slots.Init(kit.bins["1.0.0"]); err != nil {
 		t.Fatal(err)
 	}
-	task := kit.serve(t)
+	task, _ := kit.serve(t)
 	h := startHub(t, build(t), t.TempDir(), "", "--log-level", "debug") // each task status logged
 	r := &killRig{t: t, h: h, slots: slots, dir: dir, killFile: filepath.Join(t.TempDir(), "kill-at")}
 	r.start()

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,7 @@ import (
 
 // TestUpdateAgentEndToEnd: the real agent, built as 1.0.0 and 1.1.0 with
 // a test root, runs from its update slots under the real hub. An
-// update-agent task installs 1.1.0, re-executes it in place (the same
+// update-agent task downloads 1.1.0 (cut in the middle, resumed), installs it, re-executes it in place (the same
 // process), and 1.1.0 passes its health check and reports the task
 // completed. Then 1.2.0, a build that can never be healthy, is installed,
 // fails its health check and is rolled back to 1.1.0 by itself, which
@@ -35,7 +36,7 @@ func TestUpdateAgentEndToEnd(t *testing.T) {
 	if err := slots.Init(kit.bins["1.0.0"]); err != nil {
 		t.Fatal(err)
 	}
-	task := kit.serve(t)
+	task, resumed := kit.serve(t)
 
 	h := startHub(t, build(t), t.TempDir(), "")
 	a := startAgent(t, binaries{agent: slots.Binary()}, dir, h.url, "ipp://127.0.0.1:1/ipp/print", "", "")
@@ -49,6 +50,9 @@ func TestUpdateAgentEndToEnd(t *testing.T) {
 	}
 	if got := activeVersion(t, slots); got != "1.1.0" {
 		t.Errorf("the active slot runs %s", got)
+	}
+	if !resumed("1.1.0") {
+		t.Error("the cut download of 1.1.0 was fetched again from its start, not resumed with a Range request")
 	}
 	testutil.WaitErr(t, 20*time.Second, "1.1.0's panel", func() error { return getOK(a.panel + "/healthz") })
 
@@ -65,7 +69,7 @@ func TestUpdateAgentEndToEnd(t *testing.T) {
 	default:
 	}
 	out := a.Output()
-	for _, want := range []string{"update: the new version on trial", "committed", "update: rolled back"} {
+	for _, want := range []string{"download failed; trying again", "update: the new version on trial", "committed", "update: rolled back"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the agent's log lacks %q", want)
 		}
@@ -118,8 +122,9 @@ func updateBuilds(t *testing.T) *updateKit {
 }
 
 // serve serves a signed bundle of each of the kit's versions and returns
-// the update-agent task payload for one.
-func (k *updateKit) serve(t *testing.T) func(v string, downgrade bool) string {
+// the update-agent task payload for one, and whether a version's
+// download was resumed (a Range request served after the cut).
+func (k *updateKit) serve(t *testing.T) (task func(v string, downgrade bool) string, resumed func(v string) bool) {
 	t.Helper()
 	bundles := map[string][]byte{}
 	for v, bin := range k.bins {
@@ -130,16 +135,46 @@ func (k *updateKit) serve(t *testing.T) func(v string, downgrade bool) string {
 		}
 		bundles[v] = b.Bytes()
 	}
+	// The first download of each bundle is cut in the middle (the
+	// connection closed after half its bytes): the agent resumes it with
+	// a Range request.
+	var mu sync.Mutex
+	cut, ranged := map[string]bool{}, map[string]bool{}
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "b.tar", time.Time{}, bytes.NewReader(bundles[strings.TrimPrefix(r.URL.Path, "/")]))
+		v := strings.TrimPrefix(r.URL.Path, "/")
+		sum := sha256.Sum256(bundles[v])
+		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
+		mu.Lock()
+		first := !cut[v]
+		cut[v] = true
+		ranged[v] = ranged[v] || r.Header.Get("Range") != ""
+		mu.Unlock()
+		if first && r.Header.Get("Range") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(bundles[v])))
+			w.WriteHeader(http.StatusOK)
+			w.Write(bundles[v][:len(bundles[v])/2])
+			w.(http.Flusher).Flush()
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		http.ServeContent(w, r, "b.tar", time.Time{}, bytes.NewReader(bundles[v]))
 	}))
 	t.Cleanup(files.Close)
-	return func(v string, downgrade bool) string {
+	task = func(v string, downgrade bool) string {
 		sum := sha256.Sum256(bundles[v])
 		p, _ := json.Marshal(map[string]any{"url": files.URL + "/" + v, "sha256": hex.EncodeToString(sum[:]), "size": len(bundles[v]),
 			"version": v, "downgrade": downgrade})
 		return string(p)
 	}
+	resumed = func(v string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return ranged[v]
+	}
+	return task, resumed
 }
 
 // activeVersion is what the active slot's binary says it is.
