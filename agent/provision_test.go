@@ -428,3 +428,25 @@ func TestSettleStick(t *testing.T) {
 		}
 	}
 }
+
+// TestUnprovisioned: an agent waits for a stick only when a hub or a
+// printer is all its config lacks; a config wrong otherwise is an error.
+func TestUnprovisioned(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*config.Config)
+		want bool
+	}{
+		{"provisioned", func(*config.Config) {}, false},
+		{"no hub", func(c *config.Config) { c.HubURL = "" }, true},
+		{"no hub, no printer", func(c *config.Config) { c.HubURL, c.PrinterURI = "", "" }, true},
+		{"no printer, another mistake", func(c *config.Config) { c.PrinterURI, c.JobOrder = "", "random" }, false},
+	}
+	for _, tt := range tests {
+		cfg := baseConfig(t)
+		tt.edit(&cfg)
+		if got := unprovisioned(cfg); got != tt.want {
+			t.Errorf("%s: unprovisioned %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -41,10 +41,21 @@ func (sv *supervisor) watchSticks(ctx context.Context, roots []string) <-chan st
 	return ch
 }
 
-// unprovisioned reports whether cfg lacks what only provisioning gives:
-// a hub and a printer. Such an agent waits for a stick.
+// unprovisioned reports whether cfg lacks only what provisioning gives, a
+// hub or a printer: with them it would validate. Such an agent waits for
+// a stick; a config wrong in other ways is an error to fix, told at once.
 func unprovisioned(cfg config.Config) bool {
-	return cfg.HubURL == "" || cfg.PrinterURI == ""
+	if cfg.HubURL != "" && cfg.PrinterURI != "" {
+		return false
+	}
+	probe := cfg
+	if probe.HubURL == "" {
+		probe.HubURL = "https://hub.invalid"
+	}
+	if probe.PrinterURI == "" {
+		probe.PrinterURI = "ipp://printer.invalid/ipp/print"
+	}
+	return probe.Validate() == nil
 }
 
 // applyStick applies the stick's provisioning and writes its result; it

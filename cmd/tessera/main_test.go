@@ -14,7 +14,9 @@ import (
 
 func TestCommands(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "c.json")
-	if err := os.WriteFile(cfg, []byte(`{"hub_url":"ftp://x","job_order":"random"}`), 0o600); err != nil {
+	// A data directory of the test's own: never the default one, which
+	// the parallel cases would share (and its lock).
+	if err := os.WriteFile(cfg, []byte(`{"hub_url":"ftp://x","job_order":"random","data_dir":"`+t.TempDir()+`"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -30,7 +32,7 @@ func TestCommands(t *testing.T) {
 		{"bad flag", []string{"run", "--bogus"}, "flag provided but not defined", ""},
 		{"missing config file", []string{"run", "--config", "/nonexistent.json"}, "read config", ""},
 		// Every problem of a config is reported at once, before anything starts.
-		{"invalid config", []string{"run", "--config", cfg, "--printer", "lpd://p/q"}, "hub_url", ""},
+		{"invalid config", []string{"run", "--config", cfg, "--data", t.TempDir(), "--printer", "lpd://p/q"}, "hub_url", ""},
 		{"invalid config lists all", []string{"run", "--config=" + cfg}, "job_order", ""},
 		{"bad pipeline", []string{"run", "--data", t.TempDir(), "--hub", "http://127.0.0.1:1", "--printer", "ipp://127.0.0.1:1/ipp/print",
 			"--panel-listen", "127.0.0.1:0", "--card-pipeline", "hex2dec|hexx"}, "card_pipeline", ""},
