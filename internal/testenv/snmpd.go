@@ -63,6 +63,13 @@ func SNMPDUserNoAuth() SNMPDUser {
 	return SNMPDUser{Name: "usernoauth", Level: SNMPDNoAuthNoPriv}
 }
 
+// SNMPDUserWriter is the one user of every test snmpd that may write
+// (authPriv, SHA, AES): the printer's administrator, as an agent's
+// snmp_write names it. The pass script stores what it sets.
+func SNMPDUserWriter() SNMPDUser {
+	return SNMPDUser{Name: "writer", Level: SNMPDAuthPriv, AuthProto: "SHA", AuthPass: "writepass123", PrivProto: "AES", PrivPass: "writepriv123"}
+}
+
 // SNMPDUsers lists every SNMPv3 user of the test snmpd, weakest level
 // first.
 func SNMPDUsers() []SNMPDUser {
@@ -99,7 +106,8 @@ type SNMPD struct {
 // GET; a side file OID.back holding another OID makes GETNEXT from OID
 // answer that one (a broken agent walking backwards); a file "delay" in
 // the folder holding S makes every answer wait S seconds (a printer that
-// becomes slow).
+// becomes slow). A SET (only SNMPDUserWriter may) stores its value as the
+// OID's file.
 const passScript = `#!/bin/sh
 DIR=%s
 [ -f "$DIR/delay" ] && sleep "$(cat "$DIR/delay")"
@@ -111,6 +119,7 @@ case "$1" in
   -n) next=$( (ls -A "$DIR" | grep '^\.' | grep -v -e '\.inc$' -e '\.tmp$' -e '\.back$'; echo "$2") | sort -V -u | grep -A1 -x -F "$2" | sed -n 2p)
       [ -f "$DIR/$2.back" ] && next=$(cat "$DIR/$2.back")
       [ -n "$next" ] && out "$next"; exit 0 ;;
+  -s) echo "$3 $4" > "$DIR/$2.tmp" && mv "$DIR/$2.tmp" "$DIR/$2"; exit 0 ;;
 esac
 exit 0
 `
@@ -151,6 +160,9 @@ func StartSNMPD(t testing.TB, opts SNMPDOptions) *SNMPD {
 		"sysDescr " + sysDescr,
 		"sysName testprinter",
 		userLines(),
+		fmt.Sprintf("createUser %s %s %q %s %q", SNMPDUserWriter().Name, SNMPDUserWriter().AuthProto, SNMPDUserWriter().AuthPass,
+			SNMPDUserWriter().PrivProto, SNMPDUserWriter().PrivPass),
+		"rwuser " + SNMPDUserWriter().Name + " priv",
 		"rocommunity " + SNMPDCommunity + " 127.0.0.1",
 		"pass -p 1 .1.3.6.1.2.1.43 " + script,
 		"pass -p 1 .1.3.6.1.2.1.25.3 " + script,
@@ -257,6 +269,17 @@ func (d *SNMPD) Stop() {
 func (d *SNMPD) Set(t testing.TB, oid, typeAndValue string) {
 	t.Helper()
 	writeAtomic(t, filepath.Join(d.values, "."+strings.TrimPrefix(oid, ".")), typeAndValue+"\n")
+}
+
+// Value is what the pass script answers for oid now ("TYPE VALUE"; ""
+// when it has none): what a SET stored.
+func (d *SNMPD) Value(t testing.TB, oid string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.values, "."+strings.TrimPrefix(oid, ".")))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // Remove makes the pass script forget oid.
