@@ -40,10 +40,13 @@ type System struct {
 	conv     session.Converter // nil: raw reads
 	userRule func(string) string
 
-	snmp    *snmp.Client // nil: no SNMP
-	ipp     *ipp.Client  // nil: a socket:// printer
-	printer release.Printer
-	hubTLS  *tls.Config
+	snmp *snmp.Client // nil: no SNMP
+	// snmpWrite reaches the printer with write credentials (config
+	// snmp_write; nil: none), for the restart-printer task only.
+	snmpWrite *snmp.Settings
+	ipp       *ipp.Client // nil: a socket:// printer
+	printer   release.Printer
+	hubTLS    *tls.Config
 	// hubProxy picks the proxy to the hub (config proxy; nil: the
 	// environment's).
 	hubProxy func(*http.Request) (*url.URL, error)
@@ -194,6 +197,16 @@ func (s *System) buildParts() []error {
 		}
 		if err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if cfg.SNMPWrite != "" {
+		// Read now, so a bad URL or a missing pass file stops the start
+		// with the rest rather than the first restart-printer task.
+		w, err := snmp.ParseURL(cfg.SNMPWrite, os.ReadFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("snmp_write: %w", err))
+		} else {
+			s.snmpWrite = &w
 		}
 	}
 	if err := s.buildPrinter(); err != nil {

@@ -68,8 +68,10 @@ type taskRunner struct {
 	users    *userCache // nil: no credential cache
 	link     caller     // the hub, for test-connection's round trip
 	snmp     *snmp.Client
-	ipp      *ipp.Client
-	upload   *logUploader // upload-logs (upload.go)
+	// snmpWrite reaches the printer with write credentials (nil: none).
+	snmpWrite *snmp.Settings
+	ipp       *ipp.Client
+	upload    *logUploader // upload-logs (upload.go)
 	// client is the HTTP client for a URL a task names (the hub link's
 	// proxy and, on the hub's host, its CA); progress reports a task's
 	// phase (upload.go). Nil in tests that need neither.
@@ -205,8 +207,8 @@ func (t *taskRunner) runOne(ctx context.Context, req protocol.TaskRequest) {
 	switch req.Type {
 	case protocol.TaskUploadLogs:
 		timeout = uploadTaskTimeout
-	case protocol.TaskUpdateAgent:
-		timeout = updateTaskTimeout
+	case protocol.TaskUpdateAgent, protocol.TaskRestartPrinter:
+		timeout = updateTaskTimeout // both wait for an idle printer
 	case protocol.TaskUpdateFirmware:
 		timeout = firmwareTaskTimeout
 	case protocol.TaskUnregister:
@@ -286,6 +288,8 @@ func (t *taskRunner) do(ctx context.Context, req protocol.TaskRequest) (any, err
 		return t.updateAgent(ctx, req)
 	case protocol.TaskSetTrustKeys:
 		return t.setTrustKeys(ctx, req)
+	case protocol.TaskRestartPrinter:
+		return t.restartPrinter(ctx, req)
 	case protocol.TaskUpdateFirmware:
 		return t.updatePrinterFirmware(ctx, req)
 	}
@@ -428,6 +432,7 @@ func (t *taskRunner) probe(f func() error) protocol.ProbeResult {
 func (r *running) newTasks() *taskRunner {
 	t := newTaskRunner(r.store, r.floor, r.log.With("component", "tasks"), r.kickSync)
 	t.language, t.users, t.snmp, t.ipp = r.cfg.Language, r.users, r.snmp, r.ipp
+	t.snmpWrite = r.snmpWrite
 	t.sv, t.current, t.handover = r.sv, r.cfg, handoverPath(r.cfg.DataDir)
 	return t
 }

@@ -140,6 +140,10 @@ type Config struct {
 	// SNMP is the printer's SNMP address and settings as an snmp:// URL
 	// (secrets only from files); empty: no SNMP, the printer is read over IPP.
 	SNMP string `json:"snmp"`
+	// SNMPWrite is the printer's SNMP address with write credentials (an
+	// snmp:// URL as SNMP, secrets only from files), used only by the
+	// restart-printer task; empty: that task is refused.
+	SNMPWrite string `json:"snmp_write"`
 	// SNMPPollInterval is how often the printer is read over SNMP.
 	SNMPPollInterval Duration `json:"snmp_poll_interval"`
 	// MeterIdleWait bounds the session meter's wait for an idle printer

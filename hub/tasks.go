@@ -132,7 +132,7 @@ func taskTypes() []string {
 	return []string{protocol.TaskNotify, protocol.TaskSyncUsers, protocol.TaskReadMeters,
 		protocol.TaskTestConnection, protocol.TaskSetConfig, protocol.TaskRestart, protocol.TaskUploadLogs,
 		protocol.TaskReleaseJob, protocol.TaskLogin, protocol.TaskUpdateAgent, protocol.TaskUpdateFirmware,
-		protocol.TaskUnregister, protocol.TaskSetTrustKeys}
+		protocol.TaskUnregister, protocol.TaskSetTrustKeys, protocol.TaskRestartPrinter}
 }
 
 func validTaskType(t string) bool { return slices.Contains(taskTypes(), t) }
@@ -164,6 +164,9 @@ func checkTaskPayload(typ string, payload []byte) error {
 		return checkUpdate(payload, &p)
 	case protocol.TaskSetTrustKeys:
 		var p protocol.SetTrustKeysPayload
+		return checkUpdate(payload, &p)
+	case protocol.TaskRestartPrinter:
+		var p protocol.RestartPrinterPayload
 		return checkUpdate(payload, &p)
 	case protocol.TaskUnregister:
 		var p struct{}

@@ -201,6 +201,7 @@ func requests() []example {
 				Transport: "http", UploadURL: "https://u/up"})}},
 		{"task upload logs", "Task.request.json", TaskRequest{ID: "t10", Type: TaskUploadLogs, Deadline: at, Payload: json.RawMessage(`{"url":"https://u/logs"}`)}},
 		{"task unregister", "Task.request.json", TaskRequest{ID: "t11", Type: TaskUnregister, Deadline: at, Payload: json.RawMessage(`{}`)}},
+		{"task restart-printer", "Task.request.json", TaskRequest{ID: "t13", Type: TaskRestartPrinter, Deadline: at, Payload: json.RawMessage(`{"reset":"nvram"}`)}},
 		{"task set-trust-keys", "Task.request.json", TaskRequest{ID: "t12", Type: TaskSetTrustKeys, Deadline: at,
 			Payload: mustJSON(SetTrustKeysPayload{Keys: []string{"-----BEGIN TESSERA ED25519 PUBLIC KEY-----\nName: site\n\nAAAA\n-----END TESSERA ED25519 PUBLIC KEY-----\n"}})}},
 	}
@@ -254,6 +255,7 @@ func responses() []example {
 			SNMP: ProbeResult{Error: "no SNMP configured"}, Readers: []ReaderProbe{{Name: "tcp", Attached: true}}}},
 		{"restart result", "task.restart.result.json", struct{}{}},
 		{"unregister result", "task.unregister.result.json", struct{}{}},
+		{"restart-printer result", "task.restart-printer.result.json", RestartPrinterResult{Reset: "power-cycle"}},
 		{"set-trust-keys result", "task.set-trust-keys.result.json", SetTrustKeysResult{Keys: []string{"c0f8380bebfed55f"}}},
 		{"upload-logs result", "task.upload-logs.result.json", map[string]any{"bytes": 1234, "sha256": sha}},
 		{"login result", "task.login.result.json", map[string]string{"username": "alice"}},

@@ -52,6 +52,10 @@ const (
 	// image's trust_dir. They never sign updates: only the roots built
 	// into the agent certify those.
 	TaskSetTrustKeys = "set-trust-keys"
+	// TaskRestartPrinter restarts the printer the agent serves: Printer-MIB
+	// prtGeneralReset written over SNMP with the agent's write
+	// credentials (config snmp_write); refused without them.
+	TaskRestartPrinter = "restart-printer"
 )
 
 // Bounds of tasks.
