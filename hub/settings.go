@@ -10,8 +10,10 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/tessera-print/tessera/cardreader/cardnum"
 	"github.com/tessera-print/tessera/hub/store"
 )
 
@@ -27,6 +29,11 @@ type Settings struct {
 	// OfflineTTL is how long a cached user stays usable offline after the
 	// agent's last successful sync: a Go duration, minTTL to maxTTL.
 	OfflineTTL string `json:"offline_ttl"`
+	// CardPipeline converts a card number as printed on the card into
+	// the number the site's agents read (the agents' card_pipeline
+	// language, cardreader/cardnum; "": the same). A card given with
+	// "printed": true goes through it.
+	CardPipeline string `json:"card_pipeline"`
 }
 
 // Bounds of offline_ttl. Below an hour, an ordinary outage would lock out
@@ -62,7 +69,18 @@ func (st Settings) validate() error {
 	if d < minOfflineTTL || d > maxOfflineTTL {
 		return errInvalid("offline_ttl: from %s to %s, not %q", fmtHours(minOfflineTTL), fmtHours(maxOfflineTTL), st.OfflineTTL)
 	}
+	if _, err := st.cardPipeline(); err != nil {
+		return errInvalid("card_pipeline: %v", err)
+	}
 	return nil
+}
+
+// cardPipeline is card_pipeline parsed (nil: none, numbers as printed).
+func (st Settings) cardPipeline() (*cardnum.Pipeline, error) {
+	if strings.TrimSpace(st.CardPipeline) == "" {
+		return nil, nil
+	}
+	return cardnum.Parse(st.CardPipeline)
 }
 
 // TTL is offline_ttl as a duration (validate has parsed it).

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tessera-print/tessera/protocol"
 )
 
 // getSettingsOK reads GET /api/v1/settings.
@@ -17,7 +19,7 @@ func (h *testHub) getSettingsOK() map[string]any {
 func TestSettingsDefaults(t *testing.T) {
 	h := newTestHub(t, nil)
 	got := h.getSettingsOK()
-	if got["offline_scope"] != "all" || got["offline_ttl"] != "24h" || len(got) != 2 {
+	if got["offline_scope"] != "all" || got["offline_ttl"] != "24h" || got["card_pipeline"] != "" || len(got) != 3 {
 		t.Errorf("defaults %v", got)
 	}
 }
@@ -235,5 +237,30 @@ func TestSettingsMigration(t *testing.T) {
 	h.mustStatus(h.admin(http.MethodPut, "/api/v1/settings", `{"offline_scope": "home"}`), 200)
 	if got := h.getSettingsOK(); got["offline_scope"] != "home" {
 		t.Errorf("settings %v", got)
+	}
+}
+
+// TestCardPipelineSetting: the site's card_pipeline converts a card given
+// as printed ("printed": true) into the number the agents read: a badge
+// whose reader gives hex logs in with the decimal number printed on it.
+// A pipeline that does not parse is refused; a printed number it cannot
+// convert is refused, naming the card; the bulk import takes none.
+func TestCardPipelineSetting(t *testing.T) {
+	h := openHub(t)
+	h.mustStatus(h.admin(http.MethodPut, "/api/v1/settings", `{"card_pipeline": "hexx"}`), http.StatusUnprocessableEntity)
+	h.mustStatus(h.admin(http.MethodPut, "/api/v1/settings", `{"card_pipeline": "dec2hex"}`), http.StatusOK)
+	// 78230211 printed on the card; the agents read its hex, 4A9B2C3.
+	h.createUser(map[string]any{"username": "carol", "cards": []any{map[string]any{"value": "78230211", "printed": true}}})
+	r := h.admin(http.MethodPost, "/api/v1/users", map[string]any{"username": "dave",
+		"cards": []any{map[string]any{"value": "not a number", "printed": true}}})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "cards[0]") {
+		t.Fatalf("an unconvertible printed card: %d %s", r.status, r.body)
+	}
+	a := h.mustDial("")
+	a.boot("agent-1")
+	for _, tc := range []struct{ card, want string }{{"4A9B2C3", "carol"}, {"78230211", ""}} {
+		if got := a.loginAs(protocol.AuthorizeRequest{Card: tc.card}); got != tc.want {
+			t.Errorf("card %s logs in %q, want %q", tc.card, got, tc.want)
+		}
 	}
 }

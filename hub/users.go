@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,6 +31,9 @@ type Credential struct {
 	// Temporary credentials expire Config.TemporaryValidity after they are
 	// stored, unless ExpiresAt says when.
 	Temporary bool
+	// Printed: Value is a card's number as printed on it, converted by
+	// the site's card_pipeline setting into what the agents read.
+	Printed bool
 }
 
 // UnmarshalJSON accepts the string and the object form.
@@ -47,16 +51,17 @@ func (c *Credential) UnmarshalJSON(b []byte) error {
 		Value     *string    `json:"value"`
 		ExpiresAt *time.Time `json:"expires_at"`
 		Temporary bool       `json:"temporary"`
+		Printed   bool       `json:"printed"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&obj); err != nil {
-		return fmt.Errorf("a card or PIN is a string or {\"value\", \"expires_at\", \"temporary\"}: %w", err)
+		return fmt.Errorf("a card or PIN is a string or {\"value\", \"expires_at\", \"temporary\", \"printed\"}: %w", err)
 	}
 	if obj.Value == nil {
 		return errors.New(`a card or PIN object needs "value"`)
 	}
-	*c = Credential{Value: *obj.Value, ExpiresAt: obj.ExpiresAt, Temporary: obj.Temporary}
+	*c = Credential{Value: *obj.Value, ExpiresAt: obj.ExpiresAt, Temporary: obj.Temporary, Printed: obj.Printed}
 	return nil
 }
 
@@ -150,6 +155,9 @@ type userChange struct {
 // outside any transaction, because argon2 is deliberately slow, and in a
 // slot of the hub's hashing gate (hashing.go), because it is large.
 func (s *Server) validate(ctx context.Context, d userDoc) (userChange, error) {
+	if err := s.convertPrinted(ctx, &d); err != nil {
+		return userChange{}, err
+	}
 	c, err := s.check(d, s.now())
 	if err != nil {
 		return c, err
@@ -249,6 +257,9 @@ func (s *Server) checkCredentials(c *userChange, d userDoc, now time.Time) error
 		}
 		seen := map[string]bool{}
 		for i, cr := range d.Cards.Value {
+			if cr.Printed {
+				return errInvalid("cards[%d]: a printed number is taken by POST and PUT /api/v1/users only", i)
+			}
 			v := strings.TrimSpace(cr.Value)
 			if v == "" || len(v) > maxCardLen || !utf8.ValidString(v) {
 				return errInvalid("cards[%d]: 1 to %d characters", i, maxCardLen)
@@ -271,6 +282,9 @@ func (s *Server) checkCredentials(c *userChange, d userDoc, now time.Time) error
 		}
 		seen := map[string]bool{}
 		for i, cr := range d.PINs.Value {
+			if cr.Printed {
+				return errInvalid("pins[%d]: printed is for cards", i)
+			}
 			if err := checkPIN(cr.Value, s.cfg.PINMinLength); err != nil {
 				return errInvalid("pins[%d]: %v", i, err)
 			}
@@ -659,4 +673,34 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// convertPrinted turns the document's cards given as printed into the
+// numbers the agents read, through the site's card_pipeline setting.
+func (s *Server) convertPrinted(ctx context.Context, d *userDoc) error {
+	if !d.Cards.Set || !slices.ContainsFunc(d.Cards.Value, func(c Credential) bool { return c.Printed }) {
+		return nil
+	}
+	st, err := loadSettings(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	p, err := st.cardPipeline()
+	if err != nil {
+		return errInvalid("card_pipeline setting: %v", err)
+	}
+	for i := range d.Cards.Value {
+		cr := &d.Cards.Value[i]
+		if !cr.Printed {
+			continue
+		}
+		v := strings.TrimSpace(cr.Value)
+		if p != nil {
+			if v, err = p.Convert(v); err != nil {
+				return errInvalid("cards[%d]: the printed number does not convert by the site's card_pipeline: %v", i, err)
+			}
+		}
+		cr.Value, cr.Printed = v, false
+	}
+	return nil
 }
