@@ -1,10 +1,12 @@
 package hub
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +46,9 @@ type recordView struct {
 }
 
 func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Query().Get("format") == "csv" {
+		return s.accountingCSV(w, r)
+	}
 	limit, after, err := pageParams(r)
 	if err != nil {
 		return err
@@ -52,33 +57,9 @@ func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	where, args = append(where, "n > ?"), append(args, after, limit+1)
-	rows, err := s.db.QueryContext(r.Context(),
-		`SELECT n, id, agent_id, seq, owner, job_id, pages, copies, color, duplex, type, offline, printer_serial, at, received_at,
-		   unreconciled, basis, uncharged = 0, sheets, paper_size, clicks, account, started_at, finished_at
-		 FROM accounting WHERE `+strings.Join(where, " AND ")+` ORDER BY n LIMIT ?`, args...)
+	records, last, err := s.accountingPage(r.Context(), where, args, after, limit+1)
 	if err != nil {
-		return fmt.Errorf("list accounting: %w", err)
-	}
-	defer rows.Close()
-	records := []recordView{}
-	var last []int64
-	for rows.Next() {
-		var v recordView
-		var n, at, received int64
-		var started, finished sql.NullInt64
-		if err := rows.Scan(&n, &v.ID, &v.AgentID, &v.Seq, &v.Owner, &v.JobID, &v.Pages, &v.Copies, &v.Color,
-			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received, &v.Unreconciled, &v.Basis, &v.Charged,
-			&v.Sheets, &v.PaperSize, &v.Clicks, &v.Account, &started, &finished); err != nil {
-			return fmt.Errorf("list accounting: %w", err)
-		}
-		v.At, v.ReceivedAt = fromNanos(at), fromNanos(received)
-		v.StartedAt, v.FinishedAt = nullTime(started), nullTime(finished)
-		records = append(records, v)
-		last = append(last, n)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list accounting: %w", err)
+		return err
 	}
 	var next *string
 	if len(records) > limit {
@@ -91,6 +72,41 @@ func (s *Server) listAccounting(w http.ResponseWriter, r *http.Request) error {
 		Next    *string      `json:"next"`
 	}{records, next})
 	return nil
+}
+
+// accountingPage reads at most limit records matching where, after the
+// record numbered after, in the order the hub received them, with the
+// number of each (the cursor).
+func (s *Server) accountingPage(ctx context.Context, where []string, args []any, after int64, limit int) ([]recordView, []int64, error) {
+	where, args = append(slices.Clone(where), "n > ?"), append(slices.Clone(args), after, limit)
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT n, id, agent_id, seq, owner, job_id, pages, copies, color, duplex, type, offline, printer_serial, at, received_at,
+		   unreconciled, basis, uncharged = 0, sheets, paper_size, clicks, account, started_at, finished_at
+		 FROM accounting WHERE `+strings.Join(where, " AND ")+` ORDER BY n LIMIT ?`, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list accounting: %w", err)
+	}
+	defer rows.Close()
+	records := []recordView{}
+	var last []int64
+	for rows.Next() {
+		var v recordView
+		var n, at, received int64
+		var started, finished sql.NullInt64
+		if err := rows.Scan(&n, &v.ID, &v.AgentID, &v.Seq, &v.Owner, &v.JobID, &v.Pages, &v.Copies, &v.Color,
+			&v.Duplex, &v.Type, &v.Offline, &v.PrinterSerial, &at, &received, &v.Unreconciled, &v.Basis, &v.Charged,
+			&v.Sheets, &v.PaperSize, &v.Clicks, &v.Account, &started, &finished); err != nil {
+			return nil, nil, fmt.Errorf("list accounting: %w", err)
+		}
+		v.At, v.ReceivedAt = fromNanos(at), fromNanos(received)
+		v.StartedAt, v.FinishedAt = nullTime(started), nullTime(finished)
+		records = append(records, v)
+		last = append(last, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("list accounting: %w", err)
+	}
+	return records, last, nil
 }
 
 // agentView is an agent as the admin API shows it.
