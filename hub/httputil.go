@@ -127,18 +127,6 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
-// admin wraps an admin API handler with the admin token check.
-func (s *Server) admin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
-		if !ok || !s.adminOK(tok) {
-			writeAPIError(w, errUnauthorized("missing or wrong admin token"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
 // router registers method-specific patterns and, for every path, a
 // method-less fallback answering 405 with the JSON error body (the
 // ServeMux's own 405 is plain text).

@@ -67,6 +67,10 @@ type Config struct {
 	// CA, when set, signs the client certificates of agents that enroll
 	// with a CSR (enroll_request.go); nil: enrollment issues device tokens.
 	CA *CA
+	// BehindTLSProxy: a proxy in front terminates TLS (serve's
+	// --behind-tls-proxy), so the console's cookie is Secure even over
+	// the plain HTTP the hub sees.
+	BehindTLSProxy bool
 	// MaxPending bounds the pending connections (no identity, no open
 	// enrollment: they may only Enroll) held at once; default
 	// DefaultMaxPending. EnrollFailures wrong organisation codes from one
@@ -413,6 +417,16 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodGet, "/api/v1/tasks", s.api(s.listTasks), adm)
 	rt.handle(http.MethodGet, "/api/v1/tasks/{id}", s.api(s.getTask), adm)
 	rt.handle(http.MethodPost, "/api/v1/tasks/{id}/stop", s.api(s.stopTask), adm)
+	rt.handle(http.MethodPost, "/api/v1/admins", s.api(s.createAdmin), adm)
+	rt.handle(http.MethodGet, "/api/v1/admins", s.api(s.listAdmins), adm)
+	rt.handle(http.MethodDelete, "/api/v1/admins/{username}", s.api(s.deleteAdmin), adm)
+	rt.handle(http.MethodGet, "/api/v1/audit", s.api(s.listAudit), adm)
+
+	rt.handle(http.MethodGet, "/admin", http.HandlerFunc(s.serveConsole), nil)
+	rt.handle(http.MethodPost, "/admin/login", http.HandlerFunc(s.consoleLogin), nil)
+	rt.handle(http.MethodPost, "/admin/logout", http.HandlerFunc(s.consoleLogout), nil)
+	rt.handle(http.MethodGet, "/admin/session", s.api(s.getConsoleSession), nil)
+	rt.handle(http.MethodGet, "/admin/static/{file}", http.HandlerFunc(serveConsoleFile), nil)
 
 	rt.handle(http.MethodGet, protocol.QRLoginPath+"{code}", http.HandlerFunc(s.serveQRPage), nil)
 	rt.handle(http.MethodPost, protocol.QRLoginPath+"{code}", qrForm(s.signInQR), nil)
@@ -510,6 +524,9 @@ func (s *Server) expire(ctx context.Context) error {
 		return err
 	}
 	if err := s.guard.agents.purge(ctx); err != nil {
+		return err
+	}
+	if err := s.purgeSessions(ctx); err != nil {
 		return err
 	}
 	return s.purgeLoginTokens(ctx)

@@ -605,6 +605,38 @@ CREATE TABLE hub_key (
 	`
 ALTER TABLE agents ADD COLUMN unregistered_at INTEGER;
 `,
+	// 29: administrators of the console (issue 15, point 3; admins.go):
+	// accounts with a role and an argon2id password hash; their console
+	// sessions, each named by the SHA-256 of its id (the cookie's value
+	// is never stored), so any node checks one; the audit log of what
+	// they (or the admin token, actor "token") changed through the admin
+	// API (audit.go).
+	`
+CREATE TABLE admins (
+	username      TEXT PRIMARY KEY,
+	role          TEXT NOT NULL,
+	password_hash TEXT NOT NULL,
+	created_at    INTEGER NOT NULL
+);
+CREATE TABLE admin_sessions (
+	id_hash    TEXT PRIMARY KEY,
+	username   TEXT NOT NULL REFERENCES admins(username) ON DELETE CASCADE,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX admin_sessions_username ON admin_sessions(username);
+CREATE INDEX admin_sessions_expires ON admin_sessions(expires_at);
+CREATE TABLE audit_log (
+	n      INTEGER PRIMARY KEY AUTOINCREMENT,
+	at     INTEGER NOT NULL,
+	actor  TEXT NOT NULL,
+	method TEXT NOT NULL,
+	path   TEXT NOT NULL,
+	target TEXT NOT NULL,
+	status INTEGER NOT NULL
+);
+CREATE INDEX audit_log_at ON audit_log(at);
+`,
 }
 
 // maxDBConns bounds the hub's SQLite connections: readers run beside a

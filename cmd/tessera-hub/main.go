@@ -55,6 +55,8 @@ commands:
             enroll an agent: print its new device token on stdout
   agent new-token ID --data DIR
             give an enrolled agent a new device token (the old one stops working)
+  admin add --data DIR --username U --role administrator|reports
+            create a console administrator; the password is the first line of standard input
   backup --data DIR --to FILE
             write a consistent backup of a SQLite hub, serving or not (FILE - : stdout)
   restore --from FILE --data DIR
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return serve(ctx, args[1:], stderr, getenv)
 	case "agent":
 		return agentCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "admin":
+		return adminCommand(ctx, args[1:], os.Stdin, stdout, stderr, getenv)
 	case "backup":
 		return backupCommand(ctx, args[1:], stdout, stderr)
 	case "restore":
@@ -121,6 +125,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		logger.Info("admin token is in the data directory", "file", filepath.Join(f.cfg.DataDir, "admin-token"))
 	}
 	f.cfg.AdminToken, f.cfg.Logger, f.cfg.CA = token, logger, f.ln.ca.ca
+	f.cfg.BehindTLSProxy = f.ln.behindTLSProxy
 	h, err := hub.Open(ctx, f.cfg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

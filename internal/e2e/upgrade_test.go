@@ -18,11 +18,12 @@ import (
 
 // previousHub is the hub a node of this one must work beside during a
 // rolling upgrade (docs/hub-scale.md, "Upgrading nodes one at a time"):
-// the last commit before the newest PostgreSQL migration (issue 14's
-// unregistered_at of the agents). When a migration is added, move it to
-// the commit before that one; TestClusterRollingUpgrade fails while the
-// two hubs share a schema, since it would then test nothing.
-const previousHub = "c161ee51b13613fbeff182b5e5ed0c29d5078392"
+// the last commit before the newest PostgreSQL migration (issue 15's
+// administrators, console sessions and audit log). When a migration is
+// added, move it to the commit before that one; TestClusterRollingUpgrade
+// fails while the two hubs share a schema, since it would then test
+// nothing.
+const previousHub = "6857ea00840e1fe3abbfef837bdae349eedcf6e5"
 
 // TestClusterRollingUpgrade runs docs/hub-scale.md's upgrade with two
 // versions side by side: three nodes of the previous hub serve an agent;
