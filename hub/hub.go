@@ -64,6 +64,8 @@ type Config struct {
 	MinAgentVersion string
 	// Limits bound what one agent, or all together, may ask of the hub.
 	Limits Limits
+	// IPP are the per-user quotas of the hub's IPP printer (ipp.go).
+	IPP IPPLimits
 	// CA, when set, signs the client certificates of agents that enroll
 	// with a CSR (enroll_request.go); nil: enrollment issues device tokens.
 	CA *CA
@@ -165,6 +167,8 @@ type Server struct {
 	// run names this run of the hub: a lease granted in it measures its
 	// time on the monotonic clock too (leases.go).
 	run string
+	// ipp is the state of the IPP printer at /ipp/print (ipp.go).
+	ipp ippPrinter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -267,6 +271,7 @@ func newServer(cfg Config, key []byte, offline offlineKeys, db *store.DB, jobsDi
 		boots:    newBootGate(maxBooting(cfg.Limits.MaxBooting, db.Engine()), cfg.Limits.BootWait, cfg.Clock),
 		binders:  newBinders(),
 		run:      rand.Text(),
+		ipp:      newIPPPrinter(cfg),
 	}
 }
 
@@ -427,6 +432,9 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodPost, "/admin/logout", http.HandlerFunc(s.consoleLogout), nil)
 	rt.handle(http.MethodGet, "/admin/session", s.api(s.getConsoleSession), nil)
 	rt.handle(http.MethodGet, "/admin/static/{file}", http.HandlerFunc(serveConsoleFile), nil)
+
+	rt.handle(http.MethodPost, ippPath, http.HandlerFunc(s.serveIPP), nil)
+	rt.handle(http.MethodPost, ippPath+"/{id}", http.HandlerFunc(s.serveIPP), nil)
 
 	rt.handle(http.MethodGet, protocol.QRLoginPath+"{code}", http.HandlerFunc(s.serveQRPage), nil)
 	rt.handle(http.MethodPost, protocol.QRLoginPath+"{code}", qrForm(s.signInQR), nil)

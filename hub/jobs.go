@@ -136,6 +136,10 @@ func detectFormat(head []byte) string {
 		return formatPDF
 	case bytes.HasPrefix(head, []byte("%!PS")):
 		return formatPostScript
+	case bytes.HasPrefix(head, []byte{0xff, 0xd8, 0xff}):
+		return formatJPEG
+	case bytes.HasPrefix(head, []byte("RaS2")):
+		return formatPWGRaster
 	default:
 		return formatOctetStream
 	}

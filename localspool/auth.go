@@ -2,18 +2,12 @@ package localspool
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/OpenPrinting/goipp"
-
-	"github.com/tessera-print/tessera/clock"
 )
 
 var (
@@ -42,67 +36,17 @@ var (
 	errAuthUnavailable = errors.New("authentication unavailable")
 )
 
-// authCache remembers successful checks by a keyed hash of user and
-// password (the key is random per spool and never leaves memory, so the
-// hashes say nothing about the passwords), on the spool's clock.
-type authCache struct {
-	clk   clock.Clock
-	key   []byte
-	mu    sync.Mutex
-	until map[[sha256.Size]byte]time.Time
-}
-
-func newAuthCache(clk clock.Clock) *authCache {
-	key := make([]byte, 32)
-	rand.Read(key)
-	return &authCache{clk: clk, key: key, until: map[[sha256.Size]byte]time.Time{}}
-}
-
-func (a *authCache) sum(user, password string) [sha256.Size]byte {
-	m := hmac.New(sha256.New, a.key)
-	m.Write([]byte(user))
-	m.Write([]byte{0})
-	m.Write([]byte(password))
-	var k [sha256.Size]byte
-	copy(k[:], m.Sum(nil))
-	return k
-}
-
-func (a *authCache) hit(k [sha256.Size]byte) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	until, ok := a.until[k]
-	return ok && a.clk.Now().Before(until)
-}
-
-func (a *authCache) add(k [sha256.Size]byte) {
-	now := a.clk.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.until) >= authCacheMax {
-		for k, until := range a.until {
-			if !now.Before(until) {
-				delete(a.until, k)
-			}
-		}
-		if len(a.until) >= authCacheMax {
-			clear(a.until) // each is asked once more: bounded, and rare
-		}
-	}
-	a.until[k] = now.Add(authCacheTTL)
-}
-
 // checkUser runs Config.Users unless the same credentials passed within
 // authCacheTTL.
 func (s *Spool) checkUser(ctx context.Context, user, password string) error {
-	k := s.auth.sum(user, password)
-	if s.auth.hit(k) {
+	k := s.auth.Key(user, password)
+	if s.auth.Hit(k) {
 		return nil
 	}
 	if err := s.cfg.Users(ctx, user, password); err != nil {
 		return err
 	}
-	s.auth.add(k)
+	s.auth.Add(k)
 	return nil
 }
 

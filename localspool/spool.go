@@ -16,6 +16,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/tessera-print/tessera/clock"
+	"github.com/tessera-print/tessera/internal/ippserver"
 	"github.com/tessera-print/tessera/release"
 )
 
@@ -154,7 +155,7 @@ type Spool struct {
 	uuid         string
 	freeSpace    func() (int64, error)
 	janitorEvery time.Duration
-	auth         *authCache
+	auth         *ippserver.AuthCache
 
 	ctx  context.Context // direct jobs run under it; Close cancels it
 	stop context.CancelFunc
@@ -224,7 +225,7 @@ func New(cfg Config) (*Spool, error) {
 		cfg: cfg, log: cfg.Logger, now: cfg.Now, identity: id, recipient: id.Recipient(),
 		janitorEvery: min(time.Minute, max(cfg.Expiry/4, time.Second)),
 		ctx:          ctx, stop: stop, slot: make(chan struct{}, 1),
-		jobs: map[int]*job{}, held: map[string]*job{}, nextID: 1, auth: newAuthCache(cfg.Clock),
+		jobs: map[int]*job{}, held: map[string]*job{}, nextID: 1, auth: ippserver.NewAuthCache(cfg.Clock.Now, authCacheTTL, authCacheMax),
 	}
 	s.freeSpace = func() (int64, error) { return statfsFree(cfg.Dir) }
 	s.started = s.now()

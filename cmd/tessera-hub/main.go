@@ -179,6 +179,8 @@ func parseServe(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&c.OpenEnrollment, "open-enrollment", false, "accept agents that connect without a device token (loopback --listen only: demos, tests)")
 	fs.DurationVar(&c.JobExpiry, "job-expiry", hub.DefaultJobExpiry, "held jobs older than this expire")
 	fs.Int64Var(&c.MaxUpload, "max-upload", hub.DefaultMaxUpload, "largest document accepted, in bytes")
+	fs.IntVar(&c.IPP.MaxJobs, "ipp-max-jobs", hub.DefaultIPPMaxJobs, "jobs a person may hold at once when printing to /ipp/print")
+	fs.Int64Var(&c.IPP.MaxBytes, "ipp-max-bytes", hub.DefaultIPPMaxBytes, "bytes of held jobs a person may have when printing to /ipp/print")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat", hub.DefaultHeartbeatInterval, "heartbeat interval told to agents")
 	fs.BoolVar(&c.CardRegistration, "card-registration", true, "let people bind an unknown card to themselves at the printer with their username and password")
 	fs.DurationVar(&c.TemporaryValidity, "temporary-validity", hub.DefaultTemporaryValidity, "lifetime of a card or PIN created as temporary")
