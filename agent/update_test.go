@@ -86,8 +86,21 @@ func (r *updateRig) process(t *testing.T, hub *taskHub, cfg config.Config, versi
 	opts := Options{Version: version, UpdateRoots: r.roots, Logger: slog.New(slog.DiscardHandler),
 		Ready: func(addr string) { a.ready <- addr },
 		Exec:  func() error { cancel(); return nil }}
-	go func() { a.done <- Run(ctx, cfg, opts) }()
-	t.Cleanup(cancel)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		a.done <- Run(ctx, cfg, opts)
+	}()
+	// A process's shutdown still writes in its data directory (the time
+	// floor, the store): the test's directory is removed only after it.
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-finished:
+		case <-time.After(30 * time.Second):
+			t.Error("a simulated process did not stop")
+		}
+	})
 	return a.done, a
 }
 
