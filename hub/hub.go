@@ -399,6 +399,9 @@ func (s *Server) routes() http.Handler {
 	rt.handle(http.MethodPut, "/api/v1/users/{username}", s.api(s.updateUser), adm)
 	rt.handle(http.MethodDelete, "/api/v1/users/{username}", s.api(s.deleteUser), adm)
 	rt.handle(http.MethodPost, "/api/v1/users/{username}/quota", s.api(s.changeQuota), adm)
+	rt.handle(http.MethodPost, "/api/v1/users/{username}/print-tokens", s.api(s.createPrintToken), adm)
+	rt.handle(http.MethodGet, "/api/v1/users/{username}/print-tokens", s.api(s.listPrintTokens), adm)
+	rt.handle(http.MethodDelete, "/api/v1/users/{username}/print-tokens/{id}", s.api(s.revokePrintToken), adm)
 
 	rt.handle(http.MethodPost, "/api/v1/jobs", s.api(s.uploadJob), adm)
 	rt.handle(http.MethodGet, "/api/v1/jobs", s.api(s.listJobs), adm)

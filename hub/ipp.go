@@ -134,7 +134,8 @@ func (c *ippRequest) handle() *goipp.Message {
 	return ippserver.Answer(c.req, groups, unsupported, err, c.s.log)
 }
 
-// authenticate checks the request's Basic credentials, the user's password, under every guard a password
+// authenticate checks the request's Basic credentials, the user's password
+// or one of their print tokens, under every guard a password
 // login has (the hashing gate, the per-user lockout, the hub-wide rate of
 // failed guesses). A success is remembered for ippAuthTTL. Neither the
 // secret nor, on a failure, the name typed is logged: it is sometimes a
@@ -152,6 +153,9 @@ func (c *ippRequest) authenticate() error {
 	}
 	ctx := c.hr.Context()
 	res, err := lockedAccount(s.guessing(ctx, "ipp "+remoteAddr(c.hr), func() (loginResult, error) {
+		if strings.HasPrefix(secret, printTokenPrefix) {
+			return s.checkPrintToken(ctx, user, secret) // printtokens.go
+		}
 		return s.checkPassword(ctx, user, secret)
 	}))
 	if err != nil {

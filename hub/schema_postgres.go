@@ -121,6 +121,17 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log(at);
 `,
+	// 8: print tokens (SQLite migration 30).
+	`
+CREATE TABLE print_tokens (
+	id         TEXT COLLATE "C" PRIMARY KEY,
+	user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	name       TEXT COLLATE "C" NOT NULL,
+	token_hash TEXT COLLATE "C" NOT NULL UNIQUE,
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX print_tokens_user ON print_tokens(user_id);
+`,
 }
 
 // pgSchemaTables holds the tables and indexes of pgMigrations' first

@@ -637,6 +637,19 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log(at);
 `,
+	// 30: print tokens (issue 15, point 1; printtokens.go): what an
+	// operating system keeps in its keychain for the hub's IPP printer
+	// instead of the person's password; only their SHA-256 is stored.
+	`
+CREATE TABLE print_tokens (
+	id         TEXT PRIMARY KEY,
+	user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	token_hash TEXT NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL
+);
+CREATE INDEX print_tokens_user ON print_tokens(user_id);
+`,
 }
 
 // maxDBConns bounds the hub's SQLite connections: readers run beside a
