@@ -333,7 +333,7 @@ func TestStickApply(t *testing.T) {
 	result := func(stick string) stickResult {
 		t.Helper()
 		var res stickResult
-		testutil.WaitErr(t, 30*time.Second, "the result on "+filepath.Base(stick), func() error {
+		testutil.WaitErr(t, 2*time.Minute, "the result on "+filepath.Base(stick), func() error {
 			files, _ := filepath.Glob(filepath.Join(stick, media.Dir, "result-*.json"))
 			if len(files) != 1 {
 				return errors.New("no result yet")
